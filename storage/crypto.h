@@ -1,0 +1,90 @@
+// Cryptographic primitives over libsodium: Ed25519 node keys, the municipality data key that
+// seals My Number, and SHA-256. Thread-safe after InitCrypto().
+#pragma once
+
+#include <sodium.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "storage/status.h"
+
+namespace bosai {
+
+// Must run once before any other function here (idempotent).
+void InitCrypto();
+
+std::string ToHex(std::string_view bytes);
+Result<std::string> FromHex(std::string_view hex);
+
+// An Ed25519 key pair. The secret half never leaves the node's data dir.
+class SigningKey {
+ public:
+  static SigningKey Generate();
+  static Result<SigningKey> FromSecret(std::string_view secret64);
+
+  std::string Sign(std::string_view message) const;  // 64-byte detached signature
+  std::string public_key() const { return std::string(pk_.begin(), pk_.end()); }
+  std::string secret() const { return std::string(sk_.begin(), sk_.end()); }
+
+ private:
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk_{};
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> sk_{};
+};
+
+bool VerifySignature(std::string_view public_key, std::string_view message,
+                     std::string_view signature);
+
+// The municipality data key (DESIGN §7). Seal() is deterministic authenticated encryption in the
+// SIV style: the 16-byte synthetic nonce is a keyed BLAKE2b hash of the plaintext, so equal
+// numbers seal to equal bytes (what the exact-lookup hash reveals anyway) and a nonce is never
+// reused for two different plaintexts.
+//
+// Sealed layout:
+//   offset size  field
+//   0      1     version (1)
+//   1      4     key id
+//   5      16    synthetic nonce = BLAKE2b-128(lookup key, purpose || plaintext)
+//   21     n+16  XSalsa20-Poly1305 ciphertext and tag, nonce = synthetic nonce || 8 zero bytes
+class DataKey {
+ public:
+  static DataKey Generate();
+  static Result<DataKey> Parse(std::string_view text);  // as written by Serialize()
+  std::string Serialize() const;
+
+  std::string Seal(std::string_view purpose, std::string_view plaintext) const;
+  Result<std::string> Open(std::string_view purpose, std::string_view sealed) const;
+  // The exact-lookup value for a plaintext: the first 8 bytes of its synthetic nonce.
+  int64_t LookupHash(std::string_view purpose, std::string_view plaintext) const;
+  // The lookup value stored inside sealed bytes (no key needed).
+  static Result<int64_t> LookupHashOf(std::string_view sealed);
+
+  uint32_t id() const { return id_; }
+
+ private:
+  std::array<uint8_t, 16> SyntheticNonce(std::string_view purpose, std::string_view plaintext) const;
+  uint32_t id_ = 0;
+  std::array<uint8_t, crypto_secretbox_KEYBYTES> enc_{};
+  std::array<uint8_t, 32> mac_{};
+};
+
+class Sha256 {
+ public:
+  Sha256() { crypto_hash_sha256_init(&state_); }
+  void Update(std::string_view data) {
+    crypto_hash_sha256_update(&state_, reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  }
+  // Length-prefixed, so that field boundaries are part of the digest.
+  void UpdateField(std::string_view data);
+  void UpdateInt(uint64_t v);
+  std::string Final();  // 32 raw bytes
+
+ private:
+  crypto_hash_sha256_state state_;
+};
+
+std::string Sha256Of(std::string_view data);
+
+}  // namespace bosai

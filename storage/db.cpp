@@ -1,0 +1,130 @@
+// SQLite connection and statement wrappers; see db.h.
+#include "storage/db.h"
+
+#include <fmt/format.h>
+
+namespace bosai {
+
+Stmt& Stmt::Bind(int i, int64_t v) {
+  sqlite3_bind_int64(stmt_.get(), i, v);
+  return *this;
+}
+Stmt& Stmt::Bind(int i, std::string_view v) {
+  sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::BindBlob(int i, std::string_view v) {
+  // A zero-length blob must still be a blob, not NULL.
+  sqlite3_bind_blob(stmt_.get(), i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::BindNull(int i) {
+  sqlite3_bind_null(stmt_.get(), i);
+  return *this;
+}
+
+bool Stmt::Step() {
+  int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) {
+    sqlite3* db = sqlite3_db_handle(stmt_.get());
+    status_ = rc == SQLITE_BUSY ? Status::Busy("database is locked by another process")
+                                : Status::IoError(fmt::format("sqlite: {}", sqlite3_errmsg(db)));
+  }
+  return false;
+}
+
+Status Stmt::Run() {
+  while (Step()) {
+  }
+  Status s = status_;
+  Reset();
+  return s;
+}
+
+void Stmt::Reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+  status_ = Status::Ok();
+}
+
+std::string_view Stmt::Text(int col) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), col));
+  return p ? std::string_view(p, sqlite3_column_bytes(stmt_.get(), col)) : std::string_view();
+}
+
+std::string_view Stmt::Blob(int col) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_.get(), col));
+  return p ? std::string_view(p, sqlite3_column_bytes(stmt_.get(), col)) : std::string_view();
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
+  sqlite3* raw = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  auto db = std::make_unique<Db>();
+  db->db_.reset(raw);
+  if (rc != SQLITE_OK) {
+    return Status::IoError(
+        fmt::format("cannot open database {}: {}", path, raw ? sqlite3_errmsg(raw) : "no memory"));
+  }
+  sqlite3_busy_timeout(raw, 60'000);
+  sqlite3_extended_result_codes(raw, 1);
+  if (!read_only) BOSAI_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  BOSAI_RETURN_IF_ERROR(db->Exec(
+      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+      "PRAGMA temp_store=MEMORY"));
+  return db;
+}
+
+Status Db::Error(std::string_view what) const {
+  int rc = sqlite3_errcode(db_.get());
+  if ((rc & 0xff) == SQLITE_BUSY) return Status::Busy("database is locked by another process");
+  if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+    return Status::Corruption(fmt::format("{}: {}", what, sqlite3_errmsg(db_.get())));
+  }
+  return Status::IoError(fmt::format("{}: {}", what, sqlite3_errmsg(db_.get())));
+}
+
+Status Db::Exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_.get(), s.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    if ((rc & 0xff) == SQLITE_BUSY) return Status::Busy("database is locked by another process");
+    return Status::IoError(fmt::format("sqlite: {}", msg));
+  }
+  return Status::Ok();
+}
+
+Stmt& Db::Prepare(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    it->second.Reset();
+    return it->second;
+  }
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v3(db_.get(), sql.c_str(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+  if (rc != SQLITE_OK) {
+    // Cached statements are fixed SQL in our own code: a failure is a programming error.
+    throw std::logic_error(fmt::format("prepare failed: {}: {}", sqlite3_errmsg(db_.get()), sql));
+  }
+  return cache_.emplace(sql, Stmt(s)).first->second;
+}
+
+Result<Stmt> Db::PrepareOnce(std::string_view sql) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+  if (rc != SQLITE_OK) return Error("prepare");
+  return Stmt(s);
+}
+
+Status Db::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status Db::Commit() { return Exec("COMMIT"); }
+Status Db::Rollback() { return Exec("ROLLBACK"); }
+
+}  // namespace bosai

@@ -1,0 +1,103 @@
+// Thin RAII wrapper over one SQLite connection and its prepared statements (SQLiteCpp style).
+// Not thread-safe: a Db and its statements belong to the thread that opened them.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "storage/status.h"
+
+namespace bosai {
+
+class Db;
+
+// A prepared statement. Bind parameters are 1-based, columns 0-based, as in SQLite.
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
+
+  Stmt& Bind(int i, int64_t v);
+  Stmt& Bind(int i, std::string_view v);  // text
+  Stmt& BindBlob(int i, std::string_view v);
+  Stmt& BindNull(int i);
+
+  // Returns true while a row is available; false when done. Errors become a Status in status().
+  bool Step();
+  // Runs to completion, for statements that return no rows.
+  Status Run();
+  void Reset();
+  const Status& status() const { return status_; }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  std::string_view Text(int col) const;
+  std::string_view Blob(int col) const;
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+
+ private:
+  struct Finalizer {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+  };
+  std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  Status status_;
+};
+
+class Db {
+ public:
+  // Opens (creating if needed) a database file in WAL mode with synchronous=FULL and a busy
+  // timeout, so that a second process waits for the lock instead of failing.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false);
+
+  Status Exec(std::string_view sql);
+  // A statement cached by its SQL text: prepared once, reset before each use.
+  Stmt& Prepare(const std::string& sql);
+  // A fresh statement, for one-off queries.
+  Result<Stmt> PrepareOnce(std::string_view sql);
+
+  Status Begin();  // BEGIN IMMEDIATE: takes the write lock now, waiting on other processes
+  Status Commit();
+  Status Rollback();
+  bool in_transaction() const { return !sqlite3_get_autocommit(db_.get()); }
+
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
+  int64_t Changes() const { return sqlite3_changes64(db_.get()); }
+  sqlite3* raw() const { return db_.get(); }
+  Status Error(std::string_view what) const;
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  };
+  std::unique_ptr<sqlite3, Closer> db_;
+  std::unordered_map<std::string, Stmt> cache_;
+};
+
+// Rolls back on scope exit unless Commit() was called.
+class Transaction {
+ public:
+  explicit Transaction(Db& db) : db_(db) {}
+  ~Transaction() {
+    if (active_) db_.Rollback();
+  }
+  Status Begin() {
+    Status s = db_.Begin();
+    active_ = s.ok();
+    return s;
+  }
+  Status Commit() {
+    Status s = db_.Commit();
+    if (s.ok()) active_ = false;
+    return s;
+  }
+
+ private:
+  Db& db_;
+  bool active_ = false;
+};
+
+}  // namespace bosai

@@ -1,0 +1,991 @@
+// Record store: schema, op-log, materializer, state hash and doctor; see store.h.
+#include "storage/store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace bosai {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Schema version 1. Later versions append migrations; a released one is never edited.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+CREATE TABLE incarnations(name TEXT PRIMARY KEY, public_key BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE streams(
+  id INTEGER PRIMARY KEY,
+  incarnation TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(incarnation, scope));
+CREATE TABLE blocks(
+  id INTEGER PRIMARY KEY,
+  stream INTEGER NOT NULL REFERENCES streams(id),
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX blocks_stream ON blocks(stream, first_seq);
+CREATE TABLE records(
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  body BLOB NOT NULL,
+  clock BLOB NOT NULL,
+  idx_text TEXT,
+  idx_text2 TEXT,
+  idx_ref TEXT,
+  idx_num INTEGER,
+  idx_lookup INTEGER,
+  PRIMARY KEY(entity, key)) WITHOUT ROWID;
+CREATE TABLE siblings(
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  field INTEGER NOT NULL,
+  stream INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  hlc INTEGER NOT NULL,
+  reg INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY(entity, key, field, stream, seq)) WITHOUT ROWID;
+CREATE INDEX siblings_id ON siblings(id);
+CREATE TABLE superseded(
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  field INTEGER NOT NULL,
+  stream INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY(entity, key, field, stream, seq)) WITHOUT ROWID;
+CREATE TABLE register_base(
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  field INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY(entity, key, field)) WITHOUT ROWID;
+CREATE TABLE events(
+  stream INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  hlc INTEGER NOT NULL,
+  body BLOB NOT NULL,
+  PRIMARY KEY(stream, seq)) WITHOUT ROWID;
+CREATE INDEX events_key ON events(entity, key);
+)sql";
+
+constexpr const char* kSecondaryIndexes = R"sql(
+CREATE INDEX IF NOT EXISTS records_text ON records(entity, idx_text) WHERE idx_text IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_num ON records(entity, idx_num) WHERE idx_num IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_ref ON records(entity, idx_ref) WHERE idx_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_lookup ON records(entity, idx_lookup) WHERE idx_lookup IS NOT NULL;
+)sql";
+
+std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
+                       std::string_view incarnation, uint64_t seq) {
+  Sha256 h;
+  h.UpdateInt(entity);
+  h.UpdateField(key);
+  h.UpdateInt(field);
+  h.UpdateField(incarnation);
+  h.UpdateInt(seq);
+  return ToHex(h.Final()).substr(0, 16);
+}
+
+void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
+  if (v) {
+    s.Bind(i, *v);
+  } else {
+    s.BindNull(i);
+  }
+}
+void BindOptInt(Stmt& s, int i, const std::optional<int64_t>& v) {
+  if (v) {
+    s.Bind(i, *v);
+  } else {
+    s.BindNull(i);
+  }
+}
+
+}  // namespace
+
+std::string Identity::incarnation() const { return Incarnation(node_id, epoch); }
+
+Store::Store(Options options) : options_(std::move(options)), hlc_(options_.clock) {}
+
+Store::~Store() {
+  if (writing_) AbortWrite();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options options) {
+  InitCrypto();
+  std::unique_ptr<Store> store(new Store(std::move(options)));
+  BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path));
+  BOSAI_RETURN_IF_ERROR(store->Migrate());
+  auto hw = store->GetMeta("hlc");
+  if (!hw.ok()) return hw.status();
+  if (*hw) store->hlc_.Observe(std::stoull(**hw));
+  return store;
+}
+
+Status Store::Migrate() {
+  Stmt& v = db_->Prepare("PRAGMA user_version");
+  v.Step();
+  int64_t version = v.Int(0);
+  v.Reset();
+  if (version > kSchemaVersion) {
+    return Status::Corruption(fmt::format(
+        "database schema version {} is newer than this bosai ({}): upgrade bosai", version,
+        kSchemaVersion));
+  }
+  if (version < 1) {
+    Transaction txn(*db_);
+    BOSAI_RETURN_IF_ERROR(txn.Begin());
+    Stmt& again = db_->Prepare("PRAGMA user_version");
+    again.Step();
+    if (again.Int(0) < 1) {
+      again.Reset();
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kSchemaV1));
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kSecondaryIndexes));
+      BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
+    }
+    again.Reset();
+    BOSAI_RETURN_IF_ERROR(txn.Commit());
+  } else {
+    // Rebuilds what an interrupted bulk import dropped.
+    BOSAI_RETURN_IF_ERROR(CreateSecondaryIndexes());
+  }
+  return Status::Ok();
+}
+
+Status Store::SetIdentity(Identity identity) {
+  std::string inc = identity.incarnation();
+  Stmt& s = db_->Prepare("INSERT OR IGNORE INTO incarnations(name, public_key) VALUES(?, ?)");
+  s.Bind(1, inc).BindBlob(2, identity.key.public_key());
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  auto pk = PublicKey(inc);
+  if (!pk.ok()) return pk.status();
+  if (*pk != identity.key.public_key()) {
+    return Status::Corruption(fmt::format("incarnation {} is recorded with another key", inc));
+  }
+  identity_ = std::move(identity);
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
+  Stmt& s = db_->Prepare("SELECT v FROM meta WHERE k = ?");
+  s.Bind(1, key);
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Text(0));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return out;
+}
+
+Status Store::SetMeta(std::string_view key, std::string_view value) {
+  Stmt& s = db_->Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)");
+  s.Bind(1, key).Bind(2, value);
+  return s.Run();
+}
+
+Result<std::optional<std::string>> Store::PublicKey(const std::string& incarnation) {
+  Stmt& s = db_->Prepare("SELECT public_key FROM incarnations WHERE name = ?");
+  s.Bind(1, incarnation);
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Blob(0));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+Status Store::LoadStreams() {
+  streams_.clear();
+  stream_index_.clear();
+  streams_.push_back({});  // ids start at 1
+  Stmt& s = db_->Prepare("SELECT id, incarnation, scope, last_seq FROM streams ORDER BY id");
+  while (s.Step()) {
+    auto id = static_cast<uint32_t>(s.Int(0));
+    if (streams_.size() <= id) streams_.resize(id + 1);
+    streams_[id] = {{std::string(s.Text(1)), std::string(s.Text(2))}, uint64_t(s.Int(3))};
+    stream_index_[streams_[id].id] = id;
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return Status::Ok();
+}
+
+Result<uint32_t> Store::StreamFor(const std::string& incarnation, const std::string& scope) {
+  StreamId sid{incarnation, scope};
+  auto it = stream_index_.find(sid);
+  if (it != stream_index_.end()) return it->second;
+  Stmt& s = db_->Prepare("INSERT INTO streams(incarnation, scope, last_seq) VALUES(?, ?, 0)");
+  s.Bind(1, incarnation).Bind(2, scope);
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  auto id = static_cast<uint32_t>(db_->LastInsertRowid());
+  if (streams_.size() <= id) streams_.resize(id + 1);
+  streams_[id] = {sid, 0};
+  stream_index_[sid] = id;
+  return id;
+}
+
+bool Store::Newer(const Stamp& a, const Stamp& b) const {
+  if (a.hlc != b.hlc) return a.hlc > b.hlc;
+  const std::string& ia = streams_[a.stream].id.incarnation;
+  const std::string& ib = streams_[b.stream].id.incarnation;
+  if (ia != ib) return ia > ib;
+  return a.seq > b.seq;  // same incarnation: a later op of the same writer
+}
+
+// ---------------------------------------------------------------------------------------------
+// Materialized records
+
+Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
+  Record rec;
+  rec.entity = entity;
+  rec.key = std::string(key);
+  Stmt& s = db_->Prepare("SELECT body, clock FROM records WHERE entity = ? AND key = ?");
+  s.Bind(1, entity).Bind(2, key);
+  if (s.Step()) {
+    rec.exists = true;
+    auto body = SplitFields(s.Blob(0));
+    v1::RecordClock clock;
+    std::string_view c = s.Blob(1);
+    if (!body.ok() || !clock.ParseFromArray(c.data(), int(c.size())) || clock.stamps_size() == 0 ||
+        clock.field_stamp_size() % 2 != 0) {
+      s.Reset();
+      return Status::Corruption(fmt::format("record {} is damaged", key));
+    }
+    rec.body = std::move(body).value();
+    std::vector<Stamp> stamps;
+    for (const auto& st : clock.stamps()) {
+      stamps.push_back({st.stream(), st.seq(), st.hlc(), st.register_()});
+    }
+    for (const auto& [field, bytes] : rec.body) rec.stamps[field] = stamps[0];
+    for (int i = 0; i < clock.field_stamp_size(); i += 2) {
+      uint32_t idx = clock.field_stamp(i + 1);
+      if (idx >= stamps.size()) {
+        s.Reset();
+        return Status::Corruption(fmt::format("record {} has a damaged clock", key));
+      }
+      rec.stamps[clock.field_stamp(i)] = stamps[idx];
+    }
+    rec.siblings = clock.siblings();
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return rec;
+}
+
+Status Store::SaveRecord(const Record& rec) {
+  // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
+  std::vector<Stamp> stamps;
+  std::vector<int> uses;
+  auto index_of = [&](const Stamp& st) -> uint32_t {
+    for (size_t i = 0; i < stamps.size(); ++i) {
+      if (stamps[i] == st) return uint32_t(i);
+    }
+    stamps.push_back(st);
+    uses.push_back(0);
+    return uint32_t(stamps.size() - 1);
+  };
+  for (const auto& [field, st] : rec.stamps) {
+    uint32_t i = index_of(st);
+    if (rec.body.count(field)) uses[i]++;
+  }
+  size_t top = std::max_element(uses.begin(), uses.end()) - uses.begin();
+  if (top != 0) {
+    std::swap(stamps[0], stamps[top]);
+    std::swap(uses[0], uses[top]);
+  }
+  v1::RecordClock clock;
+  for (const auto& st : stamps) {
+    auto* p = clock.add_stamps();
+    p->set_stream(st.stream);
+    p->set_seq(st.seq);
+    p->set_hlc(st.hlc);
+    p->set_register_(st.reg);
+  }
+  for (const auto& [field, st] : rec.stamps) {
+    uint32_t i = index_of(st);
+    if (i != 0 || !rec.body.count(field)) {
+      clock.add_field_stamp(field);
+      clock.add_field_stamp(i);
+    }
+  }
+  clock.set_siblings(rec.siblings);
+
+  std::string body = JoinFields(rec.body);
+  IndexColumns ix;
+  if (options_.indexer) ix = options_.indexer(rec.entity, body);
+  Stmt& s = db_->Prepare(
+      "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, idx_text2, idx_ref, "
+      "idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, body).BindBlob(4, clock.SerializeAsString());
+  BindOptText(s, 5, ix.text);
+  BindOptText(s, 6, ix.text2);
+  BindOptText(s, 7, ix.ref);
+  BindOptInt(s, 8, ix.num);
+  BindOptInt(s, 9, ix.lookup);
+  return s.Run();
+}
+
+Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
+  std::vector<Sibling> out;
+  if (rec.siblings == 0) return out;
+  Stmt& s = db_->Prepare(
+      "SELECT stream, seq, hlc, reg, value FROM siblings WHERE entity = ? AND key = ? AND field = ?");
+  s.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, field);
+  while (s.Step()) {
+    out.push_back({{uint32_t(s.Int(0)), uint64_t(s.Int(1)), uint64_t(s.Int(2)), s.Int(3) != 0},
+                   std::string(s.Blob(4))});
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return out;
+}
+
+Status Store::Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
+                          const std::vector<uint32_t>& peer_streams) {
+  if (op.kind() == v1::OP_KIND_EVENT) {
+    Stmt& s = db_->Prepare(
+        "INSERT OR IGNORE INTO events(stream, seq, entity, key, hlc, body) VALUES(?, ?, ?, ?, ?, ?)");
+    s.Bind(1, stream).Bind(2, int64_t(seq)).Bind(3, op.entity()).Bind(4, op.key());
+    s.Bind(5, int64_t(op.hlc())).BindBlob(6, op.event());
+    return s.Run();
+  }
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(op.entity(), op.key()));
+  Stamp stamp{stream, seq, op.hlc(), op.source() == v1::OP_SOURCE_REGISTER};
+  for (const auto& w : op.writes()) {
+    BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, w, peer_streams));
+  }
+  rec.exists = true;
+  return SaveRecord(rec);
+}
+
+// The field keeps every write no applied write has named (its live values); the newest by
+// (hlc, incarnation) is shown and the rest are siblings. A named dot not yet applied is
+// remembered in `superseded`, so that it is dead on arrival.
+Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWrite& w,
+                              const std::vector<uint32_t>& peer_streams) {
+  const uint32_t f = w.field();
+  // A write that an applied write already named is dead on arrival; its own context still counts.
+  bool dead = false;
+  if (superseded_rows_ > 0) {
+    Stmt& d = db_->Prepare(
+        "DELETE FROM superseded WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
+    d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, stamp.stream).Bind(5, int64_t(stamp.seq));
+    BOSAI_RETURN_IF_ERROR(d.Run());
+    if (db_->Changes() > 0) {
+      --superseded_rows_;
+      dead = true;
+    }
+  }
+
+  bool shown_named = false;
+  auto shown_it = rec.stamps.find(f);
+  for (int i = 0; i < w.context_peer_size(); ++i) {
+    uint32_t cs = peer_streams[w.context_peer(i)];
+    uint64_t cseq = w.context_seq(i);
+    if (shown_it != rec.stamps.end() && shown_it->second.stream == cs && shown_it->second.seq == cseq) {
+      shown_named = true;
+      continue;
+    }
+    if (rec.siblings > 0) {
+      Stmt& d = db_->Prepare(
+          "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
+      d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, cs).Bind(5, int64_t(cseq));
+      BOSAI_RETURN_IF_ERROR(d.Run());
+      if (db_->Changes() > 0) {
+        --rec.siblings;
+        continue;
+      }
+    }
+    if (cseq > streams_[cs].last_seq) {
+      Stmt& ins = db_->Prepare(
+          "INSERT OR IGNORE INTO superseded(entity, key, field, stream, seq) VALUES(?, ?, ?, ?, ?)");
+      ins.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, cs).Bind(5, int64_t(cseq));
+      BOSAI_RETURN_IF_ERROR(ins.Run());
+      superseded_rows_ += db_->Changes();
+    }
+  }
+
+  std::optional<Sibling> shown;
+  if (shown_it != rec.stamps.end()) {
+    auto v = rec.body.find(f);
+    shown = Sibling{shown_it->second, v == rec.body.end() ? std::string() : v->second};
+    if (shown_named) {
+      // An edit on a node overwrites what the register said: keep the register's value as the
+      // base of the next three-way re-import.
+      if (shown->stamp.reg && !stamp.reg) {
+        Stmt& b = db_->Prepare(
+            "INSERT OR REPLACE INTO register_base(entity, key, field, value) VALUES(?, ?, ?, ?)");
+        b.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).BindBlob(4, shown->value);
+        BOSAI_RETURN_IF_ERROR(b.Run());
+        ++register_base_rows_;
+      }
+      shown.reset();
+    }
+  }
+
+  // Choose the winner among the shown value, the siblings and the new write.
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Sibling> sibs, LoadSiblings(rec, f));
+  Sibling incoming{stamp, w.value()};
+  const Sibling* winner = dead ? nullptr : &incoming;
+  if (shown && (!winner || Newer(shown->stamp, winner->stamp))) winner = &*shown;
+  for (const auto& s : sibs) {
+    if (!winner || Newer(s.stamp, winner->stamp)) winner = &s;
+  }
+  if (!winner) {
+    // Cannot happen with well-formed histories (whoever killed this write is live), but a
+    // field without live values simply has none.
+    rec.body.erase(f);
+    rec.stamps.erase(f);
+    return Status::Ok();
+  }
+
+  auto add_sibling = [&](const Sibling& s) -> Status {
+    const StreamInfo& info = streams_[s.stamp.stream];
+    Stmt& ins = db_->Prepare(
+        "INSERT OR IGNORE INTO siblings(entity, key, field, stream, seq, hlc, reg, value, id) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, s.stamp.stream);
+    ins.Bind(5, int64_t(s.stamp.seq)).Bind(6, int64_t(s.stamp.hlc)).Bind(7, s.stamp.reg ? 1 : 0);
+    ins.BindBlob(8, s.value).Bind(9, ConflictId(rec.entity, rec.key, f, info.id.incarnation, s.stamp.seq));
+    BOSAI_RETURN_IF_ERROR(ins.Run());
+    rec.siblings += uint32_t(db_->Changes());
+    return Status::Ok();
+  };
+  if (!dead && winner != &incoming) BOSAI_RETURN_IF_ERROR(add_sibling(incoming));
+  if (shown && winner != &*shown) BOSAI_RETURN_IF_ERROR(add_sibling(*shown));
+  bool winner_was_sibling = winner != &incoming && !(shown && winner == &*shown);
+  if (winner_was_sibling) {
+    Stmt& d = db_->Prepare(
+        "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
+    d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, winner->stamp.stream);
+    d.Bind(5, int64_t(winner->stamp.seq));
+    BOSAI_RETURN_IF_ERROR(d.Run());
+    rec.siblings -= uint32_t(db_->Changes());
+  }
+
+  Sibling win = *winner;  // copy: winner may point into sibs or shown
+  rec.stamps[f] = win.stamp;
+  if (win.value.empty()) {
+    rec.body.erase(f);
+  } else {
+    rec.body[f] = std::move(win.value);
+  }
+  if (win.stamp == stamp && stamp.reg && register_base_rows_ > 0) {
+    Stmt& d = db_->Prepare("DELETE FROM register_base WHERE entity = ? AND key = ? AND field = ?");
+    d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f);
+    BOSAI_RETURN_IF_ERROR(d.Run());
+    register_base_rows_ -= db_->Changes();
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+Status Store::BeginWrite(std::string author) {
+  if (writing_) return Status::Invalid("a write is already open");
+  BOSAI_RETURN_IF_ERROR(db_->Begin());
+  writing_ = true;
+  author_ = std::move(author);
+  pending_.clear();
+  pending_ops_ = 0;
+  Status st = LoadStreams();
+  auto count = [&](const char* sql, int64_t* out) -> Status {
+    Stmt& s = db_->Prepare(sql);
+    s.Step();
+    *out = s.Int(0);
+    Status r = s.status();
+    s.Reset();
+    return r;
+  };
+  if (st.ok()) st = count("SELECT count(*) FROM superseded", &superseded_rows_);
+  if (st.ok()) st = count("SELECT count(*) FROM register_base", &register_base_rows_);
+  if (st.ok()) {
+    auto hw = GetMeta("hlc");
+    if (!hw.ok()) st = hw.status();
+    else if (*hw) hlc_.Observe(std::stoull(**hw));
+  }
+  if (!st.ok()) AbortWrite();
+  return st;
+}
+
+Status Store::Put(std::string_view scope, uint32_t entity, std::string_view key,
+                  const FieldMap& fields, v1::OpSource source,
+                  const std::vector<std::pair<uint32_t, Dot>>& resolves) {
+  if (!writing_) return Status::Invalid("Put outside a write transaction");
+  if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
+  if (fields.empty()) return Status::Ok();
+  const std::string inc = identity_->incarnation();
+  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(scope)));
+  PendingBlock& pb = pending_[stream];
+  if (pb.batch.ops_size() == 0) {
+    pb.first_seq = streams_[stream].last_seq + 1;
+    pb.peer_index.clear();
+    pb.batch.add_peers(inc);
+    pb.peer_index[inc] = 0;
+  }
+  auto peer = [&](const std::string& incarnation) {
+    auto [it, added] = pb.peer_index.emplace(incarnation, uint32_t(pb.batch.peers_size()));
+    if (added) pb.batch.add_peers(incarnation);
+    return it->second;
+  };
+
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
+  v1::Op op;
+  op.set_entity(entity);
+  op.set_key(std::string(key));
+  op.set_hlc(hlc_.Now());
+  op.set_author(author_);
+  op.set_source(source);
+  for (const auto& [field, value] : fields) {
+    auto* w = op.add_writes();
+    w->set_field(field);
+    w->set_value(value);
+    auto name = [&](const Stamp& st) {
+      w->add_context_peer(peer(streams_[st.stream].id.incarnation));
+      w->add_context_seq(st.seq);
+    };
+    auto shown = rec.stamps.find(field);
+    if (shown != rec.stamps.end()) {
+      name(shown->second);
+      // Equal concurrent values are one value: overwrite them all.
+      auto cur = rec.body.find(field);
+      std::string cur_value = cur == rec.body.end() ? std::string() : cur->second;
+      BOSAI_ASSIGN_OR_RETURN(std::vector<Sibling> sibs, LoadSiblings(rec, field));
+      for (const auto& s : sibs) {
+        if (s.value == cur_value) name(s.stamp);
+      }
+    }
+    for (const auto& [rf, dot] : resolves) {
+      if (rf != field) continue;
+      w->add_context_peer(peer(dot.incarnation));
+      w->add_context_seq(dot.seq);
+    }
+  }
+
+  uint64_t seq = ++streams_[stream].last_seq;
+  std::vector<uint32_t> peer_streams;
+  for (const auto& p : pb.batch.peers()) {
+    BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, std::string(scope)));
+    peer_streams.push_back(ps);
+  }
+  BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams));
+  pb.max_hlc = std::max(pb.max_hlc, op.hlc());
+  pb.raw_bytes += op.ByteSizeLong() + 4;
+  *pb.batch.add_ops() = std::move(op);
+  ++pending_ops_;
+  if (uint32_t(pb.batch.ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
+    return FlushBlock(stream);
+  }
+  return Status::Ok();
+}
+
+Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_view key,
+                          std::string_view body) {
+  if (!writing_) return Status::Invalid("AppendEvent outside a write transaction");
+  if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
+  const std::string inc = identity_->incarnation();
+  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(scope)));
+  PendingBlock& pb = pending_[stream];
+  if (pb.batch.ops_size() == 0) {
+    pb.first_seq = streams_[stream].last_seq + 1;
+    pb.peer_index = {{inc, 0}};
+    pb.batch.add_peers(inc);
+  }
+  v1::Op op;
+  op.set_entity(entity);
+  op.set_key(std::string(key));
+  op.set_hlc(hlc_.Now());
+  op.set_kind(v1::OP_KIND_EVENT);
+  op.set_event(std::string(body));
+  op.set_author(author_);
+  uint64_t seq = ++streams_[stream].last_seq;
+  BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, {stream}));
+  pb.max_hlc = std::max(pb.max_hlc, op.hlc());
+  pb.raw_bytes += op.ByteSizeLong() + 4;
+  *pb.batch.add_ops() = std::move(op);
+  ++pending_ops_;
+  if (uint32_t(pb.batch.ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
+    return FlushBlock(stream);
+  }
+  return Status::Ok();
+}
+
+Status Store::FlushBlock(uint32_t stream) {
+  auto it = pending_.find(stream);
+  if (it == pending_.end() || it->second.batch.ops_size() == 0) return Status::Ok();
+  PendingBlock& pb = it->second;
+  const StreamInfo& info = streams_[stream];
+  BlockHeader h{info.id.incarnation, info.id.scope, pb.first_seq, uint32_t(pb.batch.ops_size()),
+                pb.max_hlc};
+  std::string block = EncodeBlock(h, pb.batch, identity_->key);
+  Stmt& s = db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
+  s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
+  u.Bind(1, int64_t(h.last_seq())).Bind(2, stream);
+  BOSAI_RETURN_IF_ERROR(u.Run());
+  pending_.erase(it);
+  return Status::Ok();
+}
+
+Status Store::CommitWrite() { return FinishWrite(true); }
+
+void Store::AbortWrite() { FinishWrite(false); }
+
+Status Store::FinishWrite(bool commit) {
+  if (!writing_) return Status::Invalid("no write is open");
+  Status st;
+  if (commit) {
+    for (auto it = pending_.begin(); st.ok() && it != pending_.end();) {
+      uint32_t stream = it->first;
+      ++it;  // FlushBlock erases the entry
+      st = FlushBlock(stream);
+    }
+    if (st.ok()) st = SetMeta("hlc", std::to_string(hlc_.high_water()));
+    if (st.ok()) st = db_->Commit();
+  }
+  if (!commit || !st.ok()) db_->Rollback();
+  writing_ = false;
+  pending_.clear();
+  pending_ops_ = 0;
+  return st;
+}
+
+Status Store::DropSecondaryIndexes() {
+  return db_->Exec(
+      "DROP INDEX IF EXISTS records_text; DROP INDEX IF EXISTS records_num;"
+      "DROP INDEX IF EXISTS records_ref; DROP INDEX IF EXISTS records_lookup;");
+}
+
+Status Store::CreateSecondaryIndexes() { return db_->Exec(kSecondaryIndexes); }
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_view key) {
+  Stmt& s = db_->Prepare("SELECT body FROM records WHERE entity = ? AND key = ?");
+  s.Bind(1, entity).Bind(2, key);
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Blob(0));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return out;
+}
+
+Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::string_view key,
+                                                          uint32_t field) {
+  if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
+  std::vector<FieldVersion> out;
+  auto st = rec.stamps.find(field);
+  if (st == rec.stamps.end()) return out;
+  auto version = [&](const Stamp& s, std::string value) {
+    const StreamInfo& info = streams_[s.stream];
+    return FieldVersion{{info.id.incarnation, s.seq}, info.id.scope, s.hlc, std::move(value)};
+  };
+  auto v = rec.body.find(field);
+  out.push_back(version(st->second, v == rec.body.end() ? std::string() : v->second));
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Sibling> sibs, LoadSiblings(rec, field));
+  for (auto& s : sibs) out.push_back(version(s.stamp, std::move(s.value)));
+  return out;
+}
+
+Result<std::optional<std::string>> Store::GetRegisterBase(uint32_t entity, std::string_view key,
+                                                          uint32_t field) {
+  Stmt& s = db_->Prepare("SELECT value FROM register_base WHERE entity = ? AND key = ? AND field = ?");
+  s.Bind(1, entity).Bind(2, key).Bind(3, field);
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Blob(0));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return out;
+}
+
+Result<bool> Store::FieldFromRegister(uint32_t entity, std::string_view key, uint32_t field) {
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
+  auto it = rec.stamps.find(field);
+  return it != rec.stamps.end() && it->second.reg;
+}
+
+Result<uint64_t> Store::CountRecords(uint32_t entity) {
+  Stmt& s = db_->Prepare("SELECT count(*) FROM records WHERE entity = ?");
+  s.Bind(1, entity);
+  s.Step();
+  uint64_t n = uint64_t(s.Int(0));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return n;
+}
+
+Result<std::vector<Conflict>> Store::ListConflicts() {
+  if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
+  std::vector<Conflict> out;
+  Stmt& s = db_->Prepare(
+      "SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings "
+      "ORDER BY entity, key, field, id");
+  std::vector<std::tuple<uint32_t, std::string, uint32_t, Stamp, std::string, std::string>> rows;
+  while (s.Step()) {
+    rows.emplace_back(uint32_t(s.Int(0)), std::string(s.Text(1)), uint32_t(s.Int(2)),
+                      Stamp{uint32_t(s.Int(3)), uint64_t(s.Int(4)), uint64_t(s.Int(5)), false},
+                      std::string(s.Blob(6)), std::string(s.Text(7)));
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  for (auto& [entity, key, field, stamp, value, id] : rows) {
+    BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
+    auto st = rec.stamps.find(field);
+    if (st == rec.stamps.end()) return Status::Corruption(fmt::format("sibling of {} without a value", key));
+    auto v = rec.body.find(field);
+    std::string shown_value = v == rec.body.end() ? std::string() : v->second;
+    if (shown_value == value) continue;  // concurrent writes of one value are no conflict
+    const StreamInfo& si = streams_[st->second.stream];
+    const StreamInfo& oi = streams_[stamp.stream];
+    out.push_back({id, entity, key, field,
+                   {{si.id.incarnation, st->second.seq}, si.id.scope, st->second.hlc, shown_value},
+                   {{oi.id.incarnation, stamp.seq}, oi.id.scope, stamp.hlc, value}});
+  }
+  return out;
+}
+
+Result<std::optional<Conflict>> Store::GetConflict(std::string_view id) {
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, ListConflicts());
+  for (auto& c : all) {
+    if (c.id == id) return std::optional<Conflict>(std::move(c));
+  }
+  return std::optional<Conflict>();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication
+
+Result<VersionVector> Store::Vector() {
+  VersionVector vv;
+  Stmt& s = db_->Prepare("SELECT incarnation, scope, last_seq FROM streams WHERE last_seq > 0");
+  while (s.Step()) vv[{std::string(s.Text(0)), std::string(s.Text(1))}] = uint64_t(s.Int(2));
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return vv;
+}
+
+Status Store::ReadBlocks(const VersionVector& peer,
+                         const std::function<bool(const StreamId&)>& may_read,
+                         const std::function<Status(std::string_view block)>& sink) {
+  BOSAI_RETURN_IF_ERROR(LoadStreams());
+  std::vector<std::pair<uint32_t, uint64_t>> wanted;
+  for (uint32_t id = 1; id < streams_.size(); ++id) {
+    const StreamInfo& info = streams_[id];
+    if (info.last_seq == 0 || (may_read && !may_read(info.id))) continue;
+    auto it = peer.find(info.id);
+    uint64_t have = it == peer.end() ? 0 : it->second;
+    if (info.last_seq > have) wanted.emplace_back(id, have);
+  }
+  for (auto [stream, have] : wanted) {
+    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce(
+        "SELECT first_seq, last_seq, data FROM blocks WHERE stream = ? AND last_seq > ? "
+        "ORDER BY first_seq, last_seq DESC"));
+    s.Bind(1, stream).Bind(2, int64_t(have));
+    uint64_t cursor = have;
+    while (s.Step()) {
+      auto first = uint64_t(s.Int(0));
+      auto last = uint64_t(s.Int(1));
+      if (last <= cursor) continue;  // covered by a block already sent
+      if (first > cursor + 1) return Status::Corruption("op-log has a gap; run bosai doctor");
+      BOSAI_RETURN_IF_ERROR(sink(s.Blob(2)));
+      cursor = last;
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+  }
+  return Status::Ok();
+}
+
+Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
+  if (writing_) return ApplyBlockInTransaction(block, keys);
+  BOSAI_RETURN_IF_ERROR(BeginWrite("sync"));
+  Status st = ApplyBlockInTransaction(block, keys);
+  if (!st.ok()) {
+    AbortWrite();
+    return st;
+  }
+  return CommitWrite();
+}
+
+Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys) {
+  BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
+  std::string where = fmt::format("block {} {} seq {}-{}", h.origin, h.scope, h.first_seq, h.last_seq());
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> key, PublicKey(h.origin));
+  bool new_key = false;
+  if (!key && keys) {
+    key = keys(h.origin);
+    new_key = key.has_value();
+  }
+  if (!key) return Status::Invalid(fmt::format("{}: origin is not trusted", where));
+  BOSAI_RETURN_IF_ERROR(VerifyBlock(block, *key).WithContext(where));
+
+  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(h.origin, h.scope));
+  uint64_t have = streams_[stream].last_seq;
+  if (h.last_seq() <= have) return Status::Ok();  // already held
+  if (h.first_seq > have + 1) {
+    return Status::Invalid(fmt::format("{}: gap after seq {}", where, have));
+  }
+  BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
+  std::vector<uint32_t> peer_streams;
+  for (const auto& p : batch.peers()) {
+    BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, h.scope));
+    peer_streams.push_back(ps);
+  }
+  for (int i = 0; i < batch.ops_size(); ++i) {
+    uint64_t seq = h.first_seq + uint64_t(i);
+    if (seq <= have) continue;
+    const v1::Op& op = batch.ops(i);
+    hlc_.Observe(op.hlc());
+    streams_[stream].last_seq = seq;
+    BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams).WithContext(where));
+  }
+  if (new_key) {
+    Stmt& s = db_->Prepare("INSERT OR IGNORE INTO incarnations(name, public_key) VALUES(?, ?)");
+    s.Bind(1, h.origin).BindBlob(2, *key);
+    BOSAI_RETURN_IF_ERROR(s.Run());
+  }
+  Stmt& s = db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
+  s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
+  u.Bind(1, int64_t(h.last_seq())).Bind(2, stream);
+  return u.Run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+Result<std::string> Store::StateHash() {
+  Sha256 h;
+  h.Update("bosai-state-v1");
+  {
+    Stmt& s = db_->Prepare("SELECT entity, key, body FROM records ORDER BY entity, key");
+    while (s.Step()) {
+      h.UpdateInt(uint64_t(s.Int(0)));
+      h.UpdateField(s.Text(1));
+      h.UpdateField(s.Blob(2));
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+    s.Reset();
+  }
+  h.Update("siblings");
+  {
+    Stmt& s = db_->Prepare(
+        "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
+        "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, x.seq");
+    while (s.Step()) {
+      h.UpdateInt(uint64_t(s.Int(0)));
+      h.UpdateField(s.Text(1));
+      h.UpdateInt(uint64_t(s.Int(2)));
+      h.UpdateField(s.Text(3));
+      h.UpdateInt(uint64_t(s.Int(4)));
+      h.UpdateField(s.Blob(5));
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+    s.Reset();
+  }
+  h.Update("events");
+  {
+    Stmt& s = db_->Prepare(
+        "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
+        "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, e.seq");
+    while (s.Step()) {
+      h.UpdateInt(uint64_t(s.Int(0)));
+      h.UpdateField(s.Text(1));
+      h.UpdateField(s.Text(2));
+      h.UpdateField(s.Text(3));
+      h.UpdateInt(uint64_t(s.Int(4)));
+      h.UpdateField(s.Blob(5));
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+    s.Reset();
+  }
+  return ToHex(h.Final());
+}
+
+Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
+  DoctorReport report;
+  {
+    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("PRAGMA integrity_check"));
+    while (s.Step()) {
+      if (s.Text(0) != "ok") report.problems.push_back(fmt::format("sqlite: {}", s.Text(0)));
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+  }
+  BOSAI_RETURN_IF_ERROR(LoadStreams());
+  {
+    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT count(*) FROM records"));
+    s.Step();
+    report.records = uint64_t(s.Int(0));
+  }
+
+  // Replay every block into a scratch store: the materialized state must come out the same.
+  std::filesystem::remove(scratch_path);
+  std::filesystem::remove(scratch_path + "-wal");
+  std::filesystem::remove(scratch_path + "-shm");
+  Options opts;
+  opts.clock = options_.clock;
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> replay, Store::Open(scratch_path, opts));
+  BOSAI_RETURN_IF_ERROR(replay->db().Exec("PRAGMA synchronous=OFF"));
+  BOSAI_RETURN_IF_ERROR(replay->BeginWrite("doctor"));
+  KeyLookup keys = [this](const std::string& inc) -> std::optional<std::string> {
+    auto k = PublicKey(inc);
+    return k.ok() ? *k : std::nullopt;
+  };
+  for (uint32_t id = 1; id < streams_.size(); ++id) {
+    const StreamInfo& info = streams_[id];
+    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce(
+        "SELECT first_seq, last_seq, data FROM blocks WHERE stream = ? ORDER BY first_seq, last_seq DESC"));
+    s.Bind(1, id);
+    uint64_t cursor = 0;
+    std::string name = fmt::format("stream {} {}", info.id.incarnation, info.id.scope);
+    while (s.Step()) {
+      auto first = uint64_t(s.Int(0));
+      auto last = uint64_t(s.Int(1));
+      ++report.blocks;
+      if (first > cursor + 1) {
+        report.problems.push_back(fmt::format("{}: op-log gap after seq {}", name, cursor));
+        break;
+      }
+      Status st = replay->ApplyBlockInTransaction(s.Blob(2), keys);
+      if (!st.ok()) {
+        report.problems.push_back(fmt::format("{}: {}", name, st.message()));
+        break;
+      }
+      if (last > cursor) {
+        report.ops += last - std::max(cursor, first - 1);
+        cursor = last;
+      }
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+    if (cursor != info.last_seq) {
+      report.problems.push_back(fmt::format("{}: vector says seq {}, op-log holds {}", name,
+                                            info.last_seq, cursor));
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(replay->CommitWrite());
+  BOSAI_ASSIGN_OR_RETURN(std::string live, StateHash());
+  BOSAI_ASSIGN_OR_RETURN(std::string replayed, replay->StateHash());
+  if (live != replayed) {
+    report.problems.push_back(
+        "materialized state differs from a replay of the op-log (state hash mismatch)");
+  }
+  replay.reset();
+  std::filesystem::remove(scratch_path);
+  std::filesystem::remove(scratch_path + "-wal");
+  std::filesystem::remove(scratch_path + "-shm");
+  return report;
+}
+
+}  // namespace bosai

@@ -1,0 +1,241 @@
+// The record store of one node: SQLite database with the signed op-log, version vector,
+// materialized records (field merge with causal contexts), conflict records, events, state hash
+// and integrity check (DESIGN §4).
+//
+// Every change is an op appended to the op-log in the same transaction that updates the
+// materialized tables; local ops and remote blocks go through the same materializer, so a node's
+// state depends only on the set of ops it holds, never on their order of arrival.
+//
+// Not thread-safe: a Store owns one SQLite connection and belongs to the thread that opened it.
+// Several processes may open the same file; writers serialize on SQLite's lock (BEGIN IMMEDIATE
+// with a busy timeout).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bosai/v1/ops.pb.h"
+#include "storage/block.h"
+#include "storage/crypto.h"
+#include "storage/db.h"
+#include "storage/fields.h"
+#include "storage/hlc.h"
+#include "storage/ids.h"
+#include "storage/status.h"
+
+namespace bosai {
+
+// A stream is what one incarnation writes in one scope.
+struct StreamId {
+  std::string incarnation;
+  std::string scope;
+  auto operator<=>(const StreamId&) const = default;
+};
+// Knowledge of a node: stream -> highest contiguous sequence number held.
+using VersionVector = std::map<StreamId, uint64_t>;
+
+// The dot of a value: which op wrote it. Its scope is the scope of the field's stream.
+struct Dot {
+  std::string incarnation;
+  uint64_t seq = 0;
+  bool operator==(const Dot&) const = default;
+};
+
+struct FieldVersion {
+  Dot dot;
+  std::string scope;
+  uint64_t hlc = 0;
+  std::string value;  // the field's protobuf encoding; empty when cleared
+};
+
+// Two concurrent writes of different values to one field: `shown` wins on every node by
+// (hlc, incarnation); `other` is kept until an officer resolves it.
+struct Conflict {
+  std::string id;  // deterministic: hash of (entity, key, field, other's dot)
+  uint32_t entity = 0;
+  std::string key;
+  uint32_t field = 0;
+  FieldVersion shown;
+  FieldVersion other;
+};
+
+// Values of a record kept as columns for indexed queries. The node layer computes them from a
+// record body; the store keeps them in step with every materialized change.
+struct IndexColumns {
+  std::optional<std::string> text;   // indexed, prefix search (kana)
+  std::optional<std::string> text2;  // not indexed, scanned (folded name)
+  std::optional<std::string> ref;    // indexed, equality (household)
+  std::optional<int64_t> num;        // indexed, equality and range (birth date)
+  std::optional<int64_t> lookup;     // indexed, equality (keyed hash of My Number)
+};
+using Indexer = std::function<IndexColumns(uint32_t entity, std::string_view body)>;
+
+// The identity of the local incarnation, needed to write.
+struct Identity {
+  std::string node_id;
+  int64_t epoch = 0;
+  SigningKey key;
+  std::string incarnation() const;
+};
+
+// Public key of an origin incarnation, from the trust the caller holds; nullopt if unknown.
+using KeyLookup = std::function<std::optional<std::string>(const std::string& incarnation)>;
+
+struct DoctorReport {
+  std::vector<std::string> problems;  // empty when healthy
+  uint64_t blocks = 0;
+  uint64_t ops = 0;
+  uint64_t records = 0;
+  bool ok() const { return problems.empty(); }
+};
+
+class Store {
+ public:
+  struct Options {
+    Clock* clock = SystemClock::Get();
+    Indexer indexer;                  // may be empty: no index columns
+    uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
+  };
+
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);
+  ~Store();
+
+  // Sets who writes. The incarnation's public key is recorded so that its blocks verify.
+  Status SetIdentity(Identity identity);
+  const std::optional<Identity>& identity() const { return identity_; }
+
+  // Node-local settings (not replicated).
+  Result<std::optional<std::string>> GetMeta(std::string_view key);
+  Status SetMeta(std::string_view key, std::string_view value);
+
+  // ---- Writing. One transaction: BeginWrite, any number of Put/AppendEvent, CommitWrite.
+  // Acknowledge nothing before CommitWrite returns Ok: only then is it durable.
+  Status BeginWrite(std::string author);
+  // Writes the given fields of a record in `scope`; each write names, as its causal context, the
+  // dots of the value it overwrites (plus `resolves`, dots of conflicting values it settles).
+  Status Put(std::string_view scope, uint32_t entity, std::string_view key, const FieldMap& fields,
+             v1::OpSource source = v1::OP_SOURCE_USER,
+             const std::vector<std::pair<uint32_t, Dot>>& resolves = {});
+  Status AppendEvent(std::string_view scope, uint32_t entity, std::string_view key,
+                     std::string_view body);
+  Status CommitWrite();
+  void AbortWrite();
+  bool writing() const { return writing_; }
+  // Ops written by the current transaction so far.
+  uint64_t pending_ops() const { return pending_ops_; }
+
+  // Bulk path for a first import: secondary indexes are dropped and built once at the end.
+  // Open() rebuilds any index missing after a crash.
+  Status DropSecondaryIndexes();
+  Status CreateSecondaryIndexes();
+
+  // ---- Reading materialized state.
+  Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
+  // The current value and every concurrent value of a field (shown first). Empty if never written.
+  Result<std::vector<FieldVersion>> GetFieldVersions(uint32_t entity, std::string_view key,
+                                                     uint32_t field);
+  // The value a register import last wrote to a field, when an edit on a node has overwritten it.
+  Result<std::optional<std::string>> GetRegisterBase(uint32_t entity, std::string_view key,
+                                                     uint32_t field);
+  // True if the field's current value was written by a register import.
+  Result<bool> FieldFromRegister(uint32_t entity, std::string_view key, uint32_t field);
+  Result<uint64_t> CountRecords(uint32_t entity);
+
+  Result<std::vector<Conflict>> ListConflicts();
+  Result<std::optional<Conflict>> GetConflict(std::string_view id);
+
+  // ---- Replication.
+  Result<VersionVector> Vector();
+  // Calls sink with every block holding ops above `peer` in a stream that may_read allows, in
+  // sequence order per stream.
+  Status ReadBlocks(const VersionVector& peer,
+                    const std::function<bool(const StreamId&)>& may_read,
+                    const std::function<Status(std::string_view block)>& sink);
+  // Verifies and applies a block from any origin (idempotent: ops already held are skipped).
+  // A block that leaves a gap, fails its signature or comes from an unknown origin changes
+  // nothing. Runs in the current write transaction if one is open, else in its own.
+  Status ApplyBlock(std::string_view block, const KeyLookup& keys);
+  // The public key this store recorded for an incarnation.
+  Result<std::optional<std::string>> PublicKey(const std::string& incarnation);
+
+  // ---- Checks.
+  // SHA-256 over records, events and conflict records, sorted (not node-local tables).
+  Result<std::string> StateHash();
+  // integrity_check, op-log gaps and signatures, and materialized state equal to a replay.
+  Result<DoctorReport> Doctor(const std::string& scratch_path);
+
+  Db& db() { return *db_; }
+
+ private:
+  struct Stamp {
+    uint32_t stream = 0;
+    uint64_t seq = 0;
+    uint64_t hlc = 0;
+    bool reg = false;
+    bool operator==(const Stamp& o) const { return stream == o.stream && seq == o.seq; }
+  };
+  struct Record {
+    uint32_t entity = 0;
+    std::string key;
+    bool exists = false;
+    FieldMap body;
+    std::map<uint32_t, Stamp> stamps;
+    uint32_t siblings = 0;
+  };
+  struct Sibling {
+    Stamp stamp;
+    std::string value;
+  };
+  struct StreamInfo {
+    StreamId id;
+    uint64_t last_seq = 0;  // including ops of the open transaction
+  };
+  struct PendingBlock {
+    v1::OpBatch batch;
+    std::unordered_map<std::string, uint32_t> peer_index;
+    uint64_t first_seq = 0;
+    uint64_t max_hlc = 0;
+    size_t raw_bytes = 0;
+  };
+
+  explicit Store(Options options);
+  Status Migrate();
+  Status LoadStreams();
+  Result<uint32_t> StreamFor(const std::string& incarnation, const std::string& scope);
+  bool Newer(const Stamp& a, const Stamp& b) const;  // (hlc, incarnation) order
+
+  Result<Record> LoadRecord(uint32_t entity, std::string_view key);
+  Status SaveRecord(const Record& rec);
+  Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
+  Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
+                     const std::vector<uint32_t>& peer_streams);
+  Status ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWrite& w,
+                         const std::vector<uint32_t>& peer_streams);
+  Status FlushBlock(uint32_t stream);
+  Status FinishWrite(bool commit);
+  Status ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys);
+
+  // constant after construction
+  Options options_;
+  std::unique_ptr<Db> db_;
+  std::optional<Identity> identity_;
+  Hlc hlc_;
+
+  // owned by the current write transaction
+  bool writing_ = false;
+  std::string author_;
+  std::vector<StreamInfo> streams_;  // index = local stream id
+  std::map<StreamId, uint32_t> stream_index_;
+  std::map<uint32_t, PendingBlock> pending_;
+  uint64_t pending_ops_ = 0;
+  int64_t superseded_rows_ = 0;
+  int64_t register_base_rows_ = 0;
+};
+
+}  // namespace bosai

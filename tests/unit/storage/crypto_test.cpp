@@ -1,0 +1,58 @@
+// Signing keys and the data key's deterministic sealing of My Number.
+#include "storage/crypto.h"
+
+#include <gtest/gtest.h>
+
+namespace bosai {
+namespace {
+
+TEST(Crypto, SignAndVerify) {
+  InitCrypto();
+  SigningKey k = SigningKey::Generate();
+  std::string sig = k.Sign("hello");
+  EXPECT_TRUE(VerifySignature(k.public_key(), "hello", sig));
+  EXPECT_FALSE(VerifySignature(k.public_key(), "hellO", sig));
+  auto again = SigningKey::FromSecret(k.secret());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->public_key(), k.public_key());
+  EXPECT_FALSE(SigningKey::FromSecret("short").ok());
+}
+
+TEST(Crypto, DataKeySealsDeterministicallyAndOpens) {
+  InitCrypto();
+  DataKey key = DataKey::Generate();
+  std::string a = key.Seal("mynumber", "983205673214");
+  EXPECT_EQ(a, key.Seal("mynumber", "983205673214"));
+  EXPECT_NE(a, key.Seal("mynumber", "123456789018"));
+  EXPECT_EQ(a.find("983205673214"), std::string::npos);
+  auto plain = key.Open("mynumber", a);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "983205673214");
+  EXPECT_EQ(*DataKey::LookupHashOf(a), key.LookupHash("mynumber", "983205673214"));
+
+  std::string tampered = a;
+  tampered.back() ^= 1;
+  EXPECT_FALSE(key.Open("mynumber", tampered).ok());
+  EXPECT_FALSE(key.Open("other", a).ok());
+  EXPECT_FALSE(DataKey::Generate().Open("mynumber", a).ok());  // another key id
+}
+
+TEST(Crypto, DataKeyFileRoundTrip) {
+  InitCrypto();
+  DataKey key = DataKey::Generate();
+  auto parsed = DataKey::Parse(key.Serialize());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->id(), key.id());
+  EXPECT_EQ(*parsed->Open("p", key.Seal("p", "x")), "x");
+  EXPECT_FALSE(DataKey::Parse("garbage").ok());
+}
+
+TEST(Crypto, HexRoundTrip) {
+  EXPECT_EQ(ToHex(std::string("\x01\xab", 2)), "01ab");
+  EXPECT_EQ(*FromHex("01ab"), std::string("\x01\xab", 2));
+  EXPECT_FALSE(FromHex("0g").ok());
+  EXPECT_FALSE(FromHex("abc").ok());
+}
+
+}  // namespace
+}  // namespace bosai

@@ -1,0 +1,54 @@
+// Check digits of municipality codes and My Numbers, node id syntax (table-driven).
+#include "storage/ids.h"
+
+#include <gtest/gtest.h>
+
+namespace bosai {
+namespace {
+
+TEST(Ids, MunicipalityCodes) {
+  struct Case {
+    const char* code;
+    bool valid;
+  } cases[] = {
+      {"042021", true},  {"282049", true},  {"131016", true},  {"046060", true},
+      {"011002", true},  {"431001", true},  {"131041", true},  {"042020", false},
+      {"04202", false},  {"0420211", false}, {"04202a", false}, {"", false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(ValidateMunicipalityCode(c.code).ok(), c.valid) << c.code;
+  }
+  EXPECT_EQ(MunicipalityCheckDigit("04606"), 0);  // r = 1 case
+  EXPECT_EQ(MunicipalityCheckDigit("13104"), 1);  // r = 0 case
+}
+
+TEST(Ids, MyNumbers) {
+  struct Case {
+    const char* number;
+    bool valid;
+  } cases[] = {
+      {"983205673214", true}, {"983205673215", false}, {"98320567321", false},
+      {"9832056732140", false}, {"98320567321a", false}, {"000000000000", true},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(ValidateMyNumber(c.number).ok(), c.valid) << c.number;
+  }
+  EXPECT_EQ(MyNumberCheckDigit("98320567321"), 4);
+}
+
+TEST(Ids, NodeIdsAndCodes) {
+  EXPECT_TRUE(ValidateNodeId("042021-honcho").ok());
+  EXPECT_TRUE(ValidateNodeId("042021-shelter-03").ok());
+  EXPECT_FALSE(ValidateNodeId("042020-honcho").ok());
+  EXPECT_FALSE(ValidateNodeId("042021-").ok());
+  EXPECT_FALSE(ValidateNodeId("042021-Honcho").ok());
+  EXPECT_FALSE(ValidateNodeId("honcho").ok());
+  EXPECT_EQ(Incarnation("042021-honcho", 3), "042021-honcho#3");
+  EXPECT_TRUE(ValidateRegisterCode("A12345", "resident code").ok());
+  EXPECT_FALSE(ValidateRegisterCode("", "resident code").ok());
+  EXPECT_FALSE(ValidateRegisterCode("123456789012345678901", "resident code").ok());
+  EXPECT_FALSE(ValidateRegisterCode("12-3", "resident code").ok());
+}
+
+}  // namespace
+}  // namespace bosai

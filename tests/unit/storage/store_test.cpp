@@ -1,0 +1,278 @@
+// Record store: local writes, remote blocks (idempotence, gaps, forgery), field merge and
+// conflicts, unknown fields, events, register base, state hash and doctor.
+#include "storage/store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace bosai {
+namespace {
+
+using testing::Hash;
+using testing::KeysOf;
+using testing::NewStore;
+using testing::Pull;
+using testing::StringField;
+
+constexpr uint32_t kEntity = 1;
+
+void PutString(Store& s, const std::string& key, uint32_t field, const std::string& value,
+               v1::OpSource source = v1::OP_SOURCE_USER) {
+  ASSERT_TRUE(s.BeginWrite("test").ok());
+  Status st = s.Put("042021", kEntity, key, {{field, value.empty() ? "" : StringField(field, value)}},
+                    source);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_TRUE(s.CommitWrite().ok());
+}
+
+std::string Field(Store& s, const std::string& key, uint32_t field) {
+  auto body = s.GetBody(kEntity, key);
+  EXPECT_TRUE(body.ok());
+  if (!*body) return "<none>";
+  auto fields = SplitFields(**body);
+  auto it = fields->find(field);
+  return it == fields->end() ? "" : testing::StringValue(it->second);
+}
+
+TEST(Store, WritesAreMaterializedAndLogged) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 2, "佐藤");
+  PutString(*a, "042021:1", 3, "サトウ");
+  EXPECT_EQ(Field(*a, "042021:1", 2), "佐藤");
+  EXPECT_EQ(Field(*a, "042021:1", 3), "サトウ");
+  auto vv = a->Vector();
+  ASSERT_TRUE(vv.ok());
+  EXPECT_EQ((*vv)[(StreamId{"042021-honcho#1", "042021"})], 2u);
+  EXPECT_EQ(*a->CountRecords(kEntity), 1u);
+}
+
+TEST(Store, AbortedWriteLeavesNothing) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  std::string before = Hash(*a);
+  ASSERT_TRUE(a->BeginWrite("test").ok());
+  ASSERT_TRUE(a->Put("042021", kEntity, "042021:1", {{2, StringField(2, "x")}}).ok());
+  a->AbortWrite();
+  EXPECT_EQ(Hash(*a), before);
+  EXPECT_TRUE(a->Vector()->empty());
+}
+
+TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  for (int i = 0; i < 5; ++i) PutString(*a, "042021:" + std::to_string(i), 2, "v" + std::to_string(i));
+  std::vector<std::string> blocks;
+  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view blk) {
+                   blocks.emplace_back(blk);
+                   return Status::Ok();
+                 }).ok());
+  ASSERT_EQ(blocks.size(), 5u);  // one commit each
+
+  // A gap is refused and changes nothing.
+  std::string empty = Hash(*b);
+  Status gap = b->ApplyBlock(blocks[1], keys);
+  EXPECT_FALSE(gap.ok());
+  EXPECT_NE(gap.message().find("gap"), std::string::npos) << gap.message();
+  EXPECT_EQ(Hash(*b), empty);
+
+  for (const auto& blk : blocks) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
+  std::string full = Hash(*b);
+  EXPECT_EQ(full, Hash(*a));
+  for (const auto& blk : blocks) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());  // duplicates
+  EXPECT_EQ(Hash(*b), full);
+}
+
+TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  PutString(*a, "042021:1", 2, "x");
+  std::string blk;
+  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view x) {
+                   blk = std::string(x);
+                   return Status::Ok();
+                 }).ok());
+  std::string empty = Hash(*b);
+  // Unknown origin.
+  EXPECT_FALSE(b->ApplyBlock(blk, nullptr).ok());
+  // A relay that claims another key for the origin.
+  KeyLookup wrong = [](const std::string&) { return SigningKey::Generate().public_key(); };
+  EXPECT_FALSE(b->ApplyBlock(blk, wrong).ok());
+  // A flipped byte in the payload.
+  std::string forged = blk;
+  forged[forged.size() - 70] ^= 1;
+  EXPECT_FALSE(b->ApplyBlock(forged, KeysOf({a.get()})).ok());
+  EXPECT_EQ(Hash(*b), empty);
+  EXPECT_TRUE(b->Vector()->empty());
+}
+
+TEST(Store, ConcurrentWritesMakeAConflictUntilResolved) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  PutString(*a, "042021:1", 2, "佐藤");
+  Pull(*b, *a, keys);
+  clock.Advance(10);
+  PutString(*a, "042021:1", 2, "斉藤");
+  clock.Advance(10);
+  PutString(*b, "042021:1", 2, "齋藤");  // newer: shown everywhere
+  Pull(*a, *b, keys);
+  Pull(*b, *a, keys);
+  EXPECT_EQ(Hash(*a), Hash(*b));
+  EXPECT_EQ(Field(*a, "042021:1", 2), "齋藤");
+  EXPECT_EQ(Field(*b, "042021:1", 2), "齋藤");
+  auto ca = a->ListConflicts();
+  auto cb = b->ListConflicts();
+  ASSERT_TRUE(ca.ok());
+  ASSERT_EQ(ca->size(), 1u);
+  ASSERT_EQ(cb->size(), 1u);
+  EXPECT_EQ((*ca)[0].id, (*cb)[0].id);
+  EXPECT_EQ((*ca)[0].other.value, StringField(2, "斉藤"));
+  EXPECT_EQ((*ca)[0].other.dot.incarnation, "042021-honcho#1");
+
+  // An ordinary write that names both dots resolves it, everywhere.
+  const Conflict c = (*ca)[0];
+  ASSERT_TRUE(a->BeginWrite("officer").ok());
+  ASSERT_TRUE(a->Put(c.other.scope, kEntity, c.key, {{c.field, c.other.value}}, v1::OP_SOURCE_USER,
+                     {{c.field, c.other.dot}})
+                  .ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  Pull(*b, *a, keys);
+  EXPECT_TRUE(a->ListConflicts()->empty());
+  EXPECT_TRUE(b->ListConflicts()->empty());
+  EXPECT_EQ(Field(*b, "042021:1", 2), "斉藤");
+  EXPECT_EQ(Hash(*a), Hash(*b));
+}
+
+TEST(Store, ConcurrentWritesOfOneValueAreNoConflict) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  PutString(*a, "042021:1", 2, "同じ");
+  PutString(*b, "042021:1", 2, "同じ");
+  Pull(*a, *b, keys);
+  Pull(*b, *a, keys);
+  EXPECT_TRUE(a->ListConflicts()->empty());
+  EXPECT_EQ(Hash(*a), Hash(*b));
+  // A later write on one side overwrites both equal values: still no conflict after sync.
+  PutString(*a, "042021:1", 2, "次");
+  Pull(*b, *a, keys);
+  EXPECT_TRUE(b->ListConflicts()->empty());
+  EXPECT_EQ(Field(*b, "042021:1", 2), "次");
+}
+
+TEST(Store, AWriteArrivingAfterItsSuccessorIsDead) {
+  // A writes v1; B learns it and overwrites with v2; C hears B before A.
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto c = NewStore("042021-hub", &clock);
+  auto keys = KeysOf({a.get(), b.get(), c.get()});
+  PutString(*a, "042021:1", 2, "v1");
+  Pull(*b, *a, keys);
+  clock.Set(900'000);  // B's clock is behind: its overwrite carries a smaller wall time
+  PutString(*b, "042021:1", 2, "v2");
+  // C takes only B's own stream first.
+  std::vector<std::string> from_b;
+  ASSERT_TRUE(b->ReadBlocks({}, [](const StreamId& s) { return s.incarnation == "042021-shisho#1"; },
+                            [&](std::string_view x) {
+                              from_b.emplace_back(x);
+                              return Status::Ok();
+                            }).ok());
+  for (const auto& x : from_b) ASSERT_TRUE(c->ApplyBlock(x, keys).ok());
+  EXPECT_EQ(Field(*c, "042021:1", 2), "v2");
+  Pull(*c, *a, keys);
+  EXPECT_EQ(Field(*c, "042021:1", 2), "v2");
+  EXPECT_TRUE(c->ListConflicts()->empty());
+  EXPECT_EQ(Hash(*c), Hash(*b));
+}
+
+TEST(Store, UnknownFieldsSurviveMergeAndRelay) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto c = NewStore("042021-hub", &clock);
+  auto keys = KeysOf({a.get(), b.get(), c.get()});
+  // Field 99 is unknown to this version's Resident message: a newer writer's field.
+  std::string unknown = StringField(99, "from a newer version");
+  ASSERT_TRUE(a->BeginWrite("test").ok());
+  ASSERT_TRUE(a->Put("042021", kEntity, "042021:1", {{2, StringField(2, "名前")}, {99, unknown}}).ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  Pull(*b, *a, keys);
+  PutString(*b, "042021:1", 2, "別名");  // B edits a known field
+  Pull(*c, *b, keys);                   // relay: C hears everything through B
+  EXPECT_EQ(Field(*c, "042021:1", 99), "from a newer version");
+  EXPECT_EQ(Field(*c, "042021:1", 2), "別名");
+  EXPECT_EQ(Hash(*c), Hash(*b));
+}
+
+TEST(Store, EventsAreStoredAsIs) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  ASSERT_TRUE(a->BeginWrite("test").ok());
+  ASSERT_TRUE(a->AppendEvent("042021", 7, "stay-1", "check-in").ok());
+  ASSERT_TRUE(a->AppendEvent("042021", 7, "stay-1", "check-out").ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  Pull(*b, *a, keys);
+  auto n = b->db().PrepareOnce("SELECT count(*) FROM events WHERE key = 'stay-1'");
+  ASSERT_TRUE(n.ok());
+  n->Step();
+  EXPECT_EQ(n->Int(0), 2);
+  EXPECT_EQ(Hash(*a), Hash(*b));
+}
+
+TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 8, "旧住所", v1::OP_SOURCE_REGISTER);
+  EXPECT_TRUE(*a->FieldFromRegister(kEntity, "042021:1", 8));
+  PutString(*a, "042021:1", 8, "訂正住所");
+  EXPECT_FALSE(*a->FieldFromRegister(kEntity, "042021:1", 8));
+  auto base = a->GetRegisterBase(kEntity, "042021:1", 8);
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(base->has_value());
+  EXPECT_EQ(**base, StringField(8, "旧住所"));
+  PutString(*a, "042021:1", 8, "新住所", v1::OP_SOURCE_REGISTER);  // the register moved on
+  EXPECT_FALSE(a->GetRegisterBase(kEntity, "042021:1", 8)->has_value());
+}
+
+TEST(Store, DoctorPassesAndFindsDamage) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-doctor-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto a = NewStore("042021-honcho", &clock, 3);
+  for (int i = 0; i < 10; ++i) PutString(*a, "042021:" + std::to_string(i % 4), 2, std::to_string(i));
+  auto r = a->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->ok()) << r->problems[0];
+  EXPECT_EQ(r->ops, 10u);
+
+  // A materialized value changed behind the op-log's back.
+  ASSERT_TRUE(a->db().Exec("UPDATE records SET body = x'1201' || body WHERE key = '042021:1'").ok());
+  r = a->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->ok());
+
+  // A block removed from the op-log.
+  auto b = NewStore("042021-shisho", &clock, 3);
+  for (int i = 0; i < 10; ++i) PutString(*b, "042021:" + std::to_string(i), 2, "x");
+  ASSERT_TRUE(b->db().Exec("DELETE FROM blocks WHERE first_seq = 4").ok());
+  r = b->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(r->ok());
+  EXPECT_NE(r->problems[0].find("gap"), std::string::npos) << r->problems[0];
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace bosai
