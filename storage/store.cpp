@@ -29,6 +29,7 @@ CREATE TABLE blocks(
   data BLOB NOT NULL);
 CREATE INDEX blocks_stream ON blocks(stream, first_seq);
 CREATE TABLE records(
+  id INTEGER PRIMARY KEY,
   entity INTEGER NOT NULL,
   key TEXT NOT NULL,
   body BLOB NOT NULL,
@@ -37,8 +38,7 @@ CREATE TABLE records(
   idx_text2 TEXT,
   idx_ref TEXT,
   idx_num INTEGER,
-  idx_lookup INTEGER,
-  PRIMARY KEY(entity, key)) WITHOUT ROWID;
+  idx_lookup INTEGER);
 CREATE TABLE siblings(
   entity INTEGER NOT NULL,
   key TEXT NOT NULL,
@@ -75,7 +75,10 @@ CREATE TABLE events(
 CREATE INDEX events_key ON events(entity, key);
 )sql";
 
+// Indexes of the records table. A first import drops them and builds them once at the end
+// (sorting is much cheaper than a million random B-tree inserts); Open() rebuilds any missing.
 constexpr const char* kSecondaryIndexes = R"sql(
+CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(entity, key);
 CREATE INDEX IF NOT EXISTS records_text ON records(entity, idx_text) WHERE idx_text IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_num ON records(entity, idx_num) WHERE idx_num IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_ref ON records(entity, idx_ref) WHERE idx_ref IS NOT NULL;
@@ -153,8 +156,7 @@ Status Store::Migrate() {
     again.Reset();
     BOSAI_RETURN_IF_ERROR(txn.Commit());
   } else {
-    // Rebuilds what an interrupted bulk import dropped.
-    BOSAI_RETURN_IF_ERROR(CreateSecondaryIndexes());
+    BOSAI_RETURN_IF_ERROR(CreateMissingIndexes());
   }
   return Status::Ok();
 }
@@ -244,6 +246,7 @@ bool Store::Newer(const Stamp& a, const Stamp& b) const {
 // Materialized records
 
 Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
+  if (bulk_) return Status::Invalid("records cannot be read during a bulk import");
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
@@ -280,7 +283,8 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   return rec;
 }
 
-Status Store::SaveRecord(const Record& rec) {
+Status Store::SaveRecord(const Record& rec, bool insert_only) {
+  if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
   std::vector<Stamp> stamps;
   std::vector<int> uses;
@@ -321,9 +325,11 @@ Status Store::SaveRecord(const Record& rec) {
   std::string body = JoinFields(rec.body);
   IndexColumns ix;
   if (options_.indexer) ix = options_.indexer(rec.entity, body);
-  Stmt& s = db_->Prepare(
-      "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, idx_text2, idx_ref, "
-      "idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Stmt& s = db_->Prepare(insert_only
+                             ? "INSERT INTO records(entity, key, body, clock, idx_text, idx_text2, "
+                               "idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                             : "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, "
+                               "idx_text2, idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, body).BindBlob(4, clock.SerializeAsString());
   BindOptText(s, 5, ix.text);
   BindOptText(s, 6, ix.text2);
@@ -358,20 +364,39 @@ Status Store::Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
     return s.Run();
   }
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(op.entity(), op.key()));
+  BOSAI_RETURN_IF_ERROR(ApplyOp(rec, stream, seq, op, peer_streams));
+  return rec.exists ? SaveRecord(rec) : Status::Ok();
+}
+
+Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& op,
+                      const std::vector<uint32_t>& peer_streams) {
   Stamp stamp{stream, seq, op.hlc(), op.source() == v1::OP_SOURCE_REGISTER};
+  if (op.set().empty() && op.writes_size() == 0) return Status::Ok();  // writes nothing
+  if (!op.set().empty()) {
+    auto fields = SplitFields(op.set());
+    if (!fields.ok()) return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
+    for (const auto& [field, value] : *fields) {
+      BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams));
+    }
+  }
   for (const auto& w : op.writes()) {
-    BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, w, peer_streams));
+    if (w.context_peer_size() != w.context_seq_size()) {
+      return Status::Corruption(fmt::format("op on {}: malformed causal context", op.key()));
+    }
+    BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, w.field(), w.value(), &w.context_peer(),
+                                          &w.context_seq(), peer_streams));
   }
   rec.exists = true;
-  return SaveRecord(rec);
+  return Status::Ok();
 }
 
 // The field keeps every write no applied write has named (its live values); the newest by
 // (hlc, incarnation) is shown and the rest are siblings. A named dot not yet applied is
 // remembered in `superseded`, so that it is dead on arrival.
-Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWrite& w,
+Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::string_view value,
+                              const google::protobuf::RepeatedField<uint32_t>* context_peer,
+                              const google::protobuf::RepeatedField<uint64_t>* context_seq,
                               const std::vector<uint32_t>& peer_streams) {
-  const uint32_t f = w.field();
   // A write that an applied write already named is dead on arrival; its own context still counts.
   bool dead = false;
   if (superseded_rows_ > 0) {
@@ -387,9 +412,11 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWr
 
   bool shown_named = false;
   auto shown_it = rec.stamps.find(f);
-  for (int i = 0; i < w.context_peer_size(); ++i) {
-    uint32_t cs = peer_streams[w.context_peer(i)];
-    uint64_t cseq = w.context_seq(i);
+  const int context_size = context_peer ? context_peer->size() : 0;
+  for (int i = 0; i < context_size; ++i) {
+    if ((*context_peer)[i] >= peer_streams.size()) return Status::Corruption("context names an unknown peer");
+    uint32_t cs = peer_streams[(*context_peer)[i]];
+    uint64_t cseq = (*context_seq)[i];
     if (shown_it != rec.stamps.end() && shown_it->second.stream == cs && shown_it->second.seq == cseq) {
       shown_named = true;
       continue;
@@ -433,7 +460,7 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWr
 
   // Choose the winner among the shown value, the siblings and the new write.
   BOSAI_ASSIGN_OR_RETURN(std::vector<Sibling> sibs, LoadSiblings(rec, f));
-  Sibling incoming{stamp, w.value()};
+  Sibling incoming{stamp, std::string(value)};
   const Sibling* winner = dead ? nullptr : &incoming;
   if (shown && (!winner || Newer(shown->stamp, winner->stamp))) winner = &*shown;
   for (const auto& s : sibs) {
@@ -523,66 +550,130 @@ Status Store::Put(std::string_view scope, uint32_t entity, std::string_view key,
   if (!writing_) return Status::Invalid("Put outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
   if (fields.empty()) return Status::Ok();
-  const std::string inc = identity_->incarnation();
-  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(scope)));
-  PendingBlock& pb = pending_[stream];
-  if (pb.batch.ops_size() == 0) {
-    pb.first_seq = streams_[stream].last_seq + 1;
-    pb.peer_index.clear();
-    pb.batch.add_peers(inc);
-    pb.peer_index[inc] = 0;
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
+  BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, std::string(scope), fields, source, resolves));
+  return rec.exists ? SaveRecord(rec) : Status::Ok();
+}
+
+Status Store::PutScoped(uint32_t entity, std::string_view key,
+                        const std::vector<ScopedFields>& groups, v1::OpSource source,
+                        bool known_new) {
+  if (!writing_) return Status::Invalid("Put outside a write transaction");
+  if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
+  bool any = false;
+  for (const auto& g : groups) any = any || !g.fields.empty();
+  if (!any) return Status::Ok();
+  // A dot pending in `superseded` could belong to this record: take the careful path then.
+  known_new = known_new && superseded_rows_ == 0;
+  Record rec;
+  if (known_new) {
+    rec.entity = entity;
+    rec.key = std::string(key);
+  } else {
+    BOSAI_ASSIGN_OR_RETURN(rec, LoadRecord(entity, key));
   }
-  auto peer = [&](const std::string& incarnation) {
-    auto [it, added] = pb.peer_index.emplace(incarnation, uint32_t(pb.batch.peers_size()));
-    if (added) pb.batch.add_peers(incarnation);
+  for (const auto& g : groups) {
+    if (!g.fields.empty()) BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}));
+  }
+  if (!rec.exists) return Status::Ok();
+  Status st = SaveRecord(rec, known_new);
+  if (!st.ok() && known_new) {
+    return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
+  }
+  return st;
+}
+
+Status Store::AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
+                            v1::OpSource source,
+                            const std::vector<std::pair<uint32_t, Dot>>& resolves) {
+  // Clearing a field that holds nothing is no write at all.
+  FieldMap fields;
+  for (const auto& [field, value] : requested) {
+    bool resolving = false;
+    for (const auto& r : resolves) resolving = resolving || r.first == field;
+    if (!value.empty() || resolving || rec.stamps.count(field)) fields.emplace(field, value);
+  }
+  if (fields.empty()) return Status::Ok();
+  const std::string inc = identity_->incarnation();
+  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, scope));
+  PendingBlock& pb = Pending(stream);
+  auto peer = [&](const std::string& incarnation) -> Result<uint32_t> {
+    auto [it, added] = pb.peer_index.emplace(incarnation, uint32_t(pb.batch->peers_size()));
+    if (added) {
+      pb.batch->add_peers(incarnation);
+      BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(incarnation, scope));
+      pb.peer_streams.push_back(ps);
+    }
     return it->second;
   };
 
-  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
-  v1::Op op;
-  op.set_entity(entity);
-  op.set_key(std::string(key));
+  v1::Op& op = *pb.batch->add_ops();
+  op.set_entity(rec.entity);
+  op.set_key(rec.key);
   op.set_hlc(hlc_.Now());
   op.set_author(author_);
   op.set_source(source);
   for (const auto& [field, value] : fields) {
+    auto shown = rec.stamps.find(field);
+    bool resolving = false;
+    for (const auto& r : resolves) resolving = resolving || r.first == field;
+    if (shown == rec.stamps.end() && !resolving) {
+      // Nothing to overwrite: the field goes into the op's plain field set.
+      op.mutable_set()->append(value);
+      continue;
+    }
     auto* w = op.add_writes();
     w->set_field(field);
     w->set_value(value);
-    auto name = [&](const Stamp& st) {
-      w->add_context_peer(peer(streams_[st.stream].id.incarnation));
-      w->add_context_seq(st.seq);
+    auto name = [&](const std::string& incarnation, uint64_t seq) -> Status {
+      BOSAI_ASSIGN_OR_RETURN(uint32_t p, peer(incarnation));
+      w->add_context_peer(p);
+      w->add_context_seq(seq);
+      return Status::Ok();
     };
-    auto shown = rec.stamps.find(field);
     if (shown != rec.stamps.end()) {
-      name(shown->second);
+      BOSAI_RETURN_IF_ERROR(name(streams_[shown->second.stream].id.incarnation, shown->second.seq));
       // Equal concurrent values are one value: overwrite them all.
       auto cur = rec.body.find(field);
       std::string cur_value = cur == rec.body.end() ? std::string() : cur->second;
       BOSAI_ASSIGN_OR_RETURN(std::vector<Sibling> sibs, LoadSiblings(rec, field));
       for (const auto& s : sibs) {
-        if (s.value == cur_value) name(s.stamp);
+        if (s.value == cur_value) {
+          BOSAI_RETURN_IF_ERROR(name(streams_[s.stamp.stream].id.incarnation, s.stamp.seq));
+        }
       }
     }
     for (const auto& [rf, dot] : resolves) {
-      if (rf != field) continue;
-      w->add_context_peer(peer(dot.incarnation));
-      w->add_context_seq(dot.seq);
+      if (rf == field) BOSAI_RETURN_IF_ERROR(name(dot.incarnation, dot.seq));
     }
   }
 
-  uint64_t seq = ++streams_[stream].last_seq;
-  std::vector<uint32_t> peer_streams;
-  for (const auto& p : pb.batch.peers()) {
-    BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, std::string(scope)));
-    peer_streams.push_back(ps);
+  uint64_t seq = streams_[stream].last_seq + 1;
+  BOSAI_RETURN_IF_ERROR(ApplyOp(rec, stream, seq, op, pb.peer_streams));
+  return QueueOp(stream, pb, &op);
+}
+
+Store::PendingBlock& Store::Pending(uint32_t stream) {
+  PendingBlock& pb = pending_[stream];
+  if (!pb.batch) {
+    pb.arena = std::make_unique<google::protobuf::Arena>();
+    pb.batch = google::protobuf::Arena::CreateMessage<v1::OpBatch>(pb.arena.get());
+    const std::string& inc = streams_[stream].id.incarnation;
+    pb.first_seq = streams_[stream].last_seq + 1;
+    pb.batch->add_peers(inc);
+    pb.peer_index = {{inc, 0}};
+    pb.peer_streams = {stream};
   }
-  BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams));
-  pb.max_hlc = std::max(pb.max_hlc, op.hlc());
-  pb.raw_bytes += op.ByteSizeLong() + 4;
-  *pb.batch.add_ops() = std::move(op);
+  return pb;
+}
+
+// The op was added to pb.batch and materialized as seq last_seq + 1.
+Status Store::QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op) {
+  ++streams_[stream].last_seq;
+  pb.max_hlc = std::max(pb.max_hlc, op->hlc());
+  pb.raw_bytes += op->ByteSizeLong() + 4;
   ++pending_ops_;
-  if (uint32_t(pb.batch.ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
+  if (uint32_t(pb.batch->ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
     return FlushBlock(stream);
   }
   return Status::Ok();
@@ -592,41 +683,29 @@ Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_v
                           std::string_view body) {
   if (!writing_) return Status::Invalid("AppendEvent outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
-  const std::string inc = identity_->incarnation();
-  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(scope)));
-  PendingBlock& pb = pending_[stream];
-  if (pb.batch.ops_size() == 0) {
-    pb.first_seq = streams_[stream].last_seq + 1;
-    pb.peer_index = {{inc, 0}};
-    pb.batch.add_peers(inc);
-  }
-  v1::Op op;
+  BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(identity_->incarnation(), std::string(scope)));
+  PendingBlock& pb = Pending(stream);
+  v1::Op& op = *pb.batch->add_ops();
   op.set_entity(entity);
   op.set_key(std::string(key));
   op.set_hlc(hlc_.Now());
   op.set_kind(v1::OP_KIND_EVENT);
   op.set_event(std::string(body));
   op.set_author(author_);
-  uint64_t seq = ++streams_[stream].last_seq;
-  BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, {stream}));
-  pb.max_hlc = std::max(pb.max_hlc, op.hlc());
-  pb.raw_bytes += op.ByteSizeLong() + 4;
-  *pb.batch.add_ops() = std::move(op);
-  ++pending_ops_;
-  if (uint32_t(pb.batch.ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
-    return FlushBlock(stream);
-  }
-  return Status::Ok();
+  BOSAI_RETURN_IF_ERROR(Materialize(stream, streams_[stream].last_seq + 1, op, pb.peer_streams));
+  return QueueOp(stream, pb, &op);
 }
 
 Status Store::FlushBlock(uint32_t stream) {
   auto it = pending_.find(stream);
-  if (it == pending_.end() || it->second.batch.ops_size() == 0) return Status::Ok();
+  if (it == pending_.end() || !it->second.batch || it->second.batch->ops_size() == 0) {
+    return Status::Ok();
+  }
   PendingBlock& pb = it->second;
   const StreamInfo& info = streams_[stream];
-  BlockHeader h{info.id.incarnation, info.id.scope, pb.first_seq, uint32_t(pb.batch.ops_size()),
+  BlockHeader h{info.id.incarnation, info.id.scope, pb.first_seq, uint32_t(pb.batch->ops_size()),
                 pb.max_hlc};
-  std::string block = EncodeBlock(h, pb.batch, identity_->key);
+  std::string block = EncodeBlock(h, *pb.batch, identity_->key);
   Stmt& s = db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
   s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
   BOSAI_RETURN_IF_ERROR(s.Run());
@@ -653,20 +732,43 @@ Status Store::FinishWrite(bool commit) {
     if (st.ok()) st = SetMeta("hlc", std::to_string(hlc_.high_water()));
     if (st.ok()) st = db_->Commit();
   }
+  if (commit && st.ok() && bulk_) st = Status::Invalid("bulk import not ended before commit");
   if (!commit || !st.ok()) db_->Rollback();
   writing_ = false;
+  bulk_ = false;
   pending_.clear();
   pending_ops_ = 0;
   return st;
 }
 
-Status Store::DropSecondaryIndexes() {
+Status Store::BeginBulk() {
+  if (!writing_) return Status::Invalid("BeginBulk outside a write transaction");
+  bulk_ = true;
   return db_->Exec(
-      "DROP INDEX IF EXISTS records_text; DROP INDEX IF EXISTS records_num;"
-      "DROP INDEX IF EXISTS records_ref; DROP INDEX IF EXISTS records_lookup;");
+      "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_text;"
+      "DROP INDEX IF EXISTS records_num; DROP INDEX IF EXISTS records_ref;"
+      "DROP INDEX IF EXISTS records_lookup;");
 }
 
-Status Store::CreateSecondaryIndexes() { return db_->Exec(kSecondaryIndexes); }
+Status Store::EndBulk() {
+  if (!writing_ || !bulk_) return Status::Invalid("EndBulk without BeginBulk");
+  bulk_ = false;
+  Status st = db_->Exec(kSecondaryIndexes);
+  if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
+    return Status::Corruption("bulk import wrote a record twice: " + st.message());
+  }
+  return st;
+}
+
+Status Store::CreateMissingIndexes() {
+  Stmt& s = db_->Prepare(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+      "('records_key', 'records_text', 'records_num', 'records_ref', 'records_lookup')");
+  s.Step();
+  int64_t n = s.Int(0);
+  s.Reset();
+  return n == 5 ? Status::Ok() : db_->Exec(kSecondaryIndexes);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -710,10 +812,16 @@ Result<std::optional<std::string>> Store::GetRegisterBase(uint32_t entity, std::
   return out;
 }
 
-Result<bool> Store::FieldFromRegister(uint32_t entity, std::string_view key, uint32_t field) {
+Result<std::optional<Store::RecordState>> Store::GetRecord(uint32_t entity, std::string_view key) {
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
-  auto it = rec.stamps.find(field);
-  return it != rec.stamps.end() && it->second.reg;
+  if (!rec.exists) return std::optional<RecordState>();
+  RecordState out;
+  out.body = std::move(rec.body);
+  for (const auto& [field, st] : rec.stamps) {
+    out.written.insert(field);
+    if (st.reg) out.from_register.insert(field);
+  }
+  return std::optional<RecordState>(std::move(out));
 }
 
 Result<uint64_t> Store::CountRecords(uint32_t entity) {

@@ -16,9 +16,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <google/protobuf/arena.h>
 
 #include "bosai/v1/ops.pb.h"
 #include "storage/block.h"
@@ -122,6 +125,15 @@ class Store {
   Status Put(std::string_view scope, uint32_t entity, std::string_view key, const FieldMap& fields,
              v1::OpSource source = v1::OP_SOURCE_USER,
              const std::vector<std::pair<uint32_t, Dot>>& resolves = {});
+  // One record written in several scopes at once (e.g. a resident and its My Number): one op
+  // per scope, one materialization. With known_new the caller asserts the record does not exist
+  // yet (a first import); the store then skips reading it and fails if it does exist.
+  struct ScopedFields {
+    std::string scope;
+    FieldMap fields;
+  };
+  Status PutScoped(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
+                   v1::OpSource source, bool known_new = false);
   Status AppendEvent(std::string_view scope, uint32_t entity, std::string_view key,
                      std::string_view body);
   Status CommitWrite();
@@ -130,21 +142,27 @@ class Store {
   // Ops written by the current transaction so far.
   uint64_t pending_ops() const { return pending_ops_; }
 
-  // Bulk path for a first import: secondary indexes are dropped and built once at the end.
-  // Open() rebuilds any index missing after a crash.
-  Status DropSecondaryIndexes();
-  Status CreateSecondaryIndexes();
+  // Bulk path for a first import, inside one write transaction: the records indexes are dropped
+  // and built once by EndBulk() (a sort instead of a million random B-tree inserts). Meanwhile
+  // only PutScoped(..., known_new = true) and AppendEvent may write, and nothing reads records.
+  Status BeginBulk();
+  Status EndBulk();
 
   // ---- Reading materialized state.
   Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
   // The current value and every concurrent value of a field (shown first). Empty if never written.
   Result<std::vector<FieldVersion>> GetFieldVersions(uint32_t entity, std::string_view key,
                                                      uint32_t field);
+  // A record's current fields, and which of them a register import wrote.
+  struct RecordState {
+    FieldMap body;
+    std::set<uint32_t> written;        // fields with a value or a clearing write
+    std::set<uint32_t> from_register;  // fields whose shown value came from a register import
+  };
+  Result<std::optional<RecordState>> GetRecord(uint32_t entity, std::string_view key);
   // The value a register import last wrote to a field, when an edit on a node has overwritten it.
   Result<std::optional<std::string>> GetRegisterBase(uint32_t entity, std::string_view key,
                                                      uint32_t field);
-  // True if the field's current value was written by a register import.
-  Result<bool> FieldFromRegister(uint32_t entity, std::string_view key, uint32_t field);
   Result<uint64_t> CountRecords(uint32_t entity);
 
   Result<std::vector<Conflict>> ListConflicts();
@@ -197,8 +215,10 @@ class Store {
     uint64_t last_seq = 0;  // including ops of the open transaction
   };
   struct PendingBlock {
-    v1::OpBatch batch;
+    std::unique_ptr<google::protobuf::Arena> arena;  // owns batch and its ops
+    v1::OpBatch* batch = nullptr;
     std::unordered_map<std::string, uint32_t> peer_index;
+    std::vector<uint32_t> peer_streams;  // local stream id of each peer, in this block's scope
     uint64_t first_seq = 0;
     uint64_t max_hlc = 0;
     size_t raw_bytes = 0;
@@ -211,14 +231,26 @@ class Store {
   bool Newer(const Stamp& a, const Stamp& b) const;  // (hlc, incarnation) order
 
   Result<Record> LoadRecord(uint32_t entity, std::string_view key);
-  Status SaveRecord(const Record& rec);
+  Status SaveRecord(const Record& rec, bool insert_only = false);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
-  Status ApplyFieldWrite(Record& rec, const Stamp& stamp, const v1::FieldWrite& w,
+  Status ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& op,
+                 const std::vector<uint32_t>& peer_streams);
+  // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
+  Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
+                       v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);
+  // A write of one field; the context is given as parallel lists (empty: overwrote nothing).
+  Status ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t field, std::string_view value,
+                         const google::protobuf::RepeatedField<uint32_t>* context_peer,
+                         const google::protobuf::RepeatedField<uint64_t>* context_seq,
                          const std::vector<uint32_t>& peer_streams);
   Status FlushBlock(uint32_t stream);
+  // The open block of a local stream, started if needed.
+  PendingBlock& Pending(uint32_t stream);
+  Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
+  Status CreateMissingIndexes();
   Status ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys);
 
   // constant after construction
@@ -229,6 +261,7 @@ class Store {
 
   // owned by the current write transaction
   bool writing_ = false;
+  bool bulk_ = false;
   std::string author_;
   std::vector<StreamInfo> streams_;  // index = local stream id
   std::map<StreamId, uint32_t> stream_index_;

@@ -44,6 +44,10 @@ std::set<std::tuple<std::string, uint32_t, std::string, uint64_t>> OracleConflic
     auto batch = DecodeBlockPayload(b);
     for (int i = 0; i < batch->ops_size(); ++i) {
       const auto& op = batch->ops(i);
+      FieldMap set = SplitFields(op.set()).value();
+      for (const auto& [field, value] : set) {
+        writes[{op.key(), field}].push_back({h->origin, h->first_seq + i, op.hlc(), value, {}});
+      }
       for (const auto& w : op.writes()) {
         Write x{h->origin, h->first_seq + i, op.hlc(), w.value(), {}};
         for (int j = 0; j < w.context_peer_size(); ++j) {
@@ -117,7 +121,8 @@ void RunSeed(uint64_t seed) {
       std::string key = "042021:" + std::to_string(pick(2));
       uint32_t field = 1 + pick(2);
       std::string v = values[pick(4)];
-      ASSERT_TRUE(s.Put("042021", 1, key, {{field, v.empty() ? "" : StringField(field, v)}}).ok());
+      Status put = s.Put("042021", 1, key, {{field, v.empty() ? "" : StringField(field, v)}});
+      ASSERT_TRUE(put.ok()) << put.message();
     }
     ASSERT_TRUE(s.CommitWrite().ok());
   }

@@ -1,0 +1,115 @@
+// bosai conflicts: list, show and resolve concurrent writes kept for review (DESIGN §4).
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/common.h"
+#include "node/records.h"
+
+namespace bosai::cli {
+namespace {
+
+nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
+  auto render = [&](const FieldVersion& v) {
+    return node::RenderField(c.entity, c.field, v.value, node.data_key(), false);
+  };
+  auto version = [&](const FieldVersion& v) {
+    return nlohmann::json{{"value", render(v)},
+                          {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
+                          {"hlc", v.hlc}};
+  };
+  return {{"id", c.id},
+          {"entity", node::EntityName(c.entity)},
+          {"key", c.key},
+          {"field", node::FieldName(c.entity, c.field)},
+          {"shown", render(c.shown)},
+          {"other", render(c.other)},
+          {"shown_version", version(c.shown)},
+          {"other_version", version(c.other)}};
+}
+
+}  // namespace
+
+void RegisterConflicts(CLI::App& app, Globals& g) {
+  auto* cmd = app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
+  cmd->require_subcommand(1);
+
+  cmd->add_subcommand("list", "List open conflicts")->callback([&g] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto list = node->store().ListConflicts();
+    if (!list.ok()) return Fail(g, list.status());
+    if (g.json) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
+      return PrintJson({{"conflicts", arr}});
+    }
+    for (const auto& c : *list) {
+      auto j = ConflictJson(*node, c);
+      std::cout << fmt::format("{}  {} {} {}: shown \"{}\", other \"{}\"\n", c.id,
+                               j["entity"].get<std::string>(), c.key, j["field"].get<std::string>(),
+                               j["shown"].get<std::string>(), j["other"].get<std::string>());
+    }
+    if (list->empty()) std::cerr << "no conflicts\n";
+  });
+
+  auto* show = cmd->add_subcommand("show", "Show one conflict");
+  auto id = std::make_shared<std::string>();
+  show->add_option("id", *id, "Conflict id")->required();
+  show->callback([&g, id] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto c = node->store().GetConflict(*id);
+    if (!c.ok()) return Fail(g, c.status());
+    if (!*c) return Fail(g, "no open conflict " + *id);
+    auto j = ConflictJson(*node, **c);
+    if (g.json) return PrintJson(j);
+    std::cout << fmt::format(
+        "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" (by {})\n  other:  \"{}\" (by {})\n",
+        *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
+        j["shown"].get<std::string>(), j["shown_version"]["by"].get<std::string>(),
+        j["other"].get<std::string>(), j["other_version"]["by"].get<std::string>());
+  });
+
+  auto* resolve = cmd->add_subcommand("resolve", "Settle a conflict with an ordinary write naming both values");
+  auto rid = std::make_shared<std::string>();
+  auto keep = std::make_shared<std::string>();
+  auto value = std::make_shared<std::string>();
+  resolve->add_option("id", *rid, "Conflict id")->required();
+  auto* keep_opt = resolve->add_option("--keep", *keep, "shown or other")->check(CLI::IsMember({"shown", "other"}));
+  auto* value_opt = resolve->add_option("--value", *value, "A new value for the field");
+  keep_opt->excludes(value_opt);
+  resolve->callback([&g, rid, keep, value, keep_opt, value_opt] {
+    if (!keep_opt->count() && !value_opt->count()) return Fail(g, "give --keep shown|other or --value V");
+    auto node = OpenNode(g);
+    if (!node) return;
+    Store& store = node->store();
+    auto c = store.GetConflict(*rid);
+    if (!c.ok()) return Fail(g, c.status());
+    if (!*c) return Fail(g, "no open conflict " + *rid);
+    const Conflict& conflict = **c;
+    std::string chosen;
+    if (value_opt->count()) {
+      auto parsed = node::ParseField(conflict.entity, conflict.field, *value, node->data_key());
+      if (!parsed.ok()) return Fail(g, parsed.status());
+      chosen = *parsed;
+    } else {
+      chosen = *keep == "shown" ? conflict.shown.value : conflict.other.value;
+    }
+    Status st = store.BeginWrite(node->author());
+    if (st.ok()) {
+      st = store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, chosen}},
+                     v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
+    }
+    if (st.ok()) {
+      st = store.CommitWrite();
+    } else if (store.writing()) {
+      store.AbortWrite();
+    }
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"resolved", *rid}});
+    std::cout << "resolved " << *rid << "\n";
+  });
+}
+
+}  // namespace bosai::cli

@@ -1,0 +1,176 @@
+// bosai resident: import, show, search, count and edit residents of the register.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/common.h"
+#include "node/dates.h"
+#include "node/resident.h"
+
+namespace bosai::cli {
+namespace {
+
+void PrintResidentPlain(const nlohmann::json& j) {
+  for (const char* k : {"id", "name", "name_kana", "birth_date", "sex", "household", "relationship",
+                        "postal_code", "address", "phone", "my_number", "resident_since", "status"}) {
+    const auto& v = j[k];
+    std::cout << fmt::format("{:<15} {}\n", std::string(k) + ":", v.is_null() ? "" : v.get<std::string>());
+  }
+  if (j["private_use_name"].get<bool>()) {
+    std::cout << "note: the name holds private-use characters (外字)\n";
+  }
+}
+
+void Import(Globals& g, const std::string& file, const std::string& encoding,
+            const std::string& rejects) {
+  auto node = OpenNode(g);
+  if (!node) return;
+  auto enc = node::ParseEncoding(encoding);
+  if (!enc.ok()) return Fail(g, enc.status());
+  node::ImportOptions opts;
+  opts.path = file;
+  opts.encoding = *enc;
+  if (!rejects.empty()) opts.rejects_path = rejects;
+  Progress progress("importing");
+  opts.progress = [&](int pass, uint64_t done, uint64_t total) {
+    double f = total ? double(done) / double(total) : 1.0;
+    progress.Update(pass == 1 ? f * 0.3 : 0.3 + f * 0.7, pass == 1 ? "checking" : "writing");
+  };
+  auto report = node::ImportResidents(*node, opts);
+  progress.Update(1.0);
+  if (!report.ok()) return Fail(g, report.status());
+  const node::ImportReport& r = *report;
+  for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+  bool refused = r.problem_count > 0 && rejects.empty();
+  if (g.json) {
+    PrintJson({{"file", file},
+               {"encoding", node::EncodingName(r.encoding)},
+               {"rows", r.rows},
+               {"imported", refused ? 0 : r.imported},
+               {"changed", refused ? 0 : r.changed},
+               {"rejected", r.rejected},
+               {"ops", r.ops},
+               {"warnings", r.warnings},
+               {"problems", r.problems},
+               {"problem_count", r.problem_count}});
+  }
+  if (refused) {
+    for (const auto& p : r.problems) std::cerr << p << "\n";
+    if (r.problem_count > r.problems.size()) {
+      std::cerr << fmt::format("... and {} more problems\n", r.problem_count - r.problems.size());
+    }
+    g.exit_code = kExitFailure;
+    std::cerr << fmt::format(
+        "bosai: {} problems in {} rows of {}; nothing imported (fix the file, or use --skip-invalid "
+        "REJECTS.csv)\n",
+        r.problem_count, r.rejected, file);
+    return;
+  }
+  std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
+                           r.rejected, r.changed, r.ops);
+}
+
+}  // namespace
+
+void RegisterResident(CLI::App& app, Globals& g) {
+  auto* res = app.add_subcommand("resident", "The resident register (住民基本台帳)");
+  res->require_subcommand(1);
+
+  auto* imp = res->add_subcommand("import", "Import a register CSV (validated first; all or nothing)");
+  auto file = std::make_shared<std::string>();
+  auto encoding = std::make_shared<std::string>("auto");
+  auto rejects = std::make_shared<std::string>();
+  imp->add_option("file", *file, "CSV file in the canonical layout")->required();
+  imp->add_option("--encoding", *encoding, "auto, utf-8 or cp932")->capture_default_str();
+  imp->add_option("--skip-invalid", *rejects,
+                  "Import the valid rows; write the others with their reasons to this CSV");
+  imp->callback([&g, file, encoding, rejects] { Import(g, *file, *encoding, *rejects); });
+
+  auto* show = res->add_subcommand("show", "Show one resident");
+  auto id = std::make_shared<std::string>();
+  auto reveal = std::make_shared<bool>(false);
+  show->add_option("id", *id, "Resident id: <municipality>:<resident code>, or the code alone")->required();
+  show->add_flag("--reveal-my-number", *reveal, "Show My Number in full");
+  show->callback([&g, id, reveal] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto key = node::ResidentKey(*node, *id);
+    if (!key.ok()) return Fail(g, key.status());
+    auto r = node::GetResident(*node, *key);
+    if (!r.ok()) return Fail(g, r.status());
+    if (!*r) return Fail(g, "no resident " + *key);
+    nlohmann::json j = node::ResidentJson(*node, **r, *reveal);
+    if (g.json) return PrintJson(j);
+    PrintResidentPlain(j);
+  });
+
+  auto* search = res->add_subcommand("search", "Find residents by reading, name, birth date or My Number");
+  auto q = std::make_shared<node::ResidentQuery>();
+  auto kana = std::make_shared<std::string>(), name = std::make_shared<std::string>(),
+       birth = std::make_shared<std::string>(), mn = std::make_shared<std::string>();
+  search->add_option("--kana", *kana, "Reading prefix (hiragana or katakana, spaces ignored)");
+  search->add_option("--name", *name, "Part of the name (variant kanji folded: 髙/高, 邉/辺, ...)");
+  search->add_option("--birth", *birth, "Birth date, ISO or 和暦 (S50.4.1)");
+  search->add_option("--my-number", *mn, "My Number, exact");
+  search->add_option("--limit", q->limit, "At most this many results")->capture_default_str();
+  search->callback([&g, q, kana, name, birth, mn] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    if (!kana->empty()) q->kana = *kana;
+    if (!name->empty()) q->name = *name;
+    if (!birth->empty()) q->birth = *birth;
+    if (!mn->empty()) q->my_number = *mn;
+    auto found = node::SearchResidents(*node, *q);
+    if (!found.ok()) return Fail(g, found.status());
+    if (g.json) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& r : *found) list.push_back(node::ResidentJson(*node, r, false));
+      return PrintJson({{"residents", list}});
+    }
+    for (const auto& r : *found) {
+      const auto& x = r.resident;
+      std::cout << fmt::format("{}  {}  {}  {}  {}\n", r.key, x.name(), x.name_kana(),
+                               node::FormatDate(x.birth_date()), x.address());
+    }
+    if (found->empty()) std::cerr << "no residents found\n";
+  });
+
+  auto* count = res->add_subcommand("count", "Number of residents held");
+  count->callback([&g] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto n = node::CountResidents(*node);
+    if (!n.ok()) return Fail(g, n.status());
+    if (g.json) return PrintJson({{"count", *n}});
+    std::cout << *n << "\n";
+  });
+
+  auto* edit = res->add_subcommand("edit", "Correct fields of a resident on this node");
+  auto eid = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
+  edit->add_option("id", *eid, "Resident id")->required();
+  edit->add_option("--set", *sets, "FIELD=VALUE, e.g. address=石巻市中央1丁目1番1号 (repeatable)")
+      ->required();
+  edit->callback([&g, eid, sets] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto key = node::ResidentKey(*node, *eid);
+    if (!key.ok()) return Fail(g, key.status());
+    std::vector<std::pair<std::string, std::string>> assignments;
+    for (const auto& s : *sets) {
+      auto eq = s.find('=');
+      if (eq == std::string::npos || eq == 0) return Fail(g, "--set takes FIELD=VALUE, got \"" + s + "\"");
+      assignments.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
+    Status st = node::UpdateResident(*node, *key, assignments);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) {
+      nlohmann::json fields = nlohmann::json::array();
+      for (const auto& a : assignments) fields.push_back(a.first);
+      return PrintJson({{"id", *key}, {"updated", fields}});
+    }
+    std::cout << "updated " << *key << "\n";
+  });
+}
+
+}  // namespace bosai::cli

@@ -1,0 +1,53 @@
+// bosai state hash and bosai doctor: convergence digest and integrity check.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/common.h"
+
+namespace bosai::cli {
+
+void RegisterState(CLI::App& app, Globals& g) {
+  auto* state = app.add_subcommand("state", "Replicated state");
+  state->require_subcommand(1);
+  state->add_subcommand("hash", "SHA-256 of the replicated state: equal on nodes with equal knowledge")
+      ->callback([&g] {
+        auto node = OpenNode(g);
+        if (!node) return;
+        auto h = node->store().StateHash();
+        if (!h.ok()) return Fail(g, h.status());
+        if (g.json) return PrintJson({{"state_hash", *h}});
+        std::cout << *h << "\n";
+      });
+}
+
+void RegisterDoctor(CLI::App& app, Globals& g) {
+  app.add_subcommand("doctor", "Integrity check: database, op-log gaps and signatures, replay")
+      ->callback([&g] {
+        auto node = OpenNode(g);
+        if (!node) return;
+        auto report = node->store().Doctor(g.data_dir + "/doctor-replay.db");
+        if (!report.ok()) return Fail(g, report.status());
+        std::vector<std::string> warnings;
+        if (node->development_root()) {
+          warnings.push_back("this node uses a development root, not a municipality's root");
+        }
+        if (g.json) {
+          PrintJson({{"ok", report->ok()},
+                     {"problems", report->problems},
+                     {"warnings", warnings},
+                     {"blocks", report->blocks},
+                     {"ops", report->ops},
+                     {"records", report->records}});
+        } else {
+          for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
+          for (const auto& p : report->problems) std::cout << "problem: " << p << "\n";
+          std::cout << fmt::format("{}: {} blocks, {} ops, {} records\n",
+                                   report->ok() ? "ok" : "DAMAGED", report->blocks, report->ops,
+                                   report->records);
+        }
+        if (!report->ok()) g.exit_code = kExitFailure;
+      });
+}
+
+}  // namespace bosai::cli

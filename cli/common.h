@@ -1,0 +1,53 @@
+// Shared pieces of the bosai command line: global options, opening the node, printing errors
+// and progress. The cli layer only parses arguments, calls node/, and prints.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "node/node.h"
+
+namespace bosai::cli {
+
+struct Globals {
+  std::string data_dir;
+  bool json = false;
+  std::string as;  // --as USER: the operator the audit trail names
+  int exit_code = 0;
+};
+
+// Exit codes: 0 success, 1 failure (reason on stderr), 2 usage error.
+constexpr int kExitFailure = 1;
+
+// Prints "bosai: <message>" and records the failure.
+void Fail(Globals& g, const Status& status);
+void Fail(Globals& g, const std::string& message);
+
+std::unique_ptr<node::Node> OpenNode(Globals& g);
+
+void PrintJson(const nlohmann::json& j);
+
+// A progress bar on stderr when it is a terminal; silent otherwise.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  ~Progress();
+  void Update(double fraction, const std::string& detail = "");
+
+ private:
+  std::string label_;
+  bool tty_;
+  int last_percent_ = -1;
+};
+
+void RegisterInit(CLI::App& app, Globals& g);
+void RegisterGen(CLI::App& app, Globals& g);
+void RegisterResident(CLI::App& app, Globals& g);
+void RegisterConflicts(CLI::App& app, Globals& g);
+void RegisterState(CLI::App& app, Globals& g);
+void RegisterDoctor(CLI::App& app, Globals& g);
+
+}  // namespace bosai::cli

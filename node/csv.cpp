@@ -1,0 +1,241 @@
+// Streaming CSV reader; see csv.h.
+#include "node/csv.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "node/text.h"
+
+namespace bosai::node {
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+constexpr int kRowNotBegun = 0;  // libcsv's parser state between records
+
+// Whether a whole file is valid UTF-8 (decides --encoding auto).
+Result<bool> FileIsUtf8(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::string buf(kChunk, '\0');
+  std::string carry;
+  while (true) {
+    size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+    std::string text = carry + buf.substr(0, n);
+    // Keep an incomplete trailing character for the next round.
+    size_t cut = text.size();
+    for (size_t k = 1; k <= 3 && k <= text.size(); ++k) {
+      uint8_t c = uint8_t(text[text.size() - k]);
+      if ((c & 0xC0) == 0xC0) {
+        size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+        if (need > k) cut = text.size() - k;
+        break;
+      }
+      if ((c & 0x80) == 0) break;
+    }
+    if (n == 0) cut = text.size();
+    if (!IsValidUtf8(std::string_view(text).substr(0, cut))) return false;
+    carry = text.substr(cut);
+    if (n == 0) return carry.empty();
+  }
+}
+
+}  // namespace
+
+Result<Encoding> ParseEncoding(std::string_view name) {
+  if (name == "auto") return Encoding::kAuto;
+  if (name == "utf-8" || name == "utf8" || name == "UTF-8") return Encoding::kUtf8;
+  if (name == "cp932" || name == "CP932" || name == "shift_jis" || name == "sjis" ||
+      name == "Shift_JIS") {
+    return Encoding::kCp932;
+  }
+  return Status::Invalid(fmt::format("unknown encoding \"{}\" (use auto, utf-8 or cp932)", name));
+}
+
+const char* EncodingName(Encoding e) {
+  switch (e) {
+    case Encoding::kAuto:
+      return "auto";
+    case Encoding::kUtf8:
+      return "utf-8";
+    case Encoding::kCp932:
+      return "cp932";
+  }
+  return "?";
+}
+
+Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding encoding) {
+  std::unique_ptr<CsvReader> r(new CsvReader());
+  r->path_ = path;
+  if (encoding == Encoding::kAuto) {
+    BOSAI_ASSIGN_OR_RETURN(bool utf8, FileIsUtf8(path));
+    encoding = utf8 ? Encoding::kUtf8 : Encoding::kCp932;
+  }
+  r->encoding_ = encoding;
+  r->file_ = std::fopen(path.c_str(), "rb");
+  if (!r->file_) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::fseek(r->file_, 0, SEEK_END);
+  r->file_size_ = uint64_t(std::ftell(r->file_));
+  std::fseek(r->file_, 0, SEEK_SET);
+  if (encoding == Encoding::kCp932) {
+    UErrorCode err = U_ZERO_ERROR;
+    r->cp932_ = ucnv_open("windows-31j", &err);  // Microsoft's mapping (ibm-943_P15A-2003)
+    if (U_FAILURE(err)) return Status::IoError("ICU has no CP932 converter");
+    ucnv_setToUCallBack(r->cp932_, UCNV_TO_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
+    r->utf8_ = ucnv_open("UTF-8", &err);
+    if (U_FAILURE(err)) return Status::IoError("ICU has no UTF-8 converter");
+  }
+  if (csv_init(&r->parser_, CSV_STRICT | CSV_STRICT_FINI) != 0) {
+    return Status::IoError("cannot initialize the CSV parser");
+  }
+  r->parser_ready_ = true;
+  return r;
+}
+
+CsvReader::~CsvReader() {
+  if (file_) std::fclose(file_);
+  if (cp932_) ucnv_close(cp932_);
+  if (utf8_) ucnv_close(utf8_);
+  if (parser_ready_) csv_free(&parser_);
+}
+
+void CsvReader::OnField(void* data, size_t len, void* self) {
+  auto* r = static_cast<CsvReader*>(self);
+  r->current_.fields.emplace_back(static_cast<const char*>(data), len);
+}
+
+void CsvReader::OnRecord(int /*terminator*/, void* self) {
+  auto* r = static_cast<CsvReader*>(self);
+  r->current_.line = r->record_start_;
+  r->ready_.push_back(std::move(r->current_));
+  r->current_ = CsvRecord();
+  r->record_bytes_ = 0;
+}
+
+Status CsvReader::FeedLine(std::string_view line) {
+  ++line_;
+  if (parser_.pstate == kRowNotBegun) record_start_ = line_;
+  record_bytes_ += line.size();
+  if (record_bytes_ > kMaxRecordBytes) {
+    return Status::Invalid(fmt::format(
+        "{}:{}: record longer than {} bytes (an unterminated quote?)", path_, record_start_,
+        kMaxRecordBytes));
+  }
+  if (csv_parse(&parser_, line.data(), line.size(), OnField, OnRecord, this) != line.size()) {
+    return Status::Invalid(fmt::format("{}:{}: {} (a quote inside an unquoted field, or text after "
+                                       "a closing quote)",
+                                       path_, line_, csv_strerror(csv_error(&parser_))));
+  }
+  return Status::Ok();
+}
+
+Status CsvReader::FeedText(std::string_view text) {
+  size_t start = 0;
+  while (true) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) {
+      partial_line_.append(text.substr(start));
+      return Status::Ok();
+    }
+    if (partial_line_.empty()) {
+      BOSAI_RETURN_IF_ERROR(FeedLine(text.substr(start, nl + 1 - start)));
+    } else {
+      partial_line_.append(text.substr(start, nl + 1 - start));
+      std::string line = std::move(partial_line_);
+      partial_line_.clear();
+      BOSAI_RETURN_IF_ERROR(FeedLine(line));
+    }
+    start = nl + 1;
+  }
+}
+
+Status CsvReader::Fill() {
+  std::string buf(kChunk, '\0');
+  size_t n = std::fread(buf.data(), 1, buf.size(), file_);
+  if (n == 0 && std::ferror(file_)) return Status::IoError(fmt::format("{}: read error", path_));
+  buf.resize(n);
+  bytes_read_ += n;
+  if (first_chunk_ && buf.size() >= 3 && buf.compare(0, 3, "\xEF\xBB\xBF") == 0 &&
+      encoding_ == Encoding::kUtf8) {
+    buf.erase(0, 3);
+  }
+  first_chunk_ = false;
+  bool last = n == 0;
+
+  std::string text;
+  if (encoding_ == Encoding::kCp932) {
+    std::string in = carry_ + buf;
+    carry_.clear();
+    text.resize(in.size() * 3 + 16);
+    const char* src = in.data();
+    char* dst = text.data();
+    UErrorCode err = U_ZERO_ERROR;
+    // CP932 → UTF-16 → UTF-8 through ICU's pivot buffer.
+    UChar pivot[4096];
+    UChar* ps = pivot;
+    UChar* pt = pivot;
+    ucnv_convertEx(utf8_, cp932_, &dst, text.data() + text.size(), &src, in.data() + in.size(),
+                   pivot, &ps, &pt, pivot + 4096, false, last, &err);
+    if (U_FAILURE(err)) {
+      // Name the line of the bad byte.
+      size_t bad = size_t(src - in.data());
+      size_t line = line_ + 1;
+      std::string_view done(text.data(), size_t(dst - text.data()));
+      for (char c : partial_line_ + std::string(done)) line += c == '\n';
+      return Status::Invalid(fmt::format("{}:{}: byte 0x{:02X} is not CP932 text (try --encoding utf-8)",
+                                         path_, line, uint8_t(in[std::min(bad, in.size() - 1)])));
+    }
+    text.resize(size_t(dst - text.data()));
+  } else {
+    text = carry_ + buf;
+    carry_.clear();
+    if (!last) {
+      // Hold back an incomplete trailing UTF-8 character.
+      size_t k = 0;
+      while (k < 3 && k < text.size() && (uint8_t(text[text.size() - 1 - k]) & 0xC0) == 0x80) ++k;
+      if (k < text.size() && (uint8_t(text[text.size() - 1 - k]) & 0xC0) == 0xC0) {
+        carry_ = text.substr(text.size() - 1 - k);
+        text.resize(text.size() - 1 - k);
+      }
+    }
+    if (!IsValidUtf8(text)) {
+      size_t line = line_ + 1;
+      size_t i = 0;
+      std::string all = partial_line_ + text;
+      for (size_t j = 0; j < all.size();) {
+        size_t before = j;
+        if (NextCodePoint(all, j) < 0) {
+          i = before;
+          break;
+        }
+      }
+      for (size_t j = 0; j < i; ++j) line += all[j] == '\n';
+      return Status::Invalid(
+          fmt::format("{}:{}: not valid UTF-8 (try --encoding cp932)", path_, line));
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(FeedText(text));
+  if (last) {
+    if (!partial_line_.empty()) {
+      std::string line = std::move(partial_line_);
+      partial_line_.clear();
+      BOSAI_RETURN_IF_ERROR(FeedLine(line));
+    }
+    if (csv_fini(&parser_, OnField, OnRecord, this) != 0) {
+      return Status::Invalid(
+          fmt::format("{}:{}: unterminated quoted field at the end of the file", path_, record_start_));
+    }
+    eof_ = true;
+  }
+  return Status::Ok();
+}
+
+Result<bool> CsvReader::Next(CsvRecord* out) {
+  while (ready_.empty() && !eof_) BOSAI_RETURN_IF_ERROR(Fill());
+  if (ready_.empty()) return false;
+  *out = std::move(ready_.front());
+  ready_.pop_front();
+  return true;
+}
+
+}  // namespace bosai::node

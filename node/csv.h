@@ -1,0 +1,74 @@
+// Streaming CSV reader for register files (DESIGN §8): RFC 4180 quoting through libcsv, UTF-8
+// with or without BOM or CP932 (Microsoft's mapping, via ICU), CRLF or LF. Each record carries
+// the physical line on which it starts. Memory stays bounded whatever the file size: a record
+// may not exceed kMaxRecordBytes. Not thread-safe.
+#pragma once
+
+#include <csv.h>
+#include <unicode/ucnv.h>
+
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace bosai::node {
+
+enum class Encoding { kAuto, kUtf8, kCp932 };
+Result<Encoding> ParseEncoding(std::string_view name);
+const char* EncodingName(Encoding e);
+
+struct CsvRecord {
+  size_t line = 0;  // physical line where the record starts (1-based)
+  std::vector<std::string> fields;
+};
+
+class CsvReader {
+ public:
+  static constexpr size_t kMaxRecordBytes = 64 * 1024;
+
+  static Result<std::unique_ptr<CsvReader>> Open(const std::string& path, Encoding encoding);
+  ~CsvReader();
+
+  // Reads the next record into *out. Returns false at the end of the file.
+  Result<bool> Next(CsvRecord* out);
+
+  Encoding encoding() const { return encoding_; }
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t file_size() const { return file_size_; }
+
+ private:
+  CsvReader() = default;
+  Status Fill();              // reads, decodes and parses the next chunk
+  Status FeedText(std::string_view utf8);
+  Status FeedLine(std::string_view line);
+
+  static void OnField(void* data, size_t len, void* self);
+  static void OnRecord(int terminator, void* self);
+
+  // constant after Open
+  std::string path_;
+  Encoding encoding_ = Encoding::kUtf8;
+  uint64_t file_size_ = 0;
+
+  std::FILE* file_ = nullptr;
+  UConverter* cp932_ = nullptr;
+  UConverter* utf8_ = nullptr;
+  csv_parser parser_{};
+  bool parser_ready_ = false;
+  bool eof_ = false;
+  bool first_chunk_ = true;
+  uint64_t bytes_read_ = 0;
+  std::string partial_line_;  // decoded text after the last newline
+  std::string carry_;         // undecoded bytes of a split multi-byte character
+  size_t line_ = 0;           // lines fed so far
+  size_t record_start_ = 0;
+  size_t record_bytes_ = 0;
+  CsvRecord current_;
+  std::deque<CsvRecord> ready_;
+};
+
+}  // namespace bosai::node

@@ -1,0 +1,137 @@
+// Date parsing, ISO and 和暦; see dates.h.
+#include "node/dates.h"
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <vector>
+
+#include "node/text.h"
+
+namespace bosai::node {
+namespace {
+
+struct Era {
+  const char* names[3];  // kanji, one-kanji abbreviation, Latin letter
+  int32_t first;         // first day, YYYYMMDD
+  int32_t last;          // last day (the change day belongs to both eras)
+};
+
+constexpr Era kEras[] = {
+    {{"明治", "明", "M"}, 18680101, 19120730},
+    {{"大正", "大", "T"}, 19120730, 19261225},
+    {{"昭和", "昭", "S"}, 19261225, 19890107},
+    {{"平成", "平", "H"}, 19890108, 20190430},
+    {{"令和", "令", "R"}, 20190501, 99991231},
+};
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+bool IsValidDate(int year, int month, int day) {
+  if (year < 1800 || year > 9999 || month < 1 || month > 12 || day < 1) return false;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  int max = kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+  return day <= max;
+}
+
+Result<int32_t> ParseDate(std::string_view input) {
+  std::string narrowed = NarrowAscii(input);
+  std::string_view s = Trim(narrowed);
+  if (s.empty()) return Status::Invalid("empty date");
+  auto bad = [&](std::string_view why) {
+    return Status::Invalid(fmt::format("\"{}\" is not a date ({})", input, why));
+  };
+
+  const Era* era = nullptr;
+  for (const Era& e : kEras) {
+    for (const char* name : e.names) {
+      std::string_view n(name);
+      bool match = StartsWith(s, n) ||
+                   (n.size() == 1 && !s.empty() && (s[0] == n[0] || s[0] == n[0] + ('a' - 'A')));
+      if (match) {
+        era = &e;
+        s.remove_prefix(n.size());
+        break;
+      }
+    }
+    if (era) break;
+  }
+
+  // Numbers separated by 年 月 日 . / - (元 is year 1 of an era).
+  std::vector<int> parts;
+  std::vector<size_t> digits;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (era && parts.empty() && StartsWith(s.substr(i), "元")) {
+      parts.push_back(1);
+      digits.push_back(1);
+      i += std::string_view("元").size();
+    } else if (s[i] >= '0' && s[i] <= '9') {
+      int v = 0;
+      size_t n = 0;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        if (++n > 8) return bad("number too long");
+        v = v * 10 + (s[i++] - '0');
+      }
+      parts.push_back(v);
+      digits.push_back(n);
+    } else {
+      return bad("unexpected character");
+    }
+    if (i >= s.size()) break;
+    std::string_view rest = s.substr(i);
+    if (rest[0] == '.' || rest[0] == '/' || rest[0] == '-') {
+      ++i;
+    } else if (StartsWith(rest, "年") || StartsWith(rest, "月") || StartsWith(rest, "日")) {
+      i += 3;
+    } else {
+      return bad("unexpected character");
+    }
+  }
+
+  int year, month, day;
+  if (!era && parts.size() == 1 && digits[0] == 8) {
+    year = parts[0] / 10000;
+    month = parts[0] / 100 % 100;
+    day = parts[0] % 100;
+  } else if (parts.size() == 3) {
+    year = parts[0];
+    month = parts[1];
+    day = parts[2];
+    if (!era && digits[0] != 4) return bad("year must have 4 digits, or name an era such as 昭和");
+  } else {
+    return bad("expected year, month and day");
+  }
+  if (era) {
+    if (year < 1 || year > 99) return bad("era year out of range");
+    year += era->first / 10000 - 1;
+  }
+  if (!IsValidDate(year, month, day)) return bad("no such day");
+  int32_t ymd = year * 10000 + month * 100 + day;
+  if (era && (ymd < era->first || ymd > era->last)) {
+    return bad(fmt::format("outside the {} era", era->names[0]));
+  }
+  return ymd;
+}
+
+std::string FormatDate(int32_t ymd) {
+  return fmt::format("{:04d}-{:02d}-{:02d}", ymd / 10000, ymd / 100 % 100, ymd % 100);
+}
+
+int32_t Today() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+}  // namespace bosai::node

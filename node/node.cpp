@@ -1,0 +1,124 @@
+// Data dir creation and opening; see node.h.
+#include "node/node.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "node/resident.h"
+#include "storage/ids.h"
+
+namespace bosai::node {
+namespace fs = std::filesystem;
+namespace {
+
+Status WriteSecretFile(const fs::path& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return Status::IoError(fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
+  bool ok = ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Status::IoError(fmt::format("{}: write failed", path.string()));
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string OsUser() {
+  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
+  return std::to_string(::geteuid());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
+  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(options.municipality));
+  BOSAI_RETURN_IF_ERROR(ValidateNodeId(options.node_id));
+  if (options.node_id.substr(0, 6) != options.municipality) {
+    return Status::Invalid(fmt::format("node id {} does not start with the municipality code {}",
+                                       options.node_id, options.municipality));
+  }
+  fs::path dir(options.data_dir);
+  if (fs::exists(dir / "bosai.db")) {
+    return Status::Exists(fmt::format("{} already holds a node", dir.string()));
+  }
+  std::error_code ec;
+  fs::create_directories(dir / "keys", ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
+  fs::permissions(dir / "keys", fs::perms::owner_all, ec);
+  InitCrypto();
+
+  SigningKey node_key = SigningKey::Generate();
+  SigningKey dev_root = SigningKey::Generate();
+  DataKey data_key = DataKey::Generate();
+  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key.secret()) + "\n"));
+  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "data.key", data_key.Serialize()));
+  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root.secret()) + "\n"));
+
+  Store::Options so;
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "bosai.db").string(), so));
+  BOSAI_RETURN_IF_ERROR(store->db().Begin());
+  Status st = store->SetMeta("node_id", options.node_id);
+  if (st.ok()) st = store->SetMeta("municipality", options.municipality);
+  if (st.ok()) st = store->SetMeta("epoch", "1");
+  if (st.ok()) st = store->SetMeta("development_root", ToHex(dev_root.public_key()));
+  if (st.ok()) st = store->db().Commit();
+  if (!st.ok()) {
+    store->db().Rollback();
+    return st;
+  }
+  store.reset();
+  return Open(options.data_dir);
+}
+
+Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
+  fs::path dir(data_dir);
+  if (!fs::exists(dir / "bosai.db")) {
+    return Status::NotFound(fmt::format(
+        "{} holds no node: run `bosai init --node-id ID --municipality CODE` first", data_dir));
+  }
+  std::unique_ptr<Node> node(new Node());
+  node->data_dir_ = data_dir;
+  node->author_ = "os:" + OsUser();
+  Store::Options so;
+  so.indexer = ResidentIndexer();
+  BOSAI_ASSIGN_OR_RETURN(node->store_, Store::Open((dir / "bosai.db").string(), so));
+  Store& store = *node->store_;
+  BOSAI_ASSIGN_OR_RETURN(auto node_id, store.GetMeta("node_id"));
+  BOSAI_ASSIGN_OR_RETURN(auto municipality, store.GetMeta("municipality"));
+  BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMeta("epoch"));
+  BOSAI_ASSIGN_OR_RETURN(auto dev_root, store.GetMeta("development_root"));
+  if (!node_id || !municipality || !epoch) {
+    return Status::Corruption(fmt::format("{}: the node identity is missing from bosai.db", data_dir));
+  }
+  node->node_id_ = *node_id;
+  node->municipality_ = *municipality;
+  node->development_root_ = dev_root.has_value();
+
+  BOSAI_ASSIGN_OR_RETURN(std::string key_hex, ReadFile(dir / "keys" / "node.key"));
+  while (!key_hex.empty() && (key_hex.back() == '\n' || key_hex.back() == ' ')) key_hex.pop_back();
+  auto secret = FromHex(key_hex);
+  if (!secret.ok()) return Status::Corruption(fmt::format("{}/keys/node.key is damaged", data_dir));
+  BOSAI_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromSecret(*secret));
+  BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), std::move(key)}));
+
+  auto data_key_text = ReadFile(dir / "keys" / "data.key");
+  if (data_key_text.ok()) {
+    BOSAI_ASSIGN_OR_RETURN(DataKey dk, DataKey::Parse(*data_key_text));
+    node->data_key_ = dk;
+  }
+  return node;
+}
+
+}  // namespace bosai::node

@@ -1,0 +1,63 @@
+// A node's data dir: its store, identity, keys and municipality (DESIGN §2, §7). The domain
+// services (residents, and later shelters, certificates, ...) work through a Node.
+//
+// Data dir layout:
+//   bosai.db             SQLite database (WAL): op-log, materialized records, node-local tables
+//   keys/node.key        Ed25519 secret key of this incarnation (hex), mode 0600
+//   keys/data.key        the municipality data key (seals My Number), mode 0600
+//   keys/dev-root.key    development root, created by `bosai init` without enrollment
+//
+// Not thread-safe: a Node belongs to the thread that opened it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "storage/crypto.h"
+#include "storage/store.h"
+
+namespace bosai::node {
+
+struct InitOptions {
+  std::string data_dir;
+  std::string node_id;
+  std::string municipality;
+};
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> Init(const InitOptions& options);
+  static Result<std::unique_ptr<Node>> Open(const std::string& data_dir);
+
+  Store& store() { return *store_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& node_id() const { return node_id_; }
+  const std::string& municipality() const { return municipality_; }
+  std::string incarnation() const { return store_->identity()->incarnation(); }
+  // The data key, when this node may read My Number.
+  const DataKey* data_key() const { return data_key_ ? &*data_key_ : nullptr; }
+  bool development_root() const { return development_root_; }
+
+  // Who the audit trail names for this process: "os:<user>" or "user:<operator>" (--as).
+  const std::string& author() const { return author_; }
+  void set_operator(const std::string& name) { author_ = "user:" + name; }
+
+  // Scopes of this municipality (DESIGN §5).
+  std::string scope() const { return municipality_; }
+  std::string my_number_scope() const { return municipality_ + "/mynumber"; }
+
+ private:
+  Node() = default;
+  static Result<std::unique_ptr<Node>> OpenStore(const std::string& data_dir);
+
+  std::string data_dir_;
+  std::string node_id_;
+  std::string municipality_;
+  std::unique_ptr<Store> store_;
+  std::optional<DataKey> data_key_;
+  bool development_root_ = false;
+  std::string author_;
+};
+
+}  // namespace bosai::node

@@ -1,0 +1,786 @@
+// Resident register import, lookup and search; see resident.h.
+#include "node/resident.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <unordered_set>
+
+#include "node/dates.h"
+#include "node/records.h"
+#include "node/text.h"
+#include "storage/ids.h"
+
+namespace bosai::node {
+namespace {
+
+using v1::ENTITY_HOUSEHOLD;
+using v1::ENTITY_RESIDENT;
+
+constexpr uint32_t kMyNumber = v1::Resident::kMyNumberFieldNumber;
+constexpr uint32_t kFlagPrivateUseName = 1;
+constexpr size_t kMaxProblemsShown = 100;
+constexpr uint64_t kRowsPerCommit = 2048;
+constexpr std::string_view kRelationshipHead = "世帯主";
+
+// ---- Columns of the canonical layout (DESIGN §8) and their Japanese aliases.
+
+enum Col {
+  kMunicipality,
+  kResidentCode,
+  kHouseholdCode,
+  kName,
+  kNameKana,
+  kBirthDate,
+  kSex,
+  kRelationship,
+  kPostalCode,
+  kAddress,
+  kMyNumberCol,
+  kPhone,
+  kResidentSince,
+  kNumCols
+};
+
+struct ColumnDef {
+  const char* name;
+  std::vector<std::string> aliases;
+  bool required;
+};
+
+const ColumnDef kColumns[kNumCols] = {
+    {"municipality_code", {"全国地方公共団体コード", "地方公共団体コード", "市区町村コード", "団体コード"}, false},
+    {"resident_code", {"住民票コード", "住民コード", "個人コード", "宛名番号"}, true},
+    {"household_code", {"世帯番号", "世帯コード"}, true},
+    {"name", {"氏名", "名前", "漢字氏名"}, true},
+    {"name_kana", {"ふりがな", "フリガナ", "氏名カナ", "カナ氏名", "氏名_カナ", "氏名かな"}, false},
+    {"birth_date", {"生年月日"}, true},
+    {"sex", {"性別"}, true},
+    {"relationship", {"続柄", "世帯主との続柄"}, false},
+    {"postal_code", {"郵便番号"}, false},
+    {"address", {"住所"}, false},
+    {"my_number", {"個人番号", "マイナンバー"}, false},
+    {"phone", {"電話番号", "連絡先", "電話"}, false},
+    {"resident_since", {"住民となった年月日", "住定年月日"}, false},
+};
+
+std::string NormalizeHeader(std::string_view h) {
+  std::string s = NarrowAscii(Nfc(h));
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  size_t start = s.find_first_not_of(' ');
+  s = start == std::string::npos ? "" : s.substr(start);
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct Header {
+  int index[kNumCols];  // file column of each canonical column, or -1
+  size_t width = 0;
+  std::vector<std::string> names;
+  bool has(Col c) const { return index[c] >= 0; }
+};
+
+Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
+                           std::vector<std::string>* warnings) {
+  Header h;
+  std::fill(std::begin(h.index), std::end(h.index), -1);
+  h.width = rec.fields.size();
+  h.names = rec.fields;
+  std::vector<std::string> unknown;
+  for (size_t i = 0; i < rec.fields.size(); ++i) {
+    std::string name = NormalizeHeader(rec.fields[i]);
+    int found = -1;
+    for (int c = 0; c < kNumCols && found < 0; ++c) {
+      if (name == kColumns[c].name) found = c;
+      for (const auto& a : kColumns[c].aliases) {
+        if (name == a) found = c;
+      }
+    }
+    if (found < 0) {
+      unknown.push_back(rec.fields[i]);
+      continue;
+    }
+    if (h.index[found] >= 0) {
+      return Status::Invalid(fmt::format("{}:{}:{}: column {} appears twice (also column {})", path,
+                                         rec.line, i + 1, kColumns[found].name, h.index[found] + 1));
+    }
+    h.index[found] = int(i);
+  }
+  for (int c = 0; c < kNumCols; ++c) {
+    if (kColumns[c].required && h.index[c] < 0) {
+      return Status::Invalid(fmt::format("{}:{}: required column {} is missing", path, rec.line,
+                                         kColumns[c].name));
+    }
+  }
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
+    warnings->push_back(fmt::format("{}:{}: ignoring unknown columns: {}", path, rec.line, list));
+  }
+  return h;
+}
+
+// ---- One validated row.
+
+struct Row {
+  std::string resident_code;
+  std::string household_code;
+  v1::Resident resident;  // without My Number
+  std::string my_number;  // 12 digits, or empty
+  bool head = false;
+};
+
+struct Problem {
+  size_t line;
+  size_t column;
+  std::string text;
+};
+
+class RowValidator {
+ public:
+  RowValidator(const std::string& path, const Header& header, const Node& node)
+      : path_(path), header_(header), node_(node), today_(Today()) {}
+
+  // Fills *row; appends problems. Returns true when the row is valid.
+  bool Validate(const CsvRecord& rec, Row* row, std::vector<Problem>* problems) {
+    size_t before = problems->size();
+    if (rec.fields.size() != header_.width) {
+      Add(problems, rec.line, rec.fields.size() < header_.width ? rec.fields.size() + 1 : header_.width + 1,
+          "", fmt::format("expected {} fields, found {}", header_.width, rec.fields.size()));
+      return false;
+    }
+    for (size_t i = 0; i < rec.fields.size(); ++i) {
+      if (!IsValidUtf8(rec.fields[i])) {
+        Add(problems, rec.line, i + 1, "", "not valid text");
+        return false;
+      }
+    }
+    auto get = [&](Col c) -> std::string {
+      return header_.has(c) ? Nfc(rec.fields[header_.index[c]]) : std::string();
+    };
+    auto bad = [&](Col c, const std::string& why) {
+      Add(problems, rec.line, header_.index[c] + 1, kColumns[c].name, why);
+    };
+    v1::Resident& r = row->resident;
+
+    if (header_.has(kMunicipality)) {
+      std::string code = NarrowAscii(get(kMunicipality));
+      if (code.size() == 5) code = "0" + code;  // a leading zero lost by a spreadsheet
+      if (code.empty()) {
+        bad(kMunicipality, "empty");
+      } else if (Status st = ValidateMunicipalityCode(code); !st.ok()) {
+        bad(kMunicipality, st.message());
+      } else if (code != node_.municipality()) {
+        bad(kMunicipality, fmt::format("{} is not this node's municipality ({})", code, node_.municipality()));
+      }
+    }
+    row->resident_code = NarrowAscii(get(kResidentCode));
+    if (Status st = ValidateRegisterCode(row->resident_code, "resident code"); !st.ok()) {
+      bad(kResidentCode, st.message());
+    }
+    row->household_code = NarrowAscii(get(kHouseholdCode));
+    if (Status st = ValidateRegisterCode(row->household_code, "household code"); !st.ok()) {
+      bad(kHouseholdCode, st.message());
+    } else {
+      r.set_household(node_.municipality() + ":" + row->household_code);
+    }
+
+    std::string name = get(kName);
+    if (name.empty()) {
+      bad(kName, "empty");
+    } else if (name.size() > 200) {
+      bad(kName, "longer than 200 bytes");
+    } else {
+      r.set_name(name);
+      if (HasPrivateUse(name)) r.set_flags(r.flags() | kFlagPrivateUseName);
+    }
+    if (header_.has(kNameKana)) {
+      std::string kana = get(kNameKana);
+      if (!IsKanaText(kana)) {
+        bad(kNameKana, fmt::format("\"{}\" is not kana", kana));
+      } else if (kana.size() > 300) {
+        bad(kNameKana, "longer than 300 bytes");
+      } else {
+        r.set_name_kana(kana);
+      }
+    }
+    auto date = [&](Col c, bool required, auto set) {
+      std::string text = get(c);
+      if (text.empty()) {
+        if (required) bad(c, "empty");
+        return;
+      }
+      auto d = ParseDate(text);
+      if (!d.ok()) {
+        bad(c, d.status().message());
+      } else if (*d > today_) {
+        bad(c, fmt::format("{} is in the future", FormatDate(*d)));
+      } else {
+        set(*d);
+      }
+    };
+    date(kBirthDate, true, [&](int32_t d) { r.set_birth_date(d); });
+    if (header_.has(kResidentSince)) {
+      date(kResidentSince, false, [&](int32_t d) { r.set_resident_since(d); });
+    }
+    std::string sex = NarrowAscii(get(kSex));
+    for (auto& c : sex) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (sex == "男" || sex == "男性" || sex == "m" || sex == "1" || sex == "male") {
+      r.set_sex(v1::SEX_MALE);
+    } else if (sex == "女" || sex == "女性" || sex == "f" || sex == "2" || sex == "female") {
+      r.set_sex(v1::SEX_FEMALE);
+    } else {
+      bad(kSex, fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", get(kSex)));
+    }
+    if (header_.has(kRelationship)) {
+      std::string rel = get(kRelationship);
+      if (rel.size() > 60) {
+        bad(kRelationship, "longer than 60 bytes");
+      } else {
+        r.set_relationship(rel);
+        row->head = rel == kRelationshipHead;
+      }
+    }
+    if (header_.has(kPostalCode)) {
+      std::string pc;
+      for (char c : NarrowAscii(get(kPostalCode))) {
+        if (c != '-') pc.push_back(c);
+      }
+      if (pc.rfind("〒", 0) == 0) pc = pc.substr(std::string_view("〒").size());
+      bool digits = std::all_of(pc.begin(), pc.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!pc.empty() && (pc.size() != 7 || !digits)) {
+        bad(kPostalCode, fmt::format("\"{}\" is not a 7-digit postal code", get(kPostalCode)));
+      } else {
+        r.set_postal_code(pc);
+      }
+    }
+    if (header_.has(kAddress)) {
+      std::string addr = get(kAddress);
+      if (addr.size() > 600) {
+        bad(kAddress, "longer than 600 bytes");
+      } else {
+        r.set_address(addr);
+      }
+    }
+    if (header_.has(kMyNumberCol)) {
+      std::string digits;
+      for (char c : NarrowAscii(get(kMyNumberCol))) {
+        if (c != ' ' && c != '-') digits.push_back(c);
+      }
+      if (!digits.empty()) {
+        if (Status st = ValidateMyNumber(digits); !st.ok()) {
+          bad(kMyNumberCol, st.message());
+        } else if (!node_.data_key()) {
+          bad(kMyNumberCol, "this node holds no data key: it cannot store My Number");
+        } else {
+          row->my_number = digits;
+        }
+      }
+    }
+    if (header_.has(kPhone)) {
+      std::string phone = NarrowAscii(get(kPhone));
+      size_t digits = 0;
+      bool ok = true;
+      for (char c : phone) {
+        if (c >= '0' && c <= '9') {
+          ++digits;
+        } else if (c != '-' && c != '(' && c != ')' && c != ' ' && c != '+') {
+          ok = false;
+        }
+      }
+      if (!phone.empty() && (!ok || digits < 6 || digits > 15)) {
+        bad(kPhone, fmt::format("\"{}\" is not a phone number", get(kPhone)));
+      } else {
+        r.set_phone(phone);
+      }
+    }
+    return problems->size() == before;
+  }
+
+  void Add(std::vector<Problem>* problems, size_t line, size_t column, std::string_view field,
+           const std::string& why) {
+    problems->push_back({line, column,
+                         field.empty() ? fmt::format("{}:{}:{}: {}", path_, line, column, why)
+                                       : fmt::format("{}:{}:{}: {}: {}", path_, line, column, field, why)});
+  }
+
+ private:
+  const std::string& path_;
+  const Header& header_;
+  const Node& node_;
+  int32_t today_;
+};
+
+// Strings with the line they came from, compact for a million rows; finds repeats after Sort().
+class KeyLines {
+ public:
+  void Add(std::string_view s, uint32_t line) {
+    entries_.push_back({uint32_t(arena_.size()), uint32_t(s.size()), line});
+    arena_.append(s);
+  }
+  void Sort() {
+    std::stable_sort(entries_.begin(), entries_.end(),
+                     [&](const Entry& a, const Entry& b) { return View(a) < View(b); });
+  }
+  // (line of a repeat, line of the first occurrence)
+  template <typename F>
+  void ForEachRepeat(F f) const {
+    for (size_t i = 1; i < entries_.size(); ++i) {
+      size_t first = i - 1;
+      while (i < entries_.size() && View(entries_[i]) == View(entries_[first])) {
+        f(entries_[i].line, entries_[first].line);
+        ++i;
+      }
+    }
+  }
+  bool Contains(std::string_view s) const {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), s,
+                               [&](const Entry& e, std::string_view v) { return View(e) < v; });
+    return it != entries_.end() && View(*it) == s;
+  }
+
+ private:
+  struct Entry {
+    uint32_t off, len, line;
+  };
+  std::string_view View(const Entry& e) const { return std::string_view(arena_).substr(e.off, e.len); }
+  std::string arena_;
+  std::vector<Entry> entries_;
+};
+
+std::string Field(uint32_t field, const google::protobuf::Message& full) {
+  auto fields = SplitFields(full.SerializeAsString());
+  auto it = fields->find(field);
+  return it == fields->end() ? std::string() : it->second;
+}
+
+// The fields to write so that a record follows the register without undoing edits made on
+// nodes: a field changes only where the register changed it since its previous import.
+Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
+                          const FieldMap& incoming, const std::vector<uint32_t>& managed, bool fresh) {
+  FieldMap out;
+  std::optional<Store::RecordState> state;
+  if (!fresh) {
+    BOSAI_ASSIGN_OR_RETURN(state, store.GetRecord(entity, key));
+  }
+  for (uint32_t f : managed) {
+    auto in = incoming.find(f);
+    std::string r = in == incoming.end() ? std::string() : in->second;
+    if (!state) {
+      if (!r.empty()) out[f] = r;
+      continue;
+    }
+    auto cur_it = state->body.find(f);
+    std::string cur = cur_it == state->body.end() ? std::string() : cur_it->second;
+    if (r == cur) continue;
+    if (state->written.count(f) && !state->from_register.count(f)) {
+      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base, store.GetRegisterBase(entity, key, f));
+      if (base && *base == r) continue;  // the register did not change: keep the node's edit
+    }
+    out[f] = r;
+  }
+  return out;
+}
+
+void WriteCsvField(std::ostream& out, std::string_view v) {
+  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out << v;
+    return;
+  }
+  out << '"';
+  for (char c : v) {
+    if (c == '"') out << '"';
+    out << c;
+  }
+  out << '"';
+}
+
+}  // namespace
+
+Indexer ResidentIndexer() {
+  return [](uint32_t entity, std::string_view body) {
+    IndexColumns ix;
+    if (entity != ENTITY_RESIDENT) return ix;
+    v1::Resident r;
+    if (!r.ParseFromArray(body.data(), int(body.size()))) return ix;
+    if (!r.name_kana().empty()) ix.text = SearchFold(r.name_kana());
+    if (!r.name().empty()) ix.text2 = SearchFold(r.name());
+    if (!r.household().empty()) ix.ref = r.household();
+    if (r.birth_date() != 0) ix.num = r.birth_date();
+    if (!r.my_number().empty()) {
+      auto h = DataKey::LookupHashOf(r.my_number());
+      if (h.ok()) ix.lookup = *h;
+    }
+    return ix;
+  };
+}
+
+Result<std::string> ResidentKey(const Node& node, std::string_view id) {
+  std::string s = NarrowAscii(id);
+  auto colon = s.find(':');
+  std::string code = colon == std::string::npos ? s : s.substr(colon + 1);
+  std::string muni = colon == std::string::npos ? node.municipality() : s.substr(0, colon);
+  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(muni).WithContext("resident id"));
+  BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(code, "resident code"));
+  return muni + ":" + code;
+}
+
+Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
+  ImportReport report;
+  Store& store = node.store();
+  const std::string& path = options.path;
+
+  // ---- Pass 1: validate every row; nothing is written.
+  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, options.encoding));
+  report.encoding = reader->encoding();
+  CsvRecord rec;
+  BOSAI_ASSIGN_OR_RETURN(bool any, reader->Next(&rec));
+  if (!any) return Status::Invalid(fmt::format("{}: empty file: a header row is required", path));
+  BOSAI_ASSIGN_OR_RETURN(Header header, ParseHeader(path, rec, &report.warnings));
+  RowValidator validator(path, header, node);
+  BOSAI_ASSIGN_OR_RETURN(uint64_t existing, CountResidents(node));
+  const bool fresh = existing == 0;
+  BOSAI_ASSIGN_OR_RETURN(uint64_t existing_households, store.CountRecords(ENTITY_HOUSEHOLD));
+  const bool fresh_households = existing_households == 0;
+
+  std::vector<Problem> problems;
+  std::map<size_t, std::string> bad_lines;  // line → reasons
+  KeyLines codes, numbers, heads;
+  Row row;
+  auto note_problems = [&](size_t from) {
+    for (size_t i = from; i < problems.size(); ++i) {
+      std::string& reasons = bad_lines[problems[i].line];
+      reasons += (reasons.empty() ? "" : "; ") + problems[i].text.substr(path.size() + 1);
+    }
+  };
+  uint64_t last_progress = 0;
+  while (true) {
+    BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+    if (!more) break;
+    ++report.rows;
+    row = Row();
+    size_t before = problems.size();
+    if (validator.Validate(rec, &row, &problems)) {
+      codes.Add(row.resident_code, uint32_t(rec.line));
+      if (!row.my_number.empty()) {
+        numbers.Add(row.my_number, uint32_t(rec.line));
+        if (!fresh) {
+          // Already held by another resident on this node?
+          std::string key = node.municipality() + ":" + row.resident_code;
+          int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
+          BOSAI_ASSIGN_OR_RETURN(Stmt q, store.db().PrepareOnce(
+              "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?"));
+          q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
+          if (q.Step()) {
+            validator.Add(&problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
+                          fmt::format("already registered to resident {}", q.Text(0)));
+          }
+          BOSAI_RETURN_IF_ERROR(q.status());
+        }
+      }
+      if (row.head) heads.Add(row.household_code, uint32_t(rec.line));
+    }
+    note_problems(before);
+    if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
+      last_progress = reader->bytes_read();
+      options.progress(1, reader->bytes_read(), reader->file_size());
+    }
+  }
+  codes.Sort();
+  numbers.Sort();
+  heads.Sort();
+  size_t before = problems.size();
+  codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&problems, line, header.index[kResidentCode] + 1, "resident_code",
+                  fmt::format("duplicate of line {}", first));
+  });
+  numbers.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&problems, line, header.index[kMyNumberCol] + 1, "my_number",
+                  fmt::format("the same number as line {}", first));
+  });
+  heads.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&problems, line, header.index[kRelationship] + 1, "relationship",
+                  fmt::format("a second 世帯主 in the household (first on line {})", first));
+  });
+  note_problems(before);
+  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  report.problem_count = problems.size();
+  for (size_t i = 0; i < problems.size() && i < kMaxProblemsShown; ++i) {
+    report.problems.push_back(problems[i].text);
+  }
+  report.rejected = bad_lines.size();
+  if (!problems.empty() && !options.rejects_path) return report;  // nothing imported
+  problems.clear();
+  problems.shrink_to_fit();
+  codes = KeyLines();
+  numbers = KeyLines();
+
+  // ---- Pass 2: write valid rows in batches; each batch is one durable transaction.
+  std::ofstream rejects;
+  if (options.rejects_path) {
+    rejects.open(*options.rejects_path, std::ios::binary | std::ios::trunc);
+    if (!rejects) return Status::IoError(fmt::format("{}: cannot write", *options.rejects_path));
+    rejects << "line,reason";
+    for (const auto& h : header.names) {
+      rejects << ',';
+      WriteCsvField(rejects, h);
+    }
+    rejects << '\n';
+  }
+  BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
+  BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
+  (void)has_header;
+
+  std::vector<uint32_t> resident_fields;
+  auto manage = [&](Col c, uint32_t field) {
+    if (header.has(c)) resident_fields.push_back(field);
+  };
+  resident_fields.push_back(v1::Resident::kHouseholdFieldNumber);
+  resident_fields.push_back(v1::Resident::kNameFieldNumber);
+  resident_fields.push_back(v1::Resident::kFlagsFieldNumber);
+  manage(kNameKana, v1::Resident::kNameKanaFieldNumber);
+  resident_fields.push_back(v1::Resident::kBirthDateFieldNumber);
+  resident_fields.push_back(v1::Resident::kSexFieldNumber);
+  manage(kRelationship, v1::Resident::kRelationshipFieldNumber);
+  manage(kPostalCode, v1::Resident::kPostalCodeFieldNumber);
+  manage(kAddress, v1::Resident::kAddressFieldNumber);
+  manage(kPhone, v1::Resident::kPhoneFieldNumber);
+  manage(kResidentSince, v1::Resident::kResidentSinceFieldNumber);
+  std::sort(resident_fields.begin(), resident_fields.end());
+  std::vector<uint32_t> household_fields;
+  if (header.has(kRelationship)) household_fields.push_back(v1::Household::kHeadFieldNumber);
+  if (header.has(kAddress)) household_fields.push_back(v1::Household::kAddressFieldNumber);
+  if (header.has(kPostalCode)) household_fields.push_back(v1::Household::kPostalCodeFieldNumber);
+  const std::vector<uint32_t> my_number_fields = {kMyNumber};
+  std::unordered_set<std::string> households_written;  // households without a 世帯主 row
+
+  // A first import of a large file runs as one transaction with the indexes built at the end;
+  // otherwise each batch of rows is one durable transaction, so an interrupted import keeps its
+  // progress. Either way a kill leaves a consistent store and a re-run converges.
+  const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
+  const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
+  uint64_t in_batch = 0;
+  last_progress = 0;
+  auto commit = [&]() -> Status {
+    if (bulk) BOSAI_RETURN_IF_ERROR(store.EndBulk());
+    report.ops += store.pending_ops();
+    BOSAI_RETURN_IF_ERROR(store.CommitWrite());
+    in_batch = 0;
+    return Status::Ok();
+  };
+  Status st;
+  while (st.ok()) {
+    auto more = reader->Next(&rec);
+    if (!more.ok()) {
+      st = more.status();
+      break;
+    }
+    if (!*more) break;
+    auto bad = bad_lines.find(rec.line);
+    if (bad != bad_lines.end()) {
+      rejects << rec.line << ',';
+      WriteCsvField(rejects, bad->second);
+      for (const auto& f : rec.fields) {
+        rejects << ',';
+        WriteCsvField(rejects, f);
+      }
+      rejects << '\n';
+      continue;
+    }
+    std::vector<Problem> again;
+    row = Row();
+    if (!validator.Validate(rec, &row, &again)) {
+      st = Status::Invalid(fmt::format("{}:{}: the file changed during the import", path, rec.line));
+      break;
+    }
+    if (in_batch == 0) {
+      st = store.BeginWrite(node.author());
+      if (st.ok() && bulk) st = store.BeginBulk();
+      if (!st.ok()) break;
+    }
+    ++report.imported;
+    const std::string key = node.municipality() + ":" + row.resident_code;
+    uint64_t ops_before = store.pending_ops();
+
+    // My Number goes to its own scope (DESIGN §5): same record, separate op.
+    auto fields = SplitFields(row.resident.SerializeAsString());
+    auto changes = ThreeWay(store, ENTITY_RESIDENT, key, *fields, resident_fields, fresh);
+    st = changes.status();
+    std::vector<Store::ScopedFields> groups;
+    if (st.ok()) groups.push_back({node.scope(), std::move(changes).value()});
+    if (st.ok() && header.has(kMyNumberCol)) {
+      FieldMap mn;
+      if (!row.my_number.empty()) {
+        v1::Resident sealed;
+        sealed.set_my_number(node.data_key()->Seal("mynumber", row.my_number));
+        mn[kMyNumber] = sealed.SerializeAsString();
+      }
+      auto mchanges = ThreeWay(store, ENTITY_RESIDENT, key, mn, my_number_fields, fresh);
+      st = mchanges.status();
+      if (st.ok()) groups.push_back({node.my_number_scope(), std::move(mchanges).value()});
+    }
+    if (st.ok()) st = store.PutScoped(ENTITY_RESIDENT, key, groups, v1::OP_SOURCE_REGISTER, fresh);
+    // The household: from its 世帯主 row, or from its first row when it has none.
+    bool write_household = row.head || (!heads.Contains(row.household_code) &&
+                                        households_written.insert(row.household_code).second);
+    if (st.ok() && write_household && !household_fields.empty()) {
+      v1::Household hh;
+      if (row.head) hh.set_head(key);
+      hh.set_address(row.resident.address());
+      hh.set_postal_code(row.resident.postal_code());
+      std::string hkey = node.municipality() + ":" + row.household_code;
+      auto hchanges = ThreeWay(store, ENTITY_HOUSEHOLD, hkey, *SplitFields(hh.SerializeAsString()),
+                               household_fields, fresh_households);
+      st = hchanges.status();
+      if (st.ok()) {
+        st = store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(hchanges).value()}},
+                             v1::OP_SOURCE_REGISTER, fresh_households);
+      }
+    }
+    if (store.pending_ops() > ops_before) ++report.changed;
+    if (st.ok() && ++in_batch >= rows_per_commit) st = commit();
+    if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
+      last_progress = reader->bytes_read();
+      options.progress(2, reader->bytes_read(), reader->file_size());
+    }
+  }
+  if (st.ok() && in_batch > 0) st = commit();
+  if (!st.ok()) {
+    if (store.writing()) store.AbortWrite();
+    return st;
+  }
+  if (rejects.is_open()) {
+    rejects.close();
+    if (!rejects) return Status::IoError(fmt::format("{}: write failed", *options.rejects_path));
+  }
+  return report;
+}
+
+Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view key) {
+  BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_RESIDENT, key));
+  if (!body) return std::optional<ResidentRecord>();
+  ResidentRecord r{std::string(key), {}};
+  if (!r.resident.ParseFromString(*body)) {
+    return Status::Corruption(fmt::format("resident {} is damaged", key));
+  }
+  return std::optional<ResidentRecord>(std::move(r));
+}
+
+Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& q) {
+  std::string sql = "SELECT key, body FROM records WHERE entity = ?";
+  std::vector<std::function<void(Stmt&, int)>> binds;
+  std::string order = "key";
+  if (q.kana) {
+    std::string k = SearchFold(*q.kana);
+    if (k.empty()) return Status::Invalid("--kana is empty");
+    if (!IsKanaText(*q.kana)) return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
+    sql += " AND idx_text >= ? AND idx_text < ?";
+    binds.push_back([k](Stmt& s, int i) { s.Bind(i, k); });
+    binds.push_back([k](Stmt& s, int i) { s.Bind(i, k + "\xF4\x8F\xBF\xBF"); });
+    order = "idx_text, key";
+  }
+  if (q.name) {
+    std::string n = SearchFold(*q.name);
+    if (n.empty()) return Status::Invalid("--name is empty");
+    sql += " AND instr(idx_text2, ?) > 0";
+    binds.push_back([n](Stmt& s, int i) { s.Bind(i, n); });
+  }
+  if (q.birth) {
+    auto d = ParseDate(*q.birth);
+    if (!d.ok()) return d.status().WithContext("--birth");
+    sql += " AND idx_num = ?";
+    binds.push_back([v = *d](Stmt& s, int i) { s.Bind(i, int64_t(v)); });
+    if (!q.kana) order = "idx_num, key";
+  }
+  std::string sealed;
+  if (q.my_number) {
+    std::string digits;
+    for (char c : NarrowAscii(*q.my_number)) {
+      if (c != ' ' && c != '-') digits.push_back(c);
+    }
+    BOSAI_RETURN_IF_ERROR(ValidateMyNumber(digits).WithContext("--my-number"));
+    if (!node.data_key()) return Status::Invalid("this node holds no data key: it cannot look up My Number");
+    sealed = node.data_key()->Seal("mynumber", digits);
+    sql += " AND idx_lookup = ?";
+    binds.push_back([h = *DataKey::LookupHashOf(sealed)](Stmt& s, int i) { s.Bind(i, h); });
+  }
+  if (binds.empty()) return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
+  if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
+  sql += " ORDER BY " + order + " LIMIT ?";
+  BOSAI_ASSIGN_OR_RETURN(Stmt s, node.store().db().PrepareOnce(sql));
+  s.Bind(1, ENTITY_RESIDENT);
+  int i = 2;
+  for (auto& b : binds) b(s, i++);
+  s.Bind(i, int64_t(q.limit));
+  std::vector<ResidentRecord> out;
+  while (s.Step()) {
+    ResidentRecord r{std::string(s.Text(0)), {}};
+    std::string_view body = s.Blob(1);
+    if (!r.resident.ParseFromArray(body.data(), int(body.size()))) {
+      return Status::Corruption(fmt::format("resident {} is damaged", r.key));
+    }
+    if (!sealed.empty() && r.resident.my_number() != sealed) continue;  // hash collision
+    out.push_back(std::move(r));
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  return out;
+}
+
+Result<uint64_t> CountResidents(Node& node) { return node.store().CountRecords(ENTITY_RESIDENT); }
+
+Status UpdateResident(Node& node, std::string_view key,
+                      const std::vector<std::pair<std::string, std::string>>& assignments) {
+  BOSAI_ASSIGN_OR_RETURN(auto current, GetResident(node, key));
+  if (!current) return Status::NotFound(fmt::format("no resident {}", key));
+  FieldMap main, sensitive;
+  for (const auto& [name, text] : assignments) {
+    BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
+    if (field == v1::Resident::kFlagsFieldNumber) return Status::Invalid("flags are computed, not set");
+    BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text, node.data_key()));
+    (field == kMyNumber ? sensitive : main)[field] = value;
+    if (field == v1::Resident::kNameFieldNumber) {
+      v1::Resident flags;
+      flags.set_flags((current->resident.flags() & ~kFlagPrivateUseName) |
+                      (HasPrivateUse(text) ? kFlagPrivateUseName : 0));
+      main[v1::Resident::kFlagsFieldNumber] = Field(v1::Resident::kFlagsFieldNumber, flags);
+    }
+  }
+  Store& store = node.store();
+  BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
+  Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
+  if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);
+  if (!st.ok()) {
+    store.AbortWrite();
+    return st;
+  }
+  return store.CommitWrite();
+}
+
+nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool reveal) {
+  const v1::Resident& r = rec.resident;
+  auto render = [&](uint32_t field) {
+    return RenderField(ENTITY_RESIDENT, field, Field(field, r), node.data_key(), reveal);
+  };
+  nlohmann::json j;
+  j["id"] = rec.key;
+  j["household"] = r.household();
+  j["name"] = r.name();
+  j["name_kana"] = r.name_kana();
+  j["birth_date"] = r.birth_date() ? FormatDate(r.birth_date()) : "";
+  j["sex"] = render(v1::Resident::kSexFieldNumber);
+  j["relationship"] = r.relationship();
+  j["postal_code"] = r.postal_code();
+  j["address"] = r.address();
+  j["my_number"] = r.my_number().empty() ? nlohmann::json(nullptr) : nlohmann::json(render(kMyNumber));
+  j["phone"] = r.phone();
+  j["resident_since"] = r.resident_since() ? FormatDate(r.resident_since()) : "";
+  j["status"] = render(v1::Resident::kStatusFieldNumber);
+  j["private_use_name"] = (r.flags() & kFlagPrivateUseName) != 0;
+  return j;
+}
+
+}  // namespace bosai::node

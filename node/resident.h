@@ -1,0 +1,75 @@
+// The resident register (住民基本台帳) on a node: import of register CSV files with validation
+// and three-way update, lookup, search and count (DESIGN §3, §8). Records: Resident and Household,
+// keyed "<municipality code>:<code>". Not thread-safe: works on one Node.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bosai/v1/records.pb.h"
+#include "node/csv.h"
+#include "node/node.h"
+
+namespace bosai::node {
+
+// Keeps the index columns of residents: folded kana (prefix search), folded name, birth date,
+// household, keyed hash of My Number.
+Indexer ResidentIndexer();
+
+// "042021:123", or "123" for this node's municipality.
+Result<std::string> ResidentKey(const Node& node, std::string_view id);
+
+struct ImportOptions {
+  std::string path;
+  Encoding encoding = Encoding::kAuto;
+  std::optional<std::string> rejects_path;  // --skip-invalid: import valid rows, write the rest here
+  // Called now and then with (bytes done, bytes total) of the current pass (1 or 2).
+  std::function<void(int pass, uint64_t done, uint64_t total)> progress;
+};
+
+struct ImportReport {
+  Encoding encoding = Encoding::kUtf8;
+  uint64_t rows = 0;       // data rows in the file
+  uint64_t imported = 0;   // valid rows (new, changed or unchanged)
+  uint64_t changed = 0;    // rows that produced ops (new or changed)
+  uint64_t rejected = 0;   // rows skipped with --skip-invalid
+  uint64_t ops = 0;
+  std::vector<std::string> warnings;
+  std::vector<std::string> problems;  // FILE:LINE:COLUMN: field: reason (first 100)
+  uint64_t problem_count = 0;
+};
+
+// Validates the whole file, then (if it is clean, or with rejects_path) writes it. A file with
+// problems and no rejects_path changes nothing and returns the report with problems filled in.
+Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options);
+
+struct ResidentRecord {
+  std::string key;
+  v1::Resident resident;
+};
+
+Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view key);
+
+struct ResidentQuery {
+  std::optional<std::string> kana;       // prefix of the folded reading
+  std::optional<std::string> name;       // part of the folded name
+  std::optional<std::string> birth;      // a date, ISO or 和暦
+  std::optional<std::string> my_number;  // exact
+  uint32_t limit = 50;
+};
+Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& query);
+Result<uint64_t> CountResidents(Node& node);
+
+// Sets fields from text ("name", "address", ...) as an edit on this node.
+Status UpdateResident(Node& node, std::string_view key,
+                      const std::vector<std::pair<std::string, std::string>>& assignments);
+
+// JSON of a resident for --json and the API. My Number is masked unless reveal.
+nlohmann::json ResidentJson(const Node& node, const ResidentRecord& r, bool reveal_my_number);
+
+}  // namespace bosai::node

@@ -1,0 +1,215 @@
+// Japanese text folding; see text.h.
+#include "node/text.h"
+
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
+
+#include <array>
+#include <unordered_map>
+
+namespace bosai::node {
+namespace {
+
+// Half-width katakana U+FF61..U+FF9F to full-width (U+FF9E/U+FF9F are the sound marks).
+constexpr std::array<char16_t, 63> kHalfToFull = {
+    u'。', u'「', u'」', u'、', u'・', u'ヲ', u'ァ', u'ィ', u'ゥ', u'ェ', u'ォ', u'ャ', u'ュ',
+    u'ョ', u'ッ', u'ー', u'ア', u'イ', u'ウ', u'エ', u'オ', u'カ', u'キ', u'ク', u'ケ', u'コ',
+    u'サ', u'シ', u'ス', u'セ', u'ソ', u'タ', u'チ', u'ツ', u'テ', u'ト', u'ナ', u'ニ', u'ヌ',
+    u'ネ', u'ノ', u'ハ', u'ヒ', u'フ', u'ヘ', u'ホ', u'マ', u'ミ', u'ム', u'メ', u'モ', u'ヤ',
+    u'ユ', u'ヨ', u'ラ', u'リ', u'ル', u'レ', u'ロ', u'ワ', u'ン', u'゛', u'゜'};
+
+// Variant kanji (異体字) found in names, folded to the form most people type.
+const std::unordered_map<int32_t, int32_t>& Variants() {
+  static const auto* m = new std::unordered_map<int32_t, int32_t>{
+      {U'髙', U'高'}, {U'﨑', U'崎'}, {U'嵜', U'崎'}, {U'邉', U'辺'}, {U'邊', U'辺'},
+      {U'濵', U'浜'}, {U'濱', U'浜'}, {U'齋', U'斎'}, {U'齊', U'斉'}, {U'櫻', U'桜'},
+      {U'廣', U'広'}, {U'澤', U'沢'}, {U'瀨', U'瀬'}, {U'國', U'国'}, {U'德', U'徳'},
+      {U'眞', U'真'}, {U'冨', U'富'}, {U'槇', U'槙'}, {U'曾', U'曽'}, {U'萬', U'万'},
+      {U'龍', U'竜'}, {U'惠', U'恵'}, {U'榮', U'栄'}, {U'學', U'学'}, {U'實', U'実'},
+      {U'壽', U'寿'}, {U'藏', U'蔵'}, {U'關', U'関'}, {U'鐵', U'鉄'}, {U'彌', U'弥'},
+  };
+  return *m;
+}
+
+bool IsSpace(int32_t cp) { return cp == ' ' || cp == '\t' || cp == 0x3000; }
+
+// Code points that NFC leaves alone whatever surrounds them: ASCII, kana without combining
+// sound marks, CJK unified ideographs, full-width forms. Most register text is only these.
+bool NfcInert(int32_t cp) {
+  return (cp >= 0 && cp < 0x300) || (cp >= 0x3000 && cp <= 0x3098) ||
+         (cp >= 0x309B && cp <= 0x30FF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+         (cp >= 0xFF01 && cp <= 0xFF9F);
+}
+
+}  // namespace
+
+int32_t NextCodePoint(std::string_view s, size_t& i) {
+  auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  uint8_t c = b(i);
+  int len;
+  int32_t cp;
+  if (c < 0x80) {
+    ++i;
+    return c;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    ++i;
+    return -1;
+  }
+  if (i + len > s.size()) {
+    i = s.size();
+    return -1;
+  }
+  for (int k = 1; k < len; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) {
+      i += k;
+      return -1;
+    }
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  i += len;
+  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+  return cp;
+}
+
+void AppendUtf8(std::string& out, int32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(char(cp));
+  } else if (cp < 0x800) {
+    out.push_back(char(0xC0 | (cp >> 6)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(char(0xE0 | (cp >> 12)));
+    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (cp >> 18)));
+    out.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (NextCodePoint(s, i) < 0) return false;
+  }
+  return true;
+}
+
+std::string Nfc(std::string_view s) {
+  bool inert = true;
+  for (size_t i = 0; i < s.size() && inert;) inert = NfcInert(NextCodePoint(s, i));
+  if (inert) return std::string(s);
+  UErrorCode err = U_ZERO_ERROR;
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(err);
+  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
+  if (U_FAILURE(err) || nfc->isNormalized(u, err)) return std::string(s);
+  icu::UnicodeString n = nfc->normalize(u, err);
+  std::string out;
+  if (U_FAILURE(err)) return std::string(s);
+  n.toUTF8String(out);
+  return out;
+}
+
+std::string NarrowAscii(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t start = i;
+    int32_t cp = NextCodePoint(s, i);
+    if (cp >= 0xFF01 && cp <= 0xFF5E) {
+      out.push_back(char(cp - 0xFEE0));
+    } else if (cp == 0x3000) {
+      out.push_back(' ');
+    } else if (cp == 0x2212 || cp == 0x30FC || cp == 0x2010 || cp == 0x2015) {
+      out.push_back('-');  // minus signs and dashes typed between digits
+    } else {
+      out.append(s.substr(start, i - start));
+    }
+  }
+  return out;
+}
+
+std::string SearchFold(std::string_view input) {
+  std::string s = Nfc(input);
+  std::string out;
+  out.reserve(s.size());
+  const auto& variants = Variants();
+  // A full-width katakana from a half-width one, awaiting a sound mark (0: none).
+  char32_t pending = 0;
+  auto flush = [&]() {
+    if (pending != 0) AppendUtf8(out, int32_t(pending));
+    pending = 0;
+  };
+  for (size_t i = 0; i < s.size();) {
+    int32_t cp = NextCodePoint(s, i);
+    if (cp < 0) continue;
+    if (cp == 0xFF9E || cp == 0xFF9F || cp == 0x3099 || cp == 0x309A || cp == 0x309B ||
+        cp == 0x309C) {
+      bool voiced = cp == 0xFF9E || cp == 0x3099 || cp == 0x309B;
+      if (pending != 0) {
+        if (voiced && pending == U'ウ') {
+          pending = U'ヴ';
+        } else if (voiced && ((pending >= U'カ' && pending <= U'ト') ||
+                              (pending >= U'ハ' && pending <= U'ホ'))) {
+          pending += 1;  // カ→ガ, ハ→バ: the voiced form follows in the code chart
+        } else if (!voiced && pending >= U'ハ' && pending <= U'ホ') {
+          pending += 2;  // ハ→パ
+        }
+      }
+      flush();
+      continue;
+    }
+    flush();
+    if (IsSpace(cp)) continue;
+    if ((cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0xE0100 && cp <= 0xE01EF)) continue;  // IVS
+    if (cp >= 0x3041 && cp <= 0x3096) {
+      cp += 0x60;  // hiragana → katakana
+    } else if (cp == 0x309D || cp == 0x309E) {
+      cp += 0x60;  // ゝゞ → ヽヾ
+    } else if (cp >= 0xFF61 && cp <= 0xFF9D) {
+      pending = kHalfToFull[size_t(cp - 0xFF61)];
+      continue;
+    } else if (cp >= 0xFF01 && cp <= 0xFF5E) {
+      cp -= 0xFEE0;
+    }
+    if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
+    auto v = variants.find(cp);
+    if (v != variants.end()) cp = v->second;
+    AppendUtf8(out, cp);
+  }
+  flush();
+  return out;
+}
+
+bool IsKanaText(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    int32_t cp = NextCodePoint(s, i);
+    bool ok = (cp >= 0x3041 && cp <= 0x309F) ||  // hiragana and sound marks
+              (cp >= 0x30A0 && cp <= 0x30FF) ||  // katakana, ・, ー
+              (cp >= 0xFF65 && cp <= 0xFF9F) ||  // half-width katakana
+              IsSpace(cp);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool HasPrivateUse(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    int32_t cp = NextCodePoint(s, i);
+    if ((cp >= 0xE000 && cp <= 0xF8FF) || cp >= 0xF0000) return true;
+  }
+  return false;
+}
+
+}  // namespace bosai::node

@@ -1,0 +1,34 @@
+// Japanese text handling for names and search (DESIGN §3): NFC normalization, the search fold
+// (hiragana and half-width katakana to full-width katakana, spaces dropped, full-width ASCII to
+// ASCII, common variant kanji to their usual form), kana checks and private-use (外字) detection.
+// Pure functions, thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "storage/status.h"
+
+namespace bosai::node {
+
+// Decodes one UTF-8 code point at s[i], advancing i; returns -1 on malformed input.
+int32_t NextCodePoint(std::string_view s, size_t& i);
+void AppendUtf8(std::string& out, int32_t cp);
+bool IsValidUtf8(std::string_view s);
+
+// NFC form of valid UTF-8 text.
+std::string Nfc(std::string_view s);
+
+// The search form of a name or a reading.
+std::string SearchFold(std::string_view s);
+
+// Full-width digits, letters and common punctuation to ASCII; other text unchanged.
+std::string NarrowAscii(std::string_view s);
+
+// Only kana (hiragana, katakana, half-width katakana), the long-vowel mark, middle dots and spaces.
+bool IsKanaText(std::string_view s);
+
+// Holds characters of a Private Use Area (外字 typed into a vendor font).
+bool HasPrivateUse(std::string_view s);
+
+}  // namespace bosai::node
