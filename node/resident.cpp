@@ -245,7 +245,7 @@ class RowValidator {
     }
     if (header_.has(kPostalCode)) {
       std::string pc;
-      for (char c : NarrowAscii(get(kPostalCode))) {
+      for (char c : NarrowNumber(get(kPostalCode))) {
         if (c != '-') pc.push_back(c);
       }
       if (pc.rfind("〒", 0) == 0) pc = pc.substr(std::string_view("〒").size());
@@ -266,7 +266,7 @@ class RowValidator {
     }
     if (header_.has(kMyNumberCol)) {
       std::string digits;
-      for (char c : NarrowAscii(get(kMyNumberCol))) {
+      for (char c : NarrowNumber(get(kMyNumberCol))) {
         if (c != ' ' && c != '-') digits.push_back(c);
       }
       if (!digits.empty()) {
@@ -280,7 +280,7 @@ class RowValidator {
       }
     }
     if (header_.has(kPhone)) {
-      std::string phone = NarrowAscii(get(kPhone));
+      std::string phone = NarrowNumber(get(kPhone));
       size_t digits = 0;
       bool ok = true;
       for (char c : phone) {
@@ -462,10 +462,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     ++report.rows;
     row = Row();
     size_t before = problems.size();
-    if (validator.Validate(rec, &row, &problems)) {
+    bool valid = validator.Validate(rec, &row, &problems);
+    // Repeats are found among every well-formed code, whatever else is wrong with its row.
+    if (!row.resident_code.empty() && ValidateRegisterCode(row.resident_code, "").ok()) {
       codes.Add(row.resident_code, uint32_t(rec.line));
+    }
+    if (!row.my_number.empty()) numbers.Add(row.my_number, uint32_t(rec.line));
+    if (valid) {
       if (!row.my_number.empty()) {
-        numbers.Add(row.my_number, uint32_t(rec.line));
         if (!fresh) {
           // Already held by another resident on this node?
           std::string key = node.municipality() + ":" + row.resident_code;

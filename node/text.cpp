@@ -131,12 +131,18 @@ std::string NarrowAscii(std::string_view s) {
       out.push_back(char(cp - 0xFEE0));
     } else if (cp == 0x3000) {
       out.push_back(' ');
-    } else if (cp == 0x2212 || cp == 0x30FC || cp == 0x2010 || cp == 0x2015) {
-      out.push_back('-');  // minus signs and dashes typed between digits
+    } else if (cp == 0x2212 || cp == 0x2010 || cp == 0x2011 || cp == 0x2015) {
+      out.push_back('-');  // minus signs and dashes
     } else {
       out.append(s.substr(start, i - start));
     }
   }
+  return out;
+}
+
+std::string NarrowNumber(std::string_view s) {
+  std::string out = NarrowAscii(s);
+  for (size_t pos; (pos = out.find("ー")) != std::string::npos;) out.replace(pos, 3, "-");
   return out;
 }
 

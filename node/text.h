@@ -24,6 +24,9 @@ std::string SearchFold(std::string_view s);
 
 // Full-width digits, letters and common punctuation to ASCII; other text unchanged.
 std::string NarrowAscii(std::string_view s);
+// NarrowAscii for numbers people type (phone, postal code, My Number): the long-vowel mark ー,
+// often typed for a hyphen, becomes '-' too.
+std::string NarrowNumber(std::string_view s);
 
 // Only kana (hiragana, katakana, half-width katakana), the long-vowel mark, middle dots and spaces.
 bool IsKanaText(std::string_view s);

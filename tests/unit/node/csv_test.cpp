@@ -1,0 +1,103 @@
+// CSV reader: quoting, line numbers of records, BOM, CRLF, CP932, and malformed input.
+#include "node/csv.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace bosai::node {
+namespace {
+
+class CsvTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& bytes) {
+    auto path = std::filesystem::temp_directory_path() /
+                ("bosai-csv-" + std::to_string(getpid()) + "-" + std::to_string(n_++) + ".csv");
+    std::ofstream(path, std::ios::binary) << bytes;
+    paths_.push_back(path);
+    return path.string();
+  }
+  ~CsvTest() override {
+    for (auto& p : paths_) std::filesystem::remove(p);
+  }
+  std::vector<CsvRecord> ReadAll(const std::string& path, Encoding enc = Encoding::kAuto,
+                                 Status* error = nullptr) {
+    std::vector<CsvRecord> out;
+    auto r = CsvReader::Open(path, enc);
+    if (!r.ok()) {
+      if (error) *error = r.status();
+      return out;
+    }
+    CsvRecord rec;
+    while (true) {
+      auto more = (*r)->Next(&rec);
+      if (!more.ok()) {
+        if (error) *error = more.status();
+        break;
+      }
+      if (!*more) break;
+      out.push_back(rec);
+    }
+    return out;
+  }
+  int n_ = 0;
+  std::vector<std::filesystem::path> paths_;
+};
+
+TEST_F(CsvTest, QuotedFieldsAndPhysicalLines) {
+  auto recs = ReadAll(Write("a,b,c\n1,\"x, y\",\"say \"\"hi\"\"\"\n2,\"two\nlines\",z\n3,,\n"));
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[1].fields[1], "x, y");
+  EXPECT_EQ(recs[1].fields[2], "say \"hi\"");
+  EXPECT_EQ(recs[2].fields[1], "two\nlines");
+  EXPECT_EQ(recs[2].line, 3u);
+  EXPECT_EQ(recs[3].line, 5u);  // after the two-line record
+  EXPECT_EQ(recs[3].fields.size(), 3u);
+}
+
+TEST_F(CsvTest, BomCrlfAndBlankLines) {
+  auto recs = ReadAll(Write("\xEF\xBB\xBFname,age\r\n佐藤,1\r\n\r\n鈴木,2\r\n"));
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[0].fields[0], "name");
+  EXPECT_EQ(recs[1].fields[0], "佐藤");
+  EXPECT_EQ(recs[2].fields[0], "鈴木");
+  EXPECT_EQ(recs[2].line, 4u);
+}
+
+TEST_F(CsvTest, Cp932IsDecodedWithMicrosoftsMapping) {
+  // 佐藤,髙橋,～ in CP932 (髙 is an IBM extension; ～ is 0x8160 → U+FF5E in Microsoft's table).
+  std::string cp932 = "\x8d\xb2\x93\xa1,\xfb\xfc\x8b\xb4,\x81\x60\n";
+  auto recs = ReadAll(Write(cp932));
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].fields[0], "佐藤");
+  EXPECT_EQ(recs[0].fields[1], "髙橋");
+  EXPECT_EQ(recs[0].fields[2], "～");
+}
+
+TEST_F(CsvTest, MalformedInputIsReportedWithItsLine) {
+  Status err;
+  ReadAll(Write("a,b\n1,\"open\n2,3\n"), Encoding::kAuto, &err);
+  EXPECT_FALSE(err.ok());
+  EXPECT_NE(err.message().find(":2:"), std::string::npos) << err.message();
+
+  err = Status::Ok();
+  ReadAll(Write("a,b\nx\"y,1\n"), Encoding::kAuto, &err);
+  EXPECT_FALSE(err.ok());
+  EXPECT_NE(err.message().find(":2:"), std::string::npos) << err.message();
+
+  err = Status::Ok();
+  ReadAll(Write("a,b\n1,2\n\xff\xfe,3\n"), Encoding::kUtf8, &err);
+  EXPECT_FALSE(err.ok());
+  EXPECT_NE(err.message().find(":3:"), std::string::npos) << err.message();
+}
+
+TEST_F(CsvTest, OverlongRecordIsRefused) {
+  std::string big = "a\n\"" + std::string(CsvReader::kMaxRecordBytes + 10, 'x') + "\"\n";
+  Status err;
+  ReadAll(Write(big), Encoding::kUtf8, &err);
+  EXPECT_FALSE(err.ok());
+}
+
+}  // namespace
+}  // namespace bosai::node

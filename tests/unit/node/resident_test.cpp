@@ -1,0 +1,188 @@
+// Resident import on a real data dir: validation with FILE:LINE:COLUMN, Japanese headers,
+// three-way re-import, partial files, My Number uniqueness and search.
+#include "node/resident.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace bosai::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ResidentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("bosai-res-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    auto n = Node::Init({(dir_ / "data").string(), "042021-honcho", "042021"});
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    node_ = std::move(n).value();
+  }
+  void TearDown() override {
+    node_.reset();
+    fs::remove_all(dir_);
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    auto p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+  ImportReport Import(const std::string& path, std::optional<std::string> rejects = std::nullopt) {
+    ImportOptions o;
+    o.path = path;
+    o.rejects_path = rejects;
+    auto r = ImportResidents(*node_, o);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : ImportReport();
+  }
+  std::string Address(const std::string& key) {
+    auto r = GetResident(*node_, key);
+    return r.ok() && *r ? (*r)->resident.address() : "<missing>";
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Node> node_;
+};
+
+constexpr const char* kHeader =
+    "municipality_code,resident_code,household_code,name,name_kana,birth_date,sex,relationship,"
+    "postal_code,address,my_number,phone,resident_since\n";
+
+TEST_F(ResidentTest, ImportsWithJapaneseHeadersInAnyOrder) {
+  std::string path = Write("jp.csv",
+                           "氏名,ふりがな,生年月日,性別,住民票コード,世帯番号,続柄,住所,個人番号,備考\n"
+                           "佐藤　太郎,さとう　たろう,昭和50年4月1日,男,1001,H1,世帯主,石巻市中央1丁目,983205673214,x\n"
+                           "佐藤　花子,サトウ　ハナコ,S52.10.3,女,1002,H1,妻,石巻市中央1丁目,,y\n");
+  ImportReport r = Import(path);
+  EXPECT_EQ(r.problem_count, 0u) << (r.problems.empty() ? "" : r.problems[0]);
+  EXPECT_EQ(r.imported, 2u);
+  ASSERT_EQ(r.warnings.size(), 1u);  // 備考 is not a known column
+  EXPECT_NE(r.warnings[0].find("備考"), std::string::npos);
+  EXPECT_EQ(*CountResidents(*node_), 2u);
+  auto taro = GetResident(*node_, "042021:1001");
+  ASSERT_TRUE(taro.ok() && *taro);
+  EXPECT_EQ((*taro)->resident.birth_date(), 19750401);
+  EXPECT_EQ((*taro)->resident.household(), "042021:H1");
+  auto j = ResidentJson(*node_, **taro, false);
+  EXPECT_EQ(j["my_number"], "********3214");
+  EXPECT_EQ(ResidentJson(*node_, **taro, true)["my_number"], "983205673214");
+
+  ResidentQuery q;
+  q.kana = "サトウ";
+  EXPECT_EQ(SearchResidents(*node_, q)->size(), 2u);
+  q.kana.reset();
+  q.my_number = "983205673214";
+  auto found = SearchResidents(*node_, q);
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].key, "042021:1001");
+  q.my_number.reset();
+  q.birth = "1977-10-03";
+  EXPECT_EQ(SearchResidents(*node_, q)->size(), 1u);
+}
+
+TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
+  std::string path = Write("bad.csv", std::string(kHeader) +
+      "042021,2001,H2,鈴木　一郎,すずき　いちろう,1960-02-30,男,世帯主,9860001,住所,,0225-11-2222,\n"
+      "042021,2002,H2,鈴木　花,スズキ,1962-01-01,X,妻,98600,住所,983205673215,,\n"
+      "042020,2003,H3,田中,タナカ,1962-01-01,女,世帯主,,住所,,,\n"
+      "042021,2001,H4,\"名前, 引用\",ヤマダ,H1.1.8,女,世帯主,,住所,,,\n"
+      "042021,2005,H5,山田,山田,2099-01-01,女,世帯主,,住所,,,\n");
+  ImportOptions o;
+  o.path = path;
+  auto r = ImportResidents(*node_, o);
+  ASSERT_TRUE(r.ok());
+  std::string all;
+  for (const auto& p : r->problems) all += p + "\n";
+  EXPECT_NE(all.find("bad.csv:2:6: birth_date"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:3:7: sex"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:3:9: postal_code"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:3:11: my_number"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:4:1: municipality_code"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:5:2: resident_code: duplicate of line 2"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:6:5: name_kana"), std::string::npos) << all;
+  EXPECT_NE(all.find("bad.csv:6:6: birth_date"), std::string::npos) << all;
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+  EXPECT_TRUE(node_->store().Vector()->empty());
+}
+
+TEST_F(ResidentTest, SkipInvalidWritesRejects) {
+  std::string path = Write("mixed.csv", std::string(kHeader) +
+      "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
+      "042021,3002,H1,乙,オツ,1970-13-01,女,妻,,住所,,,\n");
+  ImportReport r = Import(path, (dir_ / "rejects.csv").string());
+  EXPECT_EQ(r.imported, 1u);
+  EXPECT_EQ(r.rejected, 1u);
+  EXPECT_EQ(*CountResidents(*node_), 1u);
+  std::ifstream in(dir_ / "rejects.csv");
+  std::string header, line;
+  std::getline(in, header);
+  std::getline(in, line);
+  EXPECT_EQ(header.rfind("line,reason,municipality_code", 0), 0u) << header;
+  EXPECT_EQ(line.rfind("3,", 0), 0u) << line;
+  EXPECT_NE(line.find("birth_date"), std::string::npos) << line;
+}
+
+TEST_F(ResidentTest, ReimportIsThreeWay) {
+  std::string v1 = Write("v1.csv", std::string(kHeader) +
+      "042021,4001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
+      "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,,\n");
+  Import(v1);
+  // A clerk corrects 4001's address on this node.
+  ASSERT_TRUE(UpdateResident(*node_, "042021:4001", {{"address", "訂正住所"}}).ok());
+
+  // The same register again: nothing changes, no ops, the correction survives.
+  ImportReport same = Import(v1);
+  EXPECT_EQ(same.changed, 0u);
+  EXPECT_EQ(same.ops, 0u);
+  EXPECT_EQ(Address("042021:4001"), "訂正住所");
+
+  // The register changes 4002's address and 4001's name: both follow the register; the
+  // correction made on the node still stands because the register did not touch that field.
+  std::string v2 = Write("v2.csv", std::string(kHeader) +
+      "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
+      "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,新乙住所,,,\n");
+  ImportReport changed = Import(v2);
+  EXPECT_EQ(changed.changed, 2u);
+  EXPECT_EQ(Address("042021:4001"), "訂正住所");
+  EXPECT_EQ(Address("042021:4002"), "新乙住所");
+  EXPECT_EQ((*GetResident(*node_, "042021:4001"))->resident.name(), "甲改");
+
+  // Now the register itself moves 4001: the register's new value wins.
+  std::string v3 = Write("v3.csv", std::string(kHeader) +
+      "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,転居先,,,\n");
+  Import(v3);
+  EXPECT_EQ(Address("042021:4001"), "転居先");
+  // A partial file removed nothing.
+  EXPECT_EQ(*CountResidents(*node_), 2u);
+  EXPECT_EQ(Address("042021:4002"), "新乙住所");
+}
+
+TEST_F(ResidentTest, MissingColumnsAreNotCleared) {
+  Import(Write("full.csv", std::string(kHeader) +
+                               "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,9860001,住所,,0225-11-2222,\n"));
+  Import(Write("partial.csv",
+               "resident_code,household_code,name,birth_date,sex\n5001,H1,甲,1970-01-01,男\n"));
+  auto r = GetResident(*node_, "042021:5001");
+  EXPECT_EQ((*r)->resident.phone(), "0225-11-2222");
+  EXPECT_EQ((*r)->resident.address(), "住所");
+}
+
+TEST_F(ResidentTest, MyNumberIsUniqueAcrossFileAndStore) {
+  Import(Write("a.csv", std::string(kHeader) +
+                            "042021,6001,H1,甲,コウ,1970-01-01,男,世帯主,,,983205673214,,\n"));
+  ImportOptions o;
+  o.path = Write("b.csv", std::string(kHeader) +
+                              "042021,6002,H2,乙,オツ,1970-01-01,男,世帯主,,,983205673214,,\n");
+  auto r = ImportResidents(*node_, o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->problem_count, 1u);
+  EXPECT_NE(r->problems[0].find("already registered to resident 042021:6001"), std::string::npos)
+      << r->problems[0];
+}
+
+}  // namespace
+}  // namespace bosai::node

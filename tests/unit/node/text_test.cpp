@@ -1,0 +1,57 @@
+// Search folding of names and readings, kana checks, 外字 detection (table-driven).
+#include "node/text.h"
+
+#include <gtest/gtest.h>
+
+namespace bosai::node {
+namespace {
+
+TEST(Text, FoldsKanaWidthSpacesAndVariants) {
+  struct Case {
+    const char* a;
+    const char* b;
+  } same[] = {
+      {"さとう たろう", "サトウタロウ"},
+      {"ｻﾄｳ ﾀﾛｳ", "サトウ　タロウ"},
+      {"ｶﾞｯｺｳ", "ガッコウ"},
+      {"ﾊﾟﾝ", "パン"},
+      {"ｳﾞｨ", "ヴィ"},
+      {"髙橋", "高橋"},
+      {"山﨑", "山崎"},
+      {"渡邉", "渡辺"},
+      {"渡邊", "渡辺"},
+      {"ＡＢＣ", "abc"},
+      {"か\u3099", "ガ"},  // decomposed dakuten (NFC composes it)
+  };
+  for (const auto& c : same) EXPECT_EQ(SearchFold(c.a), SearchFold(c.b)) << c.a << " vs " << c.b;
+  EXPECT_EQ(SearchFold("さとう"), "サトウ");
+  EXPECT_NE(SearchFold("さとう"), SearchFold("さいとう"));
+}
+
+TEST(Text, KanaCheck) {
+  EXPECT_TRUE(IsKanaText("さとう　たろう"));
+  EXPECT_TRUE(IsKanaText("サトウ タロウ"));
+  EXPECT_TRUE(IsKanaText("ｻﾄｳ"));
+  EXPECT_TRUE(IsKanaText("ヤマダ・ジョーンズ"));
+  EXPECT_FALSE(IsKanaText("佐藤"));
+  EXPECT_FALSE(IsKanaText("sato"));
+}
+
+TEST(Text, PrivateUseAndUtf8) {
+  EXPECT_TRUE(HasPrivateUse("山\uE000"));
+  EXPECT_FALSE(HasPrivateUse("山田"));
+  EXPECT_TRUE(IsValidUtf8("佐藤"));
+  EXPECT_FALSE(IsValidUtf8("\xff\xfe"));
+  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));           // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));           // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));       // surrogate
+}
+
+TEST(Text, NfcAndNarrowing) {
+  EXPECT_EQ(Nfc("か\u3099"), "が");
+  EXPECT_EQ(Nfc("佐藤"), "佐藤");
+  EXPECT_EQ(NarrowAscii("０１２－３４"), "012-34");
+}
+
+}  // namespace
+}  // namespace bosai::node
