@@ -141,8 +141,18 @@ std::string NarrowAscii(std::string_view s) {
 }
 
 std::string NarrowNumber(std::string_view s) {
-  std::string out = NarrowAscii(s);
-  for (size_t pos; (pos = out.find("ー")) != std::string::npos;) out.replace(pos, 3, "-");
+  std::string narrow = NarrowAscii(s);
+  std::string out;
+  out.reserve(narrow.size());
+  constexpr std::string_view kLongVowel = "ー";
+  for (size_t i = 0; i < narrow.size();) {
+    if (std::string_view(narrow).substr(i, kLongVowel.size()) == kLongVowel) {
+      out.push_back('-');
+      i += kLongVowel.size();
+    } else {
+      out.push_back(narrow[i++]);
+    }
+  }
   return out;
 }
 

@@ -77,6 +77,22 @@ class Db {
   std::unordered_map<std::string, Stmt> cache_;
 };
 
+// A consistent snapshot for several reads: BEGIN (deferred) now, COMMIT on scope exit. Does
+// nothing when a transaction is already open on the connection.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Db& db) : db_(db), owned_(!db.in_transaction() && db.Exec("BEGIN").ok()) {}
+  ~ReadSnapshot() {
+    if (owned_) db_.Exec("COMMIT");
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  Db& db_;
+  bool owned_;
+};
+
 // Rolls back on scope exit unless Commit() was called.
 class Transaction {
  public:

@@ -785,6 +785,7 @@ Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_v
 
 Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::string_view key,
                                                           uint32_t field) {
+  ReadSnapshot snapshot(*db_);
   if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
   std::vector<FieldVersion> out;
@@ -835,6 +836,7 @@ Result<uint64_t> Store::CountRecords(uint32_t entity) {
 }
 
 Result<std::vector<Conflict>> Store::ListConflicts() {
+  ReadSnapshot snapshot(*db_);
   if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
   std::vector<Conflict> out;
   Stmt& s = db_->Prepare(
@@ -887,6 +889,7 @@ Result<VersionVector> Store::Vector() {
 Status Store::ReadBlocks(const VersionVector& peer,
                          const std::function<bool(const StreamId&)>& may_read,
                          const std::function<Status(std::string_view block)>& sink) {
+  ReadSnapshot snapshot(*db_);
   BOSAI_RETURN_IF_ERROR(LoadStreams());
   std::vector<std::pair<uint32_t, uint64_t>> wanted;
   for (uint32_t id = 1; id < streams_.size(); ++id) {
@@ -975,6 +978,7 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
 // Checks
 
 Result<std::string> Store::StateHash() {
+  ReadSnapshot snapshot(*db_);
   Sha256 h;
   h.Update("bosai-state-v1");
   {
@@ -1023,6 +1027,7 @@ Result<std::string> Store::StateHash() {
 }
 
 Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
+  ReadSnapshot snapshot(*db_);  // other processes may keep writing meanwhile
   DoctorReport report;
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("PRAGMA integrity_check"));

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Two nodes edit the same field while apart; after exchanging blocks both show the same value
+# and the same conflict; resolving it on one node clears it on both.
+# Blocks travel with tests/integration/exchange_blocks (the sync issue brings real transports).
+source "$(dirname "$0")/lib.sh" "$@"
+EXCHANGE=$TOOLS/exchange_blocks
+
+new_node a 042021-honcho
+new_node b 042021-shisho
+"$BOSAI" gen residents --municipality 042021 --count 200 --seed 2 --out r.csv
+b a resident import r.csv 2>/dev/null
+"$EXCHANGE" a/bosai.db b/bosai.db
+expect_eq "$(b b resident count)" 200 "b holds a's register after the exchange"
+id=$(sed -n 2p r.csv | cut -d, -f2)
+
+b a resident edit "$id" --set address=本庁で訂正 >/dev/null
+sleep 0.01
+b b resident edit "$id" --set address=支所で訂正 >/dev/null
+"$EXCHANGE" a/bosai.db b/bosai.db
+"$EXCHANGE" b/bosai.db a/bosai.db
+expect_eq "$(b a state hash)" "$(b b state hash)" "both nodes converge"
+b a --json conflicts list > ca.json
+b b --json conflicts list > cb.json
+expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the same conflict"
+grep -q '"field":"address"' ca.json || fail "conflict: $(cat ca.json)"
+grep -q '"shown":"支所で訂正"' ca.json || fail "the newer write is shown: $(cat ca.json)"
+cid=$(json_field id < ca.json)
+b a conflicts show "$cid" > show.txt
+grep -q "本庁で訂正" show.txt || fail "show"
+if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
+b a conflicts resolve "$cid" --keep other >/dev/null
+"$EXCHANGE" a/bosai.db b/bosai.db
+expect_eq "$(b b --json conflicts list)" '{"conflicts":[]}' "resolved on both nodes"
+b b --json resident show "$id" > kept.json
+grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
+expect_eq "$(b a state hash)" "$(b b state hash)" "converged after resolution"
+b a doctor >/dev/null && b b doctor >/dev/null || fail "doctor"
+check "doctor passes on both"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# A CP932 (Shift_JIS, CRLF) file imports exactly like its UTF-8 twin.
+source "$(dirname "$0")/lib.sh" "$@"
+
+new_node a
+cp -a a b  # the same node identity and data key, so sealed My Numbers compare equal
+"$BOSAI" gen residents --municipality 042021 --count 3000 --seed 9 --out utf8.csv
+iconv -f UTF-8 -t CP932 utf8.csv | sed 's/$/\r/' > sjis.csv
+cmp -s utf8.csv sjis.csv && fail "the twin must differ in bytes"
+b a resident import utf8.csv 2>/dev/null
+b b --json resident import sjis.csv > sjis.json 2>/dev/null
+grep -q '"encoding":"cp932"' sjis.json || fail "auto must detect CP932: $(cat sjis.json)"
+expect_eq "$(b b state hash)" "$(b a state hash)" "CP932 twin gives the same state"
+# Forcing the wrong encoding is refused with the line of the first bad byte.
+new_node c
+if b c resident import sjis.csv --encoding utf-8 2> wrong.log; then fail "must refuse"; fi
+grep -q "sjis.csv:2: not valid UTF-8" wrong.log || fail "$(cat wrong.log)"
+expect_eq "$(b c resident count)" 0 "nothing imported under the wrong encoding"
