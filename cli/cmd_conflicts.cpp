@@ -31,7 +31,8 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
 }  // namespace
 
 void RegisterConflicts(CLI::App& app, Globals& g) {
-  auto* cmd = app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
+  auto* cmd =
+      app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
   cmd->add_subcommand("list", "List open conflicts")->callback([&g] {
@@ -65,22 +66,26 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     auto j = ConflictJson(*node, **c);
     if (g.json) return PrintJson(j);
     std::cout << fmt::format(
-        "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" (by {})\n  other:  \"{}\" (by {})\n",
+        "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" (by {})\n  other:  \"{}\" "
+        "(by {})\n",
         *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
         j["shown"].get<std::string>(), j["shown_version"]["by"].get<std::string>(),
         j["other"].get<std::string>(), j["other_version"]["by"].get<std::string>());
   });
 
-  auto* resolve = cmd->add_subcommand("resolve", "Settle a conflict with an ordinary write naming both values");
+  auto* resolve =
+      cmd->add_subcommand("resolve", "Settle a conflict with an ordinary write naming both values");
   auto rid = std::make_shared<std::string>();
   auto keep = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
   resolve->add_option("id", *rid, "Conflict id")->required();
-  auto* keep_opt = resolve->add_option("--keep", *keep, "shown or other")->check(CLI::IsMember({"shown", "other"}));
+  auto* keep_opt = resolve->add_option("--keep", *keep, "shown or other")
+                       ->check(CLI::IsMember({"shown", "other"}));
   auto* value_opt = resolve->add_option("--value", *value, "A new value for the field");
   keep_opt->excludes(value_opt);
   resolve->callback([&g, rid, keep, value, keep_opt, value_opt] {
-    if (!keep_opt->count() && !value_opt->count()) return Fail(g, "give --keep shown|other or --value V");
+    if (!keep_opt->count() && !value_opt->count())
+      return Fail(g, "give --keep shown|other or --value V");
     auto node = OpenNode(g);
     if (!node) return;
     Store& store = node->store();
@@ -98,8 +103,9 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     }
     Status st = store.BeginWrite(node->author());
     if (st.ok()) {
-      st = store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, chosen}},
-                     v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
+      st =
+          store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, chosen}},
+                    v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
     }
     if (st.ok()) {
       st = store.CommitWrite();

@@ -10,12 +10,14 @@ namespace bosai::cli {
 void RegisterGen(CLI::App& app, Globals& g) {
   auto* gen = app.add_subcommand("gen", "Generate synthetic data for drills and tests");
   gen->require_subcommand(1);
-  auto* res = gen->add_subcommand("residents", "Synthetic resident register in the canonical CSV layout");
+  auto* res =
+      gen->add_subcommand("residents", "Synthetic resident register in the canonical CSV layout");
   auto opts = std::make_shared<node::GenOptions>();
   auto out = std::make_shared<std::string>();
   res->add_option("--municipality", opts->municipality, "6-digit municipality code")->required();
   res->add_option("--count", opts->count, "Number of residents")->required();
-  res->add_option("--seed", opts->seed, "Seed: the same seed gives the same file")->capture_default_str();
+  res->add_option("--seed", opts->seed, "Seed: the same seed gives the same file")
+      ->capture_default_str();
   res->add_option("--out", *out, "Output file (default: stdout)");
   res->callback([&g, opts, out] {
     std::FILE* f = stdout;
@@ -24,7 +26,8 @@ void RegisterGen(CLI::App& app, Globals& g) {
       if (!f) return Fail(g, *out + ": cannot write");
     }
     Status st = node::GenerateResidents(*opts, f);
-    if (f != stdout && std::fclose(f) != 0 && st.ok()) st = Status::IoError(*out + ": write failed");
+    if (f != stdout && std::fclose(f) != 0 && st.ok())
+      st = Status::IoError(*out + ": write failed");
     if (!st.ok()) return Fail(g, st);
     if (g.json && !out->empty()) PrintJson({{"rows", opts->count}, {"out", *out}});
   });

@@ -8,9 +8,11 @@ namespace bosai::cli {
 void RegisterInit(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("init", "Create a node: data dir, node key, epoch, keys");
   auto opts = std::make_shared<node::InitOptions>();
-  cmd->add_option("--node-id", opts->node_id, "Node id, <municipality code>-<name>, e.g. 042021-honcho")
+  cmd->add_option("--node-id", opts->node_id,
+                  "Node id, <municipality code>-<name>, e.g. 042021-honcho")
       ->required();
-  cmd->add_option("--municipality", opts->municipality, "6-digit 全国地方公共団体コード, e.g. 042021")
+  cmd->add_option("--municipality", opts->municipality,
+                  "6-digit 全国地方公共団体コード, e.g. 042021")
       ->required();
   cmd->callback([&g, opts] {
     opts->data_dir = g.data_dir;

@@ -11,10 +11,12 @@ namespace bosai::cli {
 namespace {
 
 void PrintResidentPlain(const nlohmann::json& j) {
-  for (const char* k : {"id", "name", "name_kana", "birth_date", "sex", "household", "relationship",
-                        "postal_code", "address", "phone", "my_number", "resident_since", "status"}) {
+  for (const char* k :
+       {"id", "name", "name_kana", "birth_date", "sex", "household", "relationship", "postal_code",
+        "address", "phone", "my_number", "resident_since", "status"}) {
     const auto& v = j[k];
-    std::cout << fmt::format("{:<15} {}\n", std::string(k) + ":", v.is_null() ? "" : v.get<std::string>());
+    std::cout << fmt::format("{:<15} {}\n", std::string(k) + ":",
+                             v.is_null() ? "" : v.get<std::string>());
   }
   if (j["private_use_name"].get<bool>()) {
     std::cout << "note: the name holds private-use characters (外字)\n";
@@ -61,7 +63,8 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
     }
     g.exit_code = kExitFailure;
     std::cerr << fmt::format(
-        "bosai: {} problems in {} rows of {}; nothing imported (fix the file, or use --skip-invalid "
+        "bosai: {} problems in {} rows of {}; nothing imported (fix the file, or use "
+        "--skip-invalid "
         "REJECTS.csv)\n",
         r.problem_count, r.rejected, file);
     return;
@@ -76,7 +79,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto* res = app.add_subcommand("resident", "The resident register (住民基本台帳)");
   res->require_subcommand(1);
 
-  auto* imp = res->add_subcommand("import", "Import a register CSV (validated first; all or nothing)");
+  auto* imp =
+      res->add_subcommand("import", "Import a register CSV (validated first; all or nothing)");
   auto file = std::make_shared<std::string>();
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
@@ -89,7 +93,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto* show = res->add_subcommand("show", "Show one resident");
   auto id = std::make_shared<std::string>();
   auto reveal = std::make_shared<bool>(false);
-  show->add_option("id", *id, "Resident id: <municipality>:<resident code>, or the code alone")->required();
+  show->add_option("id", *id, "Resident id: <municipality>:<resident code>, or the code alone")
+      ->required();
   show->add_flag("--reveal-my-number", *reveal, "Show My Number in full");
   show->callback([&g, id, reveal] {
     auto node = OpenNode(g);
@@ -104,7 +109,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
     PrintResidentPlain(j);
   });
 
-  auto* search = res->add_subcommand("search", "Find residents by reading, name, birth date or My Number");
+  auto* search =
+      res->add_subcommand("search", "Find residents by reading, name, birth date or My Number");
   auto q = std::make_shared<node::ResidentQuery>();
   auto kana = std::make_shared<std::string>(), name = std::make_shared<std::string>(),
        birth = std::make_shared<std::string>(), mn = std::make_shared<std::string>();
@@ -159,7 +165,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
     std::vector<std::pair<std::string, std::string>> assignments;
     for (const auto& s : *sets) {
       auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0) return Fail(g, "--set takes FIELD=VALUE, got \"" + s + "\"");
+      if (eq == std::string::npos || eq == 0)
+        return Fail(g, "--set takes FIELD=VALUE, got \"" + s + "\"");
       assignments.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     Status st = node::UpdateResident(*node, *key, assignments);

@@ -10,7 +10,9 @@ namespace bosai::cli {
 void RegisterState(CLI::App& app, Globals& g) {
   auto* state = app.add_subcommand("state", "Replicated state");
   state->require_subcommand(1);
-  state->add_subcommand("hash", "SHA-256 of the replicated state: equal on nodes with equal knowledge")
+  state
+      ->add_subcommand("hash",
+                       "SHA-256 of the replicated state: equal on nodes with equal knowledge")
       ->callback([&g] {
         auto node = OpenNode(g);
         if (!node) return;

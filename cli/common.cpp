@@ -1,9 +1,8 @@
 // Shared command-line helpers; see common.h.
 #include "cli/common.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <iostream>
 

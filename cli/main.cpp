@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   Globals g;
   const char* env_dir = std::getenv("BOSAI_DATA_DIR");
   g.data_dir = env_dir && *env_dir ? env_dir : "./bosai-data";
-  app.add_option("--data-dir", g.data_dir, "Data directory (env BOSAI_DATA_DIR; default ./bosai-data)");
+  app.add_option("--data-dir", g.data_dir,
+                 "Data directory (env BOSAI_DATA_DIR; default ./bosai-data)");
   app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
   app.add_option("--as", g.as, "Operator recorded as the author of changes (default: the OS user)")
       ->check([](const std::string& v) {

@@ -117,14 +117,15 @@ Status CsvReader::FeedLine(std::string_view line) {
   if (parser_.pstate == kRowNotBegun) record_start_ = line_;
   record_bytes_ += line.size();
   if (record_bytes_ > kMaxRecordBytes) {
-    return Status::Invalid(fmt::format(
-        "{}:{}: record longer than {} bytes (an unterminated quote?)", path_, record_start_,
-        kMaxRecordBytes));
+    return Status::Invalid(
+        fmt::format("{}:{}: record longer than {} bytes (an unterminated quote?)", path_,
+                    record_start_, kMaxRecordBytes));
   }
   if (csv_parse(&parser_, line.data(), line.size(), OnField, OnRecord, this) != line.size()) {
-    return Status::Invalid(fmt::format("{}:{}: {} (a quote inside an unquoted field, or text after "
-                                       "a closing quote)",
-                                       path_, line_, csv_strerror(csv_error(&parser_))));
+    return Status::Invalid(
+        fmt::format("{}:{}: {} (a quote inside an unquoted field, or text after "
+                    "a closing quote)",
+                    path_, line_, csv_strerror(csv_error(&parser_))));
   }
   return Status::Ok();
 }
@@ -182,8 +183,9 @@ Status CsvReader::Fill() {
       size_t line = line_ + 1;
       std::string_view done(text.data(), size_t(dst - text.data()));
       for (char c : partial_line_ + std::string(done)) line += c == '\n';
-      return Status::Invalid(fmt::format("{}:{}: byte 0x{:02X} is not CP932 text (try --encoding utf-8)",
-                                         path_, line, uint8_t(in[std::min(bad, in.size() - 1)])));
+      return Status::Invalid(
+          fmt::format("{}:{}: byte 0x{:02X} is not CP932 text (try --encoding utf-8)", path_, line,
+                      uint8_t(in[std::min(bad, in.size() - 1)])));
     }
     text.resize(size_t(dst - text.data()));
   } else {
@@ -222,8 +224,8 @@ Status CsvReader::Fill() {
       BOSAI_RETURN_IF_ERROR(FeedLine(line));
     }
     if (csv_fini(&parser_, OnField, OnRecord, this) != 0) {
-      return Status::Invalid(
-          fmt::format("{}:{}: unterminated quoted field at the end of the file", path_, record_start_));
+      return Status::Invalid(fmt::format("{}:{}: unterminated quoted field at the end of the file",
+                                         path_, record_start_));
     }
     eof_ = true;
   }

@@ -42,7 +42,7 @@ class CsvReader {
 
  private:
   CsvReader() = default;
-  Status Fill();              // reads, decodes and parses the next chunk
+  Status Fill();  // reads, decodes and parses the next chunk
   Status FeedText(std::string_view utf8);
   Status FeedLine(std::string_view line);
 

@@ -18,39 +18,72 @@ struct Place {
   const char* code;
   const char* prefix;  // 都道府県 + 市区町村
   const char* postal3;
-  const char* area;    // telephone area code
+  const char* area;  // telephone area code
   std::vector<const char*> towns;
 };
 
 const std::vector<Place>& Places() {
   static const auto* places = new std::vector<Place>{
-      {"042021", "宮城県石巻市", "986", "0225",
-       {"中央", "立町", "千石町", "穀町", "住吉町", "湊町", "門脇町", "南浜町", "渡波", "蛇田",
-        "大街道東", "大街道西", "大街道南", "大街道北", "山下町", "中里", "向陽町", "水押", "泉町",
-        "錦町", "日和が丘", "羽黒町", "双葉町", "清水町", "開北", "貞山", "築山", "鹿妻南", "東中里",
-        "南中里", "恵み野", "あゆみ野", "須江", "鹿又", "河北町飯野", "雄勝町雄勝", "北上町十三浜",
-        "牡鹿清水田", "流留", "沢田", "大瓜", "井内", "中浦", "大橋", "三ツ股", "宜山町"}},
-      {"046060", "宮城県本吉郡南三陸町", "986", "0226",
+      {"042021",
+       "宮城県石巻市",
+       "986",
+       "0225",
+       {"中央",         "立町",       "千石町",   "穀町",   "住吉町",     "湊町",
+        "門脇町",       "南浜町",     "渡波",     "蛇田",   "大街道東",   "大街道西",
+        "大街道南",     "大街道北",   "山下町",   "中里",   "向陽町",     "水押",
+        "泉町",         "錦町",       "日和が丘", "羽黒町", "双葉町",     "清水町",
+        "開北",         "貞山",       "築山",     "鹿妻南", "東中里",     "南中里",
+        "恵み野",       "あゆみ野",   "須江",     "鹿又",   "河北町飯野", "雄勝町雄勝",
+        "北上町十三浜", "牡鹿清水田", "流留",     "沢田",   "大瓜",       "井内",
+        "中浦",         "大橋",       "三ツ股",   "宜山町"}},
+      {"046060",
+       "宮城県本吉郡南三陸町",
+       "986",
+       "0226",
        {"志津川", "歌津", "戸倉", "入谷", "志津川字旭ケ浦", "歌津字伊里前", "戸倉字水戸辺"}},
-      {"032107", "岩手県陸前高田市", "029", "0192",
+      {"032107",
+       "岩手県陸前高田市",
+       "029",
+       "0192",
        {"高田町", "気仙町", "米崎町", "小友町", "広田町", "竹駒町", "矢作町", "横田町"}},
-      {"282049", "兵庫県西宮市", "662", "0798",
+      {"282049",
+       "兵庫県西宮市",
+       "662",
+       "0798",
        {"甲子園町", "今津町", "鳴尾町", "甲東園", "夙川", "苦楽園", "北口町", "門戸荘", "上ケ原"}},
-      {"431001", "熊本県熊本市", "860", "096",
+      {"431001",
+       "熊本県熊本市",
+       "860",
+       "096",
        {"中央区水前寺", "東区健軍", "西区島崎", "南区城南町", "北区植木町", "中央区黒髪"}},
-      {"011002", "北海道札幌市", "060", "011",
+      {"011002",
+       "北海道札幌市",
+       "060",
+       "011",
        {"中央区北一条西", "北区北十条西", "東区北十六条東", "白石区本郷通", "豊平区平岸"}},
-      {"131016", "東京都千代田区", "100", "03", {"丸の内", "大手町", "神田小川町", "麹町", "九段南"}},
+      {"131016",
+       "東京都千代田区",
+       "100",
+       "03",
+       {"丸の内", "大手町", "神田小川町", "麹町", "九段南"}},
       {"131041", "東京都新宿区", "160", "03", {"西新宿", "新宿", "高田馬場", "四谷", "神楽坂"}},
-      {"092011", "栃木県宇都宮市", "320", "028", {"本町", "大通り", "駅前通り", "今泉", "平松本町"}},
+      {"092011",
+       "栃木県宇都宮市",
+       "320",
+       "028",
+       {"本町", "大通り", "駅前通り", "今泉", "平松本町"}},
   };
   return *places;
 }
 
 const Place& PlaceFor(const std::string& code) {
-  static const Place generic{"", "", "000", "0120",
-                             {"本町", "栄町", "緑町", "旭町", "幸町", "中央", "東町", "西町", "南町",
-                              "北町", "桜町", "寿町", "曙町", "若葉町", "松原町", "新町", "港町"}};
+  static const Place generic{
+      "",
+      "",
+      "000",
+      "0120",
+      {"本町", "栄町", "緑町", "旭町", "幸町", "中央", "東町", "西町", "南町", "北町", "桜町",
+       "寿町", "曙町", "若葉町", "松原町", "新町", "港町"}};
   for (const Place& p : Places()) {
     if (code == p.code) return p;
   }
@@ -93,7 +126,8 @@ Name Pick(const char* const* list, size_t n, Rng& rng) {
 
 // Age of a 世帯主, weighted like a regional city's population (older than the national mean).
 int HeadAge(Rng& rng) {
-  static constexpr int kWeights[] = {3, 6, 8, 9, 10, 11, 12, 13, 12, 9, 5, 2};  // 25-29 .. 80-84, 85+
+  static constexpr int kWeights[] = {3,  6,  8,  9, 10, 11,
+                                     12, 13, 12, 9, 5,  2};  // 25-29 .. 80-84, 85+
   int total = 0;
   for (int w : kWeights) total += w;
   int r = int(rng.Below(uint64_t(total)));
@@ -105,7 +139,9 @@ int HeadAge(Rng& rng) {
 }
 
 // Affine map i → (a·i + b) mod 10^digits: distinct for distinct i, scattered, seed-dependent.
-uint64_t Scatter(uint64_t i, uint64_t a, uint64_t b, uint64_t mod) { return (a % mod * i + b) % mod; }
+uint64_t Scatter(uint64_t i, uint64_t a, uint64_t b, uint64_t mod) {
+  return (a % mod * i + b) % mod;
+}
 
 constexpr int32_t kReferenceDate = 20260401;  // fixed, so that a seed gives the same file any day
 
@@ -129,8 +165,9 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
 
   std::string buf;
   buf.reserve(1 << 20);
-  buf += "municipality_code,resident_code,household_code,name,name_kana,birth_date,sex,"
-         "relationship,postal_code,address,my_number,phone,resident_since\n";
+  buf +=
+      "municipality_code,resident_code,household_code,name,name_kana,birth_date,sex,"
+      "relationship,postal_code,address,my_number,phone,resident_since\n";
   uint64_t written = 0, household = 0;
   while (written < options.count) {
     ++household;
@@ -149,10 +186,10 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
     std::string address = fmt::format("{}{}{}丁目{}番{}号", place.prefix, town, 1 + rng.Below(5),
                                       1 + rng.Below(30), 1 + rng.Below(25));
     std::string postal = fmt::format("{}{:04d}", place.postal3, rng.Below(10000));
-    std::string phone = rng.Chance(60)
-                            ? fmt::format("{}-{:02d}-{:04d}", place.area, 10 + rng.Below(90), rng.Below(10000))
-                            : fmt::format("0{}0-{:04d}-{:04d}", 7 + rng.Below(3), rng.Below(10000),
-                                          rng.Below(10000));
+    std::string phone = rng.Chance(60) ? fmt::format("{}-{:02d}-{:04d}", place.area,
+                                                     10 + rng.Below(90), rng.Below(10000))
+                                       : fmt::format("0{}0-{:04d}-{:04d}", 7 + rng.Below(3),
+                                                     rng.Below(10000), rng.Below(10000));
     int head_age = size == 1 ? std::max(HeadAge(rng), HeadAge(rng)) : HeadAge(rng);
     bool head_male = rng.Chance(size == 1 ? 45 : 75);
     bool couple = size >= 2 && rng.Chance(85);
@@ -181,18 +218,21 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
       int32_t birth = year * 10000 + month * 100 + day;
       if (birth > kReferenceDate) birth = (year - 1) * 10000 + month * 100 + day;
       int32_t since = rng.Chance(40) ? birth
-                                     : std::min(kReferenceDate, (year + int(rng.Below(uint64_t(age) + 1))) * 10000 +
-                                                                    (1 + int(rng.Below(12))) * 100 + 1);
+                                     : std::min(kReferenceDate,
+                                                (year + int(rng.Below(uint64_t(age) + 1))) * 10000 +
+                                                    (1 + int(rng.Below(12))) * 100 + 1);
       if (since < birth) since = birth;
       uint64_t index = written + 1;
-      std::string resident_code = fmt::format("{:011d}", Scatter(index, ra, rb, 100'000'000'000ull));
+      std::string resident_code =
+          fmt::format("{:011d}", Scatter(index, ra, rb, 100'000'000'000ull));
       std::string mn11 = fmt::format("{:011d}", Scatter(index, ma, mb, 100'000'000'000ull));
       fmt::format_to(std::back_inserter(buf),
-                     "{},{},{},{}\u3000{},{}\u3000{},{:04d}-{:02d}-{:02d},{},{},{},{},{}{},{},{:04d}-{:02d}-{:02d}\n",
+                     "{},{},{},{}\u3000{},{}\u3000{},{:04d}-{:02d}-{:02d},{},{},{},{},{}{},{},{:"
+                     "04d}-{:02d}-{:02d}\n",
                      options.municipality, resident_code, hh_code, surname.kanji, given.kanji,
                      surname.kana, given.kana, birth / 10000, birth / 100 % 100, birth % 100,
-                     male ? "男" : "女", rel, postal, address, mn11, MyNumberCheckDigit(mn11), phone,
-                     since / 10000, since / 100 % 100, since % 100);
+                     male ? "男" : "女", rel, postal, address, mn11, MyNumberCheckDigit(mn11),
+                     phone, since / 10000, since / 100 % 100, since % 100);
       ++written;
       if (buf.size() > (1 << 20) - 4096) {
         if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {

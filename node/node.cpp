@@ -2,10 +2,9 @@
 #include "node/node.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,8 +19,11 @@ namespace {
 
 Status WriteSecretFile(const fs::path& path, const std::string& content) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status::IoError(fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
-  bool ok = ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
+  if (fd < 0)
+    return Status::IoError(
+        fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
+  bool ok =
+      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return Status::IoError(fmt::format("{}: write failed", path.string()));
   return Status::Ok();
@@ -62,12 +64,15 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
   SigningKey node_key = SigningKey::Generate();
   SigningKey dev_root = SigningKey::Generate();
   DataKey data_key = DataKey::Generate();
-  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key.secret()) + "\n"));
+  BOSAI_RETURN_IF_ERROR(
+      WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key.secret()) + "\n"));
   BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "data.key", data_key.Serialize()));
-  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root.secret()) + "\n"));
+  BOSAI_RETURN_IF_ERROR(
+      WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root.secret()) + "\n"));
 
   Store::Options so;
-  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "bosai.db").string(), so));
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+                         Store::Open((dir / "bosai.db").string(), so));
   BOSAI_RETURN_IF_ERROR(store->db().Begin());
   Status st = store->SetMeta("node_id", options.node_id);
   if (st.ok()) st = store->SetMeta("municipality", options.municipality);
@@ -100,7 +105,8 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMeta("epoch"));
   BOSAI_ASSIGN_OR_RETURN(auto dev_root, store.GetMeta("development_root"));
   if (!node_id || !municipality || !epoch) {
-    return Status::Corruption(fmt::format("{}: the node identity is missing from bosai.db", data_dir));
+    return Status::Corruption(
+        fmt::format("{}: the node identity is missing from bosai.db", data_dir));
   }
   node->node_id_ = *node_id;
   node->municipality_ = *municipality;

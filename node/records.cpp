@@ -1,9 +1,9 @@
 // Field names, rendering and parsing by reflection; see records.h.
 #include "node/records.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
-#include <fmt/format.h>
 
 #include <memory>
 
@@ -75,7 +75,8 @@ std::string FieldName(uint32_t entity, uint32_t field) {
 
 Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name) {
   auto msg = NewMessage(entity);
-  const FieldDescriptor* fd = msg ? msg->GetDescriptor()->FindFieldByName(std::string(name)) : nullptr;
+  const FieldDescriptor* fd =
+      msg ? msg->GetDescriptor()->FindFieldByName(std::string(name)) : nullptr;
   if (!fd) return Status::Invalid(fmt::format("{} has no field \"{}\"", EntityName(entity), name));
   return uint32_t(fd->number());
 }
@@ -129,11 +130,15 @@ Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view
                                const DataKey* data_key) {
   auto msg = NewMessage(entity);
   const FieldDescriptor* fd = msg ? msg->GetDescriptor()->FindFieldByNumber(int(field)) : nullptr;
-  if (!fd) return Status::Invalid(fmt::format("{} field {} is unknown to this version", EntityName(entity), field));
+  if (!fd)
+    return Status::Invalid(
+        fmt::format("{} field {} is unknown to this version", EntityName(entity), field));
   if (text.empty()) return std::string();
   if (!IsValidUtf8(text)) return Status::Invalid(fmt::format("{}: not valid UTF-8", fd->name()));
   const auto* refl = msg->GetReflection();
-  auto err = [&](const Status& s) { return Status::Invalid(fmt::format("{}: {}", fd->name(), s.message())); };
+  auto err = [&](const Status& s) {
+    return Status::Invalid(fmt::format("{}: {}", fd->name(), s.message()));
+  };
   if (entity == v1::ENTITY_RESIDENT && field == kMyNumberField) {
     std::string digits;
     for (char c : NarrowAscii(text)) {
@@ -157,7 +162,8 @@ Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view
     std::string upper;
     for (char c : text) upper.push_back(char(std::toupper(static_cast<unsigned char>(c))));
     const auto* ev = fd->enum_type()->FindValueByName(EnumPrefix(fd->enum_type()) + upper);
-    if (!ev) return Status::Invalid(fmt::format("{}: \"{}\" is not a known value", fd->name(), text));
+    if (!ev)
+      return Status::Invalid(fmt::format("{}: \"{}\" is not a known value", fd->name(), text));
     refl->SetEnumValue(msg.get(), fd, ev->number());
   } else if (fd->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
              fd->cpp_type() == FieldDescriptor::CPPTYPE_UINT32) {

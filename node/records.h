@@ -12,7 +12,7 @@
 
 namespace bosai::node {
 
-std::string EntityName(uint32_t entity);  // "resident", "household", or "entity-N"
+std::string EntityName(uint32_t entity);                 // "resident", "household", or "entity-N"
 std::string FieldName(uint32_t entity, uint32_t field);  // "name", or "field-N" if unknown
 Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name);
 

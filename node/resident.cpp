@@ -51,7 +51,9 @@ struct ColumnDef {
 };
 
 const ColumnDef kColumns[kNumCols] = {
-    {"municipality_code", {"全国地方公共団体コード", "地方公共団体コード", "市区町村コード", "団体コード"}, false},
+    {"municipality_code",
+     {"全国地方公共団体コード", "地方公共団体コード", "市区町村コード", "団体コード"},
+     false},
     {"resident_code", {"住民票コード", "住民コード", "個人コード", "宛名番号"}, true},
     {"household_code", {"世帯番号", "世帯コード"}, true},
     {"name", {"氏名", "名前", "漢字氏名"}, true},
@@ -104,14 +106,15 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
     }
     if (h.index[found] >= 0) {
       return Status::Invalid(fmt::format("{}:{}:{}: column {} appears twice (also column {})", path,
-                                         rec.line, i + 1, kColumns[found].name, h.index[found] + 1));
+                                         rec.line, i + 1, kColumns[found].name,
+                                         h.index[found] + 1));
     }
     h.index[found] = int(i);
   }
   for (int c = 0; c < kNumCols; ++c) {
     if (kColumns[c].required && h.index[c] < 0) {
-      return Status::Invalid(fmt::format("{}:{}: required column {} is missing", path, rec.line,
-                                         kColumns[c].name));
+      return Status::Invalid(
+          fmt::format("{}:{}: required column {} is missing", path, rec.line, kColumns[c].name));
     }
   }
   if (!unknown.empty()) {
@@ -147,8 +150,9 @@ class RowValidator {
   bool Validate(const CsvRecord& rec, Row* row, std::vector<Problem>* problems) {
     size_t before = problems->size();
     if (rec.fields.size() != header_.width) {
-      Add(problems, rec.line, rec.fields.size() < header_.width ? rec.fields.size() + 1 : header_.width + 1,
-          "", fmt::format("expected {} fields, found {}", header_.width, rec.fields.size()));
+      Add(problems, rec.line,
+          rec.fields.size() < header_.width ? rec.fields.size() + 1 : header_.width + 1, "",
+          fmt::format("expected {} fields, found {}", header_.width, rec.fields.size()));
       return false;
     }
     for (size_t i = 0; i < rec.fields.size(); ++i) {
@@ -173,7 +177,8 @@ class RowValidator {
       } else if (Status st = ValidateMunicipalityCode(code); !st.ok()) {
         bad(kMunicipality, st.message());
       } else if (code != node_.municipality()) {
-        bad(kMunicipality, fmt::format("{} is not this node's municipality ({})", code, node_.municipality()));
+        bad(kMunicipality,
+            fmt::format("{} is not this node's municipality ({})", code, node_.municipality()));
       }
     }
     row->resident_code = NarrowAscii(get(kResidentCode));
@@ -302,8 +307,9 @@ class RowValidator {
   void Add(std::vector<Problem>* problems, size_t line, size_t column, std::string_view field,
            const std::string& why) {
     problems->push_back({line, column,
-                         field.empty() ? fmt::format("{}:{}:{}: {}", path_, line, column, why)
-                                       : fmt::format("{}:{}:{}: {}: {}", path_, line, column, field, why)});
+                         field.empty()
+                             ? fmt::format("{}:{}:{}: {}", path_, line, column, why)
+                             : fmt::format("{}:{}:{}: {}: {}", path_, line, column, field, why)});
   }
 
  private:
@@ -345,7 +351,9 @@ class KeyLines {
   struct Entry {
     uint32_t off, len, line;
   };
-  std::string_view View(const Entry& e) const { return std::string_view(arena_).substr(e.off, e.len); }
+  std::string_view View(const Entry& e) const {
+    return std::string_view(arena_).substr(e.off, e.len);
+  }
   std::string arena_;
   std::vector<Entry> entries_;
 };
@@ -359,7 +367,8 @@ std::string Field(uint32_t field, const google::protobuf::Message& full) {
 // The fields to write so that a record follows the register without undoing edits made on
 // nodes: a field changes only where the register changed it since its previous import.
 Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
-                          const FieldMap& incoming, const std::vector<uint32_t>& managed, bool fresh) {
+                          const FieldMap& incoming, const std::vector<uint32_t>& managed,
+                          bool fresh) {
   FieldMap out;
   std::optional<Store::RecordState> state;
   if (!fresh) {
@@ -376,7 +385,8 @@ Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
     std::string cur = cur_it == state->body.end() ? std::string() : cur_it->second;
     if (r == cur) continue;
     if (state->written.count(f) && !state->from_register.count(f)) {
-      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base, store.GetRegisterBase(entity, key, f));
+      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base,
+                             store.GetRegisterBase(entity, key, f));
       if (base && *base == r) continue;  // the register did not change: keep the node's edit
     }
     out[f] = r;
@@ -474,8 +484,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
           // Already held by another resident on this node?
           std::string key = node.municipality() + ":" + row.resident_code;
           int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
-          BOSAI_ASSIGN_OR_RETURN(Stmt q, store.db().PrepareOnce(
-              "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?"));
+          BOSAI_ASSIGN_OR_RETURN(
+              Stmt q,
+              store.db().PrepareOnce(
+                  "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?"));
           q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
           if (q.Step()) {
             validator.Add(&problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
@@ -598,7 +610,8 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     std::vector<Problem> again;
     row = Row();
     if (!validator.Validate(rec, &row, &again)) {
-      st = Status::Invalid(fmt::format("{}:{}: the file changed during the import", path, rec.line));
+      st =
+          Status::Invalid(fmt::format("{}:{}: the file changed during the import", path, rec.line));
       break;
     }
     if (in_batch == 0) {
@@ -681,7 +694,8 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   if (q.kana) {
     std::string k = SearchFold(*q.kana);
     if (k.empty()) return Status::Invalid("--kana is empty");
-    if (!IsKanaText(*q.kana)) return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
+    if (!IsKanaText(*q.kana))
+      return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
     sql += " AND idx_text >= ? AND idx_text < ?";
     binds.push_back([k](Stmt& s, int i) { s.Bind(i, k); });
     binds.push_back([k](Stmt& s, int i) { s.Bind(i, k + "\xF4\x8F\xBF\xBF"); });
@@ -707,12 +721,14 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
       if (c != ' ' && c != '-') digits.push_back(c);
     }
     BOSAI_RETURN_IF_ERROR(ValidateMyNumber(digits).WithContext("--my-number"));
-    if (!node.data_key()) return Status::Invalid("this node holds no data key: it cannot look up My Number");
+    if (!node.data_key())
+      return Status::Invalid("this node holds no data key: it cannot look up My Number");
     sealed = node.data_key()->Seal("mynumber", digits);
     sql += " AND idx_lookup = ?";
     binds.push_back([h = *DataKey::LookupHashOf(sealed)](Stmt& s, int i) { s.Bind(i, h); });
   }
-  if (binds.empty()) return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
+  if (binds.empty())
+    return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
   if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
   sql += " ORDER BY " + order + " LIMIT ?";
   BOSAI_ASSIGN_OR_RETURN(Stmt s, node.store().db().PrepareOnce(sql));
@@ -743,8 +759,10 @@ Status UpdateResident(Node& node, std::string_view key,
   FieldMap main, sensitive;
   for (const auto& [name, text] : assignments) {
     BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
-    if (field == v1::Resident::kFlagsFieldNumber) return Status::Invalid("flags are computed, not set");
-    BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text, node.data_key()));
+    if (field == v1::Resident::kFlagsFieldNumber)
+      return Status::Invalid("flags are computed, not set");
+    BOSAI_ASSIGN_OR_RETURN(std::string value,
+                           ParseField(ENTITY_RESIDENT, field, text, node.data_key()));
     (field == kMyNumber ? sensitive : main)[field] = value;
     if (field == v1::Resident::kNameFieldNumber) {
       v1::Resident flags;
@@ -779,7 +797,8 @@ nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool re
   j["relationship"] = r.relationship();
   j["postal_code"] = r.postal_code();
   j["address"] = r.address();
-  j["my_number"] = r.my_number().empty() ? nlohmann::json(nullptr) : nlohmann::json(render(kMyNumber));
+  j["my_number"] =
+      r.my_number().empty() ? nlohmann::json(nullptr) : nlohmann::json(render(kMyNumber));
   j["phone"] = r.phone();
   j["resident_since"] = r.resident_since() ? FormatDate(r.resident_since()) : "";
   j["status"] = render(v1::Resident::kStatusFieldNumber);

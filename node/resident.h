@@ -3,10 +3,9 @@
 // keyed "<municipality code>:<code>". Not thread-safe: works on one Node.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,17 +26,18 @@ Result<std::string> ResidentKey(const Node& node, std::string_view id);
 struct ImportOptions {
   std::string path;
   Encoding encoding = Encoding::kAuto;
-  std::optional<std::string> rejects_path;  // --skip-invalid: import valid rows, write the rest here
+  std::optional<std::string>
+      rejects_path;  // --skip-invalid: import valid rows, write the rest here
   // Called now and then with (bytes done, bytes total) of the current pass (1 or 2).
   std::function<void(int pass, uint64_t done, uint64_t total)> progress;
 };
 
 struct ImportReport {
   Encoding encoding = Encoding::kUtf8;
-  uint64_t rows = 0;       // data rows in the file
-  uint64_t imported = 0;   // valid rows (new, changed or unchanged)
-  uint64_t changed = 0;    // rows that produced ops (new or changed)
-  uint64_t rejected = 0;   // rows skipped with --skip-invalid
+  uint64_t rows = 0;      // data rows in the file
+  uint64_t imported = 0;  // valid rows (new, changed or unchanged)
+  uint64_t changed = 0;   // rows that produced ops (new or changed)
+  uint64_t rejected = 0;  // rows skipped with --skip-invalid
   uint64_t ops = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> problems;  // FILE:LINE:COLUMN: field: reason (first 100)

@@ -112,7 +112,8 @@ std::string Nfc(std::string_view s) {
   if (inert) return std::string(s);
   UErrorCode err = U_ZERO_ERROR;
   const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(err);
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
+  icu::UnicodeString u =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), int32_t(s.size())));
   if (U_FAILURE(err) || nfc->isNormalized(u, err)) return std::string(s);
   icu::UnicodeString n = nfc->normalize(u, err);
   std::string out;

@@ -91,11 +91,13 @@ Result<Layout> Parse(std::string_view block) {
 
 }  // namespace
 
-std::string EncodeBlock(const BlockHeader& header, const v1::OpBatch& batch, const SigningKey& key) {
+std::string EncodeBlock(const BlockHeader& header, const v1::OpBatch& batch,
+                        const SigningKey& key) {
   std::string raw;
   batch.SerializeToString(&raw);
   std::string compressed(LZ4_compressBound(int(raw.size())), '\0');
-  int n = LZ4_compress_default(raw.data(), compressed.data(), int(raw.size()), int(compressed.size()));
+  int n =
+      LZ4_compress_default(raw.data(), compressed.data(), int(raw.size()), int(compressed.size()));
   compressed.resize(n);
 
   std::string out;
@@ -150,7 +152,8 @@ Result<v1::OpBatch> DecodeBlockPayload(std::string_view block) {
         return Status::Corruption("block: malformed causal context");
       }
       for (uint32_t p : w.context_peer()) {
-        if (int(p) >= batch.peers_size()) return Status::Corruption("block: context names an unknown peer");
+        if (int(p) >= batch.peers_size())
+          return Status::Corruption("block: context names an unknown peer");
       }
     }
   }

@@ -30,7 +30,7 @@
 namespace bosai {
 
 inline constexpr uint32_t kMaxBlockOps = 4096;
-inline constexpr uint32_t kMaxBlockRawBytes = 4u << 20;   // decoder limit
+inline constexpr uint32_t kMaxBlockRawBytes = 4u << 20;     // decoder limit
 inline constexpr uint32_t kTargetBlockRawBytes = 1u << 20;  // encoder closes a block here
 
 struct BlockHeader {

@@ -55,8 +55,8 @@ Result<SigningKey> SigningKey::FromSecret(std::string_view secret64) {
 
 std::string SigningKey::Sign(std::string_view message) const {
   std::string sig(crypto_sign_BYTES, '\0');
-  crypto_sign_detached(reinterpret_cast<uint8_t*>(sig.data()), nullptr, U8(message),
-                       message.size(), sk_.data());
+  crypto_sign_detached(reinterpret_cast<uint8_t*>(sig.data()), nullptr, U8(message), message.size(),
+                       sk_.data());
   return sig;
 }
 
@@ -65,8 +65,8 @@ bool VerifySignature(std::string_view public_key, std::string_view message,
   if (public_key.size() != crypto_sign_PUBLICKEYBYTES || signature.size() != crypto_sign_BYTES) {
     return false;
   }
-  return crypto_sign_verify_detached(U8(signature), U8(message), message.size(),
-                                     U8(public_key)) == 0;
+  return crypto_sign_verify_detached(U8(signature), U8(message), message.size(), U8(public_key)) ==
+         0;
 }
 
 DataKey DataKey::Generate() {
@@ -78,14 +78,16 @@ DataKey DataKey::Generate() {
 }
 
 std::string DataKey::Serialize() const {
-  return fmt::format("bosai-data-key-v1 {:08x} {} {}\n", id_,
-                     ToHex(std::string_view(reinterpret_cast<const char*>(enc_.data()), enc_.size())),
-                     ToHex(std::string_view(reinterpret_cast<const char*>(mac_.data()), mac_.size())));
+  return fmt::format(
+      "bosai-data-key-v1 {:08x} {} {}\n", id_,
+      ToHex(std::string_view(reinterpret_cast<const char*>(enc_.data()), enc_.size())),
+      ToHex(std::string_view(reinterpret_cast<const char*>(mac_.data()), mac_.size())));
 }
 
 Result<DataKey> DataKey::Parse(std::string_view text) {
   constexpr std::string_view kMagic = "bosai-data-key-v1 ";
-  if (text.substr(0, kMagic.size()) != kMagic || text.size() < kMagic.size() + 8 + 1 + 64 + 1 + 64) {
+  if (text.substr(0, kMagic.size()) != kMagic ||
+      text.size() < kMagic.size() + 8 + 1 + 64 + 1 + 64) {
     return Status::Corruption("data key file is not a bosai data key");
   }
   text.remove_prefix(kMagic.size());
@@ -137,7 +139,8 @@ Result<std::string> DataKey::Open(std::string_view purpose, std::string_view sea
   uint32_t id = (uint32_t(uint8_t(sealed[1])) << 24) | (uint32_t(uint8_t(sealed[2])) << 16) |
                 (uint32_t(uint8_t(sealed[3])) << 8) | uint32_t(uint8_t(sealed[4]));
   if (id != id_) {
-    return Status::NotFound(fmt::format("sealed with data key {:08x}, which this node does not hold", id));
+    return Status::NotFound(
+        fmt::format("sealed with data key {:08x}, which this node does not hold", id));
   }
   uint8_t nonce[crypto_secretbox_NONCEBYTES] = {};
   std::memcpy(nonce, sealed.data() + 5, 16);

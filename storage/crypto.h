@@ -64,7 +64,8 @@ class DataKey {
   uint32_t id() const { return id_; }
 
  private:
-  std::array<uint8_t, 16> SyntheticNonce(std::string_view purpose, std::string_view plaintext) const;
+  std::array<uint8_t, 16> SyntheticNonce(std::string_view purpose,
+                                         std::string_view plaintext) const;
   uint32_t id_ = 0;
   std::array<uint8_t, crypto_secretbox_KEYBYTES> enc_{};
   std::array<uint8_t, 32> mac_{};

@@ -72,9 +72,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
   sqlite3_busy_timeout(raw, 60'000);
   sqlite3_extended_result_codes(raw, 1);
   if (!read_only) BOSAI_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  BOSAI_RETURN_IF_ERROR(db->Exec(
-      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
-      "PRAGMA temp_store=MEMORY"));
+  BOSAI_RETURN_IF_ERROR(
+      db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+               "PRAGMA temp_store=MEMORY"));
   return db;
 }
 

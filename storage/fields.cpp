@@ -1,10 +1,9 @@
 // Wire-format field splitting; see fields.h.
 #include "storage/fields.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-
-#include <fmt/format.h>
 
 namespace bosai {
 

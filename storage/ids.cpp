@@ -27,8 +27,9 @@ Status ValidateMunicipalityCode(std::string_view code) {
         fmt::format("municipality code \"{}\" must be 6 digits (全国地方公共団体コード)", code));
   }
   if (MunicipalityCheckDigit(code) != code[5] - '0') {
-    return Status::Invalid(fmt::format("municipality code \"{}\" has a wrong check digit (expected {})",
-                                       code, MunicipalityCheckDigit(code)));
+    return Status::Invalid(
+        fmt::format("municipality code \"{}\" has a wrong check digit (expected {})", code,
+                    MunicipalityCheckDigit(code)));
   }
   return Status::Ok();
 }
@@ -58,7 +59,8 @@ Status ValidateRegisterCode(std::string_view code, std::string_view what) {
   }
   for (char c : code) {
     bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-    if (!ok) return Status::Invalid(fmt::format("{} \"{}\" may hold only 0-9, A-Z, a-z", what, code));
+    if (!ok)
+      return Status::Invalid(fmt::format("{} \"{}\" may hold only 0-9, A-Z, a-z", what, code));
   }
   return Status::Ok();
 }
@@ -66,13 +68,14 @@ Status ValidateRegisterCode(std::string_view code, std::string_view what) {
 Status ValidateNodeId(std::string_view node_id) {
   auto dash = node_id.find('-');
   if (dash != 6) {
-    return Status::Invalid(
-        fmt::format("node id \"{}\" must be <municipality code>-<name>, e.g. 042021-honcho", node_id));
+    return Status::Invalid(fmt::format(
+        "node id \"{}\" must be <municipality code>-<name>, e.g. 042021-honcho", node_id));
   }
   BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(node_id.substr(0, 6)));
   std::string_view name = node_id.substr(7);
   if (name.empty() || name.size() > 40) {
-    return Status::Invalid(fmt::format("node id \"{}\": the name must be 1 to 40 characters", node_id));
+    return Status::Invalid(
+        fmt::format("node id \"{}\": the name must be 1 to 40 characters", node_id));
   }
   for (char c : name) {
     bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-';

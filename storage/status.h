@@ -52,7 +52,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
@@ -71,10 +71,10 @@ class Result {
 
 }  // namespace bosai
 
-#define BOSAI_RETURN_IF_ERROR(expr)        \
-  do {                                     \
-    ::bosai::Status _st = (expr);          \
-    if (!_st.ok()) return _st;             \
+#define BOSAI_RETURN_IF_ERROR(expr) \
+  do {                              \
+    ::bosai::Status _st = (expr);   \
+    if (!_st.ok()) return _st;      \
   } while (0)
 
 #define BOSAI_CONCAT_INNER(a, b) a##b

@@ -138,9 +138,9 @@ Status Store::Migrate() {
   int64_t version = v.Int(0);
   v.Reset();
   if (version > kSchemaVersion) {
-    return Status::Corruption(fmt::format(
-        "database schema version {} is newer than this bosai ({}): upgrade bosai", version,
-        kSchemaVersion));
+    return Status::Corruption(
+        fmt::format("database schema version {} is newer than this bosai ({}): upgrade bosai",
+                    version, kSchemaVersion));
   }
   if (version < 1) {
     Transaction txn(*db_);
@@ -325,11 +325,11 @@ Status Store::SaveRecord(const Record& rec, bool insert_only) {
   std::string body = JoinFields(rec.body);
   IndexColumns ix;
   if (options_.indexer) ix = options_.indexer(rec.entity, body);
-  Stmt& s = db_->Prepare(insert_only
-                             ? "INSERT INTO records(entity, key, body, clock, idx_text, idx_text2, "
-                               "idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                             : "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, "
-                               "idx_text2, idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Stmt& s = db_->Prepare(
+      insert_only ? "INSERT INTO records(entity, key, body, clock, idx_text, idx_text2, "
+                    "idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                  : "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, "
+                    "idx_text2, idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, body).BindBlob(4, clock.SerializeAsString());
   BindOptText(s, 5, ix.text);
   BindOptText(s, 6, ix.text2);
@@ -343,7 +343,8 @@ Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint3
   std::vector<Sibling> out;
   if (rec.siblings == 0) return out;
   Stmt& s = db_->Prepare(
-      "SELECT stream, seq, hlc, reg, value FROM siblings WHERE entity = ? AND key = ? AND field = ?");
+      "SELECT stream, seq, hlc, reg, value FROM siblings WHERE entity = ? AND key = ? AND field = "
+      "?");
   s.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, field);
   while (s.Step()) {
     out.push_back({{uint32_t(s.Int(0)), uint64_t(s.Int(1)), uint64_t(s.Int(2)), s.Int(3) != 0},
@@ -358,7 +359,8 @@ Status Store::Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                           const std::vector<uint32_t>& peer_streams) {
   if (op.kind() == v1::OP_KIND_EVENT) {
     Stmt& s = db_->Prepare(
-        "INSERT OR IGNORE INTO events(stream, seq, entity, key, hlc, body) VALUES(?, ?, ?, ?, ?, ?)");
+        "INSERT OR IGNORE INTO events(stream, seq, entity, key, hlc, body) VALUES(?, ?, ?, ?, ?, "
+        "?)");
     s.Bind(1, stream).Bind(2, int64_t(seq)).Bind(3, op.entity()).Bind(4, op.key());
     s.Bind(5, int64_t(op.hlc())).BindBlob(6, op.event());
     return s.Run();
@@ -374,9 +376,11 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
   if (op.set().empty() && op.writes_size() == 0) return Status::Ok();  // writes nothing
   if (!op.set().empty()) {
     auto fields = SplitFields(op.set());
-    if (!fields.ok()) return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
+    if (!fields.ok())
+      return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
     for (const auto& [field, value] : *fields) {
-      BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams));
+      BOSAI_RETURN_IF_ERROR(
+          ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams));
     }
   }
   for (const auto& w : op.writes()) {
@@ -401,8 +405,13 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
   bool dead = false;
   if (superseded_rows_ > 0) {
     Stmt& d = db_->Prepare(
-        "DELETE FROM superseded WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
-    d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, stamp.stream).Bind(5, int64_t(stamp.seq));
+        "DELETE FROM superseded WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq "
+        "= ?");
+    d.Bind(1, rec.entity)
+        .Bind(2, rec.key)
+        .Bind(3, f)
+        .Bind(4, stamp.stream)
+        .Bind(5, int64_t(stamp.seq));
     BOSAI_RETURN_IF_ERROR(d.Run());
     if (db_->Changes() > 0) {
       --superseded_rows_;
@@ -414,16 +423,19 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
   auto shown_it = rec.stamps.find(f);
   const int context_size = context_peer ? context_peer->size() : 0;
   for (int i = 0; i < context_size; ++i) {
-    if ((*context_peer)[i] >= peer_streams.size()) return Status::Corruption("context names an unknown peer");
+    if ((*context_peer)[i] >= peer_streams.size())
+      return Status::Corruption("context names an unknown peer");
     uint32_t cs = peer_streams[(*context_peer)[i]];
     uint64_t cseq = (*context_seq)[i];
-    if (shown_it != rec.stamps.end() && shown_it->second.stream == cs && shown_it->second.seq == cseq) {
+    if (shown_it != rec.stamps.end() && shown_it->second.stream == cs &&
+        shown_it->second.seq == cseq) {
       shown_named = true;
       continue;
     }
     if (rec.siblings > 0) {
       Stmt& d = db_->Prepare(
-          "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
+          "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq "
+          "= ?");
       d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, cs).Bind(5, int64_t(cseq));
       BOSAI_RETURN_IF_ERROR(d.Run());
       if (db_->Changes() > 0) {
@@ -433,7 +445,8 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
     }
     if (cseq > streams_[cs].last_seq) {
       Stmt& ins = db_->Prepare(
-          "INSERT OR IGNORE INTO superseded(entity, key, field, stream, seq) VALUES(?, ?, ?, ?, ?)");
+          "INSERT OR IGNORE INTO superseded(entity, key, field, stream, seq) VALUES(?, ?, ?, ?, "
+          "?)");
       ins.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, cs).Bind(5, int64_t(cseq));
       BOSAI_RETURN_IF_ERROR(ins.Run());
       superseded_rows_ += db_->Changes();
@@ -481,7 +494,8 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ins.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, s.stamp.stream);
     ins.Bind(5, int64_t(s.stamp.seq)).Bind(6, int64_t(s.stamp.hlc)).Bind(7, s.stamp.reg ? 1 : 0);
-    ins.BindBlob(8, s.value).Bind(9, ConflictId(rec.entity, rec.key, f, info.id.incarnation, s.stamp.seq));
+    ins.BindBlob(8, s.value)
+        .Bind(9, ConflictId(rec.entity, rec.key, f, info.id.incarnation, s.stamp.seq));
     BOSAI_RETURN_IF_ERROR(ins.Run());
     rec.siblings += uint32_t(db_->Changes());
     return Status::Ok();
@@ -491,7 +505,8 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
   bool winner_was_sibling = winner != &incoming && !(shown && winner == &*shown);
   if (winner_was_sibling) {
     Stmt& d = db_->Prepare(
-        "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = ?");
+        "DELETE FROM siblings WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq = "
+        "?");
     d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).Bind(4, winner->stamp.stream);
     d.Bind(5, int64_t(winner->stamp.seq));
     BOSAI_RETURN_IF_ERROR(d.Run());
@@ -537,8 +552,10 @@ Status Store::BeginWrite(std::string author) {
   if (st.ok()) st = count("SELECT count(*) FROM register_base", &register_base_rows_);
   if (st.ok()) {
     auto hw = GetMeta("hlc");
-    if (!hw.ok()) st = hw.status();
-    else if (*hw) hlc_.Observe(std::stoull(**hw));
+    if (!hw.ok())
+      st = hw.status();
+    else if (*hw)
+      hlc_.Observe(std::stoull(**hw));
   }
   if (!st.ok()) AbortWrite();
   return st;
@@ -673,7 +690,8 @@ Status Store::QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op) {
   pb.max_hlc = std::max(pb.max_hlc, op->hlc());
   pb.raw_bytes += op->ByteSizeLong() + 4;
   ++pending_ops_;
-  if (uint32_t(pb.batch->ops_size()) >= options_.block_ops || pb.raw_bytes >= kTargetBlockRawBytes) {
+  if (uint32_t(pb.batch->ops_size()) >= options_.block_ops ||
+      pb.raw_bytes >= kTargetBlockRawBytes) {
     return FlushBlock(stream);
   }
   return Status::Ok();
@@ -706,7 +724,8 @@ Status Store::FlushBlock(uint32_t stream) {
   BlockHeader h{info.id.incarnation, info.id.scope, pb.first_seq, uint32_t(pb.batch->ops_size()),
                 pb.max_hlc};
   std::string block = EncodeBlock(h, *pb.batch, identity_->key);
-  Stmt& s = db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
+  Stmt& s =
+      db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
   s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
   BOSAI_RETURN_IF_ERROR(s.Run());
   Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
@@ -804,7 +823,8 @@ Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::
 
 Result<std::optional<std::string>> Store::GetRegisterBase(uint32_t entity, std::string_view key,
                                                           uint32_t field) {
-  Stmt& s = db_->Prepare("SELECT value FROM register_base WHERE entity = ? AND key = ? AND field = ?");
+  Stmt& s =
+      db_->Prepare("SELECT value FROM register_base WHERE entity = ? AND key = ? AND field = ?");
   s.Bind(1, entity).Bind(2, key).Bind(3, field);
   std::optional<std::string> out;
   if (s.Step()) out = std::string(s.Blob(0));
@@ -853,13 +873,17 @@ Result<std::vector<Conflict>> Store::ListConflicts() {
   for (auto& [entity, key, field, stamp, value, id] : rows) {
     BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
     auto st = rec.stamps.find(field);
-    if (st == rec.stamps.end()) return Status::Corruption(fmt::format("sibling of {} without a value", key));
+    if (st == rec.stamps.end())
+      return Status::Corruption(fmt::format("sibling of {} without a value", key));
     auto v = rec.body.find(field);
     std::string shown_value = v == rec.body.end() ? std::string() : v->second;
     if (shown_value == value) continue;  // concurrent writes of one value are no conflict
     const StreamInfo& si = streams_[st->second.stream];
     const StreamInfo& oi = streams_[stamp.stream];
-    out.push_back({id, entity, key, field,
+    out.push_back({id,
+                   entity,
+                   key,
+                   field,
                    {{si.id.incarnation, st->second.seq}, si.id.scope, st->second.hlc, shown_value},
                    {{oi.id.incarnation, stamp.seq}, oi.id.scope, stamp.hlc, value}});
   }
@@ -900,9 +924,11 @@ Status Store::ReadBlocks(const VersionVector& peer,
     if (info.last_seq > have) wanted.emplace_back(id, have);
   }
   for (auto [stream, have] : wanted) {
-    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce(
-        "SELECT first_seq, last_seq, data FROM blocks WHERE stream = ? AND last_seq > ? "
-        "ORDER BY first_seq, last_seq DESC"));
+    BOSAI_ASSIGN_OR_RETURN(
+        Stmt s,
+        db_->PrepareOnce(
+            "SELECT first_seq, last_seq, data FROM blocks WHERE stream = ? AND last_seq > ? "
+            "ORDER BY first_seq, last_seq DESC"));
     s.Bind(1, stream).Bind(2, int64_t(have));
     uint64_t cursor = have;
     while (s.Step()) {
@@ -931,7 +957,8 @@ Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
 
 Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys) {
   BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
-  std::string where = fmt::format("block {} {} seq {}-{}", h.origin, h.scope, h.first_seq, h.last_seq());
+  std::string where =
+      fmt::format("block {} {} seq {}-{}", h.origin, h.scope, h.first_seq, h.last_seq());
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> key, PublicKey(h.origin));
   bool new_key = false;
   if (!key && keys) {
@@ -966,7 +993,8 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
     s.Bind(1, h.origin).BindBlob(2, *key);
     BOSAI_RETURN_IF_ERROR(s.Run());
   }
-  Stmt& s = db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
+  Stmt& s =
+      db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
   s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
   BOSAI_RETURN_IF_ERROR(s.Run());
   Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
@@ -995,7 +1023,8 @@ Result<std::string> Store::StateHash() {
   {
     Stmt& s = db_->Prepare(
         "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
-        "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, x.seq");
+        "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, "
+        "x.seq");
     while (s.Step()) {
       h.UpdateInt(uint64_t(s.Int(0)));
       h.UpdateField(s.Text(1));
@@ -1011,7 +1040,8 @@ Result<std::string> Store::StateHash() {
   {
     Stmt& s = db_->Prepare(
         "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
-        "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, e.seq");
+        "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, "
+        "e.seq");
     while (s.Step()) {
       h.UpdateInt(uint64_t(s.Int(0)));
       h.UpdateField(s.Text(1));
@@ -1058,8 +1088,9 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
   };
   for (uint32_t id = 1; id < streams_.size(); ++id) {
     const StreamInfo& info = streams_[id];
-    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce(
-        "SELECT first_seq, last_seq, data FROM blocks WHERE stream = ? ORDER BY first_seq, last_seq DESC"));
+    BOSAI_ASSIGN_OR_RETURN(Stmt s,
+                           db_->PrepareOnce("SELECT first_seq, last_seq, data FROM blocks WHERE "
+                                            "stream = ? ORDER BY first_seq, last_seq DESC"));
     s.Bind(1, id);
     uint64_t cursor = 0;
     std::string name = fmt::format("stream {} {}", info.id.incarnation, info.id.scope);
@@ -1083,8 +1114,8 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     }
     BOSAI_RETURN_IF_ERROR(s.status());
     if (cursor != info.last_seq) {
-      report.problems.push_back(fmt::format("{}: vector says seq {}, op-log holds {}", name,
-                                            info.last_seq, cursor));
+      report.problems.push_back(
+          fmt::format("{}: vector says seq {}, op-log holds {}", name, info.last_seq, cursor));
     }
   }
   BOSAI_RETURN_IF_ERROR(replay->CommitWrite());

@@ -11,6 +11,8 @@
 // with a busy timeout).
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,8 +22,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <google/protobuf/arena.h>
 
 #include "bosai/v1/ops.pb.h"
 #include "storage/block.h"
@@ -102,7 +102,7 @@ class Store {
  public:
   struct Options {
     Clock* clock = SystemClock::Get();
-    Indexer indexer;                  // may be empty: no index columns
+    Indexer indexer;                    // may be empty: no index columns
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
   };
 
@@ -172,8 +172,7 @@ class Store {
   Result<VersionVector> Vector();
   // Calls sink with every block holding ops above `peer` in a stream that may_read allows, in
   // sequence order per stream.
-  Status ReadBlocks(const VersionVector& peer,
-                    const std::function<bool(const StreamId&)>& may_read,
+  Status ReadBlocks(const VersionVector& peer, const std::function<bool(const StreamId&)>& may_read,
                     const std::function<Status(std::string_view block)>& sink);
   // Verifies and applies a block from any origin (idempotent: ops already held are skipped).
   // A block that leaves a gap, fails its signature or comes from an unknown origin changes

@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 class ResidentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("bosai-res-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("bosai-res-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     auto n = Node::Init({(dir_ / "data").string(), "042021-honcho", "042021"});
     ASSERT_TRUE(n.ok()) << n.status().message();
@@ -53,10 +54,11 @@ constexpr const char* kHeader =
     "postal_code,address,my_number,phone,resident_since\n";
 
 TEST_F(ResidentTest, ImportsWithJapaneseHeadersInAnyOrder) {
-  std::string path = Write("jp.csv",
-                           "氏名,ふりがな,生年月日,性別,住民票コード,世帯番号,続柄,住所,個人番号,備考\n"
-                           "佐藤　太郎,さとう　たろう,昭和50年4月1日,男,1001,H1,世帯主,石巻市中央1丁目,983205673214,x\n"
-                           "佐藤　花子,サトウ　ハナコ,S52.10.3,女,1002,H1,妻,石巻市中央1丁目,,y\n");
+  std::string path = Write(
+      "jp.csv",
+      "氏名,ふりがな,生年月日,性別,住民票コード,世帯番号,続柄,住所,個人番号,備考\n"
+      "佐藤　太郎,さとう　たろう,昭和50年4月1日,男,1001,H1,世帯主,石巻市中央1丁目,983205673214,x\n"
+      "佐藤　花子,サトウ　ハナコ,S52.10.3,女,1002,H1,妻,石巻市中央1丁目,,y\n");
   ImportReport r = Import(path);
   EXPECT_EQ(r.problem_count, 0u) << (r.problems.empty() ? "" : r.problems[0]);
   EXPECT_EQ(r.imported, 2u);
@@ -85,12 +87,14 @@ TEST_F(ResidentTest, ImportsWithJapaneseHeadersInAnyOrder) {
 }
 
 TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
-  std::string path = Write("bad.csv", std::string(kHeader) +
-      "042021,2001,H2,鈴木　一郎,すずき　いちろう,1960-02-30,男,世帯主,9860001,住所,,0225-11-2222,\n"
-      "042021,2002,H2,鈴木　花,スズキ,1962-01-01,X,妻,98600,住所,983205673215,,\n"
-      "042020,2003,H3,田中,タナカ,1962-01-01,女,世帯主,,住所,,,\n"
-      "042021,2001,H4,\"名前, 引用\",ヤマダ,H1.1.8,女,世帯主,,住所,,,\n"
-      "042021,2005,H5,山田,山田,2099-01-01,女,世帯主,,住所,,,\n");
+  std::string path = Write(
+      "bad.csv", std::string(kHeader) +
+                     "042021,2001,H2,鈴木　一郎,すずき　いちろう,1960-02-30,男,世帯主,9860001,住所,"
+                     ",0225-11-2222,\n"
+                     "042021,2002,H2,鈴木　花,スズキ,1962-01-01,X,妻,98600,住所,983205673215,,\n"
+                     "042020,2003,H3,田中,タナカ,1962-01-01,女,世帯主,,住所,,,\n"
+                     "042021,2001,H4,\"名前, 引用\",ヤマダ,H1.1.8,女,世帯主,,住所,,,\n"
+                     "042021,2005,H5,山田,山田,2099-01-01,女,世帯主,,住所,,,\n");
   ImportOptions o;
   o.path = path;
   auto r = ImportResidents(*node_, o);
@@ -111,8 +115,8 @@ TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
 
 TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   std::string path = Write("mixed.csv", std::string(kHeader) +
-      "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
-      "042021,3002,H1,乙,オツ,1970-13-01,女,妻,,住所,,,\n");
+                                            "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
+                                            "042021,3002,H1,乙,オツ,1970-13-01,女,妻,,住所,,,\n");
   ImportReport r = Import(path, (dir_ / "rejects.csv").string());
   EXPECT_EQ(r.imported, 1u);
   EXPECT_EQ(r.rejected, 1u);
@@ -128,8 +132,8 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
 
 TEST_F(ResidentTest, ReimportIsThreeWay) {
   std::string v1 = Write("v1.csv", std::string(kHeader) +
-      "042021,4001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
-      "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,,\n");
+                                       "042021,4001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
+                                       "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,,\n");
   Import(v1);
   // A clerk corrects 4001's address on this node.
   ASSERT_TRUE(UpdateResident(*node_, "042021:4001", {{"address", "訂正住所"}}).ok());
@@ -142,9 +146,10 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
 
   // The register changes 4002's address and 4001's name: both follow the register; the
   // correction made on the node still stands because the register did not touch that field.
-  std::string v2 = Write("v2.csv", std::string(kHeader) +
-      "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
-      "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,新乙住所,,,\n");
+  std::string v2 =
+      Write("v2.csv", std::string(kHeader) +
+                          "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
+                          "042021,4002,H2,乙,オツ,1971-01-01,女,世帯主,,新乙住所,,,\n");
   ImportReport changed = Import(v2);
   EXPECT_EQ(changed.changed, 2u);
   EXPECT_EQ(Address("042021:4001"), "訂正住所");
@@ -152,8 +157,9 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   EXPECT_EQ((*GetResident(*node_, "042021:4001"))->resident.name(), "甲改");
 
   // Now the register itself moves 4001: the register's new value wins.
-  std::string v3 = Write("v3.csv", std::string(kHeader) +
-      "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,転居先,,,\n");
+  std::string v3 =
+      Write("v3.csv",
+            std::string(kHeader) + "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,転居先,,,\n");
   Import(v3);
   EXPECT_EQ(Address("042021:4001"), "転居先");
   // A partial file removed nothing.
@@ -162,8 +168,9 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
 }
 
 TEST_F(ResidentTest, MissingColumnsAreNotCleared) {
-  Import(Write("full.csv", std::string(kHeader) +
-                               "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,9860001,住所,,0225-11-2222,\n"));
+  Import(Write("full.csv",
+               std::string(kHeader) +
+                   "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,9860001,住所,,0225-11-2222,\n"));
   Import(Write("partial.csv",
                "resident_code,household_code,name,birth_date,sex\n5001,H1,甲,1970-01-01,男\n"));
   auto r = GetResident(*node_, "042021:5001");

@@ -42,9 +42,9 @@ TEST(Text, PrivateUseAndUtf8) {
   EXPECT_FALSE(HasPrivateUse("山田"));
   EXPECT_TRUE(IsValidUtf8("佐藤"));
   EXPECT_FALSE(IsValidUtf8("\xff\xfe"));
-  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));           // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));           // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));       // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));      // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
 }
 
 TEST(Text, NfcAndNarrowing) {

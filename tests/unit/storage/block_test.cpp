@@ -16,9 +16,12 @@ std::string MakeBlock(const SigningKey& key, int ops = 3) {
     op->set_hlc(100 + i);
     auto* w = op->add_writes();
     w->set_field(2);
-    w->set_value("\x12\x03" "abc");
+    w->set_value(
+        "\x12\x03"
+        "abc");
   }
-  return EncodeBlock({"042021-honcho#1", "042021", 10, uint32_t(ops), uint64_t(100 + ops)}, batch, key);
+  return EncodeBlock({"042021-honcho#1", "042021", 10, uint32_t(ops), uint64_t(100 + ops)}, batch,
+                     key);
 }
 
 TEST(Block, RoundTrip) {

@@ -11,9 +11,9 @@ TEST(Ids, MunicipalityCodes) {
     const char* code;
     bool valid;
   } cases[] = {
-      {"042021", true},  {"282049", true},  {"131016", true},  {"046060", true},
-      {"011002", true},  {"431001", true},  {"131041", true},  {"042020", false},
-      {"04202", false},  {"0420211", false}, {"04202a", false}, {"", false},
+      {"042021", true}, {"282049", true},   {"131016", true},  {"046060", true},
+      {"011002", true}, {"431001", true},   {"131041", true},  {"042020", false},
+      {"04202", false}, {"0420211", false}, {"04202a", false}, {"", false},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(ValidateMunicipalityCode(c.code).ok(), c.valid) << c.code;
@@ -27,7 +27,7 @@ TEST(Ids, MyNumbers) {
     const char* number;
     bool valid;
   } cases[] = {
-      {"983205673214", true}, {"983205673215", false}, {"98320567321", false},
+      {"983205673214", true},   {"983205673215", false}, {"98320567321", false},
       {"9832056732140", false}, {"98320567321a", false}, {"000000000000", true},
   };
   for (const auto& c : cases) {

@@ -70,7 +70,8 @@ std::set<std::tuple<std::string, uint32_t, std::string, uint64_t>> OracleConflic
     }
     const Write* shown = nullptr;
     for (const Write* w : live) {
-      if (!shown || std::tie(w->hlc, w->inc, w->seq) > std::tie(shown->hlc, shown->inc, shown->seq)) {
+      if (!shown ||
+          std::tie(w->hlc, w->inc, w->seq) > std::tie(shown->hlc, shown->inc, shown->seq)) {
         shown = w;
       }
     }
@@ -167,7 +168,8 @@ void RunSeed(uint64_t seed) {
       auto got = obs->ListConflicts();
       ASSERT_TRUE(got.ok());
       std::set<std::tuple<std::string, uint32_t, std::string, uint64_t>> actual;
-      for (auto& c : *got) actual.insert({c.key, c.field, c.other.dot.incarnation, c.other.dot.seq});
+      for (auto& c : *got)
+        actual.insert({c.key, c.field, c.other.dot.incarnation, c.other.dot.seq});
       ASSERT_EQ(actual, oracle);
     }
   }
@@ -196,7 +198,9 @@ void RunSeed(uint64_t seed) {
       if (d.key == c.key && d.field == c.field) dots.push_back({d.field, d.other.dot});
     }
     const std::string& keep = pick(2) ? c.shown.value : c.other.value;
-    ASSERT_TRUE(officer.Put(c.shown.scope, c.entity, c.key, {{c.field, keep}}, v1::OP_SOURCE_USER, dots).ok());
+    ASSERT_TRUE(
+        officer.Put(c.shown.scope, c.entity, c.key, {{c.field, keep}}, v1::OP_SOURCE_USER, dots)
+            .ok());
   }
   ASSERT_TRUE(officer.CommitWrite().ok());
   for (auto& node : nodes) {

@@ -22,8 +22,8 @@ constexpr uint32_t kEntity = 1;
 void PutString(Store& s, const std::string& key, uint32_t field, const std::string& value,
                v1::OpSource source = v1::OP_SOURCE_USER) {
   ASSERT_TRUE(s.BeginWrite("test").ok());
-  Status st = s.Put("042021", kEntity, key, {{field, value.empty() ? "" : StringField(field, value)}},
-                    source);
+  Status st = s.Put("042021", kEntity, key,
+                    {{field, value.empty() ? "" : StringField(field, value)}}, source);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_TRUE(s.CommitWrite().ok());
 }
@@ -66,12 +66,13 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
   auto b = NewStore("042021-shisho", &clock);
   auto keys = KeysOf({a.get(), b.get()});
-  for (int i = 0; i < 5; ++i) PutString(*a, "042021:" + std::to_string(i), 2, "v" + std::to_string(i));
+  for (int i = 0; i < 5; ++i)
+    PutString(*a, "042021:" + std::to_string(i), 2, "v" + std::to_string(i));
   std::vector<std::string> blocks;
   ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view blk) {
-                   blocks.emplace_back(blk);
-                   return Status::Ok();
-                 }).ok());
+                 blocks.emplace_back(blk);
+                 return Status::Ok();
+               }).ok());
   ASSERT_EQ(blocks.size(), 5u);  // one commit each
 
   // A gap is refused and changes nothing.
@@ -95,9 +96,9 @@ TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
   PutString(*a, "042021:1", 2, "x");
   std::string blk;
   ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view x) {
-                   blk = std::string(x);
-                   return Status::Ok();
-                 }).ok());
+                 blk = std::string(x);
+                 return Status::Ok();
+               }).ok());
   std::string empty = Hash(*b);
   // Unknown origin.
   EXPECT_FALSE(b->ApplyBlock(blk, nullptr).ok());
@@ -182,11 +183,13 @@ TEST(Store, AWriteArrivingAfterItsSuccessorIsDead) {
   PutString(*b, "042021:1", 2, "v2");
   // C takes only B's own stream first.
   std::vector<std::string> from_b;
-  ASSERT_TRUE(b->ReadBlocks({}, [](const StreamId& s) { return s.incarnation == "042021-shisho#1"; },
-                            [&](std::string_view x) {
-                              from_b.emplace_back(x);
-                              return Status::Ok();
-                            }).ok());
+  ASSERT_TRUE(b->ReadBlocks(
+                   {}, [](const StreamId& s) { return s.incarnation == "042021-shisho#1"; },
+                   [&](std::string_view x) {
+                     from_b.emplace_back(x);
+                     return Status::Ok();
+                   })
+                  .ok());
   for (const auto& x : from_b) ASSERT_TRUE(c->ApplyBlock(x, keys).ok());
   EXPECT_EQ(Field(*c, "042021:1", 2), "v2");
   Pull(*c, *a, keys);
@@ -204,11 +207,12 @@ TEST(Store, UnknownFieldsSurviveMergeAndRelay) {
   // Field 99 is unknown to this version's Resident message: a newer writer's field.
   std::string unknown = StringField(99, "from a newer version");
   ASSERT_TRUE(a->BeginWrite("test").ok());
-  ASSERT_TRUE(a->Put("042021", kEntity, "042021:1", {{2, StringField(2, "名前")}, {99, unknown}}).ok());
+  ASSERT_TRUE(
+      a->Put("042021", kEntity, "042021:1", {{2, StringField(2, "名前")}, {99, unknown}}).ok());
   ASSERT_TRUE(a->CommitWrite().ok());
   Pull(*b, *a, keys);
   PutString(*b, "042021:1", 2, "別名");  // B edits a known field
-  Pull(*c, *b, keys);                   // relay: C hears everything through B
+  Pull(*c, *b, keys);                    // relay: C hears everything through B
   EXPECT_EQ(Field(*c, "042021:1", 99), "from a newer version");
   EXPECT_EQ(Field(*c, "042021:1", 2), "別名");
   EXPECT_EQ(Hash(*c), Hash(*b));
@@ -251,14 +255,16 @@ TEST(Store, DoctorPassesAndFindsDamage) {
   auto dir = std::filesystem::temp_directory_path() / ("bosai-doctor-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto a = NewStore("042021-honcho", &clock, 3);
-  for (int i = 0; i < 10; ++i) PutString(*a, "042021:" + std::to_string(i % 4), 2, std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    PutString(*a, "042021:" + std::to_string(i % 4), 2, std::to_string(i));
   auto r = a->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_TRUE(r->ok()) << r->problems[0];
   EXPECT_EQ(r->ops, 10u);
 
   // A materialized value changed behind the op-log's back.
-  ASSERT_TRUE(a->db().Exec("UPDATE records SET body = x'1201' || body WHERE key = '042021:1'").ok());
+  ASSERT_TRUE(
+      a->db().Exec("UPDATE records SET body = x'1201' || body WHERE key = '042021:1'").ok());
   r = a->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->ok());

@@ -28,7 +28,8 @@ inline std::unique_ptr<Store> NewStore(const std::string& node_id, Clock* clock,
 inline KeyLookup KeysOf(std::vector<Store*> stores) {
   return [stores](const std::string& inc) -> std::optional<std::string> {
     for (Store* s : stores) {
-      if (s->identity() && s->identity()->incarnation() == inc) return s->identity()->key.public_key();
+      if (s->identity() && s->identity()->incarnation() == inc)
+        return s->identity()->key.public_key();
     }
     return std::nullopt;
   };
@@ -39,10 +40,12 @@ inline void Pull(Store& to, Store& from, const KeyLookup& keys) {
   auto vv = to.Vector();
   ASSERT_TRUE(vv.ok());
   std::vector<std::string> blocks;
-  ASSERT_TRUE(from.ReadBlocks(*vv, nullptr, [&](std::string_view b) {
-                    blocks.emplace_back(b);
-                    return Status::Ok();
-                  }).ok());
+  ASSERT_TRUE(from.ReadBlocks(*vv, nullptr,
+                              [&](std::string_view b) {
+                                blocks.emplace_back(b);
+                                return Status::Ok();
+                              })
+                  .ok());
   for (const auto& b : blocks) {
     Status st = to.ApplyBlock(b, keys);
     ASSERT_TRUE(st.ok()) << st.message();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Import benchmark (issue: foundation). Generates N synthetic residents, then times, in the same
+# run, `sqlite3 .import` of the CSV into a plain table (the baseline) and `bosai resident import`
+# into a fresh node. Prints one JSON line:
+#   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
+#    "db_bytes":D,"peak_rss_mb":M}
+# Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
+set -euo pipefail
+bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
+shift
+count=1000000
+seed=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --count) count=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    *) echo "import_bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/bosai-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+now() { date +%s.%N; }
+"$bosai" gen residents --municipality 042021 --count "$count" --seed "$seed" --out r.csv
+csv_bytes=$(stat -c %s r.csv)
+cat r.csv > /dev/null  # both runs read a warm page cache
+
+t0=$(now)
+sqlite3 base.db ".mode csv" ".import r.csv residents"
+t1=$(now)
+baseline=$(echo "$t1 - $t0" | bc -l)
+
+"$bosai" --data-dir node init --node-id 042021-bench --municipality 042021 > /dev/null
+t0=$(now)
+/usr/bin/time -f "%M" -o rss.txt "$bosai" --data-dir node resident import r.csv 2> import.log
+t1=$(now)
+seconds=$(echo "$t1 - $t0" | bc -l)
+grep -q "imported $count," import.log || { cat import.log >&2; exit 1; }
+db_bytes=0
+for f in node/bosai.db node/bosai.db-wal; do
+  [ -f "$f" ] && db_bytes=$((db_bytes + $(stat -c %s "$f")))
+done
+rss_kb=$(tail -1 rss.txt)
+
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"peak_rss_mb":%d}\n' \
+  "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
+  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$((rss_kb / 1024))"
