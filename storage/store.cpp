@@ -376,8 +376,18 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
   if (op.set().empty() && op.writes_size() == 0) return Status::Ok();  // writes nothing
   if (!op.set().empty()) {
     auto fields = SplitFields(op.set());
-    if (!fields.ok())
+    if (!fields.ok()) {
       return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
+    }
+    if (rec.stamps.empty() && superseded_rows_ == 0) {
+      // A new record: every field is simply set (what ApplyFieldWrite would conclude).
+      for (const auto& [field, value] : *fields) rec.stamps[field] = stamp;
+      rec.body = std::move(fields).value();
+      for (auto it = rec.body.begin(); it != rec.body.end();) {
+        it = it->second.empty() ? rec.body.erase(it) : std::next(it);
+      }
+      fields = FieldMap();
+    }
     for (const auto& [field, value] : *fields) {
       BOSAI_RETURN_IF_ERROR(
           ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams));
@@ -772,7 +782,10 @@ Status Store::BeginBulk() {
 Status Store::EndBulk() {
   if (!writing_ || !bulk_) return Status::Invalid("EndBulk without BeginBulk");
   bulk_ = false;
+  // Index builds are sorts: let SQLite's sorter use a second thread.
+  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));
   Status st = db_->Exec(kSecondaryIndexes);
+  db_->Exec("PRAGMA threads=0");
   if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
     return Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
