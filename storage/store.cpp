@@ -1018,54 +1018,41 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
 // ---------------------------------------------------------------------------------------------
 // Checks
 
+// Feeds every row of a query into the digest: integers as 8 bytes, other values length-prefixed.
+static Status HashRows(Db& db, const std::string& sql, Sha256& h) {
+  Stmt& s = db.Prepare(sql);
+  while (s.Step()) {
+    for (int col = 0; col < s.ColumnCount(); ++col) {
+      if (s.IsInteger(col)) {
+        h.UpdateInt(uint64_t(s.Int(col)));
+      } else {
+        h.UpdateField(s.Blob(col));
+      }
+    }
+  }
+  Status st = s.status();
+  s.Reset();
+  return st;
+}
+
 Result<std::string> Store::StateHash() {
   ReadSnapshot snapshot(*db_);
   Sha256 h;
   h.Update("bosai-state-v1");
-  {
-    Stmt& s = db_->Prepare("SELECT entity, key, body FROM records ORDER BY entity, key");
-    while (s.Step()) {
-      h.UpdateInt(uint64_t(s.Int(0)));
-      h.UpdateField(s.Text(1));
-      h.UpdateField(s.Blob(2));
-    }
-    BOSAI_RETURN_IF_ERROR(s.status());
-    s.Reset();
-  }
+  BOSAI_RETURN_IF_ERROR(
+      HashRows(*db_, "SELECT entity, key, body FROM records ORDER BY entity, key", h));
   h.Update("siblings");
-  {
-    Stmt& s = db_->Prepare(
-        "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
-        "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, "
-        "x.seq");
-    while (s.Step()) {
-      h.UpdateInt(uint64_t(s.Int(0)));
-      h.UpdateField(s.Text(1));
-      h.UpdateInt(uint64_t(s.Int(2)));
-      h.UpdateField(s.Text(3));
-      h.UpdateInt(uint64_t(s.Int(4)));
-      h.UpdateField(s.Blob(5));
-    }
-    BOSAI_RETURN_IF_ERROR(s.status());
-    s.Reset();
-  }
+  BOSAI_RETURN_IF_ERROR(HashRows(
+      *db_,
+      "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
+      "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, x.seq",
+      h));
   h.Update("events");
-  {
-    Stmt& s = db_->Prepare(
-        "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
-        "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, "
-        "e.seq");
-    while (s.Step()) {
-      h.UpdateInt(uint64_t(s.Int(0)));
-      h.UpdateField(s.Text(1));
-      h.UpdateField(s.Text(2));
-      h.UpdateField(s.Text(3));
-      h.UpdateInt(uint64_t(s.Int(4)));
-      h.UpdateField(s.Blob(5));
-    }
-    BOSAI_RETURN_IF_ERROR(s.status());
-    s.Reset();
-  }
+  BOSAI_RETURN_IF_ERROR(HashRows(
+      *db_,
+      "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
+      "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, e.seq",
+      h));
   return ToHex(h.Final());
 }
 
