@@ -1,0 +1,24 @@
+// Writes the seed corpus of the frame decoder fuzzer: a few valid frames of each kind.
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "sync/frame.h"
+
+int main(int argc, char** argv) {
+  using namespace bosai::sync;
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds DIR\n";
+    return 2;
+  }
+  const std::string dir = argv[1];
+  int n = 0;
+  auto write = [&](const std::string& bytes) {
+    std::ofstream(dir + "/seed-" + std::to_string(n++), std::ios::binary) << '\x07' << bytes;
+  };
+  write(*EncodeFrame(FrameType::kHello, "hello"));
+  write(*EncodeFrame(FrameType::kAck, std::string(200, 'a')));
+  write(*EncodeFrame(FrameType::kBlocks, std::string(3000, 'b')) + *EncodeFrame(FrameType::kHeartbeat, ""));
+  write(*EncodeFrame(FrameType::kError, "bad block", false));
+  return 0;
+}
