@@ -41,7 +41,8 @@ const char* FrameTypeName(FrameType type) {
 
 Result<std::string> EncodeFrame(FrameType type, std::string_view body, bool compress) {
   if (body.size() > kMaxBodyBytes) {
-    return Status::Invalid(fmt::format("frame body of {} bytes exceeds {}", body.size(), kMaxBodyBytes));
+    return Status::Invalid(
+        fmt::format("frame body of {} bytes exceeds {}", body.size(), kMaxBodyBytes));
   }
   std::string payload;  // what the CRC covers
   uint8_t flags = 0;
@@ -56,7 +57,8 @@ Result<std::string> EncodeFrame(FrameType type, std::string_view body, bool comp
   }
   if (!(flags & kFlagLz4)) payload.assign(body);
   if (payload.size() + 6 > kMaxFrameBytes) {
-    return Status::Invalid(fmt::format("frame of {} bytes exceeds {}", payload.size() + 6, kMaxFrameBytes));
+    return Status::Invalid(
+        fmt::format("frame of {} bytes exceeds {}", payload.size() + 6, kMaxFrameBytes));
   }
   std::string out;
   out.reserve(kHeaderBytes + payload.size());
@@ -91,7 +93,8 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
   if (rest < 6 || rest > kMaxFrameBytes) return fail(fmt::format("bad length {}", rest));
   if (b.size() >= 6) {
     if (!KnownType(uint8_t(b[4]))) return fail(fmt::format("unknown type {}", uint8_t(b[4])));
-    if (uint8_t(b[5]) & ~kFlagLz4) return fail(fmt::format("unknown flags 0x{:02x}", uint8_t(b[5])));
+    if (uint8_t(b[5]) & ~kFlagLz4)
+      return fail(fmt::format("unknown flags 0x{:02x}", uint8_t(b[5])));
   }
   if (b.size() < 4 + size_t(rest)) return std::optional<Frame>();  // wait for the rest
 
@@ -104,9 +107,11 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
   if (lz4) {
     if (payload.size() < 4) return fail("truncated compressed body");
     uint32_t raw = GetU32(payload, 0);
-    if (raw == 0 || raw > kMaxBodyBytes) return fail(fmt::format("bad uncompressed length {}", raw));
+    if (raw == 0 || raw > kMaxBodyBytes)
+      return fail(fmt::format("bad uncompressed length {}", raw));
     f.body.resize(raw);
-    int n = LZ4_decompress_safe(payload.data() + 4, f.body.data(), int(payload.size() - 4), int(raw));
+    int n =
+        LZ4_decompress_safe(payload.data() + 4, f.body.data(), int(payload.size() - 4), int(raw));
     if (n != int(raw)) return fail("body does not decompress to its stated length");
   } else {
     f.body.assign(payload);

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   };
   write(*EncodeFrame(FrameType::kHello, "hello"));
   write(*EncodeFrame(FrameType::kAck, std::string(200, 'a')));
-  write(*EncodeFrame(FrameType::kBlocks, std::string(3000, 'b')) + *EncodeFrame(FrameType::kHeartbeat, ""));
+  write(*EncodeFrame(FrameType::kBlocks, std::string(3000, 'b')) +
+        *EncodeFrame(FrameType::kHeartbeat, ""));
   write(*EncodeFrame(FrameType::kError, "bad block", false));
   return 0;
 }
