@@ -957,6 +957,21 @@ Status Store::ReadBlocks(const VersionVector& peer,
   return Status::Ok();
 }
 
+Result<std::optional<std::string>> Store::NextBlock(const StreamId& stream, uint64_t after_seq) {
+  Stmt& s = db_->Prepare(
+      "SELECT b.data FROM blocks b JOIN streams t ON t.id = b.stream "
+      "WHERE t.incarnation = ? AND t.scope = ? AND b.first_seq <= ? AND b.last_seq > ? "
+      "ORDER BY b.last_seq DESC LIMIT 1");
+  s.Bind(1, stream.incarnation).Bind(2, stream.scope);
+  s.Bind(3, int64_t(after_seq + 1)).Bind(4, int64_t(after_seq));
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Blob(0));
+  Status st = s.status();
+  s.Reset();
+  if (!st.ok()) return st;
+  return out;
+}
+
 Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
   if (writing_) return ApplyBlockInTransaction(block, keys);
   BOSAI_RETURN_IF_ERROR(BeginWrite("sync"));

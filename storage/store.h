@@ -174,6 +174,9 @@ class Store {
   // sequence order per stream.
   Status ReadBlocks(const VersionVector& peer, const std::function<bool(const StreamId&)>& may_read,
                     const std::function<Status(std::string_view block)>& sink);
+  // The block holding op after_seq + 1 of a stream (the longest such), or nothing if this node
+  // holds no op past after_seq there.
+  Result<std::optional<std::string>> NextBlock(const StreamId& stream, uint64_t after_seq);
   // Verifies and applies a block from any origin (idempotent: ops already held are skipped).
   // A block that leaves a gap, fails its signature or comes from an unknown origin changes
   // nothing. Runs in the current write transaction if one is open, else in its own.

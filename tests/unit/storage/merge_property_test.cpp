@@ -15,6 +15,7 @@
 #include "storage/fields.h"
 #include "storage/store.h"
 #include "test_util.h"
+#include "tests/common/merge_oracle.h"
 
 namespace bosai {
 namespace {
@@ -22,67 +23,9 @@ namespace {
 using testing::Hash;
 using testing::KeysOf;
 using testing::NewStore;
+using testing::OracleConflicts;
 using testing::Pull;
 using testing::StringField;
-
-struct Write {
-  std::string inc;
-  uint64_t seq;
-  uint64_t hlc;
-  std::string value;
-  std::set<std::pair<std::string, uint64_t>> context;
-};
-using FieldKey = std::tuple<std::string, uint32_t>;  // key, field
-
-// Conflicts an independent reading of the op-log predicts: live writes are those no write names;
-// the newest by (hlc, incarnation) is shown; the others with a different value are conflicts.
-std::set<std::tuple<std::string, uint32_t, std::string, uint64_t>> OracleConflicts(
-    const std::vector<std::string>& blocks) {
-  std::map<FieldKey, std::vector<Write>> writes;
-  for (const auto& b : blocks) {
-    auto h = ParseBlockHeader(b);
-    auto batch = DecodeBlockPayload(b);
-    for (int i = 0; i < batch->ops_size(); ++i) {
-      const auto& op = batch->ops(i);
-      FieldMap set = SplitFields(op.set()).value();
-      for (const auto& [field, value] : set) {
-        writes[{op.key(), field}].push_back({h->origin, h->first_seq + i, op.hlc(), value, {}});
-      }
-      for (const auto& w : op.writes()) {
-        Write x{h->origin, h->first_seq + i, op.hlc(), w.value(), {}};
-        for (int j = 0; j < w.context_peer_size(); ++j) {
-          x.context.insert({batch->peers(w.context_peer(j)), w.context_seq(j)});
-        }
-        writes[{op.key(), w.field()}].push_back(x);
-      }
-    }
-  }
-  std::set<std::tuple<std::string, uint32_t, std::string, uint64_t>> out;
-  for (auto& [fk, ws] : writes) {
-    // Deduplicate (the same block may be read from several nodes).
-    std::map<std::pair<std::string, uint64_t>, Write> unique;
-    for (auto& w : ws) unique.emplace(std::make_pair(w.inc, w.seq), w);
-    std::set<std::pair<std::string, uint64_t>> named;
-    for (auto& [d, w] : unique) named.insert(w.context.begin(), w.context.end());
-    std::vector<const Write*> live;
-    for (auto& [d, w] : unique) {
-      if (!named.count(d)) live.push_back(&w);
-    }
-    const Write* shown = nullptr;
-    for (const Write* w : live) {
-      if (!shown ||
-          std::tie(w->hlc, w->inc, w->seq) > std::tie(shown->hlc, shown->inc, shown->seq)) {
-        shown = w;
-      }
-    }
-    for (const Write* w : live) {
-      if (w != shown && w->value != shown->value) {
-        out.insert({std::get<0>(fk), std::get<1>(fk), w->inc, w->seq});
-      }
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> AllBlocks(Store& s) {
   std::vector<std::string> out;

@@ -1,0 +1,154 @@
+// Sync session state machine; see session.h.
+#include "sync/session.h"
+
+#include <fmt/format.h>
+
+#include "bosai/sync/v1/sync.pb.h"
+
+namespace bosai::sync {
+namespace {
+
+void ToProto(const VersionVector& vv, google::protobuf::RepeatedPtrField<v1::VectorEntry>* out) {
+  for (const auto& [id, seq] : vv) {
+    auto* e = out->Add();
+    e->set_incarnation(id.incarnation);
+    e->set_scope(id.scope);
+    e->set_seq(seq);
+  }
+}
+
+// Merges a received vector into what we know of the peer (knowledge only grows).
+void Merge(const google::protobuf::RepeatedPtrField<v1::VectorEntry>& in, VersionVector* vv) {
+  for (const auto& e : in) {
+    uint64_t& have = (*vv)[{e.incarnation(), e.scope()}];
+    have = std::max(have, e.seq());
+  }
+}
+
+Result<std::string> Encode(FrameType type, const google::protobuf::MessageLite& msg) {
+  return EncodeFrame(type, msg.SerializeAsString());
+}
+
+}  // namespace
+
+Session::Session(Store& store, Options options) : store_(store), options_(std::move(options)) {}
+
+Result<std::vector<std::string>> Session::Start() {
+  if (started_) return Status::Invalid("session already started");
+  started_ = true;
+  if (!store_.identity()) return Status::Invalid("this node has no identity");
+  v1::Hello hello;
+  hello.set_protocol(kProtocolVersion);
+  hello.set_incarnation(store_.identity()->incarnation());
+  BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
+  ToProto(vv, hello.mutable_vector());
+  BOSAI_ASSIGN_OR_RETURN(std::string frame, Encode(FrameType::kHello, hello));
+  return std::vector<std::string>{std::move(frame)};
+}
+
+Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
+  std::vector<std::string> out;
+  auto bad = [&](const std::string& why) {
+    return Status::Invalid(fmt::format("{} frame from {}: {}", FrameTypeName(frame.type),
+                                       peer_incarnation_.empty() ? "peer" : peer_incarnation_,
+                                       why));
+  };
+  if (frame.type != FrameType::kHello && !hello_received_) return bad("before Hello");
+  switch (frame.type) {
+    case FrameType::kHello: {
+      v1::Hello hello;
+      if (hello_received_) return bad("a second Hello");
+      if (!hello.ParseFromString(frame.body)) return bad("does not parse");
+      if (hello.protocol() != kProtocolVersion) {
+        return bad(
+            fmt::format("protocol {} (this node speaks {})", hello.protocol(), kProtocolVersion));
+      }
+      hello_received_ = true;
+      peer_incarnation_ = hello.incarnation();
+      Merge(hello.vector(), &peer_vector_);
+      BOSAI_RETURN_IF_ERROR(Pump(out));
+      break;
+    }
+    case FrameType::kBlocks: {
+      v1::Blocks blocks;
+      if (!blocks.ParseFromString(frame.body)) return bad("does not parse");
+      if (blocks.caught_up() && blocks.blocks_size() > 0) return bad("caught_up with blocks");
+      if (blocks.caught_up()) {
+        peer_caught_up_ = true;
+        break;
+      }
+      // One transaction for the frame: a bad block applies nothing of it.
+      BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
+      for (const auto& b : blocks.blocks()) {
+        Status st = store_.ApplyBlock(b, options_.keys);
+        if (!st.ok()) {
+          store_.AbortWrite();
+          return bad(st.message());
+        }
+      }
+      BOSAI_RETURN_IF_ERROR(store_.CommitWrite());  // durable before the Ack
+      blocks_received_ += uint64_t(blocks.blocks_size());
+      v1::Ack ack;
+      BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
+      ToProto(vv, ack.mutable_vector());
+      BOSAI_ASSIGN_OR_RETURN(std::string f, Encode(FrameType::kAck, ack));
+      out.push_back(std::move(f));
+      break;
+    }
+    case FrameType::kAck: {
+      v1::Ack ack;
+      if (!ack.ParseFromString(frame.body)) return bad("does not parse");
+      if (in_flight_ == 0) return bad("Ack with nothing in flight");
+      --in_flight_;
+      Merge(ack.vector(), &peer_vector_);
+      BOSAI_RETURN_IF_ERROR(Pump(out));
+      break;
+    }
+    case FrameType::kHeartbeat:
+      break;
+    case FrameType::kError:
+      return bad("peer reports: " + frame.body);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> Session::Poll() {
+  std::vector<std::string> out;
+  if (!hello_received_) return out;
+  BOSAI_RETURN_IF_ERROR(Pump(out));
+  return out;
+}
+
+// Fills the window with the next blocks the peer lacks, stream by stream.
+Status Session::Pump(std::vector<std::string>& out) {
+  BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+  for (const auto& [stream, last] : mine) {
+    if (in_flight_ >= options_.window) return Status::Ok();
+    if (options_.peer_may_read && !options_.peer_may_read(stream)) continue;
+    auto pv = peer_vector_.find(stream);
+    uint64_t cursor = std::max(pv == peer_vector_.end() ? 0 : pv->second, sent_[stream]);
+    while (cursor < last && in_flight_ < options_.window) {
+      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> block, store_.NextBlock(stream, cursor));
+      if (!block) break;
+      BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(*block));
+      v1::Blocks msg;
+      msg.add_blocks(std::move(*block));
+      BOSAI_ASSIGN_OR_RETURN(std::string f, Encode(FrameType::kBlocks, msg));
+      out.push_back(std::move(f));
+      ++in_flight_;
+      ++blocks_sent_;
+      cursor = h.last_seq();
+      sent_[stream] = cursor;
+    }
+  }
+  if (in_flight_ == 0 && !sent_caught_up_) {
+    v1::Blocks done;
+    done.set_caught_up(true);
+    BOSAI_ASSIGN_OR_RETURN(std::string f, Encode(FrameType::kBlocks, done));
+    out.push_back(std::move(f));
+    sent_caught_up_ = true;
+  }
+  return Status::Ok();
+}
+
+}  // namespace bosai::sync
