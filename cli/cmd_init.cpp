@@ -9,13 +9,20 @@ void RegisterInit(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("init", "Create a node: data dir, node key, epoch, keys");
   auto opts = std::make_shared<node::InitOptions>();
   cmd->add_option("--node-id", opts->node_id,
-                  "Node id, <municipality code>-<name>, e.g. 042021-honcho")
-      ->required();
+                  "Node id, <municipality code>-<name>, e.g. 042021-honcho");
   cmd->add_option("--municipality", opts->municipality,
-                  "6-digit 全国地方公共団体コード, e.g. 042021")
-      ->required();
+                  "6-digit 全国地方公共団体コード, e.g. 042021");
+  auto* enroll = cmd->add_option("--enrollment", opts->enrollment,
+                                 "Enrollment issued by the root for this node's requested key");
+  auto* root_key =
+      cmd->add_option("--root-key", opts->root_key,
+                      "root.key of the municipality: enroll in one step (drills, demos)");
+  enroll->excludes(root_key);
   cmd->callback([&g, opts] {
     opts->data_dir = g.data_dir;
+    if (opts->enrollment.empty() && (opts->node_id.empty() || opts->municipality.empty())) {
+      return Fail(g, "init needs --node-id and --municipality (or --enrollment)");
+    }
     auto node = node::Node::Init(*opts);
     if (!node.ok()) return Fail(g, node.status());
     if (g.json) {
@@ -23,12 +30,18 @@ void RegisterInit(CLI::App& app, Globals& g) {
                  {"municipality", (*node)->municipality()},
                  {"incarnation", (*node)->incarnation()},
                  {"data_dir", g.data_dir},
-                 {"development_root", (*node)->development_root()}});
+                 {"development_root", (*node)->development_root()},
+                 {"issuer_code", (*node)->issuer_code()},
+                 {"my_number_readable", (*node)->data_key() != nullptr}});
       return;
     }
-    std::cout << "initialized " << (*node)->incarnation() << " in " << g.data_dir << "\n"
-              << "note: created a development root and data key in " << g.data_dir
-              << "/keys; use an enrollment from the municipality's root for real work\n";
+    std::cout << "initialized " << (*node)->incarnation() << " in " << g.data_dir << "\n";
+    if ((*node)->development_root()) {
+      std::cout << "note: created a development root and data key in " << g.data_dir
+                << "/keys; use an enrollment from the municipality's root for real work\n";
+    } else if (!(*node)->data_key()) {
+      std::cout << "note: enrolled without the data key: this node cannot read My Number\n";
+    }
   });
 }
 

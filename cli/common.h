@@ -48,5 +48,6 @@ void RegisterResident(CLI::App& app, Globals& g);
 void RegisterConflicts(CLI::App& app, Globals& g);
 void RegisterState(CLI::App& app, Globals& g);
 void RegisterDoctor(CLI::App& app, Globals& g);
+void RegisterKeys(CLI::App& app, Globals& g);
 
 }  // namespace bosai::cli

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       });
 
   RegisterInit(app, g);
+  RegisterKeys(app, g);
   RegisterGen(app, g);
   RegisterResident(app, g);
   RegisterConflicts(app, g);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "node/enroll.h"
 #include "node/resident.h"
 #include "storage/ids.h"
 
@@ -45,39 +46,86 @@ std::string OsUser() {
 }  // namespace
 
 Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
-  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(options.municipality));
-  BOSAI_RETURN_IF_ERROR(ValidateNodeId(options.node_id));
-  if (options.node_id.substr(0, 6) != options.municipality) {
-    return Status::Invalid(fmt::format("node id {} does not start with the municipality code {}",
-                                       options.node_id, options.municipality));
-  }
   fs::path dir(options.data_dir);
   if (fs::exists(dir / "bosai.db")) {
     return Status::Exists(fmt::format("{} already holds a node", dir.string()));
   }
+  if (!options.enrollment.empty() && !options.root_key.empty()) {
+    return Status::Invalid("give --enrollment or --root-key, not both");
+  }
+  InitCrypto();
+  std::string node_id = options.node_id;
+  std::string municipality = options.municipality;
+  std::optional<SigningKey> node_key;
+  std::optional<Enrollment> enrollment;
+
+  if (!options.enrollment.empty()) {
+    // The key was made by `keys node request` in this data dir.
+    auto hex = ReadFile(dir / "keys" / "node.key");
+    if (!hex.ok()) {
+      return Status::NotFound(fmt::format(
+          "{} has no requested node key: run `bosai keys node request` on this node first",
+          options.data_dir));
+    }
+    std::string h = *hex;
+    while (!h.empty() && (h.back() == '\n' || h.back() == ' ')) h.pop_back();
+    auto secret = FromHex(h);
+    if (!secret.ok()) return Status::Corruption(options.data_dir + "/keys/node.key is damaged");
+    BOSAI_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromSecret(*secret));
+    BOSAI_ASSIGN_OR_RETURN(Enrollment e, OpenEnrollment(options.enrollment, key));
+    if (!node_id.empty() && node_id != e.node_id) {
+      return Status::Invalid(fmt::format("the enrollment is for {}, not {}", e.node_id, node_id));
+    }
+    node_id = e.node_id;
+    if (municipality.empty()) municipality = node_id.substr(0, 6);
+    node_key = key;
+    enrollment = std::move(e);
+  }
+  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(municipality));
+  BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
+  if (node_id.substr(0, 6) != municipality) {
+    return Status::Invalid(fmt::format("node id {} does not start with the municipality code {}",
+                                       node_id, municipality));
+  }
+  if (!node_key) node_key = SigningKey::Generate();
+  if (!options.root_key.empty()) {
+    BOSAI_ASSIGN_OR_RETURN(Enrollment e, EnrollDirectly(options.root_key, node_id, *node_key));
+    enrollment = std::move(e);
+  }
+
   std::error_code ec;
   fs::create_directories(dir / "keys", ec);
   if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
   fs::permissions(dir / "keys", fs::perms::owner_all, ec);
-  InitCrypto();
-
-  SigningKey node_key = SigningKey::Generate();
-  SigningKey dev_root = SigningKey::Generate();
-  DataKey data_key = DataKey::Generate();
-  BOSAI_RETURN_IF_ERROR(
-      WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key.secret()) + "\n"));
-  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "data.key", data_key.Serialize()));
-  BOSAI_RETURN_IF_ERROR(
-      WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root.secret()) + "\n"));
+  if (options.enrollment.empty()) {
+    BOSAI_RETURN_IF_ERROR(
+        WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key->secret()) + "\n"));
+  }
+  std::optional<SigningKey> dev_root;
+  if (enrollment) {
+    BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.crt", enrollment->node_certificate));
+    BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "root.crt", enrollment->root_certificate));
+    if (enrollment->data_key) {
+      BOSAI_RETURN_IF_ERROR(
+          WriteSecretFile(dir / "keys" / "data.key", enrollment->data_key->Serialize()));
+    }
+  } else {
+    dev_root = SigningKey::Generate();
+    BOSAI_RETURN_IF_ERROR(
+        WriteSecretFile(dir / "keys" / "data.key", DataKey::Generate().Serialize()));
+    BOSAI_RETURN_IF_ERROR(
+        WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root->secret()) + "\n"));
+  }
 
   Store::Options so;
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
                          Store::Open((dir / "bosai.db").string(), so));
   BOSAI_RETURN_IF_ERROR(store->db().Begin());
-  Status st = store->SetMeta("node_id", options.node_id);
-  if (st.ok()) st = store->SetMeta("municipality", options.municipality);
+  Status st = store->SetMeta("node_id", node_id);
+  if (st.ok()) st = store->SetMeta("municipality", municipality);
   if (st.ok()) st = store->SetMeta("epoch", "1");
-  if (st.ok()) st = store->SetMeta("development_root", ToHex(dev_root.public_key()));
+  if (st.ok() && dev_root) st = store->SetMeta("development_root", ToHex(dev_root->public_key()));
+  if (st.ok() && enrollment) st = store->SetMeta("issuer_code", enrollment->issuer_code);
   if (st.ok()) st = store->db().Commit();
   if (!st.ok()) {
     store->db().Rollback();
@@ -111,6 +159,8 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   node->node_id_ = *node_id;
   node->municipality_ = *municipality;
   node->development_root_ = dev_root.has_value();
+  BOSAI_ASSIGN_OR_RETURN(auto issuer_code, store.GetMeta("issuer_code"));
+  if (issuer_code) node->issuer_code_ = *issuer_code;
 
   BOSAI_ASSIGN_OR_RETURN(std::string key_hex, ReadFile(dir / "keys" / "node.key"));
   while (!key_hex.empty() && (key_hex.back() == '\n' || key_hex.back() == ' ')) key_hex.pop_back();

@@ -6,6 +6,8 @@
 //   keys/node.key        Ed25519 secret key of this incarnation (hex), mode 0600
 //   keys/data.key        the municipality data key (seals My Number), mode 0600
 //   keys/dev-root.key    development root, created by `bosai init` without enrollment
+//   keys/node.crt        X.509 node certificate issued by the municipality's root (enrolled)
+//   keys/root.crt        the municipality's root certificate (enrolled)
 //
 // Not thread-safe: a Node belongs to the thread that opened it.
 #pragma once
@@ -21,8 +23,10 @@ namespace bosai::node {
 
 struct InitOptions {
   std::string data_dir;
-  std::string node_id;
-  std::string municipality;
+  std::string node_id;       // may be empty with an enrollment (taken from it)
+  std::string municipality;  // likewise
+  std::string enrollment;    // path of an enrollment issued for this node's requested key
+  std::string root_key;      // path of root.key: enroll in one step (drills, demos)
 };
 
 class Node {
@@ -38,6 +42,8 @@ class Node {
   // The data key, when this node may read My Number.
   const DataKey* data_key() const { return data_key_ ? &*data_key_ : nullptr; }
   bool development_root() const { return development_root_; }
+  // The issuer code of this node's certificates (empty on a development root).
+  const std::string& issuer_code() const { return issuer_code_; }
 
   // Who the audit trail names for this process: "os:<user>" or "user:<operator>" (--as).
   const std::string& author() const { return author_; }
@@ -57,6 +63,7 @@ class Node {
   std::unique_ptr<Store> store_;
   std::optional<DataKey> data_key_;
   bool development_root_ = false;
+  std::string issuer_code_;
   std::string author_;
 };
 

@@ -19,7 +19,11 @@ class ResidentTest : public ::testing::Test {
            ("bosai-res-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    auto n = Node::Init({(dir_ / "data").string(), "042021-honcho", "042021"});
+    InitOptions o;
+    o.data_dir = (dir_ / "data").string();
+    o.node_id = "042021-honcho";
+    o.municipality = "042021";
+    auto n = Node::Init(o);
     ASSERT_TRUE(n.ok()) << n.status().message();
     node_ = std::move(n).value();
   }

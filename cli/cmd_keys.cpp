@@ -1,0 +1,77 @@
+// bosai keys: the municipality root and the enrollment of nodes (the key ceremony).
+#include <iostream>
+#include <sstream>
+
+#include "cli/common.h"
+#include "node/enroll.h"
+
+namespace bosai::cli {
+namespace {
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+void RegisterKeys(CLI::App& app, Globals& g) {
+  auto* keys = app.add_subcommand("keys", "Municipality root and node enrollment");
+  keys->require_subcommand(1);
+
+  auto* root = keys->add_subcommand("root", "The municipality's root (kept offline)");
+  root->require_subcommand(1);
+  auto* root_init =
+      root->add_subcommand("init", "Create root.key, root.crt and data.key in a directory");
+  auto muni = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  root_init->add_option("--municipality", *muni, "6-digit municipality code")->required();
+  root_init->add_option("--out", *out, "Directory, on an offline medium")->required();
+  root_init->callback([&g, muni, out] {
+    Status st = node::CreateRootDir(*muni, *out);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"root_dir", *out}, {"municipality", *muni}});
+    std::cout << "created the root of " << *muni << " in " << *out
+              << " (root.key, root.crt, data.key): keep it offline\n";
+  });
+
+  auto* nodecmd = keys->add_subcommand("node", "Enroll a node under the root");
+  nodecmd->require_subcommand(1);
+  auto* request = nodecmd->add_subcommand("request", "On the node: make its key and a request");
+  auto node_id = std::make_shared<std::string>(), req_out = std::make_shared<std::string>();
+  request->add_option("--node-id", *node_id, "Node id, e.g. 042021-shelter-03")->required();
+  request->add_option("--out", *req_out, "Request file to take to the root")->required();
+  request->callback([&g, node_id, req_out] {
+    Status st = node::WriteEnrollmentRequest(g.data_dir, *node_id, *req_out);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"request", *req_out}, {"node_id", *node_id}});
+    std::cout << "wrote " << *req_out << "; the node key stays in " << g.data_dir << "/keys\n";
+  });
+
+  auto* issue = nodecmd->add_subcommand("issue", "At the root: certify a requested node key");
+  auto o = std::make_shared<node::IssueOptions>();
+  auto write = std::make_shared<std::string>(), read = std::make_shared<std::string>();
+  issue->add_option("--root", o->root_dir, "Root directory (root.key, root.crt, data.key)")
+      ->required();
+  issue->add_option("--request", o->request_path, "Request file from the node")->required();
+  issue->add_option("--issuer-code", o->issuer_code, "Issuer code for certificates, [A-Z0-9]{1,12}")
+      ->required();
+  auto* write_opt = issue->add_option(
+      "--write", *write, "Write scopes, comma-separated (default: CODE and CODE/mynumber)");
+  issue->add_option("--read", *read, "Read scopes, comma-separated (e.g. for a partner or hub)");
+  issue->add_option("--out", o->out_path, "Enrollment file to take back to the node")->required();
+  issue->callback([&g, o, write, read, write_opt] {
+    if (write_opt->count()) o->write = SplitList(*write);
+    o->read = SplitList(*read);
+    Status st = node::IssueEnrollment(*o);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"enrollment", o->out_path}});
+    std::cout << "wrote " << o->out_path << "; on the node: bosai init --enrollment " << o->out_path
+              << "\n";
+  });
+}
+
+}  // namespace bosai::cli

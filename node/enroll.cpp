@@ -1,0 +1,236 @@
+// Root files, enrollment requests and enrollments; see enroll.h.
+#include "node/enroll.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "storage/ids.h"
+#include "sync/trust.h"
+
+namespace bosai::node {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kMaxFileBytes = 64 * 1024;
+
+Result<std::string> Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.size() > kMaxFileBytes) return Status::Invalid(fmt::format("{}: too large", path));
+  return data;
+}
+
+Status WriteFile(const std::string& path, const std::string& content, bool secret) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, secret ? 0600 : 0644);
+  if (fd < 0)
+    return Status::IoError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
+  bool ok =
+      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return Status::IoError(fmt::format("{}: write failed", path));
+  return Status::Ok();
+}
+
+Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind) {
+  BOSAI_ASSIGN_OR_RETURN(std::string text, Slurp(path));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kind) {
+    return Status::Invalid(fmt::format("{}: not a {} file", path, kind));
+  }
+  return j;
+}
+
+std::string Str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Result<sync::Root> LoadRoot(const std::string& root_key_path) {
+  fs::path dir = fs::path(root_key_path).parent_path();
+  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, Slurp(root_key_path));
+  BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, Slurp((dir / "root.crt").string()));
+  BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
+  BOSAI_ASSIGN_OR_RETURN(std::string municipality, sync::RootMunicipality(cert_pem));
+  // The key must be the certificate's: sign something and check it against a node cert check.
+  sync::Root root{municipality, cert_pem, key};
+  sync::NodeCertificate probe{municipality + "-probe", key.public_key(), "PROBE", {}};
+  BOSAI_ASSIGN_OR_RETURN(std::string probe_pem, sync::IssueNodeCertificate(root, probe, 1));
+  if (!sync::VerifyNodeCertificate(probe_pem, cert_pem).ok()) {
+    return Status::Invalid(
+        fmt::format("{} does not belong to {}/root.crt", root_key_path, dir.string()));
+  }
+  return root;
+}
+
+Result<std::string> Issue(const sync::Root& root, const std::string& node_id,
+                          const std::string& public_key, const std::string& issuer_code,
+                          const std::vector<std::string>& write,
+                          const std::vector<std::string>& read,
+                          const std::optional<DataKey>& data_key) {
+  sync::NodeCertificate nc{node_id, public_key, issuer_code, {write, read}};
+  BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
+  nlohmann::json j{{"format", "bosai-enrollment-v1"},
+                   {"node_id", node_id},
+                   {"issuer_code", issuer_code},
+                   {"node_certificate", cert},
+                   {"root_certificate", root.certificate_pem}};
+  if (data_key && nc.scopes.MayRead(root.municipality + "/mynumber")) {
+    // Sealed box to the node's key (its X25519 form): only that node can open it.
+    uint8_t x25519[crypto_box_PUBLICKEYBYTES];
+    if (crypto_sign_ed25519_pk_to_curve25519(
+            x25519, reinterpret_cast<const uint8_t*>(public_key.data())) != 0) {
+      return Status::Invalid("node public key cannot receive the data key");
+    }
+    std::string plain = data_key->Serialize();
+    std::string sealed(plain.size() + crypto_box_SEALBYTES, '\0');
+    crypto_box_seal(reinterpret_cast<uint8_t*>(sealed.data()),
+                    reinterpret_cast<const uint8_t*>(plain.data()), plain.size(), x25519);
+    j["data_key_sealed"] = ToHex(sealed);
+  }
+  return j.dump(2) + "\n";
+}
+
+Result<Enrollment> Parse(const nlohmann::json& j, const std::string& where,
+                         const SigningKey& node_key) {
+  Enrollment e;
+  e.node_id = Str(j, "node_id");
+  e.issuer_code = Str(j, "issuer_code");
+  e.node_certificate = Str(j, "node_certificate");
+  e.root_certificate = Str(j, "root_certificate");
+  auto cert = sync::VerifyNodeCertificate(e.node_certificate, e.root_certificate);
+  if (!cert.ok()) return cert.status().WithContext(where);
+  if (cert->node_id != e.node_id || cert->issuer_code != e.issuer_code) {
+    return Status::Invalid(fmt::format("{}: fields do not match the node certificate", where));
+  }
+  if (cert->public_key != node_key.public_key()) {
+    return Status::Invalid(fmt::format("{}: issued for another key than this node's", where));
+  }
+  std::string sealed_hex = Str(j, "data_key_sealed");
+  if (!sealed_hex.empty()) {
+    auto sealed = FromHex(sealed_hex);
+    uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
+    std::string sk = node_key.secret();
+    std::string pk = node_key.public_key();
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, reinterpret_cast<const uint8_t*>(pk.data())) !=
+            0 ||
+        crypto_sign_ed25519_sk_to_curve25519(xsk, reinterpret_cast<const uint8_t*>(sk.data())) !=
+            0) {
+      return Status::Invalid(fmt::format("{}: this node's key cannot receive the data key", where));
+    }
+    if (!sealed.ok() || sealed->size() < crypto_box_SEALBYTES) {
+      return Status::Invalid(fmt::format("{}: data key is damaged", where));
+    }
+    std::string plain(sealed->size() - crypto_box_SEALBYTES, '\0');
+    int rc = crypto_box_seal_open(reinterpret_cast<uint8_t*>(plain.data()),
+                                  reinterpret_cast<const uint8_t*>(sealed->data()), sealed->size(),
+                                  xpk, xsk);
+    sodium_memzero(xsk, sizeof xsk);
+    if (rc != 0)
+      return Status::Invalid(fmt::format("{}: data key does not open with this node's key", where));
+    BOSAI_ASSIGN_OR_RETURN(DataKey dk, DataKey::Parse(plain));
+    e.data_key = dk;
+  }
+  return e;
+}
+
+}  // namespace
+
+Status CreateRootDir(const std::string& municipality, const std::string& dir) {
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, sync::CreateRoot(municipality));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", dir, ec.message()));
+  for (const char* f : {"root.key", "root.crt", "data.key"}) {
+    if (fs::exists(fs::path(dir) / f))
+      return Status::Exists(fmt::format("{}/{} already exists", dir, f));
+  }
+  BOSAI_RETURN_IF_ERROR(
+      WriteFile((fs::path(dir) / "root.key").string(), sync::PrivateKeyPem(root.key), true));
+  BOSAI_RETURN_IF_ERROR(
+      WriteFile((fs::path(dir) / "root.crt").string(), root.certificate_pem, false));
+  return WriteFile((fs::path(dir) / "data.key").string(), DataKey::Generate().Serialize(), true);
+}
+
+Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
+                              const std::string& out_path) {
+  BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
+  fs::path keys = fs::path(data_dir) / "keys";
+  if (fs::exists(fs::path(data_dir) / "bosai.db")) {
+    return Status::Exists(fmt::format("{} already holds a node", data_dir));
+  }
+  std::error_code ec;
+  fs::create_directories(keys, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", keys.string(), ec.message()));
+  fs::permissions(keys, fs::perms::owner_all, ec);
+  InitCrypto();
+  SigningKey key = SigningKey::Generate();
+  fs::path key_path = keys / "node.key";
+  if (fs::exists(key_path)) {
+    BOSAI_ASSIGN_OR_RETURN(std::string hex, Slurp(key_path.string()));
+    while (!hex.empty() && hex.back() == '\n') hex.pop_back();
+    auto secret = FromHex(hex);
+    if (!secret.ok()) return Status::Corruption(key_path.string() + " is damaged");
+    BOSAI_ASSIGN_OR_RETURN(key, SigningKey::FromSecret(*secret));
+  } else {
+    BOSAI_RETURN_IF_ERROR(WriteFile(key_path.string(), ToHex(key.secret()) + "\n", true));
+  }
+  nlohmann::json j{{"format", "bosai-node-request-v1"},
+                   {"node_id", node_id},
+                   {"public_key", ToHex(key.public_key())}};
+  return WriteFile(out_path, j.dump(2) + "\n", false);
+}
+
+Status IssueEnrollment(const IssueOptions& o) {
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(o.root_dir) / "root.key").string()));
+  BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1"));
+  auto pk = FromHex(Str(req, "public_key"));
+  if (!pk.ok() || pk->size() != 32) return Status::Invalid(o.request_path + ": bad public key");
+  std::optional<DataKey> dk;
+  auto dk_text = Slurp((fs::path(o.root_dir) / "data.key").string());
+  if (dk_text.ok()) {
+    BOSAI_ASSIGN_OR_RETURN(DataKey parsed, DataKey::Parse(*dk_text));
+    dk = parsed;
+  }
+  std::vector<std::string> write =
+      o.write ? *o.write
+              : std::vector<std::string>{root.municipality, root.municipality + "/mynumber"};
+  BOSAI_ASSIGN_OR_RETURN(std::string out,
+                         Issue(root, Str(req, "node_id"), *pk, o.issuer_code, write, o.read, dk));
+  return WriteFile(o.out_path, out, false);
+}
+
+Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
+  BOSAI_ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(path, "bosai-enrollment-v1"));
+  return Parse(j, path, node_key);
+}
+
+Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::string& node_id,
+                                  const SigningKey& node_key) {
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot(root_key_path));
+  std::optional<DataKey> dk;
+  auto dk_text = Slurp((fs::path(root_key_path).parent_path() / "data.key").string());
+  if (dk_text.ok()) {
+    BOSAI_ASSIGN_OR_RETURN(DataKey parsed, DataKey::Parse(*dk_text));
+    dk = parsed;
+  }
+  // The issuer code defaults to the node's name: 042021-shelter-03 → SHELTER03.
+  std::string issuer;
+  for (char c : node_id.substr(7)) {
+    if (std::isalnum(static_cast<unsigned char>(c)) && issuer.size() < 12) {
+      issuer.push_back(char(std::toupper(static_cast<unsigned char>(c))));
+    }
+  }
+  BOSAI_ASSIGN_OR_RETURN(std::string doc,
+                         Issue(root, node_id, node_key.public_key(), issuer,
+                               {root.municipality, root.municipality + "/mynumber"}, {}, dk));
+  return Parse(nlohmann::json::parse(doc), root_key_path, node_key);
+}
+
+}  // namespace bosai::node

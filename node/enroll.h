@@ -1,0 +1,54 @@
+// Enrollment of a node under its municipality's root (DESIGN §7): the key ceremony in three
+// steps: `keys node request` on the node (its key never leaves it), `keys node issue` where the
+// root is kept offline, `init --enrollment` back on the node. Also the root's own files.
+//
+// Root directory (meant for an offline medium):
+//   root.key   Ed25519 private key (PKCS#8 PEM), mode 0600
+//   root.crt   self-signed X.509 root certificate
+//   data.key   the municipality data key (escrow), mode 0600
+//
+// Request and enrollment files are JSON documents (small, printable, mailable).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/crypto.h"
+#include "storage/status.h"
+
+namespace bosai::node {
+
+Status CreateRootDir(const std::string& municipality, const std::string& dir);
+
+// On the node: creates the node key in data_dir/keys (kept for `init --enrollment`) and writes
+// the request for the root.
+Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
+                              const std::string& out_path);
+
+struct IssueOptions {
+  std::string root_dir;
+  std::string request_path;
+  std::string issuer_code;
+  std::optional<std::vector<std::string>> write;  // default: the municipality and its My Number
+  std::vector<std::string> read;
+  std::string out_path;
+};
+// At the root: certifies the requested key and, when the node may read My Number, wraps the
+// data key for it (sealed box to the node's key).
+Status IssueEnrollment(const IssueOptions& options);
+
+struct Enrollment {
+  std::string node_id;
+  std::string issuer_code;
+  std::string node_certificate;  // PEM
+  std::string root_certificate;  // PEM
+  std::optional<DataKey> data_key;
+};
+// Reads an enrollment and checks it against the node key it was issued for.
+Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key);
+// request + issue + open in one step, for drills and demos (`init --root-key`).
+Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::string& node_id,
+                                  const SigningKey& node_key);
+
+}  // namespace bosai::node

@@ -1,0 +1,55 @@
+// Trust: municipality roots, node certificates and scope grants (DESIGN §5, §7).
+// A root is a self-signed X.509 certificate with an Ed25519 key, kept offline. It certifies the
+// nodes of its own municipality: a node certificate binds a node id to the node's Ed25519 key
+// (the same key that signs op-log blocks) and carries the node's scopes in a non-critical
+// extension. Pure functions over PEM text, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "storage/crypto.h"
+#include "storage/status.h"
+
+namespace bosai::sync {
+
+// Scopes a node holds: write for its own municipality, read for what it may receive.
+struct Scopes {
+  std::vector<std::string> write;  // e.g. {"042021", "042021/mynumber"}
+  std::vector<std::string> read;
+  bool MayWrite(const std::string& scope) const;
+  bool MayRead(const std::string& scope) const;
+};
+
+struct Root {
+  std::string municipality;
+  std::string certificate_pem;
+  SigningKey key;
+};
+
+// A new root for a municipality: self-signed, CA, valid 20 years.
+Result<Root> CreateRoot(const std::string& municipality);
+// The municipality code a root certificate is for, after checking it is a self-signed bosai root.
+Result<std::string> RootMunicipality(const std::string& root_pem);
+
+struct NodeCertificate {
+  std::string node_id;
+  std::string public_key;  // raw Ed25519, 32 bytes
+  std::string issuer_code;
+  Scopes scopes;
+};
+
+// Certifies a node key. The root may grant write scopes only in its own municipality.
+Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate& node,
+                                         int valid_days = 5 * 365);
+// Checks the certificate against the root (signature, validity period, municipality of the
+// node id and of every write scope) and returns what it certifies.
+Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
+                                              const std::string& root_pem);
+
+// PEM (PKCS#8) of an Ed25519 key, and back; for root.key files kept offline.
+std::string PrivateKeyPem(const SigningKey& key);
+Result<SigningKey> ParsePrivateKeyPem(const std::string& pem);
+
+}  // namespace bosai::sync

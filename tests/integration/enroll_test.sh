@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Enrollment under a municipality root: root init, node request, issue, init --enrollment; the
+# --root-key shortcut; read-only partners get no data key; enrollments for another key, from a
+# foreign root or tampered with are refused and create nothing.
+source "$(dirname "$0")/lib.sh" "$@"
+
+"$BOSAI" keys root init --municipality 042021 --out root >/dev/null
+[ "$(stat -c %a root/root.key)" = 600 ] || fail "root.key must be private"
+b shelter keys node request --node-id 042021-shelter-03 --out req.json >/dev/null
+"$BOSAI" keys node issue --root root --request req.json --issuer-code SHELTER03 --out enr.json >/dev/null
+b shelter --json init --enrollment enr.json > init.json
+grep -q '"development_root":false' init.json || fail "enrolled node: $(cat init.json)"
+grep -q '"issuer_code":"SHELTER03"' init.json || fail "issuer code: $(cat init.json)"
+grep -q '"my_number_readable":true' init.json || fail "data key must be unwrapped: $(cat init.json)"
+b shelter doctor > doctor.txt
+grep -q "development root" doctor.txt && fail "an enrolled node is not on a development root"
+check "request → issue → init --enrollment"
+
+# The data key unwrapped from the enrollment is the root's: My Number sealed on one enrolled
+# node opens on another.
+b honcho init --node-id 042021-honcho --municipality 042021 --root-key root/root.key >/dev/null
+"$BOSAI" gen residents --municipality 042021 --count 50 --seed 1 --out r.csv
+b honcho resident import r.csv 2>/dev/null
+"$TOOLS/exchange_blocks" honcho/bosai.db shelter/bosai.db
+id=$(sed -n 2p r.csv | cut -d, -f2)
+mn=$(sed -n 2p r.csv | cut -d, -f11)
+b shelter --json resident show "$id" --reveal-my-number > show.json
+grep -q "\"my_number\":\"$mn\"" show.json || fail "My Number on another enrolled node: $(cat show.json)"
+check "--root-key shortcut; nodes of one root share the data key"
+
+# A partner with read scope only: no data key, My Number stays sealed.
+b partner keys node request --node-id 042021-partner --out preq.json >/dev/null
+"$BOSAI" keys node issue --root root --request preq.json --issuer-code PARTNER --write "" \
+  --read 042021 --out penr.json >/dev/null
+b partner --json init --enrollment penr.json > pinit.json
+grep -q '"my_number_readable":false' pinit.json || fail "partner must not get the data key"
+"$TOOLS/exchange_blocks" honcho/bosai.db partner/bosai.db
+b partner --json resident show "$id" --reveal-my-number > pshow.json
+grep -q '"my_number":"<sealed>"' pshow.json || fail "partner must see ciphertext only: $(cat pshow.json)"
+check "a read-only partner holds My Number as ciphertext only"
+
+# Refusals, each leaving no node behind.
+b other keys node request --node-id 042021-shelter-03 --out other.json >/dev/null
+if b other init --enrollment enr.json 2> wrongkey.log; then fail "enrollment for another key"; fi
+grep -q "issued for another key" wrongkey.log || fail "$(cat wrongkey.log)"
+"$BOSAI" keys root init --municipality 131016 --out root2 >/dev/null
+if "$BOSAI" keys node issue --root root2 --request other.json --issuer-code X --out x.json 2> foreign.log; then
+  fail "a root must not certify another municipality's node"
+fi
+grep -q "cannot certify" foreign.log || fail "$(cat foreign.log)"
+sed 's/SHELTER03/SHELTER04/' enr.json > tampered.json
+b third keys node request --node-id 042021-shelter-03 --out third.json >/dev/null
+if b shelter2 init --enrollment tampered.json 2>/dev/null; then fail "tampered enrollment"; fi
+[ ! -f other/bosai.db ] && [ ! -f shelter2/bosai.db ] || fail "a refused enrollment created a node"
+check "enrollments for another key, foreign roots and tampering are refused"
