@@ -263,7 +263,9 @@ class Simulation {
           Connection& c = conns_.back();
           int guard = 0;
           while (!(c.sa->caught_up() && c.sb->caught_up() && c.to_a.empty() && c.to_b.empty())) {
-            bool moved = Deliver(c, true) | Deliver(c, false);
+            bool moved_a = Deliver(c, true);  // both directions each round
+            bool moved_b = Deliver(c, false);
+            bool moved = moved_a || moved_b;
             ASSERT_TRUE(moved) << "session stalled between " << a << " and " << b;
             ASSERT_LT(++guard, 100000);
           }
