@@ -111,6 +111,16 @@ void BindOptInt(Stmt& s, int i, const std::optional<int64_t>& v) {
   }
 }
 
+// The first column of the first row, if there is a row.
+Result<std::optional<std::string>> FirstValue(Stmt& s) {
+  std::optional<std::string> out;
+  if (s.Step()) out = std::string(s.Blob(0));
+  Status st = s.status();
+  s.Reset();
+  if (!st.ok()) return st;
+  return out;
+}
+
 }  // namespace
 
 std::string Identity::incarnation() const { return Incarnation(node_id, epoch); }
@@ -178,11 +188,7 @@ Status Store::SetIdentity(Identity identity) {
 Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
   Stmt& s = db_->Prepare("SELECT v FROM meta WHERE k = ?");
   s.Bind(1, key);
-  std::optional<std::string> out;
-  if (s.Step()) out = std::string(s.Text(0));
-  BOSAI_RETURN_IF_ERROR(s.status());
-  s.Reset();
-  return out;
+  return FirstValue(s);
 }
 
 Status Store::SetMeta(std::string_view key, std::string_view value) {
@@ -194,11 +200,7 @@ Status Store::SetMeta(std::string_view key, std::string_view value) {
 Result<std::optional<std::string>> Store::PublicKey(const std::string& incarnation) {
   Stmt& s = db_->Prepare("SELECT public_key FROM incarnations WHERE name = ?");
   s.Bind(1, incarnation);
-  std::optional<std::string> out;
-  if (s.Step()) out = std::string(s.Blob(0));
-  BOSAI_RETURN_IF_ERROR(s.status());
-  s.Reset();
-  return out;
+  return FirstValue(s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,11 +810,7 @@ Status Store::CreateMissingIndexes() {
 Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_view key) {
   Stmt& s = db_->Prepare("SELECT body FROM records WHERE entity = ? AND key = ?");
   s.Bind(1, entity).Bind(2, key);
-  std::optional<std::string> out;
-  if (s.Step()) out = std::string(s.Blob(0));
-  BOSAI_RETURN_IF_ERROR(s.status());
-  s.Reset();
-  return out;
+  return FirstValue(s);
 }
 
 Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::string_view key,
@@ -839,11 +837,7 @@ Result<std::optional<std::string>> Store::GetRegisterBase(uint32_t entity, std::
   Stmt& s =
       db_->Prepare("SELECT value FROM register_base WHERE entity = ? AND key = ? AND field = ?");
   s.Bind(1, entity).Bind(2, key).Bind(3, field);
-  std::optional<std::string> out;
-  if (s.Step()) out = std::string(s.Blob(0));
-  BOSAI_RETURN_IF_ERROR(s.status());
-  s.Reset();
-  return out;
+  return FirstValue(s);
 }
 
 Result<std::optional<Store::RecordState>> Store::GetRecord(uint32_t entity, std::string_view key) {
@@ -964,12 +958,7 @@ Result<std::optional<std::string>> Store::NextBlock(const StreamId& stream, uint
       "ORDER BY b.last_seq DESC LIMIT 1");
   s.Bind(1, stream.incarnation).Bind(2, stream.scope);
   s.Bind(3, int64_t(after_seq + 1)).Bind(4, int64_t(after_seq));
-  std::optional<std::string> out;
-  if (s.Step()) out = std::string(s.Blob(0));
-  Status st = s.status();
-  s.Reset();
-  if (!st.ok()) return st;
-  return out;
+  return FirstValue(s);
 }
 
 Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
