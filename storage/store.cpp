@@ -961,10 +961,11 @@ Result<std::optional<std::string>> Store::NextBlock(const StreamId& stream, uint
   return FirstValue(s);
 }
 
-Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
-  if (writing_) return ApplyBlockInTransaction(block, keys);
+Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys,
+                         const WriteScopeCheck& may_write) {
+  if (writing_) return ApplyBlockInTransaction(block, keys, may_write);
   BOSAI_RETURN_IF_ERROR(BeginWrite("sync"));
-  Status st = ApplyBlockInTransaction(block, keys);
+  Status st = ApplyBlockInTransaction(block, keys, may_write);
   if (!st.ok()) {
     AbortWrite();
     return st;
@@ -972,7 +973,8 @@ Status Store::ApplyBlock(std::string_view block, const KeyLookup& keys) {
   return CommitWrite();
 }
 
-Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys) {
+Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys,
+                                      const WriteScopeCheck& may_write) {
   BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
   std::string where =
       fmt::format("block {} {} seq {}-{}", h.origin, h.scope, h.first_seq, h.last_seq());
@@ -984,6 +986,9 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   }
   if (!key) return Status::Invalid(fmt::format("{}: origin is not trusted", where));
   BOSAI_RETURN_IF_ERROR(VerifyBlock(block, *key).WithContext(where));
+  if (may_write && !may_write(h.origin, h.scope)) {
+    return Status::Invalid(fmt::format("{}: origin has no write scope for {}", where, h.scope));
+  }
 
   BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(h.origin, h.scope));
   uint64_t have = streams_[stream].last_seq;

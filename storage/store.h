@@ -89,6 +89,9 @@ struct Identity {
 
 // Public key of an origin incarnation, from the trust the caller holds; nullopt if unknown.
 using KeyLookup = std::function<std::optional<std::string>(const std::string& incarnation)>;
+// Whether an origin incarnation holds write scope for a scope (from its node certificate).
+using WriteScopeCheck =
+    std::function<bool(const std::string& incarnation, const std::string& scope)>;
 
 struct DoctorReport {
   std::vector<std::string> problems;  // empty when healthy
@@ -180,7 +183,9 @@ class Store {
   // Verifies and applies a block from any origin (idempotent: ops already held are skipped).
   // A block that leaves a gap, fails its signature or comes from an unknown origin changes
   // nothing. Runs in the current write transaction if one is open, else in its own.
-  Status ApplyBlock(std::string_view block, const KeyLookup& keys);
+  // With may_write, a block whose origin lacks write scope for the block's scope is refused.
+  Status ApplyBlock(std::string_view block, const KeyLookup& keys,
+                    const WriteScopeCheck& may_write = nullptr);
   // The public key this store recorded for an incarnation.
   Result<std::optional<std::string>> PublicKey(const std::string& incarnation);
 
@@ -253,7 +258,8 @@ class Store {
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
   Status CreateMissingIndexes();
-  Status ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys);
+  Status ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys,
+                                 const WriteScopeCheck& may_write = nullptr);
 
   // constant after construction
   Options options_;

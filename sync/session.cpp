@@ -80,7 +80,7 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
       // One transaction for the frame: a bad block applies nothing of it.
       BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
       for (const auto& b : blocks.blocks()) {
-        Status st = store_.ApplyBlock(b, options_.keys);
+        Status st = store_.ApplyBlock(b, options_.keys, options_.origin_may_write);
         if (!st.ok()) {
           store_.AbortWrite();
           return bad(st.message());

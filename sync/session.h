@@ -30,7 +30,8 @@ class Session {
     uint32_t window = 4;  // unacknowledged Blocks frames
     // Streams the peer may read; empty: all (the trust issue narrows this to granted scopes).
     std::function<bool(const StreamId&)> peer_may_read;
-    KeyLookup keys;  // origin public keys for verifying received blocks
+    KeyLookup keys;                    // origin public keys for verifying received blocks
+    WriteScopeCheck origin_may_write;  // refuses blocks an origin was not entrusted to write
   };
 
   Session(Store& store, Options options);

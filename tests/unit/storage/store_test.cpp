@@ -113,6 +113,26 @@ TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
   EXPECT_TRUE(b->Vector()->empty());
 }
 
+TEST(Store, BlocksOutsideTheOriginsWriteScopeAreRejected) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-partner", &clock);
+  auto b = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 2, "x");
+  std::string blk;
+  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view x) {
+                 blk = std::string(x);
+                 return Status::Ok();
+               }).ok());
+  WriteScopeCheck read_only = [](const std::string& inc, const std::string&) {
+    return inc != "042021-partner#1";
+  };
+  Status st = b->ApplyBlock(blk, KeysOf({a.get()}), read_only);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no write scope"), std::string::npos) << st.message();
+  EXPECT_TRUE(b->Vector()->empty());
+  EXPECT_TRUE(b->ApplyBlock(blk, KeysOf({a.get()}), nullptr).ok());
+}
+
 TEST(Store, ConcurrentWritesMakeAConflictUntilResolved) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
