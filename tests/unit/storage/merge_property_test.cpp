@@ -20,21 +20,13 @@
 namespace bosai {
 namespace {
 
+using testing::AllBlocks;
 using testing::Hash;
 using testing::KeysOf;
 using testing::NewStore;
 using testing::OracleConflicts;
 using testing::Pull;
 using testing::StringField;
-
-std::vector<std::string> AllBlocks(Store& s) {
-  std::vector<std::string> out;
-  EXPECT_TRUE(s.ReadBlocks({}, nullptr, [&](std::string_view b) {
-                 out.emplace_back(b);
-                 return Status::Ok();
-               }).ok());
-  return out;
-}
 
 void RunSeed(uint64_t seed) {
   SCOPED_TRACE("seed " + std::to_string(seed));

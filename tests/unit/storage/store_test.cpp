@@ -68,11 +68,7 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   auto keys = KeysOf({a.get(), b.get()});
   for (int i = 0; i < 5; ++i)
     PutString(*a, "042021:" + std::to_string(i), 2, "v" + std::to_string(i));
-  std::vector<std::string> blocks;
-  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view blk) {
-                 blocks.emplace_back(blk);
-                 return Status::Ok();
-               }).ok());
+  std::vector<std::string> blocks = testing::AllBlocks(*a);
   ASSERT_EQ(blocks.size(), 5u);  // one commit each
 
   // A gap is refused and changes nothing.
@@ -94,11 +90,9 @@ TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
   auto a = NewStore("042021-honcho", &clock);
   auto b = NewStore("042021-shisho", &clock);
   PutString(*a, "042021:1", 2, "x");
-  std::string blk;
-  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view x) {
-                 blk = std::string(x);
-                 return Status::Ok();
-               }).ok());
+  auto blocks = testing::AllBlocks(*a);
+  ASSERT_EQ(blocks.size(), 1u);
+  const std::string blk = blocks[0];
   std::string empty = Hash(*b);
   // Unknown origin.
   EXPECT_FALSE(b->ApplyBlock(blk, nullptr).ok());
@@ -118,11 +112,9 @@ TEST(Store, BlocksOutsideTheOriginsWriteScopeAreRejected) {
   auto a = NewStore("042021-partner", &clock);
   auto b = NewStore("042021-honcho", &clock);
   PutString(*a, "042021:1", 2, "x");
-  std::string blk;
-  ASSERT_TRUE(a->ReadBlocks({}, nullptr, [&](std::string_view x) {
-                 blk = std::string(x);
-                 return Status::Ok();
-               }).ok());
+  auto blocks = testing::AllBlocks(*a);
+  ASSERT_EQ(blocks.size(), 1u);
+  const std::string blk = blocks[0];
   WriteScopeCheck read_only = [](const std::string& inc, const std::string&) {
     return inc != "042021-partner#1";
   };

@@ -52,6 +52,16 @@ inline void Pull(Store& to, Store& from, const KeyLookup& keys) {
   }
 }
 
+// Every block a store holds, in stream order.
+inline std::vector<std::string> AllBlocks(Store& s) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(s.ReadBlocks({}, nullptr, [&](std::string_view b) {
+                 out.emplace_back(b);
+                 return Status::Ok();
+               }).ok());
+  return out;
+}
+
 inline std::string Hash(Store& s) {
   auto h = s.StateHash();
   EXPECT_TRUE(h.ok()) << h.status().message();
