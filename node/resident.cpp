@@ -479,16 +479,17 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
           // Already held by another resident on this node?
           std::string key = node.municipality() + ":" + row.resident_code;
           int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
-          BOSAI_ASSIGN_OR_RETURN(
-              Stmt q,
-              store.db().PrepareOnce(
-                  "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?"));
+          // Prepared once for the whole file (Prepare caches it).
+          Stmt& q = store.db().Prepare(
+              "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?");
           q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
           if (q.Step()) {
             validator.Add(&problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
                           fmt::format("already registered to resident {}", q.Text(0)));
           }
-          BOSAI_RETURN_IF_ERROR(q.status());
+          Status lookup = q.status();
+          q.Reset();
+          BOSAI_RETURN_IF_ERROR(lookup);
         }
       }
       if (row.head) heads.Add(row.household_code, uint32_t(rec.line));
@@ -779,8 +780,11 @@ Status UpdateResident(Node& node, std::string_view key,
 
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool reveal) {
   const v1::Resident& r = rec.resident;
+  const FieldMap fields = SplitFields(r.SerializeAsString()).value();  // split once, not per field
   auto render = [&](uint32_t field) {
-    return RenderField(ENTITY_RESIDENT, field, Field(field, r), node.data_key(), reveal);
+    auto it = fields.find(field);
+    return RenderField(ENTITY_RESIDENT, field, it == fields.end() ? std::string_view() : it->second,
+                       node.data_key(), reveal);
   };
   nlohmann::json j;
   j["id"] = rec.key;
