@@ -49,5 +49,7 @@ void RegisterConflicts(CLI::App& app, Globals& g);
 void RegisterState(CLI::App& app, Globals& g);
 void RegisterDoctor(CLI::App& app, Globals& g);
 void RegisterKeys(CLI::App& app, Globals& g);
+void RegisterServe(CLI::App& app, Globals& g);
+void RegisterSync(CLI::App& app, Globals& g);
 
 }  // namespace bosai::cli

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   RegisterConflicts(app, g);
   RegisterState(app, g);
   RegisterDoctor(app, g);
+  RegisterServe(app, g);
+  RegisterSync(app, g);
 
   try {
     app.parse(argc, argv);

@@ -88,33 +88,32 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
                                        node_id, municipality));
   }
   if (!node_key) node_key = SigningKey::Generate();
-  if (!options.root_key.empty()) {
-    BOSAI_ASSIGN_OR_RETURN(Enrollment e, EnrollDirectly(options.root_key, node_id, *node_key));
-    enrollment = std::move(e);
-  }
 
   std::error_code ec;
   fs::create_directories(dir / "keys", ec);
   if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
   fs::permissions(dir / "keys", fs::perms::owner_all, ec);
+  std::string root_key = options.root_key;
+  bool development_root = options.enrollment.empty() && root_key.empty();
+  if (development_root) {
+    // A root of its own, kept in the data dir: the node works alone and syncs with nobody.
+    std::string dev = (dir / "keys" / "dev-root").string();
+    BOSAI_RETURN_IF_ERROR(CreateRootDir(municipality, dev));
+    root_key = dev + "/root.key";
+  }
+  if (!root_key.empty()) {
+    BOSAI_ASSIGN_OR_RETURN(Enrollment e, EnrollDirectly(root_key, node_id, *node_key));
+    enrollment = std::move(e);
+  }
   if (options.enrollment.empty()) {
     BOSAI_RETURN_IF_ERROR(
         WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key->secret()) + "\n"));
   }
-  std::optional<SigningKey> dev_root;
-  if (enrollment) {
-    BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.crt", enrollment->node_certificate));
-    BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "root.crt", enrollment->root_certificate));
-    if (enrollment->data_key) {
-      BOSAI_RETURN_IF_ERROR(
-          WriteSecretFile(dir / "keys" / "data.key", enrollment->data_key->Serialize()));
-    }
-  } else {
-    dev_root = SigningKey::Generate();
+  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.crt", enrollment->node_certificate));
+  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "root.crt", enrollment->root_certificate));
+  if (enrollment->data_key) {
     BOSAI_RETURN_IF_ERROR(
-        WriteSecretFile(dir / "keys" / "data.key", DataKey::Generate().Serialize()));
-    BOSAI_RETURN_IF_ERROR(
-        WriteSecretFile(dir / "keys" / "dev-root.key", ToHex(dev_root->secret()) + "\n"));
+        WriteSecretFile(dir / "keys" / "data.key", enrollment->data_key->Serialize()));
   }
 
   Store::Options so;
@@ -124,8 +123,8 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
   Status st = store->SetMeta("node_id", node_id);
   if (st.ok()) st = store->SetMeta("municipality", municipality);
   if (st.ok()) st = store->SetMeta("epoch", "1");
-  if (st.ok() && dev_root) st = store->SetMeta("development_root", ToHex(dev_root->public_key()));
-  if (st.ok() && enrollment) st = store->SetMeta("issuer_code", enrollment->issuer_code);
+  if (st.ok() && development_root) st = store->SetMeta("development_root", "keys/dev-root");
+  if (st.ok()) st = store->SetMeta("issuer_code", enrollment->issuer_code);
   if (st.ok()) st = store->db().Commit();
   if (!st.ok()) {
     store->db().Rollback();
@@ -175,6 +174,13 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
     node->data_key_ = dk;
   }
   return node;
+}
+
+Result<sync::TrustStore*> Node::trust() {
+  if (!trust_) {
+    BOSAI_ASSIGN_OR_RETURN(trust_, sync::TrustStore::Load(*store_, keys_dir()));
+  }
+  return trust_.get();
 }
 
 }  // namespace bosai::node

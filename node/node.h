@@ -5,9 +5,11 @@
 //   bosai.db             SQLite database (WAL): op-log, materialized records, node-local tables
 //   keys/node.key        Ed25519 secret key of this incarnation (hex), mode 0600
 //   keys/data.key        the municipality data key (seals My Number), mode 0600
-//   keys/dev-root.key    development root, created by `bosai init` without enrollment
-//   keys/node.crt        X.509 node certificate issued by the municipality's root (enrolled)
-//   keys/root.crt        the municipality's root certificate (enrolled)
+//   keys/node.crt        X.509 node certificate issued by the municipality's root
+//   keys/root.crt        the municipality's root certificate
+//   keys/roots/*.crt     roots of partner municipalities this node also trusts
+//   keys/dev-root/       development root (root.key, root.crt, data.key), made by `bosai init`
+//                        without enrollment: such a node trusts nobody else
 //
 // Not thread-safe: a Node belongs to the thread that opened it.
 #pragma once
@@ -18,6 +20,7 @@
 
 #include "storage/crypto.h"
 #include "storage/store.h"
+#include "sync/trust_store.h"
 
 namespace bosai::node {
 
@@ -49,6 +52,10 @@ class Node {
   const std::string& author() const { return author_; }
   void set_operator(const std::string& name) { author_ = "user:" + name; }
 
+  // What this node trusts (roots, known node certificates, revocations); loaded on first use.
+  Result<sync::TrustStore*> trust();
+  std::string keys_dir() const { return data_dir_ + "/keys"; }
+
   // Scopes of this municipality (DESIGN §5).
   std::string scope() const { return municipality_; }
   std::string my_number_scope() const { return municipality_ + "/mynumber"; }
@@ -61,6 +68,7 @@ class Node {
   std::string node_id_;
   std::string municipality_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<sync::TrustStore> trust_;
   std::optional<DataKey> data_key_;
   bool development_root_ = false;
   std::string issuer_code_;

@@ -21,6 +21,7 @@ class Status {
     kCorruption,  // stored or received data fails a check
     kIoError,
     kBusy,
+    kPermissionDenied,  // not entrusted: untrusted root, revoked node, missing scope
   };
 
   Status() = default;
@@ -31,6 +32,9 @@ class Status {
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status IoError(std::string msg) { return Status(Code::kIoError, std::move(msg)); }
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
+  static Status PermissionDenied(std::string msg) {
+    return Status(Code::kPermissionDenied, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bosai/sync/v1/sync.pb.h"
+#include "sync/held.h"
 
 namespace bosai::sync {
 namespace {
@@ -37,11 +38,13 @@ Result<std::vector<std::string>> Session::Start() {
   if (started_) return Status::Invalid("session already started");
   started_ = true;
   if (!store_.identity()) return Status::Invalid("this node has no identity");
+  BOSAI_RETURN_IF_ERROR(EnsureHeldSchema(store_));
   v1::Hello hello;
   hello.set_protocol(kProtocolVersion);
   hello.set_incarnation(store_.identity()->incarnation());
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
   ToProto(vv, hello.mutable_vector());
+  for (const auto& c : options_.certificates) hello.add_certificates(c);
   BOSAI_ASSIGN_OR_RETURN(std::string frame, Encode(FrameType::kHello, hello));
   return std::vector<std::string>{std::move(frame)};
 }
@@ -53,6 +56,7 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
                                        peer_incarnation_.empty() ? "peer" : peer_incarnation_,
                                        why));
   };
+  if (frame.type == FrameType::kHeartbeat) return out;
   if (frame.type != FrameType::kHello && !hello_received_) return bad("before Hello");
   switch (frame.type) {
     case FrameType::kHello: {
@@ -63,9 +67,24 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
         return bad(
             fmt::format("protocol {} (this node speaks {})", hello.protocol(), kProtocolVersion));
       }
+      if (options_.on_hello) {
+        std::vector<std::string> certs(hello.certificates().begin(), hello.certificates().end());
+        Status st = options_.on_hello(hello.incarnation(), certs);
+        if (!st.ok()) return bad(st.message());
+      }
       hello_received_ = true;
       peer_incarnation_ = hello.incarnation();
       Merge(hello.vector(), &peer_vector_);
+      {
+        BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+        for (const auto& [stream, seq] : peer_vector_) {
+          auto it = mine.find(stream);
+          uint64_t have = it == mine.end() ? 0 : it->second;
+          if (seq > have) expected_ops_ += seq - have;
+        }
+        BOSAI_ASSIGN_OR_RETURN(uint64_t out_lag, Lag());
+        expected_ops_ += out_lag;
+      }
       BOSAI_RETURN_IF_ERROR(Pump(out));
       break;
     }
@@ -79,8 +98,36 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
       }
       // One transaction for the frame: a bad block applies nothing of it.
       BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
+      int64_t now = options_.clock->NowMillis();
       for (const auto& b : blocks.blocks()) {
-        Status st = store_.ApplyBlock(b, options_.keys, options_.origin_may_write);
+        Status st;
+        auto header = ParseBlockHeader(b);
+        if (!header.ok()) st = header.status();
+        StreamId stream = header.ok() ? StreamId{header->origin, header->scope} : StreamId{};
+        bool hold = false;
+        if (st.ok()) {
+          auto must = MustHold(store_, *header, now, options_.max_offset_ms);
+          if (!must.ok()) st = must.status();
+          hold = st.ok() && (*must || held_streams_.count(stream));
+        }
+        if (st.ok() && hold) {
+          // Verified before it is kept: a held block must be one the origin really signed.
+          auto key = options_.keys ? options_.keys(header->origin) : std::nullopt;
+          if (!key) {
+            auto recorded = store_.PublicKey(header->origin);
+            if (recorded.ok()) key = *recorded;
+          }
+          st = key ? VerifyBlock(b, *key)
+                   : Status::Invalid(fmt::format("unknown origin {}", header->origin));
+          if (st.ok()) st = Hold(store_, *header, b, now);
+          if (st.ok()) {
+            held_streams_.insert(stream);
+            ++blocks_held_;
+          }
+        } else if (st.ok()) {
+          st = store_.ApplyBlock(b, options_.keys, options_.origin_may_write);
+          if (st.ok()) ops_received_ += header->count;
+        }
         if (!st.ok()) {
           store_.AbortWrite();
           return bad(st.message());
@@ -119,6 +166,18 @@ Result<std::vector<std::string>> Session::Poll() {
   return out;
 }
 
+Result<uint64_t> Session::Lag() {
+  BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+  uint64_t lag = 0;
+  for (const auto& [stream, last] : mine) {
+    if (options_.peer_may_read && !options_.peer_may_read(stream)) continue;
+    auto pv = peer_vector_.find(stream);
+    uint64_t have = pv == peer_vector_.end() ? 0 : pv->second;
+    if (last > have) lag += last - have;
+  }
+  return lag;
+}
+
 // Fills the window with the next blocks the peer lacks, stream by stream.
 Status Session::Pump(std::vector<std::string>& out) {
   BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
@@ -137,6 +196,7 @@ Status Session::Pump(std::vector<std::string>& out) {
       out.push_back(std::move(f));
       ++in_flight_;
       ++blocks_sent_;
+      ops_sent_ += h.count;
       cursor = h.last_seq();
       sent_[stream] = cursor;
     }
@@ -149,6 +209,48 @@ Status Session::Pump(std::vector<std::string>& out) {
     sent_caught_up_ = true;
   }
   return Status::Ok();
+}
+
+namespace {
+
+Status EnsurePeerVectorSchema(Store& store) {
+  return store.db().Exec(
+      "CREATE TABLE IF NOT EXISTS sync_peer_vectors(node_id TEXT PRIMARY KEY,"
+      " vector BLOB NOT NULL, updated_ms INTEGER NOT NULL)");
+}
+
+}  // namespace
+
+Status SavePeerVector(Store& store, const std::string& node_id, const VersionVector& vv,
+                      int64_t now_ms) {
+  BOSAI_RETURN_IF_ERROR(EnsurePeerVectorSchema(store));
+  v1::Ack msg;
+  ToProto(vv, msg.mutable_vector());
+  Stmt& q = store.db().Prepare(
+      "INSERT OR REPLACE INTO sync_peer_vectors(node_id, vector, updated_ms) VALUES(?, ?, ?)");
+  q.Bind(1, node_id).BindBlob(2, msg.SerializeAsString()).Bind(3, now_ms);
+  return q.Run();
+}
+
+Result<std::optional<VersionVector>> LoadPeerVector(Store& store, const std::string& node_id) {
+  BOSAI_RETURN_IF_ERROR(EnsurePeerVectorSchema(store));
+  Stmt& q = store.db().Prepare("SELECT vector FROM sync_peer_vectors WHERE node_id = ?");
+  q.Bind(1, node_id);
+  std::optional<VersionVector> out;
+  if (q.Step()) {
+    v1::Ack msg;
+    std::string_view blob = q.Blob(0);
+    if (!msg.ParseFromArray(blob.data(), int(blob.size()))) {
+      q.Reset();
+      return Status::Corruption(fmt::format("stored vector of peer {} does not parse", node_id));
+    }
+    VersionVector vv;
+    Merge(msg.vector(), &vv);
+    out = std::move(vv);
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  q.Reset();
+  return out;
 }
 
 }  // namespace bosai::sync

@@ -9,11 +9,14 @@
 //      Ack{vector}; the sender advances only on Ack. A new session resumes from the vectors, so
 //      an interruption repeats at most one window.
 //   4. Once caught up, Poll() pushes blocks committed since (live mode).
+// Blocks stamped further ahead than the maximum clock offset are held (sync/held.h), not applied.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +35,16 @@ class Session {
     std::function<bool(const StreamId&)> peer_may_read;
     KeyLookup keys;                    // origin public keys for verifying received blocks
     WriteScopeCheck origin_may_write;  // refuses blocks an origin was not entrusted to write
+    // Sent in Hello: this node's certificate first, then those of the origins it relays.
+    std::vector<std::string> certificates;
+    // Called with the peer's Hello before anything else of it is used (admit its certificates,
+    // check its incarnation against the authenticated peer). An error ends the session.
+    std::function<Status(const std::string& incarnation,
+                         const std::vector<std::string>& certificates)>
+        on_hello;
+    // Blocks stamped later than now + max_offset_ms are held, not applied (<= 0: never held).
+    Clock* clock = SystemClock::Get();
+    int64_t max_offset_ms = 0;
   };
 
   Session(Store& store, Options options);
@@ -47,8 +60,18 @@ class Session {
   // Both directions done: everything each side had when the session began has arrived.
   bool caught_up() const { return sent_caught_up_ && acked_all() && peer_caught_up_; }
   const std::string& peer_incarnation() const { return peer_incarnation_; }
+  // What the peer is known to hold (its Hello, then its Acks).
+  const VersionVector& peer_vector() const { return peer_vector_; }
   uint64_t blocks_sent() const { return blocks_sent_; }
   uint64_t blocks_received() const { return blocks_received_; }
+  uint64_t ops_received() const { return ops_received_; }
+  uint64_t blocks_held() const { return blocks_held_; }
+  // Ops this node holds that the peer is not known to hold, in streams the peer may read.
+  Result<uint64_t> Lag();
+  // For a progress bar: ops the two sides lacked of each other when the Hellos crossed, and ops
+  // exchanged since.
+  uint64_t expected_ops() const { return expected_ops_; }
+  uint64_t exchanged_ops() const { return ops_received_ + ops_sent_; }
 
  private:
   Status Pump(std::vector<std::string>& out);
@@ -68,6 +91,17 @@ class Session {
   bool peer_caught_up_ = false;
   uint64_t blocks_sent_ = 0;
   uint64_t blocks_received_ = 0;
+  uint64_t ops_received_ = 0;
+  uint64_t ops_sent_ = 0;
+  uint64_t expected_ops_ = 0;
+  uint64_t blocks_held_ = 0;
+  std::set<StreamId> held_streams_;  // streams with a block held in this session
 };
+
+// What a peer node last acknowledged holding, kept node-locally (table sync_peer_vectors) so
+// that a bundle can be exported for it (`bosai sync export --for NODE`) and its lag shown.
+Status SavePeerVector(Store& store, const std::string& node_id, const VersionVector& vv,
+                      int64_t now_ms);
+Result<std::optional<VersionVector>> LoadPeerVector(Store& store, const std::string& node_id);
 
 }  // namespace bosai::sync

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -258,6 +259,35 @@ Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
     }
   }
   return out;
+}
+
+Status ConfigureTls(ssl_ctx_st* ctx, const SigningKey& key, const std::string& certificate_pem,
+                    const std::vector<std::string>& root_pems) {
+  if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+      !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+    return OpenSslError("TLS 1.3");
+  }
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, ParsePem(certificate_pem, "node certificate"));
+  Ptr<EVP_PKEY> pkey = PrivateKey(key);
+  if (SSL_CTX_use_certificate(ctx, cert.get()) != 1) return OpenSslError("node certificate");
+  if (SSL_CTX_use_PrivateKey(ctx, pkey.get()) != 1) return OpenSslError("node key");
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return OpenSslError("the node key does not match the node certificate");
+  }
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (const auto& pem : root_pems) {
+    BOSAI_ASSIGN_OR_RETURN(Ptr<X509> root, ParsePem(pem, "root certificate"));
+    if (X509_STORE_add_cert(store, root.get()) != 1) ERR_clear_error();  // duplicates are fine
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_verify_depth(ctx, 1);
+  return Status::Ok();
+}
+
+Result<std::string> PeerCertificatePem(ssl_st* ssl) {
+  Ptr<X509> cert(SSL_get1_peer_certificate(ssl));
+  if (!cert) return Status::PermissionDenied("the peer presented no certificate");
+  return ToPem(cert.get());
 }
 
 std::string PrivateKeyPem(const SigningKey& key) {

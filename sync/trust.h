@@ -12,6 +12,9 @@
 #include "storage/crypto.h"
 #include "storage/status.h"
 
+struct ssl_ctx_st;
+struct ssl_st;
+
 namespace bosai::sync {
 
 // Scopes a node holds: write for its own municipality, read for what it may receive.
@@ -47,6 +50,14 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
 // node id and of every write scope) and returns what it certifies.
 Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
                                               const std::string& root_pem);
+
+// Sets up an OpenSSL context for sync: TLS 1.3 only, this node's certificate and key, mutual
+// authentication chained to one of the given roots (the caller then checks the peer's node id,
+// scopes and revocation with VerifyNodeCertificate).
+Status ConfigureTls(ssl_ctx_st* ctx, const SigningKey& key, const std::string& certificate_pem,
+                    const std::vector<std::string>& root_pems);
+// The certificate the peer presented on an established TLS connection, as PEM.
+Result<std::string> PeerCertificatePem(ssl_st* ssl);
 
 // PEM (PKCS#8) of an Ed25519 key, and back; for root.key files kept offline.
 std::string PrivateKeyPem(const SigningKey& key);

@@ -1,0 +1,187 @@
+// bosai serve and bosai sync: the daemon, and the operator's replication commands (DESIGN §5, §8).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/common.h"
+#include "node/replication.h"
+
+namespace bosai::cli {
+namespace {
+
+std::string Ago(int64_t then_ms) {
+  if (then_ms <= 0) return "never";
+  int64_t s = (SystemClock::Get()->NowMillis() - then_ms) / 1000;
+  if (s < 120) return fmt::format("{} s ago", s);
+  if (s < 7200) return fmt::format("{} min ago", s / 60);
+  return fmt::format("{} h ago", s / 3600);
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app, Globals& g) {
+  auto* serve = app.add_subcommand(
+      "serve", "Run the node daemon: sync listener and peers (see ops/config/bosai.example.toml)");
+  auto config = std::make_shared<std::string>();
+  serve->add_option("--config", *config, "Config file (TOML)")->required();
+  serve->callback([&g, config] {
+    auto c = node::LoadServeConfig(*config);
+    if (!c.ok()) return Fail(g, c.status());
+    Status st = node::Serve(*c);
+    if (!st.ok()) Fail(g, st);
+  });
+}
+
+void RegisterSync(CLI::App& app, Globals& g) {
+  auto* sync = app.add_subcommand("sync", "Replication with other nodes: sessions and bundles");
+  sync->require_subcommand(1);
+
+  struct NowArgs {
+    std::string address;
+    std::string peer;
+  };
+  auto now_args = std::make_shared<NowArgs>();
+  auto* now = sync->add_subcommand(
+      "now", "One session with a node, both directions; exits 0 when both are caught up");
+  now->add_option("address", now_args->address, "HOST:PORT of the peer's sync listener")
+      ->required();
+  now->add_option("--peer", now_args->peer,
+                  "Node id the peer's certificate must carry (default: any node the trust allows)");
+  now->callback([&g, now_args] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    Progress progress("sync");
+    auto r = node::SyncNow(*node, now_args->address, now_args->peer,
+                           [&](double f) { progress.Update(f); });
+    if (!r.ok()) return Fail(g, r.status());
+    const sync::PeerStatus& s = r->status;
+    if (g.json) {
+      return PrintJson({{"peer", r->peer},
+                        {"caught_up", true},
+                        {"blocks_sent", s.blocks_sent},
+                        {"blocks_received", s.blocks_received},
+                        {"ops_received", s.ops_received},
+                        {"blocks_held", s.blocks_held},
+                        {"bytes_sent", s.bytes_sent},
+                        {"bytes_received", s.bytes_received},
+                        {"frames_sent", s.frames_sent},
+                        {"frames_received", s.frames_received}});
+    }
+    std::cout << fmt::format(
+        "caught up with {}: sent {} blocks, received {} blocks ({} ops), {} / {} bytes out/in\n",
+        r->peer, s.blocks_sent, s.blocks_received, s.ops_received, s.bytes_sent, s.bytes_received);
+    if (s.blocks_held > 0) {
+      std::cout << fmt::format(
+          "warning: {} blocks are held: stamped beyond the maximum clock offset (`bosai sync "
+          "status`)\n",
+          s.blocks_held);
+    }
+  });
+
+  sync->add_subcommand("status", "Per peer: state, last contact, lag, bytes; held blocks")
+      ->callback([&g] {
+        auto node = OpenNode(g);
+        if (!node) return;
+        auto s = node::SyncStatus(*node);
+        if (!s.ok()) return Fail(g, s.status());
+        if (g.json) return PrintJson(*s);
+        const auto& j = *s;
+        std::cout << fmt::format("node {} ({}): {} ops in {} streams; daemon {}\n",
+                                 j["node"].get<std::string>(), j["incarnation"].get<std::string>(),
+                                 j["ops"].get<uint64_t>(), j["streams"].get<uint64_t>(),
+                                 j["daemon"].get<std::string>());
+        for (const auto& p : j["peers"]) {
+          std::cout << fmt::format(
+              "  {:<24} {:<3} {:<10} last contact {:<12} lag {} ops, sent {} B, received {} B{}\n",
+              p.value("peer", ""), p.value("direction", ""), p.value("state", ""),
+              Ago(p.value("last_contact_ms", int64_t{0})), p.value("lag_ops", uint64_t{0}),
+              p.value("bytes_sent", uint64_t{0}), p.value("bytes_received", uint64_t{0}),
+              p.value("last_error", std::string()).empty()
+                  ? ""
+                  : "  error: " + p.value("last_error", std::string()));
+        }
+        for (const auto& h : j["held"]) {
+          std::cout << fmt::format(
+              "  HELD {} blocks ({} ops) of {}: stamped {} s ahead of this clock; `bosai sync "
+              "accept-skew {}` applies them\n",
+              h["blocks"].get<uint64_t>(), h["ops"].get<uint64_t>(),
+              h["incarnation"].get<std::string>(), h["ahead_ms"].get<int64_t>() / 1000,
+              h["incarnation"].get<std::string>());
+        }
+      });
+
+  auto vector_out = std::make_shared<std::string>();
+  auto* vector = sync->add_subcommand(
+      "vector", "Write what this node holds, for another node to export a bundle against");
+  vector->add_option("--out", *vector_out, "Vector file (JSON)")->required();
+  vector->callback([&g, vector_out] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    Status st = node::WriteVectorFile(*node, *vector_out);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) PrintJson({{"out", *vector_out}});
+  });
+
+  struct ExportArgs {
+    std::string for_node, vector, out;
+  };
+  auto ex = std::make_shared<ExportArgs>();
+  auto* exp = sync->add_subcommand(
+      "export", "Write the blocks another node lacks into a signed bundle (USB stick, mail)");
+  auto* for_opt = exp->add_option("--for", ex->for_node, "Node the bundle is for");
+  auto* vec_opt = exp->add_option("--vector", ex->vector, "Vector file written by that node");
+  for_opt->excludes(vec_opt);
+  exp->add_option("--out", ex->out, "Bundle file")->required();
+  exp->callback([&g, ex] {
+    if (ex->for_node.empty() == ex->vector.empty()) {
+      return Fail(g, "give --for NODE_ID or --vector FILE");
+    }
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto r = node::ExportFor(*node, ex->for_node, ex->vector, ex->out);
+    if (!r.ok()) return Fail(g, r.status());
+    if (g.json) {
+      return PrintJson(
+          {{"out", ex->out}, {"blocks", r->blocks}, {"ops", r->ops}, {"bytes", r->bytes}});
+    }
+    std::cout << fmt::format("wrote {}: {} blocks, {} ops, {} bytes\n", ex->out, r->blocks, r->ops,
+                             r->bytes);
+  });
+
+  auto import_path = std::make_shared<std::string>();
+  auto* imp = sync->add_subcommand("import", "Verify a bundle and apply its blocks");
+  imp->add_option("file", *import_path, "Bundle file")->required();
+  imp->callback([&g, import_path] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto r = node::ImportFile(*node, *import_path);
+    if (!r.ok()) return Fail(g, r.status());
+    if (g.json) {
+      return PrintJson(
+          {{"exporter", r->exporter}, {"blocks", r->blocks}, {"ops", r->ops}, {"held", r->held}});
+    }
+    std::cout << fmt::format("imported from {}: {} blocks, {} new ops\n", r->exporter, r->blocks,
+                             r->ops);
+    if (r->held > 0) {
+      std::cout << fmt::format(
+          "warning: {} blocks are held: stamped beyond the maximum clock offset\n", r->held);
+    }
+  });
+
+  auto skew_inc = std::make_shared<std::string>();
+  auto* skew = sync->add_subcommand("accept-skew",
+                                    "Accept an origin's clock skew and apply its held blocks");
+  skew->add_option("incarnation", *skew_inc, "Origin incarnation, e.g. 042021-shelter-03#1")
+      ->required();
+  skew->callback([&g, skew_inc] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto r = node::AcceptSkew(*node, *skew_inc);
+    if (!r.ok()) return Fail(g, r.status());
+    if (g.json) return PrintJson({{"incarnation", *skew_inc}, {"applied_blocks", *r}});
+    std::cout << fmt::format("accepted the clock of {}: applied {} held blocks\n", *skew_inc, *r);
+  });
+}
+
+}  // namespace bosai::cli

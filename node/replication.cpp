@@ -1,0 +1,283 @@
+// Replication as the node runs it; see replication.h.
+#include "node/replication.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sync/held.h"
+#include "sync/log.h"
+#include "sync/session.h"
+
+namespace bosai::node {
+namespace fs = std::filesystem;
+namespace {
+
+Result<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Where(const std::string& path, const toml::source_region& at) {
+  return fmt::format("{}:{}:{}", path, at.begin.line, at.begin.column);
+}
+
+// A number of seconds from the config, as milliseconds.
+Result<std::chrono::milliseconds> Seconds(const std::string& path, const toml::table& t,
+                                          std::string_view key, std::chrono::milliseconds dflt) {
+  const toml::node* n = t.get(key);
+  if (!n) return dflt;
+  std::optional<double> v = n->value<double>();
+  if (!v || *v <= 0 || *v > 86400) {
+    return Status::Invalid(fmt::format("{}: {} must be a number of seconds in (0, 86400]",
+                                       Where(path, n->source()), key));
+  }
+  return std::chrono::milliseconds(int64_t(*v * 1000));
+}
+
+Result<std::string> String(const std::string& path, const toml::table& t, std::string_view key,
+                           bool required, const std::string& where_missing) {
+  const toml::node* n = t.get(key);
+  if (!n) {
+    if (required) return Status::Invalid(fmt::format("{}: {} is required", where_missing, key));
+    return std::string();
+  }
+  auto v = n->value<std::string>();
+  if (!v) {
+    return Status::Invalid(fmt::format("{}: {} must be a string", Where(path, n->source()), key));
+  }
+  return *v;
+}
+
+}  // namespace
+
+std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-status.json"; }
+
+Result<ServeConfig> LoadServeConfig(const std::string& path) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    if (!fs::exists(path)) return Status::NotFound(fmt::format("{}: cannot read", path));
+    return Status::Invalid(fmt::format("{}: {}", Where(path, e.source()), e.description()));
+  }
+  static const std::set<std::string> kSections = {"node", "sync", "http", "peers"};
+  for (const auto& [key, value] : doc) {
+    if (!kSections.count(std::string(key.str()))) {
+      return Status::Invalid(
+          fmt::format("{}: unknown section [{}] (known: node, sync, http, peers)",
+                      Where(path, value.source()), key.str()));
+    }
+  }
+  ServeConfig c;
+  fs::path base = fs::path(path).parent_path();
+  const toml::table* node = doc["node"].as_table();
+  if (!node)
+    return Status::Invalid(fmt::format("{}: a [node] section with data_dir is required", path));
+  BOSAI_ASSIGN_OR_RETURN(std::string data_dir,
+                         String(path, *node, "data_dir", true, Where(path, node->source())));
+  c.data_dir = fs::path(data_dir).is_absolute() ? data_dir : (base / data_dir).string();
+
+  if (const toml::table* s = doc["sync"].as_table()) {
+    c.sync_enabled = true;
+    BOSAI_ASSIGN_OR_RETURN(c.net.listen, String(path, *s, "listen", false, ""));
+    if (!c.net.listen.empty()) {
+      auto parsed = sync::ParseAddress(c.net.listen);
+      if (!parsed.ok()) {
+        return Status::Invalid(fmt::format(
+            "{}: listen: {}", Where(path, s->get("listen")->source()), parsed.status().message()));
+      }
+    }
+    BOSAI_ASSIGN_OR_RETURN(auto offset,
+                           Seconds(path, *s, "max_clock_offset_s",
+                                   std::chrono::milliseconds(sync::kDefaultMaxOffsetMs)));
+    c.net.max_offset_ms = offset.count();
+    BOSAI_ASSIGN_OR_RETURN(c.net.heartbeat, Seconds(path, *s, "heartbeat_s", c.net.heartbeat));
+    BOSAI_ASSIGN_OR_RETURN(c.net.stall, Seconds(path, *s, "stall_s", c.net.stall));
+    BOSAI_ASSIGN_OR_RETURN(c.net.backoff_max,
+                           Seconds(path, *s, "backoff_max_s", c.net.backoff_max));
+    if (const toml::node* w = s->get("window")) {
+      auto v = w->value<int64_t>();
+      if (!v || *v < 1 || *v > 4) {
+        return Status::Invalid(fmt::format("{}: window must be 1 to 4", Where(path, w->source())));
+      }
+      c.net.window = uint32_t(*v);
+    }
+  }
+  if (const toml::node* peers = doc.get("peers")) {
+    const toml::array* arr = peers->as_array();
+    if (!arr) {
+      return Status::Invalid(
+          fmt::format("{}: peers must be [[peers]] tables", Where(path, peers->source())));
+    }
+    for (const auto& p : *arr) {
+      const toml::table* t = p.as_table();
+      if (!t) {
+        return Status::Invalid(fmt::format("{}: a peer must be a table", Where(path, p.source())));
+      }
+      sync::PeerAddress peer;
+      BOSAI_ASSIGN_OR_RETURN(peer.id, String(path, *t, "id", true, Where(path, t->source())));
+      BOSAI_ASSIGN_OR_RETURN(peer.address,
+                             String(path, *t, "address", true, Where(path, t->source())));
+      Status id_ok = ValidateNodeId(peer.id);
+      if (!id_ok.ok()) {
+        return Status::Invalid(
+            fmt::format("{}: id: {}", Where(path, t->get("id")->source()), id_ok.message()));
+      }
+      auto parsed = sync::ParseAddress(peer.address);
+      if (!parsed.ok()) {
+        return Status::Invalid(fmt::format("{}: address: {}",
+                                           Where(path, t->get("address")->source()),
+                                           parsed.status().message()));
+      }
+      c.net.peers.push_back(std::move(peer));
+    }
+    if (!c.sync_enabled && !c.net.peers.empty()) c.sync_enabled = true;
+  }
+  c.net.status_path = StatusPath(c.data_dir);
+  return c;
+}
+
+Status Serve(const ServeConfig& config) {
+  InitLogging();
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(config.data_dir));
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node->trust());
+  if (node->development_root()) {
+    LogEvent(spdlog::level::warn, "node.development_root",
+             {{"node", node->node_id()},
+              {"hint", "this node trusts only itself; enroll it under the municipality's root"}});
+  }
+  LogEvent(spdlog::level::info, "node.start",
+           {{"node", node->node_id()},
+            {"incarnation", node->incarnation()},
+            {"data_dir", config.data_dir}});
+  if (!config.sync_enabled) {
+    return Status::Invalid(
+        "the config enables nothing to serve: add a [sync] section (listen) or [[peers]]");
+  }
+  sync::SyncService service(node->store(), *trust, config.net);
+  Status st = service.Run();
+  LogEvent(st.ok() ? spdlog::level::info : spdlog::level::err, "node.stop",
+           {{"node", node->node_id()}, {"status", st.ok() ? "ok" : st.message()}});
+  return st;
+}
+
+Result<SyncNowResult> SyncNow(Node& node, const std::string& address, const std::string& peer_id,
+                              std::function<void(double)> progress) {
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  InitLogging();
+  spdlog::set_level(spdlog::level::warn);  // a command: the outcome is printed, not logged
+  sync::NetOptions o;
+  o.once = true;
+  o.peers.push_back({peer_id, address});
+  o.progress = std::move(progress);
+  o.stall = std::chrono::seconds(30);
+  sync::SyncService service(node.store(), *trust, o);
+  Status st = service.Run();
+  SyncNowResult r;
+  auto peers = service.Peers();
+  if (!peers.empty()) {
+    r.status = peers.front();
+    r.peer = r.status.peer;
+  }
+  if (!st.ok()) return st;
+  return r;
+}
+
+Result<nlohmann::json> SyncStatus(Node& node) {
+  nlohmann::json out;
+  out["node"] = node.node_id();
+  out["incarnation"] = node.incarnation();
+  int64_t now = SystemClock::Get()->NowMillis();
+  auto text = ReadText(StatusPath(node.data_dir()));
+  out["daemon"] = "not running";
+  out["peers"] = nlohmann::json::array();
+  if (text.ok()) {
+    try {
+      auto doc = nlohmann::json::parse(*text);
+      bool running =
+          doc.value("running", false) && now - doc.value("updated_ms", int64_t{0}) < 5000;
+      out["daemon"] = running ? "running" : "not running";
+      out["status_updated_ms"] = doc.value("updated_ms", int64_t{0});
+      out["peers"] = doc.value("peers", nlohmann::json::array());
+    } catch (const nlohmann::json::exception&) {
+      out["daemon"] = "unknown (status file damaged)";
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(sync::EnsureHeldSchema(node.store()));
+  BOSAI_ASSIGN_OR_RETURN(auto held, sync::ListHeld(node.store(), now));
+  out["held"] = nlohmann::json::array();
+  for (const auto& h : held) {
+    out["held"].push_back({{"incarnation", h.incarnation},
+                           {"blocks", h.blocks},
+                           {"ops", h.ops},
+                           {"ahead_ms", h.ahead_ms}});
+  }
+  BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
+  uint64_t ops = 0;
+  for (const auto& [id, seq] : vv) ops += seq;
+  out["streams"] = vv.size();
+  out["ops"] = ops;
+  return out;
+}
+
+Status WriteVectorFile(Node& node, const std::string& out_path) {
+  BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
+  std::ofstream out(out_path, std::ios::trunc);
+  out << sync::VectorToJson(node.node_id(), node.incarnation(), vv);
+  out.flush();
+  if (!out) return Status::IoError(fmt::format("{}: write failed", out_path));
+  return Status::Ok();
+}
+
+Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
+                                     const std::string& vector_path, const std::string& out_path) {
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  VersionVector base;
+  const sync::NodeCertificate* reader = nullptr;
+  if (!for_node.empty()) {
+    reader = trust->Find(for_node);
+    if (!reader) {
+      return Status::NotFound(fmt::format(
+          "this node knows no certificate of {}: sync with it once, or export with --vector FILE "
+          "(made there by `bosai sync vector`)",
+          for_node));
+    }
+    BOSAI_ASSIGN_OR_RETURN(auto known, sync::LoadPeerVector(node.store(), for_node));
+    if (known) base = *known;
+  } else {
+    BOSAI_ASSIGN_OR_RETURN(std::string text, ReadText(vector_path));
+    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, vector_path));
+  }
+  return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);
+}
+
+Result<sync::ImportResult> ImportFile(Node& node, const std::string& path) {
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  return sync::ImportBundle(node.store(), *trust, path, SystemClock::Get()->NowMillis(),
+                            sync::kDefaultMaxOffsetMs);
+}
+
+Result<uint64_t> AcceptSkew(Node& node, const std::string& incarnation) {
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  int64_t now = SystemClock::Get()->NowMillis();
+  BOSAI_RETURN_IF_ERROR(sync::EnsureHeldSchema(node.store()));
+  BOSAI_ASSIGN_OR_RETURN(auto held, sync::ListHeld(node.store(), now));
+  bool found = false;
+  for (const auto& h : held) found |= h.incarnation == incarnation;
+  if (!found) {
+    return Status::NotFound(
+        fmt::format("no blocks of {} are held (see `bosai sync status`)", incarnation));
+  }
+  BOSAI_RETURN_IF_ERROR(sync::AcceptSkew(node.store(), incarnation, now));
+  return sync::ReleaseHeld(node.store(), trust->keys(), trust->may_write(), now,
+                           sync::kDefaultMaxOffsetMs);
+}
+
+}  // namespace bosai::node

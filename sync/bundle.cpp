@@ -1,0 +1,203 @@
+// Offline bundles; see bundle.h.
+#include "sync/bundle.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "bosai/sync/v1/sync.pb.h"
+#include "sync/held.h"
+
+namespace bosai::sync {
+namespace {
+
+constexpr std::string_view kMagic = "BOSAI-BUNDLE-v1\n";
+constexpr size_t kHeaderBytes = 24;
+constexpr size_t kSignatureBytes = 64;
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(char((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetU64(std::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(in[size_t(i)]);
+  return v;
+}
+
+}  // namespace
+
+Result<ExportResult> ExportBundle(Store& store, const TrustStore& trust, const VersionVector& base,
+                                  const NodeCertificate* reader, const std::string& for_node,
+                                  const std::string& out_path) {
+  if (!store.identity()) return Status::Invalid("this node has no identity");
+  v1::Bundle bundle;
+  bundle.set_exporter(store.identity()->incarnation());
+  bundle.set_created_ms(SystemClock::Get()->NowMillis());
+  bundle.set_for_node(for_node);
+  for (const auto& [id, seq] : base) {
+    auto* e = bundle.add_base();
+    e->set_incarnation(id.incarnation);
+    e->set_scope(id.scope);
+    e->set_seq(seq);
+  }
+  ExportResult r;
+  std::set<std::string> origins;
+  BOSAI_RETURN_IF_ERROR(store.ReadBlocks(
+      base, [&](const StreamId& s) { return !reader || TrustStore::MayRead(*reader, s); },
+      [&](std::string_view block) -> Status {
+        BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
+        origins.insert(NodeOfIncarnation(h.origin));
+        bundle.add_blocks(std::string(block));
+        r.blocks++;
+        r.ops += h.count;
+        return Status::Ok();
+      }));
+  bundle.add_certificates(trust.own_certificate());
+  NodeCertificate nobody;
+  for (const auto& pem : trust.CertificatesFor(reader ? *reader : nobody)) {
+    if (pem != trust.own_certificate()) bundle.add_certificates(pem);
+  }
+  std::string body = bundle.SerializeAsString();
+  if (body.size() > kMaxBundleBytes) {
+    return Status::Invalid(fmt::format("the bundle would be {} bytes, over the limit of {}",
+                                       body.size(), kMaxBundleBytes));
+  }
+  std::string file(kMagic);
+  PutU64(file, body.size());
+  file += body;
+  file += store.identity()->key.Sign(file);
+  std::string tmp = out_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(file.data(), std::streamsize(file.size()));
+    out.flush();
+    if (!out) return Status::IoError(fmt::format("{}: write failed", tmp));
+  }
+  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    return Status::IoError(fmt::format("{}: cannot rename into place", out_path));
+  }
+  r.bytes = file.size();
+  return r;
+}
+
+Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::string& path,
+                                  int64_t now_ms, int64_t max_offset_ms) {
+  auto bad = [&](const std::string& why) {
+    return Status::Invalid(fmt::format("{}: {}", path, why));
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
+  std::string header(kHeaderBytes, '\0');
+  in.read(header.data(), std::streamsize(header.size()));
+  if (size_t(in.gcount()) != kHeaderBytes || header.substr(0, kMagic.size()) != kMagic) {
+    return bad("not a bosai bundle (magic at offset 0)");
+  }
+  uint64_t n = GetU64(std::string_view(header).substr(kMagic.size()));
+  if (n > kMaxBundleBytes) {
+    return bad(fmt::format("body length {} at offset 16 is over the limit {}", n, kMaxBundleBytes));
+  }
+  std::string rest(n + kSignatureBytes, '\0');
+  in.read(rest.data(), std::streamsize(rest.size()));
+  if (uint64_t(in.gcount()) != rest.size()) {
+    return bad(fmt::format("truncated: {} of {} bytes after the header", in.gcount(), rest.size()));
+  }
+  if (in.peek() != std::char_traits<char>::eof()) return bad("trailing bytes after the signature");
+  std::string_view body = std::string_view(rest).substr(0, n);
+  std::string_view signature = std::string_view(rest).substr(n);
+  v1::Bundle bundle;
+  if (!bundle.ParseFromArray(body.data(), int(body.size()))) return bad("body does not parse");
+  if (bundle.certificates_size() == 0) return bad("no exporter certificate");
+  auto exporter = trust.Admit(bundle.certificates(0));
+  if (!exporter.ok()) return bad("exporter certificate: " + exporter.status().message());
+  if (NodeOfIncarnation(bundle.exporter()) != exporter->node_id) {
+    return bad(fmt::format("exporter {} does not match its certificate ({})", bundle.exporter(),
+                           exporter->node_id));
+  }
+  if (!VerifySignature(exporter->public_key, header + std::string(body), signature)) {
+    return bad(
+        fmt::format("signature of {} does not verify: the file was altered", bundle.exporter()));
+  }
+  for (int i = 1; i < bundle.certificates_size(); ++i) (void)trust.Admit(bundle.certificates(i));
+
+  ImportResult r;
+  r.exporter = bundle.exporter();
+  r.blocks = uint64_t(bundle.blocks_size());
+  BOSAI_RETURN_IF_ERROR(EnsureHeldSchema(store));
+  BOSAI_ASSIGN_OR_RETURN(VersionVector before, store.Vector());
+  BOSAI_RETURN_IF_ERROR(store.BeginWrite("bundle:" + bundle.exporter()));
+  std::set<StreamId> held_streams;
+  for (int i = 0; i < bundle.blocks_size(); ++i) {
+    const std::string& block = bundle.blocks(i);
+    Status st;
+    auto h = ParseBlockHeader(block);
+    if (!h.ok()) st = h.status();
+    bool hold = false;
+    if (st.ok()) {
+      auto must = MustHold(store, *h, now_ms, max_offset_ms);
+      if (!must.ok()) st = must.status();
+      hold = st.ok() && (*must || held_streams.count({h->origin, h->scope}));
+    }
+    if (st.ok() && hold) {
+      auto key = trust.keys()(h->origin);
+      st = key ? VerifyBlock(block, *key)
+               : Status::PermissionDenied(fmt::format("unknown origin {}", h->origin));
+      if (st.ok()) st = Hold(store, *h, block, now_ms);
+      if (st.ok()) {
+        held_streams.insert({h->origin, h->scope});
+        ++r.held;
+      }
+    } else if (st.ok()) {
+      st = store.ApplyBlock(block, trust.keys(), trust.may_write());
+    }
+    if (!st.ok()) {
+      store.AbortWrite();
+      return bad(fmt::format("block {}: {}; nothing was imported", i, st.message()));
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(store.CommitWrite());
+  BOSAI_ASSIGN_OR_RETURN(VersionVector after, store.Vector());
+  for (const auto& [stream, seq] : after) {
+    auto it = before.find(stream);
+    uint64_t had = it == before.end() ? 0 : it->second;
+    if (seq > had) {
+      r.ops += seq - had;
+      ++r.applied;
+    }
+  }
+  return r;
+}
+
+std::string VectorToJson(const std::string& node_id, const std::string& incarnation,
+                         const VersionVector& vv) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& [id, seq] : vv) {
+    entries.push_back({{"incarnation", id.incarnation}, {"scope", id.scope}, {"seq", seq}});
+  }
+  nlohmann::json doc = {{"node", node_id}, {"incarnation", incarnation}, {"vector", entries}};
+  return doc.dump(2) + "\n";
+}
+
+Result<VersionVector> VectorFromJson(const std::string& text, const std::string& what) {
+  VersionVector vv;
+  try {
+    auto doc = nlohmann::json::parse(text);
+    const auto& entries = doc.at("vector");
+    size_t i = 0;
+    for (const auto& e : entries) {
+      const auto& seq = e.at("seq");
+      if (!seq.is_number_unsigned()) {
+        return Status::Invalid(fmt::format("{}: vector[{}].seq is not a sequence number", what, i));
+      }
+      vv[{e.at("incarnation").get<std::string>(), e.at("scope").get<std::string>()}] =
+          seq.get<uint64_t>();
+      ++i;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Invalid(fmt::format("{}: not a vector file: {}", what, e.what()));
+  }
+  return vv;
+}
+
+}  // namespace bosai::sync

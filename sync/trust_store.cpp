@@ -1,0 +1,147 @@
+// Trust store; see trust_store.h.
+#include "sync/trust_store.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace bosai::sync {
+namespace fs = std::filesystem;
+namespace {
+
+Result<std::string> ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string NodeOfIncarnation(const std::string& incarnation) {
+  return incarnation.substr(0, incarnation.find('#'));
+}
+
+Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::string& keys_dir) {
+  std::unique_ptr<TrustStore> t(new TrustStore(store));
+  fs::path dir(keys_dir);
+  std::vector<fs::path> root_files{dir / "root.crt"};
+  std::error_code ec;
+  if (fs::is_directory(dir / "roots", ec)) {
+    std::vector<fs::path> partners;
+    for (const auto& e : fs::directory_iterator(dir / "roots", ec)) {
+      if (e.path().extension() == ".crt") partners.push_back(e.path());
+    }
+    std::sort(partners.begin(), partners.end());
+    root_files.insert(root_files.end(), partners.begin(), partners.end());
+  }
+  for (const auto& path : root_files) {
+    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+    auto municipality = RootMunicipality(pem);
+    if (!municipality.ok()) {
+      return Status::Invalid(fmt::format("{}: {}", path.string(), municipality.status().message()));
+    }
+    t->roots_[*municipality] = pem;
+    t->root_pems_.push_back(pem);
+  }
+  BOSAI_RETURN_IF_ERROR(store.db().Exec(
+      "CREATE TABLE IF NOT EXISTS sync_certificates(node_id TEXT PRIMARY KEY, pem TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS sync_revoked(node_id TEXT PRIMARY KEY, since INTEGER NOT "
+      "NULL);"));
+  {
+    Stmt& q = store.db().Prepare("SELECT node_id FROM sync_revoked");
+    while (q.Step()) t->revoked_.insert(std::string(q.Text(0)));
+    BOSAI_RETURN_IF_ERROR(q.status());
+    q.Reset();
+  }
+  BOSAI_ASSIGN_OR_RETURN(t->own_pem_, ReadText(dir / "node.crt"));
+  auto self = t->Admit(t->own_pem_);
+  if (!self.ok()) {
+    return Status::Invalid(
+        fmt::format("{}: {}", (dir / "node.crt").string(), self.status().message()));
+  }
+  t->self_ = *self;
+  // Certificates learned earlier; one that no longer verifies (revoked, expired) is forgotten.
+  std::vector<std::string> learned;
+  {
+    Stmt& q = store.db().Prepare("SELECT pem FROM sync_certificates ORDER BY node_id");
+    while (q.Step()) learned.emplace_back(q.Text(0));
+    BOSAI_RETURN_IF_ERROR(q.status());
+    q.Reset();
+  }
+  for (const auto& pem : learned) (void)t->Admit(pem);
+  return t;
+}
+
+Result<NodeCertificate> TrustStore::Admit(const std::string& pem) {
+  // Which root: the one of the municipality the certificate names. Try each (few).
+  Status last = Status::Invalid("no trusted root");
+  for (const auto& [municipality, root] : roots_) {
+    auto cert = VerifyNodeCertificate(pem, root);
+    if (!cert.ok()) {
+      last = cert.status();
+      continue;
+    }
+    if (revoked(cert->node_id)) {
+      return Status::PermissionDenied(fmt::format("node {} is revoked", cert->node_id));
+    }
+    auto it = known_.find(cert->node_id);
+    if (it == known_.end() || it->second.pem != pem) {
+      Stmt& q = store_.db().Prepare(
+          "INSERT OR REPLACE INTO sync_certificates(node_id, pem) VALUES(?, ?)");
+      q.Bind(1, cert->node_id).Bind(2, pem);
+      BOSAI_RETURN_IF_ERROR(q.Run());
+      known_[cert->node_id] = {*cert, pem};
+    }
+    return *cert;
+  }
+  return Status::PermissionDenied(
+      fmt::format("certificate not issued by a trusted root ({})", last.message()));
+}
+
+const NodeCertificate* TrustStore::Find(const std::string& node_id) const {
+  auto it = known_.find(node_id);
+  return it == known_.end() ? nullptr : &it->second.cert;
+}
+
+Status TrustStore::Revoke(const std::string& node_id, int64_t now_ms) {
+  Stmt& q = store_.db().Prepare("INSERT OR IGNORE INTO sync_revoked(node_id, since) VALUES(?, ?)");
+  q.Bind(1, node_id).Bind(2, now_ms);
+  BOSAI_RETURN_IF_ERROR(q.Run());
+  revoked_.insert(node_id);
+  known_.erase(node_id);
+  return Status::Ok();
+}
+
+KeyLookup TrustStore::keys() const {
+  return [this](const std::string& incarnation) -> std::optional<std::string> {
+    const NodeCertificate* c = Find(NodeOfIncarnation(incarnation));
+    if (!c) return std::nullopt;
+    return c->public_key;
+  };
+}
+
+WriteScopeCheck TrustStore::may_write() const {
+  return [this](const std::string& incarnation, const std::string& scope) {
+    const NodeCertificate* c = Find(NodeOfIncarnation(incarnation));
+    return c && c->scopes.MayWrite(scope);
+  };
+}
+
+bool TrustStore::MayRead(const NodeCertificate& reader, const StreamId& stream) {
+  return reader.scopes.MayRead(stream.scope);
+}
+
+std::vector<std::string> TrustStore::CertificatesFor(const NodeCertificate& peer) const {
+  std::vector<std::string> out{own_pem_};
+  for (const auto& [id, k] : known_) {
+    if (id == self_.node_id || id == peer.node_id) continue;
+    out.push_back(k.pem);
+  }
+  return out;
+}
+
+}  // namespace bosai::sync

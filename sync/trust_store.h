@@ -1,0 +1,68 @@
+// What one node trusts and what it has learned of other nodes (DESIGN §5, §7): the roots it
+// accepts, the node certificates it has verified (its own, its peers', and those of origins whose
+// blocks it relays), and the nodes revoked. From these come the origin keys and write scopes that
+// every received block is checked against, and the streams a peer may be sent.
+//
+// Files (in the data dir's keys folder): root.crt (the municipality's root), roots/*.crt (roots
+// of partner municipalities), node.crt (this node). Node-local tables in the store's database:
+//   sync_certificates(node_id, pem)   verified node certificates, sent on in Hello for relay
+//   sync_revoked(node_id, since)      revoked nodes (from the root's trust export)
+// Not thread-safe: it belongs to the thread that owns the store.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "storage/store.h"
+#include "sync/trust.h"
+
+namespace bosai::sync {
+
+class TrustStore {
+ public:
+  static Result<std::unique_ptr<TrustStore>> Load(Store& store, const std::string& keys_dir);
+
+  const NodeCertificate& self() const { return self_; }
+  const std::string& own_certificate() const { return own_pem_; }
+  const std::vector<std::string>& root_certificates() const { return root_pems_; }
+
+  // Verifies a node certificate against the roots and the revocations, and records it.
+  Result<NodeCertificate> Admit(const std::string& pem);
+  const NodeCertificate* Find(const std::string& node_id) const;
+  bool revoked(const std::string& node_id) const { return revoked_.count(node_id) > 0; }
+  Status Revoke(const std::string& node_id, int64_t now_ms);
+
+  // Public key of an incarnation ("node#epoch"), from its node's certificate.
+  KeyLookup keys() const;
+  // Whether an incarnation's certificate grants write scope for a scope.
+  WriteScopeCheck may_write() const;
+  // Whether a node may read a stream (by the certificate of that node).
+  static bool MayRead(const NodeCertificate& reader, const StreamId& stream);
+  // Certificates to send a peer: this node's first, then every other known one it may need to
+  // verify what is relayed to it.
+  std::vector<std::string> CertificatesFor(const NodeCertificate& peer) const;
+
+ private:
+  explicit TrustStore(Store& store) : store_(store) {}
+
+  Store& store_;
+  std::vector<std::string> root_pems_;
+  std::map<std::string, std::string> roots_;  // municipality -> root PEM
+  NodeCertificate self_;
+  std::string own_pem_;
+  struct Known {
+    NodeCertificate cert;
+    std::string pem;
+  };
+  std::map<std::string, Known> known_;  // node id -> verified certificate
+  std::set<std::string> revoked_;
+};
+
+// "042021-shelter-03#2" -> "042021-shelter-03"
+std::string NodeOfIncarnation(const std::string& incarnation);
+
+}  // namespace bosai::sync
