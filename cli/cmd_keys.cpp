@@ -72,6 +72,24 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     std::cout << "wrote " << o->out_path << "; on the node: bosai init --enrollment " << o->out_path
               << "\n";
   });
+
+  auto revoke_id = std::make_shared<std::string>();
+  auto* revoke = keys->add_subcommand(
+      "revoke", "Refuse a node from now on (a stolen laptop): its sessions and certificates");
+  revoke->add_option("node", *revoke_id, "Node id, e.g. 042021-shelter-03")->required();
+  revoke->callback([&g, revoke_id] {
+    Status valid = ValidateNodeId(*revoke_id);
+    if (!valid.ok()) return Fail(g, valid);
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto trust = node->trust();
+    if (!trust.ok()) return Fail(g, trust.status());
+    if (*revoke_id == node->node_id()) return Fail(g, "a node cannot revoke itself");
+    Status st = (*trust)->Revoke(*revoke_id, SystemClock::Get()->NowMillis());
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"revoked", *revoke_id}});
+    std::cout << "revoked " << *revoke_id << " on this node; its sessions are refused\n";
+  });
 }
 
 }  // namespace bosai::cli

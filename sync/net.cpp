@@ -581,6 +581,17 @@ void SyncService::Impl::PollTick() {
   } else if (*released > 0) {
     LogEvent(info, "sync.held.released", {{"blocks", std::to_string(*released)}});
   }
+  // A node revoked meanwhile (`bosai keys revoke` in another process) loses its sessions.
+  if (trust.LoadRevoked().ok()) {
+    for (auto& [id, h] : sessions) {
+      if (!trust.revoked(h.peer.node_id)) continue;
+      std::string message = fmt::format("node {} is revoked", h.peer.node_id);
+      LogEvent(warn, "sync.peer.revoked", {{"peer", h.peer.node_id}});
+      asio::post(net_io, [weak = h.conn, message] {
+        if (auto c = weak.lock()) c->Fail(message);
+      });
+    }
+  }
   // Live push: blocks committed since, by this process or another one on the same data dir.
   for (auto& [id, h] : sessions) {
     if (!h.live) continue;

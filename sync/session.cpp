@@ -57,6 +57,7 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
                                        why));
   };
   if (frame.type == FrameType::kHeartbeat) return out;
+  if (frame.type == FrameType::kError) return bad("peer reports: " + frame.body);
   if (frame.type != FrameType::kHello && !hello_received_) return bad("before Hello");
   switch (frame.type) {
     case FrameType::kHello: {

@@ -51,12 +51,7 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
       "CREATE TABLE IF NOT EXISTS sync_certificates(node_id TEXT PRIMARY KEY, pem TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS sync_revoked(node_id TEXT PRIMARY KEY, since INTEGER NOT "
       "NULL);"));
-  {
-    Stmt& q = store.db().Prepare("SELECT node_id FROM sync_revoked");
-    while (q.Step()) t->revoked_.insert(std::string(q.Text(0)));
-    BOSAI_RETURN_IF_ERROR(q.status());
-    q.Reset();
-  }
+  BOSAI_RETURN_IF_ERROR(t->LoadRevoked());
   BOSAI_ASSIGN_OR_RETURN(t->own_pem_, ReadText(dir / "node.crt"));
   auto self = t->Admit(t->own_pem_);
   if (!self.ok()) {
@@ -76,7 +71,21 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
   return t;
 }
 
+Status TrustStore::LoadRevoked() {
+  // Another process (`bosai keys revoke`, `keys trust import`) may have added to the list.
+  Stmt& q = store_.db().Prepare("SELECT node_id FROM sync_revoked");
+  while (q.Step()) {
+    std::string id(q.Text(0));
+    known_.erase(id);
+    revoked_.insert(std::move(id));
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  q.Reset();
+  return Status::Ok();
+}
+
 Result<NodeCertificate> TrustStore::Admit(const std::string& pem) {
+  BOSAI_RETURN_IF_ERROR(LoadRevoked());
   // Which root: the one of the municipality the certificate names. Try each (few).
   Status last = Status::Invalid("no trusted root");
   for (const auto& [municipality, root] : roots_) {

@@ -35,6 +35,8 @@ class TrustStore {
   const NodeCertificate* Find(const std::string& node_id) const;
   bool revoked(const std::string& node_id) const { return revoked_.count(node_id) > 0; }
   Status Revoke(const std::string& node_id, int64_t now_ms);
+  // Re-reads the revocations other processes may have recorded.
+  Status LoadRevoked();
 
   // Public key of an incarnation ("node#epoch"), from its node's certificate.
   KeyLookup keys() const;

@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Two nodes edit the same field while apart; after exchanging blocks both show the same value
 # and the same conflict; resolving it on one node clears it on both.
-# Blocks travel with tests/integration/exchange_blocks (the sync issue brings real transports).
+# Blocks travel by `bosai sync now` to B's daemon.
 source "$(dirname "$0")/lib.sh" "$@"
-EXCHANGE=$TOOLS/exchange_blocks
 
-new_node a 042021-honcho
-new_node b 042021-shisho
+root_node a 042021-honcho
+root_node b 042021-shisho
+serve b
+exchange() { b a sync now "127.0.0.1:$PORT_b" >/dev/null; }
 "$BOSAI" gen residents --municipality 042021 --count 200 --seed 2 --out r.csv
 b a resident import r.csv 2>/dev/null
-"$EXCHANGE" a/bosai.db b/bosai.db
+exchange
 expect_eq "$(b b resident count)" 200 "b holds a's register after the exchange"
 id=$(sed -n 2p r.csv | cut -d, -f2)
 
 b a resident edit "$id" --set address=本庁で訂正 >/dev/null
 sleep 0.01
 b b resident edit "$id" --set address=支所で訂正 >/dev/null
-"$EXCHANGE" a/bosai.db b/bosai.db
-"$EXCHANGE" b/bosai.db a/bosai.db
+exchange
 expect_eq "$(b a state hash)" "$(b b state hash)" "both nodes converge"
 b a --json conflicts list > ca.json
 b b --json conflicts list > cb.json
@@ -29,7 +29,7 @@ b a conflicts show "$cid" > show.txt
 grep -q "本庁で訂正" show.txt || fail "show"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
-"$EXCHANGE" a/bosai.db b/bosai.db
+exchange
 expect_eq "$(b b --json conflicts list)" '{"conflicts":[]}' "resolved on both nodes"
 b b --json resident show "$id" > kept.json
 grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"

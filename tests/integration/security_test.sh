@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Authorization and hostile input on a serving node (DESIGN §5, §7). After each attack the node
+# has applied nothing (same state hash) and keeps serving honest peers:
+#  - a peer under a foreign root fails the TLS handshake;
+#  - a revoked node is refused;
+#  - a block forged by a relay (another origin's name, the relay's signature) is rejected;
+#  - a block in a scope its origin may not write is rejected;
+#  - garbage bytes and a frame cut in half end that session with an error;
+#  - blocks stamped 2 h ahead are held and reported, then applied on accept-skew.
+source "$(dirname "$0")/lib.sh" "$@"
+ROGUE=$TOOLS/rogue_peer
+
+root_node a 042021-honcho
+root_node b 042021-shisho
+root_node c 042021-hub
+"$BOSAI" gen residents --municipality 042021 --count 300 --seed 9 --out r.csv
+b a resident import r.csv 2>/dev/null
+serve a
+A="127.0.0.1:$PORT_a"
+b b sync now "$A" >/dev/null
+b c sync now "$A" >/dev/null
+hash=$(b a state hash)
+honest() { b b sync now "$A" >/dev/null || fail "A stopped serving honest peers after: $1"; }
+unchanged() { expect_eq "$(b a state hash)" "$hash" "A applied nothing: $1"; }
+
+# Foreign root.
+b f init --node-id 042021-fake --municipality 042021 >/dev/null   # its own development root
+if b f sync now "$A" > foreign.out 2> foreign.err; then fail "a foreign-root peer was accepted"; fi
+grep -q "TLS handshake failed" foreign.err || fail "foreign root: $(cat foreign.err)"
+honest "foreign root"; unchanged "foreign root"
+
+# Revoked node.
+b a keys revoke 042021-hub >/dev/null
+if b c sync now "$A" 2> revoked.err; then fail "a revoked node was accepted"; fi
+grep -q "042021-hub is revoked" revoked.err || fail "revoked: $(cat revoked.err)"
+grep -q "event=sync.peer.refused peer=.* error=\"node 042021-hub is revoked\"" a.log || fail "logged: $(tail -5 a.log)"
+honest "revoked"; unchanged "revoked"
+
+# A relay forging a block in another origin's name.
+"$ROGUE" b "$A" forge "042021-honcho#1" > forge.out
+grep -q "peer error: .*signature does not verify" forge.out || fail "forged: $(cat forge.out)"
+honest "forged block"; unchanged "forged block"
+
+# A shelter writing into the My Number scope it was not given.
+b shelter keys node request --node-id 042021-shelter-01 --out req.json >/dev/null
+"$BOSAI" keys node issue --root root --request req.json --issuer-code S1 --write 042021 --out enr.json >/dev/null
+b shelter init --enrollment enr.json >/dev/null
+"$ROGUE" shelter "$A" scope 042021/mynumber > scope.out
+grep -q "peer error: .*no write scope for 042021/mynumber" scope.out || fail "scope: $(cat scope.out)"
+"$ROGUE" shelter "$A" scope 131016 > scope2.out
+grep -q "peer error: .*no write scope for 131016" scope2.out || fail "scope: $(cat scope2.out)"
+honest "out-of-scope block"; unchanged "out-of-scope block"
+
+# Garbage and a truncated frame.
+"$ROGUE" b "$A" garbage > garbage.out
+grep -q "peer error: frame 1: .*length" garbage.out || fail "garbage: $(cat garbage.out)"
+"$ROGUE" b "$A" truncated > trunc.out
+grep -q "hung up mid-frame" trunc.out || fail "truncated: $(cat trunc.out)"
+honest "garbage and truncated frames"; unchanged "garbage and truncated frames"
+grep -q "event=sync.frame.bad" a.log || fail "bad frames are logged"
+
+# A node whose clock is 2 h ahead: held and reported, not applied, until accepted.
+root_node g 042021-tokei
+"$ROGUE" g "$A" ahead 7200000 > ahead.out
+unchanged "blocks 2 h ahead"
+b a --json sync status > st.json
+grep -q '"held":\[{"ahead_ms":[0-9]*,"blocks":1,"incarnation":"042021-tokei#1","ops":1}\]' st.json \
+  || fail "held blocks in status: $(cat st.json)"
+b a sync status > st.txt
+grep -q "HELD 1 blocks (1 ops) of 042021-tokei#1" st.txt || fail "status: $(cat st.txt)"
+check "a node 2 h ahead is held and reported"
+b a sync accept-skew "042021-tokei#1" > acc.out
+grep -q "applied 1 held blocks" acc.out || fail "accept-skew: $(cat acc.out)"
+b a --json resident show 042021:999999999990 | grep -q '"name":"偽造"' || fail "accepted block applied"
+check "accept-skew applies the held block"
+if b a sync accept-skew "042021-tokei#1" 2>/dev/null; then fail "nothing left to accept"; fi
+b a doctor >/dev/null || fail "doctor after the attacks"
+check "doctor passes"
