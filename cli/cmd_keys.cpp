@@ -90,6 +90,36 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     if (g.json) return PrintJson({{"revoked", *revoke_id}});
     std::cout << "revoked " << *revoke_id << " on this node; its sessions are refused\n";
   });
+
+  struct GrantArgs {
+    std::string root, node_cert, read, out;
+  };
+  auto ga = std::make_shared<GrantArgs>();
+  auto* grant = keys->add_subcommand(
+      "grant", "At the root: give another municipality's node (partner, hub) read scope here");
+  grant->add_option("--root", ga->root, "Root directory (root.key, root.crt)")->required();
+  grant->add_option("--node-cert", ga->node_cert, "That node's keys/node.crt")->required();
+  grant->add_option("--read", ga->read, "Read scopes, e.g. 042021,042021/mynumber")->required();
+  grant->add_option("--out", ga->out, "Grant file to install there with `bosai keys add`")
+      ->required();
+  grant->callback([&g, ga] {
+    Status st = node::IssueGrantFile(ga->root, ga->node_cert, SplitList(ga->read), ga->out);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json) return PrintJson({{"grant", ga->out}});
+    std::cout << "wrote " << ga->out << "; install it on that node with `bosai keys add`\n";
+  });
+
+  auto add_path = std::make_shared<std::string>();
+  auto* add = keys->add_subcommand(
+      "add", "On a node: trust a partner municipality's root.crt, or install a read grant");
+  add->add_option("file", *add_path, "root.crt of a partner municipality, or a grant file")
+      ->required();
+  add->callback([&g, add_path] {
+    auto what = node::InstallTrustFile(g.data_dir, *add_path);
+    if (!what.ok()) return Fail(g, what.status());
+    if (g.json) return PrintJson({{"installed", *what}});
+    std::cout << "installed the " << *what << "; restart `bosai serve` to use it\n";
+  });
 }
 
 }  // namespace bosai::cli

@@ -60,7 +60,10 @@ Result<sync::Root> LoadRoot(const std::string& root_key_path) {
   BOSAI_ASSIGN_OR_RETURN(std::string municipality, sync::RootMunicipality(cert_pem));
   // The key must be the certificate's: sign something and check it against a node cert check.
   sync::Root root{municipality, cert_pem, key};
-  sync::NodeCertificate probe{municipality + "-probe", key.public_key(), "PROBE", {}};
+  sync::NodeCertificate probe;
+  probe.node_id = municipality + "-probe";
+  probe.public_key = key.public_key();
+  probe.issuer_code = "PROBE";
   BOSAI_ASSIGN_OR_RETURN(std::string probe_pem, sync::IssueNodeCertificate(root, probe, 1));
   if (!sync::VerifyNodeCertificate(probe_pem, cert_pem).ok()) {
     return Status::Invalid(
@@ -74,7 +77,11 @@ Result<std::string> Issue(const sync::Root& root, const std::string& node_id,
                           const std::vector<std::string>& write,
                           const std::vector<std::string>& read,
                           const std::optional<DataKey>& data_key) {
-  sync::NodeCertificate nc{node_id, public_key, issuer_code, {write, read}};
+  sync::NodeCertificate nc;
+  nc.node_id = node_id;
+  nc.public_key = public_key;
+  nc.issuer_code = issuer_code;
+  nc.scopes = {write, read};
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   nlohmann::json j{{"format", "bosai-enrollment-v1"},
                    {"node_id", node_id},
@@ -231,6 +238,65 @@ Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::s
                          Issue(root, node_id, node_key.public_key(), issuer,
                                {root.municipality, root.municipality + "/mynumber"}, {}, dk));
   return Parse(nlohmann::json::parse(doc), root_key_path, node_key);
+}
+
+Status IssueGrantFile(const std::string& root_dir, const std::string& node_certificate_path,
+                      const std::vector<std::string>& read, const std::string& out_path) {
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(root_dir) / "root.key").string()));
+  BOSAI_ASSIGN_OR_RETURN(std::string pem, Slurp(node_certificate_path));
+  auto subject = sync::CertificateSubject(pem);
+  if (!subject.ok()) {
+    return Status::Invalid(
+        fmt::format("{}: {}", node_certificate_path, subject.status().message()));
+  }
+  sync::NodeCertificate node;
+  node.node_id = subject->first;
+  node.public_key = subject->second;
+  node.scopes.read = read;
+  BOSAI_ASSIGN_OR_RETURN(std::string grant, sync::IssueReadGrant(root, node));
+  return WriteFile(out_path, grant, false);
+}
+
+Result<std::string> InstallTrustFile(const std::string& data_dir, const std::string& path) {
+  BOSAI_ASSIGN_OR_RETURN(std::string pem, Slurp(path));
+  fs::path keys = fs::path(data_dir) / "keys";
+  if (!fs::exists(keys / "node.crt")) {
+    return Status::NotFound(fmt::format("{} holds no enrolled node", data_dir));
+  }
+  auto municipality = sync::RootMunicipality(pem);
+  std::error_code ec;
+  if (municipality.ok()) {
+    fs::create_directories(keys / "roots", ec);
+    fs::path to = keys / "roots" / (*municipality + ".crt");
+    if (fs::exists(to)) fs::remove(to, ec);
+    BOSAI_RETURN_IF_ERROR(WriteFile(to.string(), pem, false));
+    return "root of " + *municipality;
+  }
+  // A grant: it must verify under one of the roots this node trusts, and be for this node.
+  BOSAI_ASSIGN_OR_RETURN(std::string own, Slurp((keys / "node.crt").string()));
+  BOSAI_ASSIGN_OR_RETURN(auto self, sync::CertificateSubject(own));
+  std::vector<fs::path> roots;
+  for (const auto& e : fs::directory_iterator(keys / "roots", ec)) roots.push_back(e.path());
+  for (const auto& r : roots) {
+    BOSAI_ASSIGN_OR_RETURN(std::string root_pem, Slurp(r.string()));
+    auto grant = sync::VerifyNodeCertificate(pem, root_pem);
+    if (!grant.ok() || !grant->grant) continue;
+    if (grant->node_id != self.first || grant->public_key != self.second) {
+      return Status::Invalid(
+          fmt::format("{}: the grant is for {}, not this node", path, grant->node_id));
+    }
+    fs::create_directories(keys / "grants", ec);
+    fs::path to = keys / "grants" / (grant->root_municipality + ".crt");
+    if (fs::exists(to)) fs::remove(to, ec);
+    BOSAI_RETURN_IF_ERROR(WriteFile(to.string(), pem, false));
+    std::string scopes;
+    for (const auto& s : grant->scopes.read) scopes += (scopes.empty() ? "" : ",") + s;
+    return "read grant of " + grant->root_municipality + " (" + scopes + ")";
+  }
+  return Status::Invalid(fmt::format(
+      "{}: neither a root certificate nor a grant for this node under a root it trusts (install "
+      "the granting municipality's root.crt first)",
+      path));
 }
 
 }  // namespace bosai::node

@@ -51,4 +51,14 @@ Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& nod
 Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::string& node_id,
                                   const SigningKey& node_key);
 
+// At the owning root: a read grant for another municipality's node (a partner or regional
+// hub), from that node's certificate (keys/node.crt there). Read scopes of this root's
+// municipality only.
+Status IssueGrantFile(const std::string& root_dir, const std::string& node_certificate_path,
+                      const std::vector<std::string>& read, const std::string& out_path);
+
+// On a node: installs a partner municipality's root certificate (keys/roots/<code>.crt) or a read
+// grant issued to this node (keys/grants/<code>.crt) after checking it. Returns what it was.
+Result<std::string> InstallTrustFile(const std::string& data_dir, const std::string& path);
+
 }  // namespace bosai::node

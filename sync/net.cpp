@@ -477,7 +477,11 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   so.window = options.window;
   so.keys = trust.keys();
   so.origin_may_write = trust.may_write();
-  so.peer_may_read = [peer = *cert](const StreamId& s) { return TrustStore::MayRead(peer, s); };
+  // By the peer's certificate and the read grants it showed (in Hello), looked up each time.
+  so.peer_may_read = [this, peer_id](const StreamId& s) {
+    const NodeCertificate* c = trust.Find(peer_id);
+    return c && TrustStore::MayRead(*c, s);
+  };
   so.certificates = trust.CertificatesFor(*cert);
   so.on_hello = [this, peer_id](const std::string& incarnation,
                                 const std::vector<std::string>& certs) -> Status {

@@ -167,6 +167,14 @@ Result<std::string> RootMunicipality(const std::string& root_pem) {
   return code;
 }
 
+namespace {
+
+// Signs a node certificate or a read grant; the caller has checked what the root may grant.
+Result<std::string> SignNodeCertificate(const Root& root, const NodeCertificate& node,
+                                        int valid_days);
+
+}  // namespace
+
 Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate& node,
                                          int valid_days) {
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(node.node_id));
@@ -185,6 +193,33 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
                    [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); })) {
     return Status::Invalid("issuer code must be 1 to 12 of A-Z, 0-9");
   }
+  return SignNodeCertificate(root, node, valid_days);
+}
+
+Result<std::string> IssueReadGrant(const Root& root, const NodeCertificate& node, int valid_days) {
+  BOSAI_RETURN_IF_ERROR(ValidateNodeId(node.node_id));
+  if (node.node_id.substr(0, 6) == root.municipality) {
+    return Status::Invalid(
+        fmt::format("{} is a node of {}: give it scopes in its node certificate, not a grant",
+                    node.node_id, root.municipality));
+  }
+  if (node.scopes.read.empty()) return Status::Invalid("a grant needs at least one read scope");
+  for (const auto& r : node.scopes.read) {
+    if (r != root.municipality && r.rfind(root.municipality + "/", 0) != 0) {
+      return Status::Invalid(
+          fmt::format("the root of {} cannot grant read scope {}", root.municipality, r));
+    }
+  }
+  NodeCertificate grant = node;
+  grant.issuer_code = "GRANT";
+  grant.scopes.write.clear();
+  return SignNodeCertificate(root, grant, valid_days);
+}
+
+namespace {
+
+Result<std::string> SignNodeCertificate(const Root& root, const NodeCertificate& node,
+                                        int valid_days) {
   BOSAI_ASSIGN_OR_RETURN(Ptr<X509> issuer, ParsePem(root.certificate_pem, "root certificate"));
   Ptr<EVP_PKEY> root_key = PrivateKey(root.key);
   Ptr<EVP_PKEY> node_key = PublicKey(node.public_key);
@@ -211,6 +246,20 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
   return ToPem(cert.get());
 }
 
+}  // namespace
+
+Result<std::pair<std::string, std::string>> CertificateSubject(const std::string& pem) {
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, ParsePem(pem, "certificate"));
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  std::string raw(32, '\0');
+  size_t len = raw.size();
+  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
+      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(raw.data()), &len)) {
+    return Status::Invalid("the certificate does not hold an Ed25519 key");
+  }
+  return std::make_pair(CommonName(cert.get()), raw);
+}
+
 Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
                                               const std::string& root_pem) {
   BOSAI_ASSIGN_OR_RETURN(std::string municipality, RootMunicipality(root_pem));
@@ -227,11 +276,9 @@ Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
   if (X509_check_ca(cert.get()) != 0) return Status::Invalid("a node certificate must not be a CA");
   NodeCertificate out;
   out.node_id = CommonName(cert.get());
+  out.root_municipality = municipality;
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(out.node_id));
-  if (out.node_id.substr(0, 6) != municipality) {
-    return Status::Invalid(
-        fmt::format("node {} is not of the root's municipality {}", out.node_id, municipality));
-  }
+  out.grant = out.node_id.substr(0, 6) != municipality;
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
   size_t len = 32;
   out.public_key.resize(32);
@@ -256,6 +303,19 @@ Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
     if (w != municipality && w.rfind(municipality + "/", 0) != 0) {
       return Status::Invalid(
           fmt::format("node certificate grants write scope {} outside {}", w, municipality));
+    }
+  }
+  if (out.grant) {
+    // Another municipality's node: only a read grant, within this root's municipality.
+    if (out.issuer_code != "GRANT" || !out.scopes.write.empty()) {
+      return Status::Invalid(
+          fmt::format("node {} is not of the root's municipality {}", out.node_id, municipality));
+    }
+    for (const auto& r : out.scopes.read) {
+      if (r != municipality && r.rfind(municipality + "/", 0) != 0) {
+        return Status::Invalid(fmt::format("grant for {} names read scope {} outside {}",
+                                           out.node_id, r, municipality));
+      }
     }
   }
   return out;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/crypto.h"
@@ -41,11 +42,22 @@ struct NodeCertificate {
   std::string public_key;  // raw Ed25519, 32 bytes
   std::string issuer_code;
   Scopes scopes;
+  // A read grant: issued by the root of another municipality than the node's, read scopes of
+  // that municipality only (issuer code "GRANT"), adding to what the node's own certificate holds.
+  bool grant = false;
+  std::string root_municipality;  // the root that signed it
 };
 
 // Certifies a node key. The root may grant write scopes only in its own municipality.
 Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate& node,
                                          int valid_days = 5 * 365);
+// A read grant for a node of another municipality (a partner or a regional hub): read scopes of
+// the root's own municipality only, for the key of the node's own certificate.
+Result<std::string> IssueReadGrant(const Root& root, const NodeCertificate& node,
+                                   int valid_days = 5 * 365);
+// Who a certificate names (common name) and its raw Ed25519 key, without verifying it: for a
+// root to grant read scope to a partner node whose own root it does not hold.
+Result<std::pair<std::string, std::string>> CertificateSubject(const std::string& pem);
 // Checks the certificate against the root (signature, validity period, municipality of the
 // node id and of every write scope) and returns what it certifies.
 Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,

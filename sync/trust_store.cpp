@@ -48,7 +48,8 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
     t->root_pems_.push_back(pem);
   }
   BOSAI_RETURN_IF_ERROR(store.db().Exec(
-      "CREATE TABLE IF NOT EXISTS sync_certificates(node_id TEXT PRIMARY KEY, pem TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS sync_certificates(node_id TEXT NOT NULL, root TEXT NOT NULL,"
+      "  pem TEXT NOT NULL, PRIMARY KEY(node_id, root));"
       "CREATE TABLE IF NOT EXISTS sync_revoked(node_id TEXT PRIMARY KEY, since INTEGER NOT "
       "NULL);"));
   BOSAI_RETURN_IF_ERROR(t->LoadRevoked());
@@ -59,6 +60,24 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
         fmt::format("{}: {}", (dir / "node.crt").string(), self.status().message()));
   }
   t->self_ = *self;
+  // Read grants other municipalities gave this node.
+  if (fs::is_directory(dir / "grants", ec)) {
+    std::vector<fs::path> grants;
+    for (const auto& e : fs::directory_iterator(dir / "grants", ec)) {
+      if (e.path().extension() == ".crt") grants.push_back(e.path());
+    }
+    std::sort(grants.begin(), grants.end());
+    for (const auto& path : grants) {
+      BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+      auto grant = t->Admit(pem);
+      if (!grant.ok() || !grant->grant || grant->node_id != t->self_.node_id) {
+        return Status::Invalid(
+            fmt::format("{}: not a read grant for this node{}", path.string(),
+                        grant.ok() ? "" : " (" + grant.status().message() + ")"));
+      }
+      t->own_grants_.push_back(pem);
+    }
+  }
   // Certificates learned earlier; one that no longer verifies (revoked, expired) is forgotten.
   std::vector<std::string> learned;
   {
@@ -97,13 +116,20 @@ Result<NodeCertificate> TrustStore::Admit(const std::string& pem) {
     if (revoked(cert->node_id)) {
       return Status::PermissionDenied(fmt::format("node {} is revoked", cert->node_id));
     }
-    auto it = known_.find(cert->node_id);
-    if (it == known_.end() || it->second.pem != pem) {
+    Known& k = known_[cert->node_id];
+    const std::string& had = cert->grant ? k.grants[municipality].second : k.own_pem;
+    if (had != pem) {
       Stmt& q = store_.db().Prepare(
-          "INSERT OR REPLACE INTO sync_certificates(node_id, pem) VALUES(?, ?)");
-      q.Bind(1, cert->node_id).Bind(2, pem);
+          "INSERT OR REPLACE INTO sync_certificates(node_id, root, pem) VALUES(?, ?, ?)");
+      q.Bind(1, cert->node_id).Bind(2, municipality).Bind(3, pem);
       BOSAI_RETURN_IF_ERROR(q.Run());
-      known_[cert->node_id] = {*cert, pem};
+      if (cert->grant) {
+        k.grants[municipality] = {*cert, pem};
+      } else {
+        k.own = *cert;
+        k.own_pem = pem;
+      }
+      Recompute(k);
     }
     return *cert;
   }
@@ -111,9 +137,21 @@ Result<NodeCertificate> TrustStore::Admit(const std::string& pem) {
       fmt::format("certificate not issued by a trusted root ({})", last.message()));
 }
 
+void TrustStore::Recompute(Known& k) {
+  k.effective = k.own;
+  if (k.own.node_id.empty()) return;
+  for (const auto& [root, grant] : k.grants) {
+    if (grant.first.public_key != k.own.public_key) continue;  // for another key: ignored
+    for (const auto& r : grant.first.scopes.read) {
+      if (!k.effective.scopes.MayRead(r)) k.effective.scopes.read.push_back(r);
+    }
+  }
+}
+
 const NodeCertificate* TrustStore::Find(const std::string& node_id) const {
   auto it = known_.find(node_id);
-  return it == known_.end() ? nullptr : &it->second.cert;
+  if (it == known_.end() || it->second.effective.node_id.empty()) return nullptr;
+  return &it->second.effective;
 }
 
 Status TrustStore::Revoke(const std::string& node_id, int64_t now_ms) {
@@ -146,9 +184,11 @@ bool TrustStore::MayRead(const NodeCertificate& reader, const StreamId& stream) 
 
 std::vector<std::string> TrustStore::CertificatesFor(const NodeCertificate& peer) const {
   std::vector<std::string> out{own_pem_};
+  out.insert(out.end(), own_grants_.begin(), own_grants_.end());
   for (const auto& [id, k] : known_) {
     if (id == self_.node_id || id == peer.node_id) continue;
-    out.push_back(k.pem);
+    if (!k.own_pem.empty()) out.push_back(k.own_pem);
+    for (const auto& [root, grant] : k.grants) out.push_back(grant.second);
   }
   return out;
 }

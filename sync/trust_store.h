@@ -4,8 +4,11 @@
 // every received block is checked against, and the streams a peer may be sent.
 //
 // Files (in the data dir's keys folder): root.crt (the municipality's root), roots/*.crt (roots
-// of partner municipalities), node.crt (this node). Node-local tables in the store's database:
-//   sync_certificates(node_id, pem)   verified node certificates, sent on in Hello for relay
+// of partner municipalities), node.crt (this node), grants/*.crt (read grants other
+// municipalities' roots gave this node). Node-local tables in the store's database:
+//   sync_certificates(node_id, root, pem)  verified node certificates and read grants (by the
+//                                          municipality of the root that signed them), sent on in
+//                                          Hello for relay
 //   sync_revoked(node_id, since)      revoked nodes (from the root's trust export)
 // Not thread-safe: it belongs to the thread that owns the store.
 #pragma once
@@ -30,8 +33,10 @@ class TrustStore {
   const std::string& own_certificate() const { return own_pem_; }
   const std::vector<std::string>& root_certificates() const { return root_pems_; }
 
-  // Verifies a node certificate against the roots and the revocations, and records it.
+  // Verifies a node certificate or read grant against the roots and the revocations, and
+  // records it.
   Result<NodeCertificate> Admit(const std::string& pem);
+  // What a node may do: its own certificate, with the read scopes of its grants added.
   const NodeCertificate* Find(const std::string& node_id) const;
   bool revoked(const std::string& node_id) const { return revoked_.count(node_id) > 0; }
   Status Revoke(const std::string& node_id, int64_t now_ms);
@@ -56,10 +61,14 @@ class TrustStore {
   std::map<std::string, std::string> roots_;  // municipality -> root PEM
   NodeCertificate self_;
   std::string own_pem_;
+  std::vector<std::string> own_grants_;
   struct Known {
-    NodeCertificate cert;
-    std::string pem;
+    NodeCertificate own;  // from its own municipality's root; empty node_id until seen
+    std::string own_pem;
+    std::map<std::string, std::pair<NodeCertificate, std::string>> grants;  // root -> grant
+    NodeCertificate effective;  // own, plus the read scopes of grants for the same key
   };
+  static void Recompute(Known& k);
   std::map<std::string, Known> known_;  // node id -> verified certificate
   std::set<std::string> revoked_;
 };

@@ -7,7 +7,12 @@ namespace bosai::sync {
 namespace {
 
 NodeCertificate Node(const std::string& id, const SigningKey& key) {
-  return {id, key.public_key(), "HONCHO", {{"042021", "042021/mynumber"}, {}}};
+  NodeCertificate c;
+  c.node_id = id;
+  c.public_key = key.public_key();
+  c.issuer_code = "HONCHO";
+  c.scopes = {{"042021", "042021/mynumber"}, {}};
+  return c;
 }
 
 TEST(Trust, IssuesAndVerifiesNodeCertificates) {
@@ -51,7 +56,33 @@ TEST(Trust, RefusesForeignRootsAndOverreach) {
   EXPECT_TRUE(rc->scopes.MayRead("042021"));
   EXPECT_FALSE(VerifyNodeCertificate("garbage", root->certificate_pem).ok());
   EXPECT_FALSE(VerifyNodeCertificate(*pem, "garbage").ok());
-  EXPECT_FALSE(IssueNodeCertificate(*root, {"042021-x", k.public_key(), "bad code", {}}).ok());
+  NodeCertificate bad_code = Node("042021-x", k);
+  bad_code.issuer_code = "bad code";
+  EXPECT_FALSE(IssueNodeCertificate(*root, bad_code).ok());
+}
+
+TEST(Trust, ReadGrantsForAnotherMunicipality) {
+  auto root = CreateRoot("042021");
+  auto partner_root = CreateRoot("131016");
+  ASSERT_TRUE(root.ok() && partner_root.ok());
+  SigningKey k = SigningKey::Generate();
+  NodeCertificate partner = Node("131016-partner", k);
+  partner.scopes = {{}, {"042021", "042021/mynumber"}};
+  auto grant = IssueReadGrant(*root, partner);
+  ASSERT_TRUE(grant.ok()) << grant.status().message();
+  auto g = VerifyNodeCertificate(*grant, root->certificate_pem);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_TRUE(g->grant);
+  EXPECT_EQ(g->node_id, "131016-partner");
+  EXPECT_EQ(g->root_municipality, "042021");
+  EXPECT_TRUE(g->scopes.MayRead("042021/mynumber"));
+  EXPECT_FALSE(g->scopes.MayWrite("042021"));
+  // Never write, never another municipality's scopes, never a grant to its own node.
+  partner.scopes = {{}, {"282049"}};
+  EXPECT_FALSE(IssueReadGrant(*root, partner).ok());
+  EXPECT_FALSE(IssueReadGrant(*root, Node("042021-honcho", k)).ok());
+  // A grant does not verify under the partner's own root.
+  EXPECT_FALSE(VerifyNodeCertificate(*grant, partner_root->certificate_pem).ok());
 }
 
 TEST(Trust, PrivateKeyPemRoundTrip) {
