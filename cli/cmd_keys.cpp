@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "node/enroll.h"
+#include "node/trust_bundle.h"
 
 namespace bosai::cli {
 namespace {
@@ -35,7 +36,7 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     if (!st.ok()) return Fail(g, st);
     if (g.json) return PrintJson({{"root_dir", *out}, {"municipality", *muni}});
     std::cout << "created the root of " << *muni << " in " << *out
-              << " (root.key, root.crt, data.key): keep it offline\n";
+              << " (root.key, root.crt, data.key, status signer): keep it offline\n";
   });
 
   auto* nodecmd = keys->add_subcommand("node", "Enroll a node under the root");
@@ -73,13 +74,24 @@ void RegisterKeys(CLI::App& app, Globals& g) {
               << "\n";
   });
 
-  auto revoke_id = std::make_shared<std::string>();
+  auto revoke_id = std::make_shared<std::string>(), revoke_root = std::make_shared<std::string>();
   auto* revoke = keys->add_subcommand(
-      "revoke", "Refuse a node from now on (a stolen laptop): its sessions and certificates");
+      "revoke",
+      "Refuse a node (a stolen laptop): with --root, in the next trust export for every node; "
+      "without, on this node at once");
   revoke->add_option("node", *revoke_id, "Node id, e.g. 042021-shelter-03")->required();
-  revoke->callback([&g, revoke_id] {
+  revoke->add_option("--root", *revoke_root, "Root directory: record it at the root");
+  revoke->callback([&g, revoke_id, revoke_root] {
     Status valid = ValidateNodeId(*revoke_id);
     if (!valid.ok()) return Fail(g, valid);
+    if (!revoke_root->empty()) {
+      Status st = node::RevokeAtRoot(*revoke_root, *revoke_id);
+      if (!st.ok()) return Fail(g, st);
+      if (g.json) return PrintJson({{"revoked", *revoke_id}, {"at", "root"}});
+      std::cout << "revoked " << *revoke_id
+                << " at the root; distribute it with `bosai keys trust export`\n";
+      return;
+    }
     auto node = OpenNode(g);
     if (!node) return;
     auto trust = node->trust();
@@ -87,8 +99,45 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     if (*revoke_id == node->node_id()) return Fail(g, "a node cannot revoke itself");
     Status st = (*trust)->Revoke(*revoke_id, SystemClock::Get()->NowMillis());
     if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"revoked", *revoke_id}});
+    if (g.json) return PrintJson({{"revoked", *revoke_id}, {"at", "node"}});
     std::cout << "revoked " << *revoke_id << " on this node; its sessions are refused\n";
+  });
+
+  auto* trustcmd = keys->add_subcommand("trust", "Trust bundles: certificates and revocations");
+  trustcmd->require_subcommand(1);
+  auto te = std::make_shared<std::pair<std::string, std::string>>();
+  auto* texp = trustcmd->add_subcommand(
+      "export", "At the root: sign the issued certificates and revocations (status signer)");
+  texp->add_option("--root", te->first, "Root directory")->required();
+  texp->add_option("--out", te->second, "Trust bundle file")->required();
+  texp->callback([&g, te] {
+    auto r = node::ExportTrust(te->first, te->second);
+    if (!r.ok()) return Fail(g, r.status());
+    if (g.json) {
+      return PrintJson({{"out", te->second},
+                        {"seq", r->seq},
+                        {"certificates", r->certificates},
+                        {"revoked", r->revoked}});
+    }
+    std::cout << "wrote " << te->second << ": sequence " << r->seq << ", " << r->certificates
+              << " certificates, " << r->revoked << " revoked\n";
+  });
+  auto ti = std::make_shared<std::string>();
+  auto* timp = trustcmd->add_subcommand("import", "On a node: verify and apply a trust bundle");
+  timp->add_option("file", *ti, "Trust bundle file")->required();
+  timp->callback([&g, ti] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto r = node::ImportTrust(*node, *ti);
+    if (!r.ok()) return Fail(g, r.status());
+    if (g.json) {
+      return PrintJson({{"municipality", r->municipality},
+                        {"seq", r->seq},
+                        {"certificates", r->certificates},
+                        {"revoked", r->revoked}});
+    }
+    std::cout << "applied the trust of " << r->municipality << " sequence " << r->seq << ": "
+              << r->certificates << " certificates, " << r->revoked << " revoked\n";
   });
 
   struct GrantArgs {

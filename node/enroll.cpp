@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "node/trust_bundle.h"
 #include "storage/ids.h"
 #include "sync/trust.h"
 
@@ -72,9 +73,9 @@ Result<sync::Root> LoadRoot(const std::string& root_key_path) {
   return root;
 }
 
-Result<std::string> Issue(const sync::Root& root, const std::string& node_id,
-                          const std::string& public_key, const std::string& issuer_code,
-                          const std::vector<std::string>& write,
+Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
+                          const std::string& node_id, const std::string& public_key,
+                          const std::string& issuer_code, const std::vector<std::string>& write,
                           const std::vector<std::string>& read,
                           const std::optional<DataKey>& data_key) {
   sync::NodeCertificate nc;
@@ -83,6 +84,7 @@ Result<std::string> Issue(const sync::Root& root, const std::string& node_id,
   nc.issuer_code = issuer_code;
   nc.scopes = {write, read};
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
+  BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports
   nlohmann::json j{{"format", "bosai-enrollment-v1"},
                    {"node_id", node_id},
                    {"issuer_code", issuer_code},
@@ -162,7 +164,9 @@ Status CreateRootDir(const std::string& municipality, const std::string& dir) {
       WriteFile((fs::path(dir) / "root.key").string(), sync::PrivateKeyPem(root.key), true));
   BOSAI_RETURN_IF_ERROR(
       WriteFile((fs::path(dir) / "root.crt").string(), root.certificate_pem, false));
-  return WriteFile((fs::path(dir) / "data.key").string(), DataKey::Generate().Serialize(), true);
+  BOSAI_RETURN_IF_ERROR(
+      WriteFile((fs::path(dir) / "data.key").string(), DataKey::Generate().Serialize(), true));
+  return EnsureStatusSigner(dir);
 }
 
 Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
@@ -208,8 +212,8 @@ Status IssueEnrollment(const IssueOptions& o) {
   std::vector<std::string> write =
       o.write ? *o.write
               : std::vector<std::string>{root.municipality, root.municipality + "/mynumber"};
-  BOSAI_ASSIGN_OR_RETURN(std::string out,
-                         Issue(root, Str(req, "node_id"), *pk, o.issuer_code, write, o.read, dk));
+  BOSAI_ASSIGN_OR_RETURN(std::string out, Issue(o.root_dir, root, Str(req, "node_id"), *pk,
+                                                o.issuer_code, write, o.read, dk));
   return WriteFile(o.out_path, out, false);
 }
 
@@ -234,9 +238,10 @@ Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::s
       issuer.push_back(char(std::toupper(static_cast<unsigned char>(c))));
     }
   }
-  BOSAI_ASSIGN_OR_RETURN(std::string doc,
-                         Issue(root, node_id, node_key.public_key(), issuer,
-                               {root.municipality, root.municipality + "/mynumber"}, {}, dk));
+  BOSAI_ASSIGN_OR_RETURN(
+      std::string doc,
+      Issue(fs::path(root_key_path).parent_path().string(), root, node_id, node_key.public_key(),
+            issuer, {root.municipality, root.municipality + "/mynumber"}, {}, dk));
   return Parse(nlohmann::json::parse(doc), root_key_path, node_key);
 }
 
@@ -254,6 +259,7 @@ Status IssueGrantFile(const std::string& root_dir, const std::string& node_certi
   node.public_key = subject->second;
   node.scopes.read = read;
   BOSAI_ASSIGN_OR_RETURN(std::string grant, sync::IssueReadGrant(root, node));
+  BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node.node_id + ".grant", grant));
   return WriteFile(out_path, grant, false);
 }
 

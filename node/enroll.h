@@ -6,6 +6,7 @@
 //   root.key   Ed25519 private key (PKCS#8 PEM), mode 0600
 //   root.crt   self-signed X.509 root certificate
 //   data.key   the municipality data key (escrow), mode 0600
+//   status.key, status.crt, issued/, revoked.txt, trust.seq: trust bundles (trust_bundle.h)
 //
 // Request and enrollment files are JSON documents (small, printable, mailable).
 #pragma once

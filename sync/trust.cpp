@@ -248,6 +248,45 @@ Result<std::string> SignNodeCertificate(const Root& root, const NodeCertificate&
 
 }  // namespace
 
+Result<std::string> IssueStatusSigner(const Root& root, const std::string& public_key) {
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> issuer, ParsePem(root.certificate_pem, "root certificate"));
+  Ptr<EVP_PKEY> root_key = PrivateKey(root.key);
+  Ptr<EVP_PKEY> key = PublicKey(public_key);
+  if (!key) return Status::Invalid("status signer key is not an Ed25519 key");
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, NewCertificate("bosai status " + root.municipality,
+                                                        key.get(), issuer.get(), 20 * 365));
+  BOSAI_RETURN_IF_ERROR(
+      AddExtension(cert.get(), issuer.get(), NID_basic_constraints, "critical,CA:FALSE"));
+  BOSAI_RETURN_IF_ERROR(
+      AddExtension(cert.get(), issuer.get(), NID_key_usage, "critical,digitalSignature"));
+  if (!X509_sign(cert.get(), root_key.get(), nullptr)) return OpenSslError("signing the signer");
+  return ToPem(cert.get());
+}
+
+Result<std::string> VerifyStatusSigner(const std::string& pem, const std::string& root_pem) {
+  BOSAI_ASSIGN_OR_RETURN(std::string municipality, RootMunicipality(root_pem));
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> root, ParsePem(root_pem, "root certificate"));
+  BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, ParsePem(pem, "status signer certificate"));
+  if (X509_verify(cert.get(), X509_get0_pubkey(root.get())) != 1) {
+    ERR_clear_error();
+    return Status::PermissionDenied("the status signer is not certified by this root");
+  }
+  if (CommonName(cert.get()) != "bosai status " + municipality) {
+    return Status::PermissionDenied("not a status signer certificate of " + municipality);
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
+    return Status::PermissionDenied("the status signer certificate has expired");
+  }
+  std::string raw(32, '\0');
+  size_t len = raw.size();
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
+      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(raw.data()), &len)) {
+    return Status::Invalid("status signer certificate does not hold an Ed25519 key");
+  }
+  return raw;
+}
+
 Result<std::pair<std::string, std::string>> CertificateSubject(const std::string& pem) {
   BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, ParsePem(pem, "certificate"));
   EVP_PKEY* key = X509_get0_pubkey(cert.get());

@@ -55,6 +55,12 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
 // the root's own municipality only, for the key of the node's own certificate.
 Result<std::string> IssueReadGrant(const Root& root, const NodeCertificate& node,
                                    int valid_days = 5 * 365);
+// The status signer of a root: a key the root certifies to sign trust bundles (revocations and
+// certificates), so the root key itself stays offline. CN "bosai status <municipality>".
+Result<std::string> IssueStatusSigner(const Root& root, const std::string& public_key);
+// Checks a status signer certificate against the root; returns its raw Ed25519 key.
+Result<std::string> VerifyStatusSigner(const std::string& pem, const std::string& root_pem);
+
 // Who a certificate names (common name) and its raw Ed25519 key, without verifying it: for a
 // root to grant read scope to a partner node whose own root it does not hold.
 Result<std::pair<std::string, std::string>> CertificateSubject(const std::string& pem);

@@ -29,8 +29,22 @@ if b f sync now "$A" > foreign.out 2> foreign.err; then fail "a foreign-root pee
 grep -q "TLS handshake failed" foreign.err || fail "foreign root: $(cat foreign.err)"
 honest "foreign root"; unchanged "foreign root"
 
-# Revoked node.
-b a keys revoke 042021-hub >/dev/null
+# Revoked node: the root revokes it and signs a trust bundle; A imports it.
+"$BOSAI" keys trust export --root root --out trust1.json >/dev/null
+"$BOSAI" keys revoke 042021-hub --root root >/dev/null
+"$BOSAI" --json keys trust export --root root --out trust2.json > t2.json
+grep -q '"seq":2' t2.json && grep -q '"revoked":1' t2.json || fail "trust export: $(cat t2.json)"
+sed 's/042021-hub/042021-huc/' trust2.json > trust-tampered.json
+if b a keys trust import trust-tampered.json 2> tt.err; then fail "tampered trust bundle"; fi
+grep -q "signature does not verify" tt.err || fail "$(cat tt.err)"
+b f2 init --node-id 042021-fake2 --municipality 042021 >/dev/null
+if b f2 keys trust import trust2.json 2> tf.err; then fail "a trust bundle of a root the node does not trust"; fi
+grep -q "does not trust" tf.err || fail "$(cat tf.err)"
+b a keys trust import trust2.json > ti.txt
+grep -q "sequence 2: .* 1 revoked" ti.txt || fail "trust import: $(cat ti.txt)"
+if b a keys trust import trust1.json 2> old.err; then fail "an older trust bundle was applied"; fi
+grep -q "not newer" old.err || fail "$(cat old.err)"
+check "a signed trust bundle carries the revocation; tampered, foreign and older ones are refused"
 if b c sync now "$A" 2> revoked.err; then fail "a revoked node was accepted"; fi
 grep -q "042021-hub is revoked" revoked.err || fail "revoked: $(cat revoked.err)"
 grep -q "event=sync.peer.refused peer=.* error=\"node 042021-hub is revoked\"" a.log || fail "logged: $(tail -5 a.log)"

@@ -1,0 +1,210 @@
+// Trust bundles; see trust_bundle.h.
+#include "node/trust_bundle.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "sync/trust.h"
+
+namespace bosai::node {
+namespace fs = std::filesystem;
+namespace {
+
+Result<std::string> ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteText(const fs::path& path, const std::string& text, bool secret = false) {
+  fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return Status::IoError(fmt::format("{}: write failed", tmp.string()));
+  }
+  std::error_code ec;
+  if (secret) fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", path.string(), ec.message()));
+  return Status::Ok();
+}
+
+Result<sync::Root> LoadRootDir(const fs::path& dir) {
+  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadText(dir / "root.key"));
+  BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, ReadText(dir / "root.crt"));
+  BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
+  BOSAI_ASSIGN_OR_RETURN(std::string municipality, sync::RootMunicipality(cert_pem));
+  return sync::Root{municipality, cert_pem, key};
+}
+
+// The status signer of a root dir, made and certified on first use.
+Result<std::pair<SigningKey, std::string>> StatusSigner(const fs::path& dir,
+                                                        const sync::Root& root) {
+  if (!fs::exists(dir / "status.key")) {
+    SigningKey key = SigningKey::Generate();
+    BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueStatusSigner(root, key.public_key()));
+    BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.key", sync::PrivateKeyPem(key), true));
+    BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.crt", cert));
+  }
+  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadText(dir / "status.key"));
+  BOSAI_ASSIGN_OR_RETURN(std::string cert, ReadText(dir / "status.crt"));
+  BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
+  return std::make_pair(std::move(key), std::move(cert));
+}
+
+std::vector<std::string> ReadRevoked(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::ifstream in(dir / "revoked.txt");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status EnsureStatusSigner(const std::string& root_dir) {
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(root_dir));
+  BOSAI_ASSIGN_OR_RETURN(auto signer, StatusSigner(root_dir, root));
+  (void)signer;
+  return Status::Ok();
+}
+
+Status RecordIssued(const std::string& root_dir, const std::string& name, const std::string& pem) {
+  fs::path dir = fs::path(root_dir) / "issued";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
+  return WriteText(dir / (name + ".crt"), pem);
+}
+
+Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
+  BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(root_dir));
+  (void)root;  // only to check this is a root dir
+  auto revoked = ReadRevoked(root_dir);
+  if (std::find(revoked.begin(), revoked.end(), node_id) != revoked.end()) return Status::Ok();
+  std::ofstream out(fs::path(root_dir) / "revoked.txt", std::ios::app);
+  out << node_id << "\n";
+  out.flush();
+  if (!out) return Status::IoError(root_dir + "/revoked.txt: write failed");
+  return Status::Ok();
+}
+
+Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& out_path) {
+  fs::path dir(root_dir);
+  BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(dir));
+  BOSAI_ASSIGN_OR_RETURN(auto signer, StatusSigner(dir, root));
+  uint64_t seq = 1;
+  if (auto text = ReadText(dir / "trust.seq"); text.ok()) seq = std::stoull("0" + *text) + 1;
+  auto revoked = ReadRevoked(dir);
+  std::set<std::string> gone(revoked.begin(), revoked.end());
+  std::vector<fs::path> issued;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir / "issued", ec)) issued.push_back(e.path());
+  std::sort(issued.begin(), issued.end());
+  nlohmann::json certs = nlohmann::json::array();
+  for (const auto& path : issued) {
+    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+    auto subject = sync::CertificateSubject(pem);
+    if (subject.ok() && gone.count(subject->first)) continue;
+    certs.push_back(pem);
+  }
+  nlohmann::json doc = {{"format", "bosai-trust-v1"},
+                        {"municipality", root.municipality},
+                        {"seq", seq},
+                        {"created_ms", SystemClock::Get()->NowMillis()},
+                        {"root", root.certificate_pem},
+                        {"status_signer", signer.second},
+                        {"certificates", certs},
+                        {"revoked", revoked}};
+  doc["signature"] = ToHex(signer.first.Sign(doc.dump()));
+  BOSAI_RETURN_IF_ERROR(WriteText(out_path, doc.dump(2) + "\n"));
+  BOSAI_RETURN_IF_ERROR(WriteText(dir / "trust.seq", std::to_string(seq) + "\n"));
+  return TrustExport{seq, certs.size(), revoked.size()};
+}
+
+Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    return Status::Invalid(fmt::format("{}: {}", path, why));
+  };
+  BOSAI_ASSIGN_OR_RETURN(std::string text, ReadText(path));
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return bad(std::string("not JSON: ") + e.what());
+  }
+  TrustImport r;
+  std::string root_pem, signer_pem, signature_hex;
+  std::vector<std::string> certs, revoked;
+  try {
+    if (doc.at("format").get<std::string>() != "bosai-trust-v1") return bad("not a trust bundle");
+    r.municipality = doc.at("municipality").get<std::string>();
+    r.seq = doc.at("seq").get<uint64_t>();
+    root_pem = doc.at("root").get<std::string>();
+    signer_pem = doc.at("status_signer").get<std::string>();
+    certs = doc.at("certificates").get<std::vector<std::string>>();
+    revoked = doc.at("revoked").get<std::vector<std::string>>();
+    signature_hex = doc.at("signature").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return bad(std::string("malformed: ") + e.what());
+  }
+  // The root must be one this node already trusts for that municipality.
+  fs::path keys(node.keys_dir());
+  std::string trusted;
+  for (const fs::path& candidate :
+       {keys / "root.crt", keys / "roots" / (r.municipality + ".crt")}) {
+    auto pem = ReadText(candidate);
+    if (pem.ok() && *pem == root_pem) trusted = *pem;
+  }
+  if (trusted.empty()) {
+    return Status::PermissionDenied(fmt::format(
+        "{}: signed under a root of {} this node does not trust", path, r.municipality));
+  }
+  auto signer = sync::VerifyStatusSigner(signer_pem, trusted);
+  if (!signer.ok()) return bad(signer.status().message());
+  nlohmann::json unsigned_doc = doc;
+  unsigned_doc.erase("signature");
+  auto signature = FromHex(signature_hex);
+  if (!signature.ok() || !VerifySignature(*signer, unsigned_doc.dump(), *signature)) {
+    return bad("signature does not verify: the file was altered");
+  }
+  Store& store = node.store();
+  std::string seq_key = "trust_seq:" + r.municipality;
+  BOSAI_ASSIGN_OR_RETURN(auto last, store.GetMeta(seq_key));
+  if (last && std::stoull(*last) >= r.seq) {
+    return bad(fmt::format("sequence {} is not newer than the last imported ({})", r.seq, *last));
+  }
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  int64_t now = SystemClock::Get()->NowMillis();
+  BOSAI_RETURN_IF_ERROR(store.db().Begin());
+  Status st;
+  for (const auto& id : revoked) {
+    if (id == node.node_id()) continue;  // a node learns its own revocation from its peers
+    if (st.ok()) st = trust->Revoke(id, now);
+    if (st.ok()) ++r.revoked;
+  }
+  for (const auto& pem : certs) {
+    if (st.ok() && trust->Admit(pem).ok()) ++r.certificates;
+  }
+  if (st.ok()) st = store.SetMeta(seq_key, std::to_string(r.seq));
+  if (st.ok()) st = store.db().Commit();
+  if (!st.ok()) {
+    store.db().Rollback();
+    return st;
+  }
+  return r;
+}
+
+}  // namespace bosai::node

@@ -1,0 +1,49 @@
+// Trust bundles (DESIGN §5, §7): what a municipality's root tells its nodes and partners about
+// who to trust — its root certificate, the node certificates and read grants it issued, and the
+// nodes it revoked — signed by the root's status signer (so the root key stays offline) with a
+// sequence number that only grows, so an older bundle cannot undo a revocation.
+//
+// Root directory additions (see enroll.h): status.key / status.crt (the status signer, made by
+// `keys root init`, or on first use for older root dirs), issued/*.crt (every certificate and grant
+// the root issued), revoked.txt (one node id per line), trust.seq (the last sequence number
+// exported).
+//
+// Bundle file: JSON {"format": "bosai-trust-v1", "municipality", "seq", "created_ms", "root",
+// "status_signer", "certificates": [PEM...], "revoked": [node ids], "signature": hex}; the
+// signature covers the document without its "signature" member, serialized with sorted keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "node/node.h"
+
+namespace bosai::node {
+
+// At the root: records a revocation for the next trust export.
+Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id);
+
+struct TrustExport {
+  uint64_t seq = 0;
+  size_t certificates = 0;
+  size_t revoked = 0;
+};
+Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& out_path);
+
+struct TrustImport {
+  std::string municipality;
+  uint64_t seq = 0;
+  size_t certificates = 0;  // admitted
+  size_t revoked = 0;
+};
+// On a node: verifies the bundle against the root this node trusts for that municipality and
+// applies it; a bundle not newer than the last one imported is refused.
+Result<TrustImport> ImportTrust(Node& node, const std::string& path);
+
+// Makes the root's status signer (status.key, status.crt) if the root dir has none.
+Status EnsureStatusSigner(const std::string& root_dir);
+
+// Keeps a copy of a certificate the root issued, for trust exports.
+Status RecordIssued(const std::string& root_dir, const std::string& name, const std::string& pem);
+
+}  // namespace bosai::node
