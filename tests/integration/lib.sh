@@ -22,11 +22,12 @@ root_init() { [ -f root/root.key ] || "$BOSAI" keys root init --municipality 042
 # root_node DIR NODE_ID: a node enrolled under ./root with full scopes
 root_node() { root_init; b "$1" init --node-id "$2" --municipality 042021 --root-key root/root.key >/dev/null; }
 
-# serve DIR [PEER_ID=PORT ...]: starts a daemon listening on a free port; sets PORT_<DIR>, PID_<DIR>
+# serve DIR [PEER_ID=PORT ...]: starts a daemon listening on a free port (or on $LISTEN_PORT);
+# sets PORT_<DIR>, PID_<DIR>
 serve() {
   local d=$1; shift
   {
-    printf '[node]\ndata_dir = "%s"\n[sync]\nlisten = "127.0.0.1:0"\nheartbeat_s = 1\nstall_s = 5\nbackoff_max_s = 1\n' "$d"
+    printf '[node]\ndata_dir = "%s"\n[sync]\nlisten = "127.0.0.1:%s"\nheartbeat_s = 1\nstall_s = 5\nbackoff_max_s = 1\n' "$d" "${LISTEN_PORT:-0}"
     for p in "$@"; do printf '[[peers]]\nid = "%s"\naddress = "127.0.0.1:%s"\n' "${p%=*}" "${p#*=}"; done
   } > "$d.toml"
   rm -f "$d/sync-status.json"

@@ -7,6 +7,8 @@
 //   rogue_peer DATA_DIR HOST:PORT forge INCARNATION  a block claiming another origin, signed by us
 //   rogue_peer DATA_DIR HOST:PORT scope SCOPE        our own block in a scope we may not write
 //   rogue_peer DATA_DIR HOST:PORT ahead MS           our own block stamped MS into the future
+//   rogue_peer DATA_DIR HOST:PORT silent             a Hello, then silence (never acks, never
+//                                                    beats) until the peer's watchdog hangs up
 // Exit 0 when the exchange happened as scripted (the test then checks the peer's reaction).
 #include <asio.hpp>
 #include <asio/ssl.hpp>
@@ -109,6 +111,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   asio::write(s, asio::buffer(hello_frame));
+  if (mode == "silent") {
+    reader.Drain();  // reads what comes, sends nothing
+    return 0;
+  }
   auto peer_hello_frame = reader.Next();
   if (!peer_hello_frame || peer_hello_frame->type != sync::FrameType::kHello) {
     Die("no Hello from the peer");

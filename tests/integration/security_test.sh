@@ -73,6 +73,13 @@ grep -q "hung up mid-frame" trunc.out || fail "truncated: $(cat trunc.out)"
 honest "garbage and truncated frames"; unchanged "garbage and truncated frames"
 grep -q "event=sync.frame.bad" a.log || fail "bad frames are logged"
 
+# A peer that goes silent after its Hello: the watchdog reports the stalled session and hangs up.
+"$ROGUE" b "$A" silent > silent.out
+grep -q "peer closed the session" silent.out || fail "silent: $(cat silent.out)"
+grep -q "event=sync.session.stalled peer=042021-shisho" a.log || fail "watchdog: $(tail -5 a.log)"
+check "the watchdog reports and closes a stalled session"
+honest "a stalled session"
+
 # A node whose clock is 2 h ahead: held and reported, not applied, until accepted.
 root_node g 042021-tokei
 "$ROGUE" g "$A" ahead 7200000 > ahead.out

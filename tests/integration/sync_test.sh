@@ -48,11 +48,18 @@ shows a "$id3" address 支所で訂正 && shows c "$id3" phone 0225-22-2222 && s
   || fail "every side's edits everywhere"
 check "writes from all sides while apart are all kept"
 
+# The hub restarts on its port: A and C redial (jittered backoff) and carry on by themselves.
+hub_port=$PORT_b
+stop b
+b a resident edit "$id1" --set address=ハブ停止中の訂正 >/dev/null
+LISTEN_PORT=$hub_port serve b
+wait_until 30 "after the hub restarts, A redials and C receives A's edit" shows c "$id1" address ハブ停止中の訂正
+grep -q "event=sync.connection.closed peer=042021-hub" a.log || fail "A saw the hub go: $(tail -3 a.log)"
+
 # sync status of a serving node.
-b b --json sync status > status.json
-grep -q '"daemon":"running"' status.json || fail "status: $(cat status.json)"
-grep -q '"peer":"042021-honcho"' status.json || fail "status lists A: $(cat status.json)"
-check "sync status lists peers"
+status_lists() { b b --json sync status > status.json && grep -q '"daemon":"running"' status.json &&
+  grep -q '"peer":"042021-honcho","state":"live"' status.json; }
+wait_until 10 "sync status lists the live peers" status_lists
 
 # kill -9 of a receiver in the middle of a transfer.
 root_node e 042021-shisho2
