@@ -308,8 +308,8 @@ void Conn::Close(const std::string& reason) {
       s.last_error = reason;
     }
   });
-  LogEvent(reason == "stopping" ? info : warn, "sync.connection.closed",
-           {{"peer", key}, {"reason", reason}});
+  bool normal = reason == "stopping" || reason == "connection closed by the peer";
+  LogEvent(normal ? info : warn, "sync.connection.closed", {{"peer", key}, {"reason", reason}});
   asio::post(impl.store_io, [impl = &impl, id = id, reason] { impl->CloseSession(id, reason); });
   if (on_closed) on_closed(reached_live, reason);
 }
@@ -449,6 +449,7 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   }
   if (cert->node_id == trust.self().node_id) return fail("a node cannot sync with itself");
   std::string peer_id = cert->node_id;
+  std::string address = key;
   // From now on the status entry is the peer's node id, whatever address it came from.
   asio::post(net_io, [this, conn, peer_id] {
     auto c = conn.lock();
@@ -502,7 +503,7 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   h.session = std::make_unique<Session>(store, std::move(so));
   auto frames = h.session->Start();
   if (!frames.ok()) return fail(frames.status().message());
-  LogEvent(info, "sync.session.start", {{"peer", peer_id}, {"address", key}});
+  LogEvent(info, "sync.session.start", {{"peer", peer_id}, {"address", address}});
   auto [it, inserted] = sessions.emplace(id, std::move(h));
   SendTo(it->second, std::move(frames));
 }

@@ -1,0 +1,81 @@
+// The daemon's config: what it accepts, and errors that name FILE:LINE:COLUMN.
+#include "node/replication.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace bosai::node {
+namespace {
+
+class ServeConfigTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& text) {
+    std::ofstream(path_) << text;
+    return path_;
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_ = (std::filesystem::temp_directory_path() /
+                       ("bosai-config-" + std::to_string(::getpid()) + ".toml"))
+                          .string();
+};
+
+TEST_F(ServeConfigTest, ReadsNodeSyncAndPeers) {
+  auto c = LoadServeConfig(Write(R"(
+[node]
+data_dir = "/srv/bosai"
+[sync]
+listen = "127.0.0.1:7400"
+max_clock_offset_s = 90
+window = 2
+[[peers]]
+id = "042021-shelter-03"
+address = "127.0.0.1:7401"
+[[peers]]
+id = "042021-hub"
+address = "[::1]:7402"
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->data_dir, "/srv/bosai");
+  EXPECT_TRUE(c->sync_enabled);
+  EXPECT_EQ(c->net.listen, "127.0.0.1:7400");
+  EXPECT_EQ(c->net.max_offset_ms, 90000);
+  EXPECT_EQ(c->net.window, 2u);
+  ASSERT_EQ(c->net.peers.size(), 2u);
+  EXPECT_EQ(c->net.peers[1].id, "042021-hub");
+  EXPECT_EQ(c->net.status_path, "/srv/bosai/sync-status.json");
+}
+
+TEST_F(ServeConfigTest, DataDirIsRelativeToTheConfigFile) {
+  auto c = LoadServeConfig(Write("[node]\ndata_dir = \"data\"\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->data_dir, (std::filesystem::path(path_).parent_path() / "data").string());
+  EXPECT_FALSE(c->sync_enabled);  // no [sync], no peers: nothing to serve
+}
+
+TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
+  struct Case {
+    std::string text, expect;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"[node]\ndata_dir = \"d\"\n[sync]\nlisten = \"127.0.0.1\"\n", ":4:10: listen:"},
+           {"[node]\ndata_dir = \"d\"\n[sync]\nwindow = 9\n", ":4:10: window must be 1 to 4"},
+           {"[node]\ndata_dir = \"d\"\n[[peers]]\nid = \"nope\"\naddress = \"h:1\"\n", ":4:6: id:"},
+           {"[node]\ndata_dir = \"d\"\n[[peers]]\nid = \"042021-a\"\n",
+            ":3:1: address is required"},
+           {"[node]\ndata_dir = \"d\"\n[sink]\n", ":3:1: unknown section [sink]"},
+           {"[node]\ndata_dir = \n", ":2:"},
+           {"[sync]\nlisten = \"127.0.0.1:1\"\n", "a [node] section with data_dir is required"},
+           {"[node]\ndata_dir = \"d\"\n[sync]\nstall_s = -1\n", ":4:11: stall_s must be"},
+       }) {
+    auto c = LoadServeConfig(Write(k.text));
+    ASSERT_FALSE(c.ok()) << k.text;
+    EXPECT_NE(c.status().message().find(k.expect), std::string::npos)
+        << c.status().message() << " should contain " << k.expect;
+    EXPECT_EQ(c.status().message().rfind(path_, 0), 0u) << c.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace bosai::node
