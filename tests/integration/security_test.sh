@@ -29,6 +29,11 @@ if b f sync now "$A" > foreign.out 2> foreign.err; then fail "a foreign-root pee
 grep -q "TLS handshake failed" foreign.err || fail "foreign root: $(cat foreign.err)"
 honest "foreign root"; unchanged "foreign root"
 
+# Dialling a peer by id: its certificate must carry that id.
+if b b sync now "$A" --peer 042021-somewhere 2> id.err; then fail "a peer with another id was accepted"; fi
+grep -q "is 042021-honcho, not the configured 042021-somewhere" id.err || fail "peer id: $(cat id.err)"
+honest "wrong peer id"
+
 # Revoked node: the root revokes it and signs a trust bundle; A imports it.
 "$BOSAI" keys trust export --root root --out trust1.json >/dev/null
 "$BOSAI" keys revoke 042021-hub --root root >/dev/null
