@@ -12,6 +12,7 @@
 
 #include "node/trust_bundle.h"
 #include "storage/ids.h"
+#include "sync/compact_cert.h"
 #include "sync/trust.h"
 
 namespace bosai::node {
@@ -85,10 +86,13 @@ Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
   nc.scopes = {write, read};
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports
+  int64_t now_s = SystemClock::Get()->NowMillis() / 1000;
+  BOSAI_ASSIGN_OR_RETURN(std::string compact, sync::IssueCompactCertificate(root, nc, now_s));
   nlohmann::json j{{"format", "bosai-enrollment-v1"},
                    {"node_id", node_id},
                    {"issuer_code", issuer_code},
                    {"node_certificate", cert},
+                   {"compact_certificate", ToHex(compact)},
                    {"root_certificate", root.certificate_pem}};
   if (data_key && nc.scopes.MayRead(root.municipality + "/mynumber")) {
     // Sealed box to the node's key (its X25519 form): only that node can open it.
@@ -121,6 +125,19 @@ Result<Enrollment> Parse(const nlohmann::json& j, const std::string& where,
   if (cert->public_key != node_key.public_key()) {
     return Status::Invalid(fmt::format("{}: issued for another key than this node's", where));
   }
+  auto compact = FromHex(Str(j, "compact_certificate"));
+  BOSAI_ASSIGN_OR_RETURN(auto root_subject, sync::CertificateSubject(e.root_certificate));
+  if (!compact.ok() || compact->empty()) {
+    return Status::Invalid(fmt::format("{}: no compact node certificate", where));
+  }
+  auto cc = sync::VerifyCompactCertificate(*compact, root_subject.second);
+  if (!cc.ok()) return cc.status().WithContext(where);
+  if (cc->node.node_id != e.node_id || cc->node.public_key != cert->public_key ||
+      cc->node.issuer_code != e.issuer_code) {
+    return Status::Invalid(
+        fmt::format("{}: the compact certificate does not match the node certificate", where));
+  }
+  e.compact_certificate = *compact;
   std::string sealed_hex = Str(j, "data_key_sealed");
   if (!sealed_hex.empty()) {
     auto sealed = FromHex(sealed_hex);

@@ -42,8 +42,9 @@ Status IssueEnrollment(const IssueOptions& options);
 struct Enrollment {
   std::string node_id;
   std::string issuer_code;
-  std::string node_certificate;  // PEM
-  std::string root_certificate;  // PEM
+  std::string node_certificate;     // PEM
+  std::string compact_certificate;  // CBOR (sync/compact_cert.h), for documents and QR codes
+  std::string root_certificate;     // PEM
   std::optional<DataKey> data_key;
 };
 // Reads an enrollment and checks it against the node key it was issued for.

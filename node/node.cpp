@@ -110,6 +110,8 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
         WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key->secret()) + "\n"));
   }
   BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.crt", enrollment->node_certificate));
+  BOSAI_RETURN_IF_ERROR(
+      WriteSecretFile(dir / "keys" / "node.cwt", enrollment->compact_certificate));
   BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "root.crt", enrollment->root_certificate));
   if (enrollment->data_key) {
     BOSAI_RETURN_IF_ERROR(

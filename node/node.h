@@ -6,6 +6,7 @@
 //   keys/node.key        Ed25519 secret key of this incarnation (hex), mode 0600
 //   keys/data.key        the municipality data key (seals My Number), mode 0600
 //   keys/node.crt        X.509 node certificate issued by the municipality's root
+//   keys/node.cwt        the same, as a compact CBOR node certificate (sync/compact_cert.h)
 //   keys/root.crt        the municipality's root certificate
 //   keys/roots/*.crt     roots of partner municipalities this node also trusts
 //   keys/dev-root/       development root (root.key, root.crt, data.key), made by `bosai init`

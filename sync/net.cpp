@@ -674,6 +674,9 @@ void SyncService::Impl::Finish(Status status) {
     asio::error_code ignored;
     acceptor.close(ignored);
     net_io.stop();
+    // The store thread may still hold work (the signal set's reactor registration): stop it
+    // once the connections are closed.
+    asio::post(store_io, [this] { store_io.stop(); });
   });
   poll_timer.cancel();
   status_timer.cancel();
