@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "node/trust_bundle.h"
+#include "storage/files.h"
 #include "storage/ids.h"
 #include "sync/compact_cert.h"
 #include "sync/trust.h"
@@ -21,13 +22,7 @@ namespace {
 
 constexpr size_t kMaxFileBytes = 64 * 1024;
 
-Result<std::string> Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (data.size() > kMaxFileBytes) return Status::Invalid(fmt::format("{}: too large", path));
-  return data;
-}
+Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
 
 Status WriteFile(const std::string& path, const std::string& content, bool secret) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, secret ? 0600 : 0644);

@@ -12,6 +12,7 @@
 
 #include "node/enroll.h"
 #include "node/resident.h"
+#include "storage/files.h"
 #include "storage/ids.h"
 
 namespace bosai::node {
@@ -30,13 +31,7 @@ Status WriteSecretFile(const fs::path& path, const std::string& content) {
   return Status::Ok();
 }
 
-Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> ReadFile(const fs::path& path) { return ReadSmallFile(path.string()); }
 
 std::string OsUser() {
   if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;

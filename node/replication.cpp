@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "storage/files.h"
 #include "sync/held.h"
 #include "sync/log.h"
 #include "sync/session.h"
@@ -16,13 +17,7 @@ namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> ReadText(const std::string& path) { return ReadSmallFile(path); }
 
 std::string Where(const std::string& path, const toml::source_region& at) {
   return fmt::format("{}:{}:{}", path, at.begin.line, at.begin.column);

@@ -10,19 +10,14 @@
 #include <set>
 #include <sstream>
 
+#include "storage/files.h"
 #include "sync/trust.h"
 
 namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
 
-Result<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> ReadText(const fs::path& path) { return ReadSmallFile(path.string()); }
 
 Status WriteText(const fs::path& path, const std::string& text, bool secret = false) {
   fs::path tmp = path.string() + ".tmp";

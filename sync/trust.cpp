@@ -74,6 +74,19 @@ std::string ToPem(X509* cert) {
   return std::string(data, size_t(n));
 }
 
+// The raw 32-byte Ed25519 key a certificate holds.
+Result<std::string> RawPublicKey(X509* cert, std::string_view what) {
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  std::string raw(32, '\0');
+  size_t len = raw.size();
+  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
+      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(raw.data()), &len) ||
+      len != raw.size()) {
+    return Status::Invalid(fmt::format("{} does not hold an Ed25519 key", what));
+  }
+  return raw;
+}
+
 std::string CommonName(X509* cert) {
   char buf[256] = "";
   X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
@@ -277,25 +290,12 @@ Result<std::string> VerifyStatusSigner(const std::string& pem, const std::string
   if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
     return Status::PermissionDenied("the status signer certificate has expired");
   }
-  std::string raw(32, '\0');
-  size_t len = raw.size();
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
-      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(raw.data()), &len)) {
-    return Status::Invalid("status signer certificate does not hold an Ed25519 key");
-  }
-  return raw;
+  return RawPublicKey(cert.get(), "status signer certificate");
 }
 
 Result<std::pair<std::string, std::string>> CertificateSubject(const std::string& pem) {
   BOSAI_ASSIGN_OR_RETURN(Ptr<X509> cert, ParsePem(pem, "certificate"));
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  std::string raw(32, '\0');
-  size_t len = raw.size();
-  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
-      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(raw.data()), &len)) {
-    return Status::Invalid("the certificate does not hold an Ed25519 key");
-  }
+  BOSAI_ASSIGN_OR_RETURN(std::string raw, RawPublicKey(cert.get(), "the certificate"));
   return std::make_pair(CommonName(cert.get()), raw);
 }
 
@@ -318,13 +318,7 @@ Result<NodeCertificate> VerifyNodeCertificate(const std::string& node_pem,
   out.root_municipality = municipality;
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(out.node_id));
   out.grant = out.node_id.substr(0, 6) != municipality;
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  size_t len = 32;
-  out.public_key.resize(32);
-  if (!key || EVP_PKEY_id(key) != EVP_PKEY_ED25519 ||
-      !EVP_PKEY_get_raw_public_key(key, reinterpret_cast<uint8_t*>(out.public_key.data()), &len)) {
-    return Status::Invalid("node certificate does not hold an Ed25519 key");
-  }
+  BOSAI_ASSIGN_OR_RETURN(out.public_key, RawPublicKey(cert.get(), "node certificate"));
   int at = X509_get_ext_by_NID(cert.get(), ScopesNid(), -1);
   if (at < 0) return Status::Invalid("node certificate has no scopes");
   ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(cert.get(), at));

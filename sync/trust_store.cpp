@@ -7,17 +7,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "storage/files.h"
+
 namespace bosai::sync {
 namespace fs = std::filesystem;
 namespace {
 
-Result<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> ReadText(const fs::path& path) { return ReadSmallFile(path.string()); }
 
 }  // namespace
 
