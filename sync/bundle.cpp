@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -97,6 +98,17 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   uint64_t n = GetU64(std::string_view(header).substr(kMagic.size()));
   if (n > kMaxBundleBytes) {
     return bad(fmt::format("body length {} at offset 16 is over the limit {}", n, kMaxBundleBytes));
+  }
+  // The declared length must match the file before anything is allocated for it.
+  std::error_code ec;
+  uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", path, ec.message()));
+  if (file_bytes < kHeaderBytes + n + kSignatureBytes) {
+    return bad(fmt::format("truncated: {} of {} bytes after the header", file_bytes - kHeaderBytes,
+                           n + kSignatureBytes));
+  }
+  if (file_bytes > kHeaderBytes + n + kSignatureBytes) {
+    return bad("trailing bytes after the signature");
   }
   std::string rest(n + kSignatureBytes, '\0');
   in.read(rest.data(), std::streamsize(rest.size()));

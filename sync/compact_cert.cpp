@@ -97,7 +97,51 @@ std::string Envelope(std::string_view protected_bytes, std::string_view payload,
   return Serialize(tagged.get());
 }
 
+// Strict well-formedness before libcbor sees the bytes: definite lengths only, every declared
+// length within the bytes that remain (libcbor allocates by the declared count), shallow nesting.
+// Returns the offset just past the item at `at`, or 0 when malformed.
+size_t CheckItem(std::string_view b, size_t at, int depth) {
+  if (depth > 8 || at >= b.size()) return 0;
+  uint8_t head = uint8_t(b[at++]);
+  uint8_t major = head >> 5, info = head & 0x1f;
+  uint64_t arg = info;
+  if (info >= 24 && info <= 27) {
+    size_t n = size_t(1) << (info - 24);
+    if (b.size() - at < n) return 0;
+    arg = 0;
+    for (size_t i = 0; i < n; ++i) arg = (arg << 8) | uint8_t(b[at++]);
+  } else if (info > 27) {
+    return 0;  // indefinite lengths and reserved values
+  }
+  size_t left = b.size() - at;
+  switch (major) {
+    case 0:
+    case 1:
+      return at;
+    case 2:
+    case 3:
+      return arg <= left ? at + size_t(arg) : 0;
+    case 4:
+    case 5: {
+      uint64_t items = major == 4 ? arg : 2 * arg;
+      if (arg > left || items > left) return 0;
+      for (uint64_t i = 0; i < items; ++i) {
+        at = CheckItem(b, at, depth + 1);
+        if (at == 0) return 0;
+      }
+      return at;
+    }
+    case 6:
+      return CheckItem(b, at, depth + 1);
+    default:
+      return 0;  // floats and simple values have no place here
+  }
+}
+
 Result<Item> Load(std::string_view bytes, std::string_view what) {
+  if (CheckItem(bytes, 0, 0) != bytes.size()) {
+    return Status::Invalid(fmt::format("{}: not strict CBOR", what));
+  }
   cbor_load_result r;
   Item item(cbor_load(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &r));
   if (!item || r.error.code != CBOR_ERR_NONE) {

@@ -1,9 +1,11 @@
-// Writes the seed corpus of the frame decoder fuzzer: a few valid frames of each kind.
+// Writes the seed corpora of the fuzz targets: a few valid frames of each kind, and a valid
+// compact node certificate.
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "sync/frame.h"
+#include "tests/fuzz/compact_seed.h"
 
 int main(int argc, char** argv) {
   using namespace bosai::sync;
@@ -21,5 +23,7 @@ int main(int argc, char** argv) {
   write(*EncodeFrame(FrameType::kBlocks, std::string(3000, 'b')) +
         *EncodeFrame(FrameType::kHeartbeat, ""));
   write(*EncodeFrame(FrameType::kError, "bad block", false));
+  // For the compact certificate target: a valid certificate under its fixed root.
+  std::ofstream(dir + "/seed-compact", std::ios::binary) << bosai::fuzz::CompactSeed();
   return 0;
 }

@@ -24,6 +24,9 @@ grep -q "signature of 042021-honcho#1 does not verify" t.err || fail "tampered: 
 head -c $((size - 100)) all.bundle > short.bundle
 if b b sync import short.bundle 2> s.err; then fail "truncated bundle imported"; fi
 grep -q "truncated" s.err || fail "truncated: $(cat s.err)"
+{ printf 'BOSAI-BUNDLE-v1\n'; printf '\x00\x00\x00\x00\x7f\xff\xff\xff'; head -c 100 /dev/urandom; } > liar.bundle
+if b b sync import liar.bundle 2> l.err; then fail "a bundle declaring 2 GiB imported"; fi
+grep -q "truncated: 100 of 2147483711 bytes" l.err || fail "declared length: $(cat l.err)"
 head -c 1000 /dev/urandom > junk.bundle
 if b b sync import junk.bundle 2> j.err; then fail "garbage imported"; fi
 grep -q "not a bosai bundle" j.err || fail "garbage: $(cat j.err)"
