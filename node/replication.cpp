@@ -167,7 +167,7 @@ Result<SyncNowResult> SyncNow(Node& node, const std::string& address, const std:
                               std::function<void(double)> progress) {
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
   InitLogging();
-  spdlog::set_level(spdlog::level::warn);  // a command: the outcome is printed, not logged
+  spdlog::set_level(spdlog::level::off);  // a command: the outcome is printed, not logged
   sync::NetOptions o;
   o.once = true;
   o.peers.push_back({peer_id, address});

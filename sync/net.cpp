@@ -741,7 +741,10 @@ Status SyncService::Run() {
 
 void SyncService::Stop() {
   asio::post(impl_->store_io, [m = impl_.get()] {
-    if (!m->finished) m->Finish(Status::Ok());
+    if (m->finished) return;
+    // `sync now` interrupted: not caught up, whatever was applied so far stays applied.
+    m->Finish(m->options.once ? Status::IoError("interrupted before both sides were caught up")
+                              : Status::Ok());
   });
 }
 
