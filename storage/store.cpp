@@ -794,6 +794,31 @@ Status Store::EndBulk() {
   return st;
 }
 
+Result<bool> Store::DeferIndexesIfEmpty() {
+  if (writing_) return Status::Invalid("DeferIndexesIfEmpty inside a write transaction");
+  Transaction txn(*db_);
+  BOSAI_RETURN_IF_ERROR(txn.Begin());
+  Stmt& s = db_->Prepare("SELECT 1 FROM records LIMIT 1");
+  bool any = s.Step();
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  if (any) return false;
+  // records_key stays: the materializer looks records up by key.
+  BOSAI_RETURN_IF_ERROR(
+      db_->Exec("DROP INDEX IF EXISTS records_text; DROP INDEX IF EXISTS records_num;"
+                "DROP INDEX IF EXISTS records_ref; DROP INDEX IF EXISTS records_lookup;"));
+  BOSAI_RETURN_IF_ERROR(txn.Commit());
+  return true;
+}
+
+Status Store::RestoreIndexes() {
+  if (writing_) return Status::Invalid("RestoreIndexes inside a write transaction");
+  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));  // index builds are sorts
+  Status st = db_->Exec(kSecondaryIndexes);
+  db_->Exec("PRAGMA threads=0");
+  return st;
+}
+
 Status Store::CreateMissingIndexes() {
   Stmt& s = db_->Prepare(
       "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "

@@ -151,6 +151,14 @@ class Store {
   Status BeginBulk();
   Status EndBulk();
 
+  // For a long run of remote blocks into a store that holds no records yet (a new node's first
+  // sync): drops the secondary record indexes so that RestoreIndexes() builds them once, a sort
+  // instead of a million random B-tree inserts. Returns whether it dropped them. Safe across a
+  // crash, and harmless to other processes: Open() builds missing indexes, and queries without
+  // them are only slower. Not inside a write transaction.
+  Result<bool> DeferIndexesIfEmpty();
+  Status RestoreIndexes();
+
   // ---- Reading materialized state.
   Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
   // The current value and every concurrent value of a field (shown first). Empty if never written.

@@ -153,6 +153,8 @@ struct SyncService::Impl {
   size_t inbound = 0;                              // network thread
   Status result;                                   // once mode
   bool finished = false;                           // store thread
+  bool indexes_deferred = false;                   // store thread
+  void RestoreIndexes();
   mutable std::mutex status_mu;
   std::map<std::string, PeerStatus> status;
 };
@@ -501,6 +503,12 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   };
   so.max_offset_ms = options.max_offset_ms;
   h.session = std::make_unique<Session>(store, std::move(so));
+  if (sessions.empty() && !indexes_deferred) {
+    // A new node's first sync: build the record indexes once at the end (Store docs).
+    auto deferred = store.DeferIndexesIfEmpty();
+    indexes_deferred = deferred.ok() && *deferred;
+    if (indexes_deferred) LogEvent(info, "sync.indexes.deferred", {{"peer", peer_id}});
+  }
   auto frames = h.session->Start();
   if (!frames.ok()) return fail(frames.status().message());
   LogEvent(info, "sync.session.start", {{"peer", peer_id}, {"address", address}});
@@ -522,6 +530,7 @@ void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
     UpdateStatus(h.key, [&](PeerStatus& s) { s.last_error = message; });
     if (options.once && !finished) Finish(frames.status());
     sessions.erase(it);
+    RestoreIndexes();
     return;
   }
   SendTo(h, std::move(frames));
@@ -542,6 +551,7 @@ void SyncService::Impl::AfterProgress(uint64_t /*id*/, Hosted& h) {
   });
   if (s.caught_up() && !h.live) {
     h.live = true;
+    RestoreIndexes();
     LogEvent(info, "sync.session.caught_up",
              {{"peer", h.peer.node_id},
               {"blocks_sent", std::to_string(s.blocks_sent())},
@@ -574,6 +584,14 @@ void SyncService::Impl::CloseSession(uint64_t id, const std::string& reason) {
   }
   LogEvent(info, "sync.session.end", {{"peer", h.peer.node_id}, {"reason", reason}});
   sessions.erase(it);
+  RestoreIndexes();
+}
+
+void SyncService::Impl::RestoreIndexes() {
+  if (!indexes_deferred) return;
+  indexes_deferred = false;
+  Status st = store.RestoreIndexes();
+  LogEvent(st.ok() ? info : err, "sync.indexes.built", {{"status", st.ok() ? "ok" : st.message()}});
 }
 
 void SyncService::Impl::PollTick() {
@@ -735,6 +753,7 @@ Status SyncService::Run() {
     (void)SavePeerVector(m.store, h.peer.node_id, h.session->peer_vector(), UnixMillis());
   }
   m.sessions.clear();
+  m.RestoreIndexes();
   m.WriteStatus(false);
   return o.once ? m.result : Status::Ok();
 }

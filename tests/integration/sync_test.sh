@@ -20,6 +20,11 @@ serve b
 serve a 042021-hub="$PORT_b"
 serve c 042021-hub="$PORT_b"
 wait_until 60 "A's register reaches C through B (relay)" count_is c 3000
+indexes_built() { [ "$(sqlite3 c/bosai.db "select count(*) from sqlite_master where type = 'index' and name like 'records_%'")" = 5 ]; }
+wait_until 10 "C's record indexes, deferred for its first sync, are built" indexes_built
+b c resident search --kana "$(sed -n 2p r.csv | cut -d, -f5 | cut -c1-3)" --limit 1 > found.txt
+[ -s found.txt ] || fail "search on C after its first sync"
+grep -q "event=sync.indexes.deferred" c.log || fail "C deferred its indexes: $(head -5 c.log)"
 wait_until 30 "A, B and C converge" bash -c "[ \"\$($BOSAI --data-dir a state hash)\" == \"\$($BOSAI --data-dir c state hash)\" ] && [ \"\$($BOSAI --data-dir a state hash)\" == \"\$($BOSAI --data-dir b state hash)\" ]"
 
 # Live push of another process's commit on a serving node.

@@ -85,6 +85,35 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
+TEST(Store, AFirstSyncCanDeferTheRecordIndexes) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  for (int i = 0; i < 6; ++i) PutString(*a, "042021:" + std::to_string(i % 3), 2, "v");
+  auto indexes = [](Store& s) {
+    Stmt& q = s.db().Prepare(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'records_%'");
+    q.Step();
+    int64_t n = q.Int(0);
+    q.Reset();
+    return n;
+  };
+  ASSERT_EQ(indexes(*b), 5);
+  auto deferred = b->DeferIndexesIfEmpty();
+  ASSERT_TRUE(deferred.ok() && *deferred);
+  EXPECT_EQ(indexes(*b), 1) << "the key index stays: the materializer needs it";
+  for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
+  ASSERT_TRUE(b->RestoreIndexes().ok());
+  EXPECT_EQ(indexes(*b), 5);
+  EXPECT_EQ(Hash(*b), Hash(*a));
+  // A store that holds records keeps its indexes.
+  deferred = b->DeferIndexesIfEmpty();
+  ASSERT_TRUE(deferred.ok());
+  EXPECT_FALSE(*deferred);
+  EXPECT_EQ(indexes(*b), 5);
+}
+
 TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
