@@ -140,6 +140,10 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
 }
 
 Status Serve(const ServeConfig& config) {
+  if (!config.sync_enabled) {
+    return Status::Invalid(
+        "the config enables nothing to serve: add a [sync] section (listen) or [[peers]]");
+  }
   InitLogging();
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(config.data_dir));
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node->trust());
@@ -152,10 +156,6 @@ Status Serve(const ServeConfig& config) {
            {{"node", node->node_id()},
             {"incarnation", node->incarnation()},
             {"data_dir", config.data_dir}});
-  if (!config.sync_enabled) {
-    return Status::Invalid(
-        "the config enables nothing to serve: add a [sync] section (listen) or [[peers]]");
-  }
   sync::SyncService service(node->store(), *trust, config.net);
   Status st = service.Run();
   LogEvent(st.ok() ? spdlog::level::info : spdlog::level::err, "node.stop",
