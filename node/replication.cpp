@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "storage/files.h"
 #include "sync/held.h"
@@ -16,8 +15,6 @@
 namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
-
-Result<std::string> ReadText(const std::string& path) { return ReadSmallFile(path); }
 
 std::string Where(const std::string& path, const toml::source_region& at) {
   return fmt::format("{}:{}:{}", path, at.begin.line, at.begin.column);
@@ -190,7 +187,7 @@ Result<nlohmann::json> SyncStatus(Node& node) {
   out["node"] = node.node_id();
   out["incarnation"] = node.incarnation();
   int64_t now = SystemClock::Get()->NowMillis();
-  auto text = ReadText(StatusPath(node.data_dir()));
+  auto text = ReadSmallFile(StatusPath(node.data_dir()));
   out["daemon"] = "not running";
   out["peers"] = nlohmann::json::array();
   if (text.ok()) {
@@ -247,7 +244,7 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
     BOSAI_ASSIGN_OR_RETURN(auto known, sync::LoadPeerVector(node.store(), for_node));
     if (known) base = *known;
   } else {
-    BOSAI_ASSIGN_OR_RETURN(std::string text, ReadText(vector_path));
+    BOSAI_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(vector_path));
     BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, vector_path));
   }
   return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);

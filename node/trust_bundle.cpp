@@ -8,7 +8,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "storage/files.h"
 #include "sync/trust.h"
@@ -16,8 +15,6 @@
 namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
-
-Result<std::string> ReadText(const fs::path& path) { return ReadSmallFile(path.string()); }
 
 Status WriteText(const fs::path& path, const std::string& text, bool secret = false) {
   fs::path tmp = path.string() + ".tmp";
@@ -35,8 +32,8 @@ Status WriteText(const fs::path& path, const std::string& text, bool secret = fa
 }
 
 Result<sync::Root> LoadRootDir(const fs::path& dir) {
-  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadText(dir / "root.key"));
-  BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, ReadText(dir / "root.crt"));
+  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadSmallFile(dir / "root.key"));
+  BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, ReadSmallFile(dir / "root.crt"));
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
   BOSAI_ASSIGN_OR_RETURN(std::string municipality, sync::RootMunicipality(cert_pem));
   return sync::Root{municipality, cert_pem, key};
@@ -51,8 +48,8 @@ Result<std::pair<SigningKey, std::string>> StatusSigner(const fs::path& dir,
     BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.key", sync::PrivateKeyPem(key), true));
     BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.crt", cert));
   }
-  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadText(dir / "status.key"));
-  BOSAI_ASSIGN_OR_RETURN(std::string cert, ReadText(dir / "status.crt"));
+  BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadSmallFile(dir / "status.key"));
+  BOSAI_ASSIGN_OR_RETURN(std::string cert, ReadSmallFile(dir / "status.crt"));
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
   return std::make_pair(std::move(key), std::move(cert));
 }
@@ -101,7 +98,14 @@ Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& 
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(dir));
   BOSAI_ASSIGN_OR_RETURN(auto signer, StatusSigner(dir, root));
   uint64_t seq = 1;
-  if (auto text = ReadText(dir / "trust.seq"); text.ok()) seq = std::stoull("0" + *text) + 1;
+  if (auto text = ReadSmallFile(dir / "trust.seq"); text.ok()) {
+    char* end = nullptr;
+    uint64_t last = std::strtoull(text->c_str(), &end, 10);
+    if (end == text->c_str() || (*end != '\0' && *end != '\n')) {
+      return Status::Corruption(fmt::format("{}/trust.seq: not a sequence number", root_dir));
+    }
+    seq = last + 1;
+  }
   auto revoked = ReadRevoked(dir);
   std::set<std::string> gone(revoked.begin(), revoked.end());
   std::vector<fs::path> issued;
@@ -110,7 +114,7 @@ Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& 
   std::sort(issued.begin(), issued.end());
   nlohmann::json certs = nlohmann::json::array();
   for (const auto& path : issued) {
-    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(path));
     auto subject = sync::CertificateSubject(pem);
     if (subject.ok() && gone.count(subject->first)) continue;
     certs.push_back(pem);
@@ -133,7 +137,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   auto bad = [&](const std::string& why) {
     return Status::Invalid(fmt::format("{}: {}", path, why));
   };
-  BOSAI_ASSIGN_OR_RETURN(std::string text, ReadText(path));
+  BOSAI_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);
@@ -160,7 +164,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   std::string trusted;
   for (const fs::path& candidate :
        {keys / "root.crt", keys / "roots" / (r.municipality + ".crt")}) {
-    auto pem = ReadText(candidate);
+    auto pem = ReadSmallFile(candidate);
     if (pem.ok() && *pem == root_pem) trusted = *pem;
   }
   if (trusted.empty()) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <string>
 
 #include "storage/status.h"
@@ -12,6 +13,7 @@ namespace bosai {
 inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 
 // The whole file; NotFound when it cannot be read, Invalid when over max_bytes.
-Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes = kMaxSmallFileBytes);
+Result<std::string> ReadSmallFile(const std::filesystem::path& path,
+                                  size_t max_bytes = kMaxSmallFileBytes);
 
 }  // namespace bosai

@@ -44,12 +44,10 @@ Result<ExportResult> ExportBundle(Store& store, const TrustStore& trust, const V
     e->set_seq(seq);
   }
   ExportResult r;
-  std::set<std::string> origins;
   BOSAI_RETURN_IF_ERROR(store.ReadBlocks(
       base, [&](const StreamId& s) { return !reader || TrustStore::MayRead(*reader, s); },
       [&](std::string_view block) -> Status {
         BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
-        origins.insert(NodeOfIncarnation(h.origin));
         bundle.add_blocks(std::string(block));
         r.blocks++;
         r.ops += h.count;
@@ -141,32 +139,13 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   BOSAI_RETURN_IF_ERROR(store.BeginWrite("bundle:" + bundle.exporter()));
   std::set<StreamId> held_streams;
   for (int i = 0; i < bundle.blocks_size(); ++i) {
-    const std::string& block = bundle.blocks(i);
-    Status st;
-    auto h = ParseBlockHeader(block);
-    if (!h.ok()) st = h.status();
-    bool hold = false;
-    if (st.ok()) {
-      auto must = MustHold(store, *h, now_ms, max_offset_ms);
-      if (!must.ok()) st = must.status();
-      hold = st.ok() && (*must || held_streams.count({h->origin, h->scope}));
-    }
-    if (st.ok() && hold) {
-      auto key = trust.keys()(h->origin);
-      st = key ? VerifyBlock(block, *key)
-               : Status::PermissionDenied(fmt::format("unknown origin {}", h->origin));
-      if (st.ok()) st = Hold(store, *h, block, now_ms);
-      if (st.ok()) {
-        held_streams.insert({h->origin, h->scope});
-        ++r.held;
-      }
-    } else if (st.ok()) {
-      st = store.ApplyBlock(block, trust.keys(), trust.may_write());
-    }
-    if (!st.ok()) {
+    auto received = ApplyOrHold(store, bundle.blocks(i), trust.keys(), trust.may_write(), now_ms,
+                                max_offset_ms, held_streams);
+    if (!received.ok()) {
       store.AbortWrite();
-      return bad(fmt::format("block {}: {}; nothing was imported", i, st.message()));
+      return bad(fmt::format("block {}: {}; nothing was imported", i, received.status().message()));
     }
+    if (received->held) ++r.held;
   }
   BOSAI_RETURN_IF_ERROR(store.CommitWrite());
   BOSAI_ASSIGN_OR_RETURN(VersionVector after, store.Vector());

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,18 @@ Status EnsureHeldSchema(Store& store);
 // not accepted. max_offset_ms <= 0 disables holding.
 Result<bool> MustHold(Store& store, const BlockHeader& header, int64_t now_ms,
                       int64_t max_offset_ms);
+
+// Applies a received block, or holds it (after verifying its signature) when it is stamped too
+// far ahead or an earlier block of its stream was held (`held_streams`, kept by the caller for
+// one session or one bundle). Runs in the caller's write transaction. Sessions and bundle imports
+// both receive blocks through this.
+struct Received {
+  BlockHeader header;
+  bool held = false;
+};
+Result<Received> ApplyOrHold(Store& store, std::string_view block, const KeyLookup& keys,
+                             const WriteScopeCheck& may_write, int64_t now_ms,
+                             int64_t max_offset_ms, std::set<StreamId>& held_streams);
 
 // Keeps a block aside (idempotent). Runs in the current write transaction if one is open.
 Status Hold(Store& store, const BlockHeader& header, std::string_view block, int64_t now_ms);

@@ -101,37 +101,16 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
       BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
       int64_t now = options_.clock->NowMillis();
       for (const auto& b : blocks.blocks()) {
-        Status st;
-        auto header = ParseBlockHeader(b);
-        if (!header.ok()) st = header.status();
-        StreamId stream = header.ok() ? StreamId{header->origin, header->scope} : StreamId{};
-        bool hold = false;
-        if (st.ok()) {
-          auto must = MustHold(store_, *header, now, options_.max_offset_ms);
-          if (!must.ok()) st = must.status();
-          hold = st.ok() && (*must || held_streams_.count(stream));
-        }
-        if (st.ok() && hold) {
-          // Verified before it is kept: a held block must be one the origin really signed.
-          auto key = options_.keys ? options_.keys(header->origin) : std::nullopt;
-          if (!key) {
-            auto recorded = store_.PublicKey(header->origin);
-            if (recorded.ok()) key = *recorded;
-          }
-          st = key ? VerifyBlock(b, *key)
-                   : Status::Invalid(fmt::format("unknown origin {}", header->origin));
-          if (st.ok()) st = Hold(store_, *header, b, now);
-          if (st.ok()) {
-            held_streams_.insert(stream);
-            ++blocks_held_;
-          }
-        } else if (st.ok()) {
-          st = store_.ApplyBlock(b, options_.keys, options_.origin_may_write);
-          if (st.ok()) ops_received_ += header->count;
-        }
-        if (!st.ok()) {
+        auto received = ApplyOrHold(store_, b, options_.keys, options_.origin_may_write, now,
+                                    options_.max_offset_ms, held_streams_);
+        if (!received.ok()) {
           store_.AbortWrite();
-          return bad(st.message());
+          return bad(received.status().message());
+        }
+        if (received->held) {
+          ++blocks_held_;
+        } else {
+          ops_received_ += received->header.count;
         }
       }
       BOSAI_RETURN_IF_ERROR(store_.CommitWrite());  // durable before the Ack

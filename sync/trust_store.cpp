@@ -4,18 +4,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "storage/files.h"
 
 namespace bosai::sync {
 namespace fs = std::filesystem;
-namespace {
-
-Result<std::string> ReadText(const fs::path& path) { return ReadSmallFile(path.string()); }
-
-}  // namespace
 
 std::string NodeOfIncarnation(const std::string& incarnation) {
   return incarnation.substr(0, incarnation.find('#'));
@@ -35,7 +28,7 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
     root_files.insert(root_files.end(), partners.begin(), partners.end());
   }
   for (const auto& path : root_files) {
-    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(path));
     auto municipality = RootMunicipality(pem);
     if (!municipality.ok()) {
       return Status::Invalid(fmt::format("{}: {}", path.string(), municipality.status().message()));
@@ -49,7 +42,7 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
       "CREATE TABLE IF NOT EXISTS sync_revoked(node_id TEXT PRIMARY KEY, since INTEGER NOT "
       "NULL);"));
   BOSAI_RETURN_IF_ERROR(t->LoadRevoked());
-  BOSAI_ASSIGN_OR_RETURN(t->own_pem_, ReadText(dir / "node.crt"));
+  BOSAI_ASSIGN_OR_RETURN(t->own_pem_, ReadSmallFile(dir / "node.crt"));
   auto self = t->Admit(t->own_pem_);
   if (!self.ok()) {
     return Status::Invalid(
@@ -64,7 +57,7 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
     }
     std::sort(grants.begin(), grants.end());
     for (const auto& path : grants) {
-      BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadText(path));
+      BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(path));
       auto grant = t->Admit(pem);
       if (!grant.ok() || !grant->grant || grant->node_id != t->self_.node_id) {
         return Status::Invalid(
