@@ -136,11 +136,17 @@ Status VerifyBlock(std::string_view block, std::string_view origin_public_key) {
   return Status::Ok();
 }
 
-Result<v1::OpBatch> DecodeBlockPayload(std::string_view block) {
+Result<std::string> DecompressBlockPayload(std::string_view block) {
   BOSAI_ASSIGN_OR_RETURN(Layout l, Parse(block));
   std::string raw(l.raw_len, '\0');
   int n = LZ4_decompress_safe(l.payload.data(), raw.data(), int(l.payload.size()), int(raw.size()));
   if (n != int(l.raw_len)) return Status::Corruption("block: payload does not decompress");
+  return raw;
+}
+
+Result<v1::OpBatch> DecodeBlockPayload(std::string_view block) {
+  BOSAI_ASSIGN_OR_RETURN(Layout l, Parse(block));
+  BOSAI_ASSIGN_OR_RETURN(std::string raw, DecompressBlockPayload(block));
   v1::OpBatch batch;
   if (!batch.ParseFromString(raw)) return Status::Corruption("block: payload does not parse");
   if (uint32_t(batch.ops_size()) != l.header.count) {

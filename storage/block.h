@@ -55,4 +55,7 @@ Status VerifyBlock(std::string_view block, std::string_view origin_public_key);
 // Decompresses and parses the payload; checks that it holds header.count ops.
 Result<v1::OpBatch> DecodeBlockPayload(std::string_view block);
 
+// Decompresses the payload (an encoded v1::OpBatch) without parsing it.
+Result<std::string> DecompressBlockPayload(std::string_view block);
+
 }  // namespace bosai

@@ -1,7 +1,12 @@
 // Record store: schema, op-log, materializer, state hash and doctor; see store.h.
 #include "storage/store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -111,6 +116,79 @@ void BindOptInt(Stmt& s, int i, const std::optional<int64_t>& v) {
   }
 }
 
+constexpr const char* kDropRecordIndexes =
+    "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_text;"
+    "DROP INDEX IF EXISTS records_num; DROP INDEX IF EXISTS records_ref;"
+    "DROP INDEX IF EXISTS records_lookup;";
+
+// Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
+constexpr uint64_t kBootstrapPassBytes = 256ull << 20;
+
+// Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
+Status SplitBatch(std::string_view raw, std::vector<std::string>& peers,
+                  std::vector<std::string_view>& ops) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(raw.data()),
+                                            int(raw.size()));
+  while (uint32_t tag = in.ReadTag()) {
+    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
+    if ((field == 1 || field == 2) &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len = 0;
+      if (!in.ReadVarint32(&len)) break;
+      auto pos = size_t(in.CurrentPosition());
+      if (len > raw.size() - pos || !in.Skip(int(len))) break;
+      if (field == 1) {
+        peers.emplace_back(raw.substr(pos, len));
+      } else {
+        ops.push_back(raw.substr(pos, len));
+      }
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      break;
+    }
+  }
+  if (size_t(in.CurrentPosition()) != raw.size()) {
+    return Status::Corruption("block: payload does not parse");
+  }
+  return Status::Ok();
+}
+
+// What a bootstrap sorts an op by, read from its encoding without parsing the rest.
+struct OpHead {
+  uint32_t entity = 0;
+  std::string_view key;
+  uint64_t hlc = 0;
+};
+Result<OpHead> ReadOpHead(std::string_view op) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(op.data()),
+                                            int(op.size()));
+  OpHead head;
+  while (uint32_t tag = in.ReadTag()) {
+    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
+    auto type = WireFormatLite::GetTagWireType(tag);
+    bool ok = true;
+    if (field == 1 && type == WireFormatLite::WIRETYPE_VARINT) {
+      ok = in.ReadVarint32(&head.entity);
+    } else if (field == 2 && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t len = 0;
+      ok = in.ReadVarint32(&len);
+      auto pos = size_t(in.CurrentPosition());
+      ok = ok && len <= op.size() - pos && in.Skip(int(len));
+      if (ok) head.key = op.substr(pos, len);
+    } else if (field == 3 && type == WireFormatLite::WIRETYPE_VARINT) {
+      ok = in.ReadVarint64(&head.hlc);
+    } else {
+      ok = WireFormatLite::SkipField(&in, tag);
+    }
+    if (!ok) break;
+  }
+  if (size_t(in.CurrentPosition()) != op.size()) {
+    return Status::Corruption("block: an op does not parse");
+  }
+  return head;
+}
+
 // The first column of the first row, if there is a row.
 Result<std::optional<std::string>> FirstValue(Stmt& s) {
   std::optional<std::string> out;
@@ -129,16 +207,21 @@ Store::Store(Options options) : options_(std::move(options)), hlc_(options_.cloc
 
 Store::~Store() {
   if (writing_) AbortWrite();
+  UnlockBootstrap();
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options options) {
   InitCrypto();
   std::unique_ptr<Store> store(new Store(std::move(options)));
+  store->path_ = path;
   BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path));
   BOSAI_RETURN_IF_ERROR(store->Migrate());
   auto hw = store->GetMeta("hlc");
   if (!hw.ok()) return hw.status();
   if (*hw) store->hlc_.Observe(std::stoull(**hw));
+  // A bootstrap whose process is gone (a crash, a kill) is finished by whoever opens the store.
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> bootstrap, store->GetMeta("bootstrap"));
+  if (bootstrap && store->LockBootstrap()) BOSAI_RETURN_IF_ERROR(store->EndBootstrap());
   return store;
 }
 
@@ -563,6 +646,11 @@ Status Store::BeginWrite(std::string author) {
   if (st.ok()) st = count("SELECT count(*) FROM superseded", &superseded_rows_);
   if (st.ok()) st = count("SELECT count(*) FROM register_base", &register_base_rows_);
   if (st.ok()) {
+    auto flag = GetMeta("bootstrap");
+    if (!flag.ok()) st = flag.status();
+    bootstrapping_ = flag.ok() && flag->has_value();
+  }
+  if (st.ok()) {
     auto hw = GetMeta("hlc");
     if (!hw.ok())
       st = hw.status();
@@ -579,6 +667,7 @@ Status Store::Put(std::string_view scope, uint32_t entity, std::string_view key,
   if (!writing_) return Status::Invalid("Put outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
   if (fields.empty()) return Status::Ok();
+  BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
   BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, std::string(scope), fields, source, resolves));
   return rec.exists ? SaveRecord(rec) : Status::Ok();
@@ -592,6 +681,7 @@ Status Store::PutScoped(uint32_t entity, std::string_view key,
   bool any = false;
   for (const auto& g : groups) any = any || !g.fields.empty();
   if (!any) return Status::Ok();
+  BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   // A dot pending in `superseded` could belong to this record: take the careful path then.
   known_new = known_new && superseded_rows_ == 0;
   Record rec;
@@ -713,6 +803,7 @@ Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_v
                           std::string_view body) {
   if (!writing_) return Status::Invalid("AppendEvent outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
+  BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(identity_->incarnation(), std::string(scope)));
   PendingBlock& pb = Pending(stream);
   v1::Op& op = *pb.batch->add_ops();
@@ -774,11 +865,9 @@ Status Store::FinishWrite(bool commit) {
 
 Status Store::BeginBulk() {
   if (!writing_) return Status::Invalid("BeginBulk outside a write transaction");
+  BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   bulk_ = true;
-  return db_->Exec(
-      "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_text;"
-      "DROP INDEX IF EXISTS records_num; DROP INDEX IF EXISTS records_ref;"
-      "DROP INDEX IF EXISTS records_lookup;");
+  return db_->Exec(kDropRecordIndexes);
 }
 
 Status Store::EndBulk() {
@@ -794,26 +883,185 @@ Status Store::EndBulk() {
   return st;
 }
 
-Result<bool> Store::DeferIndexesIfEmpty() {
-  if (writing_) return Status::Invalid("DeferIndexesIfEmpty inside a write transaction");
-  Transaction txn(*db_);
-  BOSAI_RETURN_IF_ERROR(txn.Begin());
-  Stmt& s = db_->Prepare("SELECT 1 FROM records LIMIT 1");
-  bool any = s.Step();
-  BOSAI_RETURN_IF_ERROR(s.status());
-  s.Reset();
-  if (any) return false;
-  // records_key stays: the materializer looks records up by key.
-  BOSAI_RETURN_IF_ERROR(
-      db_->Exec("DROP INDEX IF EXISTS records_text; DROP INDEX IF EXISTS records_num;"
-                "DROP INDEX IF EXISTS records_ref; DROP INDEX IF EXISTS records_lookup;"));
-  BOSAI_RETURN_IF_ERROR(txn.Commit());
+Result<bool> Store::BeginBootstrap() {
+  if (writing_) return Status::Invalid("BeginBootstrap inside a write transaction");
+  if (!LockBootstrap()) return false;  // another process is bootstrapping this store
+  BOSAI_RETURN_IF_ERROR(BeginWrite("bootstrap"));
+  Status st;
+  if (!bootstrapping_) {
+    Stmt& s = db_->Prepare(
+        "SELECT EXISTS(SELECT 1 FROM records) OR EXISTS(SELECT 1 FROM events) OR "
+        "EXISTS(SELECT 1 FROM siblings)");
+    bool any = s.Step() && s.Int(0) != 0;
+    st = s.status();
+    s.Reset();
+    if (st.ok() && any) {
+      AbortWrite();
+      UnlockBootstrap();
+      return false;
+    }
+    if (st.ok()) st = db_->Exec(kDropRecordIndexes);
+    if (st.ok()) st = SetMeta("bootstrap", std::to_string(options_.clock->NowMillis()));
+  }
+  if (st.ok()) st = CommitWrite();
+  if (!st.ok()) {
+    if (writing_) AbortWrite();
+    UnlockBootstrap();
+    return st;
+  }
   return true;
 }
 
-Status Store::RestoreIndexes() {
-  if (writing_) return Status::Invalid("RestoreIndexes inside a write transaction");
-  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));  // index builds are sorts
+Status Store::EndBootstrap() {
+  if (writing_) return Status::Invalid("EndBootstrap inside a write transaction");
+  BOSAI_RETURN_IF_ERROR(BeginWrite("bootstrap"));
+  Status st = FinishBootstrap();
+  if (st.ok()) {
+    st = CommitWrite();
+  } else {
+    AbortWrite();
+  }
+  if (st.ok()) UnlockBootstrap();
+  return st;
+}
+
+Status Store::FinishBootstrap() {
+  if (!bootstrapping_) return Status::Ok();
+  BOSAI_RETURN_IF_ERROR(MaterializeAll());
+  BOSAI_RETURN_IF_ERROR(db_->Exec("DELETE FROM meta WHERE k = 'bootstrap'"));
+  bootstrapping_ = false;
+  return Status::Ok();
+}
+
+bool Store::LockBootstrap() {
+  if (bootstrap_lock_ >= 0) return true;
+  if (path_.empty() || path_ == ":memory:") return true;  // no other process can open it
+  int fd = ::open((path_ + "-bootstrap").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  bootstrap_lock_ = fd;
+  return true;
+}
+
+void Store::UnlockBootstrap() {
+  if (bootstrap_lock_ < 0) return;
+  ::close(bootstrap_lock_);  // releases the lock; the file stays, as SQLite's -shm does
+  bootstrap_lock_ = -1;
+}
+
+Status Store::MaterializeAll() {
+  BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordIndexes));
+  BOSAI_RETURN_IF_ERROR(
+      db_->Exec("DELETE FROM records; DELETE FROM siblings; DELETE FROM superseded;"
+                "DELETE FROM register_base; DELETE FROM events;"));
+  superseded_rows_ = 0;
+  register_base_rows_ = 0;
+  uint64_t stored = 0;
+  {
+    Stmt& s = db_->Prepare("SELECT coalesce(sum(length(data)), 0) FROM blocks");
+    s.Step();
+    stored = uint64_t(s.Int(0));
+    s.Reset();
+  }
+  // Blocks decompress to about three times their size; each pass takes the records whose key
+  // hashes to it, so that memory stays bounded whatever the size of the op-log.
+  const uint64_t passes = 1 + stored * 4 / kBootstrapPassBytes;
+
+  struct Entry {
+    uint32_t entity;
+    uint32_t stream;
+    uint64_t key_hash;  // sorts first: records come out grouped, in no meaningful order
+    uint64_t hlc;
+    uint64_t seq;
+    size_t block;                               // index into peers
+    size_t offset, size, key_offset, key_size;  // in `ops`
+  };
+  for (uint64_t pass = 0; pass < passes; ++pass) {
+    std::string ops;  // the encoded ops of this pass
+    std::vector<Entry> entries;
+    std::vector<std::vector<uint32_t>> peers;  // per block: local stream of each peer
+    for (uint32_t id = 1; id < streams_.size(); ++id) {
+      const std::string& scope = streams_[id].id.scope;
+      BOSAI_ASSIGN_OR_RETURN(
+          Stmt s, db_->PrepareOnce("SELECT first_seq, last_seq, data FROM blocks WHERE stream = "
+                                   "? ORDER BY first_seq, last_seq DESC"));
+      s.Bind(1, id);
+      uint64_t cursor = 0;
+      while (s.Step()) {
+        auto first = uint64_t(s.Int(0));
+        auto last = uint64_t(s.Int(1));
+        if (last <= cursor) continue;  // covered by a longer block
+        std::string where =
+            fmt::format("block {} {} seq {}-{}", streams_[id].id.incarnation, scope, first, last);
+        BOSAI_ASSIGN_OR_RETURN(std::string raw, DecompressBlockPayload(s.Blob(2)));
+        std::vector<std::string> peer_names;
+        std::vector<std::string_view> encoded;
+        BOSAI_RETURN_IF_ERROR(SplitBatch(raw, peer_names, encoded).WithContext(where));
+        std::vector<uint32_t> block_peers;
+        for (const auto& p : peer_names) {
+          BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, scope));
+          block_peers.push_back(ps);
+        }
+        bool used = false;
+        for (size_t i = 0; i < encoded.size(); ++i) {
+          uint64_t seq = first + i;
+          if (seq <= cursor) continue;
+          auto read = ReadOpHead(encoded[i]);
+          if (!read.ok()) return read.status().WithContext(where);
+          const OpHead& head = *read;
+          uint64_t hash = std::hash<std::string_view>()(head.key) ^ head.entity;
+          if (hash % passes != pass) continue;
+          size_t at = ops.size();
+          ops += encoded[i];
+          entries.push_back({head.entity, id, hash, head.hlc, seq, peers.size(), at,
+                             encoded[i].size(), at + size_t(head.key.data() - encoded[i].data()),
+                             head.key.size()});
+          used = true;
+        }
+        if (used) peers.push_back(std::move(block_peers));
+        cursor = last;
+      }
+      BOSAI_RETURN_IF_ERROR(s.status());
+    }
+
+    // Each record's ops in causal order: a write that names a value is stamped after it.
+    auto key = [&](const Entry& e) {
+      return std::string_view(ops).substr(e.key_offset, e.key_size);
+    };
+    std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
+      if (a.key_hash != b.key_hash) return a.key_hash < b.key_hash;
+      if (a.entity != b.entity) return a.entity < b.entity;
+      if (int c = key(a).compare(key(b)); c != 0) return c < 0;
+      if (a.hlc != b.hlc) return a.hlc < b.hlc;
+      if (a.stream != b.stream) return a.stream < b.stream;
+      return a.seq < b.seq;
+    });
+    v1::Op op;
+    for (size_t i = 0; i < entries.size();) {
+      Record rec;
+      rec.entity = entries[i].entity;
+      rec.key = std::string(key(entries[i]));
+      for (; i < entries.size() && entries[i].entity == rec.entity && key(entries[i]) == rec.key;
+           ++i) {
+        const Entry& e = entries[i];
+        if (!op.ParseFromArray(ops.data() + e.offset, int(e.size))) {
+          return Status::Corruption(fmt::format("op {} of stream {} does not parse", e.seq,
+                                                streams_[e.stream].id.incarnation));
+        }
+        if (op.kind() == v1::OP_KIND_EVENT) {
+          BOSAI_RETURN_IF_ERROR(Materialize(e.stream, e.seq, op, peers[e.block]));
+        } else {
+          BOSAI_RETURN_IF_ERROR(ApplyOp(rec, e.stream, e.seq, op, peers[e.block]));
+        }
+      }
+      if (rec.exists) BOSAI_RETURN_IF_ERROR(SaveRecord(rec, /*insert_only=*/true));
+    }
+  }
+  // Index builds are sorts: let SQLite's sorter use a second thread.
+  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));
   Status st = db_->Exec(kSecondaryIndexes);
   db_->Exec("PRAGMA threads=0");
   return st;
@@ -1033,6 +1281,7 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
     const v1::Op& op = batch.ops(i);
     hlc_.Observe(op.hlc());
     streams_[stream].last_seq = seq;
+    if (bootstrapping_) continue;  // EndBootstrap materializes it
     BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams).WithContext(where));
   }
   if (new_key) {
@@ -1101,6 +1350,12 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     BOSAI_RETURN_IF_ERROR(s.status());
   }
   BOSAI_RETURN_IF_ERROR(LoadStreams());
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> bootstrap, GetMeta("bootstrap"));
+  if (bootstrap) {
+    report.problems.push_back(
+        "a first sync is bootstrapping this node: its records appear when it has caught up");
+    return report;
+  }
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT count(*) FROM records"));
     s.Step();

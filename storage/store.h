@@ -151,13 +151,17 @@ class Store {
   Status BeginBulk();
   Status EndBulk();
 
-  // For a long run of remote blocks into a store that holds no records yet (a new node's first
-  // sync): drops the secondary record indexes so that RestoreIndexes() builds them once, a sort
-  // instead of a million random B-tree inserts. Returns whether it dropped them. Safe across a
-  // crash, and harmless to other processes: Open() builds missing indexes, and queries without
-  // them are only slower. Not inside a write transaction.
-  Result<bool> DeferIndexesIfEmpty();
-  Status RestoreIndexes();
+  // Bootstrap, the bulk path of a new node's first sync (DESIGN §4). BeginBootstrap, on a store
+  // that holds no records or events yet, drops the record indexes and marks the store: from then
+  // on, remote blocks are verified, stored and acknowledged as usual but not materialized.
+  // EndBootstrap then builds every record in memory from all its ops and writes it once, and
+  // builds the indexes with a sort: no record is read, merged and rewritten per op. Returns
+  // whether the store is bootstrapping (false when it holds records, or when another process
+  // is bootstrapping it). The mark survives a crash: whoever opens the store next finishes the
+  // bootstrap, unless the process that began it is still running. A local write finishes it
+  // first. Meanwhile queries see no records. Not inside a write transaction.
+  Result<bool> BeginBootstrap();
+  Status EndBootstrap();
 
   // ---- Reading materialized state.
   Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
@@ -266,11 +270,20 @@ class Store {
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
   Status CreateMissingIndexes();
+  // Rebuilds every materialized table from the op-log (records, siblings, superseded,
+  // register_base, events), inside the current write transaction.
+  Status MaterializeAll();
+  // Ends a bootstrap inside the current write transaction (no-op when not bootstrapping).
+  Status FinishBootstrap();
+  // An exclusive lock on <db>-bootstrap, held while this process bootstraps the store.
+  bool LockBootstrap();
+  void UnlockBootstrap();
   Status ApplyBlockInTransaction(std::string_view block, const KeyLookup& keys,
                                  const WriteScopeCheck& may_write = nullptr);
 
   // constant after construction
   Options options_;
+  std::string path_;
   std::unique_ptr<Db> db_;
   std::optional<Identity> identity_;
   Hlc hlc_;
@@ -278,6 +291,8 @@ class Store {
   // owned by the current write transaction
   bool writing_ = false;
   bool bulk_ = false;
+  bool bootstrapping_ = false;  // read from the store at BeginWrite
+  int bootstrap_lock_ = -1;     // fd of the bootstrap lock, while this process holds it
   std::string author_;
   std::vector<StreamInfo> streams_;  // index = local stream id
   std::map<StreamId, uint32_t> stream_index_;

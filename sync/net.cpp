@@ -8,6 +8,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <deque>
 #include <filesystem>
@@ -153,8 +154,8 @@ struct SyncService::Impl {
   size_t inbound = 0;                              // network thread
   Status result;                                   // once mode
   bool finished = false;                           // store thread
-  bool indexes_deferred = false;                   // store thread
-  void RestoreIndexes();
+  bool bootstrapping = false;                      // store thread
+  void EndBootstrap();
   mutable std::mutex status_mu;
   std::map<std::string, PeerStatus> status;
 };
@@ -503,11 +504,11 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   };
   so.max_offset_ms = options.max_offset_ms;
   h.session = std::make_unique<Session>(store, std::move(so));
-  if (sessions.empty() && !indexes_deferred) {
-    // A new node's first sync: build the record indexes once at the end (Store docs).
-    auto deferred = store.DeferIndexesIfEmpty();
-    indexes_deferred = deferred.ok() && *deferred;
-    if (indexes_deferred) LogEvent(info, "sync.indexes.deferred", {{"peer", peer_id}});
+  if (sessions.empty() && !bootstrapping) {
+    // A new node's first sync: store the blocks, build the records once at the end (Store docs).
+    auto begun = store.BeginBootstrap();
+    bootstrapping = begun.ok() && *begun;
+    if (bootstrapping) LogEvent(info, "sync.bootstrap.begin", {{"peer", peer_id}});
   }
   auto frames = h.session->Start();
   if (!frames.ok()) return fail(frames.status().message());
@@ -530,7 +531,7 @@ void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
     UpdateStatus(h.key, [&](PeerStatus& s) { s.last_error = message; });
     if (options.once && !finished) Finish(frames.status());
     sessions.erase(it);
-    RestoreIndexes();
+    EndBootstrap();
     return;
   }
   SendTo(h, std::move(frames));
@@ -551,7 +552,7 @@ void SyncService::Impl::AfterProgress(uint64_t /*id*/, Hosted& h) {
   });
   if (s.caught_up() && !h.live) {
     h.live = true;
-    RestoreIndexes();
+    EndBootstrap();
     LogEvent(info, "sync.session.caught_up",
              {{"peer", h.peer.node_id},
               {"blocks_sent", std::to_string(s.blocks_sent())},
@@ -584,14 +585,18 @@ void SyncService::Impl::CloseSession(uint64_t id, const std::string& reason) {
   }
   LogEvent(info, "sync.session.end", {{"peer", h.peer.node_id}, {"reason", reason}});
   sessions.erase(it);
-  RestoreIndexes();
+  EndBootstrap();
 }
 
-void SyncService::Impl::RestoreIndexes() {
-  if (!indexes_deferred) return;
-  indexes_deferred = false;
-  Status st = store.RestoreIndexes();
-  LogEvent(st.ok() ? info : err, "sync.indexes.built", {{"status", st.ok() ? "ok" : st.message()}});
+void SyncService::Impl::EndBootstrap() {
+  if (!bootstrapping) return;
+  bootstrapping = false;
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = store.EndBootstrap();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  LogEvent(st.ok() ? info : err, "sync.bootstrap.end",
+           {{"status", st.ok() ? "ok" : st.message()}, {"ms", std::to_string(ms.count())}});
 }
 
 void SyncService::Impl::PollTick() {
@@ -753,7 +758,7 @@ Status SyncService::Run() {
     (void)SavePeerVector(m.store, h.peer.node_id, h.session->peer_vector(), UnixMillis());
   }
   m.sessions.clear();
-  m.RestoreIndexes();
+  m.EndBootstrap();
   m.WriteStatus(false);
   return o.once ? m.result : Status::Ok();
 }

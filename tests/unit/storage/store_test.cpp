@@ -85,33 +85,122 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
-TEST(Store, AFirstSyncCanDeferTheRecordIndexes) {
+int64_t RecordIndexes(Store& s) {
+  Stmt& q = s.db().Prepare(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'records_%'");
+  q.Step();
+  int64_t n = q.Int(0);
+  q.Reset();
+  return n;
+}
+
+int64_t Count(Store& s, const char* sql) {
+  Stmt& q = s.db().Prepare(sql);
+  q.Step();
+  int64_t n = q.Int(0);
+  q.Reset();
+  return n;
+}
+
+// Two writers with a conflict, a resolved conflict, an event and a register edit.
+void WriteHistory(Store& a, Store& c, const KeyLookup& keys) {
+  for (int i = 0; i < 6; ++i) PutString(a, "042021:" + std::to_string(i % 3), 2, "v");
+  PutString(a, "042021:9", 8, "旧住所", v1::OP_SOURCE_REGISTER);
+  Pull(c, a, keys);
+  PutString(a, "042021:0", 2, "honcho");
+  PutString(c, "042021:0", 2, "shisho");  // concurrent: a conflict
+  PutString(c, "042021:9", 8, "訂正住所");
+  ASSERT_TRUE(c.BeginWrite("test").ok());
+  ASSERT_TRUE(c.AppendEvent("042021", 3, "shelter:1", "checked in").ok());
+  ASSERT_TRUE(c.CommitWrite().ok());
+  Pull(a, c, keys);
+  Pull(c, a, keys);
+}
+
+TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  auto c = NewStore("042021-hinan", &clock, /*block_ops=*/3);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get(), c.get()});
+  WriteHistory(*a, *c, keys);
+  ASSERT_EQ(a->ListConflicts()->size(), 1u);
+
+  ASSERT_EQ(RecordIndexes(*b), 5);
+  auto begun = b->BeginBootstrap();
+  ASSERT_TRUE(begun.ok() && *begun);
+  EXPECT_EQ(RecordIndexes(*b), 0);
+  for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
+  EXPECT_EQ(b->Vector()->size(), a->Vector()->size()) << "blocks are stored as they come";
+  EXPECT_EQ(*b->CountRecords(kEntity), 0u) << "nothing is materialized before the end";
+  ASSERT_TRUE(b->EndBootstrap().ok());
+  EXPECT_EQ(RecordIndexes(*b), 5);
+  EXPECT_EQ(Hash(*b), Hash(*a));
+  EXPECT_EQ(b->ListConflicts()->size(), 1u);
+  EXPECT_EQ(**b->GetRegisterBase(kEntity, "042021:9", 8), StringField(8, "旧住所"));
+  EXPECT_EQ(Count(*b, "SELECT count(*) FROM meta WHERE k = 'bootstrap'"), 0);
+
+  // Later blocks are materialized one by one again; a store that holds records does not bootstrap.
+  PutString(*a, "042021:1", 2, "later");
+  Pull(*b, *a, keys);
+  EXPECT_EQ(Field(*b, "042021:1", 2), "later");
+  begun = b->BeginBootstrap();
+  ASSERT_TRUE(begun.ok());
+  EXPECT_FALSE(*begun);
+  EXPECT_EQ(RecordIndexes(*b), 5);
+}
+
+TEST(Store, ALocalWriteFinishesABootstrapFirst) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
   auto b = NewStore("042021-shisho", &clock);
   auto keys = KeysOf({a.get(), b.get()});
-  for (int i = 0; i < 6; ++i) PutString(*a, "042021:" + std::to_string(i % 3), 2, "v");
-  auto indexes = [](Store& s) {
-    Stmt& q = s.db().Prepare(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'records_%'");
-    q.Step();
-    int64_t n = q.Int(0);
-    q.Reset();
-    return n;
-  };
-  ASSERT_EQ(indexes(*b), 5);
-  auto deferred = b->DeferIndexesIfEmpty();
-  ASSERT_TRUE(deferred.ok() && *deferred);
-  EXPECT_EQ(indexes(*b), 1) << "the key index stays: the materializer needs it";
-  for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
-  ASSERT_TRUE(b->RestoreIndexes().ok());
-  EXPECT_EQ(indexes(*b), 5);
-  EXPECT_EQ(Hash(*b), Hash(*a));
-  // A store that holds records keeps its indexes.
-  deferred = b->DeferIndexesIfEmpty();
-  ASSERT_TRUE(deferred.ok());
-  EXPECT_FALSE(*deferred);
-  EXPECT_EQ(indexes(*b), 5);
+  PutString(*a, "042021:1", 2, "honcho");
+  PutString(*a, "042021:2", 2, "honcho");
+  ASSERT_TRUE(*b->BeginBootstrap());
+  Pull(*b, *a, keys);
+  PutString(*b, "042021:1", 2, "shisho");  // names the value it overwrites: no conflict
+  EXPECT_EQ(Field(*b, "042021:1", 2), "shisho");
+  EXPECT_EQ(Field(*b, "042021:2", 2), "honcho");
+  EXPECT_TRUE(b->ListConflicts()->empty());
+  ASSERT_TRUE(b->EndBootstrap().ok());  // nothing left to do
+  Pull(*a, *b, keys);
+  EXPECT_EQ(Hash(*a), Hash(*b));
+}
+
+TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-boot-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "bosai.db").string();
+  auto a = NewStore("042021-honcho", &clock, 2);
+  for (int i = 0; i < 7; ++i)
+    PutString(*a, "042021:" + std::to_string(i % 4), 2, "v" + std::to_string(i));
+  auto keys = KeysOf({a.get()});
+  Store::Options o;
+  o.clock = &clock;
+  {
+    auto b = Store::Open(path, o);
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    ASSERT_TRUE(*(*b)->BeginBootstrap());
+    for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE((*b)->ApplyBlock(blk, keys).ok());
+    // Another process opening the store meanwhile leaves the bootstrap to its owner.
+    auto other = Store::Open(path, o);
+    ASSERT_TRUE(other.ok()) << other.status().message();
+    EXPECT_EQ(*(*other)->CountRecords(kEntity), 0u);
+    EXPECT_FALSE(*(*other)->BeginBootstrap()) << "one process bootstraps a store";
+  }  // the owner ends without EndBootstrap, as after kill -9
+  auto b = Store::Open(path, o);
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(*(*b)->CountRecords(kEntity), 4u);
+  EXPECT_EQ(RecordIndexes(**b), 5);
+  EXPECT_EQ(Hash(**b), Hash(*a));
+  auto report = (*b)->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems[0];
+  b->reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
