@@ -633,6 +633,7 @@ Status Store::BeginWrite(std::string author) {
   writing_ = true;
   author_ = std::move(author);
   pending_.clear();
+  encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
   Status st = LoadStreams();
   auto count = [&](const char* sql, int64_t* out) -> Status {
@@ -794,7 +795,7 @@ Status Store::QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op) {
   ++pending_ops_;
   if (uint32_t(pb.batch->ops_size()) >= options_.block_ops ||
       pb.raw_bytes >= kTargetBlockRawBytes) {
-    return FlushBlock(stream);
+    return FlushBlock(stream, /*in_background=*/true);
   }
   return Status::Ok();
 }
@@ -817,7 +818,7 @@ Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_v
   return QueueOp(stream, pb, &op);
 }
 
-Status Store::FlushBlock(uint32_t stream) {
+Status Store::FlushBlock(uint32_t stream, bool in_background) {
   auto it = pending_.find(stream);
   if (it == pending_.end() || !it->second.batch || it->second.batch->ops_size() == 0) {
     return Status::Ok();
@@ -826,15 +827,32 @@ Status Store::FlushBlock(uint32_t stream) {
   const StreamInfo& info = streams_[stream];
   BlockHeader h{info.id.incarnation, info.id.scope, pb.first_seq, uint32_t(pb.batch->ops_size()),
                 pb.max_hlc};
-  std::string block = EncodeBlock(h, *pb.batch, identity_->key);
-  Stmt& s =
-      db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
-  s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
-  BOSAI_RETURN_IF_ERROR(s.Run());
   Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
   u.Bind(1, int64_t(h.last_seq())).Bind(2, stream);
   BOSAI_RETURN_IF_ERROR(u.Run());
+  // Compressing and signing a full block is the costliest step of a long write: it runs on
+  // another thread while the next block fills; blocks are stored in order before the commit.
+  auto encode = [h, arena = std::move(pb.arena), batch = pb.batch, key = &identity_->key] {
+    return EncodeBlock(h, *batch, *key);
+  };
   pending_.erase(it);
+  encoding_.push_back(
+      {stream, h.first_seq, h.last_seq(),
+       std::async(in_background ? std::launch::async : std::launch::deferred, std::move(encode))});
+  return StoreEncoded(in_background ? 1 : 0);
+}
+
+Status Store::StoreEncoded(size_t keep) {
+  while (encoding_.size() > keep) {
+    EncodingBlock& e = encoding_.front();
+    std::string block = e.block.get();
+    Stmt& s =
+        db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
+    s.Bind(1, e.stream).Bind(2, int64_t(e.first_seq)).Bind(3, int64_t(e.last_seq));
+    s.BindBlob(4, block);
+    BOSAI_RETURN_IF_ERROR(s.Run());
+    encoding_.pop_front();
+  }
   return Status::Ok();
 }
 
@@ -849,8 +867,9 @@ Status Store::FinishWrite(bool commit) {
     for (auto it = pending_.begin(); st.ok() && it != pending_.end();) {
       uint32_t stream = it->first;
       ++it;  // FlushBlock erases the entry
-      st = FlushBlock(stream);
+      st = FlushBlock(stream, /*in_background=*/false);
     }
+    if (st.ok()) st = StoreEncoded(0);
     if (st.ok()) st = SetMeta("hlc", std::to_string(hlc_.high_water()));
     if (st.ok()) st = db_->Commit();
   }
@@ -859,6 +878,7 @@ Status Store::FinishWrite(bool commit) {
   writing_ = false;
   bulk_ = false;
   pending_.clear();
+  encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
   return st;
 }
@@ -956,7 +976,8 @@ Status Store::MaterializeAll() {
   BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordIndexes));
   BOSAI_RETURN_IF_ERROR(
       db_->Exec("DELETE FROM records; DELETE FROM siblings; DELETE FROM superseded;"
-                "DELETE FROM register_base; DELETE FROM events;"));
+                "DELETE FROM register_base; DELETE FROM events;"
+                "CREATE UNIQUE INDEX records_key ON records(entity, key);"));
   superseded_rows_ = 0;
   register_base_rows_ = 0;
   uint64_t stored = 0;
@@ -973,7 +994,8 @@ Status Store::MaterializeAll() {
   struct Entry {
     uint32_t entity;
     uint32_t stream;
-    uint64_t key_hash;  // sorts first: records come out grouped, in no meaningful order
+    uint64_t key_hash;    // which pass takes it
+    uint64_t key_prefix;  // for sorting
     uint64_t hlc;
     uint64_t seq;
     size_t block;                               // index into peers
@@ -1016,7 +1038,7 @@ Status Store::MaterializeAll() {
           if (hash % passes != pass) continue;
           size_t at = ops.size();
           ops += encoded[i];
-          entries.push_back({head.entity, id, hash, head.hlc, seq, peers.size(), at,
+          entries.push_back({head.entity, id, hash, 0, head.hlc, seq, peers.size(), at,
                              encoded[i].size(), at + size_t(head.key.data() - encoded[i].data()),
                              head.key.size()});
           used = true;
@@ -1027,14 +1049,34 @@ Status Store::MaterializeAll() {
       BOSAI_RETURN_IF_ERROR(s.status());
     }
 
-    // Each record's ops in causal order: a write that names a value is stamped after it.
+    // Records in key order, so that they and their key index are appended, never inserted;
+    // each record's ops in causal order: a write that names a value is stamped after it. The
+    // sort compares eight bytes past the keys' common prefix first.
     auto key = [&](const Entry& e) {
       return std::string_view(ops).substr(e.key_offset, e.key_size);
     };
+    size_t common = entries.empty() ? 0 : entries[0].key_size;
+    for (const Entry& e : entries) {
+      std::string_view k = key(e), first = key(entries[0]);
+      size_t n = std::min(common, k.size());
+      common = std::mismatch(first.begin(), first.begin() + n, k.begin()).first - first.begin();
+    }
+    for (Entry& e : entries) {
+      std::string_view rest = key(e).substr(common);
+      e.key_prefix = 0;
+      for (size_t b = 0; b < 8; ++b) {
+        e.key_prefix = e.key_prefix << 8 | (b < rest.size() ? uint8_t(rest[b]) : 0);
+      }
+    }
     std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
-      if (a.key_hash != b.key_hash) return a.key_hash < b.key_hash;
       if (a.entity != b.entity) return a.entity < b.entity;
-      if (int c = key(a).compare(key(b)); c != 0) return c < 0;
+      if (a.key_prefix != b.key_prefix) return a.key_prefix < b.key_prefix;
+      if (int c = key(a)
+                      .substr(std::min(a.key_size, common + 8))
+                      .compare(key(b).substr(std::min(b.key_size, common + 8)));
+          c != 0) {
+        return c < 0;
+      }
       if (a.hlc != b.hlc) return a.hlc < b.hlc;
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;

@@ -14,7 +14,9 @@
 #include <google/protobuf/arena.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -233,6 +235,11 @@ class Store {
     StreamId id;
     uint64_t last_seq = 0;  // including ops of the open transaction
   };
+  struct EncodingBlock {
+    uint32_t stream = 0;
+    uint64_t first_seq = 0, last_seq = 0;
+    std::future<std::string> block;
+  };
   struct PendingBlock {
     std::unique_ptr<google::protobuf::Arena> arena;  // owns batch and its ops
     v1::OpBatch* batch = nullptr;
@@ -264,7 +271,10 @@ class Store {
                          const google::protobuf::RepeatedField<uint32_t>* context_peer,
                          const google::protobuf::RepeatedField<uint64_t>* context_seq,
                          const std::vector<uint32_t>& peer_streams);
-  Status FlushBlock(uint32_t stream);
+  // Closes the open block of a stream; it is encoded (compressed, signed) on another thread when
+  // in_background, and stored by StoreEncoded, in order, before the commit.
+  Status FlushBlock(uint32_t stream, bool in_background);
+  Status StoreEncoded(size_t keep);  // stores encoded blocks until at most `keep` are pending
   // The open block of a local stream, started if needed.
   PendingBlock& Pending(uint32_t stream);
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
@@ -297,6 +307,7 @@ class Store {
   std::vector<StreamInfo> streams_;  // index = local stream id
   std::map<StreamId, uint32_t> stream_index_;
   std::map<uint32_t, PendingBlock> pending_;
+  std::deque<EncodingBlock> encoding_;
   uint64_t pending_ops_ = 0;
   int64_t superseded_rows_ = 0;
   int64_t register_base_rows_ = 0;

@@ -34,6 +34,9 @@ using spdlog::level::warn;
 
 int64_t UnixMillis() { return SystemClock::Get()->NowMillis(); }
 
+// Why a connection is closed when another session with the same peer is kept.
+constexpr const char* kDuplicate = "duplicate session: the peer is synced over another connection";
+
 }  // namespace
 
 Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
@@ -111,12 +114,19 @@ struct SyncService::Impl {
     NodeCertificate peer;
     std::weak_ptr<Conn> conn;
     std::string key;
+    bool outbound = false;  // this node dialled
     bool live = false;
   };
-  void OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::string key, std::string pem,
-                   std::string expected);
+  void OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool outbound, std::string key,
+                   std::string pem, std::string expected);
+  // Two nodes that list each other dial each other; one session per pair is kept. Returns
+  // whether the new connection is the one to drop (an older one is closed otherwise).
+  bool DropDuplicate(const std::string& peer_id, bool outbound);
+  // Whether a session with this peer is open, in either direction.
+  bool Connected(const std::string& peer_id);
   void OnFrame(uint64_t id, Frame frame);
   void CloseSession(uint64_t id, const std::string& reason);
+  void EraseSession(std::map<uint64_t, Hosted>::iterator it);  // and ends a bootstrap
   void SendTo(const Hosted& h, Result<std::vector<std::string>> frames);
   void AfterProgress(uint64_t id, Hosted& h);
   void PollTick();
@@ -158,6 +168,7 @@ struct SyncService::Impl {
   void EndBootstrap();
   mutable std::mutex status_mu;
   std::map<std::string, PeerStatus> status;
+  std::map<std::string, int> session_peers;  // open sessions per peer node id; status_mu
 };
 
 // ---------------------------------------------------------------- network thread: connections
@@ -194,9 +205,10 @@ void Conn::Start() {
         self->impl.UpdateStatus(self->key, [&](PeerStatus& s) { s.state = "syncing"; });
         asio::post(self->impl.store_io,
                    [impl = &self->impl, id = self->id, weak = std::weak_ptr<Conn>(self),
-                    key = self->key, pem = *pem, expected = self->peer.id]() mutable {
-                     impl->OpenSession(id, std::move(weak), std::move(key), std::move(pem),
-                                       std::move(expected));
+                    outbound = self->outbound, key = self->key, pem = *pem,
+                    expected = self->peer.id]() mutable {
+                     impl->OpenSession(id, std::move(weak), outbound, std::move(key),
+                                       std::move(pem), std::move(expected));
                    });
         self->last_rx = self->last_tx = SteadyClock::now();
         self->Read();
@@ -304,14 +316,23 @@ void Conn::Close(const std::string& reason) {
   stream.lowest_layer().close(ignored);
   impl.conns.erase(id);
   if (!outbound && impl.inbound > 0) --impl.inbound;
-  impl.UpdateStatus(key, [&](PeerStatus& s) {
-    s.state = "closed";
-    if (reason != "connection closed by the peer" && reason.rfind("closed after", 0) != 0 &&
-        reason != "stopping") {
-      s.last_error = reason;
-    }
-  });
-  bool normal = reason == "stopping" || reason == "connection closed by the peer";
+  const bool duplicate = reason == kDuplicate;
+  // A dropped duplicate shares its status entry with the session that is kept.
+  bool shared = false;
+  for (const auto& [other_id, weak] : impl.conns) {
+    auto c = weak.lock();
+    shared = shared || (c && !c->closed && c->key == key);
+  }
+  if (!duplicate && !shared) {
+    impl.UpdateStatus(key, [&](PeerStatus& s) {
+      s.state = "closed";
+      if (reason != "connection closed by the peer" && reason.rfind("closed after", 0) != 0 &&
+          reason != "stopping") {
+        s.last_error = reason;
+      }
+    });
+  }
+  bool normal = duplicate || reason == "stopping" || reason == "connection closed by the peer";
   LogEvent(normal ? info : warn, "sync.connection.closed", {{"peer", key}, {"reason", reason}});
   asio::post(impl.store_io, [impl = &impl, id = id, reason] { impl->CloseSession(id, reason); });
   if (on_closed) on_closed(reached_live, reason);
@@ -370,6 +391,14 @@ void SyncService::Impl::Dial(size_t index, int attempt) {
   if (stopping) return;
   const PeerAddress peer = options.peers[index];
   std::string key = peer.id.empty() ? peer.address : peer.id;
+  if (!peer.id.empty() && Connected(peer.id)) {
+    // The peer dialled us and that session is kept (DropDuplicate): look again later.
+    auto timer = std::make_shared<asio::steady_timer>(net_io, options.backoff_max);
+    timer->async_wait([this, index, timer](const asio::error_code& ec) {
+      if (!ec) Dial(index, 0);
+    });
+    return;
+  }
   UpdateStatus(key, [&](PeerStatus& s) {
     s.peer = key;
     s.address = peer.address;
@@ -428,6 +457,30 @@ void SyncService::Impl::Dial(size_t index, int attempt) {
 
 // ---------------------------------------------------------------- store thread: sessions
 
+bool SyncService::Impl::Connected(const std::string& peer_id) {
+  std::lock_guard lock(status_mu);
+  auto it = session_peers.find(peer_id);
+  return it != session_peers.end() && it->second > 0;
+}
+
+bool SyncService::Impl::DropDuplicate(const std::string& peer_id, bool outbound) {
+  // Both sides decide alike: keep the session dialled by the node with the smaller id; between
+  // two dialled by the same node, keep the newer (the older is likely half-dead).
+  const std::string& self_id = trust.self().node_id;
+  const std::string& preferred = std::min(self_id, peer_id);
+  auto dialer = [&](bool out) -> const std::string& { return out ? self_id : peer_id; };
+  for (auto& [other_id, other] : sessions) {
+    if (other.peer.node_id != peer_id) continue;
+    if (dialer(outbound) != preferred && dialer(other.outbound) == preferred) return true;
+    LogEvent(info, "sync.session.duplicate",
+             {{"peer", peer_id}, {"keeping", outbound ? "outbound" : "inbound"}});
+    asio::post(net_io, [weak = other.conn] {
+      if (auto c = weak.lock()) c->Close(kDuplicate);
+    });
+  }
+  return false;
+}
+
 void SyncService::Impl::SendTo(const Hosted& h, Result<std::vector<std::string>> frames) {
   if (!frames.ok() || frames->empty()) return;
   asio::post(net_io, [weak = h.conn, frames = std::move(*frames)]() mutable {
@@ -435,8 +488,8 @@ void SyncService::Impl::SendTo(const Hosted& h, Result<std::vector<std::string>>
   });
 }
 
-void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::string key,
-                                    std::string pem, std::string expected) {
+void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool outbound,
+                                    std::string key, std::string pem, std::string expected) {
   auto fail = [&](const std::string& message) {
     LogEvent(err, "sync.peer.refused", {{"peer", key}, {"error", message}});
     asio::post(net_io, [conn, message] {
@@ -452,6 +505,12 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   }
   if (cert->node_id == trust.self().node_id) return fail("a node cannot sync with itself");
   std::string peer_id = cert->node_id;
+  if (DropDuplicate(peer_id, outbound)) {
+    asio::post(net_io, [conn] {
+      if (auto c = conn.lock()) c->Close(kDuplicate);
+    });
+    return;
+  }
   std::string address = key;
   // From now on the status entry is the peer's node id, whatever address it came from.
   asio::post(net_io, [this, conn, peer_id] {
@@ -477,6 +536,7 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   h.peer = *cert;
   h.conn = conn;
   h.key = key;
+  h.outbound = outbound;
   Session::Options so;
   so.window = options.window;
   so.keys = trust.keys();
@@ -514,7 +574,20 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, std::
   if (!frames.ok()) return fail(frames.status().message());
   LogEvent(info, "sync.session.start", {{"peer", peer_id}, {"address", address}});
   auto [it, inserted] = sessions.emplace(id, std::move(h));
+  {
+    std::lock_guard lock(status_mu);
+    ++session_peers[peer_id];
+  }
   SendTo(it->second, std::move(frames));
+}
+
+void SyncService::Impl::EraseSession(std::map<uint64_t, Hosted>::iterator it) {
+  {
+    std::lock_guard lock(status_mu);
+    if (--session_peers[it->second.peer.node_id] <= 0) session_peers.erase(it->second.peer.node_id);
+  }
+  sessions.erase(it);
+  EndBootstrap();
 }
 
 void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
@@ -530,8 +603,7 @@ void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
     });
     UpdateStatus(h.key, [&](PeerStatus& s) { s.last_error = message; });
     if (options.once && !finished) Finish(frames.status());
-    sessions.erase(it);
-    EndBootstrap();
+    EraseSession(it);
     return;
   }
   SendTo(h, std::move(frames));
@@ -584,8 +656,7 @@ void SyncService::Impl::CloseSession(uint64_t id, const std::string& reason) {
              {{"peer", h.peer.node_id}, {"error", saved.message()}});
   }
   LogEvent(info, "sync.session.end", {{"peer", h.peer.node_id}, {"reason", reason}});
-  sessions.erase(it);
-  EndBootstrap();
+  EraseSession(it);
 }
 
 void SyncService::Impl::EndBootstrap() {

@@ -21,10 +21,11 @@ serve a 042021-hub="$PORT_b"
 serve c 042021-hub="$PORT_b"
 wait_until 60 "A's register reaches C through B (relay)" count_is c 3000
 indexes_built() { [ "$(sqlite3 c/bosai.db "select count(*) from sqlite_master where type = 'index' and name like 'records_%'")" = 5 ]; }
-wait_until 10 "C's record indexes, deferred for its first sync, are built" indexes_built
+wait_until 10 "C's record indexes, built once at the end of its first sync, are there" indexes_built
 b c resident search --kana "$(sed -n 2p r.csv | cut -d, -f5 | cut -c1-3)" --limit 1 > found.txt
 [ -s found.txt ] || fail "search on C after its first sync"
-grep -q "event=sync.indexes.deferred" c.log || fail "C deferred its indexes: $(head -5 c.log)"
+grep -q "event=sync.bootstrap.begin" c.log && grep -q "event=sync.bootstrap.end status=ok" c.log ||
+  fail "C's first sync was a bootstrap: $(grep bootstrap c.log)"
 wait_until 30 "A, B and C converge" bash -c "[ \"\$($BOSAI --data-dir a state hash)\" == \"\$($BOSAI --data-dir c state hash)\" ] && [ \"\$($BOSAI --data-dir a state hash)\" == \"\$($BOSAI --data-dir b state hash)\" ]"
 
 # Live push of another process's commit on a serving node.
@@ -81,7 +82,13 @@ partial=$(sqlite3 e/bosai.db "select coalesce(sum(last_seq),0) from streams")
 total=$(sqlite3 a/bosai.db "select coalesce(sum(last_seq),0) from streams")
 [ "$partial" -lt "$total" ] || fail "the receiver was killed after the transfer ($partial of $total ops)"
 check "receiver killed mid-transfer ($partial of $total ops held)"
+# The receiver was bootstrapping: the next process to open its store (here doctor) finishes it.
+[ "$(sqlite3 e/bosai.db "select count(*) from meta where k = 'bootstrap'")" = 1 ] ||
+  fail "the killed receiver was bootstrapping"
 b e doctor >/dev/null || fail "doctor after kill -9: $(b e doctor)"
+[ "$(sqlite3 e/bosai.db "select count(*) from meta where k = 'bootstrap'")" = 0 ] ||
+  fail "doctor's open finished the cut-short bootstrap"
+[ "$(b e resident count)" -gt 0 ] || fail "the ops held before the kill are materialized"
 serve e 042021-honcho="$PORT_a"
 wait_until 60 "the restarted receiver converges" same_hash a e
 b e doctor >/dev/null || fail "doctor after resume (nothing applied twice)"
@@ -103,6 +110,29 @@ if grep -a -q "$mn" shelter/bosai.db shelter/bosai.db-wal 2>/dev/null; then fail
 b shelter --json resident show "$id1" > sh.json
 grep -q '"my_number"' sh.json && ! grep -q '"my_number":null' sh.json && fail "shelter shows My Number: $(cat sh.json)"
 check "the shelter never receives My Number"
+
+# Two nodes that list each other: both dial, one session per pair is kept, and the dropped side
+# does not keep redialling.
+root_node f 042021-kita
+root_node g 042021-minami
+serve f
+serve g 042021-kita="$PORT_f"
+port_f=$PORT_f
+stop f
+mv f.log f-first.log
+"$BOSAI" gen residents --municipality 042021 --count 200 --seed 9 --out small.csv
+b f resident import small.csv 2>/dev/null
+LISTEN_PORT=$port_f serve f 042021-minami="$PORT_g"
+wait_until 60 "two nodes that list each other converge" count_is g 200
+sleep 3
+starts_f=$(grep -c "event=sync.session.start" f.log || true)
+starts_g=$(grep -c "event=sync.session.start" g.log || true)
+sleep 3
+[ "$(grep -c "event=sync.session.start" f.log || true)" = "$starts_f" ] &&
+  [ "$(grep -c "event=sync.session.start" g.log || true)" = "$starts_g" ] ||
+  fail "sessions keep starting: $(grep -h "session" f.log g.log | tail -6)"
+open_sessions() { echo $(( $(grep -c "event=sync.session.start" "$1.log" || true) - $(grep -c "event=sync.session.end" "$1.log" || true) )); }
+expect_eq "$(open_sessions f)/$(open_sessions g)" "1/1" "one session per pair of nodes that list each other"
 
 # Clean shutdown.
 stop a
