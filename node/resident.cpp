@@ -481,7 +481,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
           int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
           // Prepared once for the whole file (Prepare caches it).
           Stmt& q = store.db().Prepare(
-              "SELECT key FROM records WHERE entity = ? AND idx_lookup = ? AND key <> ?");
+              "SELECT key FROM records WHERE +entity = ? AND idx_lookup = ? AND key <> ?");
           q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
           if (q.Step()) {
             validator.Add(&problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
@@ -684,7 +684,9 @@ Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view k
 }
 
 Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& q) {
-  std::string sql = "SELECT key, body FROM records WHERE entity = ?";
+  // `+entity`: each index column belongs to residents alone, and the key index must not be
+  // taken for a scan of every resident.
+  std::string sql = "SELECT key, body FROM records WHERE +entity = ?";
   std::vector<std::function<void(Stmt&, int)>> binds;
   std::string order = "key";
   if (q.kana) {

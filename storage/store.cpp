@@ -14,7 +14,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -80,15 +80,27 @@ CREATE TABLE events(
 CREATE INDEX events_key ON events(entity, key);
 )sql";
 
-// Indexes of the records table. A first import drops them and builds them once at the end
-// (sorting is much cheaper than a million random B-tree inserts); Open() rebuilds any missing.
+// Version 2: the secondary record indexes no longer lead with the entity (each column is set for
+// one entity only), so that SQLite sorts them on their own value: half the time to build.
+constexpr const char* kMigrationV2 = R"sql(
+DROP INDEX IF EXISTS records_text;
+DROP INDEX IF EXISTS records_num;
+DROP INDEX IF EXISTS records_ref;
+DROP INDEX IF EXISTS records_lookup;
+)sql";
+
+// Indexes of the records table. A first import or a bootstrap drops them and builds them once at
+// the end (a sort instead of a million random B-tree inserts); Open() builds any missing.
 constexpr const char* kSecondaryIndexes = R"sql(
 CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(entity, key);
-CREATE INDEX IF NOT EXISTS records_text ON records(entity, idx_text) WHERE idx_text IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_num ON records(entity, idx_num) WHERE idx_num IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_ref ON records(entity, idx_ref) WHERE idx_ref IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_lookup ON records(entity, idx_lookup) WHERE idx_lookup IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_birth ON records(idx_num) WHERE idx_num IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_lookup_hash ON records(idx_lookup) WHERE idx_lookup IS NOT NULL;
 )sql";
+constexpr const char* kRecordIndexNames =
+    "('records_key', 'records_kana', 'records_birth', 'records_household', "
+    "'records_lookup_hash')";
 
 std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
                        std::string_view incarnation, uint64_t seq) {
@@ -117,9 +129,9 @@ void BindOptInt(Stmt& s, int i, const std::optional<int64_t>& v) {
 }
 
 constexpr const char* kDropRecordIndexes =
-    "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_text;"
-    "DROP INDEX IF EXISTS records_num; DROP INDEX IF EXISTS records_ref;"
-    "DROP INDEX IF EXISTS records_lookup;";
+    "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_kana;"
+    "DROP INDEX IF EXISTS records_birth; DROP INDEX IF EXISTS records_household;"
+    "DROP INDEX IF EXISTS records_lookup_hash;";
 
 // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
 constexpr uint64_t kBootstrapPassBytes = 256ull << 20;
@@ -235,23 +247,20 @@ Status Store::Migrate() {
         fmt::format("database schema version {} is newer than this bosai ({}): upgrade bosai",
                     version, kSchemaVersion));
   }
-  if (version < 1) {
+  if (version < kSchemaVersion) {
     Transaction txn(*db_);
     BOSAI_RETURN_IF_ERROR(txn.Begin());
-    Stmt& again = db_->Prepare("PRAGMA user_version");
+    Stmt& again = db_->Prepare("PRAGMA user_version");  // another process may have migrated
     again.Step();
-    if (again.Int(0) < 1) {
-      again.Reset();
-      BOSAI_RETURN_IF_ERROR(db_->Exec(kSchemaV1));
-      BOSAI_RETURN_IF_ERROR(db_->Exec(kSecondaryIndexes));
-      BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
-    }
+    version = again.Int(0);
     again.Reset();
-    BOSAI_RETURN_IF_ERROR(txn.Commit());
-  } else {
-    BOSAI_RETURN_IF_ERROR(CreateMissingIndexes());
+    if (version < 1) BOSAI_RETURN_IF_ERROR(db_->Exec(kSchemaV1));
+    if (version < 2) BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV2));
+    BOSAI_RETURN_IF_ERROR(db_->Exec(kSecondaryIndexes));
+    BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
+    return txn.Commit();
   }
-  return Status::Ok();
+  return CreateMissingIndexes();
 }
 
 Status Store::SetIdentity(Identity identity) {
@@ -1110,9 +1119,8 @@ Status Store::MaterializeAll() {
 }
 
 Status Store::CreateMissingIndexes() {
-  Stmt& s = db_->Prepare(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
-      "('records_key', 'records_text', 'records_num', 'records_ref', 'records_lookup')");
+  Stmt& s = db_->Prepare(fmt::format(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN {}", kRecordIndexNames));
   s.Step();
   int64_t n = s.Int(0);
   s.Reset();
