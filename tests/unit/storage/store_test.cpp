@@ -203,6 +203,41 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Store, AVersion1DatabaseIsMigrated) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-v1-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "bosai.db").string();
+  Store::Options o;
+  o.clock = &clock;
+  {
+    auto s = Store::Open(path, o);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+    PutString(**s, "042021:1", 2, "v");
+    // What version 1 left: indexes led by the entity.
+    ASSERT_TRUE((*s)->db()
+                    .Exec("DROP INDEX records_kana; DROP INDEX records_birth;"
+                          "DROP INDEX records_household; DROP INDEX records_lookup_hash;"
+                          "CREATE INDEX records_text ON records(entity, idx_text);"
+                          "CREATE INDEX records_num ON records(entity, idx_num);"
+                          "PRAGMA user_version=1")
+                    .ok());
+  }
+  auto s = Store::Open(path, o);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(Count(**s, "PRAGMA user_version"), 2);
+  EXPECT_EQ(RecordIndexes(**s), 5);
+  EXPECT_EQ(Count(**s,
+                  "SELECT count(*) FROM sqlite_master WHERE name IN ('records_text', "
+                  "'records_num')"),
+            0);
+  EXPECT_EQ(Field(**s, "042021:1", 2), "v");
+  s->reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, ForgedOrUntrustedBlocksAreRejected) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
