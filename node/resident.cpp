@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <unordered_set>
 
 #include "node/dates.h"
@@ -432,12 +434,115 @@ Result<std::string> ResidentKey(const Node& node, std::string_view id) {
   return muni + ":" + code;
 }
 
+namespace {
+
+// What pass 1 of an import finds: every problem of the file, the lines they are on, and the
+// households that have a 世帯主 row.
+struct Validation {
+  std::atomic<bool> found{false};  // set as soon as a row has a problem
+  uint64_t rows = 0;
+  std::vector<Problem> problems;
+  std::map<size_t, std::string> bad_lines;  // line → reasons
+  KeyLines heads;
+};
+
+// Pass 1: validates every row of the file; writes nothing. With fresh the store holds no
+// residents and is not read (so this may run beside a writer on another thread).
+Status ValidateFile(Node& node, const std::string& path, Encoding encoding, const Header& header,
+                    bool fresh, const ImportOptions::Progress& progress, Validation* v) {
+  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, encoding));
+  CsvRecord rec;
+  BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
+  (void)has_header;
+  RowValidator validator(path, header, node);
+  KeyLines codes, numbers;
+  auto note_problems = [&](size_t from) {
+    for (size_t i = from; i < v->problems.size(); ++i) {
+      std::string& reasons = v->bad_lines[v->problems[i].line];
+      reasons += (reasons.empty() ? "" : "; ") + v->problems[i].text.substr(path.size() + 1);
+    }
+  };
+  uint64_t last_progress = 0;
+  Row row;
+  while (true) {
+    BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
+    if (!more) break;
+    ++v->rows;
+    row = Row();
+    size_t before = v->problems.size();
+    bool valid = validator.Validate(rec, &row, &v->problems);
+    // Repeats are found among every well-formed code, whatever else is wrong with its row.
+    if (!row.resident_code.empty() && ValidateRegisterCode(row.resident_code, "").ok()) {
+      codes.Add(row.resident_code, uint32_t(rec.line));
+    }
+    if (!row.my_number.empty()) numbers.Add(row.my_number, uint32_t(rec.line));
+    if (valid) {
+      if (!row.my_number.empty() && !fresh) {
+        // Already held by another resident on this node?
+        std::string key = node.municipality() + ":" + row.resident_code;
+        int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
+        // Prepared once for the whole file (Prepare caches it).
+        Stmt& q = node.store().db().Prepare(
+            "SELECT key FROM records WHERE +entity = ? AND idx_lookup = ? AND key <> ?");
+        q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
+        if (q.Step()) {
+          validator.Add(&v->problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
+                        fmt::format("already registered to resident {}", q.Text(0)));
+        }
+        Status lookup = q.status();
+        q.Reset();
+        BOSAI_RETURN_IF_ERROR(lookup);
+      }
+      if (row.head) v->heads.Add(row.household_code, uint32_t(rec.line));
+    }
+    note_problems(before);
+    if (v->problems.size() > before) v->found.store(true, std::memory_order_relaxed);
+    if (progress && reader->bytes_read() - last_progress > (4u << 20)) {
+      last_progress = reader->bytes_read();
+      progress(1, reader->bytes_read(), reader->file_size());
+    }
+  }
+  codes.Sort();
+  numbers.Sort();
+  v->heads.Sort();
+  size_t before = v->problems.size();
+  codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&v->problems, line, header.index[kResidentCode] + 1, "resident_code",
+                  fmt::format("duplicate of line {}", first));
+  });
+  numbers.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&v->problems, line, header.index[kMyNumberCol] + 1, "my_number",
+                  fmt::format("the same number as line {}", first));
+  });
+  v->heads.ForEachRepeat([&](uint32_t line, uint32_t first) {
+    validator.Add(&v->problems, line, header.index[kRelationship] + 1, "relationship",
+                  fmt::format("a second 世帯主 in the household (first on line {})", first));
+  });
+  note_problems(before);
+  std::stable_sort(v->problems.begin(), v->problems.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  return Status::Ok();
+}
+
+// Reports pass 1's problems; true when the import must stop with nothing imported.
+bool Report(const Validation& v, const ImportOptions& options, ImportReport* report) {
+  report->rows = v.rows;
+  report->problem_count = v.problems.size();
+  for (size_t i = 0; i < v.problems.size() && i < kMaxProblemsShown; ++i) {
+    report->problems.push_back(v.problems[i].text);
+  }
+  report->rejected = v.bad_lines.size();
+  return !v.problems.empty() && !options.rejects_path;
+}
+
+}  // namespace
+
 Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   ImportReport report;
   Store& store = node.store();
   const std::string& path = options.path;
 
-  // ---- Pass 1: validate every row; nothing is written.
   BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, options.encoding));
   report.encoding = reader->encoding();
   CsvRecord rec;
@@ -450,86 +555,39 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   BOSAI_ASSIGN_OR_RETURN(uint64_t existing_households, store.CountRecords(ENTITY_HOUSEHOLD));
   const bool fresh_households = existing_households == 0;
 
-  std::vector<Problem> problems;
-  std::map<size_t, std::string> bad_lines;  // line → reasons
-  KeyLines codes, numbers, heads;
-  Row row;
-  auto note_problems = [&](size_t from) {
-    for (size_t i = from; i < problems.size(); ++i) {
-      std::string& reasons = bad_lines[problems[i].line];
-      reasons += (reasons.empty() ? "" : "; ") + problems[i].text.substr(path.size() + 1);
+  // A first import of a large file runs as one transaction with the indexes built at the end;
+  // otherwise each batch of rows is one durable transaction, so an interrupted import keeps its
+  // progress. Either way a kill leaves a consistent store and a re-run converges.
+  const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
+  // In one transaction, pass 1 (validation) runs on a second thread beside pass 2 (writing):
+  // if it finds a problem, the transaction is rolled back and nothing is imported. Households
+  // whose 世帯主 row is not yet seen then wait for the end of the file.
+  const bool overlap = bulk && !options.rejects_path;
+  Validation validation;
+  Status validated;
+  std::thread pass1;
+  struct Joiner {  // whatever way this function returns
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
     }
+  } joiner{pass1};
+  if (overlap) {
+    pass1 = std::thread([&] {
+      validated = ValidateFile(node, path, report.encoding, header, fresh, nullptr, &validation);
+    });
+  } else {
+    BOSAI_RETURN_IF_ERROR(
+        ValidateFile(node, path, report.encoding, header, fresh, options.progress, &validation));
+    if (Report(validation, options, &report)) return report;  // nothing imported
+    validation.problems.clear();
+    validation.problems.shrink_to_fit();
+  }
+  auto join_pass1 = [&]() -> Status {
+    if (!pass1.joinable()) return Status::Ok();
+    pass1.join();
+    return validated;
   };
-  uint64_t last_progress = 0;
-  while (true) {
-    BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
-    if (!more) break;
-    ++report.rows;
-    row = Row();
-    size_t before = problems.size();
-    bool valid = validator.Validate(rec, &row, &problems);
-    // Repeats are found among every well-formed code, whatever else is wrong with its row.
-    if (!row.resident_code.empty() && ValidateRegisterCode(row.resident_code, "").ok()) {
-      codes.Add(row.resident_code, uint32_t(rec.line));
-    }
-    if (!row.my_number.empty()) numbers.Add(row.my_number, uint32_t(rec.line));
-    if (valid) {
-      if (!row.my_number.empty()) {
-        if (!fresh) {
-          // Already held by another resident on this node?
-          std::string key = node.municipality() + ":" + row.resident_code;
-          int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
-          // Prepared once for the whole file (Prepare caches it).
-          Stmt& q = store.db().Prepare(
-              "SELECT key FROM records WHERE +entity = ? AND idx_lookup = ? AND key <> ?");
-          q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
-          if (q.Step()) {
-            validator.Add(&problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
-                          fmt::format("already registered to resident {}", q.Text(0)));
-          }
-          Status lookup = q.status();
-          q.Reset();
-          BOSAI_RETURN_IF_ERROR(lookup);
-        }
-      }
-      if (row.head) heads.Add(row.household_code, uint32_t(rec.line));
-    }
-    note_problems(before);
-    if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
-      last_progress = reader->bytes_read();
-      options.progress(1, reader->bytes_read(), reader->file_size());
-    }
-  }
-  codes.Sort();
-  numbers.Sort();
-  heads.Sort();
-  size_t before = problems.size();
-  codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
-    validator.Add(&problems, line, header.index[kResidentCode] + 1, "resident_code",
-                  fmt::format("duplicate of line {}", first));
-  });
-  numbers.ForEachRepeat([&](uint32_t line, uint32_t first) {
-    validator.Add(&problems, line, header.index[kMyNumberCol] + 1, "my_number",
-                  fmt::format("the same number as line {}", first));
-  });
-  heads.ForEachRepeat([&](uint32_t line, uint32_t first) {
-    validator.Add(&problems, line, header.index[kRelationship] + 1, "relationship",
-                  fmt::format("a second 世帯主 in the household (first on line {})", first));
-  });
-  note_problems(before);
-  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
-    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-  });
-  report.problem_count = problems.size();
-  for (size_t i = 0; i < problems.size() && i < kMaxProblemsShown; ++i) {
-    report.problems.push_back(problems[i].text);
-  }
-  report.rejected = bad_lines.size();
-  if (!problems.empty() && !options.rejects_path) return report;  // nothing imported
-  problems.clear();
-  problems.shrink_to_fit();
-  codes = KeyLines();
-  numbers = KeyLines();
 
   // ---- Pass 2: write valid rows in batches; each batch is one durable transaction.
   std::ofstream rejects;
@@ -568,15 +626,22 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (header.has(kAddress)) household_fields.push_back(v1::Household::kAddressFieldNumber);
   if (header.has(kPostalCode)) household_fields.push_back(v1::Household::kPostalCodeFieldNumber);
   const std::vector<uint32_t> my_number_fields = {kMyNumber};
-  std::unordered_set<std::string> households_written;  // households without a 世帯主 row
+  // Households written (from their 世帯主 row, or their first row when they have none), and,
+  // while pass 1 runs beside, those seen without a 世帯主 row so far (from their first row).
+  std::unordered_set<std::string> households_written;
+  std::map<std::string, v1::Household> households_waiting;
+  auto write_household = [&](const std::string& code, const v1::Household& hh) -> Status {
+    std::string hkey = node.municipality() + ":" + code;
+    BOSAI_ASSIGN_OR_RETURN(FieldMap changes, ThreeWay(store, ENTITY_HOUSEHOLD, hkey,
+                                                      *SplitFields(hh.SerializeAsString()),
+                                                      household_fields, fresh_households));
+    return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(changes)}},
+                           v1::OP_SOURCE_REGISTER, fresh_households);
+  };
 
-  // A first import of a large file runs as one transaction with the indexes built at the end;
-  // otherwise each batch of rows is one durable transaction, so an interrupted import keeps its
-  // progress. Either way a kill leaves a consistent store and a re-run converges.
-  const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
   const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
   uint64_t in_batch = 0;
-  last_progress = 0;
+  uint64_t last_progress = 0;
   auto commit = [&]() -> Status {
     if (bulk) BOSAI_RETURN_IF_ERROR(store.EndBulk());
     report.ops += store.pending_ops();
@@ -585,6 +650,8 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     return Status::Ok();
   };
   Status st;
+  Row row;
+  bool invalid_seen = false;  // overlap: a row pass 1 will report
   while (st.ok()) {
     auto more = reader->Next(&rec);
     if (!more.ok()) {
@@ -592,8 +659,12 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       break;
     }
     if (!*more) break;
-    auto bad = bad_lines.find(rec.line);
-    if (bad != bad_lines.end()) {
+    if (overlap && validation.found.load(std::memory_order_relaxed)) {
+      invalid_seen = true;  // pass 1 reports it; writing on is wasted
+      break;
+    }
+    auto bad = validation.bad_lines.find(rec.line);
+    if (!overlap && bad != validation.bad_lines.end()) {
       rejects << rec.line << ',';
       WriteCsvField(rejects, bad->second);
       for (const auto& f : rec.fields) {
@@ -606,6 +677,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     std::vector<Problem> again;
     row = Row();
     if (!validator.Validate(rec, &row, &again)) {
+      if (overlap) {
+        invalid_seen = true;
+        break;
+      }
       st =
           Status::Invalid(fmt::format("{}:{}: the file changed during the import", path, rec.line));
       break;
@@ -638,20 +713,22 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     }
     if (st.ok()) st = store.PutScoped(ENTITY_RESIDENT, key, groups, v1::OP_SOURCE_REGISTER, fresh);
     // The household: from its 世帯主 row, or from its first row when it has none.
-    bool write_household = row.head || (!heads.Contains(row.household_code) &&
-                                        households_written.insert(row.household_code).second);
-    if (st.ok() && write_household && !household_fields.empty()) {
+    if (st.ok() && !household_fields.empty()) {
       v1::Household hh;
       if (row.head) hh.set_head(key);
       hh.set_address(row.resident.address());
       hh.set_postal_code(row.resident.postal_code());
-      std::string hkey = node.municipality() + ":" + row.household_code;
-      auto hchanges = ThreeWay(store, ENTITY_HOUSEHOLD, hkey, *SplitFields(hh.SerializeAsString()),
-                               household_fields, fresh_households);
-      st = hchanges.status();
-      if (st.ok()) {
-        st = store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(hchanges).value()}},
-                             v1::OP_SOURCE_REGISTER, fresh_households);
+      if (row.head) {
+        households_waiting.erase(row.household_code);
+        households_written.insert(row.household_code);
+        st = write_household(row.household_code, hh);
+      } else if (!households_written.count(row.household_code)) {
+        if (overlap) {
+          households_waiting.emplace(row.household_code, std::move(hh));
+        } else if (!validation.heads.Contains(row.household_code)) {
+          households_written.insert(row.household_code);
+          st = write_household(row.household_code, hh);
+        }
       }
     }
     if (store.pending_ops() > ops_before) ++report.changed;
@@ -659,6 +736,21 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
       last_progress = reader->bytes_read();
       options.progress(2, reader->bytes_read(), reader->file_size());
+    }
+  }
+  if (overlap) {
+    Status v = join_pass1();
+    if (st.ok()) st = v;
+    if (st.ok() && Report(validation, options, &report)) {
+      if (store.writing()) store.AbortWrite();  // nothing imported
+      report.imported = report.changed = report.ops = 0;
+      return report;
+    }
+    if (st.ok() && invalid_seen) {
+      st = Status::Invalid(fmt::format("{}: the file changed during the import", path));
+    }
+    for (auto it = households_waiting.begin(); st.ok() && it != households_waiting.end(); ++it) {
+      st = write_household(it->first, it->second);
     }
   }
   if (st.ok() && in_batch > 0) st = commit();

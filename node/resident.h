@@ -28,8 +28,10 @@ struct ImportOptions {
   Encoding encoding = Encoding::kAuto;
   std::optional<std::string>
       rejects_path;  // --skip-invalid: import valid rows, write the rest here
-  // Called now and then with (bytes done, bytes total) of the current pass (1 or 2).
-  std::function<void(int pass, uint64_t done, uint64_t total)> progress;
+  // Called now and then with (bytes done, bytes total) of the current pass (1 or 2). When the
+  // passes overlap (a first import without --skip-invalid), only pass 2 reports.
+  using Progress = std::function<void(int pass, uint64_t done, uint64_t total)>;
+  Progress progress;
 };
 
 struct ImportReport {

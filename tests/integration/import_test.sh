@@ -46,6 +46,27 @@ grep -q "bad.csv:6:6: birth_date" bad.log || fail "error must name file:line:col
 grep -q "nothing imported" bad.log || fail "must say nothing was imported"
 expect_eq "$(b d state hash)" "$before" "a bad file changes nothing"
 
+# A first import of a large file writes while it validates (one transaction): a bad row near
+# the end, or a resident code repeated, and a fresh node still holds nothing.
+new_node big
+{ cat r.csv; echo "042021,X1,H1,名前,メイ,1990-02-31,男,世帯主,9860000,住所,,,"; } > bad-end.csv
+if b big resident import bad-end.csv 2> bad-end.log; then fail "a large bad file must fail"; fi
+grep -q "bad-end.csv:50002:6: birth_date" bad-end.log || fail "large bad file: $(cat bad-end.log)"
+{ cat r.csv; sed -n 2p r.csv; } > dup-end.csv
+if b big resident import dup-end.csv 2> dup-end.log; then fail "a repeated code must fail"; fi
+grep -q "dup-end.csv:50002:2: resident_code: duplicate of line 2" dup-end.log ||
+  fail "repeated code: $(cat dup-end.log)"
+expect_eq "$(b big resident count)/$(sqlite3 big/bosai.db "select count(*) from blocks")" "0/0" \
+  "a large first import with a bad row imports nothing"
+# Households whose 世帯主 row comes after their members are written from the 世帯主 row.
+{ head -1 r.csv; tail -n +2 r.csv | tac; } > reversed.csv
+b big resident import reversed.csv 2>/dev/null
+households() { sqlite3 "$1/bosai.db" "select key, hex(body) from records where entity = 2 order by key"; }
+households d > hh-d.txt
+households big > hh-big.txt
+cmp -s hh-d.txt hh-big.txt || fail "households from a reversed file differ: $(diff hh-d.txt hh-big.txt | head -4)"
+check "households are the same whatever the order of their rows"
+
 # --skip-invalid imports the valid rows and writes the rejected ones with their reasons.
 new_node s
 b s resident import bad.csv --skip-invalid rejects.csv 2> skip.log
