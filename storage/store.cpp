@@ -133,6 +133,9 @@ constexpr const char* kDropRecordIndexes =
     "DROP INDEX IF EXISTS records_birth; DROP INDEX IF EXISTS records_household;"
     "DROP INDEX IF EXISTS records_lookup_hash;";
 
+// Records a bootstrap encodes on its second thread at a time.
+constexpr size_t kBootstrapChunk = 4096;
+
 // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
 constexpr uint64_t kBootstrapPassBytes = 256ull << 20;
 
@@ -377,8 +380,7 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   return rec;
 }
 
-Status Store::SaveRecord(const Record& rec, bool insert_only) {
-  if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
+Store::RecordRow Store::EncodeRecord(const Record& rec) const {
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
   std::vector<Stamp> stamps;
   std::vector<int> uses;
@@ -416,21 +418,31 @@ Status Store::SaveRecord(const Record& rec, bool insert_only) {
   }
   clock.set_siblings(rec.siblings);
 
-  std::string body = JoinFields(rec.body);
-  IndexColumns ix;
-  if (options_.indexer) ix = options_.indexer(rec.entity, body);
+  RecordRow row;
+  row.body = JoinFields(rec.body);
+  row.clock = clock.SerializeAsString();
+  if (options_.indexer) row.index = options_.indexer(rec.entity, row.body);
+  return row;
+}
+
+Status Store::InsertRecord(const Record& rec, const RecordRow& row, bool insert_only) {
   Stmt& s = db_->Prepare(
       insert_only ? "INSERT INTO records(entity, key, body, clock, idx_text, idx_text2, "
                     "idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
                   : "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, "
                     "idx_text2, idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, body).BindBlob(4, clock.SerializeAsString());
-  BindOptText(s, 5, ix.text);
-  BindOptText(s, 6, ix.text2);
-  BindOptText(s, 7, ix.ref);
-  BindOptInt(s, 8, ix.num);
-  BindOptInt(s, 9, ix.lookup);
+  s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, row.body).BindBlob(4, row.clock);
+  BindOptText(s, 5, row.index.text);
+  BindOptText(s, 6, row.index.text2);
+  BindOptText(s, 7, row.index.ref);
+  BindOptInt(s, 8, row.index.num);
+  BindOptInt(s, 9, row.index.lookup);
   return s.Run();
+}
+
+Status Store::SaveRecord(const Record& rec, bool insert_only) {
+  if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
+  return InsertRecord(rec, EncodeRecord(rec), insert_only);
 }
 
 Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
@@ -1090,6 +1102,32 @@ Status Store::MaterializeAll() {
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
     });
+    // Records are built here (the merge may read and write siblings), then encoded (body, clock,
+    // index columns) on a second thread in chunks while the next chunk is built, and inserted.
+    std::vector<Record> encoding_records;  // outlives `encoding`
+    std::future<std::vector<RecordRow>> encoding;
+    std::vector<Record> chunk;
+    auto insert_encoded = [&]() -> Status {
+      if (!encoding.valid()) return Status::Ok();
+      std::vector<RecordRow> rows = encoding.get();
+      for (size_t r = 0; r < rows.size(); ++r) {
+        BOSAI_RETURN_IF_ERROR(InsertRecord(encoding_records[r], rows[r], /*insert_only=*/true));
+      }
+      encoding_records.clear();
+      return Status::Ok();
+    };
+    auto encode_chunk = [&](std::launch how) -> Status {
+      BOSAI_RETURN_IF_ERROR(insert_encoded());
+      encoding_records = std::move(chunk);
+      chunk = {};
+      encoding = std::async(how, [this, &encoding_records] {
+        std::vector<RecordRow> rows;
+        rows.reserve(encoding_records.size());
+        for (const Record& r : encoding_records) rows.push_back(EncodeRecord(r));
+        return rows;
+      });
+      return Status::Ok();
+    };
     v1::Op op;
     for (size_t i = 0; i < entries.size();) {
       Record rec;
@@ -1108,8 +1146,15 @@ Status Store::MaterializeAll() {
           BOSAI_RETURN_IF_ERROR(ApplyOp(rec, e.stream, e.seq, op, peers[e.block]));
         }
       }
-      if (rec.exists) BOSAI_RETURN_IF_ERROR(SaveRecord(rec, /*insert_only=*/true));
+      if (!rec.exists) continue;
+      if (rec.stamps.empty()) {
+        return Status::Corruption(fmt::format("record {} has no field", rec.key));
+      }
+      chunk.push_back(std::move(rec));
+      if (chunk.size() == kBootstrapChunk) BOSAI_RETURN_IF_ERROR(encode_chunk(std::launch::async));
     }
+    BOSAI_RETURN_IF_ERROR(encode_chunk(std::launch::deferred));
+    BOSAI_RETURN_IF_ERROR(insert_encoded());
   }
   // Index builds are sorts: let SQLite's sorter use a second thread.
   BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));

@@ -258,6 +258,15 @@ class Store {
 
   Result<Record> LoadRecord(uint32_t entity, std::string_view key);
   Status SaveRecord(const Record& rec, bool insert_only = false);
+  // What a record is stored as: body, clock and index columns. Reads nothing: may run on any
+  // thread.
+  struct RecordRow {
+    std::string body;
+    std::string clock;
+    IndexColumns index;
+  };
+  RecordRow EncodeRecord(const Record& rec) const;
+  Status InsertRecord(const Record& rec, const RecordRow& row, bool insert_only);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
