@@ -102,6 +102,19 @@ Status Db::Exec(std::string_view sql) {
   return Status::Ok();
 }
 
+Status Db::EnsureTables(std::initializer_list<std::string_view> tables, std::string_view sql) {
+  Stmt& q = Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+  bool all = true;
+  for (std::string_view t : tables) {
+    q.Bind(1, t);
+    all = all && q.Step();
+    Status st = q.status();
+    q.Reset();
+    BOSAI_RETURN_IF_ERROR(st);
+  }
+  return all ? Status::Ok() : Exec(sql);
+}
+
 Stmt& Db::Prepare(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,9 @@ class Db {
   static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false);
 
   Status Exec(std::string_view sql);
+  // Runs `sql` (CREATE TABLE IF NOT EXISTS ...) unless every table named exists already, so
+  // that a process that only reads never waits for another's write lock to find them there.
+  Status EnsureTables(std::initializer_list<std::string_view> tables, std::string_view sql);
   // A statement cached by its SQL text: prepared once, reset before each use.
   Stmt& Prepare(const std::string& sql);
   // A fresh statement, for one-off queries.

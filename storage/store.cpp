@@ -268,10 +268,15 @@ Status Store::Migrate() {
 
 Status Store::SetIdentity(Identity identity) {
   std::string inc = identity.incarnation();
-  Stmt& s = db_->Prepare("INSERT OR IGNORE INTO incarnations(name, public_key) VALUES(?, ?)");
-  s.Bind(1, inc).BindBlob(2, identity.key.public_key());
-  BOSAI_RETURN_IF_ERROR(s.Run());
   auto pk = PublicKey(inc);
+  if (!pk.ok()) return pk.status();
+  if (!*pk) {
+    // Only the first time: a command that only reads must not wait for a writer's lock.
+    Stmt& s = db_->Prepare("INSERT OR IGNORE INTO incarnations(name, public_key) VALUES(?, ?)");
+    s.Bind(1, inc).BindBlob(2, identity.key.public_key());
+    BOSAI_RETURN_IF_ERROR(s.Run());
+    pk = PublicKey(inc);
+  }
   if (!pk.ok()) return pk.status();
   if (*pk != identity.key.public_key()) {
     return Status::Corruption(fmt::format("incarnation {} is recorded with another key", inc));

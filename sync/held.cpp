@@ -6,7 +6,8 @@
 namespace bosai::sync {
 
 Status EnsureHeldSchema(Store& store) {
-  return store.db().Exec(
+  return store.db().EnsureTables(
+      {"sync_held", "sync_skew_accepted"},
       "CREATE TABLE IF NOT EXISTS sync_held("
       "  incarnation TEXT NOT NULL, scope TEXT NOT NULL, first_seq INTEGER NOT NULL,"
       "  last_seq INTEGER NOT NULL, max_hlc INTEGER NOT NULL, block BLOB NOT NULL,"

@@ -126,7 +126,8 @@ struct SyncService::Impl {
   bool Connected(const std::string& peer_id);
   void OnFrame(uint64_t id, Frame frame);
   void CloseSession(uint64_t id, const std::string& reason);
-  void EraseSession(std::map<uint64_t, Hosted>::iterator it);  // and ends a bootstrap
+  // Ends the bootstrap too when it is the session that began it.
+  void EraseSession(std::map<uint64_t, Hosted>::iterator it);
   void SendTo(const Hosted& h, Result<std::vector<std::string>> frames);
   void AfterProgress(uint64_t id, Hosted& h);
   void PollTick();
@@ -165,6 +166,7 @@ struct SyncService::Impl {
   Status result;                                   // once mode
   bool finished = false;                           // store thread
   bool bootstrapping = false;                      // store thread
+  uint64_t bootstrap_session = 0;                  // store thread: the session that began it
   void EndBootstrap();
   mutable std::mutex status_mu;
   std::map<std::string, PeerStatus> status;
@@ -568,7 +570,10 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool 
     // A new node's first sync: store the blocks, build the records once at the end (Store docs).
     auto begun = store.BeginBootstrap();
     bootstrapping = begun.ok() && *begun;
-    if (bootstrapping) LogEvent(info, "sync.bootstrap.begin", {{"peer", peer_id}});
+    if (bootstrapping) {
+      bootstrap_session = id;
+      LogEvent(info, "sync.bootstrap.begin", {{"peer", peer_id}});
+    }
   }
   auto frames = h.session->Start();
   if (!frames.ok()) return fail(frames.status().message());
@@ -586,8 +591,9 @@ void SyncService::Impl::EraseSession(std::map<uint64_t, Hosted>::iterator it) {
     std::lock_guard lock(status_mu);
     if (--session_peers[it->second.peer.node_id] <= 0) session_peers.erase(it->second.peer.node_id);
   }
+  const bool ends_bootstrap = it->first == bootstrap_session;
   sessions.erase(it);
-  EndBootstrap();
+  if (ends_bootstrap) EndBootstrap();
 }
 
 void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
@@ -610,7 +616,7 @@ void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
   AfterProgress(id, h);
 }
 
-void SyncService::Impl::AfterProgress(uint64_t /*id*/, Hosted& h) {
+void SyncService::Impl::AfterProgress(uint64_t id, Hosted& h) {
   Session& s = *h.session;
   if (options.progress && s.expected_ops() > 0) {
     options.progress(std::min(1.0, double(s.exchanged_ops()) / double(s.expected_ops())));
@@ -624,7 +630,7 @@ void SyncService::Impl::AfterProgress(uint64_t /*id*/, Hosted& h) {
   });
   if (s.caught_up() && !h.live) {
     h.live = true;
-    EndBootstrap();
+    if (id == bootstrap_session) EndBootstrap();
     LogEvent(info, "sync.session.caught_up",
              {{"peer", h.peer.node_id},
               {"blocks_sent", std::to_string(s.blocks_sent())},

@@ -194,7 +194,8 @@ Status Session::Pump(std::vector<std::string>& out) {
 namespace {
 
 Status EnsurePeerVectorSchema(Store& store) {
-  return store.db().Exec(
+  return store.db().EnsureTables(
+      {"sync_peer_vectors"},
       "CREATE TABLE IF NOT EXISTS sync_peer_vectors(node_id TEXT PRIMARY KEY,"
       " vector BLOB NOT NULL, updated_ms INTEGER NOT NULL)");
 }

@@ -36,7 +36,8 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
     t->roots_[*municipality] = pem;
     t->root_pems_.push_back(pem);
   }
-  BOSAI_RETURN_IF_ERROR(store.db().Exec(
+  BOSAI_RETURN_IF_ERROR(store.db().EnsureTables(
+      {"sync_certificates", "sync_revoked"},
       "CREATE TABLE IF NOT EXISTS sync_certificates(node_id TEXT NOT NULL, root TEXT NOT NULL,"
       "  pem TEXT NOT NULL, PRIMARY KEY(node_id, root));"
       "CREATE TABLE IF NOT EXISTS sync_revoked(node_id TEXT PRIMARY KEY, since INTEGER NOT "

@@ -32,3 +32,24 @@ check "no acknowledged edit lost"
 expect_eq "$(b d resident count)" 32000 "count after concurrent work"
 b d doctor >/dev/null || fail "doctor: $(b d doctor)"
 check "doctor passes"
+
+# Commands that only read never wait for a writer: with another process holding the write lock
+# (as a long import does), they answer. Bounded by `timeout`, well below the 60 s busy timeout
+# a command that wanted the lock would wait.
+b d sync status >/dev/null  # creates the sync tables once
+mkfifo lock.fifo
+sqlite3 d/bosai.db < lock.fifo > lock.out &
+holder=$!
+exec 7> lock.fifo
+echo "BEGIN IMMEDIATE; SELECT 'locked';" >&7
+for _ in $(seq 1 100); do grep -q locked lock.out 2>/dev/null && break; sleep 0.05; done
+grep -q locked lock.out || fail "the lock holder did not start"
+kana=$(sed -n 2p r.csv | cut -d, -f5 | sed 's/　.*//')
+for cmd in "resident count" "resident search --kana $kana" "state hash" "sync status" \
+  "conflicts list" "sync vector --out v.bin"; do
+  timeout 20 "$BOSAI" --data-dir d $cmd >/dev/null || fail "'$cmd' waited for the writer's lock"
+done
+echo "ROLLBACK;" >&7
+exec 7>&-
+wait "$holder"
+check "commands that only read do not wait for another process's write lock"
