@@ -133,8 +133,8 @@ constexpr const char* kDropRecordIndexes =
     "DROP INDEX IF EXISTS records_birth; DROP INDEX IF EXISTS records_household;"
     "DROP INDEX IF EXISTS records_lookup_hash;";
 
-// Records a bootstrap encodes on its second thread at a time.
-constexpr size_t kBootstrapChunk = 4096;
+// Records a RecordWriter encodes on its second thread at a time.
+constexpr size_t kWriterChunk = 4096;
 
 // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
 constexpr uint64_t kBootstrapPassBytes = 256ull << 20;
@@ -448,6 +448,43 @@ Status Store::InsertRecord(const Record& rec, const RecordRow& row, bool insert_
 Status Store::SaveRecord(const Record& rec, bool insert_only) {
   if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
   return InsertRecord(rec, EncodeRecord(rec), insert_only);
+}
+
+Store::RecordWriter::~RecordWriter() {
+  if (encoding_.valid()) encoding_.wait();  // it reads encoding_records_
+}
+
+Status Store::RecordWriter::Add(Record rec) {
+  chunk_.push_back(std::move(rec));
+  return chunk_.size() < kWriterChunk ? Status::Ok() : Encode(std::launch::async);
+}
+
+Status Store::RecordWriter::Flush() {
+  BOSAI_RETURN_IF_ERROR(Encode(std::launch::deferred));
+  return InsertEncoded();
+}
+
+Status Store::RecordWriter::Encode(std::launch how) {
+  BOSAI_RETURN_IF_ERROR(InsertEncoded());
+  encoding_records_ = std::move(chunk_);
+  chunk_ = {};
+  encoding_ = std::async(how, [this] {
+    std::vector<RecordRow> rows;
+    rows.reserve(encoding_records_.size());
+    for (const Record& r : encoding_records_) rows.push_back(store_.EncodeRecord(r));
+    return rows;
+  });
+  return Status::Ok();
+}
+
+Status Store::RecordWriter::InsertEncoded() {
+  if (!encoding_.valid()) return Status::Ok();
+  std::vector<RecordRow> rows = encoding_.get();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    BOSAI_RETURN_IF_ERROR(store_.InsertRecord(encoding_records_[i], rows[i], /*insert_only=*/true));
+  }
+  encoding_records_.clear();
+  return Status::Ok();
 }
 
 Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
@@ -1107,32 +1144,9 @@ Status Store::MaterializeAll() {
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
     });
-    // Records are built here (the merge may read and write siblings), then encoded (body, clock,
-    // index columns) on a second thread in chunks while the next chunk is built, and inserted.
-    std::vector<Record> encoding_records;  // outlives `encoding`
-    std::future<std::vector<RecordRow>> encoding;
-    std::vector<Record> chunk;
-    auto insert_encoded = [&]() -> Status {
-      if (!encoding.valid()) return Status::Ok();
-      std::vector<RecordRow> rows = encoding.get();
-      for (size_t r = 0; r < rows.size(); ++r) {
-        BOSAI_RETURN_IF_ERROR(InsertRecord(encoding_records[r], rows[r], /*insert_only=*/true));
-      }
-      encoding_records.clear();
-      return Status::Ok();
-    };
-    auto encode_chunk = [&](std::launch how) -> Status {
-      BOSAI_RETURN_IF_ERROR(insert_encoded());
-      encoding_records = std::move(chunk);
-      chunk = {};
-      encoding = std::async(how, [this, &encoding_records] {
-        std::vector<RecordRow> rows;
-        rows.reserve(encoding_records.size());
-        for (const Record& r : encoding_records) rows.push_back(EncodeRecord(r));
-        return rows;
-      });
-      return Status::Ok();
-    };
+    // Records are built here (the merge may read and write siblings); the writer encodes them
+    // on a second thread while the next ones are built.
+    RecordWriter writer(*this);
     v1::Op op;
     for (size_t i = 0; i < entries.size();) {
       Record rec;
@@ -1155,11 +1169,9 @@ Status Store::MaterializeAll() {
       if (rec.stamps.empty()) {
         return Status::Corruption(fmt::format("record {} has no field", rec.key));
       }
-      chunk.push_back(std::move(rec));
-      if (chunk.size() == kBootstrapChunk) BOSAI_RETURN_IF_ERROR(encode_chunk(std::launch::async));
+      BOSAI_RETURN_IF_ERROR(writer.Add(std::move(rec)));
     }
-    BOSAI_RETURN_IF_ERROR(encode_chunk(std::launch::deferred));
-    BOSAI_RETURN_IF_ERROR(insert_encoded());
+    BOSAI_RETURN_IF_ERROR(writer.Flush());
   }
   // Index builds are sorts: let SQLite's sorter use a second thread.
   BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));

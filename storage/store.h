@@ -267,6 +267,25 @@ class Store {
   };
   RecordRow EncodeRecord(const Record& rec) const;
   Status InsertRecord(const Record& rec, const RecordRow& row, bool insert_only);
+  // Inserts new records (insert only) in the order given, encoding them on a second thread in
+  // chunks while the caller builds the next ones; nothing may read them before Flush. For a
+  // bootstrap. (A first import keeps its second core busy with validation and blocks: there
+  // it only added work.)
+  class RecordWriter {
+   public:
+    explicit RecordWriter(Store& store) : store_(store) {}
+    ~RecordWriter();
+    Status Add(Record rec);
+    Status Flush();  // inserts every record added
+
+   private:
+    Status Encode(std::launch how);  // inserts the previous chunk, starts encoding this one
+    Status InsertEncoded();
+    Store& store_;
+    std::vector<Record> chunk_;             // being added to
+    std::vector<Record> encoding_records_;  // being encoded by encoding_
+    std::future<std::vector<RecordRow>> encoding_;
+  };
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
