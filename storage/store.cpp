@@ -136,9 +136,6 @@ constexpr const char* kDropRecordIndexes =
 // Records a RecordWriter encodes on its second thread at a time.
 constexpr size_t kWriterChunk = 4096;
 
-// Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
-constexpr uint64_t kBootstrapPassBytes = 256ull << 20;
-
 // Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
 Status SplitBatch(std::string_view raw, std::vector<std::string>& peers,
                   std::vector<std::string_view>& ops) {
@@ -1052,7 +1049,7 @@ Status Store::MaterializeAll() {
   }
   // Blocks decompress to about three times their size; each pass takes the records whose key
   // hashes to it, so that memory stays bounded whatever the size of the op-log.
-  const uint64_t passes = 1 + stored * 4 / kBootstrapPassBytes;
+  const uint64_t passes = 1 + stored * 4 / std::max<uint64_t>(options_.bootstrap_pass_bytes, 1);
 
   struct Entry {
     uint32_t entity;

@@ -109,6 +109,8 @@ class Store {
     Clock* clock = SystemClock::Get();
     Indexer indexer;                    // may be empty: no index columns
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
+    // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
+    uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
   };
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);

@@ -150,6 +150,26 @@ TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   EXPECT_EQ(RecordIndexes(*b), 5);
 }
 
+TEST(Store, ABootstrapInSeveralPassesBuildsTheSameState) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  auto c = NewStore("042021-hinan", &clock, /*block_ops=*/3);
+  auto keys = KeysOf({a.get(), c.get()});
+  WriteHistory(*a, *c, keys);
+  for (int i = 0; i < 40; ++i) PutString(*a, "042021:m" + std::to_string(i), 3, "x");
+  Store::Options o;
+  o.clock = &clock;
+  o.bootstrap_pass_bytes = 64;  // a pass per few ops
+  auto b = Store::Open(":memory:", o);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->SetIdentity({"042021-shisho", 1, SigningKey::Generate()}).ok());
+  ASSERT_TRUE(*(*b)->BeginBootstrap());
+  for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE((*b)->ApplyBlock(blk, keys).ok());
+  ASSERT_TRUE((*b)->EndBootstrap().ok());
+  EXPECT_EQ(Hash(**b), Hash(*a));
+  EXPECT_EQ((*b)->ListConflicts()->size(), 1u);
+}
+
 TEST(Store, ALocalWriteFinishesABootstrapFirst) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
