@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 #include "node/dates.h"
 #include "node/records.h"
@@ -436,6 +441,52 @@ Result<std::string> ResidentKey(const Node& node, std::string_view id) {
 
 namespace {
 
+// Valid rows handed from pass 1 to pass 2 when they overlap, in file order and in batches; at
+// most a few batches wait. Either side may stop the other.
+class RowQueue {
+ public:
+  using Batch = std::vector<std::pair<size_t, Row>>;  // (line, row)
+  // Pass 1: false when pass 2 has stopped (the rows are not wanted any more).
+  bool Push(Batch batch) {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return batches_.size() < kMaxBatches || stopped_; });
+    if (stopped_) return false;
+    batches_.push_back(std::move(batch));
+    changed_.notify_all();
+    return true;
+  }
+  // Pass 1, at the end of the file or on an error.
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+  // Pass 2: the next batch, or nothing once pass 1 has closed the queue and all are taken.
+  std::optional<Batch> Pop() {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return !batches_.empty() || closed_; });
+    if (batches_.empty()) return std::nullopt;
+    Batch b = std::move(batches_.front());
+    batches_.pop_front();
+    changed_.notify_all();
+    return b;
+  }
+  // Pass 2 stops early.
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  static constexpr size_t kMaxBatches = 8;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<Batch> batches_;
+  bool closed_ = false;
+  bool stopped_ = false;
+};
+
 // What pass 1 of an import finds: every problem of the file, the lines they are on, and the
 // households that have a 世帯主 row.
 struct Validation {
@@ -448,8 +499,12 @@ struct Validation {
 
 // Pass 1: validates every row of the file; writes nothing. With fresh the store holds no
 // residents and is not read (so this may run beside a writer on another thread).
+// With `rows`, every valid row also goes to pass 2 through it, until the first problem.
 Status ValidateFile(Node& node, const std::string& path, Encoding encoding, const Header& header,
-                    bool fresh, const ImportOptions::Progress& progress, Validation* v) {
+                    bool fresh, const ImportOptions::Progress& progress, Validation* v,
+                    RowQueue* rows = nullptr) {
+  constexpr size_t kBatchRows = 1024;
+  RowQueue::Batch batch;
   BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, encoding));
   CsvRecord rec;
   BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
@@ -497,10 +552,18 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
     }
     note_problems(before);
     if (v->problems.size() > before) v->found.store(true, std::memory_order_relaxed);
+    if (rows && !v->found.load(std::memory_order_relaxed)) {
+      batch.emplace_back(rec.line, std::move(row));
+      if (batch.size() == kBatchRows && !rows->Push(std::exchange(batch, {}))) rows = nullptr;
+    }
     if (progress && reader->bytes_read() - last_progress > (4u << 20)) {
       last_progress = reader->bytes_read();
-      progress(1, reader->bytes_read(), reader->file_size());
+      // Overlapping passes show as one: rows are written as soon as they are read here.
+      progress(rows ? 2 : 1, reader->bytes_read(), reader->file_size());
     }
+  }
+  if (rows && !v->found.load(std::memory_order_relaxed) && !batch.empty()) {
+    rows->Push(std::move(batch));
   }
   codes.Sort();
   numbers.Sort();
@@ -566,15 +629,20 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   Validation validation;
   Status validated;
   std::thread pass1;
+  RowQueue rows;
   struct Joiner {  // whatever way this function returns
     std::thread& t;
+    RowQueue& rows;
     ~Joiner() {
+      rows.Stop();
       if (t.joinable()) t.join();
     }
-  } joiner{pass1};
+  } joiner{pass1, rows};
   if (overlap) {
     pass1 = std::thread([&] {
-      validated = ValidateFile(node, path, report.encoding, header, fresh, nullptr, &validation);
+      validated = ValidateFile(node, path, report.encoding, header, fresh, options.progress,
+                               &validation, &rows);
+      rows.Close();
     });
   } else {
     BOSAI_RETURN_IF_ERROR(
@@ -585,6 +653,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   }
   auto join_pass1 = [&]() -> Status {
     if (!pass1.joinable()) return Status::Ok();
+    rows.Stop();  // pass 1 may be waiting to hand over rows no one takes any more
     pass1.join();
     return validated;
   };
@@ -601,9 +670,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     }
     rejects << '\n';
   }
-  BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
-  BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
-  (void)has_header;
+  if (!overlap) {  // else pass 1 hands over the rows
+    BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
+    BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
+    (void)has_header;
+  }
 
   std::vector<uint32_t> resident_fields;
   auto manage = [&](Col c, uint32_t field) {
@@ -652,38 +723,46 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   Status st;
   Row row;
   bool invalid_seen = false;  // overlap: a row pass 1 will report
+  RowQueue::Batch handed;     // from pass 1
+  size_t next = 0;
   while (st.ok()) {
-    auto more = reader->Next(&rec);
-    if (!more.ok()) {
-      st = more.status();
-      break;
-    }
-    if (!*more) break;
-    if (overlap && validation.found.load(std::memory_order_relaxed)) {
-      invalid_seen = true;  // pass 1 reports it; writing on is wasted
-      break;
-    }
-    auto bad = validation.bad_lines.find(rec.line);
-    if (!overlap && bad != validation.bad_lines.end()) {
-      rejects << rec.line << ',';
-      WriteCsvField(rejects, bad->second);
-      for (const auto& f : rec.fields) {
-        rejects << ',';
-        WriteCsvField(rejects, f);
+    if (overlap) {
+      if (next == handed.size()) {
+        auto batch = rows.Pop();
+        if (!batch) break;  // the end of the file, or pass 1 stopped at a problem
+        handed = std::move(*batch);
+        next = 0;
       }
-      rejects << '\n';
-      continue;
-    }
-    std::vector<Problem> again;
-    row = Row();
-    if (!validator.Validate(rec, &row, &again)) {
-      if (overlap) {
-        invalid_seen = true;
+      if (validation.found.load(std::memory_order_relaxed)) {
+        invalid_seen = true;  // pass 1 reports it; writing on is wasted
         break;
       }
-      st =
-          Status::Invalid(fmt::format("{}:{}: the file changed during the import", path, rec.line));
-      break;
+      row = std::move(handed[next++].second);
+    } else {
+      auto more = reader->Next(&rec);
+      if (!more.ok()) {
+        st = more.status();
+        break;
+      }
+      if (!*more) break;
+      auto bad = validation.bad_lines.find(rec.line);
+      if (bad != validation.bad_lines.end()) {
+        rejects << rec.line << ',';
+        WriteCsvField(rejects, bad->second);
+        for (const auto& f : rec.fields) {
+          rejects << ',';
+          WriteCsvField(rejects, f);
+        }
+        rejects << '\n';
+        continue;
+      }
+      std::vector<Problem> again;
+      row = Row();
+      if (!validator.Validate(rec, &row, &again)) {
+        st = Status::Invalid(
+            fmt::format("{}:{}: the file changed during the import", path, rec.line));
+        break;
+      }
     }
     if (in_batch == 0) {
       st = store.BeginWrite(node.author());
@@ -733,7 +812,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     }
     if (store.pending_ops() > ops_before) ++report.changed;
     if (st.ok() && ++in_batch >= rows_per_commit) st = commit();
-    if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
+    if (!overlap && options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
       last_progress = reader->bytes_read();
       options.progress(2, reader->bytes_read(), reader->file_size());
     }
