@@ -3,7 +3,8 @@
 # run, `sqlite3 .import` of the CSV into a plain table (the baseline) and `bosai resident import`
 # into a fresh node. Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
-#    "db_bytes":D,"peak_rss_mb":M}
+#    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"peak_rss_mb":M}
+# where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D).
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -42,7 +43,8 @@ for f in node/bosai.db node/bosai.db-wal; do
   [ -f "$f" ] && db_bytes=$((db_bytes + $(stat -c %s "$f")))
 done
 rss_kb=$(tail -1 rss.txt)
+op_log_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(data)), 0) from blocks")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"peak_rss_mb":%d}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
-  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$((rss_kb / 1024))"
+  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$((rss_kb / 1024))"
