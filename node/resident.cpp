@@ -538,8 +538,9 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
         int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
         // Prepared once for the whole file (Prepare caches it).
         Stmt& q = node.store().db().Prepare(
-            "SELECT key FROM records WHERE +entity = ? AND idx_lookup = ? AND key <> ?");
-        q.Bind(1, ENTITY_RESIDENT).Bind(2, h).Bind(3, key);
+            "SELECT r.key FROM record_index i JOIN records r ON r.id = i.record "
+            "WHERE i.kind = ? AND i.value = ? AND +r.entity = ? AND r.key <> ?");
+        q.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, h).Bind(3, ENTITY_RESIDENT).Bind(4, key);
         if (q.Step()) {
           validator.Add(&v->problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
                         fmt::format("already registered to resident {}", q.Text(0)));
@@ -855,33 +856,42 @@ Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view k
 }
 
 Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& q) {
-  // `+entity`: each index column belongs to residents alone, and the key index must not be
-  // taken for a scan of every resident.
-  std::string sql = "SELECT key, body FROM records WHERE +entity = ?";
+  // One condition walks its entries of record_index (kana first, then My Number, then birth
+  // date); the others look up the entries of the records found. A name alone scans.
+  std::vector<std::string> where;
   std::vector<std::function<void(Stmt&, int)>> binds;
-  std::string order = "key";
+  std::optional<IndexKind> walk;
+  std::string order = "r.key";
   if (q.kana) {
     std::string k = SearchFold(*q.kana);
     if (k.empty()) return Status::Invalid("--kana is empty");
     if (!IsKanaText(*q.kana))
       return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
-    sql += " AND idx_text >= ? AND idx_text < ?";
+    walk = IndexKind::kText;
+    where.push_back("i.value >= ? AND i.value < ?");
     binds.push_back([k](Stmt& s, int i) { s.Bind(i, k); });
     binds.push_back([k](Stmt& s, int i) { s.Bind(i, k + "\xF4\x8F\xBF\xBF"); });
-    order = "idx_text, key";
+    order = "i.value, r.key";
   }
   if (q.name) {
     std::string n = SearchFold(*q.name);
     if (n.empty()) return Status::Invalid("--name is empty");
-    sql += " AND instr(idx_text2, ?) > 0";
+    where.push_back("instr(r.idx_text2, ?) > 0");
     binds.push_back([n](Stmt& s, int i) { s.Bind(i, n); });
   }
   if (q.birth) {
     auto d = ParseDate(*q.birth);
     if (!d.ok()) return d.status().WithContext("--birth");
-    sql += " AND idx_num = ?";
+    if (!walk && !q.my_number) {
+      walk = IndexKind::kNum;
+      where.push_back("i.value = ?");
+    } else {
+      where.push_back(fmt::format(
+          "EXISTS(SELECT 1 FROM record_index x WHERE x.kind = {} AND x.value = ? AND x.record = "
+          "r.id)",
+          int64_t(IndexKind::kNum)));
+    }
     binds.push_back([v = *d](Stmt& s, int i) { s.Bind(i, int64_t(v)); });
-    if (!q.kana) order = "idx_num, key";
   }
   std::string sealed;
   if (q.my_number) {
@@ -893,12 +903,26 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     if (!node.data_key())
       return Status::Invalid("this node holds no data key: it cannot look up My Number");
     sealed = node.data_key()->Seal("mynumber", digits);
-    sql += " AND idx_lookup = ?";
+    if (!walk) {
+      walk = IndexKind::kLookup;
+      where.push_back("i.value = ?");
+    } else {
+      where.push_back(fmt::format(
+          "EXISTS(SELECT 1 FROM record_index x WHERE x.kind = {} AND x.value = ? AND x.record = "
+          "r.id)",
+          int64_t(IndexKind::kLookup)));
+    }
     binds.push_back([h = *DataKey::LookupHashOf(sealed)](Stmt& s, int i) { s.Bind(i, h); });
   }
   if (binds.empty())
     return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
   if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
+  std::string sql = walk ? fmt::format(
+                               "SELECT r.key, r.body FROM record_index i JOIN records r ON r.id "
+                               "= i.record WHERE i.kind = {} AND +r.entity = ?",
+                               int64_t(*walk))
+                         : std::string("SELECT r.key, r.body FROM records r WHERE r.entity = ?");
+  for (const std::string& w : where) sql += " AND " + w;
   sql += " ORDER BY " + order + " LIMIT ?";
   BOSAI_ASSIGN_OR_RETURN(Stmt s, node.store().db().PrepareOnce(sql));
   s.Bind(1, ENTITY_RESIDENT);

@@ -9,12 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -89,18 +90,28 @@ DROP INDEX IF EXISTS records_ref;
 DROP INDEX IF EXISTS records_lookup;
 )sql";
 
-// Indexes of the records table. A first import or a bootstrap drops them and builds them once at
-// the end (a sort instead of a million random B-tree inserts); Open() builds any missing.
-constexpr const char* kSecondaryIndexes = R"sql(
-CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(entity, key);
-CREATE INDEX IF NOT EXISTS records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_birth ON records(idx_num) WHERE idx_num IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;
-CREATE INDEX IF NOT EXISTS records_lookup_hash ON records(idx_lookup) WHERE idx_lookup IS NOT NULL;
+// Version 3: the indexed values of records move from columns of `records` with SQLite indexes
+// to the entries of `record_index` (storage/record_index.h), which a bulk write fills in key
+// order. When a record changes, its old entries are computed again from its old body.
+constexpr const char* kMigrationV3 = R"sql(
+INSERT INTO record_index SELECT 1, idx_text, id FROM records WHERE idx_text IS NOT NULL;
+INSERT INTO record_index SELECT 2, idx_num, id FROM records WHERE idx_num IS NOT NULL;
+INSERT INTO record_index SELECT 3, idx_ref, id FROM records WHERE idx_ref IS NOT NULL;
+INSERT INTO record_index SELECT 4, idx_lookup, id FROM records WHERE idx_lookup IS NOT NULL;
+DROP INDEX IF EXISTS records_kana;
+DROP INDEX IF EXISTS records_birth;
+DROP INDEX IF EXISTS records_household;
+DROP INDEX IF EXISTS records_lookup_hash;
+ALTER TABLE records DROP COLUMN idx_text;
+ALTER TABLE records DROP COLUMN idx_ref;
+ALTER TABLE records DROP COLUMN idx_num;
+ALTER TABLE records DROP COLUMN idx_lookup;
 )sql";
-constexpr const char* kRecordIndexNames =
-    "('records_key', 'records_kana', 'records_birth', 'records_household', "
-    "'records_lookup_hash')";
+
+// The key index of records. A first import or a bootstrap drops it and builds it once at the
+// end (a first import writes records in file order); Open() builds it if missing.
+constexpr const char* kRecordKeyIndex =
+    "CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(entity, key);";
 
 std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
                        std::string_view incarnation, uint64_t seq) {
@@ -120,18 +131,8 @@ void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
     s.BindNull(i);
   }
 }
-void BindOptInt(Stmt& s, int i, const std::optional<int64_t>& v) {
-  if (v) {
-    s.Bind(i, *v);
-  } else {
-    s.BindNull(i);
-  }
-}
 
-constexpr const char* kDropRecordIndexes =
-    "DROP INDEX IF EXISTS records_key; DROP INDEX IF EXISTS records_kana;"
-    "DROP INDEX IF EXISTS records_birth; DROP INDEX IF EXISTS records_household;"
-    "DROP INDEX IF EXISTS records_lookup_hash;";
+constexpr const char* kDropRecordKeyIndex = "DROP INDEX IF EXISTS records_key;";
 
 // Records a RecordWriter encodes on its second thread at a time.
 constexpr size_t kWriterChunk = 4096;
@@ -256,7 +257,11 @@ Status Store::Migrate() {
     again.Reset();
     if (version < 1) BOSAI_RETURN_IF_ERROR(db_->Exec(kSchemaV1));
     if (version < 2) BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV2));
-    BOSAI_RETURN_IF_ERROR(db_->Exec(kSecondaryIndexes));
+    if (version < 3) {
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordIndexTable));
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV3));
+    }
+    BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeyIndex));
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
     return txn.Commit();
   }
@@ -349,10 +354,12 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
-  Stmt& s = db_->Prepare("SELECT body, clock FROM records WHERE entity = ? AND key = ?");
+  Stmt& s = db_->Prepare("SELECT body, clock, id FROM records WHERE entity = ? AND key = ?");
   s.Bind(1, entity).Bind(2, key);
   if (s.Step()) {
     rec.exists = true;
+    rec.rowid = s.Int(2);
+    rec.stored_body = std::string(s.Blob(0));
     auto body = SplitFields(s.Blob(0));
     v1::RecordClock clock;
     std::string_view c = s.Blob(1);
@@ -427,24 +434,68 @@ Store::RecordRow Store::EncodeRecord(const Record& rec) const {
   return row;
 }
 
-Status Store::InsertRecord(const Record& rec, const RecordRow& row, bool insert_only) {
-  Stmt& s = db_->Prepare(
-      insert_only ? "INSERT INTO records(entity, key, body, clock, idx_text, idx_text2, "
-                    "idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                  : "INSERT OR REPLACE INTO records(entity, key, body, clock, idx_text, "
-                    "idx_text2, idx_ref, idx_num, idx_lookup) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  s.Bind(1, rec.entity).Bind(2, rec.key).BindBlob(3, row.body).BindBlob(4, row.clock);
-  BindOptText(s, 5, row.index.text);
-  BindOptText(s, 6, row.index.text2);
-  BindOptText(s, 7, row.index.ref);
-  BindOptInt(s, 8, row.index.num);
-  BindOptInt(s, 9, row.index.lookup);
-  return s.Run();
+Status Store::InsertRecord(const Record& rec, const RecordRow& row) {
+  const bool update = rec.rowid != 0;
+  Stmt& s =
+      db_->Prepare(update ? "UPDATE records SET body = ?, clock = ?, idx_text2 = ? WHERE id = ?"
+                          : "INSERT INTO records(body, clock, idx_text2, entity, key) "
+                            "VALUES(?, ?, ?, ?, ?)");
+  s.BindBlob(1, row.body).BindBlob(2, row.clock);
+  BindOptText(s, 3, row.index.text2);
+  if (update) {
+    s.Bind(4, rec.rowid);
+  } else {
+    s.Bind(4, rec.entity).Bind(5, rec.key);
+  }
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  if (update) {
+    IndexColumns before;
+    if (options_.indexer) before = options_.indexer(rec.entity, rec.stored_body);
+    return UpdateIndexEntries(*db_, rec.rowid, before, row.index);
+  }
+  int64_t rowid = db_->LastInsertRowid();
+  if (index_builder_) return index_builder_->Add(rowid, row.index);
+  return UpdateIndexEntries(*db_, rowid, {}, row.index);
 }
 
-Status Store::SaveRecord(const Record& rec, bool insert_only) {
+Status Store::SaveRecord(const Record& rec) {
   if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
-  return InsertRecord(rec, EncodeRecord(rec), insert_only);
+  return InsertRecord(rec, EncodeRecord(rec));
+}
+
+Status Store::InsertRecords(const std::vector<Record>& recs, const std::vector<RecordRow>& rows,
+                            int64_t first_id) {
+  constexpr size_t kRowsPerInsert = 64;
+  constexpr const char* kInsert =
+      "INSERT INTO records(id, entity, key, body, clock, idx_text2) VALUES(?, ?, ?, ?, ?, ?)";
+  static const std::string many = [&] {
+    std::string sql = kInsert;
+    for (size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?, ?, ?, ?, ?, ?)";
+    return sql;
+  }();
+  auto bind = [&](Stmt& s, int col, size_t i) {
+    s.Bind(col, first_id + int64_t(i)).Bind(col + 1, recs[i].entity).Bind(col + 2, recs[i].key);
+    s.BindBlob(col + 3, rows[i].body).BindBlob(col + 4, rows[i].clock);
+    BindOptText(s, col + 5, rows[i].index.text2);
+  };
+  size_t i = 0;
+  for (; i + kRowsPerInsert <= recs.size(); i += kRowsPerInsert) {
+    Stmt& s = db_->Prepare(many);
+    for (size_t j = 0; j < kRowsPerInsert; ++j) bind(s, int(6 * j + 1), i + j);
+    BOSAI_RETURN_IF_ERROR(s.Run());
+  }
+  for (; i < recs.size(); ++i) {
+    Stmt& s = db_->Prepare(kInsert);
+    bind(s, 1, i);
+    BOSAI_RETURN_IF_ERROR(s.Run());
+  }
+  return Status::Ok();
+}
+
+Store::RecordWriter::RecordWriter(Store& store) : store_(store) {
+  Stmt& s = store_.db_->Prepare("SELECT coalesce(max(id), 0) + 1 FROM records");
+  if (s.Step()) next_id_ = s.Int(0);
+  s.Reset();
 }
 
 Store::RecordWriter::~RecordWriter() {
@@ -465,10 +516,18 @@ Status Store::RecordWriter::Encode(std::launch how) {
   BOSAI_RETURN_IF_ERROR(InsertEncoded());
   encoding_records_ = std::move(chunk_);
   chunk_ = {};
-  encoding_ = std::async(how, [this] {
+  encoding_first_id_ = next_id_;
+  next_id_ += int64_t(encoding_records_.size());
+  encoding_ = std::async(how, [this]() -> Result<std::vector<RecordRow>> {
     std::vector<RecordRow> rows;
     rows.reserve(encoding_records_.size());
-    for (const Record& r : encoding_records_) rows.push_back(store_.EncodeRecord(r));
+    for (size_t i = 0; i < encoding_records_.size(); ++i) {
+      rows.push_back(store_.EncodeRecord(encoding_records_[i]));
+      if (store_.index_builder_) {
+        BOSAI_RETURN_IF_ERROR(
+            store_.index_builder_->Add(encoding_first_id_ + int64_t(i), rows.back().index));
+      }
+    }
     return rows;
   });
   return Status::Ok();
@@ -476,10 +535,8 @@ Status Store::RecordWriter::Encode(std::launch how) {
 
 Status Store::RecordWriter::InsertEncoded() {
   if (!encoding_.valid()) return Status::Ok();
-  std::vector<RecordRow> rows = encoding_.get();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    BOSAI_RETURN_IF_ERROR(store_.InsertRecord(encoding_records_[i], rows[i], /*insert_only=*/true));
-  }
+  BOSAI_ASSIGN_OR_RETURN(std::vector<RecordRow> rows, encoding_.get());
+  BOSAI_RETURN_IF_ERROR(store_.InsertRecords(encoding_records_, rows, encoding_first_id_));
   encoding_records_.clear();
   return Status::Ok();
 }
@@ -756,7 +813,7 @@ Status Store::PutScoped(uint32_t entity, std::string_view key,
     if (!g.fields.empty()) BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}));
   }
   if (!rec.exists) return Status::Ok();
-  Status st = SaveRecord(rec, known_new);
+  Status st = SaveRecord(rec);
   if (!st.ok() && known_new) {
     return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
   }
@@ -937,6 +994,7 @@ Status Store::FinishWrite(bool commit) {
   if (!commit || !st.ok()) db_->Rollback();
   writing_ = false;
   bulk_ = false;
+  index_builder_.reset();
   pending_.clear();
   encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
@@ -947,19 +1005,19 @@ Status Store::BeginBulk() {
   if (!writing_) return Status::Invalid("BeginBulk outside a write transaction");
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   bulk_ = true;
-  return db_->Exec(kDropRecordIndexes);
+  index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
+  return db_->Exec(kDropRecordKeyIndex);
 }
 
 Status Store::EndBulk() {
   if (!writing_ || !bulk_) return Status::Invalid("EndBulk without BeginBulk");
   bulk_ = false;
-  // Index builds are sorts: let SQLite's sorter use a second thread.
-  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));
-  Status st = db_->Exec(kSecondaryIndexes);
-  db_->Exec("PRAGMA threads=0");
+  Status st = db_->Exec(kRecordKeyIndex);
   if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
     return Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
+  if (st.ok()) st = index_builder_->Finish(*db_);
+  index_builder_.reset();
   return st;
 }
 
@@ -980,7 +1038,7 @@ Result<bool> Store::BeginBootstrap() {
       UnlockBootstrap();
       return false;
     }
-    if (st.ok()) st = db_->Exec(kDropRecordIndexes);
+    if (st.ok()) st = db_->Exec(kDropRecordKeyIndex);
     if (st.ok()) st = SetMeta("bootstrap", std::to_string(options_.clock->NowMillis()));
   }
   if (st.ok()) st = CommitWrite();
@@ -1033,11 +1091,12 @@ void Store::UnlockBootstrap() {
 }
 
 Status Store::MaterializeAll() {
-  BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordIndexes));
+  BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordKeyIndex));
   BOSAI_RETURN_IF_ERROR(
-      db_->Exec("DELETE FROM records; DELETE FROM siblings; DELETE FROM superseded;"
-                "DELETE FROM register_base; DELETE FROM events;"
-                "CREATE UNIQUE INDEX records_key ON records(entity, key);"));
+      db_->Exec("DELETE FROM records; DELETE FROM record_index; DELETE FROM siblings;"
+                "DELETE FROM superseded; DELETE FROM register_base; DELETE FROM events;"));
+  BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeyIndex));  // records come in key order: appended
+  index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
   superseded_rows_ = 0;
   register_base_rows_ = 0;
   uint64_t stored = 0;
@@ -1170,20 +1229,18 @@ Status Store::MaterializeAll() {
     }
     BOSAI_RETURN_IF_ERROR(writer.Flush());
   }
-  // Index builds are sorts: let SQLite's sorter use a second thread.
-  BOSAI_RETURN_IF_ERROR(db_->Exec("PRAGMA threads=2"));
-  Status st = db_->Exec(kSecondaryIndexes);
-  db_->Exec("PRAGMA threads=0");
+  Status st = index_builder_->Finish(*db_);
+  index_builder_.reset();
   return st;
 }
 
 Status Store::CreateMissingIndexes() {
-  Stmt& s = db_->Prepare(fmt::format(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN {}", kRecordIndexNames));
+  Stmt& s = db_->Prepare(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_key'");
   s.Step();
   int64_t n = s.Int(0);
   s.Reset();
-  return n == 5 ? Status::Ok() : db_->Exec(kSecondaryIndexes);
+  return n == 1 ? Status::Ok() : db_->Exec(kRecordKeyIndex);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1448,6 +1505,47 @@ Result<std::string> Store::StateHash() {
   return ToHex(h.Final());
 }
 
+// record_index holds exactly the entries that the records' bodies give.
+Status Store::CheckRecordIndex(DoctorReport& report) {
+  uint64_t expected = 0, missing = 0;
+  std::string first;
+  if (options_.indexer) {
+    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT id, entity, key, body FROM records"));
+    BOSAI_ASSIGN_OR_RETURN(
+        Stmt has,
+        db_->PrepareOnce("SELECT 1 FROM record_index WHERE kind = ? AND value = ? AND record = ?"));
+    while (s.Step()) {
+      for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(s.Int(1)), s.Blob(3)))) {
+        ++expected;
+        has.Bind(1, int64_t(e.kind));
+        if (e.text) {
+          has.Bind(2, *e.text);
+        } else {
+          has.Bind(2, e.num);
+        }
+        has.Bind(3, s.Int(0));
+        bool found = has.Step();
+        BOSAI_RETURN_IF_ERROR(has.status());
+        has.Reset();
+        if (!found && missing++ == 0) first = std::string(s.Text(2));
+      }
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+  }
+  BOSAI_ASSIGN_OR_RETURN(Stmt n, db_->PrepareOnce("SELECT count(*) FROM record_index"));
+  n.Step();
+  auto held = uint64_t(n.Int(0));
+  if (missing > 0) {
+    report.problems.push_back(
+        fmt::format("record_index: {} entries missing (first: record {})", missing, first));
+  }
+  if (held != expected - missing) {
+    report.problems.push_back(
+        fmt::format("record_index: {} entries no record gives", held - (expected - missing)));
+  }
+  return n.status();
+}
+
 Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
   ReadSnapshot snapshot(*db_);  // other processes may keep writing meanwhile
   DoctorReport report;
@@ -1523,6 +1621,7 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     report.problems.push_back(
         "materialized state differs from a replay of the op-log (state hash mismatch)");
   }
+  BOSAI_RETURN_IF_ERROR(CheckRecordIndex(report));
   replay.reset();
   std::filesystem::remove(scratch_path);
   std::filesystem::remove(scratch_path + "-wal");

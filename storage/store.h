@@ -32,6 +32,7 @@
 #include "storage/fields.h"
 #include "storage/hlc.h"
 #include "storage/ids.h"
+#include "storage/record_index.h"
 #include "storage/status.h"
 
 namespace bosai {
@@ -70,15 +71,6 @@ struct Conflict {
   FieldVersion other;
 };
 
-// Values of a record kept as columns for indexed queries. The node layer computes them from a
-// record body; the store keeps them in step with every materialized change.
-struct IndexColumns {
-  std::optional<std::string> text;   // indexed, prefix search (kana)
-  std::optional<std::string> text2;  // not indexed, scanned (folded name)
-  std::optional<std::string> ref;    // indexed, equality (household)
-  std::optional<int64_t> num;        // indexed, equality and range (birth date)
-  std::optional<int64_t> lookup;     // indexed, equality (keyed hash of My Number)
-};
 using Indexer = std::function<IndexColumns(uint32_t entity, std::string_view body)>;
 
 // The identity of the local incarnation, needed to write.
@@ -111,6 +103,8 @@ class Store {
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
     // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
     uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
+    // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
+    uint64_t index_build_bytes = uint64_t(16) << 20;
   };
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);
@@ -228,6 +222,8 @@ class Store {
     FieldMap body;
     std::map<uint32_t, Stamp> stamps;
     uint32_t siblings = 0;
+    int64_t rowid = 0;        // in `records`, when stored
+    std::string stored_body;  // as stored: what its index entries were made from
   };
   struct Sibling {
     Stamp stamp;
@@ -259,7 +255,7 @@ class Store {
   bool Newer(const Stamp& a, const Stamp& b) const;  // (hlc, incarnation) order
 
   Result<Record> LoadRecord(uint32_t entity, std::string_view key);
-  Status SaveRecord(const Record& rec, bool insert_only = false);
+  Status SaveRecord(const Record& rec);
   // What a record is stored as: body, clock and index columns. Reads nothing: may run on any
   // thread.
   struct RecordRow {
@@ -268,14 +264,15 @@ class Store {
     IndexColumns index;
   };
   RecordRow EncodeRecord(const Record& rec) const;
-  Status InsertRecord(const Record& rec, const RecordRow& row, bool insert_only);
+  // Updates a loaded record in place (its row id and index entries stay), or inserts a new one.
+  Status InsertRecord(const Record& rec, const RecordRow& row);
   // Inserts new records (insert only) in the order given, encoding them on a second thread in
   // chunks while the caller builds the next ones; nothing may read them before Flush. For a
   // bootstrap. (A first import keeps its second core busy with validation and blocks: there
   // it only added work.)
   class RecordWriter {
    public:
-    explicit RecordWriter(Store& store) : store_(store) {}
+    explicit RecordWriter(Store& store);
     ~RecordWriter();
     Status Add(Record rec);
     Status Flush();  // inserts every record added
@@ -284,10 +281,17 @@ class Store {
     Status Encode(std::launch how);  // inserts the previous chunk, starts encoding this one
     Status InsertEncoded();
     Store& store_;
+    int64_t next_id_ = 1;                   // row ids are given in order: appended
     std::vector<Record> chunk_;             // being added to
     std::vector<Record> encoding_records_;  // being encoded by encoding_
-    std::future<std::vector<RecordRow>> encoding_;
+    int64_t encoding_first_id_ = 0;
+    // Encodes the chunk, and adds its index entries to the store's IndexBuilder, which only
+    // this thread touches meanwhile.
+    std::future<Result<std::vector<RecordRow>>> encoding_;
   };
+  // Inserts new records with the row ids first_id, first_id + 1, ..., many per statement.
+  Status InsertRecords(const std::vector<Record>& recs, const std::vector<RecordRow>& rows,
+                       int64_t first_id);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
@@ -310,6 +314,7 @@ class Store {
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
   Status CreateMissingIndexes();
+  Status CheckRecordIndex(DoctorReport& report);  // part of Doctor
   // Rebuilds every materialized table from the op-log (records, siblings, superseded,
   // register_base, events), inside the current write transaction.
   Status MaterializeAll();
@@ -331,6 +336,8 @@ class Store {
   // owned by the current write transaction
   bool writing_ = false;
   bool bulk_ = false;
+  // During a bulk import or a bootstrap: the index entries of the records written.
+  std::unique_ptr<IndexBuilder> index_builder_;
   bool bootstrapping_ = false;  // read from the store at BeginWrite
   int bootstrap_lock_ = -1;     // fd of the bootstrap lock, while this process holds it
   std::string author_;

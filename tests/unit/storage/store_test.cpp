@@ -2,9 +2,11 @@
 // conflicts, unknown fields, events, register base, state hash and doctor.
 #include "storage/store.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "test_util.h"
 
@@ -85,9 +87,9 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
-int64_t RecordIndexes(Store& s) {
+int64_t KeyIndexes(Store& s) {
   Stmt& q = s.db().Prepare(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'records_%'");
+      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_key'");
   q.Step();
   int64_t n = q.Int(0);
   q.Reset();
@@ -100,6 +102,19 @@ int64_t Count(Store& s, const char* sql) {
   int64_t n = q.Int(0);
   q.Reset();
   return n;
+}
+
+// The entries of record_index, by record key (row ids differ between stores).
+std::vector<std::string> IndexRows(Store& s) {
+  std::vector<std::string> out;
+  Stmt& q = s.db().Prepare(
+      "SELECT i.kind, quote(i.value), r.entity, r.key FROM record_index i "
+      "JOIN records r ON r.id = i.record ORDER BY 1, 2, 3, 4");
+  while (q.Step()) {
+    out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Int(2), q.Text(3)));
+  }
+  q.Reset();
+  return out;
 }
 
 // Two writers with a conflict, a resolved conflict, an event and a register edit.
@@ -126,16 +141,18 @@ TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   WriteHistory(*a, *c, keys);
   ASSERT_EQ(a->ListConflicts()->size(), 1u);
 
-  ASSERT_EQ(RecordIndexes(*b), 5);
+  ASSERT_EQ(KeyIndexes(*b), 1);
   auto begun = b->BeginBootstrap();
   ASSERT_TRUE(begun.ok() && *begun);
-  EXPECT_EQ(RecordIndexes(*b), 0);
+  EXPECT_EQ(KeyIndexes(*b), 0);
   for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
   EXPECT_EQ(b->Vector()->size(), a->Vector()->size()) << "blocks are stored as they come";
   EXPECT_EQ(*b->CountRecords(kEntity), 0u) << "nothing is materialized before the end";
   ASSERT_TRUE(b->EndBootstrap().ok());
-  EXPECT_EQ(RecordIndexes(*b), 5);
+  EXPECT_EQ(KeyIndexes(*b), 1);
   EXPECT_EQ(Hash(*b), Hash(*a));
+  EXPECT_EQ(IndexRows(*b), IndexRows(*a)) << "the index entries built at the end";
+  EXPECT_EQ(IndexRows(*b).size(), 12u) << "three entries for each of four records";
   EXPECT_EQ(b->ListConflicts()->size(), 1u);
   EXPECT_EQ(**b->GetRegisterBase(kEntity, "042021:9", 8), StringField(8, "旧住所"));
   EXPECT_EQ(Count(*b, "SELECT count(*) FROM meta WHERE k = 'bootstrap'"), 0);
@@ -147,7 +164,8 @@ TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   begun = b->BeginBootstrap();
   ASSERT_TRUE(begun.ok());
   EXPECT_FALSE(*begun);
-  EXPECT_EQ(RecordIndexes(*b), 5);
+  EXPECT_EQ(KeyIndexes(*b), 1);
+  EXPECT_EQ(IndexRows(*b), IndexRows(*a)) << "entries follow a record that changes";
 }
 
 TEST(Store, ABootstrapInSeveralPassesBuildsTheSameState) {
@@ -160,6 +178,8 @@ TEST(Store, ABootstrapInSeveralPassesBuildsTheSameState) {
   Store::Options o;
   o.clock = &clock;
   o.bootstrap_pass_bytes = 64;  // a pass per few ops
+  o.index_build_bytes = 100;    // index entries sorted in several runs
+  o.indexer = testing::TestIndexer;
   auto b = Store::Open(":memory:", o);
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE((*b)->SetIdentity({"042021-shisho", 1, SigningKey::Generate()}).ok());
@@ -167,6 +187,7 @@ TEST(Store, ABootstrapInSeveralPassesBuildsTheSameState) {
   for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE((*b)->ApplyBlock(blk, keys).ok());
   ASSERT_TRUE((*b)->EndBootstrap().ok());
   EXPECT_EQ(Hash(**b), Hash(*a));
+  EXPECT_EQ(IndexRows(**b), IndexRows(*a));
   EXPECT_EQ((*b)->ListConflicts()->size(), 1u);
 }
 
@@ -200,6 +221,7 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   auto keys = KeysOf({a.get()});
   Store::Options o;
   o.clock = &clock;
+  o.indexer = testing::TestIndexer;
   {
     auto b = Store::Open(path, o);
     ASSERT_TRUE(b.ok()) << b.status().message();
@@ -214,7 +236,8 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   auto b = Store::Open(path, o);
   ASSERT_TRUE(b.ok()) << b.status().message();
   EXPECT_EQ(*(*b)->CountRecords(kEntity), 4u);
-  EXPECT_EQ(RecordIndexes(**b), 5);
+  EXPECT_EQ(KeyIndexes(**b), 1);
+  EXPECT_EQ(IndexRows(**b), IndexRows(*a));
   EXPECT_EQ(Hash(**b), Hash(*a));
   auto report = (*b)->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(report.ok());
@@ -223,7 +246,29 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(Store, AVersion1DatabaseIsMigrated) {
+TEST(Store, DoctorFindsADamagedRecordIndex) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-ix-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto a = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 2, "v");
+  PutString(*a, "042021:2", 2, "w");
+  const std::string scratch = (dir / "scratch.db").string();
+  ASSERT_TRUE(a->Doctor(scratch)->ok());
+  ASSERT_TRUE(a->db().Exec("DELETE FROM record_index WHERE kind = 1 AND record = 1").ok());
+  auto report = a->Doctor(scratch);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_EQ(report->problems[0], "record_index: 1 entries missing (first: record 042021:1)");
+  ASSERT_TRUE(a->db().Exec("INSERT INTO record_index VALUES(1, 'stray', 7)").ok());
+  report = a->Doctor(scratch);
+  ASSERT_EQ(report->problems.size(), 2u);
+  EXPECT_EQ(report->problems[1], "record_index: 1 entries no record gives");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Store, OlderDatabasesAreMigrated) {
   ManualClock clock(1'000'000);
   auto dir = std::filesystem::temp_directory_path() / ("bosai-v1-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
@@ -231,30 +276,63 @@ TEST(Store, AVersion1DatabaseIsMigrated) {
   const std::string path = (dir / "bosai.db").string();
   Store::Options o;
   o.clock = &clock;
-  {
+  o.indexer = testing::TestIndexer;
+  // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
+  // them (led by the entity in version 1), no record_index.
+  const std::map<int, std::string> older = {
+      {1,
+       "CREATE INDEX records_text ON records(entity, idx_text);"
+       "CREATE INDEX records_num ON records(entity, idx_num);"},
+      {2,
+       "CREATE INDEX records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;"
+       "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"}};
+  for (const auto& [version, indexes] : older) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    std::vector<std::string> entries;
+    const SigningKey key = SigningKey::Generate();
+    {
+      auto s = Store::Open(path, o);
+      ASSERT_TRUE(s.ok());
+      ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
+      PutString(**s, "042021:1", 2, "v");
+      PutString(**s, "042021:2", 8, "r");
+      entries = IndexRows(**s);
+      ASSERT_EQ(entries.size(), 6u);
+      auto column = [](const char* name, const char* type, int kind) {
+        return fmt::format(
+            "ALTER TABLE records ADD COLUMN {0} {1};"
+            "UPDATE records SET {0} = (SELECT value FROM record_index WHERE kind = {2} AND "
+            "record = records.id);",
+            name, type, kind);
+      };
+      Status st = (*s)->db().Exec(column("idx_text", "TEXT", 1) + column("idx_num", "INTEGER", 2) +
+                                  column("idx_ref", "TEXT", 3) +
+                                  column("idx_lookup", "INTEGER", 4) + "DROP TABLE record_index;" +
+                                  indexes + fmt::format("PRAGMA user_version={}", version));
+      ASSERT_TRUE(st.ok()) << st.message();
+    }
     auto s = Store::Open(path, o);
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
-    PutString(**s, "042021:1", 2, "v");
-    // What version 1 left: indexes led by the entity.
-    ASSERT_TRUE((*s)->db()
-                    .Exec("DROP INDEX records_kana; DROP INDEX records_birth;"
-                          "DROP INDEX records_household; DROP INDEX records_lookup_hash;"
-                          "CREATE INDEX records_text ON records(entity, idx_text);"
-                          "CREATE INDEX records_num ON records(entity, idx_num);"
-                          "PRAGMA user_version=1")
-                    .ok());
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 3);
+    EXPECT_EQ(IndexRows(**s), entries) << "from version " << version;
+    EXPECT_EQ(Count(**s,
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE "
+                    "'records_%'"),
+              1)
+        << "only records_key is left";
+    EXPECT_EQ(Count(**s,
+                    "SELECT count(*) FROM pragma_table_info('records') WHERE name IN "
+                    "('idx_text', 'idx_num', 'idx_ref', 'idx_lookup')"),
+              0);
+    EXPECT_EQ(Field(**s, "042021:1", 2), "v");
+    PutString(**s, "042021:1", 2, "w");  // entries follow the record
+    EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_index WHERE kind = 1"), 1);
+    auto report = (*s)->Doctor((dir / "scratch.db").string());
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << report->problems[0];
   }
-  auto s = Store::Open(path, o);
-  ASSERT_TRUE(s.ok()) << s.status().message();
-  EXPECT_EQ(Count(**s, "PRAGMA user_version"), 2);
-  EXPECT_EQ(RecordIndexes(**s), 5);
-  EXPECT_EQ(Count(**s,
-                  "SELECT count(*) FROM sqlite_master WHERE name IN ('records_text', "
-                  "'records_num')"),
-            0);
-  EXPECT_EQ(Field(**s, "042021:1", 2), "v");
-  s->reset();
   std::filesystem::remove_all(dir);
 }
 

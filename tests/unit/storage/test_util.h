@@ -11,11 +11,25 @@
 
 namespace bosai::testing {
 
+// Index values of a test record, one of each kind: field 2 (text), field 8 (ref), the number of
+// fields (num) and the body's size (lookup).
+inline IndexColumns TestIndexer(uint32_t, std::string_view body) {
+  IndexColumns ix;
+  auto fields = SplitFields(body);
+  if (!fields.ok()) return ix;
+  if (auto it = fields->find(2); it != fields->end()) ix.text = it->second;
+  if (auto it = fields->find(8); it != fields->end()) ix.ref = it->second;
+  ix.num = int64_t(fields->size());
+  ix.lookup = int64_t(body.size());
+  return ix;
+}
+
 inline std::unique_ptr<Store> NewStore(const std::string& node_id, Clock* clock,
                                        uint32_t block_ops = kMaxBlockOps, int64_t epoch = 1) {
   Store::Options o;
   o.clock = clock;
   o.block_ops = block_ops;
+  o.indexer = TestIndexer;
   auto s = Store::Open(":memory:", o);
   EXPECT_TRUE(s.ok()) << s.status().message();
   auto store = std::move(s).value();

@@ -1,0 +1,296 @@
+#include "storage/record_index.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <queue>
+
+namespace bosai {
+
+namespace {
+
+bool IsText(IndexKind kind) { return kind == IndexKind::kText || kind == IndexKind::kRef; }
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char(v >> shift));
+}
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | uint8_t(p[i]);
+  return v;
+}
+
+// One entry of record_index.
+struct Entry {
+  IndexKind kind;
+  std::string_view text;  // for text kinds
+  int64_t num;            // for the others
+  int64_t record;
+};
+
+// An entry as bytes that sort as the table's primary key: [kind][value][record], integers
+// big-endian with the sign bit flipped. Runs on disk hold [u16 length][key].
+void EncodeKey(const Entry& e, std::string& out) {
+  out.push_back(char(e.kind));
+  if (IsText(e.kind)) {
+    out += e.text;
+  } else {
+    PutU64(out, uint64_t(e.num) ^ (uint64_t(1) << 63));
+  }
+  PutU64(out, uint64_t(e.record));
+}
+
+Entry DecodeKey(std::string_view key) {
+  Entry e{IndexKind(uint8_t(key[0])), {}, 0, int64_t(GetU64(key.data() + key.size() - 8))};
+  std::string_view value = key.substr(1, key.size() - 9);
+  if (IsText(e.kind)) {
+    e.text = value;
+  } else {
+    e.num = int64_t(GetU64(value.data()) ^ (uint64_t(1) << 63));
+  }
+  return e;
+}
+
+// Inserts entries in rows of many values per statement: the statement's own cost, not the
+// B-tree append, is most of a one-row insert.
+class Inserter {
+ public:
+  explicit Inserter(Db& db) : db_(db) {}
+  Status Add(const Entry& e) {
+    rows_.push_back({e.kind, std::string(e.text), e.num, e.record});
+    return rows_.size() == kRows ? Flush() : Status::Ok();
+  }
+  // A full batch in one statement; what is left at the end one row at a time.
+  Status Flush() {
+    if (rows_.size() < kRows) {
+      for (const Row& r : rows_) {
+        Stmt& s = db_.Prepare("INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
+        Bind(s, 1, r);
+        BOSAI_RETURN_IF_ERROR(s.Run());
+      }
+      rows_.clear();
+      return Status::Ok();
+    }
+    if (batch_sql_.empty()) {
+      batch_sql_ = "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)";
+      for (size_t i = 1; i < kRows; ++i) batch_sql_ += ",(?, ?, ?)";
+    }
+    Stmt& s = db_.Prepare(batch_sql_);
+    for (size_t i = 0; i < rows_.size(); ++i) Bind(s, int(3 * i + 1), rows_[i]);
+    rows_.clear();
+    return s.Run();
+  }
+
+ private:
+  struct Row {
+    IndexKind kind;
+    std::string text;
+    int64_t num;
+    int64_t record;
+  };
+  static void Bind(Stmt& s, int col, const Row& r) {
+    s.Bind(col, int64_t(r.kind));
+    if (IsText(r.kind)) {
+      s.Bind(col + 1, r.text);
+    } else {
+      s.Bind(col + 1, r.num);
+    }
+    s.Bind(col + 2, r.record);
+  }
+  static constexpr size_t kRows = 256;
+  Db& db_;
+  std::vector<Row> rows_;
+  std::string batch_sql_;
+};
+
+Status FileError(std::string_view what) {
+  return Status::IoError(fmt::format("index build: {}: {}", what, std::strerror(errno)));
+}
+
+// Reads back one sorted run.
+class RunReader {
+ public:
+  explicit RunReader(std::FILE* f) : file_(f) {}
+  // The next key, or false at the end.
+  Result<bool> Next() {
+    unsigned char len[2];
+    size_t n = std::fread(len, 1, 2, file_);
+    if (n == 0 && std::feof(file_)) return false;
+    if (n != 2) return FileError("reading a run");
+    key_.resize(size_t(len[0]) << 8 | len[1]);
+    if (std::fread(key_.data(), 1, key_.size(), file_) != key_.size()) {
+      return FileError("reading a run");
+    }
+    return true;
+  }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::FILE* file_;
+  std::string key_;
+};
+
+}  // namespace
+
+std::vector<IndexEntry> IndexEntries(const IndexColumns& ix) {
+  std::vector<IndexEntry> out;
+  if (ix.text) out.push_back({IndexKind::kText, ix.text, 0});
+  if (ix.num) out.push_back({IndexKind::kNum, std::nullopt, *ix.num});
+  if (ix.ref) out.push_back({IndexKind::kRef, ix.ref, 0});
+  if (ix.lookup) out.push_back({IndexKind::kLookup, std::nullopt, *ix.lookup});
+  return out;
+}
+
+Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
+                          const IndexColumns& after) {
+  auto bind_value = [](Stmt& s, const IndexEntry& e) {
+    if (e.text) {
+      s.Bind(2, *e.text);
+    } else {
+      s.Bind(2, e.num);
+    }
+  };
+  std::vector<IndexEntry> old_entries = IndexEntries(before);
+  std::vector<IndexEntry> new_entries = IndexEntries(after);
+  auto same = [](const IndexEntry& a, const IndexEntry& b) {
+    return a.kind == b.kind && a.text == b.text && a.num == b.num;
+  };
+  for (const IndexEntry& e : old_entries) {
+    if (std::any_of(new_entries.begin(), new_entries.end(),
+                    [&](const IndexEntry& n) { return same(e, n); })) {
+      continue;
+    }
+    Stmt& d = db.Prepare("DELETE FROM record_index WHERE kind = ? AND value = ? AND record = ?");
+    d.Bind(1, int64_t(e.kind));
+    bind_value(d, e);
+    d.Bind(3, record);
+    BOSAI_RETURN_IF_ERROR(d.Run());
+  }
+  for (const IndexEntry& e : new_entries) {
+    if (std::any_of(old_entries.begin(), old_entries.end(),
+                    [&](const IndexEntry& o) { return same(e, o); })) {
+      continue;
+    }
+    Stmt& s = db.Prepare("INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
+    s.Bind(1, int64_t(e.kind));
+    bind_value(s, e);
+    s.Bind(3, record);
+    BOSAI_RETURN_IF_ERROR(s.Run());
+  }
+  return Status::Ok();
+}
+
+IndexBuilder::IndexBuilder(size_t memory_bytes) : memory_bytes_(memory_bytes) {}
+
+IndexBuilder::~IndexBuilder() {
+  for (std::FILE* f : runs_) std::fclose(f);
+}
+
+Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
+  for (const IndexEntry& e : IndexEntries(ix)) {
+    Entries& k = kinds_[size_t(e.kind)];
+    if (e.text) {
+      if (e.text->size() > 0xFFF0) {
+        return Status::Invalid(fmt::format("an index value of {} bytes is too long", e.text->size()));
+      }
+      k.texts.push_back({0, uint32_t(k.arena.size()), uint32_t(e.text->size()), record});
+      k.arena += *e.text;
+      bytes_ += sizeof(Text) + e.text->size();
+    } else {
+      k.nums.push_back({e.num, record});
+      bytes_ += sizeof(Num);
+    }
+  }
+  return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
+}
+
+template <typename Fn>
+Status IndexBuilder::ForEachSorted(Fn&& fn) {
+  for (IndexKind kind : {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup}) {
+    Entries& k = kinds_[size_t(kind)];
+    if (IsText(kind)) {
+      auto text = [&](const Text& t) { return std::string_view(k.arena).substr(t.offset, t.size); };
+      size_t common = k.texts.empty() ? 0 : k.texts[0].size;
+      for (const Text& t : k.texts) {
+        std::string_view a = text(k.texts[0]), b = text(t);
+        size_t n = std::min(common, b.size());
+        common = size_t(std::mismatch(a.begin(), a.begin() + n, b.begin()).first - a.begin());
+      }
+      for (Text& t : k.texts) {
+        std::string_view rest = text(t).substr(common);
+        t.prefix = 0;
+        for (size_t i = 0; i < 8; ++i) t.prefix = t.prefix << 8 | (i < rest.size() ? uint8_t(rest[i]) : 0);
+      }
+      std::sort(k.texts.begin(), k.texts.end(), [&](const Text& a, const Text& b) {
+        if (a.prefix != b.prefix) return a.prefix < b.prefix;
+        if (int c = text(a).compare(text(b)); c != 0) return c < 0;
+        return a.record < b.record;
+      });
+      for (const Text& t : k.texts) BOSAI_RETURN_IF_ERROR(fn(Entry{kind, text(t), 0, t.record}));
+    } else {
+      std::sort(k.nums.begin(), k.nums.end(), [](const Num& a, const Num& b) {
+        return a.value != b.value ? a.value < b.value : a.record < b.record;
+      });
+      for (const Num& n : k.nums) BOSAI_RETURN_IF_ERROR(fn(Entry{kind, {}, n.value, n.record}));
+    }
+  }
+  return Status::Ok();
+}
+
+void IndexBuilder::Clear() {
+  for (Entries& k : kinds_) k = Entries();
+  bytes_ = 0;
+}
+
+Status IndexBuilder::Spill() {
+  std::FILE* f = std::tmpfile();
+  if (f == nullptr) return FileError("creating a temporary file");
+  runs_.push_back(f);
+  std::string key;
+  BOSAI_RETURN_IF_ERROR(ForEachSorted([&](const Entry& e) -> Status {
+    key.assign(2, '\0');
+    EncodeKey(e, key);
+    key[0] = char((key.size() - 2) >> 8);
+    key[1] = char(key.size() - 2);
+    if (std::fwrite(key.data(), 1, key.size(), f) != key.size()) return FileError("writing a run");
+    return Status::Ok();
+  }));
+  if (std::fflush(f) != 0 || std::fseek(f, 0, SEEK_SET) != 0) return FileError("writing a run");
+  Clear();
+  return Status::Ok();
+}
+
+Status IndexBuilder::Finish(Db& db) {
+  Inserter inserter(db);
+  if (runs_.empty()) {
+    BOSAI_RETURN_IF_ERROR(ForEachSorted([&](const Entry& e) { return inserter.Add(e); }));
+    Clear();
+    return inserter.Flush();
+  }
+  if (bytes_ > 0) BOSAI_RETURN_IF_ERROR(Spill());
+  // Merge the runs: a heap of (key, run), smallest key first.
+  std::vector<RunReader> readers;
+  for (std::FILE* f : runs_) readers.emplace_back(f);
+  auto greater = [&](size_t a, size_t b) { return readers[a].key() > readers[b].key(); };
+  std::priority_queue<size_t, std::vector<size_t>, decltype(greater)> heap(greater);
+  for (size_t i = 0; i < readers.size(); ++i) {
+    BOSAI_ASSIGN_OR_RETURN(bool more, readers[i].Next());
+    if (more) heap.push(i);
+  }
+  while (!heap.empty()) {
+    size_t i = heap.top();
+    heap.pop();
+    BOSAI_RETURN_IF_ERROR(inserter.Add(DecodeKey(readers[i].key())));
+    BOSAI_ASSIGN_OR_RETURN(bool more, readers[i].Next());
+    if (more) heap.push(i);
+  }
+  BOSAI_RETURN_IF_ERROR(inserter.Flush());
+  for (std::FILE* f : runs_) std::fclose(f);
+  runs_.clear();
+  return Status::Ok();
+}
+
+}  // namespace bosai
