@@ -194,7 +194,8 @@ Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
     Entries& k = kinds_[size_t(e.kind)];
     if (e.text) {
       if (e.text->size() > 0xFFF0) {
-        return Status::Invalid(fmt::format("an index value of {} bytes is too long", e.text->size()));
+        return Status::Invalid(
+            fmt::format("an index value of {} bytes is too long", e.text->size()));
       }
       k.texts.push_back({0, uint32_t(k.arena.size()), uint32_t(e.text->size()), record});
       k.arena += *e.text;
@@ -222,7 +223,8 @@ Status IndexBuilder::ForEachSorted(Fn&& fn) {
       for (Text& t : k.texts) {
         std::string_view rest = text(t).substr(common);
         t.prefix = 0;
-        for (size_t i = 0; i < 8; ++i) t.prefix = t.prefix << 8 | (i < rest.size() ? uint8_t(rest[i]) : 0);
+        for (size_t i = 0; i < 8; ++i)
+          t.prefix = t.prefix << 8 | (i < rest.size() ? uint8_t(rest[i]) : 0);
       }
       std::sort(k.texts.begin(), k.texts.end(), [&](const Text& a, const Text& b) {
         if (a.prefix != b.prefix) return a.prefix < b.prefix;

@@ -514,31 +514,33 @@ Status Store::RecordWriter::Flush() {
 
 Status Store::RecordWriter::Encode(std::launch how) {
   BOSAI_RETURN_IF_ERROR(InsertEncoded());
+  // The records just inserted are freed on the second thread too.
+  std::vector<Record> inserted = std::move(encoding_records_);
   encoding_records_ = std::move(chunk_);
   chunk_ = {};
   encoding_first_id_ = next_id_;
   next_id_ += int64_t(encoding_records_.size());
-  encoding_ = std::async(how, [this]() -> Result<std::vector<RecordRow>> {
-    std::vector<RecordRow> rows;
-    rows.reserve(encoding_records_.size());
-    for (size_t i = 0; i < encoding_records_.size(); ++i) {
-      rows.push_back(store_.EncodeRecord(encoding_records_[i]));
-      if (store_.index_builder_) {
-        BOSAI_RETURN_IF_ERROR(
-            store_.index_builder_->Add(encoding_first_id_ + int64_t(i), rows.back().index));
-      }
-    }
-    return rows;
-  });
+  encoding_ = std::async(
+      how, [this, inserted = std::move(inserted)]() mutable -> Result<std::vector<RecordRow>> {
+        inserted = {};
+        std::vector<RecordRow> rows;
+        rows.reserve(encoding_records_.size());
+        for (size_t i = 0; i < encoding_records_.size(); ++i) {
+          rows.push_back(store_.EncodeRecord(encoding_records_[i]));
+          if (store_.index_builder_) {
+            BOSAI_RETURN_IF_ERROR(
+                store_.index_builder_->Add(encoding_first_id_ + int64_t(i), rows.back().index));
+          }
+        }
+        return rows;
+      });
   return Status::Ok();
 }
 
 Status Store::RecordWriter::InsertEncoded() {
   if (!encoding_.valid()) return Status::Ok();
   BOSAI_ASSIGN_OR_RETURN(std::vector<RecordRow> rows, encoding_.get());
-  BOSAI_RETURN_IF_ERROR(store_.InsertRecords(encoding_records_, rows, encoding_first_id_));
-  encoding_records_.clear();
-  return Status::Ok();
+  return store_.InsertRecords(encoding_records_, rows, encoding_first_id_);
 }
 
 Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
