@@ -134,8 +134,8 @@ void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
 
 constexpr const char* kDropRecordKeyIndex = "DROP INDEX IF EXISTS records_key;";
 
-// Records a RecordWriter encodes on its second thread at a time.
-constexpr size_t kWriterChunk = 4096;
+// Records a bootstrap builds on its second thread at a time.
+constexpr size_t kBuildChunk = 4096;
 
 // Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
 Status SplitBatch(std::string_view raw, std::vector<std::string>& peers,
@@ -463,8 +463,7 @@ Status Store::SaveRecord(const Record& rec) {
   return InsertRecord(rec, EncodeRecord(rec));
 }
 
-Status Store::InsertRecords(const std::vector<Record>& recs, const std::vector<RecordRow>& rows,
-                            int64_t first_id) {
+Status Store::InsertRecords(const std::vector<BuiltRecord>& built) {
   constexpr size_t kRowsPerInsert = 64;
   constexpr const char* kInsert =
       "INSERT INTO records(id, entity, key, body, clock, idx_text2) VALUES(?, ?, ?, ?, ?, ?)";
@@ -473,74 +472,27 @@ Status Store::InsertRecords(const std::vector<Record>& recs, const std::vector<R
     for (size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?, ?, ?, ?, ?, ?)";
     return sql;
   }();
-  auto bind = [&](Stmt& s, int col, size_t i) {
-    s.Bind(col, first_id + int64_t(i)).Bind(col + 1, recs[i].entity).Bind(col + 2, recs[i].key);
-    s.BindBlob(col + 3, rows[i].body).BindBlob(col + 4, rows[i].clock);
-    BindOptText(s, col + 5, rows[i].index.text2);
+  auto bind = [&](Stmt& s, int col, const BuiltRecord& b) {
+    s.Bind(col, b.id).Bind(col + 1, b.rec.entity).Bind(col + 2, b.rec.key);
+    s.BindBlob(col + 3, b.row.body).BindBlob(col + 4, b.row.clock);
+    BindOptText(s, col + 5, b.row.index.text2);
   };
+  std::vector<const BuiltRecord*> rows;
+  for (const BuiltRecord& b : built) {
+    if (b.id != 0) rows.push_back(&b);
+  }
   size_t i = 0;
-  for (; i + kRowsPerInsert <= recs.size(); i += kRowsPerInsert) {
+  for (; i + kRowsPerInsert <= rows.size(); i += kRowsPerInsert) {
     Stmt& s = db_->Prepare(many);
-    for (size_t j = 0; j < kRowsPerInsert; ++j) bind(s, int(6 * j + 1), i + j);
+    for (size_t j = 0; j < kRowsPerInsert; ++j) bind(s, int(6 * j + 1), *rows[i + j]);
     BOSAI_RETURN_IF_ERROR(s.Run());
   }
-  for (; i < recs.size(); ++i) {
+  for (; i < rows.size(); ++i) {
     Stmt& s = db_->Prepare(kInsert);
-    bind(s, 1, i);
+    bind(s, 1, *rows[i]);
     BOSAI_RETURN_IF_ERROR(s.Run());
   }
   return Status::Ok();
-}
-
-Store::RecordWriter::RecordWriter(Store& store) : store_(store) {
-  Stmt& s = store_.db_->Prepare("SELECT coalesce(max(id), 0) + 1 FROM records");
-  if (s.Step()) next_id_ = s.Int(0);
-  s.Reset();
-}
-
-Store::RecordWriter::~RecordWriter() {
-  if (encoding_.valid()) encoding_.wait();  // it reads encoding_records_
-}
-
-Status Store::RecordWriter::Add(Record rec) {
-  chunk_.push_back(std::move(rec));
-  return chunk_.size() < kWriterChunk ? Status::Ok() : Encode(std::launch::async);
-}
-
-Status Store::RecordWriter::Flush() {
-  BOSAI_RETURN_IF_ERROR(Encode(std::launch::deferred));
-  return InsertEncoded();
-}
-
-Status Store::RecordWriter::Encode(std::launch how) {
-  BOSAI_RETURN_IF_ERROR(InsertEncoded());
-  // The records just inserted are freed on the second thread too.
-  std::vector<Record> inserted = std::move(encoding_records_);
-  encoding_records_ = std::move(chunk_);
-  chunk_ = {};
-  encoding_first_id_ = next_id_;
-  next_id_ += int64_t(encoding_records_.size());
-  encoding_ = std::async(
-      how, [this, inserted = std::move(inserted)]() mutable -> Result<std::vector<RecordRow>> {
-        inserted = {};
-        std::vector<RecordRow> rows;
-        rows.reserve(encoding_records_.size());
-        for (size_t i = 0; i < encoding_records_.size(); ++i) {
-          rows.push_back(store_.EncodeRecord(encoding_records_[i]));
-          if (store_.index_builder_) {
-            BOSAI_RETURN_IF_ERROR(
-                store_.index_builder_->Add(encoding_first_id_ + int64_t(i), rows.back().index));
-          }
-        }
-        return rows;
-      });
-  return Status::Ok();
-}
-
-Status Store::RecordWriter::InsertEncoded() {
-  if (!encoding_.valid()) return Status::Ok();
-  BOSAI_ASSIGN_OR_RETURN(std::vector<RecordRow> rows, encoding_.get());
-  return store_.InsertRecords(encoding_records_, rows, encoding_first_id_);
 }
 
 Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
@@ -575,7 +527,7 @@ Status Store::Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
 }
 
 Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& op,
-                      const std::vector<uint32_t>& peer_streams) {
+                      const std::vector<uint32_t>& peer_streams, bool off_thread) {
   Stamp stamp{stream, seq, op.hlc(), op.source() == v1::OP_SOURCE_REGISTER};
   if (op.set().empty() && op.writes_size() == 0) return Status::Ok();  // writes nothing
   if (!op.set().empty()) {
@@ -583,7 +535,7 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
     if (!fields.ok()) {
       return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
     }
-    if (rec.stamps.empty() && superseded_rows_ == 0) {
+    if (rec.stamps.empty() && (off_thread || superseded_rows_ == 0)) {
       // A new record: every field is simply set (what ApplyFieldWrite would conclude).
       for (const auto& [field, value] : *fields) rec.stamps[field] = stamp;
       rec.body = std::move(fields).value();
@@ -594,7 +546,7 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
     }
     for (const auto& [field, value] : *fields) {
       BOSAI_RETURN_IF_ERROR(
-          ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams));
+          ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams, off_thread));
     }
   }
   for (const auto& w : op.writes()) {
@@ -602,7 +554,7 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
       return Status::Corruption(fmt::format("op on {}: malformed causal context", op.key()));
     }
     BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, w.field(), w.value(), &w.context_peer(),
-                                          &w.context_seq(), peer_streams));
+                                          &w.context_seq(), peer_streams, off_thread));
   }
   rec.exists = true;
   return Status::Ok();
@@ -614,10 +566,11 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
 Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::string_view value,
                               const google::protobuf::RepeatedField<uint32_t>* context_peer,
                               const google::protobuf::RepeatedField<uint64_t>* context_seq,
-                              const std::vector<uint32_t>& peer_streams) {
+                              const std::vector<uint32_t>& peer_streams, bool off_thread) {
   // A write that an applied write already named is dead on arrival; its own context still counts.
+  // (Off the thread, no dot of this record can be pending yet: see ApplyOp.)
   bool dead = false;
-  if (superseded_rows_ > 0) {
+  if (!off_thread && superseded_rows_ > 0) {
     Stmt& d = db_->Prepare(
         "DELETE FROM superseded WHERE entity = ? AND key = ? AND field = ? AND stream = ? AND seq "
         "= ?");
@@ -658,6 +611,7 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
       }
     }
     if (cseq > streams_[cs].last_seq) {
+      if (off_thread) return NeedsTables();
       Stmt& ins = db_->Prepare(
           "INSERT OR IGNORE INTO superseded(entity, key, field, stream, seq) VALUES(?, ?, ?, ?, "
           "?)");
@@ -675,6 +629,7 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
       // An edit on a node overwrites what the register said: keep the register's value as the
       // base of the next three-way re-import.
       if (shown->stamp.reg && !stamp.reg) {
+        if (off_thread) return NeedsTables();
         Stmt& b = db_->Prepare(
             "INSERT OR REPLACE INTO register_base(entity, key, field, value) VALUES(?, ?, ?, ?)");
         b.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f).BindBlob(4, shown->value);
@@ -702,6 +657,7 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
   }
 
   auto add_sibling = [&](const Sibling& s) -> Status {
+    if (off_thread) return NeedsTables();
     const StreamInfo& info = streams_[s.stamp.stream];
     Stmt& ins = db_->Prepare(
         "INSERT OR IGNORE INTO siblings(entity, key, field, stream, seq, hlc, reg, value, id) "
@@ -734,7 +690,7 @@ Status Store::ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t f, std::
   } else {
     rec.body[f] = std::move(win.value);
   }
-  if (win.stamp == stamp && stamp.reg && register_base_rows_ > 0) {
+  if (!off_thread && win.stamp == stamp && stamp.reg && register_base_rows_ > 0) {
     Stmt& d = db_->Prepare("DELETE FROM register_base WHERE entity = ? AND key = ? AND field = ?");
     d.Bind(1, rec.entity).Bind(2, rec.key).Bind(3, f);
     BOSAI_RETURN_IF_ERROR(d.Run());
@@ -1092,6 +1048,58 @@ void Store::UnlockBootstrap() {
   bootstrap_lock_ = -1;
 }
 
+// An op of a bootstrap pass, in the pass's buffer of encoded ops.
+struct Store::OpRef {
+  uint32_t entity;
+  uint32_t stream;
+  uint64_t key_hash;    // which pass takes it
+  uint64_t key_prefix;  // for sorting
+  uint64_t hlc;
+  uint64_t seq;
+  size_t block;                               // index into peers
+  size_t offset, size, key_offset, key_size;  // in the buffer
+};
+
+Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
+    const std::vector<OpRef>& refs, const std::string& ops,
+    const std::vector<std::vector<uint32_t>>& peers, size_t from, size_t to, bool off_thread) {
+  auto key = [&](const OpRef& r) { return std::string_view(ops).substr(r.key_offset, r.key_size); };
+  std::vector<BuiltRecord> out;
+  v1::Op op;
+  for (size_t i = from; i < to;) {
+    BuiltRecord& b = out.emplace_back();
+    b.first_op = i;
+    Record& rec = b.rec;
+    rec.entity = refs[i].entity;
+    rec.key = std::string(key(refs[i]));
+    for (; i < to && refs[i].entity == rec.entity && key(refs[i]) == rec.key; ++i) {
+      if (b.needs_tables) continue;
+      const OpRef& r = refs[i];
+      if (!op.ParseFromArray(ops.data() + r.offset, int(r.size))) {
+        return Status::Corruption(fmt::format("op {} of stream {} does not parse", r.seq,
+                                              streams_[r.stream].id.incarnation));
+      }
+      Status st;
+      if (op.kind() == v1::OP_KIND_EVENT) {
+        st = off_thread ? NeedsTables() : Materialize(r.stream, r.seq, op, peers[r.block]);
+      } else {
+        st = ApplyOp(rec, r.stream, r.seq, op, peers[r.block], off_thread);
+      }
+      if (off_thread && st.code() == Status::Code::kBusy) {
+        b.needs_tables = true;
+      } else if (!st.ok()) {
+        return st;
+      }
+    }
+    b.end_op = i;
+    if (b.needs_tables || !rec.exists) continue;
+    if (rec.stamps.empty())
+      return Status::Corruption(fmt::format("record {} has no field", rec.key));
+    b.row = EncodeRecord(rec);
+  }
+  return out;
+}
+
 Status Store::MaterializeAll() {
   BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordKeyIndex));
   BOSAI_RETURN_IF_ERROR(
@@ -1112,16 +1120,7 @@ Status Store::MaterializeAll() {
   // hashes to it, so that memory stays bounded whatever the size of the op-log.
   const uint64_t passes = 1 + stored * 4 / std::max<uint64_t>(options_.bootstrap_pass_bytes, 1);
 
-  struct Entry {
-    uint32_t entity;
-    uint32_t stream;
-    uint64_t key_hash;    // which pass takes it
-    uint64_t key_prefix;  // for sorting
-    uint64_t hlc;
-    uint64_t seq;
-    size_t block;                               // index into peers
-    size_t offset, size, key_offset, key_size;  // in `ops`
-  };
+  using Entry = OpRef;
   for (uint64_t pass = 0; pass < passes; ++pass) {
     std::string ops;  // the encoded ops of this pass
     std::vector<Entry> entries;
@@ -1202,34 +1201,56 @@ Status Store::MaterializeAll() {
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
     });
-    // Records are built here (the merge may read and write siblings); the writer encodes them
-    // on a second thread while the next ones are built.
-    RecordWriter writer(*this);
-    v1::Op op;
-    for (size_t i = 0; i < entries.size();) {
-      Record rec;
-      rec.entity = entries[i].entity;
-      rec.key = std::string(key(entries[i]));
-      for (; i < entries.size() && entries[i].entity == rec.entity && key(entries[i]) == rec.key;
-           ++i) {
-        const Entry& e = entries[i];
-        if (!op.ParseFromArray(ops.data() + e.offset, int(e.size))) {
-          return Status::Corruption(fmt::format("op {} of stream {} does not parse", e.seq,
-                                                streams_[e.stream].id.incarnation));
-        }
-        if (op.kind() == v1::OP_KIND_EVENT) {
-          BOSAI_RETURN_IF_ERROR(Materialize(e.stream, e.seq, op, peers[e.block]));
-        } else {
-          BOSAI_RETURN_IF_ERROR(ApplyOp(rec, e.stream, e.seq, op, peers[e.block]));
-        }
+    // Records are built, a chunk at a time, on a second thread while this one inserts the
+    // previous chunk, and again here when their merge needs the tables (conflicts, events).
+    std::vector<size_t> starts;  // of each record's ops
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i == 0 || entries[i].entity != entries[i - 1].entity ||
+          key(entries[i]) != key(entries[i - 1])) {
+        starts.push_back(i);
       }
-      if (!rec.exists) continue;
-      if (rec.stamps.empty()) {
-        return Status::Corruption(fmt::format("record {} has no field", rec.key));
-      }
-      BOSAI_RETURN_IF_ERROR(writer.Add(std::move(rec)));
     }
-    BOSAI_RETURN_IF_ERROR(writer.Flush());
+    starts.push_back(entries.size());
+    auto build = [&, this](size_t chunk) {
+      size_t first = chunk * kBuildChunk;
+      size_t last = std::min(first + kBuildChunk, starts.size() - 1);
+      return std::async(std::launch::async, [&, this, first, last] {
+        return BuildRecords(entries, ops, peers, starts[first], starts[last], true);
+      });
+    };
+    const size_t chunks = (starts.size() - 1 + kBuildChunk - 1) / kBuildChunk;
+    int64_t next_id = 1;
+    {
+      Stmt& s = db_->Prepare("SELECT coalesce(max(id), 0) + 1 FROM records");
+      if (s.Step()) next_id = s.Int(0);
+      s.Reset();
+    }
+    // Two chunks build at once: together they take about as long as this thread's inserts.
+    constexpr size_t kBuilding = 2;
+    std::deque<std::future<Result<std::vector<BuiltRecord>>>> building;
+    std::future<void> freeing;  // built records are freed on another thread too
+    for (size_t chunk = 0; chunk < std::min(chunks, kBuilding); ++chunk) {
+      building.push_back(build(chunk));
+    }
+    for (size_t chunk = 0; chunk < chunks; ++chunk) {
+      auto done = building.front().get();
+      building.pop_front();
+      if (chunk + kBuilding < chunks) building.push_back(build(chunk + kBuilding));
+      BOSAI_ASSIGN_OR_RETURN(std::vector<BuiltRecord> built, std::move(done));
+      for (BuiltRecord& b : built) {
+        if (b.needs_tables) {
+          BOSAI_ASSIGN_OR_RETURN(std::vector<BuiltRecord> again,
+                                 BuildRecords(entries, ops, peers, b.first_op, b.end_op, false));
+          b = std::move(again.at(0));
+        }
+        if (!b.rec.exists) continue;
+        b.id = next_id++;
+        BOSAI_RETURN_IF_ERROR(index_builder_->Add(b.id, b.row.index));
+      }
+      BOSAI_RETURN_IF_ERROR(InsertRecords(built));
+      if (freeing.valid()) freeing.wait();
+      freeing = std::async(std::launch::async, [done = std::move(built)]() mutable { done = {}; });
+    }
   }
   Status st = index_builder_->Finish(*db_);
   index_builder_.reset();

@@ -266,37 +266,25 @@ class Store {
   RecordRow EncodeRecord(const Record& rec) const;
   // Updates a loaded record in place (its row id and index entries stay), or inserts a new one.
   Status InsertRecord(const Record& rec, const RecordRow& row);
-  // Inserts new records (insert only) in the order given, encoding them on a second thread in
-  // chunks while the caller builds the next ones; nothing may read them before Flush. For a
-  // bootstrap. (A first import keeps its second core busy with validation and blocks: there
-  // it only added work.)
-  class RecordWriter {
-   public:
-    explicit RecordWriter(Store& store);
-    ~RecordWriter();
-    Status Add(Record rec);
-    Status Flush();  // inserts every record added
-
-   private:
-    Status Encode(std::launch how);  // inserts the previous chunk, starts encoding this one
-    Status InsertEncoded();
-    Store& store_;
-    int64_t next_id_ = 1;                   // row ids are given in order: appended
-    std::vector<Record> chunk_;             // being added to
-    std::vector<Record> encoding_records_;  // being encoded by encoding_
-    int64_t encoding_first_id_ = 0;
-    // Encodes the chunk, and adds its index entries to the store's IndexBuilder, which only
-    // this thread touches meanwhile.
-    std::future<Result<std::vector<RecordRow>>> encoding_;
+  // A record a bootstrap built, to insert with row id `id` (0: nothing to insert).
+  struct BuiltRecord {
+    Record rec;
+    RecordRow row;
+    int64_t id = 0;
+    bool needs_tables = false;        // its merge reads or writes tables: done again on this thread
+    size_t first_op = 0, end_op = 0;  // its ops in the bootstrap pass
   };
-  // Inserts new records with the row ids first_id, first_id + 1, ..., many per statement.
-  Status InsertRecords(const std::vector<Record>& recs, const std::vector<RecordRow>& rows,
-                       int64_t first_id);
+  // Inserts built records, many per statement; their row ids increase: they are appended.
+  Status InsertRecords(const std::vector<BuiltRecord>& built);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
+  // With off_thread (a bootstrap's second thread), the merge touches no table and no changing
+  // member; where it would, it returns NeedsTables() and the caller does it again on the
+  // store's thread. Sound in a bootstrap only: there no table holds rows of a record before its
+  // ops are merged.
   Status ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& op,
-                 const std::vector<uint32_t>& peer_streams);
+                 const std::vector<uint32_t>& peer_streams, bool off_thread = false);
   // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
   Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
                        v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);
@@ -304,7 +292,14 @@ class Store {
   Status ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t field, std::string_view value,
                          const google::protobuf::RepeatedField<uint32_t>* context_peer,
                          const google::protobuf::RepeatedField<uint64_t>* context_seq,
-                         const std::vector<uint32_t>& peer_streams);
+                         const std::vector<uint32_t>& peer_streams, bool off_thread);
+  static Status NeedsTables() { return Status::Busy("the merge needs the tables"); }
+  // Builds the records of entries [from, to) of a bootstrap pass, as off_thread as it can.
+  struct OpRef;
+  Result<std::vector<BuiltRecord>> BuildRecords(const std::vector<OpRef>& refs,
+                                                const std::string& ops,
+                                                const std::vector<std::vector<uint32_t>>& peers,
+                                                size_t from, size_t to, bool off_thread);
   // Closes the open block of a stream; it is encoded (compressed, signed) on another thread when
   // in_background, and stored by StoreEncoded, in order, before the commit.
   Status FlushBlock(uint32_t stream, bool in_background);
