@@ -1458,20 +1458,38 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   if (h.first_seq > have + 1) {
     return Status::Invalid(fmt::format("{}: gap after seq {}", where, have));
   }
-  BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
-  std::vector<uint32_t> peer_streams;
-  for (const auto& p : batch.peers()) {
-    BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, h.scope));
-    peer_streams.push_back(ps);
-  }
-  for (int i = 0; i < batch.ops_size(); ++i) {
-    uint64_t seq = h.first_seq + uint64_t(i);
-    if (seq <= have) continue;
-    const v1::Op& op = batch.ops(i);
-    hlc_.Observe(op.hlc());
-    streams_[stream].last_seq = seq;
-    if (bootstrapping_) continue;  // EndBootstrap materializes it
-    BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams).WithContext(where));
+  if (bootstrapping_) {
+    // EndBootstrap materializes it: check the payload's layout, the op count and each op's
+    // head here; the ops are parsed in full once, then.
+    BOSAI_ASSIGN_OR_RETURN(std::string raw, DecompressBlockPayload(block));
+    std::vector<std::string> peers;
+    std::vector<std::string_view> encoded;
+    BOSAI_RETURN_IF_ERROR(SplitBatch(raw, peers, encoded).WithContext(where));
+    if (encoded.size() != h.count) {
+      return Status::Corruption(fmt::format("{}: the header says {} ops, the payload holds {}",
+                                            where, h.count, encoded.size()));
+    }
+    for (std::string_view op : encoded) {
+      if (auto head = ReadOpHead(op); !head.ok()) return head.status().WithContext(where);
+    }
+    for (const auto& p : peers) BOSAI_RETURN_IF_ERROR(StreamFor(p, h.scope).status());
+    hlc_.Observe(h.max_hlc);
+    streams_[stream].last_seq = h.last_seq();
+  } else {
+    BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
+    std::vector<uint32_t> peer_streams;
+    for (const auto& p : batch.peers()) {
+      BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, h.scope));
+      peer_streams.push_back(ps);
+    }
+    for (int i = 0; i < batch.ops_size(); ++i) {
+      uint64_t seq = h.first_seq + uint64_t(i);
+      if (seq <= have) continue;
+      const v1::Op& op = batch.ops(i);
+      hlc_.Observe(op.hlc());
+      streams_[stream].last_seq = seq;
+      BOSAI_RETURN_IF_ERROR(Materialize(stream, seq, op, peer_streams).WithContext(where));
+    }
   }
   if (new_key) {
     Stmt& s = db_->Prepare("INSERT OR IGNORE INTO incarnations(name, public_key) VALUES(?, ?)");
