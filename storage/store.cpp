@@ -1125,8 +1125,78 @@ Status Store::MaterializeAll() {
     std::string ops;  // the encoded ops of this pass
     std::vector<Entry> entries;
     std::vector<std::vector<uint32_t>> peers;  // per block: local stream of each peer
+    // Blocks are read here and decoded on two threads, a group at a time.
+    struct Decoded {
+      Status status;
+      std::string ops;  // this pass's ops of the block
+      std::vector<Entry> refs;
+      std::vector<std::string> peer_names;
+    };
+    struct Job {
+      uint32_t stream;
+      uint64_t first, last, cursor;
+      std::string data;
+      Decoded out;
+    };
+    auto decode = [passes, pass, this](Job& job) {
+      Decoded& d = job.out;
+      const StreamInfo& info = streams_[job.stream];
+      std::string where = fmt::format("block {} {} seq {}-{}", info.id.incarnation, info.id.scope,
+                                      job.first, job.last);
+      auto raw = DecompressBlockPayload(job.data);
+      if (!raw.ok()) {
+        d.status = raw.status().WithContext(where);
+        return;
+      }
+      std::vector<std::string_view> encoded;
+      d.status = SplitBatch(*raw, d.peer_names, encoded).WithContext(where);
+      for (size_t i = 0; d.status.ok() && i < encoded.size(); ++i) {
+        uint64_t seq = job.first + i;
+        if (seq <= job.cursor) continue;
+        auto read = ReadOpHead(encoded[i]);
+        if (!read.ok()) {
+          d.status = read.status().WithContext(where);
+          break;
+        }
+        const OpHead& head = *read;
+        uint64_t hash = std::hash<std::string_view>()(head.key) ^ head.entity;
+        if (hash % passes != pass) continue;
+        size_t at = d.ops.size();
+        d.ops += encoded[i];
+        d.refs.push_back({head.entity, job.stream, hash, 0, head.hlc, seq, 0, at, encoded[i].size(),
+                          at + size_t(head.key.data() - encoded[i].data()), head.key.size()});
+      }
+      job.data = {};
+    };
+    std::vector<Job> jobs;
+    auto drain = [&]() -> Status {
+      auto half = std::async(std::launch::async, [&] {
+        for (size_t k = 0; k < jobs.size(); k += 2) decode(jobs[k]);
+      });
+      for (size_t k = 1; k < jobs.size(); k += 2) decode(jobs[k]);
+      half.get();
+      for (Job& job : jobs) {
+        BOSAI_RETURN_IF_ERROR(job.out.status);
+        if (job.out.refs.empty()) continue;
+        std::vector<uint32_t> block_peers;
+        for (const auto& p : job.out.peer_names) {
+          BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, streams_[job.stream].id.scope));
+          block_peers.push_back(ps);
+        }
+        size_t shift = ops.size();
+        ops += job.out.ops;
+        for (Entry& e : job.out.refs) {
+          e.block = peers.size();
+          e.offset += shift;
+          e.key_offset += shift;
+          entries.push_back(e);
+        }
+        peers.push_back(std::move(block_peers));
+      }
+      jobs.clear();
+      return Status::Ok();
+    };
     for (uint32_t id = 1; id < streams_.size(); ++id) {
-      const std::string& scope = streams_[id].id.scope;
       BOSAI_ASSIGN_OR_RETURN(
           Stmt s, db_->PrepareOnce("SELECT first_seq, last_seq, data FROM blocks WHERE stream = "
                                    "? ORDER BY first_seq, last_seq DESC"));
@@ -1136,38 +1206,13 @@ Status Store::MaterializeAll() {
         auto first = uint64_t(s.Int(0));
         auto last = uint64_t(s.Int(1));
         if (last <= cursor) continue;  // covered by a longer block
-        std::string where =
-            fmt::format("block {} {} seq {}-{}", streams_[id].id.incarnation, scope, first, last);
-        BOSAI_ASSIGN_OR_RETURN(std::string raw, DecompressBlockPayload(s.Blob(2)));
-        std::vector<std::string> peer_names;
-        std::vector<std::string_view> encoded;
-        BOSAI_RETURN_IF_ERROR(SplitBatch(raw, peer_names, encoded).WithContext(where));
-        std::vector<uint32_t> block_peers;
-        for (const auto& p : peer_names) {
-          BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, scope));
-          block_peers.push_back(ps);
-        }
-        bool used = false;
-        for (size_t i = 0; i < encoded.size(); ++i) {
-          uint64_t seq = first + i;
-          if (seq <= cursor) continue;
-          auto read = ReadOpHead(encoded[i]);
-          if (!read.ok()) return read.status().WithContext(where);
-          const OpHead& head = *read;
-          uint64_t hash = std::hash<std::string_view>()(head.key) ^ head.entity;
-          if (hash % passes != pass) continue;
-          size_t at = ops.size();
-          ops += encoded[i];
-          entries.push_back({head.entity, id, hash, 0, head.hlc, seq, peers.size(), at,
-                             encoded[i].size(), at + size_t(head.key.data() - encoded[i].data()),
-                             head.key.size()});
-          used = true;
-        }
-        if (used) peers.push_back(std::move(block_peers));
+        jobs.push_back({id, first, last, cursor, std::string(s.Blob(2)), {}});
         cursor = last;
+        if (jobs.size() == 32) BOSAI_RETURN_IF_ERROR(drain());
       }
       BOSAI_RETURN_IF_ERROR(s.status());
     }
+    BOSAI_RETURN_IF_ERROR(drain());
 
     // Records in key order, so that they and their key index are appended, never inserted;
     // each record's ops in causal order: a write that names a value is stamped after it. The
