@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <queue>
 
 namespace bosai {
@@ -208,34 +209,52 @@ Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
   return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
 }
 
+void IndexBuilder::Sort(IndexKind kind) {
+  Entries& k = kinds_[size_t(kind)];
+  if (!IsText(kind)) {
+    std::sort(k.nums.begin(), k.nums.end(), [](const Num& a, const Num& b) {
+      return a.value != b.value ? a.value < b.value : a.record < b.record;
+    });
+    return;
+  }
+  auto text = [&](const Text& t) { return std::string_view(k.arena).substr(t.offset, t.size); };
+  size_t common = k.texts.empty() ? 0 : k.texts[0].size;
+  for (const Text& t : k.texts) {
+    std::string_view a = text(k.texts[0]), b = text(t);
+    size_t n = std::min(common, b.size());
+    common = size_t(std::mismatch(a.begin(), a.begin() + n, b.begin()).first - a.begin());
+  }
+  for (Text& t : k.texts) {
+    std::string_view rest = text(t).substr(common);
+    t.prefix = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      t.prefix = t.prefix << 8 | (i < rest.size() ? uint8_t(rest[i]) : 0);
+    }
+  }
+  std::sort(k.texts.begin(), k.texts.end(), [&](const Text& a, const Text& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    if (int c = text(a).compare(text(b)); c != 0) return c < 0;
+    return a.record < b.record;
+  });
+}
+
 template <typename Fn>
 Status IndexBuilder::ForEachSorted(Fn&& fn) {
+  // The text kinds sort on other threads meanwhile.
+  auto kana = std::async(std::launch::async, [this] { Sort(IndexKind::kText); });
+  auto refs = std::async(std::launch::async, [this] { Sort(IndexKind::kRef); });
+  Sort(IndexKind::kNum);
+  Sort(IndexKind::kLookup);
+  kana.get();
+  refs.get();
   for (IndexKind kind : {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup}) {
     Entries& k = kinds_[size_t(kind)];
     if (IsText(kind)) {
-      auto text = [&](const Text& t) { return std::string_view(k.arena).substr(t.offset, t.size); };
-      size_t common = k.texts.empty() ? 0 : k.texts[0].size;
       for (const Text& t : k.texts) {
-        std::string_view a = text(k.texts[0]), b = text(t);
-        size_t n = std::min(common, b.size());
-        common = size_t(std::mismatch(a.begin(), a.begin() + n, b.begin()).first - a.begin());
+        std::string_view v = std::string_view(k.arena).substr(t.offset, t.size);
+        BOSAI_RETURN_IF_ERROR(fn(Entry{kind, v, 0, t.record}));
       }
-      for (Text& t : k.texts) {
-        std::string_view rest = text(t).substr(common);
-        t.prefix = 0;
-        for (size_t i = 0; i < 8; ++i)
-          t.prefix = t.prefix << 8 | (i < rest.size() ? uint8_t(rest[i]) : 0);
-      }
-      std::sort(k.texts.begin(), k.texts.end(), [&](const Text& a, const Text& b) {
-        if (a.prefix != b.prefix) return a.prefix < b.prefix;
-        if (int c = text(a).compare(text(b)); c != 0) return c < 0;
-        return a.record < b.record;
-      });
-      for (const Text& t : k.texts) BOSAI_RETURN_IF_ERROR(fn(Entry{kind, text(t), 0, t.record}));
     } else {
-      std::sort(k.nums.begin(), k.nums.end(), [](const Num& a, const Num& b) {
-        return a.value != b.value ? a.value < b.value : a.record < b.record;
-      });
       for (const Num& n : k.nums) BOSAI_RETURN_IF_ERROR(fn(Entry{kind, {}, n.value, n.record}));
     }
   }

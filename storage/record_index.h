@@ -88,6 +88,7 @@ class IndexBuilder {
   };
   template <typename Fn>
   Status ForEachSorted(Fn&& fn);  // sorts what is in memory, calls fn(kind, text, num, record)
+  void Sort(IndexKind kind);
   Status Spill();
   void Clear();
 
