@@ -104,7 +104,7 @@ class Store {
     // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
     uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
     // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
-    uint64_t index_build_bytes = uint64_t(16) << 20;
+    uint64_t index_build_bytes = uint64_t(8) << 20;
   };
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);
