@@ -862,6 +862,18 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   std::vector<std::function<void(Stmt&, int)>> binds;
   std::optional<IndexKind> walk;
   std::string order = "r.key";
+  // An entry of `kind` equal to the next bound value: walked, or looked up for each record.
+  auto equal_to = [&](IndexKind kind, bool walk_it) {
+    if (walk_it) {
+      walk = kind;
+      where.push_back("i.value = ?");
+    } else {
+      where.push_back(fmt::format(
+          "EXISTS(SELECT 1 FROM record_index x WHERE x.kind = {} AND x.value = ? AND x.record = "
+          "r.id)",
+          int64_t(kind)));
+    }
+  };
   if (q.kana) {
     std::string k = SearchFold(*q.kana);
     if (k.empty()) return Status::Invalid("--kana is empty");
@@ -882,15 +894,7 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   if (q.birth) {
     auto d = ParseDate(*q.birth);
     if (!d.ok()) return d.status().WithContext("--birth");
-    if (!walk && !q.my_number) {
-      walk = IndexKind::kNum;
-      where.push_back("i.value = ?");
-    } else {
-      where.push_back(fmt::format(
-          "EXISTS(SELECT 1 FROM record_index x WHERE x.kind = {} AND x.value = ? AND x.record = "
-          "r.id)",
-          int64_t(IndexKind::kNum)));
-    }
+    equal_to(IndexKind::kNum, !walk && !q.my_number);
     binds.push_back([v = *d](Stmt& s, int i) { s.Bind(i, int64_t(v)); });
   }
   std::string sealed;
@@ -903,15 +907,7 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     if (!node.data_key())
       return Status::Invalid("this node holds no data key: it cannot look up My Number");
     sealed = node.data_key()->Seal("mynumber", digits);
-    if (!walk) {
-      walk = IndexKind::kLookup;
-      where.push_back("i.value = ?");
-    } else {
-      where.push_back(fmt::format(
-          "EXISTS(SELECT 1 FROM record_index x WHERE x.kind = {} AND x.value = ? AND x.record = "
-          "r.id)",
-          int64_t(IndexKind::kLookup)));
-    }
+    equal_to(IndexKind::kLookup, !walk);
     binds.push_back([h = *DataKey::LookupHashOf(sealed)](Stmt& s, int i) { s.Bind(i, h); });
   }
   if (binds.empty())

@@ -156,32 +156,28 @@ Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
   };
   std::vector<IndexEntry> old_entries = IndexEntries(before);
   std::vector<IndexEntry> new_entries = IndexEntries(after);
-  auto same = [](const IndexEntry& a, const IndexEntry& b) {
-    return a.kind == b.kind && a.text == b.text && a.num == b.num;
+  // Runs `sql` for each entry of `entries` that `other` does not have.
+  auto each_not_in = [&](const std::vector<IndexEntry>& entries,
+                         const std::vector<IndexEntry>& other, const std::string& sql) -> Status {
+    for (const IndexEntry& e : entries) {
+      if (std::any_of(other.begin(), other.end(), [&](const IndexEntry& o) {
+            return e.kind == o.kind && e.text == o.text && e.num == o.num;
+          })) {
+        continue;
+      }
+      Stmt& st = db.Prepare(sql);
+      st.Bind(1, int64_t(e.kind));
+      bind_value(st, e);
+      st.Bind(3, record);
+      BOSAI_RETURN_IF_ERROR(st.Run());
+    }
+    return Status::Ok();
   };
-  for (const IndexEntry& e : old_entries) {
-    if (std::any_of(new_entries.begin(), new_entries.end(),
-                    [&](const IndexEntry& n) { return same(e, n); })) {
-      continue;
-    }
-    Stmt& d = db.Prepare("DELETE FROM record_index WHERE kind = ? AND value = ? AND record = ?");
-    d.Bind(1, int64_t(e.kind));
-    bind_value(d, e);
-    d.Bind(3, record);
-    BOSAI_RETURN_IF_ERROR(d.Run());
-  }
-  for (const IndexEntry& e : new_entries) {
-    if (std::any_of(old_entries.begin(), old_entries.end(),
-                    [&](const IndexEntry& o) { return same(e, o); })) {
-      continue;
-    }
-    Stmt& s = db.Prepare("INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
-    s.Bind(1, int64_t(e.kind));
-    bind_value(s, e);
-    s.Bind(3, record);
-    BOSAI_RETURN_IF_ERROR(s.Run());
-  }
-  return Status::Ok();
+  BOSAI_RETURN_IF_ERROR(
+      each_not_in(old_entries, new_entries,
+                  "DELETE FROM record_index WHERE kind = ? AND value = ? AND record = ?"));
+  return each_not_in(new_entries, old_entries,
+                     "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
 }
 
 IndexBuilder::IndexBuilder(size_t memory_bytes) : memory_bytes_(memory_bytes) {}
