@@ -16,7 +16,7 @@
 
 namespace bosai::node {
 
-// Keeps the index columns of residents: folded kana (prefix search), folded name, birth date,
+// The index values of residents: folded kana (prefix search), folded name, birth date,
 // household, keyed hash of My Number.
 Indexer ResidentIndexer();
 

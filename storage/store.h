@@ -99,7 +99,7 @@ class Store {
  public:
   struct Options {
     Clock* clock = SystemClock::Get();
-    Indexer indexer;                    // may be empty: no index columns
+    Indexer indexer;                    // may be empty: no index entries
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
     // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
     uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
@@ -143,17 +143,18 @@ class Store {
   // Ops written by the current transaction so far.
   uint64_t pending_ops() const { return pending_ops_; }
 
-  // Bulk path for a first import, inside one write transaction: the records indexes are dropped
-  // and built once by EndBulk() (a sort instead of a million random B-tree inserts). Meanwhile
+  // Bulk path for a first import, inside one write transaction: the key index of records is
+  // dropped and built once by EndBulk(), and the index entries are gathered and appended in
+  // order then (a sort instead of a million random B-tree inserts). Meanwhile
   // only PutScoped(..., known_new = true) and AppendEvent may write, and nothing reads records.
   Status BeginBulk();
   Status EndBulk();
 
   // Bootstrap, the bulk path of a new node's first sync (DESIGN §4). BeginBootstrap, on a store
-  // that holds no records or events yet, drops the record indexes and marks the store: from then
-  // on, remote blocks are verified, stored and acknowledged as usual but not materialized.
+  // that holds no records or events yet, drops the key index of records and marks the store: from
+  // then on, remote blocks are verified, stored and acknowledged as usual but not materialized.
   // EndBootstrap then builds every record in memory from all its ops and writes it once, and
-  // builds the indexes with a sort: no record is read, merged and rewritten per op. Returns
+  // appends the index entries in order: no record is read, merged and rewritten per op. Returns
   // whether the store is bootstrapping (false when it holds records, or when another process
   // is bootstrapping it). The mark survives a crash: whoever opens the store next finishes the
   // bootstrap, unless the process that began it is still running. A local write finishes it
@@ -256,7 +257,7 @@ class Store {
 
   Result<Record> LoadRecord(uint32_t entity, std::string_view key);
   Status SaveRecord(const Record& rec);
-  // What a record is stored as: body, clock and index columns. Reads nothing: may run on any
+  // What a record is stored as: body, clock and index values. Reads nothing: may run on any
   // thread.
   struct RecordRow {
     std::string body;
