@@ -24,7 +24,10 @@ uint64_t GetU64(const char* p) {
   return v;
 }
 
-// One entry of record_index.
+constexpr const char* kInsertEntry =
+    "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)";
+
+// One entry of record_index, its text a view into a builder's arena or a run's buffer.
 struct Entry {
   IndexKind kind;
   std::string_view text;  // for text kinds
@@ -55,55 +58,55 @@ Entry DecodeKey(std::string_view key) {
   return e;
 }
 
+// Binds (kind, value, record) from column `col` on.
+void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
+  s.Bind(col, int64_t(e.kind));
+  if (e.text) {
+    s.Bind(col + 1, *e.text);
+  } else {
+    s.Bind(col + 1, e.num);
+  }
+  s.Bind(col + 2, record);
+}
+
 // Inserts entries in rows of many values per statement: the statement's own cost, not the
 // B-tree append, is most of a one-row insert.
 class Inserter {
  public:
   explicit Inserter(Db& db) : db_(db) {}
   Status Add(const Entry& e) {
-    rows_.push_back({e.kind, std::string(e.text), e.num, e.record});
+    IndexEntry entry{e.kind, std::nullopt, e.num};
+    if (IsText(e.kind)) entry.text = std::string(e.text);
+    rows_.push_back({std::move(entry), e.record});
     return rows_.size() == kRows ? Flush() : Status::Ok();
   }
   // A full batch in one statement; what is left at the end one row at a time.
   Status Flush() {
     if (rows_.size() < kRows) {
-      for (const Row& r : rows_) {
-        Stmt& s = db_.Prepare("INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
-        Bind(s, 1, r);
+      for (const auto& [entry, record] : rows_) {
+        Stmt& s = db_.Prepare(kInsertEntry);
+        BindEntry(s, 1, entry, record);
         BOSAI_RETURN_IF_ERROR(s.Run());
       }
       rows_.clear();
       return Status::Ok();
     }
     if (batch_sql_.empty()) {
-      batch_sql_ = "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)";
+      batch_sql_ = kInsertEntry;
       for (size_t i = 1; i < kRows; ++i) batch_sql_ += ",(?, ?, ?)";
     }
     Stmt& s = db_.Prepare(batch_sql_);
-    for (size_t i = 0; i < rows_.size(); ++i) Bind(s, int(3 * i + 1), rows_[i]);
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      BindEntry(s, int(3 * i + 1), rows_[i].first, rows_[i].second);
+    }
     rows_.clear();
     return s.Run();
   }
 
  private:
-  struct Row {
-    IndexKind kind;
-    std::string text;
-    int64_t num;
-    int64_t record;
-  };
-  static void Bind(Stmt& s, int col, const Row& r) {
-    s.Bind(col, int64_t(r.kind));
-    if (IsText(r.kind)) {
-      s.Bind(col + 1, r.text);
-    } else {
-      s.Bind(col + 1, r.num);
-    }
-    s.Bind(col + 2, r.record);
-  }
   static constexpr size_t kRows = 256;
   Db& db_;
-  std::vector<Row> rows_;
+  std::vector<std::pair<IndexEntry, int64_t>> rows_;  // entry, record
   std::string batch_sql_;
 };
 
@@ -147,13 +150,6 @@ std::vector<IndexEntry> IndexEntries(const IndexColumns& ix) {
 
 Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
                           const IndexColumns& after) {
-  auto bind_value = [](Stmt& s, const IndexEntry& e) {
-    if (e.text) {
-      s.Bind(2, *e.text);
-    } else {
-      s.Bind(2, e.num);
-    }
-  };
   std::vector<IndexEntry> old_entries = IndexEntries(before);
   std::vector<IndexEntry> new_entries = IndexEntries(after);
   // Runs `sql` for each entry of `entries` that `other` does not have.
@@ -166,9 +162,7 @@ Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
         continue;
       }
       Stmt& st = db.Prepare(sql);
-      st.Bind(1, int64_t(e.kind));
-      bind_value(st, e);
-      st.Bind(3, record);
+      BindEntry(st, 1, e, record);
       BOSAI_RETURN_IF_ERROR(st.Run());
     }
     return Status::Ok();
@@ -176,8 +170,7 @@ Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
   BOSAI_RETURN_IF_ERROR(
       each_not_in(old_entries, new_entries,
                   "DELETE FROM record_index WHERE kind = ? AND value = ? AND record = ?"));
-  return each_not_in(new_entries, old_entries,
-                     "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)");
+  return each_not_in(new_entries, old_entries, kInsertEntry);
 }
 
 IndexBuilder::IndexBuilder(size_t memory_bytes) : memory_bytes_(memory_bytes) {}

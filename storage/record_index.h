@@ -22,11 +22,11 @@
 namespace bosai {
 
 // Values of a record kept for queries. The node layer computes them from a record body; the
-// store keeps the columns of `records` and the entries of `record_index` in step with every
-// materialized change.
+// store keeps the folded name in a column of `records`, the others as entries of
+// `record_index`, in step with every materialized change.
 struct IndexColumns {
   std::optional<std::string> text;   // indexed, prefix search (kana)
-  std::optional<std::string> text2;  // a column only, scanned (folded name)
+  std::optional<std::string> text2;  // a column, scanned (folded name)
   std::optional<std::string> ref;    // indexed, equality (household)
   std::optional<int64_t> num;        // indexed, equality and range (birth date)
   std::optional<int64_t> lookup;     // indexed, equality (keyed hash of My Number)
@@ -67,7 +67,6 @@ class IndexBuilder {
 
   Status Add(int64_t record, const IndexColumns& ix);
   Status Finish(Db& db);  // inserts every entry added
-  size_t runs() const { return runs_.size(); }
 
  private:
   struct Num {

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 
 namespace bosai {
@@ -134,7 +133,7 @@ void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
 
 constexpr const char* kDropRecordKeyIndex = "DROP INDEX IF EXISTS records_key;";
 
-// Records a bootstrap builds on its second thread at a time.
+// Records a bootstrap builds on another thread at a time.
 constexpr size_t kBuildChunk = 4096;
 
 // Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
@@ -1062,18 +1061,16 @@ struct Store::OpRef {
 
 Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     const std::vector<OpRef>& refs, const std::string& ops,
-    const std::vector<std::vector<uint32_t>>& peers, size_t from, size_t to, bool off_thread) {
-  auto key = [&](const OpRef& r) { return std::string_view(ops).substr(r.key_offset, r.key_size); };
+    const std::vector<std::vector<uint32_t>>& peers, std::span<const size_t> starts,
+    bool off_thread) {
   std::vector<BuiltRecord> out;
   v1::Op op;
-  for (size_t i = from; i < to;) {
+  for (size_t j = 0; j + 1 < starts.size(); ++j) {
     BuiltRecord& b = out.emplace_back();
-    b.first_op = i;
     Record& rec = b.rec;
-    rec.entity = refs[i].entity;
-    rec.key = std::string(key(refs[i]));
-    for (; i < to && refs[i].entity == rec.entity && key(refs[i]) == rec.key; ++i) {
-      if (b.needs_tables) continue;
+    rec.entity = refs[starts[j]].entity;
+    rec.key = ops.substr(refs[starts[j]].key_offset, refs[starts[j]].key_size);
+    for (size_t i = starts[j]; i < starts[j + 1] && !b.needs_tables; ++i) {
       const OpRef& r = refs[i];
       if (!op.ParseFromArray(ops.data() + r.offset, int(r.size))) {
         return Status::Corruption(fmt::format("op {} of stream {} does not parse", r.seq,
@@ -1091,7 +1088,6 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
         return st;
       }
     }
-    b.end_op = i;
     if (b.needs_tables || !rec.exists) continue;
     if (rec.stamps.empty())
       return Status::Corruption(fmt::format("record {} has no field", rec.key));
@@ -1246,7 +1242,7 @@ Status Store::MaterializeAll() {
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
     });
-    // Records are built, a chunk at a time, on a second thread while this one inserts the
+    // Records are built, a chunk at a time, on other threads while this one inserts the
     // previous chunk, and again here when their merge needs the tables (conflicts, events).
     std::vector<size_t> starts;  // of each record's ops
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -1256,11 +1252,15 @@ Status Store::MaterializeAll() {
       }
     }
     starts.push_back(entries.size());
-    auto build = [&, this](size_t chunk) {
+    // The starts of a chunk's records, and the end of its last one.
+    auto chunk_starts = [&](size_t chunk) {
       size_t first = chunk * kBuildChunk;
       size_t last = std::min(first + kBuildChunk, starts.size() - 1);
-      return std::async(std::launch::async, [&, this, first, last] {
-        return BuildRecords(entries, ops, peers, starts[first], starts[last], true);
+      return std::span<const size_t>(starts).subspan(first, last - first + 1);
+    };
+    auto build = [&, this](size_t chunk) {
+      return std::async(std::launch::async, [&, this, chunk] {
+        return BuildRecords(entries, ops, peers, chunk_starts(chunk), true);
       });
     };
     const size_t chunks = (starts.size() - 1 + kBuildChunk - 1) / kBuildChunk;
@@ -1282,10 +1282,13 @@ Status Store::MaterializeAll() {
       building.pop_front();
       if (chunk + kBuilding < chunks) building.push_back(build(chunk + kBuilding));
       BOSAI_ASSIGN_OR_RETURN(std::vector<BuiltRecord> built, std::move(done));
-      for (BuiltRecord& b : built) {
+      std::span<const size_t> record_starts = chunk_starts(chunk);
+      for (size_t j = 0; j < built.size(); ++j) {
+        BuiltRecord& b = built[j];
         if (b.needs_tables) {
-          BOSAI_ASSIGN_OR_RETURN(std::vector<BuiltRecord> again,
-                                 BuildRecords(entries, ops, peers, b.first_op, b.end_op, false));
+          BOSAI_ASSIGN_OR_RETURN(
+              std::vector<BuiltRecord> again,
+              BuildRecords(entries, ops, peers, record_starts.subspan(j, 2), false));
           b = std::move(again.at(0));
         }
         if (!b.rec.exists) continue;

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -272,15 +273,14 @@ class Store {
     Record rec;
     RecordRow row;
     int64_t id = 0;
-    bool needs_tables = false;        // its merge reads or writes tables: done again on this thread
-    size_t first_op = 0, end_op = 0;  // its ops in the bootstrap pass
+    bool needs_tables = false;  // its merge reads or writes tables: done again on this thread
   };
   // Inserts built records, many per statement; their row ids increase: they are appended.
   Status InsertRecords(const std::vector<BuiltRecord>& built);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
-  // With off_thread (a bootstrap's second thread), the merge touches no table and no changing
+  // With off_thread (a bootstrap's other threads), the merge touches no table and no changing
   // member; where it would, it returns NeedsTables() and the caller does it again on the
   // store's thread. Sound in a bootstrap only: there no table holds rows of a record before its
   // ops are merged.
@@ -295,12 +295,13 @@ class Store {
                          const google::protobuf::RepeatedField<uint64_t>* context_seq,
                          const std::vector<uint32_t>& peer_streams, bool off_thread);
   static Status NeedsTables() { return Status::Busy("the merge needs the tables"); }
-  // Builds the records of entries [from, to) of a bootstrap pass, as off_thread as it can.
+  // Builds records of a bootstrap pass, record j from refs [starts[j], starts[j + 1]), as
+  // off_thread as it can.
   struct OpRef;
   Result<std::vector<BuiltRecord>> BuildRecords(const std::vector<OpRef>& refs,
                                                 const std::string& ops,
                                                 const std::vector<std::vector<uint32_t>>& peers,
-                                                size_t from, size_t to, bool off_thread);
+                                                std::span<const size_t> starts, bool off_thread);
   // Closes the open block of a stream; it is encoded (compressed, signed) on another thread when
   // in_background, and stored by StoreEncoded, in order, before the commit.
   Status FlushBlock(uint32_t stream, bool in_background);
