@@ -910,9 +910,10 @@ Status Store::FlushBlock(uint32_t stream, bool in_background) {
     return EncodeBlock(h, *batch, *key);
   };
   pending_.erase(it);
-  encoding_.push_back(
-      {stream, h.first_seq, h.last_seq(),
-       std::async(in_background ? std::launch::async : std::launch::deferred, std::move(encode))});
+  if (in_background && !encoder_) encoder_ = std::make_unique<Workers>(1);
+  encoding_.push_back({stream, h.first_seq, h.last_seq(),
+                       in_background ? encoder_->Run(std::move(encode))
+                                     : std::async(std::launch::deferred, std::move(encode))});
   return StoreEncoded(in_background ? 1 : 0);
 }
 
@@ -1121,6 +1122,8 @@ Status Store::MaterializeAll() {
     std::string ops;  // the encoded ops of this pass
     std::vector<Entry> entries;
     std::vector<std::vector<uint32_t>> peers;  // per block: local stream of each peer
+    std::vector<size_t> starts;                // of each record's ops, once sorted
+    Workers workers(3);                        // after what its tasks use: its end waits for them
     // Blocks are read here and decoded on two threads, a group at a time.
     struct Decoded {
       Status status;
@@ -1166,7 +1169,7 @@ Status Store::MaterializeAll() {
     };
     std::vector<Job> jobs;
     auto drain = [&]() -> Status {
-      auto half = std::async(std::launch::async, [&] {
+      auto half = workers.Run([&] {
         for (size_t k = 0; k < jobs.size(); k += 2) decode(jobs[k]);
       });
       for (size_t k = 1; k < jobs.size(); k += 2) decode(jobs[k]);
@@ -1244,7 +1247,6 @@ Status Store::MaterializeAll() {
     });
     // Records are built, a chunk at a time, on other threads while this one inserts the
     // previous chunk, and again here when their merge needs the tables (conflicts, events).
-    std::vector<size_t> starts;  // of each record's ops
     for (size_t i = 0; i < entries.size(); ++i) {
       if (i == 0 || entries[i].entity != entries[i - 1].entity ||
           key(entries[i]) != key(entries[i - 1])) {
@@ -1259,8 +1261,8 @@ Status Store::MaterializeAll() {
       return std::span<const size_t>(starts).subspan(first, last - first + 1);
     };
     auto build = [&, this](size_t chunk) {
-      return std::async(std::launch::async, [&, this, chunk] {
-        return BuildRecords(entries, ops, peers, chunk_starts(chunk), true);
+      return workers.Run([&entries, &ops, &peers, this, chunk = chunk_starts(chunk)] {
+        return BuildRecords(entries, ops, peers, chunk, true);
       });
     };
     const size_t chunks = (starts.size() - 1 + kBuildChunk - 1) / kBuildChunk;
@@ -1297,7 +1299,7 @@ Status Store::MaterializeAll() {
       }
       BOSAI_RETURN_IF_ERROR(InsertRecords(built));
       if (freeing.valid()) freeing.wait();
-      freeing = std::async(std::launch::async, [done = std::move(built)]() mutable { done = {}; });
+      freeing = workers.Run([done = std::move(built)]() mutable { done = {}; });
     }
   }
   Status st = index_builder_->Finish(*db_);

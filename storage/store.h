@@ -35,6 +35,7 @@
 #include "storage/ids.h"
 #include "storage/record_index.h"
 #include "storage/status.h"
+#include "storage/workers.h"
 
 namespace bosai {
 
@@ -345,6 +346,9 @@ class Store {
   uint64_t pending_ops_ = 0;
   int64_t superseded_rows_ = 0;
   int64_t register_base_rows_ = 0;
+  // Encodes the full blocks of a long write (created on first use); last, so that it ends, and
+  // waits for its tasks, first.
+  std::unique_ptr<Workers> encoder_;
 };
 
 }  // namespace bosai
