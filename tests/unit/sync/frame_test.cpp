@@ -19,6 +19,18 @@ TEST(Crc32c, KnownVector) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
   EXPECT_EQ(Crc32c(""), 0u);
   EXPECT_EQ(Crc32c("6789", Crc32c("12345")), Crc32c("123456789"));
+  EXPECT_EQ(Crc32cPortable("123456789"), 0xE3069283u);
+}
+
+TEST(Crc32c, TheInstructionAndTheTableAgreeAtEveryLengthAndAlignment) {
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) bytes.push_back(char((i * 7919 + 13) % 251));
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t n = 0; start + n <= bytes.size(); n += 7) {
+      std::string_view part = std::string_view(bytes).substr(start, n);
+      ASSERT_EQ(Crc32c(part, 0x1234u), Crc32cPortable(part, 0x1234u)) << start << " " << n;
+    }
+  }
 }
 
 TEST(Frame, RoundTripsCompressedAndPlainBodies) {
