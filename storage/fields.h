@@ -4,16 +4,16 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 
+#include "storage/flat_map.h"
 #include "storage/status.h"
 
 namespace bosai {
 
 // Field number -> every encoded occurrence of that field (tag included), in order.
-using FieldMap = std::map<uint32_t, std::string>;
+using FieldMap = FlatMap<uint32_t, std::string>;
 
 Result<FieldMap> SplitFields(std::string_view encoded);
 // The canonical body: fragments in field-number order.

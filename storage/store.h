@@ -223,7 +223,7 @@ class Store {
     std::string key;
     bool exists = false;
     FieldMap body;
-    std::map<uint32_t, Stamp> stamps;
+    FlatMap<uint32_t, Stamp> stamps;
     uint32_t siblings = 0;
     int64_t rowid = 0;        // in `records`, when stored
     std::string stored_body;  // as stored: what its index entries were made from
