@@ -9,7 +9,6 @@ namespace bosai {
 namespace {
 
 constexpr std::string_view kMagic = "BOB1";
-constexpr size_t kSigBytes = 64;
 constexpr int kBlockCompressionLevel = 6;
 
 void PutU16(std::string& out, uint32_t v) {
@@ -85,7 +84,7 @@ Result<Layout> Parse(std::string_view block) {
     return bad("truncated payload");
   }
   l.signed_len = r.pos();
-  if (block.size() != l.signed_len + kSigBytes) return bad("bad length");
+  if (block.size() != l.signed_len + kBlockSignatureBytes) return bad("bad length");
   l.header.origin = std::string(origin);
   l.header.scope = std::string(scope);
   return l;

@@ -32,6 +32,7 @@ namespace bosai {
 inline constexpr uint32_t kMaxBlockOps = 4096;
 inline constexpr uint32_t kMaxBlockRawBytes = 4u << 20;     // decoder limit
 inline constexpr uint32_t kTargetBlockRawBytes = 1u << 20;  // encoder closes a block here
+inline constexpr size_t kBlockSignatureBytes = 64;
 
 struct BlockHeader {
   std::string origin;  // incarnation
@@ -54,6 +55,12 @@ Status VerifyBlock(std::string_view block, std::string_view origin_public_key);
 
 // Decompresses and parses the payload; checks that it holds header.count ops.
 Result<v1::OpBatch> DecodeBlockPayload(std::string_view block);
+
+// The signature: the last bytes of a block, a name for its content (empty when too short).
+inline std::string_view BlockSignature(std::string_view block) {
+  return block.size() < kBlockSignatureBytes ? std::string_view()
+                                             : block.substr(block.size() - kBlockSignatureBytes);
+}
 
 // Decompresses the payload (an encoded v1::OpBatch) without parsing it.
 Result<std::string> DecompressBlockPayload(std::string_view block);

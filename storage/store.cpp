@@ -724,6 +724,7 @@ Status Store::BeginWrite(std::string author) {
     auto flag = GetMeta("bootstrap");
     if (!flag.ok()) st = flag.status();
     bootstrapping_ = flag.ok() && flag->has_value();
+    if (!bootstrapping_) ForgetReceived();
   }
   if (st.ok()) {
     auto hw = GetMeta("hlc");
@@ -1023,7 +1024,9 @@ Status Store::EndBootstrap() {
 
 Status Store::FinishBootstrap() {
   if (!bootstrapping_) return Status::Ok();
-  BOSAI_RETURN_IF_ERROR(MaterializeAll());
+  Status st = MaterializeAll();
+  ForgetReceived();
+  BOSAI_RETURN_IF_ERROR(st);
   BOSAI_RETURN_IF_ERROR(db_->Exec("DELETE FROM meta WHERE k = 'bootstrap'"));
   bootstrapping_ = false;
   return Status::Ok();
@@ -1048,20 +1051,46 @@ void Store::UnlockBootstrap() {
   bootstrap_lock_ = -1;
 }
 
-// An op of a bootstrap pass, in the pass's buffer of encoded ops.
-struct Store::OpRef {
-  uint32_t entity;
-  uint32_t stream;
-  uint64_t key_hash;    // which pass takes it
-  uint64_t key_prefix;  // for sorting
-  uint64_t hlc;
-  uint64_t seq;
-  size_t block;                               // index into peers
-  size_t offset, size, key_offset, key_size;  // in the buffer
-};
+Result<Store::BootstrapBlock> Store::DecodeForBootstrap(uint32_t stream,
+                                                        std::string_view block) const {
+  BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(block));
+  std::string where =
+      fmt::format("block {} {} seq {}-{}", h.origin, h.scope, h.first_seq, h.last_seq());
+  BootstrapBlock out;
+  auto raw = DecompressBlockPayload(block);
+  if (!raw.ok()) return raw.status().WithContext(where);
+  out.payload = std::move(raw).value();
+  std::vector<std::string_view> encoded;
+  BOSAI_RETURN_IF_ERROR(SplitBatch(out.payload, out.peers, encoded).WithContext(where));
+  if (encoded.size() != h.count) {
+    return Status::Corruption(fmt::format("{}: the header says {} ops, the payload holds {}", where,
+                                          h.count, encoded.size()));
+  }
+  out.ops.reserve(encoded.size());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    auto head = ReadOpHead(encoded[i]);
+    if (!head.ok()) return head.status().WithContext(where);
+    out.ops.push_back({.entity = head->entity,
+                       .stream = stream,
+                       .key_hash = std::hash<std::string_view>()(head->key) ^ head->entity,
+                       .hlc = head->hlc,
+                       .seq = h.first_seq + i,
+                       .offset = uint32_t(encoded[i].data() - out.payload.data()),
+                       .size = uint32_t(encoded[i].size()),
+                       .key_offset = uint32_t(head->key.data() - out.payload.data()),
+                       .key_size = uint32_t(head->key.size())});
+  }
+  return out;
+}
+
+void Store::ForgetReceived() {
+  received_.clear();
+  received_bytes_ = 0;
+  received_full_ = false;
+}
 
 Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
-    const std::vector<OpRef>& refs, const std::string& ops,
+    const std::vector<OpRef>& refs, const std::vector<const std::string*>& payloads,
     const std::vector<std::vector<uint32_t>>& peers, std::span<const size_t> starts,
     bool off_thread) {
   std::vector<BuiltRecord> out;
@@ -1070,10 +1099,11 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     BuiltRecord& b = out.emplace_back();
     Record& rec = b.rec;
     rec.entity = refs[starts[j]].entity;
-    rec.key = ops.substr(refs[starts[j]].key_offset, refs[starts[j]].key_size);
+    const OpRef& first = refs[starts[j]];
+    rec.key = payloads[first.block]->substr(first.key_offset, first.key_size);
     for (size_t i = starts[j]; i < starts[j + 1] && !b.needs_tables; ++i) {
       const OpRef& r = refs[i];
-      if (!op.ParseFromArray(ops.data() + r.offset, int(r.size))) {
+      if (!op.ParseFromArray(payloads[r.block]->data() + r.offset, int(r.size))) {
         return Status::Corruption(fmt::format("op {} of stream {} does not parse", r.seq,
                                               streams_[r.stream].id.incarnation));
       }
@@ -1119,77 +1149,67 @@ Status Store::MaterializeAll() {
 
   using Entry = OpRef;
   for (uint64_t pass = 0; pass < passes; ++pass) {
-    std::string ops;  // the encoded ops of this pass
-    std::vector<Entry> entries;
+    std::vector<const std::string*> payloads;  // per block: its ops, decompressed
     std::vector<std::vector<uint32_t>> peers;  // per block: local stream of each peer
+    std::deque<BootstrapBlock> decoded;        // the blocks decoded here, not when received
+    std::vector<Entry> entries;                // this pass's ops
     std::vector<size_t> starts;                // of each record's ops, once sorted
     Workers workers(3);                        // after what its tasks use: its end waits for them
-    // Blocks are read here and decoded on two threads, a group at a time.
-    struct Decoded {
-      Status status;
-      std::string ops;  // this pass's ops of the block
-      std::vector<Entry> refs;
-      std::vector<std::string> peer_names;
-    };
+
+    // Blocks are read here and those not decoded when they were received are decoded on two
+    // threads, a group at a time.
     struct Job {
       uint32_t stream;
-      uint64_t first, last, cursor;
-      std::string data;
-      Decoded out;
+      uint64_t cursor;              // the ops up to it are in an earlier block
+      const BootstrapBlock* block;  // decoded when received, or
+      std::string data;             // to decode here, into
+      Result<BootstrapBlock> out = BootstrapBlock();
     };
+    // With several passes, a block decoded here keeps this pass's ops only.
     auto decode = [passes, pass, this](Job& job) {
-      Decoded& d = job.out;
-      const StreamInfo& info = streams_[job.stream];
-      std::string where = fmt::format("block {} {} seq {}-{}", info.id.incarnation, info.id.scope,
-                                      job.first, job.last);
-      auto raw = DecompressBlockPayload(job.data);
-      if (!raw.ok()) {
-        d.status = raw.status().WithContext(where);
-        return;
-      }
-      std::vector<std::string_view> encoded;
-      d.status = SplitBatch(*raw, d.peer_names, encoded).WithContext(where);
-      for (size_t i = 0; d.status.ok() && i < encoded.size(); ++i) {
-        uint64_t seq = job.first + i;
-        if (seq <= job.cursor) continue;
-        auto read = ReadOpHead(encoded[i]);
-        if (!read.ok()) {
-          d.status = read.status().WithContext(where);
-          break;
-        }
-        const OpHead& head = *read;
-        uint64_t hash = std::hash<std::string_view>()(head.key) ^ head.entity;
-        if (hash % passes != pass) continue;
-        size_t at = d.ops.size();
-        d.ops += encoded[i];
-        d.refs.push_back({head.entity, job.stream, hash, 0, head.hlc, seq, 0, at, encoded[i].size(),
-                          at + size_t(head.key.data() - encoded[i].data()), head.key.size()});
-      }
+      job.out = DecodeForBootstrap(job.stream, job.data);
       job.data = {};
+      if (!job.out.ok() || passes == 1) return;
+      BootstrapBlock& b = *job.out;
+      std::string kept;
+      std::erase_if(b.ops, [&](const OpRef& r) { return r.key_hash % passes != pass; });
+      for (OpRef& r : b.ops) {
+        auto at = uint32_t(kept.size());
+        kept.append(b.payload, r.offset, r.size);
+        r.key_offset = r.key_offset - r.offset + at;
+        r.offset = at;
+      }
+      b.payload = std::move(kept);
     };
     std::vector<Job> jobs;
     auto drain = [&]() -> Status {
       auto half = workers.Run([&] {
-        for (size_t k = 0; k < jobs.size(); k += 2) decode(jobs[k]);
+        for (size_t k = 0; k < jobs.size(); k += 2) {
+          if (!jobs[k].block) decode(jobs[k]);
+        }
       });
-      for (size_t k = 1; k < jobs.size(); k += 2) decode(jobs[k]);
+      for (size_t k = 1; k < jobs.size(); k += 2) {
+        if (!jobs[k].block) decode(jobs[k]);
+      }
       half.get();
       for (Job& job : jobs) {
-        BOSAI_RETURN_IF_ERROR(job.out.status);
-        if (job.out.refs.empty()) continue;
+        if (!job.block) {
+          BOSAI_RETURN_IF_ERROR(job.out.status());
+          job.block = &decoded.emplace_back(std::move(job.out).value());
+        }
+        size_t before = entries.size();
+        for (const OpRef& r : job.block->ops) {
+          if (r.seq <= job.cursor || r.key_hash % passes != pass) continue;
+          entries.push_back(r);
+          entries.back().block = uint32_t(payloads.size());
+        }
+        if (entries.size() == before) continue;
         std::vector<uint32_t> block_peers;
-        for (const auto& p : job.out.peer_names) {
+        for (const auto& p : job.block->peers) {
           BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, streams_[job.stream].id.scope));
           block_peers.push_back(ps);
         }
-        size_t shift = ops.size();
-        ops += job.out.ops;
-        for (Entry& e : job.out.refs) {
-          e.block = peers.size();
-          e.offset += shift;
-          e.key_offset += shift;
-          entries.push_back(e);
-        }
+        payloads.push_back(&job.block->payload);
         peers.push_back(std::move(block_peers));
       }
       jobs.clear();
@@ -1202,10 +1222,15 @@ Status Store::MaterializeAll() {
       s.Bind(1, id);
       uint64_t cursor = 0;
       while (s.Step()) {
-        auto first = uint64_t(s.Int(0));
         auto last = uint64_t(s.Int(1));
         if (last <= cursor) continue;  // covered by a longer block
-        jobs.push_back({id, first, last, cursor, std::string(s.Blob(2)), {}});
+        std::string_view data = s.Blob(2);
+        auto it = received_.find(std::string(BlockSignature(data)));
+        if (it != received_.end()) {
+          jobs.push_back({id, cursor, &it->second, {}});
+        } else {
+          jobs.push_back({id, cursor, nullptr, std::string(data)});
+        }
         cursor = last;
         if (jobs.size() == 32) BOSAI_RETURN_IF_ERROR(drain());
       }
@@ -1217,7 +1242,7 @@ Status Store::MaterializeAll() {
     // each record's ops in causal order: a write that names a value is stamped after it. The
     // sort compares eight bytes past the keys' common prefix first.
     auto key = [&](const Entry& e) {
-      return std::string_view(ops).substr(e.key_offset, e.key_size);
+      return std::string_view(*payloads[e.block]).substr(e.key_offset, e.key_size);
     };
     size_t common = entries.empty() ? 0 : entries[0].key_size;
     for (const Entry& e : entries) {
@@ -1232,19 +1257,25 @@ Status Store::MaterializeAll() {
         e.key_prefix = e.key_prefix << 8 | (b < rest.size() ? uint8_t(rest[b]) : 0);
       }
     }
-    std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
+    auto before = [&](const Entry& a, const Entry& b) {
       if (a.entity != b.entity) return a.entity < b.entity;
       if (a.key_prefix != b.key_prefix) return a.key_prefix < b.key_prefix;
       if (int c = key(a)
-                      .substr(std::min(a.key_size, common + 8))
-                      .compare(key(b).substr(std::min(b.key_size, common + 8)));
+                      .substr(std::min<size_t>(a.key_size, common + 8))
+                      .compare(key(b).substr(std::min<size_t>(b.key_size, common + 8)));
           c != 0) {
         return c < 0;
       }
       if (a.hlc != b.hlc) return a.hlc < b.hlc;
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
-    });
+    };
+    // Two halves sorted at once, then merged.
+    auto middle = entries.begin() + ptrdiff_t(entries.size() / 2);
+    auto sorting = workers.Run([&] { std::sort(entries.begin(), middle, before); });
+    std::sort(middle, entries.end(), before);
+    sorting.get();
+    std::inplace_merge(entries.begin(), middle, entries.end(), before);
     // Records are built, a chunk at a time, on other threads while this one inserts the
     // previous chunk, and again here when their merge needs the tables (conflicts, events).
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -1261,8 +1292,8 @@ Status Store::MaterializeAll() {
       return std::span<const size_t>(starts).subspan(first, last - first + 1);
     };
     auto build = [&, this](size_t chunk) {
-      return workers.Run([&entries, &ops, &peers, this, chunk = chunk_starts(chunk)] {
-        return BuildRecords(entries, ops, peers, chunk, true);
+      return workers.Run([&entries, &payloads, &peers, this, chunk = chunk_starts(chunk)] {
+        return BuildRecords(entries, payloads, peers, chunk, true);
       });
     };
     const size_t chunks = (starts.size() - 1 + kBuildChunk - 1) / kBuildChunk;
@@ -1290,7 +1321,7 @@ Status Store::MaterializeAll() {
         if (b.needs_tables) {
           BOSAI_ASSIGN_OR_RETURN(
               std::vector<BuiltRecord> again,
-              BuildRecords(entries, ops, peers, record_starts.subspan(j, 2), false));
+              BuildRecords(entries, payloads, peers, record_starts.subspan(j, 2), false));
           b = std::move(again.at(0));
         }
         if (!b.rec.exists) continue;
@@ -1510,21 +1541,17 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   }
   if (bootstrapping_) {
     // EndBootstrap materializes it: check the payload's layout, the op count and each op's
-    // head here; the ops are parsed in full once, then.
-    BOSAI_ASSIGN_OR_RETURN(std::string raw, DecompressBlockPayload(block));
-    std::vector<std::string> peers;
-    std::vector<std::string_view> encoded;
-    BOSAI_RETURN_IF_ERROR(SplitBatch(raw, peers, encoded).WithContext(where));
-    if (encoded.size() != h.count) {
-      return Status::Corruption(fmt::format("{}: the header says {} ops, the payload holds {}",
-                                            where, h.count, encoded.size()));
-    }
-    for (std::string_view op : encoded) {
-      if (auto head = ReadOpHead(op); !head.ok()) return head.status().WithContext(where);
-    }
-    for (const auto& p : peers) BOSAI_RETURN_IF_ERROR(StreamFor(p, h.scope).status());
+    // head here, and keep what that decoded for then, when it fits.
+    BOSAI_ASSIGN_OR_RETURN(BootstrapBlock decoded, DecodeForBootstrap(stream, block));
+    for (const auto& p : decoded.peers) BOSAI_RETURN_IF_ERROR(StreamFor(p, h.scope).status());
     hlc_.Observe(h.max_hlc);
     streams_[stream].last_seq = h.last_seq();
+    received_bytes_ += decoded.payload.size();
+    if (received_bytes_ > options_.bootstrap_pass_bytes) {
+      received_.clear();
+      received_full_ = true;
+    }
+    if (!received_full_) received_.emplace(BlockSignature(block), std::move(decoded));
   } else {
     BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
     std::vector<uint32_t> peer_streams;

@@ -296,11 +296,31 @@ class Store {
                          const google::protobuf::RepeatedField<uint64_t>* context_seq,
                          const std::vector<uint32_t>& peer_streams, bool off_thread);
   static Status NeedsTables() { return Status::Busy("the merge needs the tables"); }
+  // An op of a bootstrap: its head, and where its encoding is in its block's payload.
+  struct OpRef {
+    uint32_t entity = 0;
+    uint32_t stream = 0;
+    uint64_t key_hash = 0;    // which pass takes it
+    uint64_t key_prefix = 0;  // for sorting
+    uint64_t hlc = 0;
+    uint64_t seq = 0;
+    uint32_t block = 0;                                           // index of its block in the pass
+    uint32_t offset = 0, size = 0, key_offset = 0, key_size = 0;  // in the payload
+  };
+  // A block's ops as a bootstrap needs them.
+  struct BootstrapBlock {
+    std::string payload;  // decompressed: an encoded v1::OpBatch
+    std::vector<OpRef> ops;
+    std::vector<std::string> peers;
+  };
+  // Decompresses a block of `stream` and reads the head of each op (checking the payload's
+  // layout and op count), without parsing the ops in full. Reads nothing: may run on any thread.
+  Result<BootstrapBlock> DecodeForBootstrap(uint32_t stream, std::string_view block) const;
+  void ForgetReceived();
   // Builds records of a bootstrap pass, record j from refs [starts[j], starts[j + 1]), as
   // off_thread as it can.
-  struct OpRef;
   Result<std::vector<BuiltRecord>> BuildRecords(const std::vector<OpRef>& refs,
-                                                const std::string& ops,
+                                                const std::vector<const std::string*>& payloads,
                                                 const std::vector<std::vector<uint32_t>>& peers,
                                                 std::span<const size_t> starts, bool off_thread);
   // Closes the open block of a stream; it is encoded (compressed, signed) on another thread when
@@ -337,6 +357,11 @@ class Store {
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
   bool bootstrapping_ = false;  // read from the store at BeginWrite
+  // The blocks a bootstrap received, decoded then and kept by signature, so that EndBootstrap
+  // does not decode them again; up to options_.bootstrap_pass_bytes of payload.
+  std::unordered_map<std::string, BootstrapBlock> received_;
+  uint64_t received_bytes_ = 0;
+  bool received_full_ = false;  // past the limit: EndBootstrap decodes the blocks
   int bootstrap_lock_ = -1;     // fd of the bootstrap lock, while this process holds it
   std::string author_;
   std::vector<StreamInfo> streams_;  // index = local stream id
