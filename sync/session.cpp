@@ -26,8 +26,9 @@ void Merge(const google::protobuf::RepeatedPtrField<v1::VectorEntry>& in, Versio
   }
 }
 
+// Blocks are LZ4-compressed already: their frames are not compressed again.
 Result<std::string> Encode(FrameType type, const google::protobuf::MessageLite& msg) {
-  return EncodeFrame(type, msg.SerializeAsString());
+  return EncodeFrame(type, msg.SerializeAsString(), /*compress=*/type != FrameType::kBlocks);
 }
 
 }  // namespace
