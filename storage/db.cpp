@@ -19,6 +19,15 @@ Stmt& Stmt::BindBlob(int i, std::string_view v) {
                     SQLITE_TRANSIENT);
   return *this;
 }
+Stmt& Stmt::BindTextView(int i, std::string_view v) {
+  sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
+Stmt& Stmt::BindBlobView(int i, std::string_view v) {
+  sqlite3_bind_blob(stmt_.get(), i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
+                    SQLITE_STATIC);
+  return *this;
+}
 Stmt& Stmt::BindNull(int i) {
   sqlite3_bind_null(stmt_.get(), i);
   return *this;

@@ -27,6 +27,10 @@ class Stmt {
   Stmt& Bind(int i, std::string_view v);  // text
   Stmt& BindBlob(int i, std::string_view v);
   Stmt& BindNull(int i);
+  // As Bind and BindBlob, without a copy: the bytes must stay valid until the statement has run
+  // (Run, or Step to the end and Reset). For large values written once.
+  Stmt& BindTextView(int i, std::string_view v);
+  Stmt& BindBlobView(int i, std::string_view v);
 
   // Returns true while a row is available; false when done. Errors become a Status in status().
   bool Step();

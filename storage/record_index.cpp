@@ -96,11 +96,20 @@ class Inserter {
       for (size_t i = 1; i < kRows; ++i) batch_sql_ += ",(?, ?, ?)";
     }
     Stmt& s = db_.Prepare(batch_sql_);
-    for (size_t i = 0; i < rows_.size(); ++i) {
-      BindEntry(s, int(3 * i + 1), rows_[i].first, rows_[i].second);
+    for (size_t i = 0; i < rows_.size(); ++i) {  // the texts are bound, not copied
+      const auto& [entry, record] = rows_[i];
+      auto col = int(3 * i + 1);
+      s.Bind(col, int64_t(entry.kind));
+      if (entry.text) {
+        s.BindTextView(col + 1, *entry.text);
+      } else {
+        s.Bind(col + 1, entry.num);
+      }
+      s.Bind(col + 2, record);
     }
-    rows_.clear();
-    return s.Run();
+    Status st = s.Run();
+    rows_.clear();  // after the statement has run: it read them
+    return st;
   }
 
  private:

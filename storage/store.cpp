@@ -439,7 +439,7 @@ Status Store::InsertRecord(const Record& rec, const RecordRow& row) {
       db_->Prepare(update ? "UPDATE records SET body = ?, clock = ?, idx_text2 = ? WHERE id = ?"
                           : "INSERT INTO records(body, clock, idx_text2, entity, key) "
                             "VALUES(?, ?, ?, ?, ?)");
-  s.BindBlob(1, row.body).BindBlob(2, row.clock);
+  s.BindBlobView(1, row.body).BindBlobView(2, row.clock);  // row outlives the statement
   BindOptText(s, 3, row.index.text2);
   if (update) {
     s.Bind(4, rec.rowid);
@@ -471,10 +471,15 @@ Status Store::InsertRecords(const std::vector<BuiltRecord>& built) {
     for (size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?, ?, ?, ?, ?, ?)";
     return sql;
   }();
+  // `built` outlives each statement: its bytes are bound, not copied.
   auto bind = [&](Stmt& s, int col, const BuiltRecord& b) {
-    s.Bind(col, b.id).Bind(col + 1, b.rec.entity).Bind(col + 2, b.rec.key);
-    s.BindBlob(col + 3, b.row.body).BindBlob(col + 4, b.row.clock);
-    BindOptText(s, col + 5, b.row.index.text2);
+    s.Bind(col, b.id).Bind(col + 1, b.rec.entity).BindTextView(col + 2, b.rec.key);
+    s.BindBlobView(col + 3, b.row.body).BindBlobView(col + 4, b.row.clock);
+    if (b.row.index.text2) {
+      s.BindTextView(col + 5, *b.row.index.text2);
+    } else {
+      s.BindNull(col + 5);
+    }
   };
   std::vector<const BuiltRecord*> rows;
   for (const BuiltRecord& b : built) {
@@ -925,7 +930,7 @@ Status Store::StoreEncoded(size_t keep) {
     Stmt& s =
         db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
     s.Bind(1, e.stream).Bind(2, int64_t(e.first_seq)).Bind(3, int64_t(e.last_seq));
-    s.BindBlob(4, block);
+    s.BindBlobView(4, block);
     BOSAI_RETURN_IF_ERROR(s.Run());
     encoding_.pop_front();
   }
@@ -1575,7 +1580,8 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   }
   Stmt& s =
       db_->Prepare("INSERT INTO blocks(stream, first_seq, last_seq, data) VALUES(?, ?, ?, ?)");
-  s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq())).BindBlob(4, block);
+  s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq()));
+  s.BindBlobView(4, block);
   BOSAI_RETURN_IF_ERROR(s.Run());
   Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
   u.Bind(1, int64_t(h.last_seq())).Bind(2, stream);
