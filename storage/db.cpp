@@ -9,23 +9,13 @@ Stmt& Stmt::Bind(int i, int64_t v) {
   sqlite3_bind_int64(stmt_.get(), i, v);
   return *this;
 }
-Stmt& Stmt::Bind(int i, std::string_view v) {
-  sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+Stmt& Stmt::BindText(int i, std::string_view v, sqlite3_destructor_type copy) {
+  sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), copy);
   return *this;
 }
-Stmt& Stmt::BindBlob(int i, std::string_view v) {
+Stmt& Stmt::BindBlob(int i, std::string_view v, sqlite3_destructor_type copy) {
   // A zero-length blob must still be a blob, not NULL.
-  sqlite3_bind_blob(stmt_.get(), i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
-                    SQLITE_TRANSIENT);
-  return *this;
-}
-Stmt& Stmt::BindTextView(int i, std::string_view v) {
-  sqlite3_bind_text(stmt_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  return *this;
-}
-Stmt& Stmt::BindBlobView(int i, std::string_view v) {
-  sqlite3_bind_blob(stmt_.get(), i, v.empty() ? "" : v.data(), static_cast<int>(v.size()),
-                    SQLITE_STATIC);
+  sqlite3_bind_blob(stmt_.get(), i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), copy);
   return *this;
 }
 Stmt& Stmt::BindNull(int i) {

@@ -24,13 +24,13 @@ class Stmt {
   explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
 
   Stmt& Bind(int i, int64_t v);
-  Stmt& Bind(int i, std::string_view v);  // text
-  Stmt& BindBlob(int i, std::string_view v);
+  Stmt& Bind(int i, std::string_view v) { return BindText(i, v, SQLITE_TRANSIENT); }  // text
+  Stmt& BindBlob(int i, std::string_view v) { return BindBlob(i, v, SQLITE_TRANSIENT); }
   Stmt& BindNull(int i);
   // As Bind and BindBlob, without a copy: the bytes must stay valid until the statement has run
   // (Run, or Step to the end and Reset). For large values written once.
-  Stmt& BindTextView(int i, std::string_view v);
-  Stmt& BindBlobView(int i, std::string_view v);
+  Stmt& BindTextView(int i, std::string_view v) { return BindText(i, v, SQLITE_STATIC); }
+  Stmt& BindBlobView(int i, std::string_view v) { return BindBlob(i, v, SQLITE_STATIC); }
 
   // Returns true while a row is available; false when done. Errors become a Status in status().
   bool Step();
@@ -50,6 +50,9 @@ class Stmt {
   struct Finalizer {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
+  Stmt& BindText(int i, std::string_view v, sqlite3_destructor_type copy);
+  Stmt& BindBlob(int i, std::string_view v, sqlite3_destructor_type copy);
+
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
   Status status_;
 };

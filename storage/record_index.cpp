@@ -58,11 +58,12 @@ Entry DecodeKey(std::string_view key) {
   return e;
 }
 
-// Binds (kind, value, record) from column `col` on.
+// Binds (kind, value, record) from column `col` on. The text is bound, not copied: `e` must
+// outlive the statement's run.
 void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
   s.Bind(col, int64_t(e.kind));
   if (e.text) {
-    s.Bind(col + 1, *e.text);
+    s.BindTextView(col + 1, *e.text);
   } else {
     s.Bind(col + 1, e.num);
   }
@@ -96,16 +97,8 @@ class Inserter {
       for (size_t i = 1; i < kRows; ++i) batch_sql_ += ",(?, ?, ?)";
     }
     Stmt& s = db_.Prepare(batch_sql_);
-    for (size_t i = 0; i < rows_.size(); ++i) {  // the texts are bound, not copied
-      const auto& [entry, record] = rows_[i];
-      auto col = int(3 * i + 1);
-      s.Bind(col, int64_t(entry.kind));
-      if (entry.text) {
-        s.BindTextView(col + 1, *entry.text);
-      } else {
-        s.Bind(col + 1, entry.num);
-      }
-      s.Bind(col + 2, record);
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      BindEntry(s, int(3 * i + 1), rows_[i].first, rows_[i].second);
     }
     Status st = s.Run();
     rows_.clear();  // after the statement has run: it read them
