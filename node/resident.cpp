@@ -415,7 +415,9 @@ Indexer ResidentIndexer() {
   return [](uint32_t entity, std::string_view body) {
     IndexColumns ix;
     if (entity != ENTITY_RESIDENT) return ix;
-    v1::Resident r;
+    // Called for each of a million records by a bootstrap's threads: each reuses its message
+    // (a parse clears it and keeps what it had allocated).
+    thread_local v1::Resident r;
     if (!r.ParseFromArray(body.data(), int(body.size()))) return ix;
     if (!r.name_kana().empty()) ix.text = SearchFold(r.name_kana());
     if (!r.name().empty()) ix.text2 = SearchFold(r.name());

@@ -390,8 +390,13 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
 
 Store::RecordRow Store::EncodeRecord(const Record& rec) const {
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
-  std::vector<Stamp> stamps;
-  std::vector<int> uses;
+  // A bootstrap's threads encode a million records: each reuses its buffers.
+  thread_local std::vector<Stamp> stamps;
+  thread_local std::vector<int> uses;
+  thread_local v1::RecordClock clock;
+  stamps.clear();
+  uses.clear();
+  clock.Clear();
   auto index_of = [&](const Stamp& st) -> uint32_t {
     for (size_t i = 0; i < stamps.size(); ++i) {
       if (stamps[i] == st) return uint32_t(i);
@@ -409,7 +414,6 @@ Store::RecordRow Store::EncodeRecord(const Record& rec) const {
     std::swap(stamps[0], stamps[top]);
     std::swap(uses[0], uses[top]);
   }
-  v1::RecordClock clock;
   for (const auto& st : stamps) {
     auto* p = clock.add_stamps();
     p->set_stream(st.stream);
@@ -1099,6 +1103,7 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     const std::vector<std::vector<uint32_t>>& peers, std::span<const size_t> starts,
     bool off_thread) {
   std::vector<BuiltRecord> out;
+  out.reserve(starts.empty() ? 0 : starts.size() - 1);
   v1::Op op;
   for (size_t j = 0; j + 1 < starts.size(); ++j) {
     BuiltRecord& b = out.emplace_back();
