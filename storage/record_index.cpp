@@ -8,9 +8,13 @@
 #include <future>
 #include <queue>
 
+#include "storage/workers.h"
+
 namespace bosai {
 
 namespace {
+
+constexpr size_t kMergeBatch = 4096;  // entries merged ahead of the inserts
 
 bool IsText(IndexKind kind) { return kind == IndexKind::kText || kind == IndexKind::kRef; }
 
@@ -58,6 +62,13 @@ Entry DecodeKey(std::string_view key) {
   return e;
 }
 
+// An entry that owns its text.
+IndexEntry Owned(const Entry& e) {
+  IndexEntry out{e.kind, std::nullopt, e.num};
+  if (IsText(e.kind)) out.text = std::string(e.text);
+  return out;
+}
+
 // Binds (kind, value, record) from column `col` on. The text is bound, not copied: `e` must
 // outlive the statement's run.
 void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
@@ -75,10 +86,9 @@ void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
 class Inserter {
  public:
   explicit Inserter(Db& db) : db_(db) {}
-  Status Add(const Entry& e) {
-    IndexEntry entry{e.kind, std::nullopt, e.num};
-    if (IsText(e.kind)) entry.text = std::string(e.text);
-    rows_.push_back({std::move(entry), e.record});
+  Status Add(const Entry& e) { return Add(Owned(e), e.record); }
+  Status Add(IndexEntry entry, int64_t record) {
+    rows_.push_back({std::move(entry), record});
     return rows_.size() == kRows ? Flush() : Status::Ok();
   }
   // A full batch in one statement; what is left at the end one row at a time.
@@ -283,7 +293,8 @@ Status IndexBuilder::Finish(Db& db) {
     return inserter.Flush();
   }
   if (bytes_ > 0) BOSAI_RETURN_IF_ERROR(Spill());
-  // Merge the runs: a heap of (key, run), smallest key first.
+  // Merge the runs: a heap of (key, run), smallest key first. The merge runs on another
+  // thread, a batch ahead of the inserts.
   std::vector<RunReader> readers;
   for (std::FILE* f : runs_) readers.emplace_back(f);
   auto greater = [&](size_t a, size_t b) { return readers[a].key() > readers[b].key(); };
@@ -292,12 +303,28 @@ Status IndexBuilder::Finish(Db& db) {
     BOSAI_ASSIGN_OR_RETURN(bool more, readers[i].Next());
     if (more) heap.push(i);
   }
-  while (!heap.empty()) {
-    size_t i = heap.top();
-    heap.pop();
-    BOSAI_RETURN_IF_ERROR(inserter.Add(DecodeKey(readers[i].key())));
-    BOSAI_ASSIGN_OR_RETURN(bool more, readers[i].Next());
-    if (more) heap.push(i);
+  using Rows = std::vector<std::pair<IndexEntry, int64_t>>;
+  auto merge = [&]() -> Result<Rows> {  // the next batch; empty at the end
+    Rows batch;
+    while (!heap.empty() && batch.size() < kMergeBatch) {
+      size_t i = heap.top();
+      heap.pop();
+      Entry e = DecodeKey(readers[i].key());
+      batch.emplace_back(Owned(e), e.record);
+      BOSAI_ASSIGN_OR_RETURN(bool more, readers[i].Next());
+      if (more) heap.push(i);
+    }
+    return batch;
+  };
+  Workers merging(1);  // after what its task uses: its end waits for it
+  auto next = merging.Run(merge);
+  for (;;) {
+    BOSAI_ASSIGN_OR_RETURN(Rows batch, next.get());
+    if (batch.empty()) break;
+    next = merging.Run(merge);
+    for (auto& [entry, record] : batch) {
+      BOSAI_RETURN_IF_ERROR(inserter.Add(std::move(entry), record));
+    }
   }
   BOSAI_RETURN_IF_ERROR(inserter.Flush());
   for (std::FILE* f : runs_) std::fclose(f);
