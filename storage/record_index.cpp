@@ -188,6 +188,7 @@ Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
 IndexBuilder::IndexBuilder(size_t memory_bytes) : memory_bytes_(memory_bytes) {}
 
 IndexBuilder::~IndexBuilder() {
+  if (spilling_.valid()) spilling_.wait();
   for (std::FILE* f : runs_) std::fclose(f);
 }
 
@@ -210,8 +211,7 @@ Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
   return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
 }
 
-void IndexBuilder::Sort(IndexKind kind) {
-  Entries& k = kinds_[size_t(kind)];
+void IndexBuilder::Sort(Entries& k, IndexKind kind) {
   if (!IsText(kind)) {
     std::sort(k.nums.begin(), k.nums.end(), [](const Num& a, const Num& b) {
       return a.value != b.value ? a.value < b.value : a.record < b.record;
@@ -240,16 +240,17 @@ void IndexBuilder::Sort(IndexKind kind) {
 }
 
 template <typename Fn>
-Status IndexBuilder::ForEachSorted(Fn&& fn) {
-  // The text kinds sort on other threads meanwhile.
-  auto kana = std::async(std::launch::async, [this] { Sort(IndexKind::kText); });
-  auto refs = std::async(std::launch::async, [this] { Sort(IndexKind::kRef); });
-  Sort(IndexKind::kNum);
-  Sort(IndexKind::kLookup);
+Status IndexBuilder::ForEachSorted(Kinds& kinds, bool parallel, Fn&& fn) {
+  auto sort = [&kinds](IndexKind kind) { Sort(kinds[size_t(kind)], kind); };
+  auto policy = parallel ? std::launch::async : std::launch::deferred;
+  auto kana = std::async(policy, sort, IndexKind::kText);
+  auto refs = std::async(policy, sort, IndexKind::kRef);
+  sort(IndexKind::kNum);
+  sort(IndexKind::kLookup);
   kana.get();
   refs.get();
   for (IndexKind kind : {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup}) {
-    Entries& k = kinds_[size_t(kind)];
+    Entries& k = kinds[size_t(kind)];
     if (IsText(kind)) {
       for (const Text& t : k.texts) {
         std::string_view v = std::string_view(k.arena).substr(t.offset, t.size);
@@ -262,37 +263,55 @@ Status IndexBuilder::ForEachSorted(Fn&& fn) {
   return Status::Ok();
 }
 
-void IndexBuilder::Clear() {
-  for (Entries& k : kinds_) k = Entries();
-  bytes_ = 0;
-}
-
-Status IndexBuilder::Spill() {
-  std::FILE* f = std::tmpfile();
-  if (f == nullptr) return FileError("creating a temporary file");
-  runs_.push_back(f);
+Status IndexBuilder::WriteRun(Kinds& kinds, std::FILE* run) {
   std::string key;
-  BOSAI_RETURN_IF_ERROR(ForEachSorted([&](const Entry& e) -> Status {
+  BOSAI_RETURN_IF_ERROR(ForEachSorted(kinds, false, [&](const Entry& e) -> Status {
     key.assign(2, '\0');
     EncodeKey(e, key);
     key[0] = char((key.size() - 2) >> 8);
     key[1] = char(key.size() - 2);
-    if (std::fwrite(key.data(), 1, key.size(), f) != key.size()) return FileError("writing a run");
+    if (std::fwrite(key.data(), 1, key.size(), run) != key.size()) {
+      return FileError("writing a run");
+    }
     return Status::Ok();
   }));
-  if (std::fflush(f) != 0 || std::fseek(f, 0, SEEK_SET) != 0) return FileError("writing a run");
-  Clear();
+  if (std::fflush(run) != 0 || std::fseek(run, 0, SEEK_SET) != 0) {
+    return FileError("writing a run");
+  }
+  return Status::Ok();
+}
+
+Status IndexBuilder::WaitForSpill() {
+  if (!spilling_.valid()) return Status::Ok();
+  return spilling_.get();
+}
+
+Status IndexBuilder::Spill() {
+  BOSAI_RETURN_IF_ERROR(WaitForSpill());
+  std::FILE* f = std::tmpfile();
+  if (f == nullptr) return FileError("creating a temporary file");
+  runs_.push_back(f);
+  spilling_ = spiller_.Run(
+      [f, kinds = std::make_shared<Kinds>(std::move(kinds_))] { return WriteRun(*kinds, f); });
+  kinds_ = Kinds();
+  bytes_ = 0;
   return Status::Ok();
 }
 
 Status IndexBuilder::Finish(Db& db) {
+  BOSAI_RETURN_IF_ERROR(WaitForSpill());
   Inserter inserter(db);
   if (runs_.empty()) {
-    BOSAI_RETURN_IF_ERROR(ForEachSorted([&](const Entry& e) { return inserter.Add(e); }));
-    Clear();
+    BOSAI_RETURN_IF_ERROR(
+        ForEachSorted(kinds_, true, [&](const Entry& e) { return inserter.Add(e); }));
+    kinds_ = Kinds();
+    bytes_ = 0;
     return inserter.Flush();
   }
-  if (bytes_ > 0) BOSAI_RETURN_IF_ERROR(Spill());
+  if (bytes_ > 0) {
+    BOSAI_RETURN_IF_ERROR(Spill());
+    BOSAI_RETURN_IF_ERROR(WaitForSpill());
+  }
   // Merge the runs: a heap of (key, run), smallest key first. The merge runs on another
   // thread, a batch ahead of the inserts.
   std::vector<RunReader> readers;

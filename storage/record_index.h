@@ -8,8 +8,10 @@
 // in key order are appended to the table's B-tree at a quarter of that cost.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +20,7 @@
 
 #include "storage/db.h"
 #include "storage/status.h"
+#include "storage/workers.h"
 
 namespace bosai {
 
@@ -56,8 +59,8 @@ Status UpdateIndexEntries(Db& db, int64_t record, const IndexColumns& before,
                           const IndexColumns& after);
 
 // Gathers the entries of many new records and inserts them, in key order, at Finish. Memory is
-// bounded by `memory_bytes`: past it, a sorted run goes to a temporary file, and the runs are
-// merged at the end.
+// bounded by twice `memory_bytes`: past it, another thread writes what was gathered as a sorted
+// run to a temporary file while more is gathered; the runs are merged at the end.
 class IndexBuilder {
  public:
   explicit IndexBuilder(size_t memory_bytes);
@@ -85,16 +88,24 @@ class IndexBuilder {
     std::vector<Text> texts;
     std::string arena;
   };
+  using Kinds = std::array<Entries, 5>;  // by IndexKind
+  // Sorts `kinds` (the text kinds on two more threads when `parallel`), then calls
+  // fn(Entry) for each entry in key order.
   template <typename Fn>
-  Status ForEachSorted(Fn&& fn);  // sorts what is in memory, calls fn(kind, text, num, record)
-  void Sort(IndexKind kind);
+  static Status ForEachSorted(Kinds& kinds, bool parallel, Fn&& fn);
+  static void Sort(Entries& k, IndexKind kind);
+  // Writes `kinds` to `run`, sorted.
+  static Status WriteRun(Kinds& kinds, std::FILE* run);
+  // Hands what is in memory to another thread, which writes it as a sorted run.
   Status Spill();
-  void Clear();
+  Status WaitForSpill();
 
   size_t memory_bytes_;
   size_t bytes_ = 0;
-  Entries kinds_[5];  // by IndexKind
+  Kinds kinds_;
   std::vector<std::FILE*> runs_;
+  std::future<Status> spilling_;  // the run being written
+  Workers spiller_{1};            // last: it ends, and waits for its task, first
 };
 
 }  // namespace bosai
