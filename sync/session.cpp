@@ -26,9 +26,8 @@ void Merge(const google::protobuf::RepeatedPtrField<v1::VectorEntry>& in, Versio
   }
 }
 
-// Blocks are LZ4-compressed already: their frames are not compressed again.
 Result<std::string> Encode(FrameType type, const google::protobuf::MessageLite& msg) {
-  return EncodeFrame(type, msg.SerializeAsString(), /*compress=*/type != FrameType::kBlocks);
+  return EncodeFrame(type, msg.SerializeAsString());
 }
 
 }  // namespace
