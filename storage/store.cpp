@@ -1076,9 +1076,18 @@ Result<Store::BootstrapBlock> Store::DecodeForBootstrap(uint32_t stream,
                                           h.count, encoded.size()));
   }
   out.ops.reserve(encoded.size());
+  std::string_view first;
   for (size_t i = 0; i < encoded.size(); ++i) {
     auto head = ReadOpHead(encoded[i]);
     if (!head.ok()) return head.status().WithContext(where);
+    if (i == 0) {
+      first = head->key;
+      out.key_common = first.size();
+    }
+    size_t n = std::min(out.key_common, head->key.size());
+    out.key_common =
+        size_t(std::mismatch(first.begin(), first.begin() + ptrdiff_t(n), head->key.begin()).first -
+               first.begin());
     out.ops.push_back({.entity = head->entity,
                        .stream = stream,
                        .key_hash = std::hash<std::string_view>()(head->key) ^ head->entity,
@@ -1164,6 +1173,8 @@ Status Store::MaterializeAll() {
     std::deque<BootstrapBlock> decoded;        // the blocks decoded here, not when received
     std::vector<Entry> entries;                // this pass's ops
     std::vector<size_t> starts;                // of each record's ops, once sorted
+    std::string_view first_key;                // of the first block
+    size_t common_prefix = 0;                  // of every key of this pass
     Workers workers(3);                        // after what its tasks use: its end waits for them
 
     // Blocks are read here and those not decoded when they were received are decoded on two
@@ -1214,6 +1225,17 @@ Status Store::MaterializeAll() {
           entries.back().block = uint32_t(payloads.size());
         }
         if (entries.size() == before) continue;
+        // The keys' common prefix: the first block's first key, cut where a block's keys differ.
+        std::string_view first = job.block->first_key();
+        if (payloads.empty()) {
+          first_key = first;
+          common_prefix = job.block->key_common;
+        }
+        size_t n = std::min({common_prefix, job.block->key_common, first.size()});
+        common_prefix =
+            size_t(std::mismatch(first_key.begin(), first_key.begin() + ptrdiff_t(n), first.begin())
+                       .first -
+                   first_key.begin());
         std::vector<uint32_t> block_peers;
         for (const auto& p : job.block->peers) {
           BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, streams_[job.stream].id.scope));
@@ -1250,32 +1272,40 @@ Status Store::MaterializeAll() {
 
     // Records in key order, so that they and their key index are appended, never inserted;
     // each record's ops in causal order: a write that names a value is stamped after it. The
-    // sort compares eight bytes past the keys' common prefix first.
+    // sort compares sixteen bytes past the keys' common prefix first, most often all there is.
     auto key = [&](const Entry& e) {
       return std::string_view(*payloads[e.block]).substr(e.key_offset, e.key_size);
     };
-    size_t common = entries.empty() ? 0 : entries[0].key_size;
-    for (const Entry& e : entries) {
-      std::string_view k = key(e), first = key(entries[0]);
-      size_t n = std::min(common, k.size());
-      common = std::mismatch(first.begin(), first.begin() + n, k.begin()).first - first.begin();
-    }
-    for (Entry& e : entries) {
-      std::string_view rest = key(e).substr(common);
-      e.key_prefix = 0;
-      for (size_t b = 0; b < 8; ++b) {
-        e.key_prefix = e.key_prefix << 8 | (b < rest.size() ? uint8_t(rest[b]) : 0);
+    const size_t common = common_prefix;
+    auto set_prefixes = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i) {
+        Entry& e = entries[i];
+        std::string_view rest = key(e).substr(std::min<size_t>(common, e.key_size));
+        e.key_prefix = e.key_prefix2 = 0;
+        for (size_t b = 0; b < 8; ++b) {
+          e.key_prefix = e.key_prefix << 8 | (b < rest.size() ? uint8_t(rest[b]) : 0);
+          e.key_prefix2 = e.key_prefix2 << 8 | (b + 8 < rest.size() ? uint8_t(rest[b + 8]) : 0);
+        }
       }
-    }
+    };
+    auto setting = workers.Run([&] { set_prefixes(0, entries.size() / 2); });
+    set_prefixes(entries.size() / 2, entries.size());
+    setting.get();
+    // Orders entries by (entity, key); reads the keys only when they are longer than what
+    // the prefixes hold.
+    auto compare_keys = [&](const Entry& a, const Entry& b) -> int {
+      if (a.entity != b.entity) return a.entity < b.entity ? -1 : 1;
+      if (a.key_prefix != b.key_prefix) return a.key_prefix < b.key_prefix ? -1 : 1;
+      if (a.key_prefix2 != b.key_prefix2) return a.key_prefix2 < b.key_prefix2 ? -1 : 1;
+      if (a.key_size > common + 16 || b.key_size > common + 16) {
+        return key(a)
+            .substr(std::min<size_t>(a.key_size, common + 16))
+            .compare(key(b).substr(std::min<size_t>(b.key_size, common + 16)));
+      }
+      return a.key_size == b.key_size ? 0 : a.key_size < b.key_size ? -1 : 1;
+    };
     auto before = [&](const Entry& a, const Entry& b) {
-      if (a.entity != b.entity) return a.entity < b.entity;
-      if (a.key_prefix != b.key_prefix) return a.key_prefix < b.key_prefix;
-      if (int c = key(a)
-                      .substr(std::min<size_t>(a.key_size, common + 8))
-                      .compare(key(b).substr(std::min<size_t>(b.key_size, common + 8)));
-          c != 0) {
-        return c < 0;
-      }
+      if (int c = compare_keys(a, b); c != 0) return c < 0;
       if (a.hlc != b.hlc) return a.hlc < b.hlc;
       if (a.stream != b.stream) return a.stream < b.stream;
       return a.seq < b.seq;
@@ -1289,10 +1319,7 @@ Status Store::MaterializeAll() {
     // Records are built, a chunk at a time, on other threads while this one inserts the
     // previous chunk, and again here when their merge needs the tables (conflicts, events).
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (i == 0 || entries[i].entity != entries[i - 1].entity ||
-          key(entries[i]) != key(entries[i - 1])) {
-        starts.push_back(i);
-      }
+      if (i == 0 || compare_keys(entries[i], entries[i - 1]) != 0) starts.push_back(i);
     }
     starts.push_back(entries.size());
     // The starts of a chunk's records, and the end of its last one.

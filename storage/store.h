@@ -300,8 +300,8 @@ class Store {
   struct OpRef {
     uint32_t entity = 0;
     uint32_t stream = 0;
-    uint64_t key_hash = 0;    // which pass takes it
-    uint64_t key_prefix = 0;  // for sorting
+    uint64_t key_hash = 0;                     // which pass takes it
+    uint64_t key_prefix = 0, key_prefix2 = 0;  // for sorting
     uint64_t hlc = 0;
     uint64_t seq = 0;
     uint32_t block = 0;                                           // index of its block in the pass
@@ -312,6 +312,11 @@ class Store {
     std::string payload;  // decompressed: an encoded v1::OpBatch
     std::vector<OpRef> ops;
     std::vector<std::string> peers;
+    size_t key_common = 0;  // the length of the prefix that all its ops' keys share
+    std::string_view first_key() const {
+      return ops.empty() ? std::string_view()
+                         : std::string_view(payload).substr(ops[0].key_offset, ops[0].key_size);
+    }
   };
   // Decompresses a block of `stream` and reads the head of each op (checking the payload's
   // layout and op count), without parsing the ops in full. Reads nothing: may run on any thread.
