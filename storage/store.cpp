@@ -1020,12 +1020,29 @@ Result<bool> Store::BeginBootstrap() {
 
 Status Store::EndBootstrap() {
   if (writing_) return Status::Invalid("EndBootstrap inside a write transaction");
-  BOSAI_RETURN_IF_ERROR(BeginWrite("bootstrap"));
-  Status st = FinishBootstrap();
+  // The bootstrap writes the whole materialized state in one transaction. In WAL mode each page
+  // would be written twice (to the log, then by the checkpoint); in rollback-journal mode the
+  // pages new to the file are written once. SQLite leaves WAL mode only when no other
+  // connection has the store open; otherwise the bootstrap stays in WAL mode. Either way the
+  // commit is as durable; WAL mode is restored after (and by any later open).
+  bool journal = false;
+  if (bootstrapping_ && path_ != ":memory:") {
+    Stmt& m = db_->Prepare("PRAGMA journal_mode=TRUNCATE");
+    journal = m.Step() && m.Text(0) == "truncate";
+    m.Reset();
+  }
+  Status st = BeginWrite("bootstrap");
   if (st.ok()) {
-    st = CommitWrite();
-  } else {
-    AbortWrite();
+    st = FinishBootstrap();
+    if (st.ok()) {
+      st = CommitWrite();
+    } else {
+      AbortWrite();
+    }
+  }
+  if (journal) {
+    Status wal = db_->Exec("PRAGMA journal_mode=WAL");
+    if (st.ok()) st = wal;
   }
   if (st.ok()) UnlockBootstrap();
   return st;

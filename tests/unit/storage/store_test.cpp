@@ -216,6 +216,54 @@ TEST(Store, ALocalWriteFinishesABootstrapFirst) {
   EXPECT_EQ(Hash(*a), Hash(*b));
 }
 
+// A bootstrap of a store file leaves WAL mode for its one transaction when it has the file to
+// itself, and stays in it when another connection has it open; either way the state is whole,
+// and the store is in WAL mode after.
+TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-wal-" + std::to_string(getpid()));
+  auto a = NewStore("042021-honcho", &clock, 3);
+  for (int i = 0; i < 20; ++i) PutString(*a, "042021:" + std::to_string(i), 2, "v");
+  auto keys = KeysOf({a.get()});
+  Store::Options o;
+  o.clock = &clock;
+  o.indexer = testing::TestIndexer;
+  for (bool alone : {true, false}) {
+    SCOPED_TRACE(alone ? "alone" : "with another connection");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "bosai.db").string();
+    auto b = Store::Open(path, o);
+    ASSERT_TRUE(b.ok()) << b.status().message();
+    ASSERT_TRUE(*(*b)->BeginBootstrap());
+    for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE((*b)->ApplyBlock(blk, keys).ok());
+    std::unique_ptr<Store> reader;
+    if (!alone) reader = std::move(*Store::Open(path, o));
+    ASSERT_TRUE((*b)->EndBootstrap().ok());
+    // Alone, the bootstrap's transaction went to a rollback journal, not to the log.
+    std::error_code ec;
+    auto log_bytes = std::filesystem::file_size(path + "-wal", ec);
+    if (alone) {
+      EXPECT_TRUE(ec || log_bytes == 0) << log_bytes;
+    } else {
+      EXPECT_GT(log_bytes, 0u);
+    }
+    EXPECT_EQ(Hash(**b), Hash(*a));
+    EXPECT_EQ(IndexRows(**b), IndexRows(*a));
+    if (reader) {
+      EXPECT_EQ(Hash(*reader), Hash(*a));
+    }
+    Stmt& mode = (*b)->db().Prepare("PRAGMA journal_mode");
+    ASSERT_TRUE(mode.Step());
+    EXPECT_EQ(mode.Text(0), "wal");
+    mode.Reset();
+    auto report = (*b)->Doctor((dir / "scratch.db").string());
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << report->problems[0];
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   ManualClock clock(1'000'000);
   auto dir = std::filesystem::temp_directory_path() / ("bosai-boot-" + std::to_string(getpid()));
