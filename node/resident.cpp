@@ -723,6 +723,15 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     in_batch = 0;
     return Status::Ok();
   };
+  // A first import is one large transaction: its pages are written once rather than twice when
+  // this process has the store to itself (Store::UseRollbackJournal).
+  struct Journal {
+    Store& store;
+    bool on;
+    ~Journal() {
+      if (on && !store.writing()) (void)store.RestoreWal();  // else the next open restores it
+    }
+  } journal{store, bulk && store.UseRollbackJournal()};
   Status st;
   Row row;
   bool invalid_seen = false;  // overlap: a row pass 1 will report

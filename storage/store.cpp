@@ -1020,17 +1020,8 @@ Result<bool> Store::BeginBootstrap() {
 
 Status Store::EndBootstrap() {
   if (writing_) return Status::Invalid("EndBootstrap inside a write transaction");
-  // The bootstrap writes the whole materialized state in one transaction. In WAL mode each page
-  // would be written twice (to the log, then by the checkpoint); in rollback-journal mode the
-  // pages new to the file are written once. SQLite leaves WAL mode only when no other
-  // connection has the store open; otherwise the bootstrap stays in WAL mode. Either way the
-  // commit is as durable; WAL mode is restored after (and by any later open).
-  bool journal = false;
-  if (bootstrapping_ && path_ != ":memory:") {
-    Stmt& m = db_->Prepare("PRAGMA journal_mode=TRUNCATE");
-    journal = m.Step() && m.Text(0) == "truncate";
-    m.Reset();
-  }
+  // The bootstrap writes the whole materialized state in one transaction.
+  bool journal = bootstrapping_ && UseRollbackJournal();
   Status st = BeginWrite("bootstrap");
   if (st.ok()) {
     st = FinishBootstrap();
@@ -1041,12 +1032,22 @@ Status Store::EndBootstrap() {
     }
   }
   if (journal) {
-    Status wal = db_->Exec("PRAGMA journal_mode=WAL");
+    Status wal = RestoreWal();
     if (st.ok()) st = wal;
   }
   if (st.ok()) UnlockBootstrap();
   return st;
 }
+
+bool Store::UseRollbackJournal() {
+  if (writing_ || path_.empty() || path_ == ":memory:") return false;
+  Stmt& m = db_->Prepare("PRAGMA journal_mode=TRUNCATE");
+  bool changed = m.Step() && m.Text(0) == "truncate";
+  m.Reset();
+  return changed;
+}
+
+Status Store::RestoreWal() { return db_->Exec("PRAGMA journal_mode=WAL"); }
 
 Status Store::FinishBootstrap() {
   if (!bootstrapping_) return Status::Ok();

@@ -152,6 +152,15 @@ class Store {
   Status BeginBulk();
   Status EndBulk();
 
+  // For one large write transaction (a first import, a bootstrap), outside any transaction:
+  // leaves WAL mode for a rollback journal, where the pages new to the file are written once
+  // instead of twice (to the log, then by the checkpoint), as durably. SQLite refuses when
+  // another connection has the store open (or on any error): false, nothing changed. Meanwhile
+  // other processes wait for the lock (busy timeout) instead of reading. RestoreWal() goes back
+  // to WAL mode, as does any later open.
+  bool UseRollbackJournal();
+  Status RestoreWal();
+
   // Bootstrap, the bulk path of a new node's first sync (DESIGN §4). BeginBootstrap, on a store
   // that holds no records or events yet, drops the key index of records and marks the store: from
   // then on, remote blocks are verified, stored and acknowledged as usual but not materialized.
