@@ -41,7 +41,7 @@ class FlatMap {
     return it != items_.end() && it->first == k ? const_iterator(it) : end();
   }
   size_t count(const K& k) const { return find(k) != end() ? 1 : 0; }
-  const V& at(const K& k) const { return find(k)->second; }
+  const V& at(const K& k) const { return find(k)->second; }  // k must be present
 
   V& operator[](const K& k) {
     auto it = LowerBound(k);

@@ -123,9 +123,10 @@ std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
   return ToHex(h.Final()).substr(0, 16);
 }
 
+// Binds without a copy: `v` must outlive the statement's run.
 void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
   if (v) {
-    s.Bind(i, *v);
+    s.BindTextView(i, *v);
   } else {
     s.BindNull(i);
   }
@@ -135,6 +136,13 @@ constexpr const char* kDropRecordKeyIndex = "DROP INDEX IF EXISTS records_key;";
 
 // Records a bootstrap builds on another thread at a time.
 constexpr size_t kBuildChunk = 4096;
+
+// The length of the prefix that a and b share, up to `limit`.
+size_t CommonPrefix(std::string_view a, std::string_view b, size_t limit) {
+  limit = std::min({limit, a.size(), b.size()});
+  return size_t(std::mismatch(a.begin(), a.begin() + ptrdiff_t(limit), b.begin()).first -
+                a.begin());
+}
 
 // Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
 Status SplitBatch(std::string_view raw, std::vector<std::string>& peers,
@@ -479,11 +487,7 @@ Status Store::InsertRecords(const std::vector<BuiltRecord>& built) {
   auto bind = [&](Stmt& s, int col, const BuiltRecord& b) {
     s.Bind(col, b.id).Bind(col + 1, b.rec.entity).BindTextView(col + 2, b.rec.key);
     s.BindBlobView(col + 3, b.row.body).BindBlobView(col + 4, b.row.clock);
-    if (b.row.index.text2) {
-      s.BindTextView(col + 5, *b.row.index.text2);
-    } else {
-      s.BindNull(col + 5);
-    }
+    BindOptText(s, col + 5, b.row.index.text2);
   };
   std::vector<const BuiltRecord*> rows;
   for (const BuiltRecord& b : built) {
@@ -1102,10 +1106,7 @@ Result<Store::BootstrapBlock> Store::DecodeForBootstrap(uint32_t stream,
       first = head->key;
       out.key_common = first.size();
     }
-    size_t n = std::min(out.key_common, head->key.size());
-    out.key_common =
-        size_t(std::mismatch(first.begin(), first.begin() + ptrdiff_t(n), head->key.begin()).first -
-               first.begin());
+    out.key_common = CommonPrefix(first, head->key, out.key_common);
     out.ops.push_back({.entity = head->entity,
                        .stream = stream,
                        .key_hash = std::hash<std::string_view>()(head->key) ^ head->entity,
@@ -1122,7 +1123,6 @@ Result<Store::BootstrapBlock> Store::DecodeForBootstrap(uint32_t stream,
 void Store::ForgetReceived() {
   received_.clear();
   received_bytes_ = 0;
-  received_full_ = false;
 }
 
 Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
@@ -1249,11 +1249,8 @@ Status Store::MaterializeAll() {
           first_key = first;
           common_prefix = job.block->key_common;
         }
-        size_t n = std::min({common_prefix, job.block->key_common, first.size()});
         common_prefix =
-            size_t(std::mismatch(first_key.begin(), first_key.begin() + ptrdiff_t(n), first.begin())
-                       .first -
-                   first_key.begin());
+            CommonPrefix(first_key, first, std::min(common_prefix, job.block->key_common));
         std::vector<uint32_t> block_peers;
         for (const auto& p : job.block->peers) {
           BOSAI_ASSIGN_OR_RETURN(uint32_t ps, StreamFor(p, streams_[job.stream].id.scope));
@@ -1602,11 +1599,11 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
     hlc_.Observe(h.max_hlc);
     streams_[stream].last_seq = h.last_seq();
     received_bytes_ += decoded.payload.size();
-    if (received_bytes_ > options_.bootstrap_pass_bytes) {
-      received_.clear();
-      received_full_ = true;
+    if (received_bytes_ <= options_.bootstrap_pass_bytes) {
+      received_.emplace(BlockSignature(block), std::move(decoded));
+    } else {
+      received_.clear();  // too many to keep: EndBootstrap decodes them again
     }
-    if (!received_full_) received_.emplace(BlockSignature(block), std::move(decoded));
   } else {
     BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
     std::vector<uint32_t> peer_streams;

@@ -374,9 +374,8 @@ class Store {
   // The blocks a bootstrap received, decoded then and kept by signature, so that EndBootstrap
   // does not decode them again; up to options_.bootstrap_pass_bytes of payload.
   std::unordered_map<std::string, BootstrapBlock> received_;
-  uint64_t received_bytes_ = 0;
-  bool received_full_ = false;  // past the limit: EndBootstrap decodes the blocks
-  int bootstrap_lock_ = -1;     // fd of the bootstrap lock, while this process holds it
+  uint64_t received_bytes_ = 0;  // past the limit, none is kept
+  int bootstrap_lock_ = -1;      // fd of the bootstrap lock, while this process holds it
   std::string author_;
   std::vector<StreamInfo> streams_;  // index = local stream id
   std::map<StreamId, uint32_t> stream_index_;
