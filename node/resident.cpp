@@ -18,6 +18,7 @@
 #include "node/dates.h"
 #include "node/records.h"
 #include "node/text.h"
+#include "storage/fields.h"
 #include "storage/ids.h"
 
 namespace bosai::node {
@@ -415,16 +416,40 @@ Indexer ResidentIndexer() {
   return [](uint32_t entity, std::string_view body) {
     IndexColumns ix;
     if (entity != ENTITY_RESIDENT) return ix;
-    // Called for each of a million records by a bootstrap's threads: each reuses its message
-    // (a parse clears it and keeps what it had allocated).
-    thread_local v1::Resident r;
-    if (!r.ParseFromArray(body.data(), int(body.size()))) return ix;
-    if (!r.name_kana().empty()) ix.text = SearchFold(r.name_kana());
-    if (!r.name().empty()) ix.text2 = SearchFold(r.name());
-    if (!r.household().empty()) ix.ref = r.household();
-    if (r.birth_date() != 0) ix.num = r.birth_date();
-    if (!r.my_number().empty()) {
-      auto h = DataKey::LookupHashOf(r.my_number());
+    // Called for each of a million records by a bulk write: reads the five fields it needs
+    // from the wire format (the last occurrence of a field counts, as in a parse).
+    std::string_view household, name, kana, my_number;
+    int64_t birth = 0;
+    WireReader reader(body);
+    for (WireField f; reader.Next(f);) {
+      const bool text = f.wire_type == 2;
+      switch (f.number) {
+        case v1::Resident::kHouseholdFieldNumber:
+          if (text) household = f.bytes;
+          break;
+        case v1::Resident::kNameFieldNumber:
+          if (text) name = f.bytes;
+          break;
+        case v1::Resident::kNameKanaFieldNumber:
+          if (text) kana = f.bytes;
+          break;
+        case v1::Resident::kBirthDateFieldNumber:
+          if (f.wire_type == 0) birth = int32_t(f.varint);
+          break;
+        case v1::Resident::kMyNumberFieldNumber:
+          if (text) my_number = f.bytes;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!reader.error().empty()) return IndexColumns();
+    if (!kana.empty()) ix.text = SearchFold(kana);
+    if (!name.empty()) ix.text2 = SearchFold(name);
+    if (!household.empty()) ix.ref = std::string(household);
+    if (birth != 0) ix.num = birth;
+    if (!my_number.empty()) {
+      auto h = DataKey::LookupHashOf(my_number);
       if (h.ok()) ix.lookup = *h;
     }
     return ix;

@@ -2,34 +2,92 @@
 #include "storage/fields.h"
 
 #include <fmt/format.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 namespace bosai {
 
-using google::protobuf::internal::WireFormatLite;
+namespace {
+
+// Reads a varint at `pos` of `s`, advancing pos; false when it is cut or longer than 10 bytes.
+bool ReadVarint(std::string_view s, size_t& pos, uint64_t& out) {
+  out = 0;
+  for (int shift = 0; shift < 70 && pos < s.size(); shift += 7) {
+    auto b = uint8_t(s[pos++]);
+    out |= uint64_t(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Skips the value of a field of `wire_type` at `pos`; groups up to their end, nested up to
+// `depth` levels. False when the bytes are malformed.
+bool SkipValue(std::string_view s, size_t& pos, uint32_t number, uint32_t wire_type, int depth) {
+  uint64_t v = 0;
+  switch (wire_type) {
+    case 0:
+      return ReadVarint(s, pos, v);
+    case 1:
+    case 5: {
+      size_t n = wire_type == 1 ? 8 : 4;
+      if (s.size() - pos < n) return false;
+      pos += n;
+      return true;
+    }
+    case 2:
+      if (!ReadVarint(s, pos, v) || v > s.size() - pos) return false;
+      pos += size_t(v);
+      return true;
+    case 3:
+      while (depth > 0) {
+        uint64_t tag = 0;
+        if (!ReadVarint(s, pos, tag) || tag > UINT32_MAX) return false;
+        if ((tag & 7) == 4) return (tag >> 3) == number;
+        if ((tag >> 3) == 0 || !SkipValue(s, pos, uint32_t(tag >> 3), tag & 7, depth - 1)) {
+          return false;
+        }
+      }
+      return false;
+    default:
+      return false;  // an end of group without its start, or no wire type
+  }
+}
+
+}  // namespace
+
+bool WireReader::Next(WireField& out) {
+  if (pos_ >= encoded_.size() || !error_.empty()) return false;
+  const size_t start = pos_;
+  uint64_t tag = 0;
+  bool ok = ReadVarint(encoded_, pos_, tag) && tag <= UINT32_MAX && (tag >> 3) != 0;
+  out.number = uint32_t(tag >> 3);
+  out.wire_type = uint32_t(tag & 7);
+  out.varint = 0;
+  out.bytes = {};
+  if (ok && out.wire_type == 0) {
+    ok = ReadVarint(encoded_, pos_, out.varint);
+  } else if (ok && out.wire_type == 2) {
+    uint64_t size = 0;
+    ok = ReadVarint(encoded_, pos_, size) && size <= encoded_.size() - pos_;
+    if (ok) {
+      out.bytes = encoded_.substr(pos_, size_t(size));
+      pos_ += size_t(size);
+    }
+  } else if (ok) {
+    ok = SkipValue(encoded_, pos_, out.number, out.wire_type, 64);
+  }
+  if (!ok) {
+    error_ = fmt::format("malformed field at byte {}", start);
+    pos_ = start;
+    return false;
+  }
+  out.encoded = encoded_.substr(start, pos_ - start);
+  return true;
+}
 
 Result<FieldMap> SplitFields(std::string_view encoded) {
   FieldMap out;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(encoded.data()),
-                                            static_cast<int>(encoded.size()));
-  while (true) {
-    int start = in.CurrentPosition();
-    uint32_t tag = in.ReadTag();
-    if (tag == 0) {
-      if (in.CurrentPosition() != static_cast<int>(encoded.size())) {
-        return Status::Corruption(fmt::format("record body: bad tag at byte {}", start));
-      }
-      break;
-    }
-    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
-    auto wire_type = WireFormatLite::GetTagWireType(tag);
-    if (field == 0 || wire_type == WireFormatLite::WIRETYPE_END_GROUP ||
-        !WireFormatLite::SkipField(&in, tag)) {
-      return Status::Corruption(fmt::format("record body: malformed field at byte {}", start));
-    }
-    out[field].append(encoded.substr(start, in.CurrentPosition() - start));
-  }
+  WireReader reader(encoded);
+  for (WireField f; reader.Next(f);) out[f.number].append(f.encoded);
+  if (!reader.error().empty()) return Status::Corruption("record body: " + reader.error());
   return out;
 }
 

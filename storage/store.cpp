@@ -3,8 +3,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -147,65 +145,59 @@ size_t CommonPrefix(std::string_view a, std::string_view b, size_t limit) {
 // Splits an encoded v1::OpBatch into its peers and its encoded ops, without parsing the ops.
 Status SplitBatch(std::string_view raw, std::vector<std::string>& peers,
                   std::vector<std::string_view>& ops) {
-  using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(raw.data()),
-                                            int(raw.size()));
-  while (uint32_t tag = in.ReadTag()) {
-    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
-    if ((field == 1 || field == 2) &&
-        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t len = 0;
-      if (!in.ReadVarint32(&len)) break;
-      auto pos = size_t(in.CurrentPosition());
-      if (len > raw.size() - pos || !in.Skip(int(len))) break;
-      if (field == 1) {
-        peers.emplace_back(raw.substr(pos, len));
-      } else {
-        ops.push_back(raw.substr(pos, len));
-      }
-    } else if (!WireFormatLite::SkipField(&in, tag)) {
-      break;
-    }
+  WireReader reader(raw);
+  for (WireField f; reader.Next(f);) {
+    if (f.wire_type != 2) continue;
+    if (f.number == v1::OpBatch::kPeersFieldNumber) peers.emplace_back(f.bytes);
+    if (f.number == v1::OpBatch::kOpsFieldNumber) ops.push_back(f.bytes);
   }
-  if (size_t(in.CurrentPosition()) != raw.size()) {
-    return Status::Corruption("block: payload does not parse");
-  }
+  if (!reader.error().empty()) return Status::Corruption("block: payload does not parse");
   return Status::Ok();
 }
 
-// What a bootstrap sorts an op by, read from its encoding without parsing the rest.
+// An op read from its encoding without parsing it into a message: what a bootstrap sorts it
+// by, and, for an op that only sets fields (most of them), all that its merge needs.
 struct OpHead {
   uint32_t entity = 0;
   std::string_view key;
   uint64_t hlc = 0;
+  bool event = false;      // kind OP_KIND_EVENT
+  bool register_ = false;  // source OP_SOURCE_REGISTER
+  bool writes = false;     // has writes with causal contexts
+  std::string_view set;
 };
 Result<OpHead> ReadOpHead(std::string_view op) {
-  using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(op.data()),
-                                            int(op.size()));
   OpHead head;
-  while (uint32_t tag = in.ReadTag()) {
-    uint32_t field = WireFormatLite::GetTagFieldNumber(tag);
-    auto type = WireFormatLite::GetTagWireType(tag);
-    bool ok = true;
-    if (field == 1 && type == WireFormatLite::WIRETYPE_VARINT) {
-      ok = in.ReadVarint32(&head.entity);
-    } else if (field == 2 && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t len = 0;
-      ok = in.ReadVarint32(&len);
-      auto pos = size_t(in.CurrentPosition());
-      ok = ok && len <= op.size() - pos && in.Skip(int(len));
-      if (ok) head.key = op.substr(pos, len);
-    } else if (field == 3 && type == WireFormatLite::WIRETYPE_VARINT) {
-      ok = in.ReadVarint64(&head.hlc);
-    } else {
-      ok = WireFormatLite::SkipField(&in, tag);
+  WireReader reader(op);
+  for (WireField f; reader.Next(f);) {
+    const bool varint = f.wire_type == 0, bytes = f.wire_type == 2;
+    switch (f.number) {
+      case v1::Op::kEntityFieldNumber:
+        if (varint) head.entity = uint32_t(f.varint);
+        break;
+      case v1::Op::kKeyFieldNumber:
+        if (bytes) head.key = f.bytes;
+        break;
+      case v1::Op::kHlcFieldNumber:
+        if (varint) head.hlc = f.varint;
+        break;
+      case v1::Op::kKindFieldNumber:
+        if (varint) head.event = f.varint == v1::OP_KIND_EVENT;
+        break;
+      case v1::Op::kWritesFieldNumber:
+        head.writes = true;
+        break;
+      case v1::Op::kSourceFieldNumber:
+        if (varint) head.register_ = f.varint == v1::OP_SOURCE_REGISTER;
+        break;
+      case v1::Op::kSetFieldNumber:
+        if (bytes) head.set = f.bytes;
+        break;
+      default:
+        break;
     }
-    if (!ok) break;
   }
-  if (size_t(in.CurrentPosition()) != op.size()) {
-    return Status::Corruption("block: an op does not parse");
-  }
+  if (!reader.error().empty()) return Status::Corruption("block: an op does not parse");
   return head;
 }
 
@@ -543,23 +535,7 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
   Stamp stamp{stream, seq, op.hlc(), op.source() == v1::OP_SOURCE_REGISTER};
   if (op.set().empty() && op.writes_size() == 0) return Status::Ok();  // writes nothing
   if (!op.set().empty()) {
-    auto fields = SplitFields(op.set());
-    if (!fields.ok()) {
-      return Status::Corruption(fmt::format("op on {}: malformed fields", op.key()));
-    }
-    if (rec.stamps.empty() && (off_thread || superseded_rows_ == 0)) {
-      // A new record: every field is simply set (what ApplyFieldWrite would conclude).
-      for (const auto& [field, value] : *fields) rec.stamps[field] = stamp;
-      rec.body = std::move(fields).value();
-      for (auto it = rec.body.begin(); it != rec.body.end();) {
-        it = it->second.empty() ? rec.body.erase(it) : std::next(it);
-      }
-      fields = FieldMap();
-    }
-    for (const auto& [field, value] : *fields) {
-      BOSAI_RETURN_IF_ERROR(
-          ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams, off_thread));
-    }
+    BOSAI_RETURN_IF_ERROR(ApplySet(rec, stamp, op.set(), peer_streams, off_thread));
   }
   for (const auto& w : op.writes()) {
     if (w.context_peer_size() != w.context_seq_size()) {
@@ -567,6 +543,27 @@ Status Store::ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& 
     }
     BOSAI_RETURN_IF_ERROR(ApplyFieldWrite(rec, stamp, w.field(), w.value(), &w.context_peer(),
                                           &w.context_seq(), peer_streams, off_thread));
+  }
+  rec.exists = true;
+  return Status::Ok();
+}
+
+Status Store::ApplySet(Record& rec, const Stamp& stamp, std::string_view set,
+                       const std::vector<uint32_t>& peer_streams, bool off_thread) {
+  auto fields = SplitFields(set);
+  if (!fields.ok()) return Status::Corruption(fmt::format("op on {}: malformed fields", rec.key));
+  if (rec.stamps.empty() && (off_thread || superseded_rows_ == 0)) {
+    // A new record: every field is simply set (what ApplyFieldWrite would conclude).
+    for (const auto& [field, value] : *fields) rec.stamps[field] = stamp;
+    rec.body = std::move(fields).value();
+    for (auto it = rec.body.begin(); it != rec.body.end();) {
+      it = it->second.empty() ? rec.body.erase(it) : std::next(it);
+    }
+  } else {
+    for (const auto& [field, value] : *fields) {
+      BOSAI_RETURN_IF_ERROR(
+          ApplyFieldWrite(rec, stamp, field, value, nullptr, nullptr, peer_streams, off_thread));
+    }
   }
   rec.exists = true;
   return Status::Ok();
@@ -1140,12 +1137,23 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     rec.key = payloads[first.block]->substr(first.key_offset, first.key_size);
     for (size_t i = starts[j]; i < starts[j + 1] && !b.needs_tables; ++i) {
       const OpRef& r = refs[i];
-      if (!op.ParseFromArray(payloads[r.block]->data() + r.offset, int(r.size))) {
+      std::string_view encoded(payloads[r.block]->data() + r.offset, r.size);
+      auto fail = [&] {
         return Status::Corruption(fmt::format("op {} of stream {} does not parse", r.seq,
                                               streams_[r.stream].id.incarnation));
-      }
+      };
       Status st;
-      if (op.kind() == v1::OP_KIND_EVENT) {
+      // An op that only sets fields (a new record's, most of a bootstrap) is read in place.
+      auto head = ReadOpHead(encoded);
+      if (!head.ok()) return fail();
+      if (!head->event && !head->writes) {
+        if (!head->set.empty()) {
+          st = ApplySet(rec, {r.stream, r.seq, head->hlc, head->register_}, head->set,
+                        peers[r.block], off_thread);
+        }
+      } else if (!op.ParseFromArray(encoded.data(), int(encoded.size()))) {
+        return fail();
+      } else if (op.kind() == v1::OP_KIND_EVENT) {
         st = off_thread ? NeedsTables() : Materialize(r.stream, r.seq, op, peers[r.block]);
       } else {
         st = ApplyOp(rec, r.stream, r.seq, op, peers[r.block], off_thread);

@@ -296,6 +296,9 @@ class Store {
   // ops are merged.
   Status ApplyOp(Record& rec, uint32_t stream, uint64_t seq, const v1::Op& op,
                  const std::vector<uint32_t>& peer_streams, bool off_thread = false);
+  // The fields an op sets over nothing (its `set`), as ApplyOp.
+  Status ApplySet(Record& rec, const Stamp& stamp, std::string_view set,
+                  const std::vector<uint32_t>& peer_streams, bool off_thread);
   // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
   Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
                        v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);

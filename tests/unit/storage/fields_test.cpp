@@ -52,5 +52,65 @@ TEST(Fields, SplitAndJoinRoundTripUnknownAndRepeatedFields) {
                    .ok());  // a length past the end
 }
 
+TEST(WireReader, ReadsEachFieldInPlace) {
+  // field 1 varint 150; field 2 fixed64; field 3 "ab"; field 4 a group holding field 1 varint 7
+  // and an empty nested group 5; field 6 fixed32.
+  std::string body(
+      "\x08\x96\x01"
+      "\x11\x01\x02\x03\x04\x05\x06\x07\x08"
+      "\x1a\x02"
+      "ab"
+      "\x23\x08\x07\x2b\x2c\x24"
+      "\x35\x01\x02\x03\x04",
+      27);
+  WireReader reader(body);
+  std::vector<WireField> fields;
+  for (WireField f; reader.Next(f);) fields.push_back(f);
+  EXPECT_EQ(reader.error(), "");
+  ASSERT_EQ(fields.size(), 5u);
+  EXPECT_EQ(fields[0].number, 1u);
+  EXPECT_EQ(fields[0].wire_type, 0u);
+  EXPECT_EQ(fields[0].varint, 150u);
+  EXPECT_EQ(fields[1].number, 2u);
+  EXPECT_EQ(fields[1].encoded.size(), 9u);
+  EXPECT_EQ(fields[2].number, 3u);
+  EXPECT_EQ(fields[2].bytes, "ab");
+  EXPECT_EQ(fields[3].number, 4u);
+  EXPECT_EQ(fields[3].wire_type, 3u);
+  EXPECT_EQ(fields[3].encoded, std::string("\x23\x08\x07\x2b\x2c\x24", 6));
+  EXPECT_EQ(fields[4].number, 6u);
+  std::string joined;
+  for (const WireField& f : fields) joined += f.encoded;
+  EXPECT_EQ(joined, body);
+}
+
+TEST(WireReader, SaysWhereTheBytesAreMalformed) {
+  struct Case {
+    std::string bytes;
+    std::string error;
+  };
+  const Case cases[] = {
+      {std::string("\x08\x01\x08\x96", 4), "malformed field at byte 2"},  // a varint cut
+      {std::string("\x1a\x05"
+                   "ab",
+                   4),
+       "malformed field at byte 0"},                                  // a length past the end
+      {std::string("\x08\x01\x0c", 3), "malformed field at byte 2"},  // an end of group alone
+      {std::string("\x00\x01", 2), "malformed field at byte 0"},      // field number 0
+      {std::string("\x23\x08\x07", 3), "malformed field at byte 0"},  // a group never ended
+      {std::string("\x23\x2c", 2), "malformed field at byte 0"},      // ended as another field
+      {std::string("\x0f", 1), "malformed field at byte 0"},          // wire type 7
+      {std::string("\x0d\x01\x02", 3), "malformed field at byte 0"},  // a fixed32 cut
+  };
+  for (const Case& c : cases) {
+    WireReader reader(c.bytes);
+    WireField f;
+    while (reader.Next(f)) {
+    }
+    EXPECT_EQ(reader.error(), c.error) << testing::PrintToString(c.bytes);
+    EXPECT_FALSE(reader.Next(f));  // stays at the error
+  }
+}
+
 }  // namespace
 }  // namespace bosai
