@@ -116,6 +116,7 @@ struct SyncService::Impl {
     std::string key;
     bool outbound = false;  // this node dialled
     bool live = false;
+    std::vector<Frame> pending;  // received, for the next OnFrames
   };
   void OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool outbound, std::string key,
                    std::string pem, std::string expected);
@@ -124,7 +125,10 @@ struct SyncService::Impl {
   bool DropDuplicate(const std::string& peer_id, bool outbound);
   // Whether a session with this peer is open, in either direction.
   bool Connected(const std::string& peer_id);
+  // Queues a received frame. The frames that arrive while the store thread is busy are handled
+  // together (HandleFrames): their Blocks share one commit.
   void OnFrame(uint64_t id, Frame frame);
+  void HandleFrames(uint64_t id);
   void CloseSession(uint64_t id, const std::string& reason);
   // Ends the bootstrap too when it is the session that began it.
   void EraseSession(std::map<uint64_t, Hosted>::iterator it);
@@ -599,8 +603,18 @@ void SyncService::Impl::EraseSession(std::map<uint64_t, Hosted>::iterator it) {
 void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
   auto it = sessions.find(id);
   if (it == sessions.end()) return;
+  std::vector<Frame>& pending = it->second.pending;
+  pending.push_back(std::move(frame));
+  if (pending.size() == 1) asio::post(store_io, [this, id] { HandleFrames(id); });
+}
+
+void SyncService::Impl::HandleFrames(uint64_t id) {
+  auto it = sessions.find(id);
+  if (it == sessions.end()) return;
   Hosted& h = it->second;
-  auto frames = h.session->OnFrame(frame);
+  std::vector<Frame> received = std::move(h.pending);
+  h.pending.clear();
+  auto frames = h.session->OnFrames(received);
   if (!frames.ok()) {
     std::string message = frames.status().message();
     LogEvent(err, "sync.session.error", {{"peer", h.peer.node_id}, {"error", message}});

@@ -89,39 +89,9 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
       BOSAI_RETURN_IF_ERROR(Pump(out));
       break;
     }
-    case FrameType::kBlocks: {
-      v1::Blocks blocks;
-      if (!blocks.ParseFromString(frame.body)) return bad("does not parse");
-      if (blocks.caught_up() && blocks.blocks_size() > 0) return bad("caught_up with blocks");
-      if (blocks.caught_up()) {
-        peer_caught_up_ = true;
-        break;
-      }
-      // One transaction for the frame: a bad block applies nothing of it.
-      BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
-      int64_t now = options_.clock->NowMillis();
-      for (const auto& b : blocks.blocks()) {
-        auto received = ApplyOrHold(store_, b, options_.keys, options_.origin_may_write, now,
-                                    options_.max_offset_ms, held_streams_);
-        if (!received.ok()) {
-          store_.AbortWrite();
-          return bad(received.status().message());
-        }
-        if (received->held) {
-          ++blocks_held_;
-        } else {
-          ops_received_ += received->header.count;
-        }
-      }
-      BOSAI_RETURN_IF_ERROR(store_.CommitWrite());  // durable before the Ack
-      blocks_received_ += uint64_t(blocks.blocks_size());
-      v1::Ack ack;
-      BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
-      ToProto(vv, ack.mutable_vector());
-      BOSAI_ASSIGN_OR_RETURN(std::string f, Encode(FrameType::kAck, ack));
-      out.push_back(std::move(f));
+    case FrameType::kBlocks:
+      BOSAI_RETURN_IF_ERROR(OnBlocks(std::span<const Frame>(&frame, 1), out));
       break;
-    }
     case FrameType::kAck: {
       v1::Ack ack;
       if (!ack.ParseFromString(frame.body)) return bad("does not parse");
@@ -137,6 +107,94 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
       return bad("peer reports: " + frame.body);
   }
   return out;
+}
+
+Result<std::vector<std::string>> Session::OnFrames(std::span<const Frame> frames) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < frames.size();) {
+    size_t end = i + 1;
+    if (frames[i].type == FrameType::kBlocks && hello_received_) {
+      while (end < frames.size() && frames[end].type == FrameType::kBlocks) ++end;
+      BOSAI_RETURN_IF_ERROR(OnBlocks(frames.subspan(i, end - i), out));
+    } else {
+      BOSAI_ASSIGN_OR_RETURN(std::vector<std::string> more, OnFrame(frames[i]));
+      for (auto& f : more) out.push_back(std::move(f));
+    }
+    i = end;
+  }
+  return out;
+}
+
+// Blocks frames in one transaction (group commit), then an Ack for each. When a frame is bad,
+// the frames before it are applied again and committed, and nothing of it is applied.
+Status Session::OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out) {
+  struct Applied {
+    uint64_t blocks = 0, ops = 0, held = 0;
+    bool ack = false;  // a frame with blocks (a caught_up frame gets no Ack)
+  };
+  std::vector<Applied> applied;
+  int64_t now = options_.clock->NowMillis();
+  // Applies frames[k] inside the open transaction.
+  auto apply = [&](size_t k) -> Status {
+    const Frame& frame = frames[k];
+    auto bad = [&](const std::string& why) {
+      return Status::Invalid(fmt::format(
+          "Blocks frame from {}: {}", peer_incarnation_.empty() ? "peer" : peer_incarnation_, why));
+    };
+    v1::Blocks blocks;
+    if (!blocks.ParseFromString(frame.body)) return bad("does not parse");
+    if (blocks.caught_up() && blocks.blocks_size() > 0) return bad("caught_up with blocks");
+    Applied a;
+    for (const auto& b : blocks.blocks()) {
+      auto received = ApplyOrHold(store_, b, options_.keys, options_.origin_may_write, now,
+                                  options_.max_offset_ms, held_streams_);
+      if (!received.ok()) return bad(received.status().message());
+      if (received->held) {
+        ++a.held;
+      } else {
+        a.ops += received->header.count;
+      }
+    }
+    a.blocks = uint64_t(blocks.blocks_size());
+    a.ack = !blocks.caught_up();
+    applied.push_back(a);
+    return Status::Ok();
+  };
+  BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
+  Status failed;
+  for (size_t k = 0; k < frames.size() && failed.ok(); ++k) failed = apply(k);
+  if (!failed.ok()) {
+    store_.AbortWrite();
+    const size_t good = applied.size();
+    applied.clear();
+    if (good == 0) return failed;
+    BOSAI_RETURN_IF_ERROR(store_.BeginWrite("sync:" + peer_incarnation_));
+    for (size_t k = 0; k < good; ++k) {
+      if (Status st = apply(k); !st.ok()) {
+        store_.AbortWrite();
+        return st;
+      }
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(store_.CommitWrite());  // durable before the Acks
+  std::string ack_frame;
+  for (const Applied& a : applied) {
+    blocks_received_ += a.blocks;
+    ops_received_ += a.ops;
+    blocks_held_ += a.held;
+    if (!a.ack) {
+      peer_caught_up_ = true;
+      continue;
+    }
+    if (ack_frame.empty()) {
+      v1::Ack ack;
+      BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
+      ToProto(vv, ack.mutable_vector());
+      BOSAI_ASSIGN_OR_RETURN(ack_frame, Encode(FrameType::kAck, ack));
+    }
+    out.push_back(ack_frame);
+  }
+  return failed;
 }
 
 Result<std::vector<std::string>> Session::Poll() {

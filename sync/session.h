@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ class Session {
   // Handles one received frame; returns frames to send. An error ends the session: nothing of
   // the offending frame has been applied, and the message names the frame.
   Result<std::vector<std::string>> OnFrame(const Frame& frame);
+  // Handles frames received together, in order, as OnFrame would one by one, except that
+  // consecutive Blocks frames share one transaction: one durable commit, then an Ack for each.
+  // On an error, the frames before the bad one are applied (and their frames to send dropped).
+  Result<std::vector<std::string>> OnFrames(std::span<const Frame> frames);
   // Frames for blocks committed locally since the last call (live push after catching up).
   Result<std::vector<std::string>> Poll();
 
@@ -75,6 +80,7 @@ class Session {
 
  private:
   Status Pump(std::vector<std::string>& out);
+  Status OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out);
   bool acked_all() const { return in_flight_ == 0; }
 
   // constant after construction

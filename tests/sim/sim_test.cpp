@@ -21,6 +21,7 @@
 #include <random>
 #include <tuple>
 
+#include "bosai/sync/v1/sync.pb.h"
 #include "storage/store.h"
 #include "sync/frame.h"
 #include "sync/held.h"
@@ -209,12 +210,17 @@ class Simulation {
     conns_.erase(conns_.begin() + long(k));
   }
 
-  // Delivers the next frame of one direction of one connection, split into random reads.
+  // Delivers the next frames (one to four) of one direction of one connection, split into
+  // random reads; the frames that a read completes are handled together, as the daemon does
+  // with the frames that arrive while its store thread is busy (their Blocks share a commit).
   bool Deliver(Connection& c, bool to_a) {
     auto& q = to_a ? c.to_a : c.to_b;
     if (q.empty()) return false;
-    std::string bytes = std::move(q.front());
-    q.pop_front();
+    std::string bytes;
+    for (size_t k = 1 + Pick(std::min<size_t>(q.size(), 4)); k > 0; --k) {
+      bytes += q.front();
+      q.pop_front();
+    }
     sync::FrameDecoder& d = to_a ? c.da : c.db;
     sync::Session& s = to_a ? *c.sa : *c.sb;
     auto& back = to_a ? c.to_b : c.to_a;
@@ -223,15 +229,18 @@ class Simulation {
       size_t n = 1 + Pick(bytes.size() - at);
       EXPECT_TRUE(d.Feed(std::string_view(bytes).substr(at, n)).ok());
       at += n;
+      std::vector<sync::Frame> frames;
       while (true) {
         auto f = d.Next();
         EXPECT_TRUE(f.ok()) << f.status().message();
         if (!f.ok() || !f->has_value()) break;
-        auto out = s.OnFrame(**f);
-        EXPECT_TRUE(out.ok()) << out.status().message();
-        if (!out.ok()) return false;
-        for (auto& x : *out) back.push_back(std::move(x));
+        frames.push_back(std::move(**f));
       }
+      if (frames.empty()) continue;
+      auto out = s.OnFrames(frames);
+      EXPECT_TRUE(out.ok()) << out.status().message();
+      if (!out.ok()) return false;
+      for (auto& x : *out) back.push_back(std::move(x));
     }
     return true;
   }
@@ -501,6 +510,78 @@ TEST(Simulation, BlocksFromANodeTwoHoursAheadAreHeld) {
   EXPECT_EQ(*sync::ReleaseHeld(*a, o.keys, nullptr, slow.NowMillis(), o.max_offset_ms), 1u);
   EXPECT_EQ(*a->StateHash(), *b->StateHash());
   EXPECT_TRUE(sync::ListHeld(*a, slow.NowMillis())->empty());
+}
+
+// Blocks frames handled together share one commit; a bad one among them applies nothing of
+// itself or what follows, and the frames before it are applied and committed all the same.
+TEST(Simulation, FramesHandledTogetherApplyUpToABadOne) {
+  ManualClock clock(kStart);
+  auto open = [&](const std::string& id) {
+    Store::Options o;
+    o.clock = &clock;
+    o.block_ops = 1;
+    auto s = Store::Open(":memory:", o);
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE((*s)->SetIdentity({id, 1, SigningKey::Generate()}).ok());
+    return std::move(s).value();
+  };
+  auto a = open("042021-a");
+  auto b = open("042021-b");
+  for (int i = 1; i <= 3; ++i) {  // three blocks of one op, sent in three frames
+    ASSERT_TRUE(b->BeginWrite("t").ok());
+    ASSERT_TRUE(b->Put("042021", 1, fmt::format("042021:{}", i), {{1, StringField(1, "x")}}).ok());
+    ASSERT_TRUE(b->CommitWrite().ok());
+  }
+  std::map<std::string, std::string> keys{{"042021-a#1", a->identity()->key.public_key()},
+                                          {"042021-b#1", b->identity()->key.public_key()}};
+  sync::Session::Options o;
+  o.keys = [&](const std::string& inc) -> std::optional<std::string> { return keys.at(inc); };
+  o.clock = &clock;
+  auto frames_for_a = [&](bool tamper) {
+    sync::Session sa(*a, o), sb(*b, o);
+    auto hello_a = sa.Start();
+    auto hello_b = sb.Start();
+    EXPECT_TRUE(hello_a.ok() && hello_b.ok());
+    std::vector<std::string> bytes = *hello_b;
+    sync::FrameDecoder d;
+    EXPECT_TRUE(d.Feed((*hello_a)[0]).ok());
+    auto out = sb.OnFrame(**d.Next());
+    EXPECT_TRUE(out.ok());
+    for (auto& f : *out) bytes.push_back(f);
+    std::vector<sync::Frame> frames;
+    for (const std::string& f : bytes) {
+      sync::FrameDecoder one;
+      EXPECT_TRUE(one.Feed(f).ok());
+      frames.push_back(**one.Next());
+    }
+    // Hello, then a Blocks frame for each block a lacks: three, then (after the first run
+    // applied one) two.
+    EXPECT_EQ(frames.size(), tamper ? 4u : 3u);
+    if (tamper) {
+      sync::v1::Blocks msg;
+      EXPECT_TRUE(msg.ParseFromString(frames[2].body));
+      std::string& block = *msg.mutable_blocks(0);
+      block.back() = char(block.back() ^ 1);  // the signature's last byte
+      frames[2].body = msg.SerializeAsString();
+    }
+    auto handled = sa.OnFrames(frames);
+    size_t acks = 0;
+    for (const std::string& f : handled.ok() ? *handled : std::vector<std::string>()) {
+      sync::FrameDecoder one;
+      EXPECT_TRUE(one.Feed(f).ok());
+      acks += (**one.Next()).type == sync::FrameType::kAck;
+    }
+    return std::make_pair(handled.status(), acks);
+  };
+  auto [bad, none] = frames_for_a(true);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("Blocks frame from 042021-b#1"), std::string::npos) << bad.message();
+  EXPECT_NE(bad.message().find("signature"), std::string::npos) << bad.message();
+  EXPECT_EQ(a->Vector()->at({"042021-b#1", "042021"}), 1u) << "the frame before it is applied";
+  auto [good, acks] = frames_for_a(false);
+  EXPECT_TRUE(good.ok()) << good.message();
+  EXPECT_EQ(a->Vector()->at({"042021-b#1", "042021"}), 3u);
+  EXPECT_EQ(acks, 2u);  // one for each Blocks frame
 }
 
 }  // namespace
