@@ -389,6 +389,13 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
 }
 
 Store::RecordRow Store::EncodeRecord(const Record& rec) const {
+  return EncodeRow(rec.entity, JoinFields(rec.body), rec.stamps, rec.siblings,
+                   [&](uint32_t field) { return rec.body.count(field) != 0; });
+}
+
+Store::RecordRow Store::EncodeRow(uint32_t entity, std::string body,
+                                  const FlatMap<uint32_t, Stamp>& field_stamps, uint32_t siblings,
+                                  const std::function<bool(uint32_t)>& in_body) const {
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
   // A bootstrap's threads encode a million records: each reuses its buffers.
   thread_local std::vector<Stamp> stamps;
@@ -405,9 +412,9 @@ Store::RecordRow Store::EncodeRecord(const Record& rec) const {
     uses.push_back(0);
     return uint32_t(stamps.size() - 1);
   };
-  for (const auto& [field, st] : rec.stamps) {
+  for (const auto& [field, st] : field_stamps) {
     uint32_t i = index_of(st);
-    if (rec.body.count(field)) uses[i]++;
+    if (in_body(field)) uses[i]++;
   }
   size_t top = std::max_element(uses.begin(), uses.end()) - uses.begin();
   if (top != 0) {
@@ -421,19 +428,19 @@ Store::RecordRow Store::EncodeRecord(const Record& rec) const {
     p->set_hlc(st.hlc);
     p->set_register_(st.reg);
   }
-  for (const auto& [field, st] : rec.stamps) {
+  for (const auto& [field, st] : field_stamps) {
     uint32_t i = index_of(st);
-    if (i != 0 || !rec.body.count(field)) {
+    if (i != 0 || !in_body(field)) {
       clock.add_field_stamp(field);
       clock.add_field_stamp(i);
     }
   }
-  clock.set_siblings(rec.siblings);
+  clock.set_siblings(siblings);
 
   RecordRow row;
-  row.body = JoinFields(rec.body);
+  row.body = std::move(body);
   row.clock = clock.SerializeAsString();
-  if (options_.indexer) row.index = options_.indexer(rec.entity, row.body);
+  if (options_.indexer) row.index = options_.indexer(entity, row.body);
   return row;
 }
 
@@ -1122,6 +1129,55 @@ void Store::ForgetReceived() {
   received_bytes_ = 0;
 }
 
+Result<bool> Store::BuildUnion(const std::vector<OpRef>& refs,
+                               const std::vector<const std::string*>& payloads, size_t from,
+                               size_t to, BuiltRecord& b) const {
+  struct Fragment {
+    uint32_t field;
+    uint32_t op;  // index in refs
+    std::string_view encoded;
+  };
+  thread_local std::vector<Fragment> fragments;
+  thread_local std::vector<OpHead> heads;
+  fragments.clear();
+  heads.clear();
+  for (size_t i = from; i < to; ++i) {
+    const OpRef& r = refs[i];
+    auto head = ReadOpHead(std::string_view(payloads[r.block]->data() + r.offset, r.size));
+    if (!head.ok() || head->event || head->writes) return false;  // the general path
+    WireReader reader(head->set);
+    for (WireField f; reader.Next(f);) fragments.push_back({f.number, uint32_t(i), f.encoded});
+    if (!reader.error().empty()) {
+      return Status::Corruption(fmt::format("op on {}: malformed fields", b.rec.key));
+    }
+    heads.push_back(*head);
+  }
+  Record& rec = b.rec;
+  if (fragments.empty()) return true;  // no op writes anything: no record
+  // By field, each field's occurrences in order; a field set by two ops is a merge.
+  std::stable_sort(fragments.begin(), fragments.end(),
+                   [](const Fragment& x, const Fragment& y) { return x.field < y.field; });
+  size_t body_size = 0;
+  for (size_t k = 0; k < fragments.size(); ++k) {
+    if (k > 0 && fragments[k].field == fragments[k - 1].field &&
+        fragments[k].op != fragments[k - 1].op) {
+      return false;
+    }
+    body_size += fragments[k].encoded.size();
+  }
+  std::string body;
+  body.reserve(body_size);
+  for (const Fragment& f : fragments) {
+    body += f.encoded;
+    if (rec.stamps.count(f.field)) continue;
+    const OpRef& r = refs[f.op];
+    rec.stamps[f.field] = {r.stream, r.seq, heads[f.op - from].hlc, heads[f.op - from].register_};
+  }
+  rec.exists = true;
+  b.row = EncodeRow(rec.entity, std::move(body), rec.stamps, 0, [](uint32_t) { return true; });
+  return true;
+}
+
 Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     const std::vector<OpRef>& refs, const std::vector<const std::string*>& payloads,
     const std::vector<std::vector<uint32_t>>& peers, std::span<const size_t> starts,
@@ -1135,6 +1191,10 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
     rec.entity = refs[starts[j]].entity;
     const OpRef& first = refs[starts[j]];
     rec.key = payloads[first.block]->substr(first.key_offset, first.key_size);
+    if (off_thread) {
+      BOSAI_ASSIGN_OR_RETURN(bool built, BuildUnion(refs, payloads, starts[j], starts[j + 1], b));
+      if (built) continue;
+    }
     for (size_t i = starts[j]; i < starts[j + 1] && !b.needs_tables; ++i) {
       const OpRef& r = refs[i];
       std::string_view encoded(payloads[r.block]->data() + r.offset, r.size);

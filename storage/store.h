@@ -276,6 +276,10 @@ class Store {
     IndexColumns index;
   };
   RecordRow EncodeRecord(const Record& rec) const;
+  // The row of a record with this body and field stamps; in_body(field): the field is in body.
+  RecordRow EncodeRow(uint32_t entity, std::string body,
+                      const FlatMap<uint32_t, Stamp>& field_stamps, uint32_t siblings,
+                      const std::function<bool(uint32_t)>& in_body) const;
   // Updates a loaded record in place (its row id and index entries stay), or inserts a new one.
   Status InsertRecord(const Record& rec, const RecordRow& row);
   // A record a bootstrap built, to insert with row id `id` (0: nothing to insert).
@@ -334,6 +338,12 @@ class Store {
   // layout and op count), without parsing the ops in full. Reads nothing: may run on any thread.
   Result<BootstrapBlock> DecodeForBootstrap(uint32_t stream, std::string_view block) const;
   void ForgetReceived();
+  // Builds the record of refs [from, to) of a bootstrap pass when its ops only set fields and
+  // no two of them set the same field (most records): it is then their union, as the merge
+  // would conclude, made without splitting bodies into fields. False: use the merge.
+  Result<bool> BuildUnion(const std::vector<OpRef>& refs,
+                          const std::vector<const std::string*>& payloads, size_t from, size_t to,
+                          BuiltRecord& b) const;
   // Builds records of a bootstrap pass, record j from refs [starts[j], starts[j + 1]), as
   // off_thread as it can.
   Result<std::vector<BuiltRecord>> BuildRecords(const std::vector<OpRef>& refs,
