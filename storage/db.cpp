@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <thread>
+
 namespace bosai {
 
 Stmt& Stmt::Bind(int i, int64_t v) {
@@ -58,6 +61,9 @@ std::string_view Stmt::Blob(int col) const {
   return p ? std::string_view(p, sqlite3_column_bytes(stmt_.get(), col)) : std::string_view();
 }
 
+// How long a statement waits for another process's lock before it reports busy.
+constexpr int kBusyTimeoutMs = 60'000;
+
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
   sqlite3* raw = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -68,11 +74,23 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
     return Status::IoError(
         fmt::format("cannot open database {}: {}", path, raw ? sqlite3_errmsg(raw) : "no memory"));
   }
-  sqlite3_busy_timeout(raw, 60'000);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   sqlite3_extended_result_codes(raw, 1);
   // Larger pages: fewer B-tree levels and splits for ~300-byte records (only a new file).
   if (!read_only) BOSAI_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=16384"));
-  if (!read_only) BOSAI_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
+  if (!read_only) {
+    // Setting WAL mode takes a write lock. While another process writes through a rollback
+    // journal (a bulk write: Store::UseRollbackJournal), SQLite reports busy at once instead of
+    // calling the busy handler (this connection holds a read lock already): wait here as the
+    // busy timeout would.
+    Status wal = db->Exec("PRAGMA journal_mode=WAL");
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+         wal.code() == Status::Code::kBusy && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      wal = db->Exec("PRAGMA journal_mode=WAL");
+    }
+    BOSAI_RETURN_IF_ERROR(wal);
+  }
   BOSAI_RETURN_IF_ERROR(
       db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
                "PRAGMA temp_store=MEMORY"));

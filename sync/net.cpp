@@ -61,6 +61,25 @@ Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
 }
 
 // One TCP+TLS connection; lives on the network thread.
+// Frames a connection received and the store thread has not taken yet. The network thread
+// posts a task to take them only when the queue was empty, so that frames that arrive while
+// the store thread is busy are taken together (and their Blocks share one commit), in the
+// order of everything else it posts.
+struct ReceivedFrames {
+  std::mutex mu;
+  std::vector<Frame> frames;
+  // Adds a frame; true when the queue was empty (a task must be posted to take it).
+  bool Add(Frame frame) {
+    std::lock_guard lock(mu);
+    frames.push_back(std::move(frame));
+    return frames.size() == 1;
+  }
+  std::vector<Frame> Take() {
+    std::lock_guard lock(mu);
+    return std::exchange(frames, {});
+  }
+};
+
 struct Conn : std::enable_shared_from_this<Conn> {
   Conn(SyncService::Impl& impl, uint64_t id, asio::io_context& io, asio::ssl::context& ctx,
        bool outbound, PeerAddress peer)
@@ -80,6 +99,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   PeerAddress peer;
   std::string key;  // status entry
   FrameDecoder decoder;
+  std::shared_ptr<ReceivedFrames> received = std::make_shared<ReceivedFrames>();
   std::deque<std::string> queue;
   std::array<char, 64 * 1024> buffer;
   bool handshaken = false;
@@ -116,7 +136,6 @@ struct SyncService::Impl {
     std::string key;
     bool outbound = false;  // this node dialled
     bool live = false;
-    std::vector<Frame> pending;  // received, for the next OnFrames
   };
   void OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool outbound, std::string key,
                    std::string pem, std::string expected);
@@ -125,10 +144,8 @@ struct SyncService::Impl {
   bool DropDuplicate(const std::string& peer_id, bool outbound);
   // Whether a session with this peer is open, in either direction.
   bool Connected(const std::string& peer_id);
-  // Queues a received frame. The frames that arrive while the store thread is busy are handled
-  // together (HandleFrames): their Blocks share one commit.
-  void OnFrame(uint64_t id, Frame frame);
-  void HandleFrames(uint64_t id);
+  // Frames received together (see ReceivedFrames): their Blocks share one commit.
+  void HandleFrames(uint64_t id, std::vector<Frame> received);
   void CloseSession(uint64_t id, const std::string& reason);
   // Ends the bootstrap too when it is the session that began it.
   void EraseSession(std::map<uint64_t, Hosted>::iterator it);
@@ -244,10 +261,12 @@ void Conn::Read() {
       if (!*next) break;
       ++frames;
       if ((*next)->type == FrameType::kHeartbeat) continue;
-      asio::post(self->impl.store_io,
-                 [impl = &self->impl, id = self->id, frame = std::move(**next)]() mutable {
-                   impl->OnFrame(id, std::move(frame));
-                 });
+      if (self->received->Add(std::move(**next))) {
+        asio::post(self->impl.store_io,
+                   [impl = &self->impl, id = self->id, received = self->received] {
+                     impl->HandleFrames(id, received->Take());
+                   });
+      }
     }
     self->impl.UpdateStatus(self->key, [&](PeerStatus& s) {
       s.bytes_received += n;
@@ -600,20 +619,10 @@ void SyncService::Impl::EraseSession(std::map<uint64_t, Hosted>::iterator it) {
   if (ends_bootstrap) EndBootstrap();
 }
 
-void SyncService::Impl::OnFrame(uint64_t id, Frame frame) {
+void SyncService::Impl::HandleFrames(uint64_t id, std::vector<Frame> received) {
   auto it = sessions.find(id);
-  if (it == sessions.end()) return;
-  std::vector<Frame>& pending = it->second.pending;
-  pending.push_back(std::move(frame));
-  if (pending.size() == 1) asio::post(store_io, [this, id] { HandleFrames(id); });
-}
-
-void SyncService::Impl::HandleFrames(uint64_t id) {
-  auto it = sessions.find(id);
-  if (it == sessions.end()) return;
+  if (it == sessions.end() || received.empty()) return;
   Hosted& h = it->second;
-  std::vector<Frame> received = std::move(h.pending);
-  h.pending.clear();
   auto frames = h.session->OnFrames(received);
   if (!frames.ok()) {
     std::string message = frames.status().message();

@@ -5,8 +5,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
+#include <thread>
 
 #include "test_util.h"
 
@@ -299,6 +302,37 @@ TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->ok()) << report->problems[0];
   }
+  std::filesystem::remove_all(dir);
+}
+
+// While a connection writes through a rollback journal (a bootstrap's or a first import's one
+// transaction), another that opens the file waits for it (setting WAL mode needs the write
+// lock, and SQLite would report busy at once), then reads what it wrote.
+TEST(Db, AnOpenWaitsForAWriteThroughARollbackJournal) {
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-lock-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "bosai.db").string();
+  auto w = Db::Open(path);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  ASSERT_TRUE((*w)->Exec("CREATE TABLE t(x)").ok());
+  ASSERT_TRUE((*w)->Exec("PRAGMA journal_mode=TRUNCATE").ok());
+  ASSERT_TRUE((*w)->Exec("BEGIN IMMEDIATE; INSERT INTO t VALUES(1)").ok());
+  auto commit = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return (*w)->Exec("COMMIT");
+  });
+  auto r = Db::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(commit.get().ok());
+  Stmt& q = (*r)->Prepare("SELECT count(*) FROM t");
+  ASSERT_TRUE(q.Step());
+  EXPECT_EQ(q.Int(0), 1);
+  q.Reset();
+  Stmt& mode = (*r)->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(mode.Step());
+  EXPECT_EQ(mode.Text(0), "wal");
+  mode.Reset();
   std::filesystem::remove_all(dir);
 }
 
