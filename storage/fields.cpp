@@ -8,7 +8,7 @@ namespace bosai {
 namespace {
 
 // Reads a varint at `pos` of `s`, advancing pos; false when it is cut or longer than 10 bytes.
-inline bool ReadVarint(std::string_view s, size_t& pos, uint64_t& out) {
+bool ReadVarint(std::string_view s, size_t& pos, uint64_t& out) {
   if (pos < s.size() && uint8_t(s[pos]) < 0x80) {  // most tags and lengths: one byte
     out = uint8_t(s[pos++]);
     return true;
@@ -57,34 +57,14 @@ bool SkipValue(std::string_view s, size_t& pos, uint32_t number, uint32_t wire_t
 
 }  // namespace
 
-bool WireReader::Next(WireField& out) {
-  if (pos_ >= encoded_.size() || !error_.empty()) return false;
-  const size_t start = pos_;
-  uint64_t tag = 0;
-  bool ok = ReadVarint(encoded_, pos_, tag) && tag <= UINT32_MAX && (tag >> 3) != 0;
-  out.number = uint32_t(tag >> 3);
-  out.wire_type = uint32_t(tag & 7);
-  out.varint = 0;
-  out.bytes = {};
-  if (ok && out.wire_type == 0) {
-    ok = ReadVarint(encoded_, pos_, out.varint);
-  } else if (ok && out.wire_type == 2) {
-    uint64_t size = 0;
-    ok = ReadVarint(encoded_, pos_, size) && size <= encoded_.size() - pos_;
-    if (ok) {
-      out.bytes = encoded_.substr(pos_, size_t(size));
-      pos_ += size_t(size);
-    }
-  } else if (ok) {
-    ok = SkipValue(encoded_, pos_, out.number, out.wire_type, 64);
-  }
-  if (!ok) {
-    error_ = fmt::format("malformed field at byte {}", start);
-    pos_ = start;
-    return false;
-  }
-  out.encoded = encoded_.substr(start, pos_ - start);
-  return true;
+bool WireReader::VarintSlow(uint64_t& v) { return ReadVarint(encoded_, pos_, v); }
+
+bool WireReader::SkipOther(uint32_t number, uint32_t wire_type) {
+  return SkipValue(encoded_, pos_, number, wire_type, 64);
+}
+
+std::string WireReader::error() const {
+  return failed_ ? fmt::format("malformed field at byte {}", pos_) : std::string();
 }
 
 Result<FieldMap> SplitFields(std::string_view encoded) {
