@@ -389,13 +389,13 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
 }
 
 Store::RecordRow Store::EncodeRecord(const Record& rec) const {
-  return EncodeRow(rec.entity, JoinFields(rec.body), rec.stamps, rec.siblings,
-                   [&](uint32_t field) { return rec.body.count(field) != 0; });
+  return EncodeRow(rec.entity, JoinFields(rec.body), rec.stamps, rec.siblings, &rec.body);
 }
 
 Store::RecordRow Store::EncodeRow(uint32_t entity, std::string body,
                                   const FlatMap<uint32_t, Stamp>& field_stamps, uint32_t siblings,
-                                  const std::function<bool(uint32_t)>& in_body) const {
+                                  const FieldMap* fields) const {
+  auto in_body = [fields](uint32_t field) { return !fields || fields->count(field) != 0; };
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
   // A bootstrap's threads encode a million records: each reuses its buffers.
   thread_local std::vector<Stamp> stamps;
@@ -1174,7 +1174,7 @@ Result<bool> Store::BuildUnion(const std::vector<OpRef>& refs,
     rec.stamps[f.field] = {r.stream, r.seq, heads[f.op - from].hlc, heads[f.op - from].register_};
   }
   rec.exists = true;
-  b.row = EncodeRow(rec.entity, std::move(body), rec.stamps, 0, [](uint32_t) { return true; });
+  b.row = EncodeRow(rec.entity, std::move(body), rec.stamps, 0, nullptr);
   return true;
 }
 

@@ -276,10 +276,11 @@ class Store {
     IndexColumns index;
   };
   RecordRow EncodeRecord(const Record& rec) const;
-  // The row of a record with this body and field stamps; in_body(field): the field is in body.
+  // The row of a record with this body and field stamps. `fields`: the record's fields, when a
+  // stamped field may be absent from the body (a cleared field); nullptr: every one is in it.
   RecordRow EncodeRow(uint32_t entity, std::string body,
                       const FlatMap<uint32_t, Stamp>& field_stamps, uint32_t siblings,
-                      const std::function<bool(uint32_t)>& in_body) const;
+                      const FieldMap* fields) const;
   // Updates a loaded record in place (its row id and index entries stay), or inserts a new one.
   Status InsertRecord(const Record& rec, const RecordRow& row);
   // A record a bootstrap built, to insert with row id `id` (0: nothing to insert).

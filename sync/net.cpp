@@ -60,7 +60,6 @@ Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
   return std::make_pair(host, uint16_t(port));
 }
 
-// One TCP+TLS connection; lives on the network thread.
 // Frames a connection received and the store thread has not taken yet. The network thread
 // posts a task to take them only when the queue was empty, so that frames that arrive while
 // the store thread is busy are taken together (and their Blocks share one commit), in the
@@ -80,6 +79,7 @@ struct ReceivedFrames {
   }
 };
 
+// One TCP+TLS connection; lives on the network thread.
 struct Conn : std::enable_shared_from_this<Conn> {
   Conn(SyncService::Impl& impl, uint64_t id, asio::io_context& io, asio::ssl::context& ctx,
        bool outbound, PeerAddress peer)

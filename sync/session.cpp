@@ -49,13 +49,14 @@ Result<std::vector<std::string>> Session::Start() {
   return std::vector<std::string>{std::move(frame)};
 }
 
+Status Session::BadFrame(FrameType type, const std::string& why) const {
+  return Status::Invalid(fmt::format("{} frame from {}: {}", FrameTypeName(type),
+                                     peer_incarnation_.empty() ? "peer" : peer_incarnation_, why));
+}
+
 Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
   std::vector<std::string> out;
-  auto bad = [&](const std::string& why) {
-    return Status::Invalid(fmt::format("{} frame from {}: {}", FrameTypeName(frame.type),
-                                       peer_incarnation_.empty() ? "peer" : peer_incarnation_,
-                                       why));
-  };
+  auto bad = [&](const std::string& why) { return BadFrame(frame.type, why); };
   if (frame.type == FrameType::kHeartbeat) return out;
   if (frame.type == FrameType::kError) return bad("peer reports: " + frame.body);
   if (frame.type != FrameType::kHello && !hello_received_) return bad("before Hello");
@@ -137,10 +138,7 @@ Status Session::OnBlocks(std::span<const Frame> frames, std::vector<std::string>
   // Applies frames[k] inside the open transaction.
   auto apply = [&](size_t k) -> Status {
     const Frame& frame = frames[k];
-    auto bad = [&](const std::string& why) {
-      return Status::Invalid(fmt::format(
-          "Blocks frame from {}: {}", peer_incarnation_.empty() ? "peer" : peer_incarnation_, why));
-    };
+    auto bad = [&](const std::string& why) { return BadFrame(frame.type, why); };
     v1::Blocks blocks;
     if (!blocks.ParseFromString(frame.body)) return bad("does not parse");
     if (blocks.caught_up() && blocks.blocks_size() > 0) return bad("caught_up with blocks");

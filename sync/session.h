@@ -81,6 +81,8 @@ class Session {
  private:
   Status Pump(std::vector<std::string>& out);
   Status OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out);
+  // The error that ends the session: names the frame's type and the peer.
+  Status BadFrame(FrameType type, const std::string& why) const;
   bool acked_all() const { return in_flight_ == 0; }
 
   // constant after construction
