@@ -1252,6 +1252,9 @@ Status Store::MaterializeAll() {
   // hashes to it, so that memory stays bounded whatever the size of the op-log.
   const uint64_t passes = 1 + stored * 4 / std::max<uint64_t>(options_.bootstrap_pass_bytes, 1);
 
+  uint64_t ops = 0;  // in the op-log: each pass takes about its share
+  for (uint32_t id = 1; id < streams_.size(); ++id) ops += streams_[id].last_seq;
+
   using Entry = OpRef;
   for (uint64_t pass = 0; pass < passes; ++pass) {
     std::vector<const std::string*> payloads;  // per block: its ops, decompressed
@@ -1262,6 +1265,7 @@ Status Store::MaterializeAll() {
     std::string_view first_key;                // of the first block
     size_t common_prefix = 0;                  // of every key of this pass
     Workers workers(3);                        // after what its tasks use: its end waits for them
+    entries.reserve(ops / passes + ops / passes / 8);  // grown, it would be copied and copied
 
     // Blocks are read here and those not decoded when they were received are decoded on two
     // threads, a group at a time.
