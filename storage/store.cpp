@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 namespace bosai {
 namespace {
@@ -988,12 +989,15 @@ Status Store::BeginBulk() {
 Status Store::EndBulk() {
   if (!writing_ || !bulk_) return Status::Invalid("EndBulk without BeginBulk");
   bulk_ = false;
+  // The records are written: another thread writes them to disk while this one indexes them.
+  std::thread flushing = FlushInBackground();
   Status st = db_->Exec(kRecordKeyIndex);
   if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
-    return Status::Corruption("bulk import wrote a record twice: " + st.message());
+    st = Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
   if (st.ok()) st = index_builder_->Finish(*db_);
   index_builder_.reset();
+  if (flushing.joinable()) flushing.join();
   return st;
 }
 
@@ -1457,9 +1461,23 @@ Status Store::MaterializeAll() {
       freeing = workers.Run([done = std::move(built)]() mutable { done = {}; });
     }
   }
+  // The records are written: another thread writes them to disk while this one inserts the
+  // index entries.
+  std::thread flushing = FlushInBackground();
   Status st = index_builder_->Finish(*db_);
   index_builder_.reset();
+  if (flushing.joinable()) flushing.join();
   return st;
+}
+
+std::thread Store::FlushInBackground() const {
+  if (path_.empty() || path_ == ":memory:") return {};
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};  // only an early start of what the commit does anyway
+  return std::thread([fd] {
+    ::fdatasync(fd);
+    ::close(fd);
+  });
 }
 
 Status Store::CreateMissingIndexes() {

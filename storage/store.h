@@ -23,6 +23,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -360,6 +361,11 @@ class Store {
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
   Status CreateMissingIndexes();
+  // Writes what the database file holds to disk, on another thread (none for a store in
+  // memory), while a large write goes on: the sync of its commit then finds most of it written.
+  // Only an early start of what the commit does anyway: SQLite has written nothing to the file
+  // that may not be made durable (a rollback journal is synced before the pages it saves).
+  std::thread FlushInBackground() const;
   Status CheckRecordIndex(DoctorReport& report);  // part of Doctor
   // Rebuilds every materialized table from the op-log (records, siblings, superseded,
   // register_base, events), inside the current write transaction.
