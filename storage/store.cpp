@@ -968,7 +968,11 @@ Status Store::FinishWrite(bool commit) {
     if (st.ok()) st = db_->Commit();
   }
   if (commit && st.ok() && bulk_) st = Status::Invalid("bulk import not ended before commit");
-  if (!commit || !st.ok()) db_->Rollback();
+  if (!commit || !st.ok()) {
+    db_->Rollback();
+    for (const BlockRange& range : received_in_write_) received_.erase(range);
+  }
+  received_in_write_.clear();
   writing_ = false;
   bulk_ = false;
   index_builder_.reset();
@@ -1340,19 +1344,23 @@ Status Store::MaterializeAll() {
     };
     for (uint32_t id = 1; id < streams_.size(); ++id) {
       BOSAI_ASSIGN_OR_RETURN(
-          Stmt s, db_->PrepareOnce("SELECT first_seq, last_seq, data FROM blocks WHERE stream = "
+          Stmt s, db_->PrepareOnce("SELECT first_seq, last_seq, id FROM blocks WHERE stream = "
                                    "? ORDER BY first_seq, last_seq DESC"));
       s.Bind(1, id);
       uint64_t cursor = 0;
       while (s.Step()) {
-        auto last = uint64_t(s.Int(1));
+        auto first = uint64_t(s.Int(0)), last = uint64_t(s.Int(1));
         if (last <= cursor) continue;  // covered by a longer block
-        std::string_view data = s.Blob(2);
-        auto it = received_.find(std::string(BlockSignature(data)));
+        auto it = received_.find({id, first, last});
         if (it != received_.end()) {
           jobs.push_back({id, cursor, &it->second, {}});
         } else {
-          jobs.push_back({id, cursor, nullptr, std::string(data)});
+          Stmt& d = db_->Prepare("SELECT data FROM blocks WHERE id = ?");
+          d.Bind(1, s.Int(2));
+          std::string data = d.Step() ? std::string(d.Blob(0)) : std::string();
+          BOSAI_RETURN_IF_ERROR(d.status());
+          d.Reset();
+          jobs.push_back({id, cursor, nullptr, std::move(data)});
         }
         cursor = last;
         if (jobs.size() == 32) BOSAI_RETURN_IF_ERROR(drain());
@@ -1690,7 +1698,9 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
     streams_[stream].last_seq = h.last_seq();
     received_bytes_ += decoded.payload.size();
     if (received_bytes_ <= options_.bootstrap_pass_bytes) {
-      received_.emplace(BlockSignature(block), std::move(decoded));
+      BlockRange range{stream, h.first_seq, h.last_seq()};
+      received_.emplace(range, std::move(decoded));
+      received_in_write_.push_back(range);
     } else {
       received_.clear();  // too many to keep: EndBootstrap decodes them again
     }

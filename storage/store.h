@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -391,11 +392,15 @@ class Store {
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
   bool bootstrapping_ = false;  // read from the store at BeginWrite
-  // The blocks a bootstrap received, decoded then and kept by signature, so that EndBootstrap
-  // does not decode them again; up to options_.bootstrap_pass_bytes of payload.
-  std::unordered_map<std::string, BootstrapBlock> received_;
-  uint64_t received_bytes_ = 0;  // past the limit, none is kept
-  int bootstrap_lock_ = -1;      // fd of the bootstrap lock, while this process holds it
+  // The blocks a bootstrap received, decoded then and kept so that EndBootstrap does not decode
+  // (nor even read) them again; up to options_.bootstrap_pass_bytes of payload. By (stream,
+  // first seq, last seq): a store holds one block of a range, and those of a write that is
+  // rolled back are forgotten.
+  using BlockRange = std::tuple<uint32_t, uint64_t, uint64_t>;
+  std::map<BlockRange, BootstrapBlock> received_;
+  std::vector<BlockRange> received_in_write_;  // kept by the open write
+  uint64_t received_bytes_ = 0;                // past the limit, none is kept
+  int bootstrap_lock_ = -1;  // fd of the bootstrap lock, while this process holds it
   std::string author_;
   std::vector<StreamInfo> streams_;  // index = local stream id
   std::map<StreamId, uint32_t> stream_index_;

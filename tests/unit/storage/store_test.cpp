@@ -209,6 +209,33 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
   EXPECT_EQ(Hash(*b), Hash(*a));
 }
 
+// A bootstrap keeps what it decoded of each received block for its end, by the block's range.
+// What a write that is rolled back received is forgotten: the block materialized at the end is
+// the one stored for that range (here its origin signed two different blocks for one range).
+TEST(Store, ABootstrapForgetsWhatAWriteRolledBackReceived) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  Store::Options o;
+  o.clock = &clock;
+  o.indexer = testing::TestIndexer;
+  auto twin = Store::Open(":memory:", o);  // the same origin: a's identity and key
+  ASSERT_TRUE(twin.ok());
+  ASSERT_TRUE((*twin)->SetIdentity(*a->identity()).ok());
+  PutString(*a, "042021:1", 2, "stored");
+  PutString(**twin, "042021:1", 2, "rolled back");
+  auto keys = KeysOf({a.get()});
+
+  auto b = NewStore("042021-shisho", &clock);
+  ASSERT_TRUE(*b->BeginBootstrap());
+  ASSERT_TRUE(b->BeginWrite("sync").ok());
+  for (const auto& blk : testing::AllBlocks(**twin)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
+  b->AbortWrite();
+  for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
+  ASSERT_TRUE(b->EndBootstrap().ok());
+  EXPECT_EQ(Field(*b, "042021:1", 2), "stored");
+  EXPECT_EQ(Hash(*b), Hash(*a));
+}
+
 TEST(Store, ABootstrapInSeveralPassesBuildsTheSameState) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
