@@ -201,8 +201,10 @@ std::string SearchFold(std::string_view input) {
       cp -= 0xFEE0;
     }
     if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
-    auto v = variants.find(cp);
-    if (v != variants.end()) cp = v->second;
+    if (cp >= 0x4E00) {  // every variant is a kanji: kana and ASCII need no lookup
+      auto v = variants.find(cp);
+      if (v != variants.end()) cp = v->second;
+    }
     AppendUtf8(out, cp);
   }
   flush();
