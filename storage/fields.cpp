@@ -8,11 +8,8 @@ namespace bosai {
 namespace {
 
 // Reads a varint at `pos` of `s`, advancing pos; false when it is cut or longer than 10 bytes.
+// (WireReader reads one-byte varints, most tags and lengths, inline.)
 bool ReadVarint(std::string_view s, size_t& pos, uint64_t& out) {
-  if (pos < s.size() && uint8_t(s[pos]) < 0x80) {  // most tags and lengths: one byte
-    out = uint8_t(s[pos++]);
-    return true;
-  }
   out = 0;
   for (int shift = 0; shift < 70 && pos < s.size(); shift += 7) {
     auto b = uint8_t(s[pos++]);

@@ -77,6 +77,7 @@ class WireReader {
   size_t pos_ = 0;
   bool failed_ = false;
 };
+
 // The canonical body: fragments in field-number order.
 std::string JoinFields(const FieldMap& fields);
 

@@ -1355,12 +1355,12 @@ Status Store::MaterializeAll() {
         if (it != received_.end()) {
           jobs.push_back({id, cursor, &it->second, {}});
         } else {
-          Stmt& d = db_->Prepare("SELECT data FROM blocks WHERE id = ?");
-          d.Bind(1, s.Int(2));
-          std::string data = d.Step() ? std::string(d.Blob(0)) : std::string();
-          BOSAI_RETURN_IF_ERROR(d.status());
-          d.Reset();
-          jobs.push_back({id, cursor, nullptr, std::move(data)});
+          // Not kept when it arrived: its bytes are read now, and decoded with the others.
+          BOSAI_ASSIGN_OR_RETURN(
+              std::optional<std::string> data,
+              FirstValue(db_->Prepare("SELECT data FROM blocks WHERE id = ?").Bind(1, s.Int(2))));
+          if (!data) return Status::Corruption(fmt::format("block {} is gone", s.Int(2)));
+          jobs.push_back({id, cursor, nullptr, std::move(*data)});
         }
         cursor = last;
         if (jobs.size() == 32) BOSAI_RETURN_IF_ERROR(drain());
