@@ -445,8 +445,17 @@ Store::RecordRow Store::EncodeRow(uint32_t entity, std::string body,
   return row;
 }
 
-Status Store::InsertRecord(const Record& rec, const RecordRow& row) {
+Status Store::InsertRecord(const Record& rec, RecordRow row) {
   const bool update = rec.rowid != 0;
+  if (bulk_ && !update) {
+    BuiltRecord& b = bulk_rows_.emplace_back();
+    b.id = bulk_next_id_++;
+    b.rec.entity = rec.entity;
+    b.rec.key = rec.key;
+    b.row = std::move(row);
+    BOSAI_RETURN_IF_ERROR(index_builder_->Add(b.id, b.row.index));
+    return bulk_rows_.size() < kBulkRowsPerFlush ? Status::Ok() : FlushBulkRows();
+  }
   Stmt& s =
       db_->Prepare(update ? "UPDATE records SET body = ?, clock = ?, idx_text2 = ? WHERE id = ?"
                           : "INSERT INTO records(body, clock, idx_text2, entity, key) "
@@ -472,6 +481,20 @@ Status Store::InsertRecord(const Record& rec, const RecordRow& row) {
 Status Store::SaveRecord(const Record& rec) {
   if (rec.stamps.empty()) return Status::Corruption(fmt::format("record {} has no field", rec.key));
   return InsertRecord(rec, EncodeRecord(rec));
+}
+
+Result<int64_t> Store::NextRecordId() {
+  Stmt& s = db_->Prepare("SELECT coalesce(max(id), 0) + 1 FROM records");
+  int64_t id = s.Step() ? s.Int(0) : 1;
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return id;
+}
+
+Status Store::FlushBulkRows() {
+  Status st = InsertRecords(bulk_rows_);
+  bulk_rows_.clear();
+  return st;
 }
 
 Status Store::InsertRecords(const std::vector<BuiltRecord>& built) {
@@ -778,21 +801,62 @@ Status Store::PutScoped(uint32_t entity, std::string_view key,
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   // A dot pending in `superseded` could belong to this record: take the careful path then.
   known_new = known_new && superseded_rows_ == 0;
-  Record rec;
-  if (known_new) {
-    rec.entity = entity;
-    rec.key = std::string(key);
-  } else {
-    BOSAI_ASSIGN_OR_RETURN(rec, LoadRecord(entity, key));
-  }
+  if (known_new) return PutNew(entity, key, groups, source);
+  BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
   for (const auto& g : groups) {
     if (!g.fields.empty()) BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}));
   }
-  if (!rec.exists) return Status::Ok();
-  Status st = SaveRecord(rec);
-  if (!st.ok() && known_new) {
-    return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
+  return rec.exists ? SaveRecord(rec) : Status::Ok();
+}
+
+// A new record's fields are simply set, each by its group's op: its body is their union in field
+// order and its clock their ops' stamps (what the merge concludes, without it).
+Status Store::PutNew(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
+                     v1::OpSource source) {
+  thread_local std::vector<std::pair<uint32_t, const std::string*>> fields;
+  fields.clear();
+  FlatMap<uint32_t, Stamp> stamps;
+  const std::string& inc = identity_->incarnation();
+  for (const auto& g : groups) {
+    v1::Op* op = nullptr;
+    uint32_t stream = 0;
+    for (const auto& [field, value] : g.fields) {
+      if (value.empty()) continue;  // clearing a field that holds nothing is no write
+      if (!op) {
+        BOSAI_ASSIGN_OR_RETURN(stream, StreamFor(inc, g.scope));
+        op = Pending(stream).batch->add_ops();
+        op->set_entity(entity);
+        op->set_key(std::string(key));
+        op->set_hlc(hlc_.Now());
+        op->set_author(author_);
+        op->set_source(source);
+      }
+      op->mutable_set()->append(value);
+      fields.emplace_back(field, &value);
+      stamps[field] = {stream, streams_[stream].last_seq + 1, op->hlc(),
+                       source == v1::OP_SOURCE_REGISTER};
+    }
+    if (op) BOSAI_RETURN_IF_ERROR(QueueOp(stream, Pending(stream), op));
   }
+  if (fields.empty()) return Status::Ok();
+  std::sort(fields.begin(), fields.end());
+  for (size_t i = 1; i < fields.size(); ++i) {
+    if (fields[i].first == fields[i - 1].first) {
+      return Status::Invalid(
+          fmt::format("record {}: field {} written in two scopes", key, fields[i].first));
+    }
+  }
+  size_t size = 0;
+  for (const auto& f : fields) size += f.second->size();
+  std::string body;
+  body.reserve(size);
+  for (const auto& f : fields) body += *f.second;
+  Record rec;
+  rec.entity = entity;
+  rec.key = std::string(key);
+  Status st = InsertRecord(rec, EncodeRow(entity, std::move(body), stamps, 0, nullptr));
+  if (!st.ok())
+    return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
   return st;
 }
 
@@ -976,6 +1040,7 @@ Status Store::FinishWrite(bool commit) {
   writing_ = false;
   bulk_ = false;
   index_builder_.reset();
+  bulk_rows_.clear();
   pending_.clear();
   encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
@@ -985,6 +1050,7 @@ Status Store::FinishWrite(bool commit) {
 Status Store::BeginBulk() {
   if (!writing_) return Status::Invalid("BeginBulk outside a write transaction");
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
+  BOSAI_ASSIGN_OR_RETURN(bulk_next_id_, NextRecordId());
   bulk_ = true;
   index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
   return db_->Exec(kDropRecordKeyIndex);
@@ -993,6 +1059,7 @@ Status Store::BeginBulk() {
 Status Store::EndBulk() {
   if (!writing_ || !bulk_) return Status::Invalid("EndBulk without BeginBulk");
   bulk_ = false;
+  BOSAI_RETURN_IF_ERROR(FlushBulkRows());
   // The records are written: another thread writes them to disk while this one indexes them.
   std::thread flushing = FlushInBackground();
   Status st = db_->Exec(kRecordKeyIndex);
@@ -1433,12 +1500,7 @@ Status Store::MaterializeAll() {
       });
     };
     const size_t chunks = (starts.size() - 1 + kBuildChunk - 1) / kBuildChunk;
-    int64_t next_id = 1;
-    {
-      Stmt& s = db_->Prepare("SELECT coalesce(max(id), 0) + 1 FROM records");
-      if (s.Step()) next_id = s.Int(0);
-      s.Reset();
-    }
+    BOSAI_ASSIGN_OR_RETURN(int64_t next_id, NextRecordId());
     // Two chunks build at once: together they take about as long as this thread's inserts.
     constexpr size_t kBuilding = 2;
     std::deque<std::future<Result<std::vector<BuiltRecord>>>> building;

@@ -284,7 +284,10 @@ class Store {
                       const FlatMap<uint32_t, Stamp>& field_stamps, uint32_t siblings,
                       const FieldMap* fields) const;
   // Updates a loaded record in place (its row id and index entries stay), or inserts a new one.
-  Status InsertRecord(const Record& rec, const RecordRow& row);
+  // During a bulk write, a new record is queued and inserted with others (FlushBulkRows).
+  Status InsertRecord(const Record& rec, RecordRow row);
+  Status FlushBulkRows();
+  Result<int64_t> NextRecordId();  // after the greatest row id in `records`
   // A record a bootstrap built, to insert with row id `id` (0: nothing to insert).
   struct BuiltRecord {
     Record rec;
@@ -307,6 +310,8 @@ class Store {
   Status ApplySet(Record& rec, const Stamp& stamp, std::string_view set,
                   const std::vector<uint32_t>& peer_streams, bool off_thread);
   // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
+  Status PutNew(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
+                v1::OpSource source);
   Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
                        v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);
   // A write of one field; the context is given as parallel lists (empty: overwrote nothing).
@@ -391,6 +396,11 @@ class Store {
   bool bulk_ = false;
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
+  static constexpr size_t kBulkRowsPerFlush = 1024;
+  // A bulk write's new records, inserted many per statement (InsertRecords); their row ids are
+  // given here, from bulk_next_id_.
+  std::vector<BuiltRecord> bulk_rows_;
+  int64_t bulk_next_id_ = 0;
   bool bootstrapping_ = false;  // read from the store at BeginWrite
   // The blocks a bootstrap received, decoded then and kept so that EndBootstrap does not decode
   // (nor even read) them again; up to options_.bootstrap_pass_bytes of payload. By (stream,
