@@ -370,13 +370,9 @@ std::string Field(uint32_t field, const google::protobuf::Message& full) {
 // The fields to write so that a record follows the register without undoing edits made on
 // nodes: a field changes only where the register changed it since its previous import.
 Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
-                          const FieldMap& incoming, const std::vector<uint32_t>& managed,
-                          bool fresh) {
+                          const FieldMap& incoming, const std::vector<uint32_t>& managed) {
   FieldMap out;
-  std::optional<Store::RecordState> state;
-  if (!fresh) {
-    BOSAI_ASSIGN_OR_RETURN(state, store.GetRecord(entity, key));
-  }
+  BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state, store.GetRecord(entity, key));
   for (uint32_t f : managed) {
     auto in = incoming.find(f);
     std::string r = in == incoming.end() ? std::string() : in->second;
@@ -731,11 +727,15 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   std::map<std::string, v1::Household> households_waiting;
   auto write_household = [&](const std::string& code, const v1::Household& hh) -> Status {
     std::string hkey = node.municipality() + ":" + code;
-    BOSAI_ASSIGN_OR_RETURN(FieldMap changes, ThreeWay(store, ENTITY_HOUSEHOLD, hkey,
-                                                      *SplitFields(hh.SerializeAsString()),
-                                                      household_fields, fresh_households));
+    if (fresh_households) {  // hh holds exactly the fields the register manages
+      return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), hh.SerializeAsString()}},
+                          v1::OP_SOURCE_REGISTER);
+    }
+    BOSAI_ASSIGN_OR_RETURN(FieldMap changes,
+                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey,
+                                    *SplitFields(hh.SerializeAsString()), household_fields));
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(changes)}},
-                           v1::OP_SOURCE_REGISTER, fresh_households);
+                           v1::OP_SOURCE_REGISTER);
   };
 
   const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
@@ -811,23 +811,32 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     uint64_t ops_before = store.pending_ops();
 
     // My Number goes to its own scope (DESIGN §5): same record, separate op.
-    auto fields = SplitFields(row.resident.SerializeAsString());
-    auto changes = ThreeWay(store, ENTITY_RESIDENT, key, *fields, resident_fields, fresh);
-    st = changes.status();
-    std::vector<Store::ScopedFields> groups;
-    if (st.ok()) groups.push_back({node.scope(), std::move(changes).value()});
-    if (st.ok() && header.has(kMyNumberCol)) {
-      FieldMap mn;
-      if (!row.my_number.empty()) {
-        v1::Resident sealed;
-        sealed.set_my_number(node.data_key()->Seal("mynumber", row.my_number));
-        mn[kMyNumber] = sealed.SerializeAsString();
-      }
-      auto mchanges = ThreeWay(store, ENTITY_RESIDENT, key, mn, my_number_fields, fresh);
-      st = mchanges.status();
-      if (st.ok()) groups.push_back({node.my_number_scope(), std::move(mchanges).value()});
+    std::string sealed;
+    if (header.has(kMyNumberCol) && !row.my_number.empty()) {
+      v1::Resident r;
+      r.set_my_number(node.data_key()->Seal("mynumber", row.my_number));
+      sealed = r.SerializeAsString();
     }
-    if (st.ok()) st = store.PutScoped(ENTITY_RESIDENT, key, groups, v1::OP_SOURCE_REGISTER, fresh);
+    if (fresh) {  // row.resident holds exactly the fields the register manages
+      const std::string fields = row.resident.SerializeAsString();
+      st = store.PutNew(ENTITY_RESIDENT, key,
+                        {{node.scope(), fields}, {node.my_number_scope(), sealed}},
+                        v1::OP_SOURCE_REGISTER);
+    } else {
+      auto fields = SplitFields(row.resident.SerializeAsString());
+      auto changes = ThreeWay(store, ENTITY_RESIDENT, key, *fields, resident_fields);
+      st = changes.status();
+      std::vector<Store::ScopedFields> groups;
+      if (st.ok()) groups.push_back({node.scope(), std::move(changes).value()});
+      if (st.ok() && header.has(kMyNumberCol)) {
+        FieldMap mn;
+        if (!sealed.empty()) mn[kMyNumber] = sealed;
+        auto mchanges = ThreeWay(store, ENTITY_RESIDENT, key, mn, my_number_fields);
+        st = mchanges.status();
+        if (st.ok()) groups.push_back({node.my_number_scope(), std::move(mchanges).value()});
+      }
+      if (st.ok()) st = store.PutScoped(ENTITY_RESIDENT, key, groups, v1::OP_SOURCE_REGISTER);
+    }
     // The household: from its 世帯主 row, or from its first row when it has none.
     if (st.ok() && !household_fields.empty()) {
       v1::Household hh;

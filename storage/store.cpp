@@ -791,17 +791,13 @@ Status Store::Put(std::string_view scope, uint32_t entity, std::string_view key,
 }
 
 Status Store::PutScoped(uint32_t entity, std::string_view key,
-                        const std::vector<ScopedFields>& groups, v1::OpSource source,
-                        bool known_new) {
+                        const std::vector<ScopedFields>& groups, v1::OpSource source) {
   if (!writing_) return Status::Invalid("Put outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
   bool any = false;
   for (const auto& g : groups) any = any || !g.fields.empty();
   if (!any) return Status::Ok();
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
-  // A dot pending in `superseded` could belong to this record: take the careful path then.
-  known_new = known_new && superseded_rows_ == 0;
-  if (known_new) return PutNew(entity, key, groups, source);
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
   for (const auto& g : groups) {
     if (!g.fields.empty()) BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}));
@@ -809,54 +805,79 @@ Status Store::PutScoped(uint32_t entity, std::string_view key,
   return rec.exists ? SaveRecord(rec) : Status::Ok();
 }
 
-// A new record's fields are simply set, each by its group's op: its body is their union in field
+// A new record's fields are simply set, each by its scope's op: its body is their union in field
 // order and its clock their ops' stamps (what the merge concludes, without it).
-Status Store::PutNew(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
-                     v1::OpSource source) {
-  thread_local std::vector<std::pair<uint32_t, const std::string*>> fields;
-  fields.clear();
-  FlatMap<uint32_t, Stamp> stamps;
-  const std::string& inc = identity_->incarnation();
-  for (const auto& g : groups) {
-    v1::Op* op = nullptr;
-    uint32_t stream = 0;
-    for (const auto& [field, value] : g.fields) {
-      if (value.empty()) continue;  // clearing a field that holds nothing is no write
-      if (!op) {
-        BOSAI_ASSIGN_OR_RETURN(stream, StreamFor(inc, g.scope));
-        op = Pending(stream).batch->add_ops();
-        op->set_entity(entity);
-        op->set_key(std::string(key));
-        op->set_hlc(hlc_.Now());
-        op->set_author(author_);
-        op->set_source(source);
-      }
-      op->mutable_set()->append(value);
-      fields.emplace_back(field, &value);
-      stamps[field] = {stream, streams_[stream].last_seq + 1, op->hlc(),
-                       source == v1::OP_SOURCE_REGISTER};
+Status Store::PutNew(uint32_t entity, std::string_view key,
+                     const std::vector<EncodedFields>& groups, v1::OpSource source) {
+  if (!writing_) return Status::Invalid("Put outside a write transaction");
+  if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
+  struct Fragment {
+    uint32_t field;
+    uint32_t group;
+    std::string_view encoded;
+    bool operator<(const Fragment& o) const { return field < o.field; }
+  };
+  thread_local std::vector<Fragment> fragments;
+  fragments.clear();
+  for (uint32_t i = 0; i < groups.size(); ++i) {
+    WireReader reader(groups[i].fields);
+    for (WireField f; reader.Next(f);) fragments.push_back({f.number, i, f.encoded});
+    if (!reader.error().empty()) {
+      return Status::Invalid(fmt::format("record {}: malformed fields: {}", key, reader.error()));
     }
-    if (op) BOSAI_RETURN_IF_ERROR(QueueOp(stream, Pending(stream), op));
   }
-  if (fields.empty()) return Status::Ok();
-  std::sort(fields.begin(), fields.end());
-  for (size_t i = 1; i < fields.size(); ++i) {
-    if (fields[i].first == fields[i - 1].first) {
+  if (fragments.empty()) return Status::Ok();
+  std::stable_sort(fragments.begin(), fragments.end());
+  for (size_t i = 1; i < fragments.size(); ++i) {
+    if (fragments[i].field == fragments[i - 1].field) {
       return Status::Invalid(
-          fmt::format("record {}: field {} written in two scopes", key, fields[i].first));
+          fmt::format("record {}: field {} is written twice", key, fragments[i].field));
     }
   }
+  BOSAI_RETURN_IF_ERROR(FinishBootstrap());
+  if (superseded_rows_ != 0) {
+    // A dot pending in `superseded` could belong to this record: take the careful path.
+    std::vector<ScopedFields> split;
+    for (const auto& g : groups) {
+      BOSAI_ASSIGN_OR_RETURN(FieldMap fields, SplitFields(g.fields));
+      split.push_back({std::string(g.scope), std::move(fields)});
+    }
+    return PutScoped(entity, key, split, source);
+  }
+  thread_local std::vector<Stamp> group_stamps;
+  group_stamps.assign(groups.size(), Stamp());
+  const std::string& inc = identity_->incarnation();
+  for (uint32_t i = 0; i < groups.size(); ++i) {
+    if (groups[i].fields.empty()) continue;
+    BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(groups[i].scope)));
+    PendingBlock& pb = Pending(stream);
+    v1::Op* op = pb.batch->add_ops();
+    op->set_entity(entity);
+    op->set_key(std::string(key));
+    op->set_hlc(hlc_.Now());
+    op->set_author(author_);
+    op->set_source(source);
+    op->set_set(std::string(groups[i].fields));
+    group_stamps[i] = {stream, streams_[stream].last_seq + 1, op->hlc(),
+                       source == v1::OP_SOURCE_REGISTER};
+    BOSAI_RETURN_IF_ERROR(QueueOp(stream, pb, op));
+  }
+  FlatMap<uint32_t, Stamp> stamps;
   size_t size = 0;
-  for (const auto& f : fields) size += f.second->size();
+  for (const Fragment& f : fragments) {
+    stamps[f.field] = group_stamps[f.group];
+    size += f.encoded.size();
+  }
   std::string body;
   body.reserve(size);
-  for (const auto& f : fields) body += *f.second;
+  for (const Fragment& f : fragments) body += f.encoded;
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
   Status st = InsertRecord(rec, EncodeRow(entity, std::move(body), stamps, 0, nullptr));
-  if (!st.ok())
+  if (!st.ok()) {
     return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
+  }
   return st;
 }
 

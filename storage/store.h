@@ -131,14 +131,22 @@ class Store {
              v1::OpSource source = v1::OP_SOURCE_USER,
              const std::vector<std::pair<uint32_t, Dot>>& resolves = {});
   // One record written in several scopes at once (e.g. a resident and its My Number): one op
-  // per scope, one materialization. With known_new the caller asserts the record does not exist
-  // yet (a first import); the store then skips reading it and fails if it does exist.
+  // per scope, one materialization.
   struct ScopedFields {
     std::string scope;
     FieldMap fields;
   };
   Status PutScoped(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
-                   v1::OpSource source, bool known_new = false);
+                   v1::OpSource source);
+  // The same for a record the caller asserts does not exist yet (a first import), each scope's
+  // fields encoded as in a record body (a serialized message): the store skips reading the
+  // record and fails if it does exist.
+  struct EncodedFields {
+    std::string_view scope;
+    std::string_view fields;
+  };
+  Status PutNew(uint32_t entity, std::string_view key, const std::vector<EncodedFields>& groups,
+                v1::OpSource source);
   Status AppendEvent(std::string_view scope, uint32_t entity, std::string_view key,
                      std::string_view body);
   Status CommitWrite();
@@ -150,7 +158,7 @@ class Store {
   // Bulk path for a first import, inside one write transaction: the key index of records is
   // dropped and built once by EndBulk(), and the index entries are gathered and appended in
   // order then (a sort instead of a million random B-tree inserts). Meanwhile
-  // only PutScoped(..., known_new = true) and AppendEvent may write, and nothing reads records.
+  // only PutNew and AppendEvent may write, and nothing reads records.
   Status BeginBulk();
   Status EndBulk();
 
@@ -310,8 +318,6 @@ class Store {
   Status ApplySet(Record& rec, const Stamp& stamp, std::string_view set,
                   const std::vector<uint32_t>& peer_streams, bool off_thread);
   // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
-  Status PutNew(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
-                v1::OpSource source);
   Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
                        v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);
   // A write of one field; the context is given as parallel lists (empty: overwrote nothing).
