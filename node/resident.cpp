@@ -141,6 +141,27 @@ struct Row {
   v1::Resident resident;  // without My Number
   std::string my_number;  // 12 digits, or empty
   bool head = false;
+  // What pass 2 writes, prepared by Prepare() (on pass 1's thread when the passes overlap).
+  std::string key;        // of the resident
+  std::string fields;     // the resident's fields, serialized (every one the register manages)
+  std::string sealed;     // a Resident holding only the sealed My Number, serialized, or empty
+  std::string household;  // the household's fields this row gives, serialized
+
+  void Prepare(const Node& node) {
+    key = node.municipality() + ":" + resident_code;
+    fields = resident.SerializeAsString();
+    if (!my_number.empty()) {
+      v1::Resident r;
+      r.set_my_number(node.data_key()->Seal("mynumber", my_number));
+      sealed = r.SerializeAsString();
+    }
+    v1::Household hh;
+    if (head) hh.set_head(key);
+    hh.set_address(resident.address());
+    hh.set_postal_code(resident.postal_code());
+    household = hh.SerializeAsString();
+    resident = v1::Resident();  // freed here, not on pass 2's thread
+  }
 };
 
 struct Problem {
@@ -577,6 +598,7 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
     note_problems(before);
     if (v->problems.size() > before) v->found.store(true, std::memory_order_relaxed);
     if (rows && !v->found.load(std::memory_order_relaxed)) {
+      row.Prepare(node);
       batch.emplace_back(rec.line, std::move(row));
       if (batch.size() == kBatchRows && !rows->Push(std::exchange(batch, {}))) rows = nullptr;
     }
@@ -724,16 +746,15 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // Households written (from their 世帯主 row, or their first row when they have none), and,
   // while pass 1 runs beside, those seen without a 世帯主 row so far (from their first row).
   std::unordered_set<std::string> households_written;
-  std::map<std::string, v1::Household> households_waiting;
-  auto write_household = [&](const std::string& code, const v1::Household& hh) -> Status {
+  std::map<std::string, std::string> households_waiting;  // code → fields (Row::household)
+  auto write_household = [&](const std::string& code, const std::string& fields) -> Status {
     std::string hkey = node.municipality() + ":" + code;
-    if (fresh_households) {  // hh holds exactly the fields the register manages
-      return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), hh.SerializeAsString()}},
-                          v1::OP_SOURCE_REGISTER);
+    if (fresh_households) {  // the row gives exactly the fields the register manages
+      return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), fields}}, v1::OP_SOURCE_REGISTER);
     }
+    BOSAI_ASSIGN_OR_RETURN(FieldMap split, SplitFields(fields));
     BOSAI_ASSIGN_OR_RETURN(FieldMap changes,
-                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey,
-                                    *SplitFields(hh.SerializeAsString()), household_fields));
+                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey, split, household_fields));
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(changes)}},
                            v1::OP_SOURCE_REGISTER);
   };
@@ -800,6 +821,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
             fmt::format("{}:{}: the file changed during the import", path, rec.line));
         break;
       }
+      row.Prepare(node);
     }
     if (in_batch == 0) {
       st = store.BeginWrite(node.author());
@@ -807,30 +829,23 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       if (!st.ok()) break;
     }
     ++report.imported;
-    const std::string key = node.municipality() + ":" + row.resident_code;
+    const std::string& key = row.key;
     uint64_t ops_before = store.pending_ops();
 
     // My Number goes to its own scope (DESIGN §5): same record, separate op.
-    std::string sealed;
-    if (header.has(kMyNumberCol) && !row.my_number.empty()) {
-      v1::Resident r;
-      r.set_my_number(node.data_key()->Seal("mynumber", row.my_number));
-      sealed = r.SerializeAsString();
-    }
-    if (fresh) {  // row.resident holds exactly the fields the register manages
-      const std::string fields = row.resident.SerializeAsString();
+    if (fresh) {  // row.fields holds exactly the fields the register manages
       st = store.PutNew(ENTITY_RESIDENT, key,
-                        {{node.scope(), fields}, {node.my_number_scope(), sealed}},
+                        {{node.scope(), row.fields}, {node.my_number_scope(), row.sealed}},
                         v1::OP_SOURCE_REGISTER);
     } else {
-      auto fields = SplitFields(row.resident.SerializeAsString());
+      auto fields = SplitFields(row.fields);
       auto changes = ThreeWay(store, ENTITY_RESIDENT, key, *fields, resident_fields);
       st = changes.status();
       std::vector<Store::ScopedFields> groups;
       if (st.ok()) groups.push_back({node.scope(), std::move(changes).value()});
       if (st.ok() && header.has(kMyNumberCol)) {
         FieldMap mn;
-        if (!sealed.empty()) mn[kMyNumber] = sealed;
+        if (!row.sealed.empty()) mn[kMyNumber] = row.sealed;
         auto mchanges = ThreeWay(store, ENTITY_RESIDENT, key, mn, my_number_fields);
         st = mchanges.status();
         if (st.ok()) groups.push_back({node.my_number_scope(), std::move(mchanges).value()});
@@ -839,20 +854,16 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     }
     // The household: from its 世帯主 row, or from its first row when it has none.
     if (st.ok() && !household_fields.empty()) {
-      v1::Household hh;
-      if (row.head) hh.set_head(key);
-      hh.set_address(row.resident.address());
-      hh.set_postal_code(row.resident.postal_code());
       if (row.head) {
         households_waiting.erase(row.household_code);
         households_written.insert(row.household_code);
-        st = write_household(row.household_code, hh);
+        st = write_household(row.household_code, row.household);
       } else if (!households_written.count(row.household_code)) {
         if (overlap) {
-          households_waiting.emplace(row.household_code, std::move(hh));
+          households_waiting.emplace(row.household_code, std::move(row.household));
         } else if (!validation.heads.Contains(row.household_code)) {
           households_written.insert(row.household_code);
-          st = write_household(row.household_code, hh);
+          st = write_household(row.household_code, row.household);
         }
       }
     }
