@@ -222,8 +222,8 @@ class RowValidator {
     } else if (name.size() > 200) {
       bad(kName, "longer than 200 bytes");
     } else {
-      r.set_name(name);
       if (HasPrivateUse(name)) r.set_flags(r.flags() | kFlagPrivateUseName);
+      r.set_name(std::move(name));
     }
     if (header_.has(kNameKana)) {
       std::string kana = get(kNameKana);
@@ -232,7 +232,7 @@ class RowValidator {
       } else if (kana.size() > 300) {
         bad(kNameKana, "longer than 300 bytes");
       } else {
-        r.set_name_kana(kana);
+        r.set_name_kana(std::move(kana));
       }
     }
     auto date = [&](Col c, bool required, auto set) {
@@ -268,8 +268,8 @@ class RowValidator {
       if (rel.size() > 60) {
         bad(kRelationship, "longer than 60 bytes");
       } else {
-        r.set_relationship(rel);
         row->head = rel == kRelationshipHead;
+        r.set_relationship(std::move(rel));
       }
     }
     if (header_.has(kPostalCode)) {
@@ -282,7 +282,7 @@ class RowValidator {
       if (!pc.empty() && (pc.size() != 7 || !digits)) {
         bad(kPostalCode, fmt::format("\"{}\" is not a 7-digit postal code", get(kPostalCode)));
       } else {
-        r.set_postal_code(pc);
+        r.set_postal_code(std::move(pc));
       }
     }
     if (header_.has(kAddress)) {
@@ -290,7 +290,7 @@ class RowValidator {
       if (addr.size() > 600) {
         bad(kAddress, "longer than 600 bytes");
       } else {
-        r.set_address(addr);
+        r.set_address(std::move(addr));
       }
     }
     if (header_.has(kMyNumberCol)) {
@@ -304,7 +304,7 @@ class RowValidator {
         } else if (!node_.data_key()) {
           bad(kMyNumberCol, "this node holds no data key: it cannot store My Number");
         } else {
-          row->my_number = digits;
+          row->my_number = std::move(digits);
         }
       }
     }
@@ -322,7 +322,7 @@ class RowValidator {
       if (!phone.empty() && (!ok || digits < 6 || digits > 15)) {
         bad(kPhone, fmt::format("\"{}\" is not a phone number", get(kPhone)));
       } else {
-        r.set_phone(phone);
+        r.set_phone(std::move(phone));
       }
     }
     return problems->size() == before;

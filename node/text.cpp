@@ -4,6 +4,7 @@
 #include <unicode/normalizer2.h>
 #include <unicode/unistr.h>
 
+#include <algorithm>
 #include <array>
 #include <unordered_map>
 
@@ -123,6 +124,9 @@ std::string Nfc(std::string_view s) {
 }
 
 std::string NarrowAscii(std::string_view s) {
+  if (std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; })) {
+    return std::string(s);  // ASCII has nothing to narrow
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
@@ -143,9 +147,10 @@ std::string NarrowAscii(std::string_view s) {
 
 std::string NarrowNumber(std::string_view s) {
   std::string narrow = NarrowAscii(s);
+  constexpr std::string_view kLongVowel = "ー";
+  if (narrow.find(kLongVowel) == std::string::npos) return narrow;
   std::string out;
   out.reserve(narrow.size());
-  constexpr std::string_view kLongVowel = "ー";
   for (size_t i = 0; i < narrow.size();) {
     if (std::string_view(narrow).substr(i, kLongVowel.size()) == kLongVowel) {
       out.push_back('-');
