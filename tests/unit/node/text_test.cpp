@@ -45,6 +45,16 @@ TEST(Text, PrivateUseAndUtf8) {
   EXPECT_FALSE(IsValidUtf8("\xe4\xbd"));      // truncated
   EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  // Long ASCII runs are checked eight bytes at a time: a bad byte inside or after one is found.
+  EXPECT_TRUE(IsValidUtf8("042021,22830154912,山下　明,1981-07-24,男"));
+  EXPECT_FALSE(IsValidUtf8("0123456789abcdef\xff"));
+  EXPECT_FALSE(
+      IsValidUtf8("01234567\x80"
+                  "89abcdef"));
+  EXPECT_FALSE(IsValidUtf8("0123456789ab\xe4\xbd"));  // truncated at the end
+  EXPECT_FALSE(
+      IsValidUtf8("0123\xc0\xaf"
+                  "456789abcdef"));
 }
 
 TEST(Text, NfcAndNarrowing) {
