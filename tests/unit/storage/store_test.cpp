@@ -667,6 +667,95 @@ TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
   EXPECT_FALSE(a->GetRegisterBase(kEntity, "042021:1", 8)->has_value());
 }
 
+// A record known to be new (a first import) is written by PutNew from its fields' encodings:
+// the rows, index entries and op-log are those the merge makes of the same writes, in bulk or
+// not; a record that exists, a field in two scopes and malformed fields are refused.
+TEST(Store, PutNewStoresWhatTheMergeStores) {
+  auto rows = [](Store& s) {
+    std::vector<std::string> out;
+    Stmt& q = s.db().Prepare(
+        "SELECT id, entity, key, hex(body), hex(clock), idx_text2 FROM records ORDER BY id");
+    while (q.Step()) {
+      out.push_back(fmt::format("{} {} {} {} {} {}", q.Int(0), q.Int(1), q.Text(2), q.Text(3),
+                                q.Text(4), q.Text(5)));
+    }
+    q.Reset();
+    Stmt& ix = s.db().Prepare("SELECT kind, hex(value), record FROM record_index ORDER BY 1, 2, 3");
+    while (ix.Step()) out.push_back(fmt::format("{} {} {}", ix.Int(0), ix.Text(1), ix.Int(2)));
+    ix.Reset();
+    return out;
+  };
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-putnew-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string f2 = StringField(2, "佐藤　花子");
+  const std::string f5 = StringField(5, "宮城県石巻市穀町14番1号");
+  const std::string f9 = StringField(9, "sealed-my-number");
+  for (bool bulk : {false, true}) {
+    SCOPED_TRACE(bulk ? "bulk" : "not bulk");
+    ManualClock clock(1'000'000);
+    auto merged = NewStore("042021-honcho", &clock);
+    auto direct = NewStore("042021-honcho", &clock);
+    ASSERT_TRUE(merged->BeginWrite("test").ok());
+    ASSERT_TRUE(direct->BeginWrite("test").ok());
+    if (bulk) {
+      ASSERT_TRUE(direct->BeginBulk().ok());
+    }
+    for (int i = 1; i <= 3; ++i) {
+      const std::string key = fmt::format("042021:{}", i);
+      ASSERT_TRUE(merged
+                      ->PutScoped(kEntity, key,
+                                  {{"042021", {{2, f2}, {5, f5}}}, {"042021/mynumber", {{9, f9}}}},
+                                  v1::OP_SOURCE_REGISTER)
+                      .ok());
+      Status st = direct->PutNew(kEntity, key, {{"042021", f2 + f5}, {"042021/mynumber", f9}},
+                                 v1::OP_SOURCE_REGISTER);
+      ASSERT_TRUE(st.ok()) << st.message();
+    }
+    if (bulk) {
+      ASSERT_TRUE(direct->EndBulk().ok());
+    }
+    ASSERT_TRUE(merged->CommitWrite().ok());
+    ASSERT_TRUE(direct->CommitWrite().ok());
+    EXPECT_EQ(rows(*direct), rows(*merged));
+    EXPECT_EQ(rows(*direct).size(), 3u + 3 * 3);  // records, then three index entries each
+    EXPECT_EQ(Hash(*direct), Hash(*merged));
+    EXPECT_EQ(testing::AllBlocks(*direct).size(), testing::AllBlocks(*merged).size());
+    EXPECT_EQ(*direct->Vector(), *merged->Vector());
+    EXPECT_TRUE(direct->Doctor((dir / "scratch.db").string())->ok());
+
+    // The same key again: refused at once, or by the bulk write's end.
+    ASSERT_TRUE(direct->BeginWrite("test").ok());
+    if (bulk) {
+      ASSERT_TRUE(direct->BeginBulk().ok());
+    }
+    Status again = direct->PutNew(kEntity, "042021:2", {{"042021", f2}}, v1::OP_SOURCE_REGISTER);
+    if (bulk) {
+      ASSERT_TRUE(again.ok()) << again.message();
+      again = direct->EndBulk();
+    }
+    EXPECT_FALSE(again.ok());
+    EXPECT_NE(again.message().find(bulk ? "twice" : "already exists"), std::string::npos)
+        << again.message();
+    direct->AbortWrite();
+    EXPECT_EQ(Hash(*direct), Hash(*merged));
+  }
+  ManualClock clock(1'000'000);
+  auto s = NewStore("042021-honcho", &clock);
+  ASSERT_TRUE(s->BeginWrite("test").ok());
+  Status twice = s->PutNew(kEntity, "042021:1", {{"042021", f2}, {"042021/mynumber", f2}},
+                           v1::OP_SOURCE_REGISTER);
+  EXPECT_EQ(twice.code(), Status::Code::kInvalidArgument) << twice.message();
+  EXPECT_NE(twice.message().find("field 2 is written twice"), std::string::npos);
+  Status malformed =
+      s->PutNew(kEntity, "042021:1", {{"042021", f2.substr(0, 5)}}, v1::OP_SOURCE_REGISTER);
+  EXPECT_EQ(malformed.code(), Status::Code::kInvalidArgument) << malformed.message();
+  EXPECT_EQ(s->pending_ops(), 0u);
+  s->AbortWrite();
+  EXPECT_EQ(*s->CountRecords(kEntity), 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, DoctorPassesAndFindsDamage) {
   ManualClock clock(1'000'000);
   auto dir = std::filesystem::temp_directory_path() / ("bosai-doctor-" + std::to_string(getpid()));
