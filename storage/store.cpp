@@ -1563,10 +1563,14 @@ Status Store::MaterializeAll() {
 
 std::thread Store::FlushInBackground() const {
   if (path_.empty() || path_ == ":memory:") return {};
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // Through the directory, never a descriptor of the database file: closing any descriptor of
+  // a file drops every POSIX lock this process holds on it, SQLite's included, and another
+  // process could then write the store under this one.
+  std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return {};  // only an early start of what the commit does anyway
   return std::thread([fd] {
-    ::fdatasync(fd);
+    ::syncfs(fd);
     ::close(fd);
   });
 }

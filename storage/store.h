@@ -376,7 +376,8 @@ class Store {
   // Writes what the database file holds to disk, on another thread (none for a store in
   // memory), while a large write goes on: the sync of its commit then finds most of it written.
   // Only an early start of what the commit does anyway: SQLite has written nothing to the file
-  // that may not be made durable (a rollback journal is synced before the pages it saves).
+  // that may not be made durable (a rollback journal is synced before the pages it saves). It
+  // syncs the data dir's file system (syncfs): it must not open and close the database file.
   std::thread FlushInBackground() const;
   Status CheckRecordIndex(DoctorReport& report);  // part of Doctor
   // Rebuilds every materialized table from the op-log (records, siblings, superseded,

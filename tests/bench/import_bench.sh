@@ -3,8 +3,12 @@
 # run, `sqlite3 .import` of the CSV into a plain table (the baseline) and `bosai resident import`
 # into a fresh node. Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
-#    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"peak_rss_mb":M}
-# where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D).
+#    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"peak_rss_mb":M,"baseline_db_bytes":E,
+#    "pages":{"blocks":P1,"records":P2,"records_key":P3,"record_index":P4}}
+# where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
+# baseline_db_bytes the size of the baseline's database (the CSV's values in a plain table) and
+# pages the bytes of the database's pages by table or index (SQLite's dbstat), the rest of D
+# being small tables and free pages.
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -44,7 +48,10 @@ for f in node/bosai.db node/bosai.db-wal; do
 done
 rss_kb=$(tail -1 rss.txt)
 op_log_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(data)), 0) from blocks")
+baseline_db_bytes=$(stat -c %s base.db)
+pages() { sqlite3 node/bosai.db "select coalesce(sum(pgsize), 0) from dbstat where name = '$1'"; }
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":{"blocks":%d,"records":%d,"records_key":%d,"record_index":%d}}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
-  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$((rss_kb / 1024))"
+  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$((rss_kb / 1024))" "$baseline_db_bytes" \
+  "$(pages blocks)" "$(pages records)" "$(pages records_key)" "$(pages record_index)"

@@ -7,7 +7,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/bosai-it.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fail WHAT: ends the test, with the end of each daemon's log
+fail() {
+  echo "FAIL: $*" >&2
+  for f in *.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -20 "$f" >&2; }; done
+  exit 1
+}
 check() { echo "ok: $*"; }
 # expect_eq ACTUAL EXPECTED WHAT
 expect_eq() { [ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"; check "$3"; }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -329,6 +330,49 @@ TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->ok()) << report->problems[0];
   }
+  std::filesystem::remove_all(dir);
+}
+
+// A bulk write (a first import, and a bootstrap's end likewise) syncs the database file on
+// another thread while it builds the indexes. That must not drop the write lock: closing any
+// descriptor of the file would drop every POSIX lock of this process on it, SQLite's
+// included. Another process (the sqlite3 shell) must still find the store locked.
+TEST(Store, ABulkWriteKeepsItsLockWhileItsFileIsSynced) {
+  ManualClock clock(1'000'000);
+  auto dir = std::filesystem::temp_directory_path() / ("bosai-held-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "bosai.db").string();
+  Store::Options o;
+  o.clock = &clock;
+  o.indexer = testing::TestIndexer;
+  auto s = Store::Open(path, o);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  Store& store = **s;
+  ASSERT_TRUE(store.SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  for (bool journal : {true, false}) {
+    SCOPED_TRACE(journal ? "rollback journal" : "WAL");
+    if (journal) {
+      ASSERT_TRUE(store.UseRollbackJournal());
+    }
+    ASSERT_TRUE(store.BeginWrite("test").ok());
+    ASSERT_TRUE(store.BeginBulk().ok());
+    for (int i = 0; i < 50; ++i) {
+      const std::string key = fmt::format("042021:{}{}", journal ? "j" : "w", i);
+      ASSERT_TRUE(
+          store.PutNew(kEntity, key, {{"042021", StringField(2, "v")}}, v1::OP_SOURCE_USER).ok());
+    }
+    ASSERT_TRUE(store.EndBulk().ok());  // has synced on another thread
+    const std::string other = fmt::format(
+        "sqlite3 -cmd '.timeout 0' '{}' 'BEGIN IMMEDIATE; COMMIT;' >/dev/null 2>&1", path);
+    EXPECT_NE(std::system(other.c_str()), 0) << "another process took the write lock";
+    ASSERT_TRUE(store.CommitWrite().ok());
+    if (journal) {
+      ASSERT_TRUE(store.RestoreWal().ok());
+    }
+    EXPECT_EQ(std::system(other.c_str()), 0) << "the lock is free after the commit";
+  }
+  EXPECT_EQ(*store.CountRecords(kEntity), 100u);
   std::filesystem::remove_all(dir);
 }
 
