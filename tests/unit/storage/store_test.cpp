@@ -216,9 +216,7 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
 TEST(Store, ABootstrapForgetsWhatAWriteRolledBackReceived) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
+  Store::Options o = testing::TestOptions(&clock);
   auto twin = Store::Open(":memory:", o);  // the same origin: a's identity and key
   ASSERT_TRUE(twin.ok());
   ASSERT_TRUE((*twin)->SetIdentity(*a->identity()).ok());
@@ -294,9 +292,7 @@ TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
   auto a = NewStore("042021-honcho", &clock, 3);
   for (int i = 0; i < 20; ++i) PutString(*a, "042021:" + std::to_string(i), 2, "v");
   auto keys = KeysOf({a.get()});
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
+  Store::Options o = testing::TestOptions(&clock);
   for (bool alone : {true, false}) {
     SCOPED_TRACE(alone ? "alone" : "with another connection");
     std::filesystem::remove_all(dir);
@@ -339,13 +335,9 @@ TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
 // included. Another process (the sqlite3 shell) must still find the store locked.
 TEST(Store, ABulkWriteKeepsItsLockWhileItsFileIsSynced) {
   ManualClock clock(1'000'000);
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-held-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-held-");
   const std::string path = (dir / "bosai.db").string();
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
+  Store::Options o = testing::TestOptions(&clock);
   auto s = Store::Open(path, o);
   ASSERT_TRUE(s.ok()) << s.status().message();
   Store& store = **s;
@@ -380,9 +372,7 @@ TEST(Store, ABulkWriteKeepsItsLockWhileItsFileIsSynced) {
 // transaction), another that opens the file waits for it (setting WAL mode needs the write
 // lock, and SQLite would report busy at once), then reads what it wrote.
 TEST(Db, AnOpenWaitsForAWriteThroughARollbackJournal) {
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-lock-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-lock-");
   const std::string path = (dir / "bosai.db").string();
   auto w = Db::Open(path);
   ASSERT_TRUE(w.ok()) << w.status().message();
@@ -409,17 +399,13 @@ TEST(Db, AnOpenWaitsForAWriteThroughARollbackJournal) {
 
 TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   ManualClock clock(1'000'000);
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-boot-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-boot-");
   const std::string path = (dir / "bosai.db").string();
   auto a = NewStore("042021-honcho", &clock, 2);
   for (int i = 0; i < 7; ++i)
     PutString(*a, "042021:" + std::to_string(i % 4), 2, "v" + std::to_string(i));
   auto keys = KeysOf({a.get()});
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
+  Store::Options o = testing::TestOptions(&clock);
   {
     auto b = Store::Open(path, o);
     ASSERT_TRUE(b.ok()) << b.status().message();
@@ -446,9 +432,7 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
 
 TEST(Store, DoctorFindsADamagedRecordIndex) {
   ManualClock clock(1'000'000);
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-ix-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-ix-");
   auto a = NewStore("042021-honcho", &clock);
   PutString(*a, "042021:1", 2, "v");
   PutString(*a, "042021:2", 2, "w");
@@ -468,13 +452,9 @@ TEST(Store, DoctorFindsADamagedRecordIndex) {
 
 TEST(Store, OlderDatabasesAreMigrated) {
   ManualClock clock(1'000'000);
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-v1-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-v1-");
   const std::string path = (dir / "bosai.db").string();
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
+  Store::Options o = testing::TestOptions(&clock);
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
   // them (led by the entity in version 1), no record_index.
   const std::map<int, std::string> older = {
@@ -729,9 +709,7 @@ TEST(Store, PutNewStoresWhatTheMergeStores) {
     ix.Reset();
     return out;
   };
-  auto dir = std::filesystem::temp_directory_path() / ("bosai-putnew-" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  auto dir = testing::FreshDir("bosai-putnew-");
   const std::string f2 = StringField(2, "佐藤　花子");
   const std::string f5 = StringField(5, "宮城県石巻市穀町14番1号");
   const std::string f9 = StringField(9, "sealed-my-number");

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,22 @@ inline IndexColumns TestIndexer(uint32_t, std::string_view body) {
   ix.num = int64_t(fields->size());
   ix.lookup = int64_t(body.size());
   return ix;
+}
+
+// Options of a test store: its clock and the test indexer.
+inline Store::Options TestOptions(Clock* clock) {
+  Store::Options o;
+  o.clock = clock;
+  o.indexer = TestIndexer;
+  return o;
+}
+
+// An empty directory for a test's files, `name` and this process's id under the temp dir.
+inline std::filesystem::path FreshDir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / (name + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
 }
 
 inline std::unique_ptr<Store> NewStore(const std::string& node_id, Clock* clock,
