@@ -811,29 +811,6 @@ Status Store::PutNew(uint32_t entity, std::string_view key,
                      const std::vector<EncodedFields>& groups, v1::OpSource source) {
   if (!writing_) return Status::Invalid("Put outside a write transaction");
   if (!identity_) return Status::Invalid("this data dir has no node identity: run bosai init");
-  struct Fragment {
-    uint32_t field;
-    uint32_t group;
-    std::string_view encoded;
-    bool operator<(const Fragment& o) const { return field < o.field; }
-  };
-  thread_local std::vector<Fragment> fragments;
-  fragments.clear();
-  for (uint32_t i = 0; i < groups.size(); ++i) {
-    WireReader reader(groups[i].fields);
-    for (WireField f; reader.Next(f);) fragments.push_back({f.number, i, f.encoded});
-    if (!reader.error().empty()) {
-      return Status::Invalid(fmt::format("record {}: malformed fields: {}", key, reader.error()));
-    }
-  }
-  if (fragments.empty()) return Status::Ok();
-  std::stable_sort(fragments.begin(), fragments.end());
-  for (size_t i = 1; i < fragments.size(); ++i) {
-    if (fragments[i].field == fragments[i - 1].field) {
-      return Status::Invalid(
-          fmt::format("record {}: field {} is written twice", key, fragments[i].field));
-    }
-  }
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   if (superseded_rows_ != 0) {
     // A dot pending in `superseded` could belong to this record: take the careful path.
@@ -844,33 +821,40 @@ Status Store::PutNew(uint32_t entity, std::string_view key,
     }
     return PutScoped(entity, key, split, source);
   }
-  thread_local std::vector<Stamp> group_stamps;
-  group_stamps.assign(groups.size(), Stamp());
+  // Each scope's op and its stamp, first: the union is checked before any op is queued.
+  thread_local std::vector<FieldSet> sets;
+  thread_local std::vector<uint32_t> set_streams;
+  sets.clear();
+  set_streams.clear();
   const std::string& inc = identity_->incarnation();
-  for (uint32_t i = 0; i < groups.size(); ++i) {
-    if (groups[i].fields.empty()) continue;
-    BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(groups[i].scope)));
-    PendingBlock& pb = Pending(stream);
+  for (const auto& g : groups) {
+    if (g.fields.empty()) continue;
+    BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(inc, std::string(g.scope)));
+    uint64_t seq = streams_[stream].last_seq + 1;
+    for (uint32_t earlier : set_streams) seq += earlier == stream;
+    sets.push_back({g.fields, {stream, seq, hlc_.Now(), source == v1::OP_SOURCE_REGISTER}});
+    set_streams.push_back(stream);
+  }
+  std::string body;
+  FlatMap<uint32_t, Stamp> stamps;
+  uint32_t overlap = 0;
+  auto joined = JoinSets(sets, body, stamps, &overlap);
+  if (!joined.ok()) return joined.status().WithContext(fmt::format("record {}", key));
+  if (!*joined) {
+    return Status::Invalid(fmt::format("record {}: field {} is written twice", key, overlap));
+  }
+  if (body.empty()) return Status::Ok();
+  for (size_t i = 0; i < sets.size(); ++i) {
+    PendingBlock& pb = Pending(set_streams[i]);
     v1::Op* op = pb.batch->add_ops();
     op->set_entity(entity);
     op->set_key(std::string(key));
-    op->set_hlc(hlc_.Now());
+    op->set_hlc(sets[i].stamp.hlc);
     op->set_author(author_);
     op->set_source(source);
-    op->set_set(std::string(groups[i].fields));
-    group_stamps[i] = {stream, streams_[stream].last_seq + 1, op->hlc(),
-                       source == v1::OP_SOURCE_REGISTER};
-    BOSAI_RETURN_IF_ERROR(QueueOp(stream, pb, op));
+    op->set_set(std::string(sets[i].fields));
+    BOSAI_RETURN_IF_ERROR(QueueOp(set_streams[i], pb, op));
   }
-  FlatMap<uint32_t, Stamp> stamps;
-  size_t size = 0;
-  for (const Fragment& f : fragments) {
-    stamps[f.field] = group_stamps[f.group];
-    size += f.encoded.size();
-  }
-  std::string body;
-  body.reserve(size);
-  for (const Fragment& f : fragments) body += f.encoded;
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
@@ -1225,52 +1209,60 @@ void Store::ForgetReceived() {
   received_bytes_ = 0;
 }
 
-Result<bool> Store::BuildUnion(const std::vector<OpRef>& refs,
-                               const std::vector<const std::string*>& payloads, size_t from,
-                               size_t to, BuiltRecord& b) const {
+Result<bool> Store::JoinSets(const std::vector<FieldSet>& sets, std::string& body,
+                             FlatMap<uint32_t, Stamp>& stamps, uint32_t* overlap) {
   struct Fragment {
     uint32_t field;
-    uint32_t op;  // index in refs
+    uint32_t set;  // index in sets
     std::string_view encoded;
   };
   thread_local std::vector<Fragment> fragments;
-  thread_local std::vector<OpHead> heads;
   fragments.clear();
-  heads.clear();
+  for (uint32_t i = 0; i < sets.size(); ++i) {
+    WireReader reader(sets[i].fields);
+    for (WireField f; reader.Next(f);) fragments.push_back({f.number, i, f.encoded});
+    if (!reader.error().empty()) return Status::Invalid("malformed fields: " + reader.error());
+  }
+  // By field, each field's occurrences in order (a set may repeat a field, as a parse reads it).
+  std::stable_sort(fragments.begin(), fragments.end(),
+                   [](const Fragment& x, const Fragment& y) { return x.field < y.field; });
+  size_t size = 0;
+  for (size_t k = 0; k < fragments.size(); ++k) {
+    if (k > 0 && fragments[k].field == fragments[k - 1].field &&
+        fragments[k].set != fragments[k - 1].set) {
+      if (overlap) *overlap = fragments[k].field;
+      return false;
+    }
+    size += fragments[k].encoded.size();
+  }
+  body.clear();
+  body.reserve(size);
+  for (const Fragment& f : fragments) {
+    body += f.encoded;
+    stamps[f.field] = sets[f.set].stamp;
+  }
+  return true;
+}
+
+Result<bool> Store::BuildUnion(const std::vector<OpRef>& refs,
+                               const std::vector<const std::string*>& payloads, size_t from,
+                               size_t to, BuiltRecord& b) const {
+  thread_local std::vector<FieldSet> sets;
+  sets.clear();
   for (size_t i = from; i < to; ++i) {
     const OpRef& r = refs[i];
     auto head = ReadOpHead(std::string_view(payloads[r.block]->data() + r.offset, r.size));
     if (!head.ok() || head->event || head->writes) return false;  // the general path
-    WireReader reader(head->set);
-    for (WireField f; reader.Next(f);) fragments.push_back({f.number, uint32_t(i), f.encoded});
-    if (!reader.error().empty()) {
-      return Status::Corruption(fmt::format("op on {}: malformed fields", b.rec.key));
-    }
-    heads.push_back(*head);
-  }
-  Record& rec = b.rec;
-  if (fragments.empty()) return true;  // no op writes anything: no record
-  // By field, each field's occurrences in order; a field set by two ops is a merge.
-  std::stable_sort(fragments.begin(), fragments.end(),
-                   [](const Fragment& x, const Fragment& y) { return x.field < y.field; });
-  size_t body_size = 0;
-  for (size_t k = 0; k < fragments.size(); ++k) {
-    if (k > 0 && fragments[k].field == fragments[k - 1].field &&
-        fragments[k].op != fragments[k - 1].op) {
-      return false;
-    }
-    body_size += fragments[k].encoded.size();
+    sets.push_back({head->set, {r.stream, r.seq, head->hlc, head->register_}});
   }
   std::string body;
-  body.reserve(body_size);
-  for (const Fragment& f : fragments) {
-    body += f.encoded;
-    if (rec.stamps.count(f.field)) continue;
-    const OpRef& r = refs[f.op];
-    rec.stamps[f.field] = {r.stream, r.seq, heads[f.op - from].hlc, heads[f.op - from].register_};
+  auto joined = JoinSets(sets, body, b.rec.stamps);
+  if (!joined.ok()) {
+    return Status::Corruption(fmt::format("op on {}: {}", b.rec.key, joined.status().message()));
   }
-  rec.exists = true;
-  b.row = EncodeRow(rec.entity, std::move(body), rec.stamps, 0, nullptr);
+  if (!*joined || body.empty()) return *joined;  // a merge, or no op writes anything: no record
+  b.rec.exists = true;
+  b.row = EncodeRow(b.rec.entity, std::move(body), b.rec.stamps, 0, nullptr);
   return true;
 }
 

@@ -352,6 +352,16 @@ class Store {
   // layout and op count), without parsing the ops in full. Reads nothing: may run on any thread.
   Result<BootstrapBlock> DecodeForBootstrap(uint32_t stream, std::string_view block) const;
   void ForgetReceived();
+  // The union of field sets written over nothing (an op's `set`, each with its op's stamp), as
+  // the merge concludes it: the body, fragments in field order, and each field's stamp. False
+  // when two sets hold one field (a merge decides; *overlap names it); an error names a
+  // malformed set.
+  struct FieldSet {
+    std::string_view fields;
+    Stamp stamp;
+  };
+  static Result<bool> JoinSets(const std::vector<FieldSet>& sets, std::string& body,
+                               FlatMap<uint32_t, Stamp>& stamps, uint32_t* overlap = nullptr);
   // Builds the record of refs [from, to) of a bootstrap pass when its ops only set fields and
   // no two of them set the same field (most records): it is then their union, as the merge
   // would conclude, made without splitting bodies into fields. False: use the merge.
