@@ -142,12 +142,14 @@ struct Row {
   std::string my_number;  // 12 digits, or empty
   bool head = false;
   // What pass 2 writes, prepared by Prepare() (on pass 1's thread when the passes overlap).
-  std::string key;        // of the resident
-  std::string fields;     // the resident's fields, serialized (every one the register manages)
-  std::string sealed;     // a Resident holding only the sealed My Number, serialized, or empty
-  std::string household;  // the household's fields this row gives, serialized
+  std::string key;     // of the resident
+  std::string fields;  // the resident's fields, serialized (every one the register manages)
+  std::string sealed;  // a Resident holding only the sealed My Number, serialized, or empty
+  bool first_in_household = false;  // the first valid row of its household
+  std::string household;  // the household's fields, serialized: from a 世帯主 or a first row
 
-  void Prepare(const Node& node) {
+  // `households` holds the household codes of the valid rows prepared so far.
+  void Prepare(const Node& node, std::unordered_set<std::string>* households) {
     key = node.municipality() + ":" + resident_code;
     fields = resident.SerializeAsString();
     if (!my_number.empty()) {
@@ -155,11 +157,14 @@ struct Row {
       r.set_my_number(node.data_key()->Seal("mynumber", my_number));
       sealed = r.SerializeAsString();
     }
-    v1::Household hh;
-    if (head) hh.set_head(key);
-    hh.set_address(resident.address());
-    hh.set_postal_code(resident.postal_code());
-    household = hh.SerializeAsString();
+    first_in_household = households->insert(household_code).second;
+    if (head || first_in_household) {  // the only rows a household is written from
+      v1::Household hh;
+      if (head) hh.set_head(key);
+      hh.set_address(resident.address());
+      hh.set_postal_code(resident.postal_code());
+      household = hh.SerializeAsString();
+    }
     resident = v1::Resident();  // freed here, not on pass 2's thread
   }
 };
@@ -350,9 +355,11 @@ class KeyLines {
     entries_.push_back({uint32_t(arena_.size()), uint32_t(s.size()), line});
     arena_.append(s);
   }
-  void Sort() {
-    std::stable_sort(entries_.begin(), entries_.end(),
-                     [&](const Entry& a, const Entry& b) { return View(a) < View(b); });
+  void Sort() {  // in place: no buffer beside a large file's entries
+    std::sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
+      int c = View(a).compare(View(b));
+      return c != 0 ? c < 0 : a.line < b.line;
+    });
   }
   // (line of a repeat, line of the first occurrence)
   template <typename F>
@@ -555,6 +562,7 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
   (void)has_header;
   RowValidator validator(path, header, node);
   KeyLines codes, numbers;
+  std::unordered_set<std::string> households;  // of the rows handed over
   auto note_problems = [&](size_t from) {
     for (size_t i = from; i < v->problems.size(); ++i) {
       std::string& reasons = v->bad_lines[v->problems[i].line];
@@ -598,7 +606,7 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
     note_problems(before);
     if (v->problems.size() > before) v->found.store(true, std::memory_order_relaxed);
     if (rows && !v->found.load(std::memory_order_relaxed)) {
-      row.Prepare(node);
+      row.Prepare(node, &households);
       batch.emplace_back(rec.line, std::move(row));
       if (batch.size() == kBatchRows && !rows->Push(std::exchange(batch, {}))) rows = nullptr;
     }
@@ -611,6 +619,9 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
   if (rows && !v->found.load(std::memory_order_relaxed) && !batch.empty()) {
     rows->Push(std::move(batch));
   }
+  // Pass 2 may end its write while the checks across rows below run.
+  if (rows) rows->Close();
+  households = {};
   codes.Sort();
   numbers.Sort();
   v->heads.Sort();
@@ -743,9 +754,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (header.has(kAddress)) household_fields.push_back(v1::Household::kAddressFieldNumber);
   if (header.has(kPostalCode)) household_fields.push_back(v1::Household::kPostalCodeFieldNumber);
   const std::vector<uint32_t> my_number_fields = {kMyNumber};
-  // Households written (from their 世帯主 row, or their first row when they have none), and,
-  // while pass 1 runs beside, those seen without a 世帯主 row so far (from their first row).
-  std::unordered_set<std::string> households_written;
+  // A household is written from its 世帯主 row, or from its first row when it has none. While
+  // pass 1 runs beside, those seen without a 世帯主 row so far wait (with their first row's
+  // fields) for the end of the file.
+  std::unordered_set<std::string> households;             // of the rows prepared here
   std::map<std::string, std::string> households_waiting;  // code → fields (Row::household)
   auto write_household = [&](const std::string& code, const std::string& fields) -> Status {
     std::string hkey = node.municipality() + ":" + code;
@@ -762,8 +774,9 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
   uint64_t in_batch = 0;
   uint64_t last_progress = 0;
+  bool bulk_ended = false;
   auto commit = [&]() -> Status {
-    if (bulk) BOSAI_RETURN_IF_ERROR(store.EndBulk());
+    if (bulk && !bulk_ended) BOSAI_RETURN_IF_ERROR(store.EndBulk());
     report.ops += store.pending_ops();
     BOSAI_RETURN_IF_ERROR(store.CommitWrite());
     in_batch = 0;
@@ -821,7 +834,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
             fmt::format("{}:{}: the file changed during the import", path, rec.line));
         break;
       }
-      row.Prepare(node);
+      row.Prepare(node, &households);
     }
     if (in_batch == 0) {
       st = store.BeginWrite(node.author());
@@ -855,14 +868,12 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     // The household: from its 世帯主 row, or from its first row when it has none.
     if (st.ok() && !household_fields.empty()) {
       if (row.head) {
-        households_waiting.erase(row.household_code);
-        households_written.insert(row.household_code);
+        if (!households_waiting.empty()) households_waiting.erase(row.household_code);
         st = write_household(row.household_code, row.household);
-      } else if (!households_written.count(row.household_code)) {
+      } else if (row.first_in_household) {
         if (overlap) {
           households_waiting.emplace(row.household_code, std::move(row.household));
         } else if (!validation.heads.Contains(row.household_code)) {
-          households_written.insert(row.household_code);
           st = write_household(row.household_code, row.household);
         }
       }
@@ -875,18 +886,29 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     }
   }
   if (overlap) {
+    // Every row is written: the households without a 世帯主 row follow, and the bulk write
+    // builds its indexes while pass 1 checks across rows (repeated codes and numbers).
+    Status ended;
+    if (st.ok() && !invalid_seen && !validation.found.load(std::memory_order_relaxed)) {
+      for (auto it = households_waiting.begin(); st.ok() && it != households_waiting.end(); ++it) {
+        st = write_household(it->first, it->second);
+      }
+      if (st.ok() && in_batch > 0) {
+        ended = store.EndBulk();
+        bulk_ended = true;
+      }
+    }
     Status v = join_pass1();
     if (st.ok()) st = v;
+    // Pass 1's problems come first: a repeated key also fails the end of the bulk write.
     if (st.ok() && Report(validation, options, &report)) {
       if (store.writing()) store.AbortWrite();  // nothing imported
       report.imported = report.changed = report.ops = 0;
       return report;
     }
+    if (st.ok()) st = ended;
     if (st.ok() && invalid_seen) {
       st = Status::Invalid(fmt::format("{}: the file changed during the import", path));
-    }
-    for (auto it = households_waiting.begin(); st.ok() && it != households_waiting.end(); ++it) {
-      st = write_household(it->first, it->second);
     }
   }
   if (st.ok() && in_batch > 0) st = commit();

@@ -1067,12 +1067,12 @@ Status Store::EndBulk() {
   BOSAI_RETURN_IF_ERROR(FlushBulkRows());
   // The records are written: another thread writes them to disk while this one indexes them.
   std::thread flushing = FlushInBackground();
-  Status st = db_->Exec(kRecordKeyIndex);
+  Status st = index_builder_->Finish(*db_);
+  index_builder_.reset();
+  if (st.ok()) st = db_->Exec(kRecordKeyIndex);
   if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
     st = Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
-  if (st.ok()) st = index_builder_->Finish(*db_);
-  index_builder_.reset();
   if (flushing.joinable()) flushing.join();
   return st;
 }

@@ -157,7 +157,8 @@ class Store {
 
   // Bulk path for a first import, inside one write transaction: the key index of records is
   // dropped and built once by EndBulk(), and the index entries are gathered and appended in
-  // order then (a sort instead of a million random B-tree inserts). Meanwhile
+  // order then (a sort instead of a million random B-tree inserts), before the key index
+  // (which needs more memory). A record put twice fails EndBulk. Meanwhile
   // only PutNew and AppendEvent may write, and nothing reads records.
   Status BeginBulk();
   Status EndBulk();

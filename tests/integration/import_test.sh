@@ -60,6 +60,12 @@ grep -q "bad-end.csv:50002:6: birth_date" bad-end.log || fail "large bad file: $
 if b big resident import dup-end.csv 2> dup-end.log; then fail "a repeated code must fail"; fi
 grep -q "dup-end.csv:50002:2: resident_code: duplicate of line 2" dup-end.log ||
   fail "repeated code: $(cat dup-end.log)"
+# A second 世帯主 writes its household twice: pass 1's problem is reported, not the write's.
+household=$(sed -n 2p r.csv | cut -d, -f3)
+{ cat r.csv; echo "042021,X1,$household,名前,メイ,1990-02-01,男,世帯主,9860000,住所,,,"; } > head-end.csv
+if b big resident import head-end.csv 2> head-end.log; then fail "a second 世帯主 must fail"; fi
+grep -q "head-end.csv:50002:8: relationship: a second 世帯主 in the household (first on line 2)" \
+  head-end.log || fail "second 世帯主: $(cat head-end.log)"
 expect_eq "$(b big resident count)/$(sqlite3 big/bosai.db "select count(*) from blocks")" "0/0" \
   "a large first import with a bad row imports nothing"
 # Households whose 世帯主 row comes after their members are written from the 世帯主 row.
