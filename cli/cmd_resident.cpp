@@ -85,7 +85,9 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
   imp->add_option("file", *file, "CSV file in the canonical layout")->required();
-  imp->add_option("--encoding", *encoding, "auto, utf-8 or cp932")->capture_default_str();
+  imp->add_option("--encoding", *encoding,
+                  "auto (decided by the file's first Japanese text), utf-8 or cp932")
+      ->capture_default_str();
   imp->add_option("--skip-invalid", *rejects,
                   "Import the valid rows; write the others with their reasons to this CSV");
   imp->callback([&g, file, encoding, rejects] { Import(g, *file, *encoding, *rejects); });

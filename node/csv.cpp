@@ -13,12 +13,18 @@ namespace {
 constexpr size_t kChunk = 1 << 20;
 constexpr int kRowNotBegun = 0;  // libcsv's parser state between records
 
-// Whether a whole file is valid UTF-8 (decides --encoding auto).
+// Decides --encoding auto: UTF-8 when the file is valid UTF-8 up to its end, or up to its first
+// kDecidingBytes bytes of non-ASCII text. Japanese text in CP932 is not valid UTF-8 beyond a few
+// characters, so a register's first rows decide. A file that turns invalid further on is then
+// refused at the line of its first bad byte (CsvReader::Fill), not read as CP932 mojibake.
+constexpr size_t kDecidingBytes = 64 << 10;
+
 Result<bool> FileIsUtf8(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
   std::string buf(kChunk, '\0');
   std::string carry;
+  size_t non_ascii = 0;
   while (true) {
     size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
     std::string text = carry + buf.substr(0, n);
@@ -34,7 +40,20 @@ Result<bool> FileIsUtf8(const std::string& path) {
       if ((c & 0x80) == 0) break;
     }
     if (n == 0) cut = text.size();
-    if (!IsValidUtf8(std::string_view(text).substr(0, cut))) return false;
+    std::string_view valid = std::string_view(text).substr(0, cut);
+    if (!IsValidUtf8(valid)) {  // decided by the text before the bad byte
+      for (size_t i = 0; i < cut;) {
+        size_t at = i;
+        if (NextCodePoint(valid, i) < 0) {
+          valid = valid.substr(0, at);
+          break;
+        }
+      }
+      for (char c : valid) non_ascii += uint8_t(c) >> 7;
+      return non_ascii >= kDecidingBytes;
+    }
+    for (char c : valid) non_ascii += uint8_t(c) >> 7;
+    if (non_ascii >= kDecidingBytes) return true;
     carry = text.substr(cut);
     if (n == 0) return carry.empty();
   }

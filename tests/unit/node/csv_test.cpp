@@ -1,8 +1,10 @@
 // CSV reader: quoting, line numbers of records, BOM, CRLF, CP932, and malformed input.
 #include "node/csv.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -90,6 +92,34 @@ TEST_F(CsvTest, MalformedInputIsReportedWithItsLine) {
   ReadAll(Write("a,b\n1,2\n\xff\xfe,3\n"), Encoding::kUtf8, &err);
   EXPECT_FALSE(err.ok());
   EXPECT_NE(err.message().find(":3:"), std::string::npos) << err.message();
+}
+
+TEST_F(CsvTest, AutoEncodingIsDecidedByTheFirstJapaneseText) {
+  // CP932 text after 2 MiB of ASCII rows: the whole prefix is read before deciding.
+  std::string ascii = "a,b\n";
+  while (ascii.size() < (2u << 20)) ascii += "12345,abcdefghij\n";
+  const size_t ascii_rows = std::count(ascii.begin(), ascii.end(), '\n');
+  auto r = CsvReader::Open(Write(ascii + "\x8E\x52\x89\xBA,x\n"), Encoding::kAuto);  // 山下
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)->encoding(), Encoding::kCp932);
+  auto recs = ReadAll(Write(ascii + "\x8E\x52\x89\xBA,x\n"));
+  ASSERT_EQ(recs.size(), ascii_rows + 1);
+  EXPECT_EQ(recs.back().fields[0], "山下");
+
+  // A UTF-8 register that turns invalid after its first rows is refused at that line, not read
+  // as CP932.
+  std::string utf8 = "a,b\n";
+  while (utf8.size() < (128u << 10)) utf8 += "宮城県石巻市中里5丁目,ヤマシタ\n";
+  const size_t utf8_rows = std::count(utf8.begin(), utf8.end(), '\n');
+  std::string mixed = Write(utf8 + "\x8E\x52\x89\xBA,x\n");
+  r = CsvReader::Open(mixed, Encoding::kAuto);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)->encoding(), Encoding::kUtf8);
+  Status err;
+  ReadAll(mixed, Encoding::kAuto, &err);
+  EXPECT_NE(err.message().find(fmt::format(":{}: not valid UTF-8", utf8_rows + 1)),
+            std::string::npos)
+      << err.message();
 }
 
 TEST_F(CsvTest, OverlongRecordIsRefused) {
