@@ -16,7 +16,9 @@ namespace {
 
 constexpr size_t kMergeBatch = 4096;  // entries merged ahead of the inserts
 
-bool IsText(IndexKind kind) { return kind == IndexKind::kText || kind == IndexKind::kRef; }
+bool IsText(IndexKind kind) {
+  return kind == IndexKind::kText || kind == IndexKind::kRef || kind == IndexKind::kKey;
+}
 
 void PutU64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char(v >> shift));
@@ -30,8 +32,10 @@ uint64_t GetU64(const char* p) {
 
 constexpr const char* kInsertEntry =
     "INSERT INTO record_index(kind, value, record) VALUES(?, ?, ?)";
+constexpr const char* kInsertKey = "INSERT INTO record_keys(entity, key, record) VALUES(?, ?, ?)";
 
-// One entry of record_index, its text a view into a builder's arena or a run's buffer.
+// One entry of record_index, its text a view into a builder's arena or a run's buffer. The text
+// of a kKey entry is the entity (four bytes, big-endian: keys sort by entity first) and the key.
 struct Entry {
   IndexKind kind;
   std::string_view text;  // for text kinds
@@ -69,9 +73,17 @@ IndexEntry Owned(const Entry& e) {
   return out;
 }
 
-// Binds (kind, value, record) from column `col` on. The text is bound, not copied: `e` must
-// outlive the statement's run.
+// Binds (kind, value, record), or (entity, key, record) for kKey, from column `col` on. The
+// text is bound, not copied: `e` must outlive the statement's run.
 void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
+  if (e.kind == IndexKind::kKey) {
+    const char* p = e.text->data();
+    s.Bind(col, int64_t(uint32_t(uint8_t(p[0])) << 24 | uint32_t(uint8_t(p[1])) << 16 |
+                        uint32_t(uint8_t(p[2])) << 8 | uint8_t(p[3])));
+    s.BindTextView(col + 1, std::string_view(*e.text).substr(4));
+    s.Bind(col + 2, record);
+    return;
+  }
   s.Bind(col, int64_t(e.kind));
   if (e.text) {
     s.BindTextView(col + 1, *e.text);
@@ -81,12 +93,11 @@ void BindEntry(Stmt& s, int col, const IndexEntry& e, int64_t record) {
   s.Bind(col + 2, record);
 }
 
-// Inserts entries in rows of many values per statement: the statement's own cost, not the
-// B-tree append, is most of a one-row insert.
+// Inserts entries (or keys) in rows of many values per statement: the statement's own cost,
+// not the B-tree append, is most of a one-row insert.
 class Inserter {
  public:
-  explicit Inserter(Db& db) : db_(db) {}
-  Status Add(const Entry& e) { return Add(Owned(e), e.record); }
+  Inserter(Db& db, const char* insert) : db_(db), insert_(insert) {}
   Status Add(IndexEntry entry, int64_t record) {
     rows_.push_back({std::move(entry), record});
     return rows_.size() == kRows ? Flush() : Status::Ok();
@@ -95,7 +106,7 @@ class Inserter {
   Status Flush() {
     if (rows_.size() < kRows) {
       for (const auto& [entry, record] : rows_) {
-        Stmt& s = db_.Prepare(kInsertEntry);
+        Stmt& s = db_.Prepare(insert_);
         BindEntry(s, 1, entry, record);
         BOSAI_RETURN_IF_ERROR(s.Run());
       }
@@ -103,7 +114,7 @@ class Inserter {
       return Status::Ok();
     }
     if (batch_sql_.empty()) {
-      batch_sql_ = kInsertEntry;
+      batch_sql_ = insert_;
       for (size_t i = 1; i < kRows; ++i) batch_sql_ += ",(?, ?, ?)";
     }
     Stmt& s = db_.Prepare(batch_sql_);
@@ -118,6 +129,7 @@ class Inserter {
  private:
   static constexpr size_t kRows = 256;
   Db& db_;
+  const char* insert_;
   std::vector<std::pair<IndexEntry, int64_t>> rows_;  // entry, record
   std::string batch_sql_;
 };
@@ -194,21 +206,33 @@ IndexBuilder::~IndexBuilder() {
 
 Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
   for (const IndexEntry& e : IndexEntries(ix)) {
-    Entries& k = kinds_[size_t(e.kind)];
     if (e.text) {
-      if (e.text->size() > 0xFFF0) {
-        return Status::Invalid(
-            fmt::format("an index value of {} bytes is too long", e.text->size()));
-      }
-      k.texts.push_back({0, uint32_t(k.arena.size()), uint32_t(e.text->size()), record});
-      k.arena += *e.text;
-      bytes_ += sizeof(Text) + e.text->size();
+      BOSAI_RETURN_IF_ERROR(AddText(e.kind, {}, *e.text, record));
     } else {
-      k.nums.push_back({e.num, record});
+      kinds_[size_t(e.kind)].nums.push_back({e.num, record});
       bytes_ += sizeof(Num);
     }
   }
   return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
+}
+
+Status IndexBuilder::AddKey(uint32_t entity, std::string_view key, int64_t record) {
+  const char be[4] = {char(entity >> 24), char(entity >> 16), char(entity >> 8), char(entity)};
+  BOSAI_RETURN_IF_ERROR(AddText(IndexKind::kKey, std::string_view(be, 4), key, record));
+  return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
+}
+
+Status IndexBuilder::AddText(IndexKind kind, std::string_view head, std::string_view text,
+                             int64_t record) {
+  size_t size = head.size() + text.size();
+  if (size > 0xFFF0)
+    return Status::Invalid(fmt::format("an index value of {} bytes is too long", size));
+  Entries& k = kinds_[size_t(kind)];
+  k.texts.push_back({0, uint32_t(k.arena.size()), uint32_t(size), record});
+  k.arena += head;
+  k.arena += text;
+  bytes_ += sizeof(Text) + size;
+  return Status::Ok();
 }
 
 void IndexBuilder::Sort(Entries& k, IndexKind kind) {
@@ -245,11 +269,14 @@ Status IndexBuilder::ForEachSorted(Kinds& kinds, bool parallel, Fn&& fn) {
   auto policy = parallel ? std::launch::async : std::launch::deferred;
   auto kana = std::async(policy, sort, IndexKind::kText);
   auto refs = std::async(policy, sort, IndexKind::kRef);
+  auto keys = std::async(policy, sort, IndexKind::kKey);
   sort(IndexKind::kNum);
   sort(IndexKind::kLookup);
   kana.get();
   refs.get();
-  for (IndexKind kind : {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup}) {
+  keys.get();
+  for (IndexKind kind :
+       {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup, IndexKind::kKey}) {
     Entries& k = kinds[size_t(kind)];
     if (IsText(kind)) {
       for (const Text& t : k.texts) {
@@ -300,13 +327,20 @@ Status IndexBuilder::Spill() {
 
 Status IndexBuilder::Finish(Db& db) {
   BOSAI_RETURN_IF_ERROR(WaitForSpill());
-  Inserter inserter(db);
+  Inserter entries(db, kInsertEntry), keys(db, kInsertKey);
+  auto insert = [&](IndexEntry e, int64_t record) {
+    return (e.kind == IndexKind::kKey ? keys : entries).Add(std::move(e), record);
+  };
+  auto flush = [&] {
+    Status st = entries.Flush();
+    return st.ok() ? keys.Flush() : st;
+  };
   if (runs_.empty()) {
     BOSAI_RETURN_IF_ERROR(
-        ForEachSorted(kinds_, true, [&](const Entry& e) { return inserter.Add(e); }));
+        ForEachSorted(kinds_, true, [&](const Entry& e) { return insert(Owned(e), e.record); }));
     kinds_ = Kinds();
     bytes_ = 0;
-    return inserter.Flush();
+    return flush();
   }
   if (bytes_ > 0) {
     BOSAI_RETURN_IF_ERROR(Spill());
@@ -342,10 +376,10 @@ Status IndexBuilder::Finish(Db& db) {
     if (batch.empty()) break;
     next = merging.Run(merge);
     for (auto& [entry, record] : batch) {
-      BOSAI_RETURN_IF_ERROR(inserter.Add(std::move(entry), record));
+      BOSAI_RETURN_IF_ERROR(insert(std::move(entry), record));
     }
   }
-  BOSAI_RETURN_IF_ERROR(inserter.Flush());
+  BOSAI_RETURN_IF_ERROR(flush());
   for (std::FILE* f : runs_) std::fclose(f);
   runs_.clear();
   return Status::Ok();

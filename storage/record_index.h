@@ -35,8 +35,9 @@ struct IndexColumns {
   std::optional<int64_t> lookup;     // indexed, equality (keyed hash of My Number)
 };
 
-// What an entry of record_index indexes. Stored in the table: never renumber.
-enum class IndexKind : int64_t { kText = 1, kNum = 2, kRef = 3, kLookup = 4 };
+// What an entry of record_index indexes. Stored in the table: never renumber. kKey is an
+// IndexBuilder's own: its entries go to record_keys.
+enum class IndexKind : int64_t { kText = 1, kNum = 2, kRef = 3, kLookup = 4, kKey = 5 };
 
 constexpr const char* kRecordIndexTable = R"sql(
 CREATE TABLE IF NOT EXISTS record_index(
@@ -45,6 +46,24 @@ CREATE TABLE IF NOT EXISTS record_index(
   record INTEGER NOT NULL,
   PRIMARY KEY(kind, value, record)) WITHOUT ROWID;
 )sql";
+
+// The key of every record: (entity, key) → records.id, unique. A table rather than a SQLite
+// index on records(entity, key) for the reason above; records_keyed keeps it in step with every
+// insert into records, except during a bulk write, whose IndexBuilder inserts its keys at the
+// end. Records are never deleted but all at once (with their keys).
+constexpr const char* kRecordKeysTable = R"sql(
+CREATE TABLE IF NOT EXISTS record_keys(
+  entity INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  record INTEGER NOT NULL,
+  PRIMARY KEY(entity, key)) WITHOUT ROWID;
+)sql";
+constexpr const char* kRecordKeysTrigger = R"sql(
+CREATE TRIGGER IF NOT EXISTS records_keyed AFTER INSERT ON records BEGIN
+  INSERT INTO record_keys(entity, key, record) VALUES(new.entity, new.key, new.id);
+END;
+)sql";
+constexpr const char* kDropRecordKeysTrigger = "DROP TRIGGER IF EXISTS records_keyed;";
 
 // Entries of one record's index columns, one kind at a time.
 struct IndexEntry {
@@ -69,7 +88,9 @@ class IndexBuilder {
   IndexBuilder& operator=(const IndexBuilder&) = delete;
 
   Status Add(int64_t record, const IndexColumns& ix);
-  Status Finish(Db& db);  // inserts every entry added
+  Status AddKey(uint32_t entity, std::string_view key, int64_t record);  // to record_keys
+  // Inserts every entry and key added. A key added twice, or already in record_keys, fails it.
+  Status Finish(Db& db);
 
  private:
   struct Num {
@@ -88,7 +109,7 @@ class IndexBuilder {
     std::vector<Text> texts;
     std::string arena;
   };
-  using Kinds = std::array<Entries, 5>;  // by IndexKind
+  using Kinds = std::array<Entries, 6>;  // by IndexKind
   // Sorts `kinds` (the text kinds on two more threads when `parallel`), then calls
   // fn(Entry) for each entry in key order.
   template <typename Fn>
@@ -99,6 +120,8 @@ class IndexBuilder {
   // Hands what is in memory to another thread, which writes it as a sorted run.
   Status Spill();
   Status WaitForSpill();
+  // An entry whose value is head + text.
+  Status AddText(IndexKind kind, std::string_view head, std::string_view text, int64_t record);
 
   size_t memory_bytes_;
   size_t bytes_ = 0;

@@ -13,7 +13,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -106,10 +106,13 @@ ALTER TABLE records DROP COLUMN idx_num;
 ALTER TABLE records DROP COLUMN idx_lookup;
 )sql";
 
-// The key index of records. A first import or a bootstrap drops it and builds it once at the
-// end (a first import writes records in file order); Open() builds it if missing.
-constexpr const char* kRecordKeyIndex =
-    "CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(entity, key);";
+// Version 4: the key index of records (records_key, built by SQLite's sort at the end of a
+// first import) becomes the table record_keys (storage/record_index.h), which a bulk write fills
+// in key order.
+constexpr const char* kMigrationV4 = R"sql(
+INSERT INTO record_keys(entity, key, record) SELECT entity, key, id FROM records;
+DROP INDEX IF EXISTS records_key;
+)sql";
 
 std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
                        std::string_view incarnation, uint64_t seq) {
@@ -130,8 +133,6 @@ void BindOptText(Stmt& s, int i, const std::optional<std::string>& v) {
     s.BindNull(i);
   }
 }
-
-constexpr const char* kDropRecordKeyIndex = "DROP INDEX IF EXISTS records_key;";
 
 // Records a bootstrap builds on another thread at a time.
 constexpr size_t kBuildChunk = 4096;
@@ -261,11 +262,15 @@ Status Store::Migrate() {
       BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordIndexTable));
       BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV3));
     }
-    BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeyIndex));
+    if (version < 4) {
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeysTable));
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV4));
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeysTrigger));
+    }
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
     return txn.Commit();
   }
-  return CreateMissingIndexes();
+  return Status::Ok();
 }
 
 Status Store::SetIdentity(Identity identity) {
@@ -354,7 +359,9 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
-  Stmt& s = db_->Prepare("SELECT body, clock, id FROM records WHERE entity = ? AND key = ?");
+  Stmt& s = db_->Prepare(
+      "SELECT r.body, r.clock, r.id FROM record_keys k JOIN records r ON r.id = k.record "
+      "WHERE k.entity = ? AND k.key = ?");
   s.Bind(1, entity).Bind(2, key);
   if (s.Step()) {
     rec.exists = true;
@@ -454,6 +461,7 @@ Status Store::InsertRecord(const Record& rec, RecordRow row) {
     b.rec.key = rec.key;
     b.row = std::move(row);
     BOSAI_RETURN_IF_ERROR(index_builder_->Add(b.id, b.row.index));
+    BOSAI_RETURN_IF_ERROR(index_builder_->AddKey(rec.entity, rec.key, b.id));
     return bulk_rows_.size() < kBulkRowsPerFlush ? Status::Ok() : FlushBulkRows();
   }
   Stmt& s =
@@ -1058,7 +1066,7 @@ Status Store::BeginBulk() {
   BOSAI_ASSIGN_OR_RETURN(bulk_next_id_, NextRecordId());
   bulk_ = true;
   index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
-  return db_->Exec(kDropRecordKeyIndex);
+  return db_->Exec(kDropRecordKeysTrigger);  // EndBulk inserts the keys
 }
 
 Status Store::EndBulk() {
@@ -1069,10 +1077,10 @@ Status Store::EndBulk() {
   std::thread flushing = FlushInBackground();
   Status st = index_builder_->Finish(*db_);
   index_builder_.reset();
-  if (st.ok()) st = db_->Exec(kRecordKeyIndex);
   if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
     st = Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
+  if (st.ok()) st = db_->Exec(kRecordKeysTrigger);
   if (flushing.joinable()) flushing.join();
   return st;
 }
@@ -1094,7 +1102,6 @@ Result<bool> Store::BeginBootstrap() {
       UnlockBootstrap();
       return false;
     }
-    if (st.ok()) st = db_->Exec(kDropRecordKeyIndex);
     if (st.ok()) st = SetMeta("bootstrap", std::to_string(options_.clock->NowMillis()));
   }
   if (st.ok()) st = CommitWrite();
@@ -1321,11 +1328,11 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
 }
 
 Status Store::MaterializeAll() {
-  BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordKeyIndex));
+  // Records come in key order: their keys (records_keyed) are appended to record_keys.
   BOSAI_RETURN_IF_ERROR(
-      db_->Exec("DELETE FROM records; DELETE FROM record_index; DELETE FROM siblings;"
-                "DELETE FROM superseded; DELETE FROM register_base; DELETE FROM events;"));
-  BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeyIndex));  // records come in key order: appended
+      db_->Exec("DELETE FROM records; DELETE FROM record_keys; DELETE FROM record_index;"
+                "DELETE FROM siblings; DELETE FROM superseded; DELETE FROM register_base;"
+                "DELETE FROM events;"));
   index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
   superseded_rows_ = 0;
   register_base_rows_ = 0;
@@ -1449,7 +1456,7 @@ Status Store::MaterializeAll() {
     }
     BOSAI_RETURN_IF_ERROR(drain());
 
-    // Records in key order, so that they and their key index are appended, never inserted;
+    // Records in key order, so that they and their keys (record_keys) are appended, never inserted;
     // each record's ops in causal order: a write that names a value is stamped after it. The
     // sort compares sixteen bytes past the keys' common prefix first, most often all there is.
     auto key = [&](const Entry& e) {
@@ -1567,20 +1574,13 @@ std::thread Store::FlushInBackground() const {
   });
 }
 
-Status Store::CreateMissingIndexes() {
-  Stmt& s = db_->Prepare(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_key'");
-  s.Step();
-  int64_t n = s.Int(0);
-  s.Reset();
-  return n == 1 ? Status::Ok() : db_->Exec(kRecordKeyIndex);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading
 
 Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_view key) {
-  Stmt& s = db_->Prepare("SELECT body FROM records WHERE entity = ? AND key = ?");
+  Stmt& s = db_->Prepare(
+      "SELECT r.body FROM record_keys k JOIN records r ON r.id = k.record "
+      "WHERE k.entity = ? AND k.key = ?");
   s.Bind(1, entity).Bind(2, key);
   return FirstValue(s);
 }
@@ -1625,7 +1625,7 @@ Result<std::optional<Store::RecordState>> Store::GetRecord(uint32_t entity, std:
 }
 
 Result<uint64_t> Store::CountRecords(uint32_t entity) {
-  Stmt& s = db_->Prepare("SELECT count(*) FROM records WHERE entity = ?");
+  Stmt& s = db_->Prepare("SELECT count(*) FROM record_keys WHERE entity = ?");
   s.Bind(1, entity);
   s.Step();
   uint64_t n = uint64_t(s.Int(0));
@@ -1839,7 +1839,10 @@ Result<std::string> Store::StateHash() {
   Sha256 h;
   h.Update("bosai-state-v1");
   BOSAI_RETURN_IF_ERROR(
-      HashRows(*db_, "SELECT entity, key, body FROM records ORDER BY entity, key", h));
+      HashRows(*db_,
+               "SELECT k.entity, k.key, r.body FROM record_keys k JOIN records r ON r.id = "
+               "k.record ORDER BY k.entity, k.key",
+               h));
   h.Update("siblings");
   BOSAI_RETURN_IF_ERROR(HashRows(
       *db_,
@@ -1855,7 +1858,8 @@ Result<std::string> Store::StateHash() {
   return ToHex(h.Final());
 }
 
-// record_index holds exactly the entries that the records' bodies give.
+// record_index holds exactly the entries that the records' bodies give, and record_keys the
+// records' keys.
 Status Store::CheckRecordIndex(DoctorReport& report) {
   uint64_t expected = 0, missing = 0;
   std::string first;
@@ -1882,6 +1886,26 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     }
     BOSAI_RETURN_IF_ERROR(s.status());
   }
+  // record_keys holds each record's key, kept by records_keyed.
+  BOSAI_ASSIGN_OR_RETURN(
+      Stmt keys,
+      db_->PrepareOnce(
+          "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS(SELECT 1 FROM record_keys k "
+          "WHERE k.entity = r.entity AND k.key = r.key AND k.record = r.id)), "
+          "(SELECT count(*) FROM record_keys) - (SELECT count(*) FROM records), "
+          "(SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = "
+          "'records_keyed')"));
+  if (keys.Step()) {
+    if (keys.Int(0) != 0) {
+      report.problems.push_back(fmt::format("record_keys: {} records missing", keys.Int(0)));
+    }
+    if (keys.Int(0) + keys.Int(1) != 0) {
+      report.problems.push_back(
+          fmt::format("record_keys: {} keys of no record", keys.Int(0) + keys.Int(1)));
+    }
+    if (keys.Int(2) != 1) report.problems.push_back("record_keys: the trigger is missing");
+  }
+  BOSAI_RETURN_IF_ERROR(keys.status());
   BOSAI_ASSIGN_OR_RETURN(Stmt n, db_->PrepareOnce("SELECT count(*) FROM record_index"));
   n.Step();
   auto held = uint64_t(n.Int(0));

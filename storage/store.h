@@ -155,11 +155,10 @@ class Store {
   // Ops written by the current transaction so far.
   uint64_t pending_ops() const { return pending_ops_; }
 
-  // Bulk path for a first import, inside one write transaction: the key index of records is
-  // dropped and built once by EndBulk(), and the index entries are gathered and appended in
-  // order then (a sort instead of a million random B-tree inserts), before the key index
-  // (which needs more memory). A record put twice fails EndBulk. Meanwhile
-  // only PutNew and AppendEvent may write, and nothing reads records.
+  // Bulk path for a first import, inside one write transaction: the keys of new records and
+  // their index entries are gathered and appended to record_keys and record_index in order by
+  // EndBulk() (a sort instead of a million random B-tree inserts). A record put twice fails
+  // EndBulk. Meanwhile only PutNew and AppendEvent may write, and nothing reads records.
   Status BeginBulk();
   Status EndBulk();
 
@@ -173,7 +172,7 @@ class Store {
   Status RestoreWal();
 
   // Bootstrap, the bulk path of a new node's first sync (DESIGN §4). BeginBootstrap, on a store
-  // that holds no records or events yet, drops the key index of records and marks the store: from
+  // that holds no records or events yet, marks the store: from
   // then on, remote blocks are verified, stored and acknowledged as usual but not materialized.
   // EndBootstrap then builds every record in memory from all its ops and writes it once, and
   // appends the index entries in order: no record is read, merged and rewritten per op. Returns
@@ -383,7 +382,6 @@ class Store {
   PendingBlock& Pending(uint32_t stream);
   Status QueueOp(uint32_t stream, PendingBlock& pb, v1::Op* op);
   Status FinishWrite(bool commit);
-  Status CreateMissingIndexes();
   // Writes what the database file holds to disk, on another thread (none for a store in
   // memory), while a large write goes on: the sync of its commit then finds most of it written.
   // Only an early start of what the commit does anyway: SQLite has written nothing to the file

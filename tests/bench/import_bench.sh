@@ -4,7 +4,7 @@
 # into a fresh node. Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
 #    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"peak_rss_mb":M,"baseline_db_bytes":E,
-#    "pages":{"blocks":P1,"records":P2,"records_key":P3,"record_index":P4}}
+#    "pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4}}
 # where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
 # baseline_db_bytes the size of the baseline's database (the CSV's values in a plain table) and
 # pages the bytes of the database's pages by table or index (SQLite's dbstat), the rest of D
@@ -51,7 +51,7 @@ op_log_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(data)), 0) from
 baseline_db_bytes=$(stat -c %s base.db)
 pages() { sqlite3 node/bosai.db "select coalesce(sum(pgsize), 0) from dbstat where name = '$1'"; }
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":{"blocks":%d,"records":%d,"records_key":%d,"record_index":%d}}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":{"blocks":%d,"records":%d,"record_keys":%d,"record_index":%d}}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$((rss_kb / 1024))" "$baseline_db_bytes" \
-  "$(pages blocks)" "$(pages records)" "$(pages records_key)" "$(pages record_index)"
+  "$(pages blocks)" "$(pages records)" "$(pages record_keys)" "$(pages record_index)"

@@ -21,11 +21,11 @@ serve a 042021-hub="$PORT_b"
 serve c 042021-hub="$PORT_b"
 wait_until 60 "A's register reaches C through B (relay)" count_is c 3000
 indexes_built() {
-  [ "$(sqlite3 c/bosai.db "select count(*) from sqlite_master where type = 'index' and name = 'records_key'")" = 1 ] &&
+  [ "$(sqlite3 c/bosai.db "select count(*) from record_keys where entity = 1")" = 3000 ] &&
     [ "$(sqlite3 c/bosai.db "select count(*) from record_index where kind = 1")" = 3000 ] &&
     [ "$(sqlite3 c/bosai.db "select count(*) from record_index where kind = 2")" = 3000 ]
 }
-wait_until 10 "C's record index, built once at the end of its first sync, is there" indexes_built
+wait_until 10 "C's record keys and index, built once at the end of its first sync, are there" indexes_built
 b c resident search --kana "$(sed -n 2p r.csv | cut -d, -f5 | cut -c1-3)" --limit 1 > found.txt
 [ -s found.txt ] || fail "search on C after its first sync"
 grep -q "event=sync.bootstrap.begin" c.log && grep -q "event=sync.bootstrap.end status=ok" c.log ||

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "test_util.h"
@@ -91,13 +92,15 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
-int64_t KeyIndexes(Store& s) {
+// The keys in record_keys, each with the key of the record it names.
+std::vector<std::string> KeyRows(Store& s) {
+  std::vector<std::string> out;
   Stmt& q = s.db().Prepare(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'records_key'");
-  q.Step();
-  int64_t n = q.Int(0);
+      "SELECT k.entity, k.key, r.key FROM record_keys k LEFT JOIN records r ON r.id = k.record "
+      "AND r.entity = k.entity ORDER BY k.entity, k.key");
+  while (q.Step()) out.push_back(fmt::format("{} {} {}", q.Int(0), q.Text(1), q.Text(2)));
   q.Reset();
-  return n;
+  return out;
 }
 
 int64_t Count(Store& s, const char* sql) {
@@ -145,15 +148,15 @@ TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   WriteHistory(*a, *c, keys);
   ASSERT_EQ(a->ListConflicts()->size(), 1u);
 
-  ASSERT_EQ(KeyIndexes(*b), 1);
+  ASSERT_EQ(KeyRows(*a).size(), 4u);
+  ASSERT_EQ(KeyRows(*a)[0], "1 042021:0 042021:0");
   auto begun = b->BeginBootstrap();
   ASSERT_TRUE(begun.ok() && *begun);
-  EXPECT_EQ(KeyIndexes(*b), 0);
   for (const auto& blk : testing::AllBlocks(*a)) ASSERT_TRUE(b->ApplyBlock(blk, keys).ok());
   EXPECT_EQ(b->Vector()->size(), a->Vector()->size()) << "blocks are stored as they come";
   EXPECT_EQ(*b->CountRecords(kEntity), 0u) << "nothing is materialized before the end";
   ASSERT_TRUE(b->EndBootstrap().ok());
-  EXPECT_EQ(KeyIndexes(*b), 1);
+  EXPECT_EQ(KeyRows(*b), KeyRows(*a));
   EXPECT_EQ(Hash(*b), Hash(*a));
   EXPECT_EQ(IndexRows(*b), IndexRows(*a)) << "the index entries built at the end";
   EXPECT_EQ(IndexRows(*b).size(), 12u) << "three entries for each of four records";
@@ -168,7 +171,7 @@ TEST(Store, ABootstrapBuildsTheSameStateOnceAtTheEnd) {
   begun = b->BeginBootstrap();
   ASSERT_TRUE(begun.ok());
   EXPECT_FALSE(*begun);
-  EXPECT_EQ(KeyIndexes(*b), 1);
+  EXPECT_EQ(KeyRows(*b), KeyRows(*a));
   EXPECT_EQ(IndexRows(*b), IndexRows(*a)) << "entries follow a record that changes";
 }
 
@@ -420,7 +423,7 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   auto b = Store::Open(path, o);
   ASSERT_TRUE(b.ok()) << b.status().message();
   EXPECT_EQ(*(*b)->CountRecords(kEntity), 4u);
-  EXPECT_EQ(KeyIndexes(**b), 1);
+  EXPECT_EQ(KeyRows(**b), KeyRows(*a));
   EXPECT_EQ(IndexRows(**b), IndexRows(*a));
   EXPECT_EQ(Hash(**b), Hash(*a));
   auto report = (*b)->Doctor((dir / "scratch.db").string());
@@ -447,6 +450,16 @@ TEST(Store, DoctorFindsADamagedRecordIndex) {
   report = a->Doctor(scratch);
   ASSERT_EQ(report->problems.size(), 2u);
   EXPECT_EQ(report->problems[1], "record_index: 1 entries no record gives");
+  // record_keys holds each record's key: one moved to another record is missing and stray
+  // (and the record is not in the state any more).
+  ASSERT_TRUE(a->db().Exec("UPDATE record_keys SET record = 99 WHERE key = '042021:1'").ok());
+  report = a->Doctor(scratch);
+  EXPECT_EQ(report->problems,
+            (std::vector<std::string>{
+                "materialized state differs from a replay of the op-log (state hash mismatch)",
+                "record_keys: 1 records missing", "record_keys: 1 keys of no record",
+                "record_index: 1 entries missing (first: record 042021:1)",
+                "record_index: 1 entries no record gives"}));
   std::filesystem::remove_all(dir);
 }
 
@@ -456,14 +469,19 @@ TEST(Store, OlderDatabasesAreMigrated) {
   const std::string path = (dir / "bosai.db").string();
   Store::Options o = testing::TestOptions(&clock);
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
-  // them (led by the entity in version 1), no record_index.
+  // them (led by the entity in version 1), no record_index. Before version 4, the keys of
+  // records were a SQLite index on records, not record_keys.
+  const std::string v3_keys =
+      "DROP TRIGGER records_keyed; DROP TABLE record_keys;"
+      "CREATE UNIQUE INDEX records_key ON records(entity, key);";
   const std::map<int, std::string> older = {
       {1,
        "CREATE INDEX records_text ON records(entity, idx_text);"
        "CREATE INDEX records_num ON records(entity, idx_num);"},
       {2,
        "CREATE INDEX records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;"
-       "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"}};
+       "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"},
+      {3, ""}};
   for (const auto& [version, indexes] : older) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -484,22 +502,26 @@ TEST(Store, OlderDatabasesAreMigrated) {
             "record = records.id);",
             name, type, kind);
       };
-      Status st = (*s)->db().Exec(column("idx_text", "TEXT", 1) + column("idx_num", "INTEGER", 2) +
-                                  column("idx_ref", "TEXT", 3) +
-                                  column("idx_lookup", "INTEGER", 4) + "DROP TABLE record_index;" +
-                                  indexes + fmt::format("PRAGMA user_version={}", version));
+      Status st = (*s)->db().Exec(
+          (version < 3 ? column("idx_text", "TEXT", 1) + column("idx_num", "INTEGER", 2) +
+                             column("idx_ref", "TEXT", 3) + column("idx_lookup", "INTEGER", 4) +
+                             "DROP TABLE record_index;"
+                       : "") +
+          indexes + v3_keys + fmt::format("PRAGMA user_version={}", version));
       ASSERT_TRUE(st.ok()) << st.message();
     }
     auto s = Store::Open(path, o);
     ASSERT_TRUE(s.ok()) << s.status().message();
     ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
-    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 3);
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 4);
     EXPECT_EQ(IndexRows(**s), entries) << "from version " << version;
     EXPECT_EQ(Count(**s,
                     "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE "
                     "'records_%'"),
-              1)
-        << "only records_key is left";
+              0)
+        << "no index on records is left, from version " << version;
+    EXPECT_EQ(KeyRows(**s),
+              (std::vector<std::string>{"1 042021:1 042021:1", "1 042021:2 042021:2"}));
     EXPECT_EQ(Count(**s,
                     "SELECT count(*) FROM pragma_table_info('records') WHERE name IN "
                     "('idx_text', 'idx_num', 'idx_ref', 'idx_lookup')"),
@@ -507,6 +529,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
     EXPECT_EQ(Field(**s, "042021:1", 2), "v");
     PutString(**s, "042021:1", 2, "w");  // entries follow the record
     EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_index WHERE kind = 1"), 1);
+    PutString(**s, "042021:3", 2, "n");  // a new record's key follows it
+    EXPECT_EQ(KeyRows(**s).size(), 3u);
     auto report = (*s)->Doctor((dir / "scratch.db").string());
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->ok()) << report->problems[0];
@@ -694,6 +718,63 @@ TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
 // A record known to be new (a first import) is written by PutNew from its fields' encodings:
 // the rows, index entries and op-log are those the merge makes of the same writes, in bulk or
 // not; a record that exists, a field in two scopes and malformed fields are refused.
+// A bulk write's keys go to record_keys at its end, sorted (here through many runs on disk),
+// beside the keys already there; a key put twice in one bulk write fails its end.
+TEST(Store, ABulkWriteInsertsItsKeysInOrderAtItsEnd) {
+  ManualClock clock(1'000'000);
+  Store::Options o;
+  o.clock = &clock;
+  o.indexer = testing::TestIndexer;
+  o.index_build_bytes = 100;  // a run every few records
+  auto opened = Store::Open(":memory:", o);
+  ASSERT_TRUE(opened.ok());
+  Store& s = **opened;
+  ASSERT_TRUE(s.SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  PutString(s, "042021:k050", 2, "before");  // not bulk: the trigger keys it
+  std::vector<std::pair<uint32_t, std::string>> keys;
+  for (int i = 0; i < 100; ++i) {
+    if (i != 50) keys.emplace_back(1, fmt::format("042021:k{:03}", i));
+    keys.emplace_back(2, fmt::format("042021:h{:03}", i));
+  }
+  std::vector<std::pair<uint32_t, std::string>> shuffled = keys;
+  std::mt19937 rng(7);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  ASSERT_TRUE(s.BeginWrite("test").ok());
+  ASSERT_TRUE(s.BeginBulk().ok());
+  for (const auto& [entity, key] : shuffled) {
+    ASSERT_TRUE(
+        s.PutNew(entity, key, {{"042021", StringField(2, key)}}, v1::OP_SOURCE_REGISTER).ok());
+  }
+  ASSERT_TRUE(s.EndBulk().ok());
+  ASSERT_TRUE(s.CommitWrite().ok());
+  keys.emplace_back(1, "042021:k050");
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> expected;
+  for (const auto& [entity, key] : keys)
+    expected.push_back(fmt::format("{} {} {}", entity, key, key));
+  EXPECT_EQ(KeyRows(s), expected);
+  EXPECT_EQ(*s.CountRecords(1), 100u);
+  EXPECT_EQ(*s.CountRecords(2), 100u);
+  EXPECT_EQ(**s.GetBody(2, "042021:h042"), StringField(2, "042021:h042"));
+  EXPECT_EQ(**s.GetBody(1, "042021:k050"), StringField(2, "before"));
+  auto dir = testing::FreshDir("bosai-bulk-keys-");
+  EXPECT_TRUE(s.Doctor((dir / "scratch.db").string())->ok());
+
+  const std::string before = Hash(s);
+  ASSERT_TRUE(s.BeginWrite("test").ok());
+  ASSERT_TRUE(s.BeginBulk().ok());
+  for (int i = 0; i < 40; ++i) {  // the repeat lands in another run than the first
+    const std::string key = fmt::format("042021:n{:03}", i % 39);
+    ASSERT_TRUE(s.PutNew(1, key, {{"042021", StringField(2, "n")}}, v1::OP_SOURCE_REGISTER).ok());
+  }
+  Status twice = s.EndBulk();
+  EXPECT_NE(twice.message().find("wrote a record twice"), std::string::npos) << twice.message();
+  s.AbortWrite();
+  EXPECT_EQ(Hash(s), before);
+  EXPECT_EQ(KeyRows(s), expected);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, PutNewStoresWhatTheMergeStores) {
   auto rows = [](Store& s) {
     std::vector<std::string> out;
