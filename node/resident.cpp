@@ -352,11 +352,14 @@ class RowValidator {
 class KeyLines {
  public:
   void Add(std::string_view s, uint32_t line) {
-    entries_.push_back({uint32_t(arena_.size()), uint32_t(s.size()), line});
+    uint64_t prefix = 0;  // the first eight bytes, big-endian: most comparisons end there
+    for (size_t i = 0; i < 8; ++i) prefix = prefix << 8 | (i < s.size() ? uint8_t(s[i]) : 0);
+    entries_.push_back({prefix, uint32_t(arena_.size()), uint32_t(s.size()), line});
     arena_.append(s);
   }
   void Sort() {  // in place: no buffer beside a large file's entries
     std::sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
       int c = View(a).compare(View(b));
       return c != 0 ? c < 0 : a.line < b.line;
     });
@@ -380,6 +383,7 @@ class KeyLines {
 
  private:
   struct Entry {
+    uint64_t prefix;
     uint32_t off, len, line;
   };
   std::string_view View(const Entry& e) const {
