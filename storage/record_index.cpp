@@ -205,14 +205,15 @@ IndexBuilder::~IndexBuilder() {
 }
 
 Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
-  for (const IndexEntry& e : IndexEntries(ix)) {
-    if (e.text) {
-      BOSAI_RETURN_IF_ERROR(AddText(e.kind, {}, *e.text, record));
-    } else {
-      kinds_[size_t(e.kind)].nums.push_back({e.num, record});
-      bytes_ += sizeof(Num);
-    }
-  }
+  // The entries IndexEntries(ix) gives, without copying their texts.
+  auto num = [&](IndexKind kind, int64_t value) {
+    kinds_[size_t(kind)].nums.push_back({value, record});
+    bytes_ += sizeof(Num);
+  };
+  if (ix.text) BOSAI_RETURN_IF_ERROR(AddText(IndexKind::kText, {}, *ix.text, record));
+  if (ix.num) num(IndexKind::kNum, *ix.num);
+  if (ix.ref) BOSAI_RETURN_IF_ERROR(AddText(IndexKind::kRef, {}, *ix.ref, record));
+  if (ix.lookup) num(IndexKind::kLookup, *ix.lookup);
   return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
 }
 
