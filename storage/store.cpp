@@ -110,7 +110,8 @@ ALTER TABLE records DROP COLUMN idx_lookup;
 // first import) becomes the table record_keys (storage/record_index.h), which a bulk write fills
 // in key order.
 constexpr const char* kMigrationV4 = R"sql(
-INSERT INTO record_keys(entity, key, record) SELECT entity, key, id FROM records;
+INSERT INTO record_keys(entity, key, record) SELECT entity, key, id FROM records
+  ORDER BY entity, key;
 DROP INDEX IF EXISTS records_key;
 )sql";
 
@@ -482,7 +483,10 @@ Status Store::InsertRecord(const Record& rec, RecordRow row) {
     return UpdateIndexEntries(*db_, rec.rowid, before, row.index);
   }
   int64_t rowid = db_->LastInsertRowid();
-  if (index_builder_) return index_builder_->Add(rowid, row.index);
+  if (index_builder_) {  // a bootstrap's (MaterializeAll)
+    BOSAI_RETURN_IF_ERROR(index_builder_->Add(rowid, row.index));
+    return index_builder_->AddKey(rec.entity, rec.key, rowid);
+  }
   return UpdateIndexEntries(*db_, rowid, {}, row.index);
 }
 
@@ -505,37 +509,48 @@ Status Store::FlushBulkRows() {
   return st;
 }
 
-Status Store::InsertRecords(const std::vector<BuiltRecord>& built) {
+Status Store::InsertRecords(const std::vector<BuiltRecord>& built, bool with_keys) {
   constexpr size_t kRowsPerInsert = 64;
-  constexpr const char* kInsert =
-      "INSERT INTO records(id, entity, key, body, clock, idx_text2) VALUES(?, ?, ?, ?, ?, ?)";
-  static const std::string many = [&] {
-    std::string sql = kInsert;
-    for (size_t i = 1; i < kRowsPerInsert; ++i) sql += ",(?, ?, ?, ?, ?, ?)";
-    return sql;
-  }();
+  // One statement per kRowsPerInsert rows of `insert` (a statement for one row), then one per row.
   // `built` outlives each statement: its bytes are bound, not copied.
-  auto bind = [&](Stmt& s, int col, const BuiltRecord& b) {
-    s.Bind(col, b.id).Bind(col + 1, b.rec.entity).BindTextView(col + 2, b.rec.key);
-    s.BindBlobView(col + 3, b.row.body).BindBlobView(col + 4, b.row.clock);
-    BindOptText(s, col + 5, b.row.index.text2);
-  };
   std::vector<const BuiltRecord*> rows;
   for (const BuiltRecord& b : built) {
     if (b.id != 0) rows.push_back(&b);
   }
-  size_t i = 0;
-  for (; i + kRowsPerInsert <= rows.size(); i += kRowsPerInsert) {
-    Stmt& s = db_->Prepare(many);
-    for (size_t j = 0; j < kRowsPerInsert; ++j) bind(s, int(6 * j + 1), *rows[i + j]);
-    BOSAI_RETURN_IF_ERROR(s.Run());
-  }
-  for (; i < rows.size(); ++i) {
-    Stmt& s = db_->Prepare(kInsert);
-    bind(s, 1, *rows[i]);
-    BOSAI_RETURN_IF_ERROR(s.Run());
-  }
-  return Status::Ok();
+  auto insert_all = [&](const char* insert, const std::string& many, int cols,
+                        auto bind) -> Status {
+    size_t i = 0;
+    for (; i + kRowsPerInsert <= rows.size(); i += kRowsPerInsert) {
+      Stmt& s = db_->Prepare(many);
+      for (size_t j = 0; j < kRowsPerInsert; ++j) bind(s, int(cols * j + 1), *rows[i + j]);
+      BOSAI_RETURN_IF_ERROR(s.Run());
+    }
+    for (; i < rows.size(); ++i) {
+      Stmt& s = db_->Prepare(insert);
+      bind(s, 1, *rows[i]);
+      BOSAI_RETURN_IF_ERROR(s.Run());
+    }
+    return Status::Ok();
+  };
+  auto repeated = [](const char* insert, const char* values) {
+    std::string sql = insert;
+    for (size_t i = 1; i < kRowsPerInsert; ++i) sql += values;
+    return sql;
+  };
+  constexpr const char* kInsert =
+      "INSERT INTO records(id, entity, key, body, clock, idx_text2) VALUES(?, ?, ?, ?, ?, ?)";
+  static const std::string many = repeated(kInsert, ",(?, ?, ?, ?, ?, ?)");
+  BOSAI_RETURN_IF_ERROR(insert_all(kInsert, many, 6, [](Stmt& s, int col, const BuiltRecord& b) {
+    s.Bind(col, b.id).Bind(col + 1, b.rec.entity).BindTextView(col + 2, b.rec.key);
+    s.BindBlobView(col + 3, b.row.body).BindBlobView(col + 4, b.row.clock);
+    BindOptText(s, col + 5, b.row.index.text2);
+  }));
+  if (!with_keys) return Status::Ok();
+  constexpr const char* kInsertKey = "INSERT INTO record_keys(entity, key, record) VALUES(?, ?, ?)";
+  static const std::string many_keys = repeated(kInsertKey, ",(?, ?, ?)");
+  return insert_all(kInsertKey, many_keys, 3, [](Stmt& s, int col, const BuiltRecord& b) {
+    s.Bind(col, b.rec.entity).BindTextView(col + 1, b.rec.key).Bind(col + 2, b.id);
+  });
 }
 
 Result<std::vector<Store::Sibling>> Store::LoadSiblings(const Record& rec, uint32_t field) {
@@ -1337,11 +1352,13 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
 }
 
 Status Store::MaterializeAll() {
-  // Records come in key order: their keys (records_keyed) are appended to record_keys.
+  // Records come in key order: their keys are appended with them, without the trigger, and
+  // their index entries at the end, as in a bulk write.
   BOSAI_RETURN_IF_ERROR(
       db_->Exec("DELETE FROM records; DELETE FROM record_keys; DELETE FROM record_index;"
                 "DELETE FROM siblings; DELETE FROM superseded; DELETE FROM register_base;"
                 "DELETE FROM events;"));
+  BOSAI_RETURN_IF_ERROR(db_->Exec(kDropRecordKeysTrigger));
   index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
   superseded_rows_ = 0;
   register_base_rows_ = 0;
@@ -1465,7 +1482,7 @@ Status Store::MaterializeAll() {
     }
     BOSAI_RETURN_IF_ERROR(drain());
 
-    // Records in key order, so that they and their keys (record_keys) are appended, never inserted;
+    // Records in key order, so that they are appended, never inserted;
     // each record's ops in causal order: a write that names a value is stamped after it. The
     // sort compares sixteen bytes past the keys' common prefix first, most often all there is.
     auto key = [&](const Entry& e) {
@@ -1555,7 +1572,7 @@ Status Store::MaterializeAll() {
         b.id = next_id++;
         BOSAI_RETURN_IF_ERROR(index_builder_->Add(b.id, b.row.index));
       }
-      BOSAI_RETURN_IF_ERROR(InsertRecords(built));
+      BOSAI_RETURN_IF_ERROR(InsertRecords(built, /*with_keys=*/true));  // appended: key order
       if (freeing.valid()) freeing.wait();
       freeing = workers.Run([done = std::move(built)]() mutable { done = {}; });
     }
@@ -1565,6 +1582,7 @@ Status Store::MaterializeAll() {
   std::thread flushing = FlushInBackground();
   Status st = index_builder_->Finish(*db_);
   index_builder_.reset();
+  if (st.ok()) st = db_->Exec(kRecordKeysTrigger);
   if (flushing.joinable()) flushing.join();
   return st;
 }

@@ -175,10 +175,10 @@ class Store {
   // that holds no records or events yet, marks the store: from
   // then on, remote blocks are verified, stored and acknowledged as usual but not materialized.
   // EndBootstrap then builds every record in memory from all its ops and writes it once, and
-  // appends the index entries in order: no record is read, merged and rewritten per op. Returns
-  // whether the store is bootstrapping (false when it holds records, or when another process
-  // is bootstrapping it). The mark survives a crash: whoever opens the store next finishes the
-  // bootstrap, unless the process that began it is still running. A local write finishes it
+  // appends the keys and index entries in order: no record is read, merged and rewritten per op.
+  // Returns whether the store is bootstrapping (false when it holds records, or when another
+  // process is bootstrapping it). The mark survives a crash: whoever opens the store next finishes
+  // the bootstrap, unless the process that began it is still running. A local write finishes it
   // first. Meanwhile queries see no records. Not inside a write transaction.
   Result<bool> BeginBootstrap();
   Status EndBootstrap();
@@ -303,8 +303,9 @@ class Store {
     int64_t id = 0;
     bool needs_tables = false;  // its merge reads or writes tables: done again on this thread
   };
-  // Inserts built records, many per statement; their row ids increase: they are appended.
-  Status InsertRecords(const std::vector<BuiltRecord>& built);
+  // Inserts built records, many per statement; their row ids increase: they are appended. With
+  // with_keys (records in key order, the trigger records_keyed dropped), their keys too.
+  Status InsertRecords(const std::vector<BuiltRecord>& built, bool with_keys = false);
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
