@@ -175,7 +175,7 @@ class Store {
   // that holds no records or events yet, marks the store: from
   // then on, remote blocks are verified, stored and acknowledged as usual but not materialized.
   // EndBootstrap then builds every record in memory from all its ops and writes it once, and
-  // appends the keys and index entries in order: no record is read, merged and rewritten per op.
+  // appends the index entries in order: no record is read, merged and rewritten per op.
   // Returns whether the store is bootstrapping (false when it holds records, or when another
   // process is bootstrapping it). The mark survives a crash: whoever opens the store next finishes
   // the bootstrap, unless the process that began it is still running. A local write finishes it
