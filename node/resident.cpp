@@ -375,10 +375,15 @@ class KeyLines {
       }
     }
   }
-  bool Contains(std::string_view s) const {
+  // Whether `s` was added on a line for which keep(line) holds.
+  template <typename Keep>
+  bool Contains(std::string_view s, Keep keep) const {
     auto it = std::lower_bound(entries_.begin(), entries_.end(), s,
                                [&](const Entry& e, std::string_view v) { return View(e) < v; });
-    return it != entries_.end() && View(*it) == s;
+    for (; it != entries_.end() && View(*it) == s; ++it) {
+      if (keep(it->line)) return true;
+    }
+    return false;
   }
 
  private:
@@ -877,7 +882,9 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       } else if (row.first_in_household) {
         if (overlap) {
           households_waiting.emplace(row.household_code, std::move(row.household));
-        } else if (!validation.heads.Contains(row.household_code)) {
+        } else if (!validation.heads.Contains(row.household_code, [&](uint32_t line) {
+                     return !validation.bad_lines.count(line);  // a rejected 世帯主 writes nothing
+                   })) {
           st = write_household(row.household_code, row.household);
         }
       }

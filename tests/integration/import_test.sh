@@ -84,6 +84,17 @@ grep -q "imported 4, rejected 1" skip.log || fail "skip summary: $(cat skip.log)
 expect_eq "$(b s resident count)" 4 "--skip-invalid imports the valid rows"
 grep -q '^6,.*birth_date' rejects.csv || fail "rejects: $(cat rejects.csv)"
 check "--skip-invalid writes the rejects"
+# A household whose 世帯主 row is rejected is written from its first valid row.
+new_node sk
+{ head -1 r.csv
+  echo "042021,R1,HA,名前一,メイ,1990-02-01,男,世帯主,9860000,住所A,,,"
+  echo "042021,R1,HB,名前二,メイ,1990-02-01,男,世帯主,9860000,住所B,,,"
+  echo "042021,R2,HB,名前三,メイ,2010-02-01,女,子,9860000,住所B,,,"; } > head-rejected.csv
+b sk resident import head-rejected.csv --skip-invalid rejects2.csv 2> skip2.log
+grep -q "imported 2, rejected 1" skip2.log || fail "skip summary: $(cat skip2.log)"
+expect_eq "$(sqlite3 sk/bosai.db "select count(*) from records where entity = 2 and key = '042021:HB'")" 1 \
+  "a household whose 世帯主 row is rejected is written from its other rows"
+check "--skip-invalid keeps the households of the rows it imports"
 
 # A correction on the node survives a re-import of the unchanged register.
 b d resident edit "$id" --set address=訂正された住所 >/dev/null
