@@ -40,20 +40,13 @@ Result<bool> FileIsUtf8(const std::string& path) {
       if ((c & 0x80) == 0) break;
     }
     if (n == 0) cut = text.size();
-    std::string_view valid = std::string_view(text).substr(0, cut);
-    if (!IsValidUtf8(valid)) {  // decided by the text before the bad byte
-      for (size_t i = 0; i < cut;) {
-        size_t at = i;
-        if (NextCodePoint(valid, i) < 0) {
-          valid = valid.substr(0, at);
-          break;
-        }
-      }
-      for (char c : valid) non_ascii += uint8_t(c) >> 7;
+    std::string_view chunk = std::string_view(text).substr(0, cut);
+    std::string_view valid = chunk.substr(0, ValidUtf8Prefix(chunk));
+    for (char c : valid) non_ascii += uint8_t(c) >> 7;
+    // Past a bad byte, the text before it decides.
+    if (non_ascii >= kDecidingBytes || valid.size() < chunk.size()) {
       return non_ascii >= kDecidingBytes;
     }
-    for (char c : valid) non_ascii += uint8_t(c) >> 7;
-    if (non_ascii >= kDecidingBytes) return true;
     carry = text.substr(cut);
     if (n == 0) return carry.empty();
   }
@@ -221,15 +214,8 @@ Status CsvReader::Fill() {
     }
     if (!IsValidUtf8(text)) {
       size_t line = line_ + 1;
-      size_t i = 0;
       std::string all = partial_line_ + text;
-      for (size_t j = 0; j < all.size();) {
-        size_t before = j;
-        if (NextCodePoint(all, j) < 0) {
-          i = before;
-          break;
-        }
-      }
+      size_t i = ValidUtf8Prefix(all);
       for (size_t j = 0; j < i; ++j) line += all[j] == '\n';
       return Status::Invalid(
           fmt::format("{}:{}: not valid UTF-8 (try --encoding cp932)", path_, line));

@@ -101,7 +101,9 @@ void AppendUtf8(std::string& out, int32_t cp) {
   }
 }
 
-bool IsValidUtf8(std::string_view s) {
+bool IsValidUtf8(std::string_view s) { return ValidUtf8Prefix(s) == s.size(); }
+
+size_t ValidUtf8Prefix(std::string_view s) {
   // Eight bytes at a time while they are ASCII: most of a register file is.
   auto ascii8 = [&](size_t i) {
     uint64_t word;
@@ -109,15 +111,16 @@ bool IsValidUtf8(std::string_view s) {
     return (word & 0x8080808080808080u) == 0;
   };
   for (size_t i = 0; i < s.size();) {
+    size_t at = i;
     if (i + 8 <= s.size() && ascii8(i)) {
       i += 8;
     } else if ((s[i] & 0x80) == 0) {
       ++i;
     } else if (NextCodePoint(s, i) < 0) {
-      return false;
+      return at;
     }
   }
-  return true;
+  return s.size();
 }
 
 std::string Nfc(std::string_view s) {

@@ -15,6 +15,8 @@ namespace bosai::node {
 int32_t NextCodePoint(std::string_view s, size_t& i);
 void AppendUtf8(std::string& out, int32_t cp);
 bool IsValidUtf8(std::string_view s);
+// The length of the longest prefix of s that is valid UTF-8 (s.size() when all of it is).
+size_t ValidUtf8Prefix(std::string_view s);
 
 // NFC form of valid UTF-8 text.
 std::string Nfc(std::string_view s);

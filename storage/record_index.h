@@ -49,8 +49,9 @@ CREATE TABLE IF NOT EXISTS record_index(
 
 // The key of every record: (entity, key) → records.id, unique. A table rather than a SQLite
 // index on records(entity, key) for the reason above; records_keyed keeps it in step with every
-// insert into records, except during a bulk write, whose IndexBuilder inserts its keys at the
-// end. Records are never deleted but all at once (with their keys).
+// insert into records, except during a bulk write (its IndexBuilder inserts the keys at the
+// end) and a bootstrap (keys inserted with the records). Records are never deleted but all at
+// once (with their keys).
 constexpr const char* kRecordKeysTable = R"sql(
 CREATE TABLE IF NOT EXISTS record_keys(
   entity INTEGER NOT NULL,
@@ -110,7 +111,7 @@ class IndexBuilder {
     std::string arena;
   };
   using Kinds = std::array<Entries, 6>;  // by IndexKind
-  // Sorts `kinds` (the text kinds on two more threads when `parallel`), then calls
+  // Sorts `kinds` (the text kinds on three more threads when `parallel`), then calls
   // fn(Entry) for each entry in key order.
   template <typename Fn>
   static Status ForEachSorted(Kinds& kinds, bool parallel, Fn&& fn);

@@ -1251,10 +1251,11 @@ Result<bool> Store::JoinSets(const std::vector<FieldSet>& sets, std::string& bod
   auto by_field = [](const Fragment& x, const Fragment& y) { return x.field < y.field; };
   if (fragments.size() > 32) {
     std::stable_sort(fragments.begin(), fragments.end(), by_field);
-  }
-  for (size_t k = 1; k < fragments.size(); ++k) {
-    for (size_t j = k; j > 0 && by_field(fragments[j], fragments[j - 1]); --j) {
-      std::swap(fragments[j - 1], fragments[j]);
+  } else {
+    for (size_t k = 1; k < fragments.size(); ++k) {
+      for (size_t j = k; j > 0 && by_field(fragments[j], fragments[j - 1]); --j) {
+        std::swap(fragments[j - 1], fragments[j]);
+      }
     }
   }
   size_t size = 0;

@@ -55,6 +55,10 @@ TEST(Text, PrivateUseAndUtf8) {
   EXPECT_FALSE(
       IsValidUtf8("0123\xc0\xaf"
                   "456789abcdef"));
+  // The valid prefix ends where the first bad code point starts.
+  EXPECT_EQ(ValidUtf8Prefix("0123456789佐藤"), std::string_view("0123456789佐藤").size());
+  EXPECT_EQ(ValidUtf8Prefix("0123456789ab\xe4\xbd"), 12u);
+  EXPECT_EQ(ValidUtf8Prefix("佐\xff藤"), 3u);
 }
 
 TEST(Text, NfcAndNarrowing) {
