@@ -1002,11 +1002,12 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   if (binds.empty())
     return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
   if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
-  std::string sql = walk ? fmt::format(
-                               "SELECT r.key, r.body FROM record_index i JOIN records r ON r.id "
-                               "= i.record WHERE i.kind = {} AND +r.entity = ?",
-                               int64_t(*walk))
-                         : std::string("SELECT r.key, r.body FROM records r WHERE r.entity = ?");
+  std::string sql =
+      walk ? fmt::format(
+                 "SELECT r.key, record_body(r.body) FROM record_index i JOIN records r ON r.id "
+                 "= i.record WHERE i.kind = {} AND +r.entity = ?",
+                 int64_t(*walk))
+           : std::string("SELECT r.key, record_body(r.body) FROM records r WHERE r.entity = ?");
   for (const std::string& w : where) sql += " AND " + w;
   sql += " ORDER BY " + order + " LIMIT ?";
   BOSAI_ASSIGN_OR_RETURN(Stmt s, node.store().db().PrepareOnce(sql));

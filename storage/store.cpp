@@ -13,7 +13,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -114,6 +114,35 @@ INSERT INTO record_keys(entity, key, record) SELECT entity, key, id FROM records
   ORDER BY entity, key;
 DROP INDEX IF EXISTS records_key;
 )sql";
+
+// Version 5: record bodies may be stored compressed against a dictionary (storage/record_codec.h);
+// the dictionaries are kept here, never changed.
+constexpr const char* kMigrationV5 = R"sql(
+CREATE TABLE record_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+)sql";
+
+// A bulk write makes the store's record dictionary from this many of its records or more.
+constexpr size_t kDictionarySamples = 1024;
+
+// SQL function record_body(stored): the body a stored record body holds.
+void RecordBodyFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+    sqlite3_result_value(ctx, argv[0]);
+    return;
+  }
+  auto* codec = static_cast<RecordCodec*>(sqlite3_user_data(ctx));
+  const int size = sqlite3_value_bytes(argv[0]);
+  std::string_view stored(static_cast<const char*>(sqlite3_value_blob(argv[0])), size_t(size));
+  std::string buffer;
+  Result<std::string_view> body = codec->Decode(size == 0 ? std::string_view() : stored, buffer);
+  if (!body.ok()) {
+    sqlite3_result_error(ctx, body.status().message().c_str(), -1);
+  } else if (body->data() == stored.data()) {
+    sqlite3_result_value(ctx, argv[0]);
+  } else {
+    sqlite3_result_blob64(ctx, body->data(), body->size(), SQLITE_TRANSIENT);
+  }
+}
 
 std::string ConflictId(uint32_t entity, std::string_view key, uint32_t field,
                        std::string_view incarnation, uint64_t seq) {
@@ -218,7 +247,14 @@ Result<std::optional<std::string>> FirstValue(Stmt& s) {
 
 std::string Identity::incarnation() const { return Incarnation(node_id, epoch); }
 
-Store::Store(Options options) : options_(std::move(options)), hlc_(options_.clock) {}
+Store::Store(Options options)
+    : options_(std::move(options)),
+      codec_([this](uint32_t id) -> Result<std::optional<std::string>> {
+        Stmt& s = db_->Prepare("SELECT data FROM record_dicts WHERE id = ?");
+        s.Bind(1, int64_t(id));
+        return FirstValue(s);
+      }),
+      hlc_(options_.clock) {}
 
 Store::~Store() {
   if (writing_) AbortWrite();
@@ -230,6 +266,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   std::unique_ptr<Store> store(new Store(std::move(options)));
   store->path_ = path;
   BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path));
+  if (sqlite3_create_function_v2(store->db_->raw(), "record_body", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, &store->codec_,
+                                 RecordBodyFunction, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return store->db_->Error("cannot register record_body");
+  }
   BOSAI_RETURN_IF_ERROR(store->Migrate());
   auto hw = store->GetMeta("hlc");
   if (!hw.ok()) return hw.status();
@@ -268,6 +309,7 @@ Status Store::Migrate() {
       BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV4));
       BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeysTrigger));
     }
+    if (version < 5) BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV5));
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
     return txn.Commit();
   }
@@ -367,8 +409,13 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   if (s.Step()) {
     rec.exists = true;
     rec.rowid = s.Int(2);
-    rec.stored_body = std::string(s.Blob(0));
-    auto body = SplitFields(s.Blob(0));
+    Result<std::string_view> decoded = codec_.Decode(s.Blob(0), rec.stored_body);
+    if (!decoded.ok()) {
+      s.Reset();
+      return Status::Corruption(fmt::format("record {}: {}", key, decoded.status().message()));
+    }
+    if (decoded->data() != rec.stored_body.data()) rec.stored_body = std::string(*decoded);
+    auto body = SplitFields(rec.stored_body);
     v1::RecordClock clock;
     std::string_view c = s.Blob(1);
     if (!body.ok() || !clock.ParseFromArray(c.data(), int(c.size())) || clock.stamps_size() == 0 ||
@@ -469,7 +516,8 @@ Status Store::InsertRecord(const Record& rec, RecordRow row) {
       db_->Prepare(update ? "UPDATE records SET body = ?, clock = ?, idx_text2 = ? WHERE id = ?"
                           : "INSERT INTO records(body, clock, idx_text2, entity, key) "
                             "VALUES(?, ?, ?, ?, ?)");
-  s.BindBlobView(1, row.body).BindBlobView(2, row.clock);  // row outlives the statement
+  const std::string stored = StoredBody(row.body);
+  s.BindBlobView(1, stored).BindBlobView(2, row.clock);  // both outlive the statement
   BindOptText(s, 3, row.index.text2);
   if (update) {
     s.Bind(4, rec.rowid);
@@ -509,13 +557,47 @@ Status Store::FlushBulkRows() {
   return st;
 }
 
-Status Store::InsertRecords(const std::vector<BuiltRecord>& built, bool with_keys) {
+Status Store::LoadDictionary() {
+  compressing_ = nullptr;
+  Stmt& s = db_->Prepare("SELECT max(id) FROM record_dicts");
+  const bool some = s.Step() && !s.IsNull(0);
+  const int64_t id = some ? s.Int(0) : 0;
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  if (!some) return Status::Ok();
+  if (id <= 0 || id > UINT32_MAX) {
+    return Status::Corruption(fmt::format("record dictionary id {} is invalid", id));
+  }
+  BOSAI_ASSIGN_OR_RETURN(compressing_, codec_.Dictionary(uint32_t(id)));
+  return Status::Ok();
+}
+
+Status Store::MakeDictionary(const std::vector<BuiltRecord>& built) {
+  std::vector<std::string_view> samples;
+  for (const BuiltRecord& b : built) {
+    if (b.id != 0) samples.push_back(b.row.body);
+  }
+  Stmt& s = db_->Prepare("INSERT INTO record_dicts(data) VALUES(?)");
+  const std::string data = MakeDictionaryBytes(samples);
+  s.BindBlobView(1, data);
+  BOSAI_RETURN_IF_ERROR(s.Run());
+  return LoadDictionary();
+}
+
+Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {
   constexpr size_t kRowsPerInsert = 64;
   // One statement per kRowsPerInsert rows of `insert` (a statement for one row), then one per row.
   // `built` outlives each statement: its bytes are bound, not copied.
   std::vector<const BuiltRecord*> rows;
   for (const BuiltRecord& b : built) {
     if (b.id != 0) rows.push_back(&b);
+  }
+  if (!compressing_ && rows.size() >= kDictionarySamples)
+    BOSAI_RETURN_IF_ERROR(MakeDictionary(built));
+  if (compressing_) {
+    for (BuiltRecord& b : built) {
+      if (b.id != 0) b.row.body = compressing_->Compress(b.row.body);
+    }
   }
   auto insert_all = [&](const char* insert, const std::string& many, int cols,
                         auto bind) -> Status {
@@ -774,6 +856,7 @@ Status Store::BeginWrite(std::string author) {
   encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
   Status st = LoadStreams();
+  if (st.ok()) st = LoadDictionary();
   auto count = [&](const char* sql, int64_t* out) -> Status {
     Stmt& s = db_->Prepare(sql);
     s.Step();
@@ -1064,7 +1147,9 @@ Status Store::FinishWrite(bool commit) {
   if (!commit || !st.ok()) {
     db_->Rollback();
     for (const BlockRange& range : received_in_write_) received_.erase(range);
+    codec_.Clear();  // a dictionary this write made is gone
   }
+  compressing_ = nullptr;
   received_in_write_.clear();
   writing_ = false;
   bulk_ = false;
@@ -1607,7 +1692,7 @@ std::thread Store::FlushInBackground() const {
 
 Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_view key) {
   Stmt& s = db_->Prepare(
-      "SELECT r.body FROM record_keys k JOIN records r ON r.id = k.record "
+      "SELECT record_body(r.body) FROM record_keys k JOIN records r ON r.id = k.record "
       "WHERE k.entity = ? AND k.key = ?");
   s.Bind(1, entity).Bind(2, key);
   return FirstValue(s);
@@ -1868,7 +1953,8 @@ Result<std::string> Store::StateHash() {
   h.Update("bosai-state-v1");
   BOSAI_RETURN_IF_ERROR(
       HashRows(*db_,
-               "SELECT k.entity, k.key, r.body FROM record_keys k JOIN records r ON r.id = "
+               "SELECT k.entity, k.key, record_body(r.body) FROM record_keys k JOIN records r "
+               "ON r.id = "
                "k.record ORDER BY k.entity, k.key",
                h));
   h.Update("siblings");
@@ -1896,8 +1982,14 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     BOSAI_ASSIGN_OR_RETURN(
         Stmt has,
         db_->PrepareOnce("SELECT 1 FROM record_index WHERE kind = ? AND value = ? AND record = ?"));
+    std::string buffer;
     while (s.Step()) {
-      for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(s.Int(1)), s.Blob(3)))) {
+      Result<std::string_view> body = codec_.Decode(s.Blob(3), buffer);
+      if (!body.ok()) {
+        report.problems.push_back(fmt::format("record {}: {}", s.Text(2), body.status().message()));
+        continue;
+      }
+      for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(s.Int(1)), *body))) {
         ++expected;
         has.Bind(1, int64_t(e.kind));
         if (e.text) {
@@ -2017,9 +2109,12 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     }
   }
   BOSAI_RETURN_IF_ERROR(replay->CommitWrite());
-  BOSAI_ASSIGN_OR_RETURN(std::string live, StateHash());
+  Result<std::string> live = StateHash();
   BOSAI_ASSIGN_OR_RETURN(std::string replayed, replay->StateHash());
-  if (live != replayed) {
+  if (!live.ok()) {
+    report.problems.push_back(
+        fmt::format("materialized state cannot be read: {}", live.status().message()));
+  } else if (*live != replayed) {
     report.problems.push_back(
         "materialized state differs from a replay of the op-log (state hash mismatch)");
   }

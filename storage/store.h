@@ -35,6 +35,7 @@
 #include "storage/fields.h"
 #include "storage/hlc.h"
 #include "storage/ids.h"
+#include "storage/record_codec.h"
 #include "storage/record_index.h"
 #include "storage/status.h"
 #include "storage/workers.h"
@@ -183,7 +184,8 @@ class Store {
   Result<bool> BeginBootstrap();
   Status EndBootstrap();
 
-  // ---- Reading materialized state.
+  // ---- Reading materialized state. SQL that reads records.body directly reads it through the
+  // function record_body(body), which decodes its stored form (storage/record_codec.h).
   Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
   // The current value and every concurrent value of a field (shown first). Empty if never written.
   Result<std::vector<FieldVersion>> GetFieldVersions(uint32_t entity, std::string_view key,
@@ -305,7 +307,17 @@ class Store {
   };
   // Inserts built records, many per statement; their row ids increase: they are appended. With
   // with_keys (records in key order, the trigger records_keyed dropped), their keys too.
-  Status InsertRecords(const std::vector<BuiltRecord>& built, bool with_keys = false);
+  // Their bodies are compressed first (with a new dictionary made of theirs when the store has
+  // none and they are many).
+  Status InsertRecords(std::vector<BuiltRecord>& built, bool with_keys = false);
+  // The stored form of a record body: compressed when the store has a dictionary.
+  std::string StoredBody(std::string_view body) const {
+    return compressing_ ? compressing_->Compress(body) : std::string(body);
+  }
+  // Makes the store's record dictionary from these bodies (at least kDictionarySamples of them).
+  Status MakeDictionary(const std::vector<BuiltRecord>& built);
+  // Sets compressing_ to the store's latest dictionary, if any.
+  Status LoadDictionary();
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,
                      const std::vector<uint32_t>& peer_streams);
@@ -404,12 +416,17 @@ class Store {
   // constant after construction
   Options options_;
   std::string path_;
+  // Decodes stored bodies, in C++ and as the SQL function record_body (declared before db_,
+  // which calls it, so that it outlives the connection).
+  RecordCodec codec_;
   std::unique_ptr<Db> db_;
   std::optional<Identity> identity_;
   Hlc hlc_;
 
   // owned by the current write transaction
   bool writing_ = false;
+  // The dictionary new record bodies are compressed with (held by codec_), if the store has one.
+  const RecordDictionary* compressing_ = nullptr;
   bool bulk_ = false;
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;

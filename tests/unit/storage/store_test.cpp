@@ -190,7 +190,7 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
   auto rows = [](Store& s) {
     std::vector<std::string> out;
     Stmt& q = s.db().Prepare(
-        "SELECT entity, key, hex(body), hex(clock) FROM records ORDER BY entity, key");
+        "SELECT entity, key, hex(record_body(body)), hex(clock) FROM records ORDER BY entity, key");
     while (q.Step()) {
       out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Text(2), q.Text(3)));
     }
@@ -470,7 +470,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
   Store::Options o = testing::TestOptions(&clock);
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
   // them (led by the entity in version 1), no record_index. Before version 4, the keys of
-  // records were a SQLite index on records, not record_keys.
+  // records were a SQLite index on records, not record_keys. Before version 5, no record body
+  // was compressed and there was no record_dicts.
   const std::string v3_keys =
       "DROP TRIGGER records_keyed; DROP TABLE record_keys;"
       "CREATE UNIQUE INDEX records_key ON records(entity, key);";
@@ -481,7 +482,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
       {2,
        "CREATE INDEX records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;"
        "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"},
-      {3, ""}};
+      {3, ""},
+      {4, ""}};
   for (const auto& [version, indexes] : older) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -507,13 +509,14 @@ TEST(Store, OlderDatabasesAreMigrated) {
                              column("idx_ref", "TEXT", 3) + column("idx_lookup", "INTEGER", 4) +
                              "DROP TABLE record_index;"
                        : "") +
-          indexes + v3_keys + fmt::format("PRAGMA user_version={}", version));
+          indexes + (version < 4 ? v3_keys : "") + "DROP TABLE record_dicts;" +
+          fmt::format("PRAGMA user_version={}", version));
       ASSERT_TRUE(st.ok()) << st.message();
     }
     auto s = Store::Open(path, o);
     ASSERT_TRUE(s.ok()) << s.status().message();
     ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
-    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 4);
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 5);
     EXPECT_EQ(IndexRows(**s), entries) << "from version " << version;
     EXPECT_EQ(Count(**s,
                     "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE "
@@ -775,11 +778,115 @@ TEST(Store, ABulkWriteInsertsItsKeysInOrderAtItsEnd) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
+  ManualClock clock(1'000'000);
+  auto direct = NewStore("042021-honcho", &clock);
+  auto merged = NewStore("042021-honcho", &clock);
+  auto count = [](Store& s, const std::string& sql) {
+    Stmt& q = s.db().Prepare(sql);
+    q.Step();
+    int64_t n = q.Int(0);
+    q.Reset();
+    return n;
+  };
+  auto rows = [](Store& s) {
+    std::vector<std::string> out;
+    Stmt& q = s.db().Prepare(
+        "SELECT entity, key, hex(record_body(body)), hex(clock) FROM records ORDER BY key");
+    while (q.Step()) {
+      out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Text(2), q.Text(3)));
+    }
+    q.Reset();
+    return out;
+  };
+  auto fields = [](int i) {
+    return StringField(2, fmt::format("山下　明{}", i % 13)) +
+           StringField(
+               5, fmt::format("宮城県石巻市中里{}丁目{}番{}号", i % 7 + 1, i % 30 + 1, i % 9 + 1));
+  };
+  // A bulk write too small for a dictionary stores its bodies as they are.
+  auto bulk = [&](Store& s, int from, int to) {
+    ASSERT_TRUE(s.BeginWrite("test").ok());
+    ASSERT_TRUE(s.BeginBulk().ok());
+    for (int i = from; i < to; ++i) {
+      Status st = s.PutNew(kEntity, fmt::format("042021:{:05}", i), {{"042021", fields(i)}},
+                           v1::OP_SOURCE_REGISTER);
+      ASSERT_TRUE(st.ok()) << st.message();
+    }
+    ASSERT_TRUE(s.EndBulk().ok());
+  };
+  bulk(*direct, 0, 100);
+  ASSERT_TRUE(direct->CommitWrite().ok());
+  EXPECT_EQ(count(*direct, "SELECT count(*) FROM record_dicts"), 0);
+  {  // One rolled back makes no dictionary either, nor does it leave one to the next write.
+    auto rolled = NewStore("042021-hinan", &clock);
+    bulk(*rolled, 100, 3000);
+    rolled->AbortWrite();
+    EXPECT_EQ(count(*rolled, "SELECT count(*) FROM record_dicts"), 0);
+    PutString(*rolled, "042021:00001", 3, "after a rollback");
+    EXPECT_EQ(count(*rolled, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
+    EXPECT_EQ(Field(*rolled, "042021:00001", 3), "after a rollback");
+  }
+
+  bulk(*direct, 100, 3000);
+  ASSERT_TRUE(direct->CommitWrite().ok());
+  EXPECT_EQ(count(*direct, "SELECT count(*) FROM record_dicts"), 1);
+  EXPECT_EQ(count(*direct, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 2900);
+
+  // The same records merged op by op are stored as they are: the same rows and state.
+  ASSERT_TRUE(merged->BeginWrite("test").ok());
+  for (int i = 0; i < 3000; ++i) {
+    Status st = merged->PutScoped(kEntity, fmt::format("042021:{:05}", i),
+                                  {{"042021", *SplitFields(fields(i))}}, v1::OP_SOURCE_REGISTER);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  ASSERT_TRUE(merged->CommitWrite().ok());
+  EXPECT_EQ(count(*merged, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
+  EXPECT_EQ(rows(*direct), rows(*merged));
+  EXPECT_EQ(Hash(*direct), Hash(*merged));
+  const int64_t stored = count(*direct, "SELECT sum(length(body)) FROM records");
+  EXPECT_LT(stored * 10, count(*merged, "SELECT sum(length(body)) FROM records") * 7);
+
+  // Later writes, updates and new records, are compressed with the same dictionary; reads,
+  // index entries and the doctor see their bodies.
+  PutString(*direct, "042021:02000", 2, "佐藤　花子");
+  PutString(*direct, "042021:09999", 5, "宮城県石巻市中里1丁目1番1号");
+  EXPECT_EQ(Field(*direct, "042021:02000", 2), "佐藤　花子");
+  EXPECT_EQ(Field(*direct, "042021:09999", 5), "宮城県石巻市中里1丁目1番1号");
+  EXPECT_EQ(count(*direct,
+                  "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01' AND key IN "
+                  "('042021:02000', '042021:09999')"),
+            2);
+  auto dir = testing::FreshDir("bosai-codec-");
+  auto report = direct->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok()) << report->problems[0];
+
+  // A damaged compressed body is named, not read as another value.
+  ASSERT_TRUE(direct->db()
+                  .Exec("UPDATE records SET body = substr(body, 1, length(body) - 2) WHERE key = "
+                        "'042021:00500'")
+                  .ok());
+  auto body = direct->GetBody(kEntity, "042021:00500");
+  ASSERT_FALSE(body.ok());
+  EXPECT_NE(body.status().message().find("does not decompress"), std::string::npos)
+      << body.status().message();
+  report = direct->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  ASSERT_FALSE(report->ok());
+  EXPECT_NE(report->problems[0].find("cannot be read"), std::string::npos) << report->problems[0];
+  EXPECT_TRUE(std::any_of(report->problems.begin(), report->problems.end(), [](const auto& p) {
+    return p == "record 042021:00500: a compressed record body does not decompress";
+  })) << report->problems.back();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, PutNewStoresWhatTheMergeStores) {
   auto rows = [](Store& s) {
     std::vector<std::string> out;
     Stmt& q = s.db().Prepare(
-        "SELECT id, entity, key, hex(body), hex(clock), idx_text2 FROM records ORDER BY id");
+        "SELECT id, entity, key, hex(record_body(body)), hex(clock), idx_text2 FROM records "
+        "ORDER BY id");
     while (q.Step()) {
       out.push_back(fmt::format("{} {} {} {} {} {}", q.Int(0), q.Int(1), q.Text(2), q.Text(3),
                                 q.Text(4), q.Text(5)));
