@@ -88,7 +88,7 @@ Result<const RecordDictionary*> RecordCodec::Dictionary(uint32_t id) {
 }
 
 Result<std::string_view> RecordCodec::Decode(std::string_view stored, std::string& buffer) {
-  if (stored.empty() || stored.front() != kCompressed) return stored;
+  if (!IsCompressedBody(stored)) return stored;
   std::string_view in = stored.substr(1);
   uint64_t id = 0, size = 0;
   if (!GetVarint(in, id) || id == 0 || id > UINT32_MAX || !GetVarint(in, size) ||

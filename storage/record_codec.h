@@ -48,6 +48,11 @@ class RecordDictionary {
   std::unique_ptr<Stream> stream_;  // data_ loaded for LZ4, attached to each compression
 };
 
+// Whether a stored body is compressed (else it is the body itself).
+inline bool IsCompressedBody(std::string_view stored) {
+  return !stored.empty() && stored.front() == 0x01;
+}
+
 // A dictionary's bytes made from sample bodies (in order, the latest nearest to the data): the
 // last kMaxDictionaryBytes of their concatenation.
 std::string MakeDictionaryBytes(const std::vector<std::string_view>& samples);
