@@ -21,6 +21,27 @@ void RegisterState(CLI::App& app, Globals& g) {
         if (g.json) return PrintJson({{"state_hash", *h}});
         std::cout << *h << "\n";
       });
+  state
+      ->add_subcommand("dump",
+                       "The rows the state hash reads, one per line, in its order: where two nodes "
+                       "with different hashes differ (records: entity, key, body in hex; then "
+                       "siblings and events)")
+      ->callback([&g] {
+        auto node = OpenNode(g);
+        if (!node) return;
+        Status st = node->store().DumpState([&g](const Store::StateRow& row) {
+          if (g.json) {
+            std::cout << nlohmann::json{{"section", row.section}, {"columns", row.columns}}.dump()
+                      << "\n";
+          } else {
+            std::cout << row.section;
+            for (const std::string& c : row.columns) std::cout << ' ' << c;
+            std::cout << '\n';
+          }
+          return std::cout ? Status::Ok() : Status::IoError("cannot write the dump");
+        });
+        if (!st.ok()) return Fail(g, st);
+      });
 }
 
 void RegisterDoctor(CLI::App& app, Globals& g) {

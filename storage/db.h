@@ -44,6 +44,7 @@ class Stmt {
   std::string_view Blob(int col) const;
   bool IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
   bool IsInteger(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_INTEGER; }
+  bool IsBlob(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_BLOB; }
   int ColumnCount() const { return sqlite3_column_count(stmt_.get()); }
 
  private:

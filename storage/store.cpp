@@ -1931,45 +1931,78 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
 // Checks
 
 // Feeds every row of a query into the digest: integers as 8 bytes, other values length-prefixed.
-static Status HashRows(Db& db, const std::string& sql, Sha256& h) {
-  Stmt& s = db.Prepare(sql);
-  while (s.Step()) {
-    for (int col = 0; col < s.ColumnCount(); ++col) {
-      if (s.IsInteger(col)) {
-        h.UpdateInt(uint64_t(s.Int(col)));
-      } else {
-        h.UpdateField(s.Blob(col));
-      }
-    }
-  }
-  Status st = s.status();
-  s.Reset();
-  return st;
-}
+namespace {
+
+// The replicated state, in the order the state hash reads it: each section's name, the label
+// hashed before its rows (none before the records, for hashes made before sections had names)
+// and its rows.
+struct StateSection {
+  const char* name;
+  const char* label;
+  const char* sql;
+};
+constexpr StateSection kStateSections[] = {
+    {"record", "",
+     "SELECT k.entity, k.key, record_body(r.body) FROM record_keys k JOIN records r "
+     "ON r.id = k.record ORDER BY k.entity, k.key"},
+    {"sibling", "siblings",
+     "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
+     "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, x.seq"},
+    {"event", "events",
+     "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
+     "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, e.seq"},
+};
+
+}  // namespace
 
 Result<std::string> Store::StateHash() {
   ReadSnapshot snapshot(*db_);
   Sha256 h;
   h.Update("bosai-state-v1");
-  BOSAI_RETURN_IF_ERROR(
-      HashRows(*db_,
-               "SELECT k.entity, k.key, record_body(r.body) FROM record_keys k JOIN records r "
-               "ON r.id = "
-               "k.record ORDER BY k.entity, k.key",
-               h));
-  h.Update("siblings");
-  BOSAI_RETURN_IF_ERROR(HashRows(
-      *db_,
-      "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "
-      "JOIN streams t ON t.id = x.stream ORDER BY x.entity, x.key, x.field, t.incarnation, x.seq",
-      h));
-  h.Update("events");
-  BOSAI_RETURN_IF_ERROR(HashRows(
-      *db_,
-      "SELECT e.entity, e.key, t.incarnation, t.scope, e.seq, e.body FROM events e "
-      "JOIN streams t ON t.id = e.stream ORDER BY e.entity, e.key, t.incarnation, t.scope, e.seq",
-      h));
+  for (const StateSection& section : kStateSections) {
+    h.Update(section.label);
+    Stmt& s = db_->Prepare(section.sql);
+    while (s.Step()) {
+      for (int col = 0; col < s.ColumnCount(); ++col) {
+        if (s.IsInteger(col)) {
+          h.UpdateInt(uint64_t(s.Int(col)));
+        } else {
+          h.UpdateField(s.Blob(col));
+        }
+      }
+    }
+    Status st = s.status();
+    s.Reset();
+    BOSAI_RETURN_IF_ERROR(st);
+  }
   return ToHex(h.Final());
+}
+
+Status Store::DumpState(const std::function<Status(const StateRow&)>& sink) {
+  ReadSnapshot snapshot(*db_);
+  StateRow row;
+  for (const StateSection& section : kStateSections) {
+    row.section = section.name;
+    Stmt& s = db_->Prepare(section.sql);
+    Status st;
+    while (st.ok() && s.Step()) {
+      row.columns.clear();
+      for (int col = 0; col < s.ColumnCount(); ++col) {
+        if (s.IsInteger(col)) {
+          row.columns.push_back(std::to_string(s.Int(col)));
+        } else if (s.IsBlob(col)) {
+          row.columns.push_back(ToHex(s.Blob(col)));
+        } else {
+          row.columns.emplace_back(s.Text(col));
+        }
+      }
+      st = sink(row);
+    }
+    if (st.ok()) st = s.status();
+    s.Reset();
+    BOSAI_RETURN_IF_ERROR(st);
+  }
+  return Status::Ok();
 }
 
 // record_index holds exactly the entries that the records' bodies give, and record_keys the

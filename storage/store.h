@@ -226,6 +226,14 @@ class Store {
   // ---- Checks.
   // SHA-256 over records, events and conflict records, sorted (not node-local tables).
   Result<std::string> StateHash();
+  // The rows the state hash reads, in its order, for finding where two nodes differ: section
+  // "record" (entity, key, body), "sibling" (entity, key, field, incarnation, seq, value) or
+  // "event" (entity, key, incarnation, scope, seq, body); numbers in decimal, bytes in hex.
+  struct StateRow {
+    std::string_view section;
+    std::vector<std::string> columns;
+  };
+  Status DumpState(const std::function<Status(const StateRow&)>& sink);
   // integrity_check, op-log gaps and signatures, and materialized state equal to a replay.
   Result<DoctorReport> Doctor(const std::string& scratch_path);
 

@@ -3,6 +3,7 @@
 #include "storage/store.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -844,6 +845,19 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   EXPECT_EQ(count(*merged, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
   EXPECT_EQ(rows(*direct), rows(*merged));
   EXPECT_EQ(Hash(*direct), Hash(*merged));
+  auto dump = [](Store& s) {
+    std::vector<std::string> out;
+    Status st = s.DumpState([&](const Store::StateRow& row) {
+      out.push_back(fmt::format("{} {}", row.section, fmt::join(row.columns, " ")));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(st.ok()) << st.message();
+    return out;
+  };
+  const std::vector<std::string> dumped = dump(*direct);
+  ASSERT_EQ(dumped.size(), 3000u);
+  EXPECT_EQ(dumped[7], "record 1 042021:00007 " + ToHex(fields(7)));
+  EXPECT_EQ(dump(*merged), dumped);
   const int64_t stored = count(*direct, "SELECT sum(length(body)) FROM records");
   EXPECT_LT(stored * 10, count(*merged, "SELECT sum(length(body)) FROM records") * 7);
 
