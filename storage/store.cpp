@@ -592,8 +592,9 @@ Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {
   for (const BuiltRecord& b : built) {
     if (b.id != 0) rows.push_back(&b);
   }
-  if (!compressing_ && rows.size() >= kDictionarySamples)
+  if (!compressing_ && rows.size() >= kDictionarySamples) {
     BOSAI_RETURN_IF_ERROR(MakeDictionary(built));
+  }
   if (compressing_) {
     for (BuiltRecord& b : built) {
       if (b.id != 0) b.row.body = compressing_->Compress(b.row.body);
@@ -1930,7 +1931,6 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-// Feeds every row of a query into the digest: integers as 8 bytes, other values length-prefixed.
 namespace {
 
 // The replicated state, in the order the state hash reads it: each section's name, the label
@@ -1960,6 +1960,7 @@ Result<std::string> Store::StateHash() {
   Sha256 h;
   h.Update("bosai-state-v1");
   for (const StateSection& section : kStateSections) {
+    // Every row: integers as 8 bytes, other values length-prefixed.
     h.Update(section.label);
     Stmt& s = db_->Prepare(section.sql);
     while (s.Step()) {
