@@ -121,7 +121,8 @@ constexpr const char* kMigrationV5 = R"sql(
 CREATE TABLE record_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 )sql";
 
-// A bulk write makes the store's record dictionary from this many of its records or more.
+// A store's first record dictionary is made from this many record bodies: a bulk write's first
+// batch, or the latest ones of a store that has come to hold this many by ordinary writes.
 constexpr size_t kDictionarySamples = 1024;
 
 // SQL function record_body(stored): the body a stored record body holds.
@@ -564,19 +565,28 @@ Status Store::LoadDictionary() {
   const int64_t id = some ? s.Int(0) : 0;
   BOSAI_RETURN_IF_ERROR(s.status());
   s.Reset();
-  if (!some) return Status::Ok();
-  if (id <= 0 || id > UINT32_MAX) {
-    return Status::Corruption(fmt::format("record dictionary id {} is invalid", id));
+  if (some) {
+    if (id <= 0 || id > UINT32_MAX) {
+      return Status::Corruption(fmt::format("record dictionary id {} is invalid", id));
+    }
+    BOSAI_ASSIGN_OR_RETURN(compressing_, codec_.Dictionary(uint32_t(id)));
+    return Status::Ok();
   }
-  BOSAI_ASSIGN_OR_RETURN(compressing_, codec_.Dictionary(uint32_t(id)));
-  return Status::Ok();
+  // None yet: a store that has come to hold enough records by ordinary writes (a small first
+  // import, batches of a re-import, sync) makes it from its latest bodies.
+  BOSAI_ASSIGN_OR_RETURN(int64_t next_id, NextRecordId());
+  if (next_id <= int64_t(kDictionarySamples)) return Status::Ok();  // ids start at 1: too few
+  Stmt& latest = db_->Prepare("SELECT body FROM records ORDER BY id DESC LIMIT ?");
+  latest.Bind(1, int64_t(kDictionarySamples));
+  std::vector<std::string> bodies;
+  while (latest.Step()) bodies.emplace_back(latest.Blob(0));
+  BOSAI_RETURN_IF_ERROR(latest.status());
+  latest.Reset();
+  if (bodies.size() < kDictionarySamples) return Status::Ok();
+  return MakeDictionary({bodies.rbegin(), bodies.rend()});
 }
 
-Status Store::MakeDictionary(const std::vector<BuiltRecord>& built) {
-  std::vector<std::string_view> samples;
-  for (const BuiltRecord& b : built) {
-    if (b.id != 0) samples.push_back(b.row.body);
-  }
+Status Store::MakeDictionary(const std::vector<std::string_view>& samples) {
   Stmt& s = db_->Prepare("INSERT INTO record_dicts(data) VALUES(?)");
   const std::string data = MakeDictionaryBytes(samples);
   s.BindBlobView(1, data);
@@ -593,7 +603,9 @@ Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {
     if (b.id != 0) rows.push_back(&b);
   }
   if (!compressing_ && rows.size() >= kDictionarySamples) {
-    BOSAI_RETURN_IF_ERROR(MakeDictionary(built));
+    std::vector<std::string_view> samples;
+    for (const BuiltRecord* b : rows) samples.push_back(b->row.body);
+    BOSAI_RETURN_IF_ERROR(MakeDictionary(samples));
   }
   if (compressing_) {
     for (BuiltRecord& b : built) {

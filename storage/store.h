@@ -322,9 +322,10 @@ class Store {
   std::string StoredBody(std::string_view body) const {
     return compressing_ ? compressing_->Compress(body) : std::string(body);
   }
-  // Makes the store's record dictionary from these bodies (at least kDictionarySamples of them).
-  Status MakeDictionary(const std::vector<BuiltRecord>& built);
-  // Sets compressing_ to the store's latest dictionary, if any.
+  // Makes the store's record dictionary from these bodies, the latest last.
+  Status MakeDictionary(const std::vector<std::string_view>& samples);
+  // Sets compressing_ to the store's latest dictionary; makes the first one when the store
+  // holds enough records and has none.
   Status LoadDictionary();
   Result<std::vector<Sibling>> LoadSiblings(const Record& rec, uint32_t field);
   Status Materialize(uint32_t stream, uint64_t seq, const v1::Op& op,

@@ -895,6 +895,51 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Store, AStoreGrownByOrdinaryWritesMakesItsDictionaryToo) {
+  ManualClock clock(1'000'000);
+  auto s = NewStore("042021-honcho", &clock);
+  auto count = [&](const std::string& sql) {
+    Stmt& q = s->db().Prepare(sql);
+    q.Step();
+    int64_t n = q.Int(0);
+    q.Reset();
+    return n;
+  };
+  const std::string address = "宮城県石巻市中里5丁目24番1号";
+  for (int batch = 0; batch < 2; ++batch) {  // batches of a small first import or a re-import
+    ASSERT_TRUE(s->BeginWrite("test").ok());
+    for (int i = batch * 600; i < (batch + 1) * 600; ++i) {
+      FieldMap fields = {{2, StringField(2, fmt::format("山下　明{}", i))},
+                         {5, StringField(5, address)}};
+      ASSERT_TRUE(
+          s->Put("042021", kEntity, fmt::format("042021:{:05}", i), fields, v1::OP_SOURCE_REGISTER)
+              .ok());
+    }
+    ASSERT_TRUE(s->CommitWrite().ok());
+    EXPECT_EQ(count("SELECT count(*) FROM record_dicts"), 0)
+        << "fewer than 1,024 records at its start";
+  }
+  // The next write starts with 1,200 records: it makes the dictionary from their latest bodies
+  // and compresses what it writes; the records written before stay as they are, readable alike.
+  PutString(*s, "042021:00007", 5, "宮城県石巻市中里5丁目24番2号");
+  PutString(*s, "042021:09999", 2, "山下　新");
+  EXPECT_EQ(count("SELECT count(*) FROM record_dicts"), 1);
+  // (A body too short to shrink, as 042021:09999's, is stored as it is.)
+  EXPECT_EQ(count("SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01' AND key = "
+                  "'042021:00007'"),
+            1);
+  EXPECT_EQ(Field(*s, "042021:00007", 5), "宮城県石巻市中里5丁目24番2号");
+  EXPECT_EQ(Field(*s, "042021:00007", 2), "山下　明7");
+  EXPECT_EQ(Field(*s, "042021:09999", 2), "山下　新");
+  EXPECT_EQ(Field(*s, "042021:00008", 5), address);
+  auto dir = testing::FreshDir("bosai-codec-grown-");
+  auto report = s->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok()) << report->problems[0];
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, PutNewStoresWhatTheMergeStores) {
   auto rows = [](Store& s) {
     std::vector<std::string> out;
