@@ -3,8 +3,9 @@
 // One LZ4 call per record body saves almost nothing on its own (a body is a few hundred bytes).
 // Against a dictionary, some earlier bodies that LZ4 may refer back into, a register's body
 // shrinks by about two fifths: the same town names, address prefixes, relationships and tags
-// recur in every record. A store makes its dictionary once, from the records of its first bulk
-// write (a first import, a bootstrap), and keeps it for good in the node-local table
+// recur in every record. A store makes its dictionary once, from the bodies of its first bulk
+// write (a first import, a bootstrap) or, grown by ordinary writes, from its latest bodies once
+// it holds enough (Store::LoadDictionary), and keeps it for good in the node-local table
 // record_dicts; the state hash and every query see decoded bodies.
 //
 // Stored form of a body: the body itself (a protobuf message, whose first byte is a tag and so
