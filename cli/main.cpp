@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
       "bosai: disaster-mode municipal data node. Keeps the resident register and victim records\n"
       "available offline, replicates them between nodes, and issues verifiable certificates."};
   app.require_subcommand(1);
+  // Global options may also follow the command (`bosai resident count --json`): subcommands,
+  // which inherit this, hand the options they do not know to the app.
+  app.fallthrough();
   app.set_help_all_flag("--help-all", "Show help for every command");
   Globals g;
   const char* env_dir = std::getenv("BOSAI_DATA_DIR");

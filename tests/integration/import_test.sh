@@ -14,6 +14,7 @@ b d resident import r.csv 2> import.log
 grep -q "imported 50000, rejected 0" import.log || fail "import summary: $(cat import.log)"
 expect_eq "$(b d resident count)" 50000 "count"
 expect_eq "$(b d --json resident count)" '{"count":50000}' "count --json"
+expect_eq "$(b d resident count --json)" '{"count":50000}' "count --json after the command"
 # A first import is written through a rollback journal; the store is back in WAL mode after.
 expect_eq "$(sqlite3 d/bosai.db "pragma journal_mode")" wal "WAL mode after a first import"
 [ ! -e d/bosai.db-journal ] || fail "a journal is left after the import"
