@@ -29,10 +29,14 @@ void RegisterState(CLI::App& app, Globals& g) {
       ->callback([&g] {
         auto node = OpenNode(g);
         if (!node) return;
-        Status st = node->store().DumpState([&g](const Store::StateRow& row) {
+        // With --json, one document written as it goes: {"rows":[{"section","columns"},...]}.
+        bool first = true;
+        if (g.json) std::cout << "{\"rows\":[";
+        Status st = node->store().DumpState([&g, &first](const Store::StateRow& row) {
           if (g.json) {
-            std::cout << nlohmann::json{{"section", row.section}, {"columns", row.columns}}.dump()
-                      << "\n";
+            std::cout << (first ? "" : ",\n")
+                      << nlohmann::json{{"section", row.section}, {"columns", row.columns}}.dump();
+            first = false;
           } else {
             std::cout << row.section;
             for (const std::string& c : row.columns) std::cout << ' ' << c;
@@ -40,6 +44,7 @@ void RegisterState(CLI::App& app, Globals& g) {
           }
           return std::cout ? Status::Ok() : Status::IoError("cannot write the dump");
         });
+        if (g.json) std::cout << "]}\n";
         if (!st.ok()) return Fail(g, st);
       });
 }
