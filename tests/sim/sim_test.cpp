@@ -303,27 +303,25 @@ class Simulation {
     ASSERT_TRUE(node.store->db().Exec(fmt::format("VACUUM INTO '{}'", node.backup)).ok());
   }
 
-  // The node's disk is lost: it comes back from its last backup under a new epoch. Ops it wrote
-  // after the backup survive only where they were replicated; the others are lost with the disk
-  // (and no longer counted as acknowledged).
+  // The node's disk is lost: it comes back from its last backup under a new epoch. Ops it held
+  // that are not in the backup survive only where they were replicated; those that no node
+  // holds any more are lost with the disk (and no longer counted as acknowledged). They may be
+  // another node's: ops replicated only to this node from a node whose own disk was lost
+  // before.
   void Restore(int i) {
     SimNode& node = nodes_[i];
     if (node.backup.empty()) return;
-    std::string old_inc = Incarnation(node.node_id, node.epoch);
-    std::map<std::string, uint64_t> replicated;  // scope -> highest seq another node holds
-    for (int j = 0; j < int(nodes_.size()); ++j) {
-      if (j == i) continue;
-      auto vv = nodes_[j].store->Vector();
-      ASSERT_TRUE(vv.ok());
-      for (const auto& [id, seq] : *vv) {
-        if (id.incarnation == old_inc) replicated[id.scope] = std::max(replicated[id.scope], seq);
+    auto highest = [&](bool others) {  // per stream: the highest seq the others (or i) hold
+      VersionVector out;
+      for (int j = 0; j < int(nodes_.size()); ++j) {
+        if ((j != i) != others) continue;
+        auto vv = nodes_[j].store->Vector();
+        EXPECT_TRUE(vv.ok());
+        for (const auto& [id, seq] : *vv) out[id] = std::max(out[id], seq);
       }
-    }
-    size_t before = acknowledged_.size();
-    std::erase_if(acknowledged_, [&](const std::pair<StreamId, uint64_t>& a) {
-      return a.first.incarnation == old_inc && a.second > replicated[a.first.scope];
-    });
-    if (acknowledged_.size() < before) ++reached.restores_losing_unreplicated_ops;
+      return out;
+    };
+    const VersionVector others = highest(true), lost_disk = highest(false);
     std::vector<Connection> kept;
     for (auto& c : conns_) {
       if (c.a != i && c.b != i) kept.push_back(std::move(c));
@@ -343,6 +341,20 @@ class Simulation {
     keys_[Incarnation(node.node_id, node.epoch)] = node.key.public_key();
     ASSERT_TRUE(node.store->SetIdentity({node.node_id, node.epoch, node.key}).ok());
     ++reached.restores;
+
+    // Lost: what only this node held, and not its backup. (An op that no node held even
+    // before stays counted: the check then reports it.)
+    const VersionVector restored = highest(false);
+    auto holds = [](const VersionVector& vv, const StreamId& id, uint64_t seq) {
+      auto it = vv.find(id);
+      return it != vv.end() && it->second >= seq;
+    };
+    size_t before = acknowledged_.size();
+    std::erase_if(acknowledged_, [&](const std::pair<StreamId, uint64_t>& a) {
+      return holds(lost_disk, a.first, a.second) && !holds(others, a.first, a.second) &&
+             !holds(restored, a.first, a.second);
+    });
+    if (acknowledged_.size() < before) ++reached.restores_losing_unreplicated_ops;
   }
 
   // No more faults: full-mesh sessions until every node holds the same vector.
