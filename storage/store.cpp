@@ -135,7 +135,7 @@ void RecordBodyFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
   const int size = sqlite3_value_bytes(argv[0]);
   std::string_view stored(static_cast<const char*>(sqlite3_value_blob(argv[0])), size_t(size));
   std::string buffer;
-  Result<std::string_view> body = codec->Decode(size == 0 ? std::string_view() : stored, buffer);
+  Result<std::string_view> body = codec->Decode(stored, buffer);
   if (!body.ok()) {
     sqlite3_result_error(ctx, body.status().message().c_str(), -1);
   } else if (body->data() == stored.data()) {
@@ -517,8 +517,8 @@ Status Store::InsertRecord(const Record& rec, RecordRow row) {
       db_->Prepare(update ? "UPDATE records SET body = ?, clock = ?, idx_text2 = ? WHERE id = ?"
                           : "INSERT INTO records(body, clock, idx_text2, entity, key) "
                             "VALUES(?, ?, ?, ?, ?)");
-  const std::string stored = StoredBody(row.body);
-  s.BindBlobView(1, stored).BindBlobView(2, row.clock);  // both outlive the statement
+  CompressBody(row.body);
+  s.BindBlobView(1, row.body).BindBlobView(2, row.clock);  // row outlives the statement
   BindOptText(s, 3, row.index.text2);
   if (update) {
     s.Bind(4, rec.rowid);
@@ -607,10 +607,8 @@ Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {
     for (const BuiltRecord* b : rows) samples.push_back(b->row.body);
     BOSAI_RETURN_IF_ERROR(MakeDictionary(samples));
   }
-  if (compressing_) {
-    for (BuiltRecord& b : built) {
-      if (b.id != 0) b.row.body = compressing_->Compress(b.row.body);
-    }
+  for (BuiltRecord& b : built) {
+    if (b.id != 0) CompressBody(b.row.body);
   }
   auto insert_all = [&](const char* insert, const std::string& many, int cols,
                         auto bind) -> Status {

@@ -318,9 +318,9 @@ class Store {
   // Their bodies are compressed first (with a new dictionary made of theirs when the store has
   // none and they are many).
   Status InsertRecords(std::vector<BuiltRecord>& built, bool with_keys = false);
-  // The stored form of a record body: compressed when the store has a dictionary.
-  std::string StoredBody(std::string_view body) const {
-    return compressing_ ? compressing_->Compress(body) : std::string(body);
+  // Turns a record body into its stored form: compressed when the store has a dictionary.
+  void CompressBody(std::string& body) const {
+    if (compressing_) body = compressing_->Compress(body);
   }
   // Makes the store's record dictionary from these bodies, the latest last.
   Status MakeDictionary(const std::vector<std::string_view>& samples);

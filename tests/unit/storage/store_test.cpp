@@ -104,7 +104,19 @@ std::vector<std::string> KeyRows(Store& s) {
   return out;
 }
 
-int64_t Count(Store& s, const char* sql) {
+// The records as stored: entity, key, body (decoded) and clock, in key order.
+std::vector<std::string> RecordRows(Store& s) {
+  std::vector<std::string> out;
+  Stmt& q = s.db().Prepare(
+      "SELECT entity, key, hex(record_body(body)), hex(clock) FROM records ORDER BY entity, key");
+  while (q.Step()) {
+    out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Text(2), q.Text(3)));
+  }
+  q.Reset();
+  return out;
+}
+
+int64_t Count(Store& s, const std::string& sql) {
   Stmt& q = s.db().Prepare(sql);
   q.Step();
   int64_t n = q.Int(0);
@@ -188,16 +200,6 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
   PutString(*a, "042021:6", 2, "p");  // two ops set the same field: a conflict, merged
   PutString(*c, "042021:6", 2, "q");
   WriteHistory(*a, *c, keys);
-  auto rows = [](Store& s) {
-    std::vector<std::string> out;
-    Stmt& q = s.db().Prepare(
-        "SELECT entity, key, hex(record_body(body)), hex(clock) FROM records ORDER BY entity, key");
-    while (q.Step()) {
-      out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Text(2), q.Text(3)));
-    }
-    q.Reset();
-    return out;
-  };
   auto b = NewStore("042021-shisho", &clock);
   auto d = NewStore("042021-shisho", &clock);
   ASSERT_TRUE(*b->BeginBootstrap());
@@ -206,8 +208,8 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
     ASSERT_TRUE(d->ApplyBlock(blk, keys).ok());
   }
   ASSERT_TRUE(b->EndBootstrap().ok());
-  EXPECT_EQ(rows(*b), rows(*d));
-  EXPECT_EQ(rows(*b).size(), 6u);
+  EXPECT_EQ(RecordRows(*b), RecordRows(*d));
+  EXPECT_EQ(RecordRows(*b).size(), 6u);
   EXPECT_EQ(Field(*b, "042021:5", 2), "x");
   EXPECT_EQ(Field(*b, "042021:5", 3), "y");
   EXPECT_EQ(b->ListConflicts()->size(), 2u);  // 042021:6 and WriteHistory's
@@ -783,23 +785,6 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   ManualClock clock(1'000'000);
   auto direct = NewStore("042021-honcho", &clock);
   auto merged = NewStore("042021-honcho", &clock);
-  auto count = [](Store& s, const std::string& sql) {
-    Stmt& q = s.db().Prepare(sql);
-    q.Step();
-    int64_t n = q.Int(0);
-    q.Reset();
-    return n;
-  };
-  auto rows = [](Store& s) {
-    std::vector<std::string> out;
-    Stmt& q = s.db().Prepare(
-        "SELECT entity, key, hex(record_body(body)), hex(clock) FROM records ORDER BY key");
-    while (q.Step()) {
-      out.push_back(fmt::format("{} {} {} {}", q.Int(0), q.Text(1), q.Text(2), q.Text(3)));
-    }
-    q.Reset();
-    return out;
-  };
   auto fields = [](int i) {
     return StringField(2, fmt::format("山下　明{}", i % 13)) +
            StringField(
@@ -818,21 +803,21 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   };
   bulk(*direct, 0, 100);
   ASSERT_TRUE(direct->CommitWrite().ok());
-  EXPECT_EQ(count(*direct, "SELECT count(*) FROM record_dicts"), 0);
+  EXPECT_EQ(Count(*direct, "SELECT count(*) FROM record_dicts"), 0);
   {  // One rolled back makes no dictionary either, nor does it leave one to the next write.
     auto rolled = NewStore("042021-hinan", &clock);
     bulk(*rolled, 100, 3000);
     rolled->AbortWrite();
-    EXPECT_EQ(count(*rolled, "SELECT count(*) FROM record_dicts"), 0);
+    EXPECT_EQ(Count(*rolled, "SELECT count(*) FROM record_dicts"), 0);
     PutString(*rolled, "042021:00001", 3, "after a rollback");
-    EXPECT_EQ(count(*rolled, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
+    EXPECT_EQ(Count(*rolled, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
     EXPECT_EQ(Field(*rolled, "042021:00001", 3), "after a rollback");
   }
 
   bulk(*direct, 100, 3000);
   ASSERT_TRUE(direct->CommitWrite().ok());
-  EXPECT_EQ(count(*direct, "SELECT count(*) FROM record_dicts"), 1);
-  EXPECT_EQ(count(*direct, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 2900);
+  EXPECT_EQ(Count(*direct, "SELECT count(*) FROM record_dicts"), 1);
+  EXPECT_EQ(Count(*direct, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 2900);
 
   // The same records merged op by op are stored as they are: the same rows and state.
   ASSERT_TRUE(merged->BeginWrite("test").ok());
@@ -842,8 +827,8 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
     ASSERT_TRUE(st.ok()) << st.message();
   }
   ASSERT_TRUE(merged->CommitWrite().ok());
-  EXPECT_EQ(count(*merged, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
-  EXPECT_EQ(rows(*direct), rows(*merged));
+  EXPECT_EQ(Count(*merged, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 0);
+  EXPECT_EQ(RecordRows(*direct), RecordRows(*merged));
   EXPECT_EQ(Hash(*direct), Hash(*merged));
   auto dump = [](Store& s) {
     std::vector<std::string> out;
@@ -858,8 +843,8 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   ASSERT_EQ(dumped.size(), 3000u);
   EXPECT_EQ(dumped[7], "record 1 042021:00007 " + ToHex(fields(7)));
   EXPECT_EQ(dump(*merged), dumped);
-  const int64_t stored = count(*direct, "SELECT sum(length(body)) FROM records");
-  EXPECT_LT(stored * 10, count(*merged, "SELECT sum(length(body)) FROM records") * 7);
+  const int64_t stored = Count(*direct, "SELECT sum(length(body)) FROM records");
+  EXPECT_LT(stored * 10, Count(*merged, "SELECT sum(length(body)) FROM records") * 7);
 
   // Later writes, updates and new records, are compressed with the same dictionary; reads,
   // index entries and the doctor see their bodies.
@@ -867,7 +852,7 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   PutString(*direct, "042021:09999", 5, "宮城県石巻市中里1丁目1番1号");
   EXPECT_EQ(Field(*direct, "042021:02000", 2), "佐藤　花子");
   EXPECT_EQ(Field(*direct, "042021:09999", 5), "宮城県石巻市中里1丁目1番1号");
-  EXPECT_EQ(count(*direct,
+  EXPECT_EQ(Count(*direct,
                   "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01' AND key IN "
                   "('042021:02000', '042021:09999')"),
             2);
@@ -898,13 +883,6 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
 TEST(Store, AStoreGrownByOrdinaryWritesMakesItsDictionaryToo) {
   ManualClock clock(1'000'000);
   auto s = NewStore("042021-honcho", &clock);
-  auto count = [&](const std::string& sql) {
-    Stmt& q = s->db().Prepare(sql);
-    q.Step();
-    int64_t n = q.Int(0);
-    q.Reset();
-    return n;
-  };
   const std::string address = "宮城県石巻市中里5丁目24番1号";
   for (int batch = 0; batch < 2; ++batch) {  // batches of a small first import or a re-import
     ASSERT_TRUE(s->BeginWrite("test").ok());
@@ -916,17 +894,18 @@ TEST(Store, AStoreGrownByOrdinaryWritesMakesItsDictionaryToo) {
               .ok());
     }
     ASSERT_TRUE(s->CommitWrite().ok());
-    EXPECT_EQ(count("SELECT count(*) FROM record_dicts"), 0)
+    EXPECT_EQ(Count(*s, "SELECT count(*) FROM record_dicts"), 0)
         << "fewer than 1,024 records at its start";
   }
   // The next write starts with 1,200 records: it makes the dictionary from their latest bodies
   // and compresses what it writes; the records written before stay as they are, readable alike.
   PutString(*s, "042021:00007", 5, "宮城県石巻市中里5丁目24番2号");
   PutString(*s, "042021:09999", 2, "山下　新");
-  EXPECT_EQ(count("SELECT count(*) FROM record_dicts"), 1);
+  EXPECT_EQ(Count(*s, "SELECT count(*) FROM record_dicts"), 1);
   // (A body too short to shrink, as 042021:09999's, is stored as it is.)
-  EXPECT_EQ(count("SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01' AND key = "
+  EXPECT_EQ(Count(*s, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 1);
+  EXPECT_EQ(Count(*s,
+                  "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01' AND key = "
                   "'042021:00007'"),
             1);
   EXPECT_EQ(Field(*s, "042021:00007", 5), "宮城県石巻市中里5丁目24番2号");
