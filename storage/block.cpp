@@ -10,6 +10,28 @@ namespace {
 
 constexpr std::string_view kMagic = "BOB1";
 constexpr int kBlockCompressionLevel = 2;
+// A block whose first kProbeBytes plain LZ4 leaves above kHardlyCompressible of their size is
+// stored with plain LZ4: mostly ciphertext (the My Number scope's ops), on which LZ4 HC spends
+// as long as on a whole register block to gain a few percent.
+constexpr size_t kProbeBytes = 64 << 10;
+constexpr double kHardlyCompressible = 0.5;
+
+// LZ4 HC: blocks are written once and sent and read many times; decoding is as fast as plain LZ4.
+// Level 2 makes them markedly smaller than plain LZ4 on register data; higher levels gain a few
+// percent more for up to twice the encoding time, which a first import waits for.
+std::string Compress(std::string_view raw) {
+  std::string out(LZ4_compressBound(int(raw.size())), '\0');
+  int n = 0;
+  if (raw.size() > kProbeBytes) {
+    n = LZ4_compress_default(raw.data(), out.data(), int(kProbeBytes), int(out.size()));
+  }
+  n = n > kHardlyCompressible * kProbeBytes
+          ? LZ4_compress_default(raw.data(), out.data(), int(raw.size()), int(out.size()))
+          : LZ4_compress_HC(raw.data(), out.data(), int(raw.size()), int(out.size()),
+                            kBlockCompressionLevel);
+  out.resize(n);
+  return out;
+}
 
 void PutU16(std::string& out, uint32_t v) {
   out.push_back(char(v >> 8));
@@ -96,13 +118,7 @@ std::string EncodeBlock(const BlockHeader& header, const v1::OpBatch& batch,
                         const SigningKey& key) {
   std::string raw;
   batch.SerializeToString(&raw);
-  std::string compressed(LZ4_compressBound(int(raw.size())), '\0');
-  // LZ4 HC: blocks are written once and sent and read many times; decoding is as fast as plain
-  // LZ4. Level 2 makes them markedly smaller than plain LZ4 on register data; higher levels gain
-  // a few percent more for up to twice the encoding time, which a first import waits for.
-  int n = LZ4_compress_HC(raw.data(), compressed.data(), int(raw.size()), int(compressed.size()),
-                          kBlockCompressionLevel);
-  compressed.resize(n);
+  std::string compressed = Compress(raw);
 
   std::string out;
   out.reserve(64 + header.origin.size() + header.scope.size() + compressed.size());
