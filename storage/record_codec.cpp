@@ -6,10 +6,14 @@
 #include <fmt/format.h>
 #include <lz4.h>
 
+#include "bosai/v1/ops.pb.h"
+
 namespace bosai {
 namespace {
 
 constexpr char kCompressed = 0x01;
+constexpr char kClockForm = 0x02;
+constexpr char kProtobufClock = 0x0A;  // field 1 (stamps), length-delimited
 // A decoded body larger than this is a damaged header, not a record.
 constexpr uint64_t kMaxBodyBytes = uint64_t(64) << 20;
 
@@ -103,6 +107,99 @@ Result<std::string_view> RecordCodec::Decode(std::string_view stored, std::strin
     return Status::Corruption("a compressed record body does not decompress");
   }
   return std::string_view(buffer);
+}
+
+namespace {
+
+uint64_t ZigZag(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
+int64_t UnZigZag(uint64_t v) { return int64_t(v >> 1) ^ -int64_t(v & 1); }
+
+Status DecodeProtobufClock(std::string_view stored, StoredClock* out) {
+  v1::RecordClock clock;
+  if (!clock.ParseFromArray(stored.data(), int(stored.size())) || clock.stamps_size() == 0 ||
+      clock.field_stamp_size() % 2 != 0) {
+    return Status::Corruption("damaged clock");
+  }
+  for (const auto& st : clock.stamps()) {
+    out->stamps.push_back({st.stream(), st.seq(), st.hlc(), st.register_()});
+  }
+  for (int i = 0; i < clock.field_stamp_size(); i += 2) {
+    out->fields.emplace_back(clock.field_stamp(i), clock.field_stamp(i + 1));
+  }
+  out->siblings = clock.siblings();
+  return Status::Ok();
+}
+
+}  // namespace
+
+void EncodeClock(const StoredClock& clock, std::string* out) {
+  out->clear();
+  *out += kClockForm;
+  PutVarint(*out, clock.stamps.size());
+  const uint64_t first_hlc = clock.stamps.empty() ? 0 : clock.stamps[0].hlc;
+  for (size_t i = 0; i < clock.stamps.size(); ++i) {
+    const ClockStamp& st = clock.stamps[i];
+    PutVarint(*out, uint64_t(st.stream) << 1 | uint64_t(st.reg));
+    PutVarint(*out, st.seq);
+    if (i == 0) {
+      for (int b = 0; b < 8; ++b) *out += char(st.hlc >> (8 * b));
+    } else {
+      PutVarint(*out, ZigZag(int64_t(st.hlc - first_hlc)));
+    }
+  }
+  PutVarint(*out, clock.fields.size());
+  for (const auto& [field, index] : clock.fields) {
+    PutVarint(*out, field);
+    PutVarint(*out, index);
+  }
+  PutVarint(*out, clock.siblings);
+}
+
+Status DecodeClock(std::string_view stored, StoredClock* out) {
+  out->stamps.clear();
+  out->fields.clear();
+  out->siblings = 0;
+  if (!stored.empty() && stored.front() == kProtobufClock) {
+    BOSAI_RETURN_IF_ERROR(DecodeProtobufClock(stored, out));
+  } else {
+    if (stored.empty() || stored.front() != kClockForm) return Status::Corruption("damaged clock");
+    std::string_view in = stored.substr(1);
+    auto fail = [] { return Status::Corruption("damaged clock"); };
+    uint64_t n = 0;
+    // A stamp takes at least three bytes: no count beyond what the bytes can hold is believed.
+    if (!GetVarint(in, n) || n == 0 || n > in.size()) return fail();
+    uint64_t first_hlc = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t stream = 0, seq = 0, hlc = 0;
+      if (!GetVarint(in, stream) || (stream >> 1) > UINT32_MAX || !GetVarint(in, seq))
+        return fail();
+      if (i == 0) {
+        if (in.size() < 8) return fail();
+        for (int b = 0; b < 8; ++b) hlc |= uint64_t(uint8_t(in[b])) << (8 * b);
+        in.remove_prefix(8);
+        first_hlc = hlc;
+      } else {
+        uint64_t diff = 0;
+        if (!GetVarint(in, diff)) return fail();
+        hlc = first_hlc + uint64_t(UnZigZag(diff));
+      }
+      out->stamps.push_back({uint32_t(stream >> 1), seq, hlc, (stream & 1) != 0});
+    }
+    uint64_t m = 0;
+    if (!GetVarint(in, m) || m > in.size()) return fail();
+    for (uint64_t i = 0; i < m; ++i) {
+      uint64_t field = 0, index = 0;
+      if (!GetVarint(in, field) || field > UINT32_MAX || !GetVarint(in, index)) return fail();
+      out->fields.emplace_back(uint32_t(field), uint32_t(std::min<uint64_t>(index, UINT32_MAX)));
+    }
+    uint64_t siblings = 0;
+    if (!GetVarint(in, siblings) || siblings > UINT32_MAX || !in.empty()) return fail();
+    out->siblings = uint32_t(siblings);
+  }
+  for (const auto& [field, index] : out->fields) {
+    if (index >= out->stamps.size()) return Status::Corruption("damaged clock");
+  }
+  return Status::Ok();
 }
 
 }  // namespace bosai

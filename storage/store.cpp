@@ -417,28 +417,15 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
     }
     if (decoded->data() != rec.stored_body.data()) rec.stored_body = std::string(*decoded);
     auto body = SplitFields(rec.stored_body);
-    v1::RecordClock clock;
-    std::string_view c = s.Blob(1);
-    if (!body.ok() || !clock.ParseFromArray(c.data(), int(c.size())) || clock.stamps_size() == 0 ||
-        clock.field_stamp_size() % 2 != 0) {
+    thread_local StoredClock clock;
+    if (!body.ok() || !DecodeClock(s.Blob(1), &clock).ok()) {
       s.Reset();
       return Status::Corruption(fmt::format("record {} is damaged", key));
     }
     rec.body = std::move(body).value();
-    std::vector<Stamp> stamps;
-    for (const auto& st : clock.stamps()) {
-      stamps.push_back({st.stream(), st.seq(), st.hlc(), st.register_()});
-    }
-    for (const auto& [field, bytes] : rec.body) rec.stamps[field] = stamps[0];
-    for (int i = 0; i < clock.field_stamp_size(); i += 2) {
-      uint32_t idx = clock.field_stamp(i + 1);
-      if (idx >= stamps.size()) {
-        s.Reset();
-        return Status::Corruption(fmt::format("record {} has a damaged clock", key));
-      }
-      rec.stamps[clock.field_stamp(i)] = stamps[idx];
-    }
-    rec.siblings = clock.siblings();
+    for (const auto& [field, bytes] : rec.body) rec.stamps[field] = clock.stamps[0];
+    for (const auto& [field, index] : clock.fields) rec.stamps[field] = clock.stamps[index];
+    rec.siblings = clock.siblings;
   }
   BOSAI_RETURN_IF_ERROR(s.status());
   s.Reset();
@@ -455,12 +442,12 @@ Store::RecordRow Store::EncodeRow(uint32_t entity, std::string body,
   auto in_body = [fields](uint32_t field) { return !fields || fields->count(field) != 0; };
   // The stamp most fields share becomes stamps[0], so a record written by one op stores one stamp.
   // A bootstrap's threads encode a million records: each reuses its buffers.
-  thread_local std::vector<Stamp> stamps;
+  thread_local StoredClock clock;
   thread_local std::vector<int> uses;
-  thread_local v1::RecordClock clock;
+  std::vector<Stamp>& stamps = clock.stamps;
   stamps.clear();
+  clock.fields.clear();
   uses.clear();
-  clock.Clear();
   auto index_of = [&](const Stamp& st) -> uint32_t {
     for (size_t i = 0; i < stamps.size(); ++i) {
       if (stamps[i] == st) return uint32_t(i);
@@ -478,25 +465,15 @@ Store::RecordRow Store::EncodeRow(uint32_t entity, std::string body,
     std::swap(stamps[0], stamps[top]);
     std::swap(uses[0], uses[top]);
   }
-  for (const auto& st : stamps) {
-    auto* p = clock.add_stamps();
-    p->set_stream(st.stream);
-    p->set_seq(st.seq);
-    p->set_hlc(st.hlc);
-    p->set_register_(st.reg);
-  }
   for (const auto& [field, st] : field_stamps) {
     uint32_t i = index_of(st);
-    if (i != 0 || !in_body(field)) {
-      clock.add_field_stamp(field);
-      clock.add_field_stamp(i);
-    }
+    if (i != 0 || !in_body(field)) clock.fields.emplace_back(field, i);
   }
-  clock.set_siblings(siblings);
+  clock.siblings = siblings;
 
   RecordRow row;
   row.body = std::move(body);
-  row.clock = clock.SerializeAsString();
+  EncodeClock(clock, &row.clock);
   if (options_.indexer) row.index = options_.indexer(entity, row.body);
   return row;
 }

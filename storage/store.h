@@ -240,13 +240,7 @@ class Store {
   Db& db() { return *db_; }
 
  private:
-  struct Stamp {
-    uint32_t stream = 0;
-    uint64_t seq = 0;
-    uint64_t hlc = 0;
-    bool reg = false;
-    bool operator==(const Stamp& o) const { return stream == o.stream && seq == o.seq; }
-  };
+  using Stamp = ClockStamp;
   struct Record {
     uint32_t entity = 0;
     std::string key;

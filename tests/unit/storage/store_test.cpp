@@ -466,6 +466,36 @@ TEST(Store, DoctorFindsADamagedRecordIndex) {
   std::filesystem::remove_all(dir);
 }
 
+// Rewrites every record's clock in the protobuf form (bosai.v1.RecordClock) that stores held
+// before the compact one (storage/record_codec.h).
+void ProtobufClocks(Store& s) {
+  std::vector<std::pair<int64_t, std::string>> rows;
+  Stmt& q = s.db().Prepare("SELECT id, clock FROM records");
+  while (q.Step()) rows.emplace_back(q.Int(0), std::string(q.Blob(1)));
+  q.Reset();
+  ASSERT_FALSE(rows.empty());
+  for (const auto& [id, stored] : rows) {
+    ASSERT_EQ(stored[0], 0x02);
+    StoredClock clock;
+    ASSERT_TRUE(DecodeClock(stored, &clock).ok());
+    v1::RecordClock message;
+    for (const auto& st : clock.stamps) {
+      auto* p = message.add_stamps();
+      p->set_stream(st.stream);
+      p->set_seq(st.seq);
+      p->set_hlc(st.hlc);
+      p->set_register_(st.reg);
+    }
+    for (const auto& [field, index] : clock.fields) {
+      message.add_field_stamp(field);
+      message.add_field_stamp(index);
+    }
+    message.set_siblings(clock.siblings);
+    Stmt& u = s.db().Prepare("UPDATE records SET clock = ? WHERE id = ?");
+    ASSERT_TRUE(u.BindBlob(1, message.SerializeAsString()).Bind(2, id).Run().ok());
+  }
+}
+
 TEST(Store, OlderDatabasesAreMigrated) {
   ManualClock clock(1'000'000);
   auto dir = testing::FreshDir("bosai-v1-");
@@ -474,7 +504,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
   // them (led by the entity in version 1), no record_index. Before version 4, the keys of
   // records were a SQLite index on records, not record_keys. Before version 5, no record body
-  // was compressed and there was no record_dicts.
+  // was compressed and there was no record_dicts. Clocks were protobuf messages until version 5
+  // had been released (read as they are, no migration).
   const std::string v3_keys =
       "DROP TRIGGER records_keyed; DROP TABLE record_keys;"
       "CREATE UNIQUE INDEX records_key ON records(entity, key);";
@@ -500,6 +531,7 @@ TEST(Store, OlderDatabasesAreMigrated) {
       PutString(**s, "042021:2", 8, "r");
       entries = IndexRows(**s);
       ASSERT_EQ(entries.size(), 6u);
+      ProtobufClocks(**s);
       auto column = [](const char* name, const char* type, int kind) {
         return fmt::format(
             "ALTER TABLE records ADD COLUMN {0} {1};"
@@ -535,6 +567,10 @@ TEST(Store, OlderDatabasesAreMigrated) {
     EXPECT_EQ(Field(**s, "042021:1", 2), "v");
     PutString(**s, "042021:1", 2, "w");  // entries follow the record
     EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_index WHERE kind = 1"), 1);
+    // The write read the record's clock in the older form: it superseded "v", no conflict.
+    EXPECT_EQ(Field(**s, "042021:1", 2), "w");
+    EXPECT_EQ(Count(**s, "SELECT count(*) FROM siblings"), 0);
+    EXPECT_EQ(Count(**s, "SELECT count(*) FROM records WHERE substr(clock, 1, 1) = x'02'"), 1);
     PutString(**s, "042021:3", 2, "n");  // a new record's key follows it
     EXPECT_EQ(KeyRows(**s).size(), 3u);
     auto report = (*s)->Doctor((dir / "scratch.db").string());
