@@ -200,7 +200,9 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
     while (!hex.empty() && hex.back() == '\n') hex.pop_back();
     auto secret = FromHex(hex);
     if (!secret.ok()) return Status::Corruption(key_path.string() + " is damaged");
-    BOSAI_ASSIGN_OR_RETURN(key, SigningKey::FromSecret(*secret));
+    auto parsed = SigningKey::FromSecret(*secret);
+    if (!parsed.ok()) return parsed.status().WithContext(key_path.string());
+    key = std::move(parsed).value();
   } else {
     BOSAI_RETURN_IF_ERROR(WriteFile(key_path.string(), ToHex(key.secret()) + "\n", true));
   }

@@ -66,7 +66,9 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
     while (!h.empty() && (h.back() == '\n' || h.back() == ' ')) h.pop_back();
     auto secret = FromHex(h);
     if (!secret.ok()) return Status::Corruption(options.data_dir + "/keys/node.key is damaged");
-    BOSAI_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromSecret(*secret));
+    auto parsed = SigningKey::FromSecret(*secret);
+    if (!parsed.ok()) return parsed.status().WithContext(options.data_dir + "/keys/node.key");
+    SigningKey key = std::move(parsed).value();
     BOSAI_ASSIGN_OR_RETURN(Enrollment e, OpenEnrollment(options.enrollment, key));
     if (!node_id.empty() && node_id != e.node_id) {
       return Status::Invalid(fmt::format("the enrollment is for {}, not {}", e.node_id, node_id));
@@ -162,7 +164,9 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   while (!key_hex.empty() && (key_hex.back() == '\n' || key_hex.back() == ' ')) key_hex.pop_back();
   auto secret = FromHex(key_hex);
   if (!secret.ok()) return Status::Corruption(fmt::format("{}/keys/node.key is damaged", data_dir));
-  BOSAI_ASSIGN_OR_RETURN(SigningKey key, SigningKey::FromSecret(*secret));
+  auto parsed = SigningKey::FromSecret(*secret);
+  if (!parsed.ok()) return parsed.status().WithContext(fmt::format("{}/keys/node.key", data_dir));
+  SigningKey key = std::move(parsed).value();
   BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), std::move(key)}));
 
   auto data_key_text = ReadFile(dir / "keys" / "data.key");

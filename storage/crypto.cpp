@@ -47,9 +47,23 @@ Result<SigningKey> SigningKey::FromSecret(std::string_view secret64) {
   if (secret64.size() != crypto_sign_SECRETKEYBYTES) {
     return Status::Corruption("node key has the wrong length");
   }
+  // The secret is a seed followed by its public key. Halves that disagree (a damaged file) would
+  // sign what no peer can verify: refused here rather than found out by the peers.
   SigningKey k;
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> derived{};
+  crypto_sign_seed_keypair(k.pk_.data(), derived.data(), U8(secret64));
+  sodium_memzero(derived.data(), derived.size());
+  if (sodium_memcmp(k.pk_.data(), secret64.data() + crypto_sign_SEEDBYTES, k.pk_.size()) != 0) {
+    return Status::Corruption("node key is damaged: its public half does not match its seed");
+  }
   std::memcpy(k.sk_.data(), secret64.data(), secret64.size());
-  crypto_sign_ed25519_sk_to_pk(k.pk_.data(), k.sk_.data());
+  return k;
+}
+
+Result<SigningKey> SigningKey::FromSeed(std::string_view seed32) {
+  if (seed32.size() != crypto_sign_SEEDBYTES) return Status::Invalid("a key seed is 32 bytes");
+  SigningKey k;
+  crypto_sign_seed_keypair(k.pk_.data(), k.sk_.data(), U8(seed32));
   return k;
 }
 

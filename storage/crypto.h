@@ -23,7 +23,10 @@ Result<std::string> FromHex(std::string_view hex);
 class SigningKey {
  public:
   static SigningKey Generate();
+  // From secret() as written to a key file: the 32-byte seed followed by its public key.
   static Result<SigningKey> FromSecret(std::string_view secret64);
+  // From the 32-byte seed alone (as in PKCS #8 and RFC 8032).
+  static Result<SigningKey> FromSeed(std::string_view seed32);
 
   std::string Sign(std::string_view message) const;  // 64-byte detached signature
   std::string public_key() const { return std::string(pk_.begin(), pk_.end()); }

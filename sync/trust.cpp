@@ -401,10 +401,9 @@ Result<SigningKey> ParsePrivateKeyPem(const std::string& pem) {
   size_t len = sizeof seed;
   if (!EVP_PKEY_get_raw_private_key(pkey.get(), seed, &len) || len != 32)
     return OpenSslError("private key");
-  uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-  crypto_sign_seed_keypair(pk, sk, seed);
+  auto key = SigningKey::FromSeed(std::string_view(reinterpret_cast<const char*>(seed), len));
   sodium_memzero(seed, sizeof seed);
-  return SigningKey::FromSecret(std::string_view(reinterpret_cast<const char*>(sk), sizeof sk));
+  return key;
 }
 
 }  // namespace bosai::sync

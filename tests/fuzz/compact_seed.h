@@ -11,7 +11,7 @@ namespace bosai::fuzz {
 inline const sync::Root& FixedRoot() {
   static const sync::Root root = [] {
     InitCrypto();
-    auto key = SigningKey::FromSecret(std::string(64, '\x01'));
+    auto key = SigningKey::FromSeed(std::string(32, '\x01'));
     return sync::Root{"042021", "", *key};
   }();
   return root;

@@ -16,6 +16,26 @@ TEST(Crypto, SignAndVerify) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->public_key(), k.public_key());
   EXPECT_FALSE(SigningKey::FromSecret("short").ok());
+  // The seed alone gives the same pair.
+  auto seeded = SigningKey::FromSeed(k.secret().substr(0, 32));
+  ASSERT_TRUE(seeded.ok());
+  EXPECT_EQ(seeded->secret(), k.secret());
+  EXPECT_TRUE(VerifySignature(k.public_key(), "hello", seeded->Sign("hello")));
+  EXPECT_FALSE(SigningKey::FromSeed("short").ok());
+}
+
+// A key file whose public half does not belong to its seed would sign what no peer verifies.
+TEST(Crypto, ASecretWhoseHalvesDisagreeIsRefused) {
+  InitCrypto();
+  std::string secret = SigningKey::Generate().secret();
+  for (size_t at : {size_t(0), size_t(31), size_t(32), size_t(63)}) {
+    std::string damaged = secret;
+    damaged[at] ^= 0x01;
+    auto k = SigningKey::FromSecret(damaged);
+    ASSERT_FALSE(k.ok()) << "byte " << at;
+    EXPECT_EQ(k.status().message(), "node key is damaged: its public half does not match its seed");
+  }
+  EXPECT_FALSE(SigningKey::FromSecret(std::string(64, '\x01')).ok());
 }
 
 TEST(Crypto, DataKeySealsDeterministicallyAndOpens) {
