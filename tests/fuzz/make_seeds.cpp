@@ -1,11 +1,12 @@
-// Writes the seed corpora of the fuzz targets: a few valid frames of each kind, and a valid
-// compact node certificate.
+// Writes the seed corpora of the fuzz targets: a few valid frames of each kind, a valid compact
+// node certificate, and a valid block, stored body and clocks.
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "sync/frame.h"
 #include "tests/fuzz/compact_seed.h"
+#include "tests/fuzz/stored_seed.h"
 
 int main(int argc, char** argv) {
   using namespace bosai::sync;
@@ -25,5 +26,9 @@ int main(int argc, char** argv) {
   write(*EncodeFrame(FrameType::kError, "bad block", false));
   // For the compact certificate target: a valid certificate under its fixed root.
   std::ofstream(dir + "/seed-compact", std::ios::binary) << bosai::fuzz::CompactSeed();
+  // For the stored-forms target: each led by the byte that chooses its decoder.
+  for (const std::string& seed : bosai::fuzz::StoredSeeds()) {
+    std::ofstream(dir + "/seed-stored-" + std::to_string(n++), std::ios::binary) << seed;
+  }
   return 0;
 }
