@@ -2,6 +2,8 @@
 #include "storage/block.h"
 
 #include <gtest/gtest.h>
+#include <lz4.h>
+#include <lz4hc.h>
 
 namespace bosai {
 namespace {
@@ -50,16 +52,30 @@ TEST(Block, CompressesRepetitiveOps) {
   EXPECT_LT(b.size(), batch->ByteSizeLong() / 2);
 }
 
-// Blocks of more than the 64 KiB the encoder probes: a register-like one is compressed hard, one
-// that is mostly ciphertext (My Number ops) is stored with plain LZ4; both read back exactly.
+// The LZ4 block a compressor makes of an op batch: plain LZ4, or LZ4 HC at the level blocks use.
+size_t CompressedSize(const v1::OpBatch& batch, bool hc) {
+  std::string raw = batch.SerializeAsString();
+  std::string out(LZ4_compressBound(int(raw.size())), '\0');
+  return size_t(
+      hc ? LZ4_compress_HC(raw.data(), out.data(), int(raw.size()), int(out.size()), 2)
+         : LZ4_compress_default(raw.data(), out.data(), int(raw.size()), int(out.size())));
+}
+
+// Blocks of more than the 64 KiB the encoder probes: a register-like one is compressed with
+// LZ4 HC, one that is mostly ciphertext (My Number ops) with plain LZ4; both read back exactly.
 TEST(Block, LargeBlocksOfTextAndOfCiphertextRoundTrip) {
   InitCrypto();
   SigningKey key = SigningKey::Generate();
+  // Around the payload: magic, origin and scope with their lengths, first seq, count, max HLC,
+  // both payload lengths; the signature.
+  auto framing = [](size_t origin, size_t scope) { return 4 + 2 + origin + 2 + scope + 28 + 64; };
   std::string text = MakeBlock(key, 4000);
   auto batch = DecodeBlockPayload(text);
   ASSERT_TRUE(batch.ok());
   EXPECT_GT(batch->ByteSizeLong(), 64u << 10);
   EXPECT_LT(text.size(), batch->ByteSizeLong() / 4);
+  EXPECT_EQ(text.size(), framing(15, 6) + CompressedSize(*batch, true));
+  EXPECT_LT(CompressedSize(*batch, true), CompressedSize(*batch, false));
 
   v1::OpBatch sealed;
   sealed.add_peers("042021-honcho#1");
@@ -75,6 +91,7 @@ TEST(Block, LargeBlocksOfTextAndOfCiphertextRoundTrip) {
   std::string b = EncodeBlock({"042021-honcho#1", "042021/mynumber", 1, 4000, 4099}, sealed, key);
   EXPECT_TRUE(VerifyBlock(b, key.public_key()).ok());
   EXPECT_LT(b.size(), sealed.ByteSizeLong());
+  EXPECT_EQ(b.size(), framing(15, 15) + CompressedSize(sealed, false));
   auto back = DecodeBlockPayload(b);
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->SerializeAsString(), sealed.SerializeAsString());
