@@ -181,6 +181,16 @@ Status CreateRootDir(const std::string& municipality, const std::string& dir) {
   return EnsureStatusSigner(dir);
 }
 
+Result<SigningKey> ReadNodeKey(const std::string& path) {
+  BOSAI_ASSIGN_OR_RETURN(std::string hex, Slurp(path));
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+  auto secret = FromHex(hex);
+  if (!secret.ok()) return Status::Corruption(path + " is damaged");
+  auto key = SigningKey::FromSecret(*secret);
+  if (!key.ok()) return key.status().WithContext(path);
+  return key;
+}
+
 Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
                               const std::string& out_path) {
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
@@ -196,13 +206,7 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
   SigningKey key = SigningKey::Generate();
   fs::path key_path = keys / "node.key";
   if (fs::exists(key_path)) {
-    BOSAI_ASSIGN_OR_RETURN(std::string hex, Slurp(key_path.string()));
-    while (!hex.empty() && hex.back() == '\n') hex.pop_back();
-    auto secret = FromHex(hex);
-    if (!secret.ok()) return Status::Corruption(key_path.string() + " is damaged");
-    auto parsed = SigningKey::FromSecret(*secret);
-    if (!parsed.ok()) return parsed.status().WithContext(key_path.string());
-    key = std::move(parsed).value();
+    BOSAI_ASSIGN_OR_RETURN(key, ReadNodeKey(key_path.string()));
   } else {
     BOSAI_RETURN_IF_ERROR(WriteFile(key_path.string(), ToHex(key.secret()) + "\n", true));
   }

@@ -22,6 +22,10 @@ namespace bosai::node {
 
 Status CreateRootDir(const std::string& municipality, const std::string& dir);
 
+// The node key in a data dir's keys/node.key (the hex of SigningKey::secret()). Errors name the
+// file; a missing one is NotFound.
+Result<SigningKey> ReadNodeKey(const std::string& path);
+
 // On the node: creates the node key in data_dir/keys (kept for `init --enrollment`) and writes
 // the request for the root.
 Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,

@@ -56,19 +56,13 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
 
   if (!options.enrollment.empty()) {
     // The key was made by `keys node request` in this data dir.
-    auto hex = ReadFile(dir / "keys" / "node.key");
-    if (!hex.ok()) {
+    auto read = ReadNodeKey((dir / "keys" / "node.key").string());
+    if (read.status().code() == Status::Code::kNotFound) {
       return Status::NotFound(fmt::format(
           "{} has no requested node key: run `bosai keys node request` on this node first",
           options.data_dir));
     }
-    std::string h = *hex;
-    while (!h.empty() && (h.back() == '\n' || h.back() == ' ')) h.pop_back();
-    auto secret = FromHex(h);
-    if (!secret.ok()) return Status::Corruption(options.data_dir + "/keys/node.key is damaged");
-    auto parsed = SigningKey::FromSecret(*secret);
-    if (!parsed.ok()) return parsed.status().WithContext(options.data_dir + "/keys/node.key");
-    SigningKey key = std::move(parsed).value();
+    BOSAI_ASSIGN_OR_RETURN(SigningKey key, std::move(read));
     BOSAI_ASSIGN_OR_RETURN(Enrollment e, OpenEnrollment(options.enrollment, key));
     if (!node_id.empty() && node_id != e.node_id) {
       return Status::Invalid(fmt::format("the enrollment is for {}, not {}", e.node_id, node_id));
@@ -160,13 +154,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   BOSAI_ASSIGN_OR_RETURN(auto issuer_code, store.GetMeta("issuer_code"));
   if (issuer_code) node->issuer_code_ = *issuer_code;
 
-  BOSAI_ASSIGN_OR_RETURN(std::string key_hex, ReadFile(dir / "keys" / "node.key"));
-  while (!key_hex.empty() && (key_hex.back() == '\n' || key_hex.back() == ' ')) key_hex.pop_back();
-  auto secret = FromHex(key_hex);
-  if (!secret.ok()) return Status::Corruption(fmt::format("{}/keys/node.key is damaged", data_dir));
-  auto parsed = SigningKey::FromSecret(*secret);
-  if (!parsed.ok()) return parsed.status().WithContext(fmt::format("{}/keys/node.key", data_dir));
-  SigningKey key = std::move(parsed).value();
+  BOSAI_ASSIGN_OR_RETURN(SigningKey key, ReadNodeKey((dir / "keys" / "node.key").string()));
   BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), std::move(key)}));
 
   auto data_key_text = ReadFile(dir / "keys" / "data.key");
