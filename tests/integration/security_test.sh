@@ -6,7 +6,9 @@
 #  - a block forged by a relay (another origin's name, the relay's signature) is rejected;
 #  - a block in a scope its origin may not write is rejected;
 #  - garbage bytes and a frame cut in half end that session with an error;
-#  - blocks stamped 2 h ahead are held and reported, then applied on accept-skew.
+#  - blocks stamped 2 h ahead are held and reported, then applied on accept-skew;
+#  - a node key file whose public half does not match its seed (it would sign what no peer can
+#    verify) stops every command, naming the file.
 source "$(dirname "$0")/lib.sh" "$@"
 ROGUE=$TOOLS/rogue_peer
 
@@ -102,3 +104,16 @@ check "accept-skew applies the held block"
 if b a sync accept-skew "042021-tokei#1" 2>/dev/null; then fail "nothing left to accept"; fi
 b a doctor >/dev/null || fail "doctor after the attacks"
 check "doctor passes"
+
+# A damaged node key: the last hex digit of its public half changed.
+root_node k 042021-kagi
+cp k/keys/node.key node.key.good
+key=$(tr -d '\n' < k/keys/node.key)
+flip=0; [ "${key: -1}" = 0 ] && flip=1
+printf '%s%s\n' "${key%?}" "$flip" > k/keys/node.key
+if b k resident count > key.out 2> key.err; then fail "a node with a damaged key ran"; fi
+grep -q "k/keys/node.key: node key is damaged: its public half does not match its seed" key.err \
+  || fail "damaged key: $(cat key.err)"
+cp node.key.good k/keys/node.key
+expect_eq "$(b k resident count)" "0" "with its key restored the node runs"
+check "a damaged node key stops every command, naming its file"
