@@ -118,6 +118,9 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
   if (st.ok()) st = store->SetMeta("epoch", "1");
   if (st.ok() && development_root) st = store->SetMeta("development_root", "keys/dev-root");
   if (st.ok()) st = store->SetMeta("issuer_code", enrollment->issuer_code);
+  if (st.ok() && enrollment->data_key) {
+    st = store->SetMeta("data_key_check", enrollment->data_key->Check());
+  }
   if (st.ok()) st = store->db().Commit();
   if (!st.ok()) {
     store->db().Rollback();
@@ -157,10 +160,23 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, ReadNodeKey((dir / "keys" / "node.key").string()));
   BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), std::move(key)}));
 
-  auto data_key_text = ReadFile(dir / "keys" / "data.key");
+  // A node set up with the data key recorded its check (nodes set up before it was recorded are
+  // not checked): a key file that is damaged, replaced or gone is found here, before a My Number
+  // is sealed with the wrong key.
+  BOSAI_ASSIGN_OR_RETURN(auto data_key_check, store.GetMeta("data_key_check"));
+  const std::string data_key_path = (dir / "keys" / "data.key").string();
+  auto data_key_text = ReadFile(data_key_path);
   if (data_key_text.ok()) {
-    BOSAI_ASSIGN_OR_RETURN(DataKey dk, DataKey::Parse(*data_key_text));
-    node->data_key_ = dk;
+    auto dk = DataKey::Parse(*data_key_text);
+    if (!dk.ok()) return dk.status().WithContext(data_key_path);
+    if (data_key_check && *data_key_check != dk->Check()) {
+      return Status::Corruption(fmt::format(
+          "{}: not the data key this node was given (damaged or replaced)", data_key_path));
+    }
+    node->data_key_ = std::move(dk).value();
+  } else if (data_key_check) {
+    return Status::NotFound(
+        fmt::format("{}: missing; this node was given the municipality's data key", data_key_path));
   }
   return node;
 }

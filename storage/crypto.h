@@ -63,6 +63,10 @@ class DataKey {
   int64_t LookupHash(std::string_view purpose, std::string_view plaintext) const;
   // The lookup value stored inside sealed bytes (no key needed).
   static Result<int64_t> LookupHashOf(std::string_view sealed);
+  // A value that depends on the whole key (its id, its encryption and its lookup halves) and
+  // reveals nothing of it: a node records it when it is given the key, and compares it when it
+  // loads the key file, so that a damaged file is found before it seals anything.
+  std::string Check() const { return ToHex(Seal("data key check", "")); }
 
   uint32_t id() const { return id_; }
 

@@ -8,7 +8,9 @@
 #  - garbage bytes and a frame cut in half end that session with an error;
 #  - blocks stamped 2 h ahead are held and reported, then applied on accept-skew;
 #  - a node key file whose public half does not match its seed (it would sign what no peer can
-#    verify) stops every command, naming the file.
+#    verify) stops every command, naming the file;
+#  - so does a data key file that is damaged, replaced or gone (My Number would be sealed with a
+#    key no other node holds).
 source "$(dirname "$0")/lib.sh" "$@"
 ROGUE=$TOOLS/rogue_peer
 
@@ -105,15 +107,36 @@ if b a sync accept-skew "042021-tokei#1" 2>/dev/null; then fail "nothing left to
 b a doctor >/dev/null || fail "doctor after the attacks"
 check "doctor passes"
 
-# A damaged node key: the last hex digit of its public half changed.
+# Damaged key files. flip_digit FILE AT changes the hex digit at offset AT (one damaged byte);
+# refused WHAT MESSAGE: every command of node k stops with MESSAGE, WHAT being wrong.
+flip_digit() {
+  local text; text=$(tr -d '\n' < "$1")
+  local other=0; [ "${text:$2:1}" = 0 ] && other=1
+  printf '%s%s%s\n' "${text:0:$2}" "$other" "${text:$(($2 + 1))}" > "$1"
+}
+refused() {
+  if b k resident count > refused.out 2> refused.err; then fail "a node with $1 ran"; fi
+  grep -qF "$2" refused.err || fail "$1: $(cat refused.err)"
+}
 root_node k 042021-kagi
 cp k/keys/node.key node.key.good
-key=$(tr -d '\n' < k/keys/node.key)
-flip=0; [ "${key: -1}" = 0 ] && flip=1
-printf '%s%s\n' "${key%?}" "$flip" > k/keys/node.key
-if b k resident count > key.out 2> key.err; then fail "a node with a damaged key ran"; fi
-grep -q "k/keys/node.key: node key is damaged: its public half does not match its seed" key.err \
-  || fail "damaged key: $(cat key.err)"
+flip_digit k/keys/node.key 127  # the last digit of its public half
+refused "a damaged node key" \
+  "k/keys/node.key: node key is damaged: its public half does not match its seed"
 cp node.key.good k/keys/node.key
 expect_eq "$(b k resident count)" "0" "with its key restored the node runs"
 check "a damaged node key stops every command, naming its file"
+
+# A damaged, a replaced and a missing data key: the check recorded at init no longer matches.
+cp k/keys/data.key data.key.good
+flip_digit k/keys/data.key 30  # in its encryption half
+refused "a damaged data key" \
+  "k/keys/data.key: not the data key this node was given (damaged or replaced)"
+"$BOSAI" keys root init --municipality 042021 --out other-root >/dev/null
+cp other-root/data.key k/keys/data.key  # another root's: a valid key, not this node's
+refused "another data key" "k/keys/data.key: not the data key this node was given"
+rm k/keys/data.key
+refused "no data key" "k/keys/data.key: missing; this node was given the municipality's data key"
+cp data.key.good k/keys/data.key
+expect_eq "$(b k resident count)" "0" "with its data key restored the node runs"
+check "a damaged, replaced or missing data key stops every command, naming its file"

@@ -63,6 +63,17 @@ TEST(Crypto, DataKeyFileRoundTrip) {
   auto parsed = DataKey::Parse(key.Serialize());
   ASSERT_TRUE(parsed.ok()) << parsed.status().message();
   EXPECT_EQ(parsed->id(), key.id());
+  EXPECT_EQ(parsed->Check(), key.Check());
+  EXPECT_NE(DataKey::Generate().Check(), key.Check());
+  // Either half of the key changes the check.
+  std::string text = key.Serialize();
+  for (size_t at : {size_t(30), size_t(100)}) {
+    std::string damaged = text;
+    damaged[at] = damaged[at] == '0' ? '1' : '0';
+    auto d = DataKey::Parse(damaged);
+    ASSERT_TRUE(d.ok());
+    EXPECT_NE(d->Check(), key.Check()) << "digit " << at;
+  }
   EXPECT_EQ(*parsed->Open("p", key.Seal("p", "x")), "x");
   EXPECT_FALSE(DataKey::Parse("garbage").ok());
 }
