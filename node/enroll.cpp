@@ -20,7 +20,7 @@ namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr size_t kMaxFileBytes = 64 * 1024;
+constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
 Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
 

@@ -158,7 +158,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   if (issuer_code) node->issuer_code_ = *issuer_code;
 
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, ReadNodeKey((dir / "keys" / "node.key").string()));
-  BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), std::move(key)}));
+  BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), key}));
 
   // A node set up with the data key recorded its check (nodes set up before it was recorded are
   // not checked): a key file that is damaged, replaced or gone is found here, before a My Number

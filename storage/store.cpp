@@ -581,6 +581,7 @@ Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {
   }
   if (!compressing_ && rows.size() >= kDictionarySamples) {
     std::vector<std::string_view> samples;
+    samples.reserve(rows.size());
     for (const BuiltRecord* b : rows) samples.push_back(b->row.body);
     BOSAI_RETURN_IF_ERROR(MakeDictionary(samples));
   }
