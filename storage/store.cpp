@@ -13,7 +13,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -119,6 +119,13 @@ DROP INDEX IF EXISTS records_key;
 // the dictionaries are kept here, never changed.
 constexpr const char* kMigrationV5 = R"sql(
 CREATE TABLE record_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+)sql";
+
+// Version 6: each record dictionary carries the SHA-256 of its bytes, checked when it is loaded:
+// a damaged dictionary would otherwise decode every body compressed against it into wrong text,
+// without an error. The digests of dictionaries made before are computed by the migration.
+constexpr const char* kMigrationV6 = R"sql(
+ALTER TABLE record_dicts ADD COLUMN digest BLOB;
 )sql";
 
 // A store's first record dictionary is made from this many record bodies: a bulk write's first
@@ -250,11 +257,7 @@ std::string Identity::incarnation() const { return Incarnation(node_id, epoch); 
 
 Store::Store(Options options)
     : options_(std::move(options)),
-      codec_([this](uint32_t id) -> Result<std::optional<std::string>> {
-        Stmt& s = db_->Prepare("SELECT data FROM record_dicts WHERE id = ?");
-        s.Bind(1, int64_t(id));
-        return FirstValue(s);
-      }),
+      codec_([this](uint32_t id) { return LoadDictionaryBytes(id); }),
       hlc_(options_.clock) {}
 
 Store::~Store() {
@@ -311,6 +314,18 @@ Status Store::Migrate() {
       BOSAI_RETURN_IF_ERROR(db_->Exec(kRecordKeysTrigger));
     }
     if (version < 5) BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV5));
+    if (version < 6) {
+      BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV6));
+      std::vector<std::pair<int64_t, std::string>> dicts;
+      Stmt& q = db_->Prepare("SELECT id, data FROM record_dicts");
+      while (q.Step()) dicts.emplace_back(q.Int(0), std::string(q.Blob(1)));
+      BOSAI_RETURN_IF_ERROR(q.status());
+      q.Reset();
+      for (const auto& [id, data] : dicts) {
+        Stmt& u = db_->Prepare("UPDATE record_dicts SET digest = ? WHERE id = ?");
+        BOSAI_RETURN_IF_ERROR(u.BindBlob(1, Sha256Of(data)).Bind(2, id).Run());
+      }
+    }
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
     return txn.Commit();
   }
@@ -564,11 +579,29 @@ Status Store::LoadDictionary() {
 }
 
 Status Store::MakeDictionary(const std::vector<std::string_view>& samples) {
-  Stmt& s = db_->Prepare("INSERT INTO record_dicts(data) VALUES(?)");
+  Stmt& s = db_->Prepare("INSERT INTO record_dicts(data, digest) VALUES(?, ?)");
   const std::string data = MakeDictionaryBytes(samples);
-  s.BindBlobView(1, data);
+  s.BindBlobView(1, data).BindBlob(2, Sha256Of(data));
   BOSAI_RETURN_IF_ERROR(s.Run());
   return LoadDictionary();
+}
+
+Result<std::optional<std::string>> Store::LoadDictionaryBytes(uint32_t id) {
+  Stmt& s = db_->Prepare("SELECT data, digest FROM record_dicts WHERE id = ?");
+  s.Bind(1, int64_t(id));
+  std::optional<std::string> data;
+  bool intact = true;
+  if (s.Step()) {
+    data = std::string(s.Blob(0));
+    intact = Sha256Of(*data) == s.Blob(1);
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  if (!intact) {
+    return Status::Corruption(
+        fmt::format("record dictionary {} is damaged (its bytes do not match their digest)", id));
+  }
+  return data;
 }
 
 Status Store::InsertRecords(std::vector<BuiltRecord>& built, bool with_keys) {

@@ -317,6 +317,8 @@ class Store {
     if (compressing_) body = compressing_->Compress(body);
   }
   // Makes the store's record dictionary from these bodies, the latest last.
+  // Dictionary `id`'s bytes, checked against their digest; nullopt when there is none.
+  Result<std::optional<std::string>> LoadDictionaryBytes(uint32_t id);
   Status MakeDictionary(const std::vector<std::string_view>& samples);
   // Sets compressing_ to the store's latest dictionary; makes the first one when the store
   // holds enough records and has none.

@@ -504,8 +504,9 @@ TEST(Store, OlderDatabasesAreMigrated) {
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
   // them (led by the entity in version 1), no record_index. Before version 4, the keys of
   // records were a SQLite index on records, not record_keys. Before version 5, no record body
-  // was compressed and there was no record_dicts. Clocks were protobuf messages until version 5
-  // had been released (read as they are, no migration).
+  // was compressed and there was no record_dicts. Before version 6, dictionaries had no digest.
+  // Clocks were protobuf messages until version 5 had been released (read as they are, no
+  // migration).
   const std::string v3_keys =
       "DROP TRIGGER records_keyed; DROP TABLE record_keys;"
       "CREATE UNIQUE INDEX records_key ON records(entity, key);";
@@ -517,7 +518,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
        "CREATE INDEX records_kana ON records(idx_text) WHERE idx_text IS NOT NULL;"
        "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"},
       {3, ""},
-      {4, ""}};
+      {4, ""},
+      {5, ""}};
   for (const auto& [version, indexes] : older) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -544,14 +546,20 @@ TEST(Store, OlderDatabasesAreMigrated) {
                              column("idx_ref", "TEXT", 3) + column("idx_lookup", "INTEGER", 4) +
                              "DROP TABLE record_index;"
                        : "") +
-          indexes + (version < 4 ? v3_keys : "") + "DROP TABLE record_dicts;" +
+          indexes + (version < 4 ? v3_keys : "") +
+          (version < 5 ? "DROP TABLE record_dicts;"
+                       : "ALTER TABLE record_dicts DROP COLUMN digest;"
+                         "INSERT INTO record_dicts(id, data) VALUES(7, x'0a03616263');") +
           fmt::format("PRAGMA user_version={}", version));
       ASSERT_TRUE(st.ok()) << st.message();
     }
     auto s = Store::Open(path, o);
     ASSERT_TRUE(s.ok()) << s.status().message();
     ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
-    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 5);
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 6);
+    // A dictionary of version 5 has its digest computed (the SHA-256 of its bytes, 32 of them).
+    EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_dicts WHERE length(digest) = 32"),
+              version == 5 ? 1 : 0);
     EXPECT_EQ(IndexRows(**s), entries) << "from version " << version;
     EXPECT_EQ(Count(**s,
                     "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE "
@@ -913,6 +921,44 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   EXPECT_TRUE(std::any_of(report->problems.begin(), report->problems.end(), [](const auto& p) {
     return p == "record 042021:00500: a compressed record body does not decompress";
   })) << report->problems.back();
+  std::filesystem::remove_all(dir);
+}
+
+// A damaged dictionary (one byte changed) is named when it is loaded: it would otherwise decode
+// every body compressed against it into other text, without an error.
+TEST(Store, ADamagedDictionaryIsNamedWhenARecordIsRead) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-dict-");
+  const std::string path = (dir / "bosai.db").string();
+  {
+    auto s = Store::Open(path, testing::TestOptions(&clock));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+    ASSERT_TRUE((*s)->BeginWrite("test").ok());
+    ASSERT_TRUE((*s)->BeginBulk().ok());
+    for (int i = 0; i < 1500; ++i) {
+      ASSERT_TRUE((*s)->PutNew(kEntity, fmt::format("042021:{:05}", i),
+                               {{"042021", StringField(2, fmt::format("宮城県石巻市{}", i))}},
+                               v1::OP_SOURCE_REGISTER)
+                      .ok());
+    }
+    ASSERT_TRUE((*s)->EndBulk().ok());
+    ASSERT_TRUE((*s)->CommitWrite().ok());
+    ASSERT_EQ(Count(**s, "SELECT count(*) FROM records WHERE substr(body, 1, 1) = x'01'"), 1500);
+    EXPECT_EQ(Field(**s, "042021:00042", 2), "宮城県石巻市42");
+    ASSERT_TRUE((*s)->db()
+                    .Exec("UPDATE record_dicts SET data = substr(data, 1, 99) || "
+                          "char(unicode(substr(data, 100, 1)) + 1) || substr(data, 101)")
+                    .ok());
+  }
+  auto s = Store::Open(path, testing::TestOptions(&clock));
+  ASSERT_TRUE(s.ok());
+  auto body = (*s)->GetBody(kEntity, "042021:00042");
+  ASSERT_FALSE(body.ok());
+  EXPECT_NE(body.status().message().find(
+                "record dictionary 1 is damaged (its bytes do not match their digest)"),
+            std::string::npos)
+      << body.status().message();
   std::filesystem::remove_all(dir);
 }
 
