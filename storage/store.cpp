@@ -2038,10 +2038,17 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
         Stmt has,
         db_->PrepareOnce("SELECT 1 FROM record_index WHERE kind = ? AND value = ? AND record = ?"));
     std::string buffer;
+    // A damaged dictionary fails every record compressed against it: the first few are named,
+    // the rest counted.
+    constexpr uint64_t kUnreadableNamed = 20;
+    uint64_t unreadable = 0;
     while (s.Step()) {
       Result<std::string_view> body = codec_.Decode(s.Blob(3), buffer);
       if (!body.ok()) {
-        report.problems.push_back(fmt::format("record {}: {}", s.Text(2), body.status().message()));
+        if (unreadable++ < kUnreadableNamed) {
+          report.problems.push_back(
+              fmt::format("record {}: {}", s.Text(2), body.status().message()));
+        }
         continue;
       }
       for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(s.Int(1)), *body))) {
@@ -2060,6 +2067,10 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
       }
     }
     BOSAI_RETURN_IF_ERROR(s.status());
+    if (unreadable > kUnreadableNamed) {
+      report.problems.push_back(
+          fmt::format("{} more records cannot be read", unreadable - kUnreadableNamed));
+    }
   }
   // record_keys holds each record's key, kept by records_keyed.
   BOSAI_ASSIGN_OR_RETURN(

@@ -953,12 +953,23 @@ TEST(Store, ADamagedDictionaryIsNamedWhenARecordIsRead) {
   }
   auto s = Store::Open(path, testing::TestOptions(&clock));
   ASSERT_TRUE(s.ok());
+  const std::string damaged =
+      "record dictionary 1 is damaged (its bytes do not match their digest)";
   auto body = (*s)->GetBody(kEntity, "042021:00042");
   ASSERT_FALSE(body.ok());
-  EXPECT_NE(body.status().message().find(
-                "record dictionary 1 is damaged (its bytes do not match their digest)"),
-            std::string::npos)
-      << body.status().message();
+  EXPECT_NE(body.status().message().find(damaged), std::string::npos) << body.status().message();
+  // The doctor names the first records it cannot read and counts the rest.
+  auto report = (*s)->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  std::vector<std::string> named;
+  for (const auto& p : report->problems) {
+    if (p.find("record 042021:") == 0) named.push_back(p);
+  }
+  ASSERT_EQ(named.size(), 20u);
+  EXPECT_EQ(named[0], "record 042021:00000: " + damaged);
+  EXPECT_EQ(std::count(report->problems.begin(), report->problems.end(),
+                       "1480 more records cannot be read"),
+            1);
   std::filesystem::remove_all(dir);
 }
 
