@@ -1714,10 +1714,18 @@ std::thread Store::FlushInBackground() const {
 
 Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_view key) {
   Stmt& s = db_->Prepare(
-      "SELECT record_body(r.body) FROM record_keys k JOIN records r ON r.id = k.record "
+      "SELECT r.body FROM record_keys k JOIN records r ON r.id = k.record "
       "WHERE k.entity = ? AND k.key = ?");
   s.Bind(1, entity).Bind(2, key);
-  return FirstValue(s);
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> stored, FirstValue(s));
+  if (!stored) return stored;
+  std::string buffer;
+  Result<std::string_view> body = codec_.Decode(*stored, buffer);
+  if (!body.ok()) {
+    return Status::Corruption(fmt::format("record {}: {}", key, body.status().message()));
+  }
+  if (body->data() == stored->data()) return stored;
+  return std::optional<std::string>(std::string(*body));
 }
 
 Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::string_view key,

@@ -957,7 +957,7 @@ TEST(Store, ADamagedDictionaryIsNamedWhenARecordIsRead) {
       "record dictionary 1 is damaged (its bytes do not match their digest)";
   auto body = (*s)->GetBody(kEntity, "042021:00042");
   ASSERT_FALSE(body.ok());
-  EXPECT_NE(body.status().message().find(damaged), std::string::npos) << body.status().message();
+  EXPECT_EQ(body.status().message(), "record 042021:00042: " + damaged);
   // The doctor names the first records it cannot read and counts the rest.
   auto report = (*s)->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
