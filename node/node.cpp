@@ -145,7 +145,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   Store& store = *node->store_;
   BOSAI_ASSIGN_OR_RETURN(auto node_id, store.GetMeta("node_id"));
   BOSAI_ASSIGN_OR_RETURN(auto municipality, store.GetMeta("municipality"));
-  BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMeta("epoch"));
+  BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMetaNumber("epoch"));
   BOSAI_ASSIGN_OR_RETURN(auto dev_root, store.GetMeta("development_root"));
   if (!node_id || !municipality || !epoch) {
     return Status::Corruption(
@@ -158,7 +158,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   if (issuer_code) node->issuer_code_ = *issuer_code;
 
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, ReadNodeKey((dir / "keys" / "node.key").string()));
-  BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, std::stoll(*epoch), key}));
+  BOSAI_RETURN_IF_ERROR(store.SetIdentity({*node_id, int64_t(*epoch), key}));
 
   // A node set up with the data key recorded its check (nodes set up before it was recorded are
   // not checked): a key file that is damaged, replaced or gone is found here, before a My Number

@@ -181,8 +181,8 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   }
   Store& store = node.store();
   std::string seq_key = "trust_seq:" + r.municipality;
-  BOSAI_ASSIGN_OR_RETURN(auto last, store.GetMeta(seq_key));
-  if (last && std::stoull(*last) >= r.seq) {
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> last, store.GetMetaNumber(seq_key));
+  if (last && *last >= r.seq) {
     return bad(fmt::format("sequence {} is not newer than the last imported ({})", r.seq, *last));
   }
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());

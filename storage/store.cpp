@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <thread>
 
@@ -276,9 +277,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
     return store->db_->Error("cannot register record_body");
   }
   BOSAI_RETURN_IF_ERROR(store->Migrate());
-  auto hw = store->GetMeta("hlc");
-  if (!hw.ok()) return hw.status();
-  if (*hw) store->hlc_.Observe(std::stoull(**hw));
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> hw, store->GetMetaNumber("hlc"));
+  if (hw) store->hlc_.Observe(*hw);
   // A bootstrap whose process is gone (a crash, a kill) is finished by whoever opens the store.
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> bootstrap, store->GetMeta("bootstrap"));
   if (bootstrap && store->LockBootstrap()) BOSAI_RETURN_IF_ERROR(store->EndBootstrap());
@@ -355,6 +355,18 @@ Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
   Stmt& s = db_->Prepare("SELECT v FROM meta WHERE k = ?");
   s.Bind(1, key);
   return FirstValue(s);
+}
+
+Result<std::optional<uint64_t>> Store::GetMetaNumber(std::string_view key) {
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(key));
+  if (!text) return std::optional<uint64_t>();
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || text->empty()) {
+    return Status::Corruption(
+        fmt::format("{}: meta {} is damaged: \"{}\" is not a number", path_, key, *text));
+  }
+  return std::optional<uint64_t>(v);
 }
 
 Status Store::SetMeta(std::string_view key, std::string_view value) {
@@ -896,11 +908,12 @@ Status Store::BeginWrite(std::string author) {
     if (!bootstrapping_) ForgetReceived();
   }
   if (st.ok()) {
-    auto hw = GetMeta("hlc");
-    if (!hw.ok())
+    auto hw = GetMetaNumber("hlc");
+    if (!hw.ok()) {
       st = hw.status();
-    else if (*hw)
-      hlc_.Observe(std::stoull(**hw));
+    } else if (*hw) {
+      hlc_.Observe(**hw);
+    }
   }
   if (!st.ok()) AbortWrite();
   return st;

@@ -121,6 +121,8 @@ class Store {
 
   // Node-local settings (not replicated).
   Result<std::optional<std::string>> GetMeta(std::string_view key);
+  // A meta value written as a decimal number; a value that is not one is an error naming it.
+  Result<std::optional<uint64_t>> GetMetaNumber(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);
 
   // ---- Writing. One transaction: BeginWrite, any number of Put/AppendEvent, CommitWrite.
