@@ -924,25 +924,10 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   std::filesystem::remove_all(dir);
 }
 
-// A damaged number among the store's settings is an error that names it, not an exception.
-TEST(Store, ADamagedMetaNumberIsNamed) {
-  ManualClock clock(1'000'000);
-  auto dir = testing::FreshDir("bosai-meta-");
-  const std::string path = (dir / "bosai.db").string();
-  {
-    auto s = Store::Open(path, testing::TestOptions(&clock));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->SetMeta("hlc", "12x").ok());
-  }
-  auto s = Store::Open(path, testing::TestOptions(&clock));
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().message(), path + ": meta hlc is damaged: \"12x\" is not a number");
-  std::filesystem::remove_all(dir);
-}
-
 // A damaged dictionary (one byte changed) is named when it is loaded: it would otherwise decode
-// every body compressed against it into other text, without an error.
-TEST(Store, ADamagedDictionaryIsNamedWhenARecordIsRead) {
+// every body compressed against it into other text, without an error. A damaged number among
+// the store's settings is an error that names it, not an exception.
+TEST(Store, ADamagedDictionaryOrSettingIsNamed) {
   ManualClock clock(1'000'000);
   auto dir = testing::FreshDir("bosai-dict-");
   const std::string path = (dir / "bosai.db").string();
@@ -986,6 +971,12 @@ TEST(Store, ADamagedDictionaryIsNamedWhenARecordIsRead) {
   EXPECT_EQ(std::count(report->problems.begin(), report->problems.end(),
                        "1480 more records cannot be read"),
             1);
+
+  ASSERT_TRUE((*s)->SetMeta("hlc", "12x").ok());
+  s->reset();
+  auto again = Store::Open(path, testing::TestOptions(&clock));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().message(), path + ": meta hlc is damaged: \"12x\" is not a number");
   std::filesystem::remove_all(dir);
 }
 
