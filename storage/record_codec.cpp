@@ -114,11 +114,11 @@ namespace {
 uint64_t ZigZag(int64_t v) { return (uint64_t(v) << 1) ^ uint64_t(v >> 63); }
 int64_t UnZigZag(uint64_t v) { return int64_t(v >> 1) ^ -int64_t(v & 1); }
 
-Status DecodeProtobufClock(std::string_view stored, StoredClock* out) {
+bool DecodeProtobufClock(std::string_view stored, StoredClock* out) {
   v1::RecordClock clock;
-  if (!clock.ParseFromArray(stored.data(), int(stored.size())) || clock.stamps_size() == 0 ||
+  if (!clock.ParseFromArray(stored.data(), int(stored.size())) ||
       clock.field_stamp_size() % 2 != 0) {
-    return Status::Corruption("damaged clock");
+    return false;
   }
   for (const auto& st : clock.stamps()) {
     out->stamps.push_back({st.stream(), st.seq(), st.hlc(), st.register_()});
@@ -127,7 +127,41 @@ Status DecodeProtobufClock(std::string_view stored, StoredClock* out) {
     out->fields.emplace_back(clock.field_stamp(i), clock.field_stamp(i + 1));
   }
   out->siblings = clock.siblings();
-  return Status::Ok();
+  return true;
+}
+
+// The compact form, after its first byte.
+bool DecodeCompactClock(std::string_view in, StoredClock* out) {
+  uint64_t n = 0;
+  // A stamp takes at least three bytes: no count beyond what the bytes can hold is believed.
+  if (!GetVarint(in, n) || n > in.size()) return false;
+  uint64_t first_hlc = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t stream = 0, seq = 0, hlc = 0;
+    if (!GetVarint(in, stream) || (stream >> 1) > UINT32_MAX || !GetVarint(in, seq)) return false;
+    if (i == 0) {
+      if (in.size() < 8) return false;
+      for (int b = 0; b < 8; ++b) hlc |= uint64_t(uint8_t(in[b])) << (8 * b);
+      in.remove_prefix(8);
+      first_hlc = hlc;
+    } else {
+      uint64_t diff = 0;
+      if (!GetVarint(in, diff)) return false;
+      hlc = first_hlc + uint64_t(UnZigZag(diff));
+    }
+    out->stamps.push_back({uint32_t(stream >> 1), seq, hlc, (stream & 1) != 0});
+  }
+  uint64_t m = 0;
+  if (!GetVarint(in, m) || m > in.size()) return false;
+  for (uint64_t i = 0; i < m; ++i) {
+    uint64_t field = 0, index = 0;
+    if (!GetVarint(in, field) || field > UINT32_MAX || !GetVarint(in, index)) return false;
+    out->fields.emplace_back(uint32_t(field), uint32_t(std::min<uint64_t>(index, UINT32_MAX)));
+  }
+  uint64_t siblings = 0;
+  if (!GetVarint(in, siblings) || siblings > UINT32_MAX || !in.empty()) return false;
+  out->siblings = uint32_t(siblings);
+  return true;
 }
 
 }  // namespace
@@ -159,47 +193,15 @@ Status DecodeClock(std::string_view stored, StoredClock* out) {
   out->stamps.clear();
   out->fields.clear();
   out->siblings = 0;
+  bool ok = false;
   if (!stored.empty() && stored.front() == kProtobufClock) {
-    BOSAI_RETURN_IF_ERROR(DecodeProtobufClock(stored, out));
-  } else {
-    if (stored.empty() || stored.front() != kClockForm) return Status::Corruption("damaged clock");
-    std::string_view in = stored.substr(1);
-    auto fail = [] { return Status::Corruption("damaged clock"); };
-    uint64_t n = 0;
-    // A stamp takes at least three bytes: no count beyond what the bytes can hold is believed.
-    if (!GetVarint(in, n) || n == 0 || n > in.size()) return fail();
-    uint64_t first_hlc = 0;
-    for (uint64_t i = 0; i < n; ++i) {
-      uint64_t stream = 0, seq = 0, hlc = 0;
-      if (!GetVarint(in, stream) || (stream >> 1) > UINT32_MAX || !GetVarint(in, seq))
-        return fail();
-      if (i == 0) {
-        if (in.size() < 8) return fail();
-        for (int b = 0; b < 8; ++b) hlc |= uint64_t(uint8_t(in[b])) << (8 * b);
-        in.remove_prefix(8);
-        first_hlc = hlc;
-      } else {
-        uint64_t diff = 0;
-        if (!GetVarint(in, diff)) return fail();
-        hlc = first_hlc + uint64_t(UnZigZag(diff));
-      }
-      out->stamps.push_back({uint32_t(stream >> 1), seq, hlc, (stream & 1) != 0});
-    }
-    uint64_t m = 0;
-    if (!GetVarint(in, m) || m > in.size()) return fail();
-    for (uint64_t i = 0; i < m; ++i) {
-      uint64_t field = 0, index = 0;
-      if (!GetVarint(in, field) || field > UINT32_MAX || !GetVarint(in, index)) return fail();
-      out->fields.emplace_back(uint32_t(field), uint32_t(std::min<uint64_t>(index, UINT32_MAX)));
-    }
-    uint64_t siblings = 0;
-    if (!GetVarint(in, siblings) || siblings > UINT32_MAX || !in.empty()) return fail();
-    out->siblings = uint32_t(siblings);
+    ok = DecodeProtobufClock(stored, out);
+  } else if (!stored.empty() && stored.front() == kClockForm) {
+    ok = DecodeCompactClock(stored.substr(1), out);
   }
-  for (const auto& [field, index] : out->fields) {
-    if (index >= out->stamps.size()) return Status::Corruption("damaged clock");
-  }
-  return Status::Ok();
+  ok = ok && !out->stamps.empty();
+  for (const auto& [field, index] : out->fields) ok = ok && index < out->stamps.size();
+  return ok ? Status::Ok() : Status::Corruption("damaged clock");
 }
 
 }  // namespace bosai

@@ -437,10 +437,10 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   if (s.Step()) {
     rec.exists = true;
     rec.rowid = s.Int(2);
-    Result<std::string_view> decoded = codec_.Decode(s.Blob(0), rec.stored_body);
+    Result<std::string_view> decoded = DecodeBody(key, s.Blob(0), rec.stored_body);
     if (!decoded.ok()) {
       s.Reset();
-      return Status::Corruption(fmt::format("record {}: {}", key, decoded.status().message()));
+      return decoded.status();
     }
     if (decoded->data() != rec.stored_body.data()) rec.stored_body = std::string(*decoded);
     auto body = SplitFields(rec.stored_body);
@@ -596,6 +596,14 @@ Status Store::MakeDictionary(const std::vector<std::string_view>& samples) {
   s.BindBlobView(1, data).BindBlob(2, Sha256Of(data));
   BOSAI_RETURN_IF_ERROR(s.Run());
   return LoadDictionary();
+}
+
+Result<std::string_view> Store::DecodeBody(std::string_view key, std::string_view stored,
+                                           std::string& buffer) {
+  Result<std::string_view> body = codec_.Decode(stored, buffer);
+  if (!body.ok())
+    return Status::Corruption(fmt::format("record {}: {}", key, body.status().message()));
+  return body;
 }
 
 Result<std::optional<std::string>> Store::LoadDictionaryBytes(uint32_t id) {
@@ -1733,12 +1741,9 @@ Result<std::optional<std::string>> Store::GetBody(uint32_t entity, std::string_v
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> stored, FirstValue(s));
   if (!stored) return stored;
   std::string buffer;
-  Result<std::string_view> body = codec_.Decode(*stored, buffer);
-  if (!body.ok()) {
-    return Status::Corruption(fmt::format("record {}: {}", key, body.status().message()));
-  }
-  if (body->data() == stored->data()) return stored;
-  return std::optional<std::string>(std::string(*body));
+  BOSAI_ASSIGN_OR_RETURN(std::string_view body, DecodeBody(key, *stored, buffer));
+  if (body.data() == stored->data()) return stored;
+  return std::optional<std::string>(std::string(body));
 }
 
 Result<std::vector<FieldVersion>> Store::GetFieldVersions(uint32_t entity, std::string_view key,
@@ -2064,12 +2069,9 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     constexpr uint64_t kUnreadableNamed = 20;
     uint64_t unreadable = 0;
     while (s.Step()) {
-      Result<std::string_view> body = codec_.Decode(s.Blob(3), buffer);
+      Result<std::string_view> body = DecodeBody(s.Text(2), s.Blob(3), buffer);
       if (!body.ok()) {
-        if (unreadable++ < kUnreadableNamed) {
-          report.problems.push_back(
-              fmt::format("record {}: {}", s.Text(2), body.status().message()));
-        }
+        if (unreadable++ < kUnreadableNamed) report.problems.push_back(body.status().message());
         continue;
       }
       for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(s.Int(1)), *body))) {

@@ -318,10 +318,13 @@ class Store {
   void CompressBody(std::string& body) const {
     if (compressing_) body = compressing_->Compress(body);
   }
+  // A stored record body decoded (into `buffer` when compressed); errors name the record.
+  Result<std::string_view> DecodeBody(std::string_view key, std::string_view stored,
+                                      std::string& buffer);
   // Makes the store's record dictionary from these bodies, the latest last.
+  Status MakeDictionary(const std::vector<std::string_view>& samples);
   // Dictionary `id`'s bytes, checked against their digest; nullopt when there is none.
   Result<std::optional<std::string>> LoadDictionaryBytes(uint32_t id);
-  Status MakeDictionary(const std::vector<std::string_view>& samples);
   // Sets compressing_ to the store's latest dictionary; makes the first one when the store
   // holds enough records and has none.
   Status LoadDictionary();

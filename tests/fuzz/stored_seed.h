@@ -10,6 +10,7 @@
 #include "bosai/v1/ops.pb.h"
 #include "storage/block.h"
 #include "storage/record_codec.h"
+#include "tests/protobuf_clock.h"
 
 namespace bosai::fuzz {
 
@@ -68,18 +69,8 @@ inline std::vector<std::string> StoredSeeds() {
                     0};
   std::string compact;
   EncodeClock(clock, &compact);
-  v1::RecordClock message;
-  for (const auto& st : clock.stamps) {
-    auto* p = message.add_stamps();
-    p->set_stream(st.stream);
-    p->set_seq(st.seq);
-    p->set_hlc(st.hlc);
-    p->set_register_(st.reg);
-  }
-  message.add_field_stamp(9);
-  message.add_field_stamp(1);
   return {std::string(1, '\0') + block, "\x01" + FixedDictionary().Compress(ResidentBody(100)),
-          "\x02" + compact, "\x02" + message.SerializeAsString()};
+          "\x02" + compact, "\x02" + testing::ProtobufClock(clock)};
 }
 
 }  // namespace bosai::fuzz

@@ -5,8 +5,8 @@
 
 #include <map>
 
-#include "bosai/v1/ops.pb.h"
 #include "storage/crypto.h"
+#include "tests/protobuf_clock.h"
 
 namespace bosai {
 namespace {
@@ -119,21 +119,12 @@ TEST(RecordCodec, ClocksRoundTripCompactly) {
   const StoredClock resident = Clocks()[1];
   std::string stored;
   EncodeClock(resident, &stored);
-  v1::RecordClock message;
-  for (const auto& st : resident.stamps) {
-    auto* p = message.add_stamps();
-    p->set_stream(st.stream);
-    p->set_seq(st.seq);
-    p->set_hlc(st.hlc);
-    p->set_register_(st.reg);
-  }
-  message.add_field_stamp(9);
-  message.add_field_stamp(1);
+  const std::string message = testing::ProtobufClock(resident);
   EXPECT_EQ(stored.size(), 23u);
-  EXPECT_EQ(message.ByteSizeLong(), 44u);
+  EXPECT_EQ(message.size(), 44u);
   // ... which stores written before this form hold, and which reads the same.
   StoredClock back;
-  ASSERT_TRUE(DecodeClock(message.SerializeAsString(), &back).ok());
+  ASSERT_TRUE(DecodeClock(message, &back).ok());
   EXPECT_TRUE(back == resident);
 }
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "test_util.h"
+#include "tests/protobuf_clock.h"
 
 namespace bosai {
 namespace {
@@ -478,21 +479,8 @@ void ProtobufClocks(Store& s) {
     ASSERT_EQ(stored[0], 0x02);
     StoredClock clock;
     ASSERT_TRUE(DecodeClock(stored, &clock).ok());
-    v1::RecordClock message;
-    for (const auto& st : clock.stamps) {
-      auto* p = message.add_stamps();
-      p->set_stream(st.stream);
-      p->set_seq(st.seq);
-      p->set_hlc(st.hlc);
-      p->set_register_(st.reg);
-    }
-    for (const auto& [field, index] : clock.fields) {
-      message.add_field_stamp(field);
-      message.add_field_stamp(index);
-    }
-    message.set_siblings(clock.siblings);
     Stmt& u = s.db().Prepare("UPDATE records SET clock = ? WHERE id = ?");
-    ASSERT_TRUE(u.BindBlob(1, message.SerializeAsString()).Bind(2, id).Run().ok());
+    ASSERT_TRUE(u.BindBlob(1, testing::ProtobufClock(clock)).Bind(2, id).Run().ok());
   }
 }
 
