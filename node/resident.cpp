@@ -18,6 +18,7 @@
 #include "node/dates.h"
 #include "node/records.h"
 #include "node/text.h"
+#include "storage/db.h"
 #include "storage/fields.h"
 #include "storage/ids.h"
 
@@ -407,9 +408,9 @@ std::string Field(uint32_t field, const google::protobuf::Message& full) {
 // The fields to write so that a record follows the register without undoing edits made on
 // nodes: a field changes only where the register changed it since its previous import.
 Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
-                          const FieldMap& incoming, const std::vector<uint32_t>& managed) {
+                          const std::optional<Store::RecordState>& state, const FieldMap& incoming,
+                          const std::vector<uint32_t>& managed) {
   FieldMap out;
-  BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state, store.GetRecord(entity, key));
   for (uint32_t f : managed) {
     auto in = incoming.find(f);
     std::string r = in == incoming.end() ? std::string() : in->second;
@@ -551,17 +552,20 @@ class RowQueue {
 // households that have a 世帯主 row.
 struct Validation {
   std::atomic<bool> found{false};  // set as soon as a row has a problem
+  std::atomic<bool> done{false};   // set when the whole file is checked, across rows too
   uint64_t rows = 0;
   std::vector<Problem> problems;
   std::map<size_t, std::string> bad_lines;  // line → reasons
   KeyLines heads;
 };
 
-// Pass 1: validates every row of the file; writes nothing. With fresh the store holds no
-// residents and is not read (so this may run beside a writer on another thread).
-// With `rows`, every valid row also goes to pass 2 through it, until the first problem.
+// Pass 1: validates every row of the file; writes nothing. My Numbers already held by other
+// residents are looked up through `held`, in one snapshot; without it (a store holding no
+// residents) the store is not read. With `rows`, every valid row also goes to pass 2 through it,
+// until the first problem; pass 1 then runs on a thread of its own, with a connection of its own
+// as `held`, beside pass 2's writes.
 Status ValidateFile(Node& node, const std::string& path, Encoding encoding, const Header& header,
-                    bool fresh, const ImportOptions::Progress& progress, Validation* v,
+                    Db* held, const ImportOptions::Progress& progress, Validation* v,
                     RowQueue* rows = nullptr) {
   constexpr size_t kBatchRows = 1024;
   RowQueue::Batch batch;
@@ -579,6 +583,8 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
     }
   };
   uint64_t last_progress = 0;
+  std::optional<ReadSnapshot> snapshot;  // not one read transaction per row
+  if (held) snapshot.emplace(*held);
   Row row;
   while (true) {
     BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
@@ -593,12 +599,12 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
     }
     if (!row.my_number.empty()) numbers.Add(row.my_number, uint32_t(rec.line));
     if (valid) {
-      if (!row.my_number.empty() && !fresh) {
+      if (!row.my_number.empty() && held) {
         // Already held by another resident on this node?
         std::string key = node.municipality() + ":" + row.resident_code;
         int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
         // Prepared once for the whole file (Prepare caches it).
-        Stmt& q = node.store().db().Prepare(
+        Stmt& q = held->Prepare(
             "SELECT r.key FROM record_index i JOIN records r ON r.id = i.record "
             "WHERE i.kind = ? AND i.value = ? AND +r.entity = ? AND r.key <> ?");
         q.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, h).Bind(3, ENTITY_RESIDENT).Bind(4, key);
@@ -651,6 +657,7 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
   std::stable_sort(v->problems.begin(), v->problems.end(), [](const Problem& a, const Problem& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
+  v->done.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -688,10 +695,12 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // otherwise each batch of rows is one durable transaction, so an interrupted import keeps its
   // progress. Either way a kill leaves a consistent store and a re-run converges.
   const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
-  // In one transaction, pass 1 (validation) runs on a second thread beside pass 2 (writing):
-  // if it finds a problem, the transaction is rolled back and nothing is imported. Households
-  // whose 世帯主 row is not yet seen then wait for the end of the file.
-  const bool overlap = bulk && !options.rejects_path;
+  // Unless invalid rows are to be skipped (which needs every problem of the file first), pass 1
+  // (validation) runs on a second thread beside pass 2 (writing). Pass 2 commits nothing until
+  // pass 1 has found the whole file valid: if it finds a problem, the open transaction is rolled
+  // back and nothing is imported. Households whose 世帯主 row is not yet seen then wait for the
+  // end of the file.
+  const bool overlap = !options.rejects_path;
   Validation validation;
   Status validated;
   std::thread pass1;
@@ -706,13 +715,28 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   } joiner{pass1, rows};
   if (overlap) {
     pass1 = std::thread([&] {
-      validated = ValidateFile(node, path, report.encoding, header, fresh, options.progress,
-                               &validation, &rows);
+      std::unique_ptr<Db> held;  // pass 2 writes through the store's own connection
+      if (!fresh) {
+        auto opened = Db::Open(store.path(), /*read_only=*/true);
+        if (!opened.ok()) {
+          validated = opened.status();
+          rows.Close();
+          return;
+        }
+        held = std::move(opened).value();
+        // Its random lookups gain little from a large cache; the writer's needs it.
+        validated = held->Exec("PRAGMA cache_size=-8192");
+      }
+      if (validated.ok()) {
+        validated = ValidateFile(node, path, report.encoding, header, held.get(), options.progress,
+                                 &validation, &rows);
+      }
       rows.Close();
     });
   } else {
-    BOSAI_RETURN_IF_ERROR(
-        ValidateFile(node, path, report.encoding, header, fresh, options.progress, &validation));
+    BOSAI_RETURN_IF_ERROR(ValidateFile(node, path, report.encoding, header,
+                                       fresh ? nullptr : &store.db(), options.progress,
+                                       &validation));
     if (Report(validation, options, &report)) return report;  // nothing imported
     validation.problems.clear();
     validation.problems.shrink_to_fit();
@@ -774,16 +798,47 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), fields}}, v1::OP_SOURCE_REGISTER);
     }
     BOSAI_ASSIGN_OR_RETURN(FieldMap split, SplitFields(fields));
+    BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state,
+                           store.GetRecord(ENTITY_HOUSEHOLD, hkey));
     BOSAI_ASSIGN_OR_RETURN(FieldMap changes,
-                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey, split, household_fields));
+                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(changes)}},
                            v1::OP_SOURCE_REGISTER);
   };
 
+  // A resident already held: the register's changes since its previous import, in each scope
+  // (one read of the record serves both).
+  auto update_resident = [&](const Row& row) -> Status {
+    BOSAI_ASSIGN_OR_RETURN(FieldMap fields, SplitFields(row.fields));
+    BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state,
+                           store.GetRecord(ENTITY_RESIDENT, row.key));
+    std::vector<Store::ScopedFields> groups;
+    BOSAI_ASSIGN_OR_RETURN(FieldMap changes, ThreeWay(store, ENTITY_RESIDENT, row.key, state,
+                                                      fields, resident_fields));
+    groups.push_back({node.scope(), std::move(changes)});
+    if (header.has(kMyNumberCol)) {
+      FieldMap mn;
+      if (!row.sealed.empty()) mn[kMyNumber] = row.sealed;
+      BOSAI_ASSIGN_OR_RETURN(FieldMap mchanges, ThreeWay(store, ENTITY_RESIDENT, row.key, state, mn,
+                                                         my_number_fields));
+      groups.push_back({node.my_number_scope(), std::move(mchanges)});
+    }
+    return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
+  };
+
   const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
+  // Beside pass 1, a batch is committed only once the whole file is known to be valid.
+  auto may_commit = [&] {
+    return !overlap ||
+           (validation.done.load(std::memory_order_acquire) && validation.problems.empty());
+  };
   uint64_t in_batch = 0;
   uint64_t last_progress = 0;
   bool bulk_ended = false;
+  auto begin = [&]() -> Status {
+    BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
+    return bulk ? store.BeginBulk() : Status::Ok();
+  };
   auto commit = [&]() -> Status {
     if (bulk && !bulk_ended) BOSAI_RETURN_IF_ERROR(store.EndBulk());
     report.ops += store.pending_ops();
@@ -846,8 +901,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       row.Prepare(node, &households);
     }
     if (in_batch == 0) {
-      st = store.BeginWrite(node.author());
-      if (st.ok() && bulk) st = store.BeginBulk();
+      st = begin();
       if (!st.ok()) break;
     }
     ++report.imported;
@@ -860,19 +914,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                         {{node.scope(), row.fields}, {node.my_number_scope(), row.sealed}},
                         v1::OP_SOURCE_REGISTER);
     } else {
-      auto fields = SplitFields(row.fields);
-      auto changes = ThreeWay(store, ENTITY_RESIDENT, key, *fields, resident_fields);
-      st = changes.status();
-      std::vector<Store::ScopedFields> groups;
-      if (st.ok()) groups.push_back({node.scope(), std::move(changes).value()});
-      if (st.ok() && header.has(kMyNumberCol)) {
-        FieldMap mn;
-        if (!row.sealed.empty()) mn[kMyNumber] = row.sealed;
-        auto mchanges = ThreeWay(store, ENTITY_RESIDENT, key, mn, my_number_fields);
-        st = mchanges.status();
-        if (st.ok()) groups.push_back({node.my_number_scope(), std::move(mchanges).value()});
-      }
-      if (st.ok()) st = store.PutScoped(ENTITY_RESIDENT, key, groups, v1::OP_SOURCE_REGISTER);
+      st = update_resident(row);
     }
     // The household: from its 世帯主 row, or from its first row when it has none.
     if (st.ok() && !household_fields.empty()) {
@@ -890,7 +932,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       }
     }
     if (store.pending_ops() > ops_before) ++report.changed;
-    if (st.ok() && ++in_batch >= rows_per_commit) st = commit();
+    if (st.ok() && ++in_batch >= rows_per_commit && may_commit()) st = commit();
     if (!overlap && options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
       last_progress = reader->bytes_read();
       options.progress(2, reader->bytes_read(), reader->file_size());
@@ -901,10 +943,12 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     // builds its indexes while pass 1 checks across rows (repeated codes and numbers).
     Status ended;
     if (st.ok() && !invalid_seen && !validation.found.load(std::memory_order_relaxed)) {
+      if (!households_waiting.empty() && in_batch == 0) st = begin();
       for (auto it = households_waiting.begin(); st.ok() && it != households_waiting.end(); ++it) {
         st = write_household(it->first, it->second);
+        ++in_batch;
       }
-      if (st.ok() && in_batch > 0) {
+      if (st.ok() && bulk && in_batch > 0) {
         ended = store.EndBulk();
         bulk_ended = true;
       }

@@ -114,6 +114,8 @@ class Store {
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);
   ~Store();
+  // The database file, for a second connection (a reader on another thread).
+  const std::string& path() const { return path_; }
 
   // Sets who writes. The incarnation's public key is recorded so that its blocks verify.
   Status SetIdentity(Identity identity);

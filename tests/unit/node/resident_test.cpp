@@ -2,6 +2,7 @@
 // three-way re-import, partial files, My Number uniqueness and search.
 #include "node/resident.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -169,6 +170,50 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   // A partial file removed nothing.
   EXPECT_EQ(*CountResidents(*node_), 2u);
   EXPECT_EQ(Address("042021:4002"), "新乙住所");
+}
+
+// A re-import validates the file beside writing it: a problem found after more rows than one
+// commit holds (a bad row late in the file, or a code repeated, found only at its end) still
+// leaves the store as it was; a valid file is then written in several commits.
+TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
+  constexpr int kRows = 5000;  // more than two batches of one commit each
+  auto file = [&](const std::string& name, const std::string& address, const std::string& last) {
+    std::string text = kHeader;
+    for (int i = 0; i < kRows; ++i) {
+      text +=
+          fmt::format("042021,{},H{},甲,コウ,1970-01-01,男,世帯主,,{},,,\n", 10000 + i, i, address);
+    }
+    return Write(name, text + last);
+  };
+  Import(file("v1.csv", "旧住所", ""));
+  auto hash = node_->store().StateHash();
+  ASSERT_TRUE(hash.ok());
+  auto vector = node_->store().Vector();
+  ASSERT_TRUE(vector.ok());
+
+  for (const std::string& last : {
+           std::string("042021,19999,HZ,乙,オツ,1970-02-30,女,世帯主,,新住所,,,\n"),  // a bad date
+           std::string("042021,10000,HZ,乙,オツ,1970-01-01,女,世帯主,,新住所,,,\n"),  // repeated
+       }) {
+    ImportOptions o;
+    o.path = file("v2.csv", "新住所", last);
+    auto r = ImportResidents(*node_, o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->problems.size(), 1u) << last;
+    EXPECT_NE(r->problems[0].find(fmt::format("v2.csv:{}:", kRows + 2)), std::string::npos)
+        << r->problems[0];
+    EXPECT_EQ(r->imported, 0u);
+    EXPECT_EQ(*node_->store().StateHash(), *hash) << r->problems[0];
+    EXPECT_EQ(*node_->store().Vector(), *vector);
+    EXPECT_EQ(Address("042021:10000"), "旧住所");
+    EXPECT_EQ(Address(fmt::format("042021:{}", 10000 + kRows - 1)), "旧住所");
+  }
+
+  ImportReport r = Import(file("v3.csv", "新住所", ""));
+  EXPECT_EQ(r.changed, uint64_t(kRows));
+  EXPECT_EQ(Address("042021:10000"), "新住所");
+  EXPECT_EQ(Address(fmt::format("042021:{}", 10000 + kRows - 1)), "新住所");
+  EXPECT_EQ(*CountResidents(*node_), uint64_t(kRows));
 }
 
 TEST_F(ResidentTest, MissingColumnsAreNotCleared) {
