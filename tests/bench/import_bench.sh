@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Import benchmark (issue: foundation). Generates N synthetic residents, then times, in the same
-# run, `sqlite3 .import` of the CSV into a plain table (the baseline) and `bosai resident import`
-# into a fresh node. Prints one JSON line:
+# run, `sqlite3 .import` of the CSV into a plain table (the baseline), `bosai resident import`
+# into a fresh node, and a re-import of the next register: the same file with every 100th
+# resident's address changed. Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
-#    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"peak_rss_mb":M,"baseline_db_bytes":E,
-#    "pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4}}
+#    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"body_bytes":Y,"peak_rss_mb":M,
+#    "baseline_db_bytes":E,"pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4},
+#    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q}}
 # where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
-# baseline_db_bytes the size of the baseline's database (the CSV's values in a plain table) and
-# pages the bytes of the database's pages by table or index (SQLite's dbstat), the rest of D
-# being small tables and free pages.
+# body_bytes the stored size of the current record bodies (part of D), baseline_db_bytes the size
+# of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
+# database's pages by table or index (SQLite's dbstat), the rest of D being small tables and free
+# pages. The re-import is a three-way update of a node that holds the first file.
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -50,8 +53,22 @@ rss_kb=$(tail -1 rss.txt)
 op_log_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(data)), 0) from blocks")
 baseline_db_bytes=$(stat -c %s base.db)
 pages() { sqlite3 node/bosai.db "select coalesce(sum(pgsize), 0) from dbstat where name = '$1'"; }
+body_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(body)), 0) from records")
+pages_json=$(printf '{"blocks":%d,"records":%d,"record_keys":%d,"record_index":%d}' \
+  "$(pages blocks)" "$(pages records)" "$(pages record_keys)" "$(pages record_index)")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":{"blocks":%d,"records":%d,"record_keys":%d,"record_index":%d}}\n' \
+# The next register: every 100th resident has moved.
+awk -F, -v OFS=, 'NR > 1 && NR % 100 == 0 { $10 = $10 "改" } { print }' r.csv > r2.csv
+t0=$(now)
+/usr/bin/time -f "%M" -o rss2.txt "$bosai" --data-dir node resident import r2.csv 2> reimport.log
+t1=$(now)
+reimport=$(echo "$t1 - $t0" | bc -l)
+changed=$(sed -n 's/.*(\([0-9]*\) new or changed.*/\1/p' reimport.log)
+[ "$changed" = "$((count / 100))" ] || { cat reimport.log >&2; exit 1; }
+rss2_kb=$(tail -1 rss2.txt)
+
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d}}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
-  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$((rss_kb / 1024))" "$baseline_db_bytes" \
-  "$(pages blocks)" "$(pages records)" "$(pages record_keys)" "$(pages record_index)"
+  "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
+  "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
+  "$changed" "$((rss2_kb / 1024))"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The benchmarks, run small as part of the tests so that they keep working: each must succeed
+# (their own checks: every row imported, the re-import's changes counted, sync converged) and
+# print its JSON line with every figure. Their figures at this size mean nothing.
+# Usage: smoke_test.sh BOSAI_BIN
+set -euo pipefail
+bosai=${1:?usage: smoke_test.sh BOSAI_BIN}
+here=$(cd "$(dirname "$0")" && pwd)
+
+check() {  # NAME LINE KEY...: every KEY is in LINE with a number
+  local name=$1 line=$2
+  shift 2
+  echo "$line"
+  for key in "$@"; do
+    grep -Eq "\"$key\":[0-9.]+" <<< "$line" || { echo "smoke: $name lacks $key" >&2; exit 1; }
+  done
+}
+
+check import "$(bash "$here/import_bench.sh" "$bosai" --count 5000)" \
+  rows seconds baseline_seconds ratio csv_bytes db_bytes db_per_csv op_log_bytes body_bytes \
+  peak_rss_mb blocks records record_keys record_index changed
+check sync "$(bash "$here/sync_bench.sh" "$bosai" --ops 20000 | tr '\n' ' ')" \
+  seconds baseline_seconds ratio
