@@ -30,9 +30,14 @@ bool Stmt::Step() {
   int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) {
-    sqlite3* db = sqlite3_db_handle(stmt_.get());
-    status_ = rc == SQLITE_BUSY ? Status::Busy("database is locked by another process")
-                                : Status::IoError(fmt::format("sqlite: {}", sqlite3_errmsg(db)));
+    std::string_view message = sqlite3_errmsg(sqlite3_db_handle(stmt_.get()));
+    if (rc == SQLITE_BUSY) {
+      status_ = Status::Busy("database is locked by another process");
+    } else if ((rc & 0xff) == SQLITE_CORRUPT && message != sqlite3_errstr(rc)) {
+      status_ = Status::Corruption(std::string(message));  // a function's own (record_body)
+    } else {
+      status_ = Status::IoError(fmt::format("sqlite: {}", message));
+    }
   }
   return false;
 }

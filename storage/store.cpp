@@ -133,8 +133,9 @@ ALTER TABLE record_dicts ADD COLUMN digest BLOB;
 // batch, or the latest ones of a store that has come to hold this many by ordinary writes.
 constexpr size_t kDictionarySamples = 1024;
 
-// SQL function record_body(stored): the body a stored record body holds.
-void RecordBodyFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+// SQL function record_body(stored[, key]): the body a stored record body holds. A body that cannot
+// be decoded is an error (SQLITE_CORRUPT) that names the record when given its key.
+void RecordBodyFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
     sqlite3_result_value(ctx, argv[0]);
     return;
@@ -145,7 +146,13 @@ void RecordBodyFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
   std::string buffer;
   Result<std::string_view> body = codec->Decode(stored, buffer);
   if (!body.ok()) {
-    sqlite3_result_error(ctx, body.status().message().c_str(), -1);
+    std::string message = body.status().message();
+    if (argc > 1) {
+      message = fmt::format("record {}: {}",
+                            reinterpret_cast<const char*>(sqlite3_value_text(argv[1])), message);
+    }
+    sqlite3_result_error(ctx, message.c_str(), -1);
+    sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
   } else if (body->data() == stored.data()) {
     sqlite3_result_value(ctx, argv[0]);
   } else {
@@ -271,10 +278,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   std::unique_ptr<Store> store(new Store(std::move(options)));
   store->path_ = path;
   BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path));
-  if (sqlite3_create_function_v2(store->db_->raw(), "record_body", 1,
-                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, &store->codec_,
-                                 RecordBodyFunction, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return store->db_->Error("cannot register record_body");
+  for (int args : {1, 2}) {
+    if (sqlite3_create_function_v2(store->db_->raw(), "record_body", args,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC, &store->codec_,
+                                   RecordBodyFunction, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return store->db_->Error("cannot register record_body");
+    }
   }
   BOSAI_RETURN_IF_ERROR(store->Migrate());
   BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> hw, store->GetMetaNumber("hlc"));
@@ -1990,7 +1999,7 @@ struct StateSection {
 };
 constexpr StateSection kStateSections[] = {
     {"record", "",
-     "SELECT k.entity, k.key, record_body(r.body) FROM record_keys k JOIN records r "
+     "SELECT k.entity, k.key, record_body(r.body, k.key) FROM record_keys k JOIN records r "
      "ON r.id = k.record ORDER BY k.entity, k.key"},
     {"sibling", "siblings",
      "SELECT x.entity, x.key, x.field, t.incarnation, x.seq, x.value FROM siblings x "

@@ -189,7 +189,8 @@ class Store {
   Status EndBootstrap();
 
   // ---- Reading materialized state. SQL that reads records.body directly reads it through the
-  // function record_body(body), which decodes its stored form (storage/record_codec.h).
+  // function record_body(body, key), which decodes its stored form (storage/record_codec.h); a
+  // body that cannot be decoded fails the statement with Status::Corruption naming the record.
   Result<std::optional<std::string>> GetBody(uint32_t entity, std::string_view key);
   // The current value and every concurrent value of a field (shown first). Empty if never written.
   Result<std::vector<FieldVersion>> GetFieldVersions(uint32_t entity, std::string_view key,

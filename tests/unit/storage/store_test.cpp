@@ -947,6 +947,11 @@ TEST(Store, ADamagedDictionaryOrSettingIsNamed) {
   auto body = (*s)->GetBody(kEntity, "042021:00042");
   ASSERT_FALSE(body.ok());
   EXPECT_EQ(body.status().message(), "record 042021:00042: " + damaged);
+  // So do queries that decode bodies in SQL (record_body), the state hash among them.
+  auto hash = (*s)->StateHash();
+  ASSERT_FALSE(hash.ok());
+  EXPECT_EQ(hash.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(hash.status().message(), "record 042021:00000: " + damaged);
   // The doctor names the first records it cannot read and counts the rest.
   auto report = (*s)->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
