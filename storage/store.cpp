@@ -1139,6 +1139,9 @@ Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_v
   return QueueOp(stream, pb, &op);
 }
 
+// Full blocks being compressed and signed on the encoder thread while the writer goes on.
+constexpr size_t kBlocksInFlight = 4;
+
 Status Store::FlushBlock(uint32_t stream, bool in_background) {
   auto it = pending_.find(stream);
   if (it == pending_.end() || !it->second.batch || it->second.batch->ops_size() == 0) {
@@ -1161,7 +1164,9 @@ Status Store::FlushBlock(uint32_t stream, bool in_background) {
   encoding_.push_back({stream, h.first_seq, h.last_seq(),
                        in_background ? encoder_->Run(std::move(encode))
                                      : std::async(std::launch::deferred, std::move(encode))});
-  return StoreEncoded(in_background ? 1 : 0);
+  // A few blocks may be in flight: waiting for each before filling the next (one in flight) left
+  // the writer idle whenever the encoder was behind, as when both scopes' blocks close together.
+  return StoreEncoded(in_background ? kBlocksInFlight : 0);
 }
 
 Status Store::StoreEncoded(size_t keep) {
