@@ -415,6 +415,10 @@ class Store {
   // syncs the data dir's file system (syncfs): it must not open and close the database file.
   std::thread FlushInBackground() const;
   Status CheckRecordIndex(DoctorReport& report);  // part of Doctor
+  // When CheckRecordIndex finds that record_keys or record_index differ from what the records
+  // give: what is missing and what is stray.
+  Status FindKeyDifferences(DoctorReport& report);
+  Status FindIndexDifferences(DoctorReport& report);
   // Rebuilds every materialized table from the op-log (records, siblings, superseded,
   // register_base, events), inside the current write transaction.
   Status MaterializeAll();
