@@ -2,11 +2,13 @@
 # Import benchmark (issue: foundation). Generates N synthetic residents, then times, in the same
 # run, `sqlite3 .import` of the CSV into a plain table (the baseline), `bosai resident import`
 # into a fresh node, and a re-import of the next register: the same file with every 100th
-# resident's address changed. Prints one JSON line:
+# resident's address changed, and `bosai doctor` on the result, against SQLite's own
+# `PRAGMA integrity_check` of the same file (part of what doctor does). Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
 #    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"body_bytes":Y,"peak_rss_mb":M,
 #    "baseline_db_bytes":E,"pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4},
-#    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q}}
+#    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
+#    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P}}
 # where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
 # body_bytes the stored size of the current record bodies (part of D), baseline_db_bytes the size
 # of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
@@ -67,8 +69,22 @@ changed=$(sed -n 's/.*(\([0-9]*\) new or changed.*/\1/p' reimport.log)
 [ "$changed" = "$((count / 100))" ] || { cat reimport.log >&2; exit 1; }
 rss2_kb=$(tail -1 rss2.txt)
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d}}\n' \
+t0=$(now)
+sqlite3 node/bosai.db "PRAGMA integrity_check" | grep -qx ok
+t1=$(now)
+integrity=$(echo "$t1 - $t0" | bc -l)
+t0=$(now)
+/usr/bin/time -f "%M" -o rss3.txt "$bosai" --data-dir node doctor > doctor.log 2>&1 ||
+  { cat doctor.log >&2; exit 1; }
+t1=$(now)
+doctor=$(echo "$t1 - $t0" | bc -l)
+rss3_kb=$(tail -1 rss3.txt)
+
+doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
+  "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")
+
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
   "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
-  "$changed" "$((rss2_kb / 1024))"
+  "$changed" "$((rss2_kb / 1024))" "$doctor_json"
