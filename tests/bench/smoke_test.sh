@@ -20,4 +20,4 @@ check import "$(bash "$here/import_bench.sh" "$bosai" --count 5000)" \
   rows seconds baseline_seconds ratio csv_bytes db_bytes db_per_csv op_log_bytes body_bytes \
   peak_rss_mb blocks records record_keys record_index changed integrity_check_seconds
 check sync "$(bash "$here/sync_bench.sh" "$bosai" --ops 20000 | tr '\n' ' ')" \
-  seconds baseline_seconds ratio
+  seconds baseline_seconds ratio peak_rss_mb

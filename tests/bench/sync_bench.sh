@@ -4,7 +4,8 @@
 #   initial      N resident ops from A to an empty B (`bosai sync now` to A's daemon):
 #                seconds, ops_per_s, wire_bytes (frames both ways), raw_op_bytes (uncompressed
 #                protobuf of the ops), baseline_seconds (A's database file through an LZ4 pipe
-#                over a local TCP socket: lz4 | nc -> nc | lz4 -d, same run)
+#                over a local TCP socket: lz4 | nc -> nc | lz4 -d, same run), peak_rss_mb
+#                (of B's `sync now`, which bootstraps B)
 #   incremental  each side changes 1% of the residents while disconnected, then one session:
 #                wire_bytes, changed_op_bytes (the stored, compressed blocks of those changes)
 #   noop         a session when already in sync: wire_bytes, frames, round_trips
@@ -73,14 +74,14 @@ cmp -s copy.db a/bosai.db || { echo "sync_bench: the baseline copy differs" >&2;
 # initial
 raw=$(raw_bytes a)
 t0=$(now)
-b b --json sync now "127.0.0.1:$port" > initial.json
+/usr/bin/time -f "%M" -o rss.txt "$bosai" --data-dir b --json sync now "127.0.0.1:$port" > initial.json
 t1=$(now)
 seconds=$(echo "$t1 - $t0" | bc -l)
 [ "$(total_ops b)" = "$n" ] || { echo "sync_bench: B holds $(total_ops b) of $n ops" >&2; exit 1; }
 wire=$(( $(num bytes_sent < initial.json) + $(num bytes_received < initial.json) ))
-printf '{"bench":"sync","scenario":"initial","ops":%d,"seconds":%.3f,"ops_per_s":%.0f,"wire_bytes":%d,"raw_op_bytes":%d,"wire_per_raw":%.3f,"baseline_seconds":%.3f,"ratio":%.2f}\n' \
+printf '{"bench":"sync","scenario":"initial","ops":%d,"seconds":%.3f,"ops_per_s":%.0f,"wire_bytes":%d,"raw_op_bytes":%d,"wire_per_raw":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}\n' \
   "$n" "$seconds" "$(echo "$n / $seconds" | bc -l)" "$wire" "$raw" "$(echo "$wire / $raw" | bc -l)" \
-  "$baseline" "$(echo "$seconds / $baseline" | bc -l)"
+  "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$(( $(tail -1 rss.txt) / 1024 ))"
 
 # incremental: 1% of the residents changed on each side while apart (A's daemon keeps running
 # but B is not connected; B changes through a register re-import of other rows).
