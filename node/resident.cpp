@@ -1048,9 +1048,8 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
   std::string sql =
       walk ? fmt::format(
-                 "SELECT r.key, record_body(r.body, r.key) FROM record_index i JOIN records r ON "
-                 "r.id "
-                 "= i.record WHERE i.kind = {} AND +r.entity = ?",
+                 "SELECT r.key, record_body(r.body, r.key) FROM record_index i JOIN records r "
+                 "ON r.id = i.record WHERE i.kind = {} AND +r.entity = ?",
                  int64_t(*walk))
            : std::string(
                  "SELECT r.key, record_body(r.body, r.key) FROM records r WHERE r.entity = ?");

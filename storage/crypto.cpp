@@ -207,4 +207,19 @@ std::string Sha256Of(std::string_view data) {
   return h.Final();
 }
 
+MultisetDigest::Key MultisetDigest::NewKey() {
+  Key key;
+  crypto_shorthash_keygen(key.data());
+  return key;
+}
+
+void MultisetDigest::Add(std::string_view item) {
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, reinterpret_cast<const uint8_t*>(item.data()), item.size(), key_.data());
+  uint64_t v = 0;
+  for (uint8_t b : h) v = v << 8 | b;
+  sum_ += v;  // wraps: a sum modulo 2^64
+  ++count_;
+}
+
 }  // namespace bosai

@@ -95,4 +95,22 @@ class Sha256 {
 
 std::string Sha256Of(std::string_view data);
 
+// An order-independent digest of a multiset of byte strings: their count and the sum of a keyed
+// hash (SipHash) of each. Two digests with the same key compare equal when they were given the
+// same strings, in any order; the key is drawn at random, so that no set of strings can be made
+// to collide on purpose. For checking that two tables read in different orders hold the same
+// rows, each in one scan, without sorting either.
+class MultisetDigest {
+ public:
+  using Key = std::array<uint8_t, crypto_shorthash_KEYBYTES>;
+  static Key NewKey();
+  explicit MultisetDigest(const Key& key) : key_(key) {}
+  void Add(std::string_view item);
+  bool operator==(const MultisetDigest& o) const { return count_ == o.count_ && sum_ == o.sum_; }
+
+ private:
+  Key key_;
+  uint64_t count_ = 0, sum_ = 0;
+};
+
 }  // namespace bosai

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sodium.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -2075,42 +2074,25 @@ Status Store::DumpState(const std::function<Status(const StateRow&)>& sink) {
 
 namespace {
 
-// An order-independent digest of a set of rows (index entries, keys): their count and the sum
-// of a hash of each, keyed at random for each check. Two sets read in different orders, each in
-// one sequential scan, compare equal when they hold the same rows.
-class RowDigest {
- public:
-  explicit RowDigest(const std::array<unsigned char, crypto_shorthash_KEYBYTES>& key) : key_(key) {}
-  // (a, value, record), the value a text or a number.
-  void Add(int64_t a, std::optional<std::string_view> text, int64_t num, int64_t record) {
-    row_.clear();
-    PutInt(a);
-    if (text) {
-      row_ += 't';
-      row_ += *text;
-    } else {
-      row_ += 'n';
-      PutInt(num);
-    }
-    PutInt(record);
-    unsigned char h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, reinterpret_cast<const unsigned char*>(row_.data()), row_.size(),
-                     key_.data());
-    uint64_t v = 0;
-    for (unsigned char b : h) v = v << 8 | b;
-    sum_ += v;
-    ++count_;
+// A row (a, value, record) of record_index or record_keys as bytes for a MultisetDigest, its
+// value a text or a number.
+std::string_view DigestRow(int64_t a, std::optional<std::string_view> text, int64_t num,
+                           int64_t record, std::string& out) {
+  auto put = [&out](int64_t v) {
+    for (int i = 0; i < 8; ++i) out += char(uint64_t(v) >> (8 * i));
+  };
+  out.clear();
+  put(a);
+  if (text) {
+    out += 't';
+    out += *text;
+  } else {
+    out += 'n';
+    put(num);
   }
-  bool operator==(const RowDigest& o) const { return count_ == o.count_ && sum_ == o.sum_; }
-
- private:
-  void PutInt(int64_t v) {
-    for (int i = 0; i < 8; ++i) row_ += char(uint64_t(v) >> (8 * i));
-  }
-  const std::array<unsigned char, crypto_shorthash_KEYBYTES>& key_;
-  std::string row_;
-  uint64_t sum_ = 0, count_ = 0;
-};
+  put(record);
+  return out;
+}
 
 }  // namespace
 
@@ -2118,9 +2100,9 @@ class RowDigest {
 // records' keys. Each side is read once, in order, into a digest; only when the digests differ
 // are the entries looked up one by one (random reads) to count and name what is missing.
 Status Store::CheckRecordIndex(DoctorReport& report) {
-  std::array<unsigned char, crypto_shorthash_KEYBYTES> key;
-  crypto_shorthash_keygen(key.data());
-  RowDigest expected_entries(key), held_entries(key), expected_keys(key), held_keys(key);
+  const MultisetDigest::Key key = MultisetDigest::NewKey();
+  MultisetDigest expected_entries(key), held_entries(key), expected_keys(key), held_keys(key);
+  std::string row;
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT id, entity, key, body FROM records"));
     std::string buffer;
@@ -2130,7 +2112,7 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     uint64_t unreadable = 0;
     while (s.Step()) {
       const int64_t id = s.Int(0), entity = s.Int(1);
-      expected_keys.Add(entity, s.Text(2), 0, id);
+      expected_keys.Add(DigestRow(entity, s.Text(2), 0, id, row));
       if (!options_.indexer) continue;
       Result<std::string_view> body = DecodeBody(s.Text(2), s.Blob(3), buffer);
       if (!body.ok()) {
@@ -2138,7 +2120,7 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
         continue;
       }
       for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(entity), *body))) {
-        expected_entries.Add(int64_t(e.kind), e.text, e.num, id);
+        expected_entries.Add(DigestRow(int64_t(e.kind), e.text, e.num, id, row));
       }
     }
     BOSAI_RETURN_IF_ERROR(s.status());
@@ -2153,13 +2135,13 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     while (s.Step()) {
       std::optional<std::string_view> text;
       if (!s.IsInteger(1)) text = s.Text(1);
-      held_entries.Add(s.Int(0), text, s.IsInteger(1) ? s.Int(1) : 0, s.Int(2));
+      held_entries.Add(DigestRow(s.Int(0), text, s.IsInteger(1) ? s.Int(1) : 0, s.Int(2), row));
     }
     BOSAI_RETURN_IF_ERROR(s.status());
   }
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT entity, key, record FROM record_keys"));
-    while (s.Step()) held_keys.Add(s.Int(0), s.Text(1), 0, s.Int(2));
+    while (s.Step()) held_keys.Add(DigestRow(s.Int(0), s.Text(1), 0, s.Int(2), row));
     BOSAI_RETURN_IF_ERROR(s.status());
   }
   // record_keys holds each record's key, kept by records_keyed.

@@ -78,6 +78,25 @@ TEST(Crypto, DataKeyFileRoundTrip) {
   EXPECT_FALSE(DataKey::Parse("garbage").ok());
 }
 
+// Equal for the same strings in any order; different when one is changed, missing, repeated or
+// added, and under another key.
+TEST(Crypto, MultisetDigestIgnoresOrderOnly) {
+  const MultisetDigest::Key key = MultisetDigest::NewKey();
+  auto digest = [&](std::initializer_list<std::string_view> items, const MultisetDigest::Key& k) {
+    MultisetDigest d(k);
+    for (std::string_view item : items) d.Add(item);
+    return d;
+  };
+  const MultisetDigest abc = digest({"a", "bb", "c"}, key);
+  EXPECT_TRUE(digest({"c", "a", "bb"}, key) == abc);
+  EXPECT_FALSE(digest({"a", "bb", "d"}, key) == abc);
+  EXPECT_FALSE(digest({"a", "bb"}, key) == abc);
+  EXPECT_FALSE(digest({"a", "bb", "c", "c"}, key) == abc);
+  EXPECT_FALSE(digest({"a", "b", "bc"}, key) == abc);
+  EXPECT_FALSE(digest({"a", "bb", "c"}, MultisetDigest::NewKey()) == abc);
+  EXPECT_TRUE(digest({}, key) == MultisetDigest(key));
+}
+
 TEST(Crypto, HexRoundTrip) {
   EXPECT_EQ(ToHex(std::string("\x01\xab", 2)), "01ab");
   EXPECT_EQ(*FromHex("01ab"), std::string("\x01\xab", 2));
