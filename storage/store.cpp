@@ -1141,7 +1141,7 @@ Status Store::AppendEvent(std::string_view scope, uint32_t entity, std::string_v
 }
 
 // Full blocks being compressed and signed on the encoder thread while the writer goes on.
-constexpr size_t kBlocksInFlight = 4;
+constexpr size_t kBlocksInFlight = 2;
 
 Status Store::FlushBlock(uint32_t stream, bool in_background) {
   auto it = pending_.find(stream);
