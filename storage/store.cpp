@@ -2222,7 +2222,7 @@ Status Store::FindIndexDifferences(DoctorReport& report) {
 
 // The doctor's replay builds records in more passes than a first sync: it runs beside the live
 // store's own cache, on a node that is in use.
-constexpr uint64_t kDoctorPassBytes = uint64_t(64) << 20;
+constexpr uint64_t kDoctorPassBytes = uint64_t(32) << 20;
 
 Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
   ReadSnapshot snapshot(*db_);  // other processes may keep writing meanwhile
