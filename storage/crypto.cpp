@@ -207,6 +207,16 @@ std::string Sha256Of(std::string_view data) {
   return h.Final();
 }
 
+uint64_t StableHash(std::string_view data) {
+  static constexpr uint8_t kKey[crypto_shorthash_KEYBYTES] = {
+      'b', 'o', 's', 'a', 'i', '.', 's', 't', 'a', 'b', 'l', 'e', 'h', 'a', 's', 'h'};
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, reinterpret_cast<const uint8_t*>(data.data()), data.size(), kKey);
+  uint64_t v = 0;
+  for (int i = crypto_shorthash_BYTES - 1; i >= 0; --i) v = v << 8 | h[i];  // little-endian
+  return v;
+}
+
 MultisetDigest::Key MultisetDigest::NewKey() {
   Key key;
   crypto_shorthash_keygen(key.data());

@@ -95,6 +95,10 @@ class Sha256 {
 
 std::string Sha256Of(std::string_view data);
 
+// A 64-bit SipHash-2-4 of `data` under a fixed, public key: stable across versions and
+// machines, for values that are stored (not a MAC: anyone can compute it).
+uint64_t StableHash(std::string_view data);
+
 // An order-independent digest of a multiset of byte strings: their count and the sum of a keyed
 // hash (SipHash) of each. Two digests with the same key compare equal when they were given the
 // same strings, in any order; the key is drawn at random, so that no set of strings can be made

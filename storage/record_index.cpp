@@ -8,6 +8,7 @@
 #include <future>
 #include <queue>
 
+#include "storage/crypto.h"
 #include "storage/workers.h"
 
 namespace bosai {
@@ -16,9 +17,7 @@ namespace {
 
 constexpr size_t kMergeBatch = 4096;  // entries merged ahead of the inserts
 
-bool IsText(IndexKind kind) {
-  return kind == IndexKind::kText || kind == IndexKind::kRef || kind == IndexKind::kKey;
-}
+bool IsText(IndexKind kind) { return kind == IndexKind::kText || kind == IndexKind::kKey; }
 
 void PutU64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(char(v >> shift));
@@ -163,11 +162,13 @@ class RunReader {
 
 }  // namespace
 
+int64_t RefValue(std::string_view key) { return int64_t(StableHash(key) >> 17); }
+
 std::vector<IndexEntry> IndexEntries(const IndexColumns& ix) {
   std::vector<IndexEntry> out;
   if (ix.text) out.push_back({IndexKind::kText, ix.text, 0});
   if (ix.num) out.push_back({IndexKind::kNum, std::nullopt, *ix.num});
-  if (ix.ref) out.push_back({IndexKind::kRef, ix.ref, 0});
+  if (ix.ref) out.push_back({IndexKind::kRef, std::nullopt, RefValue(*ix.ref)});
   if (ix.lookup) out.push_back({IndexKind::kLookup, std::nullopt, *ix.lookup});
   return out;
 }
@@ -212,7 +213,7 @@ Status IndexBuilder::Add(int64_t record, const IndexColumns& ix) {
   };
   if (ix.text) BOSAI_RETURN_IF_ERROR(AddText(IndexKind::kText, {}, *ix.text, record));
   if (ix.num) num(IndexKind::kNum, *ix.num);
-  if (ix.ref) BOSAI_RETURN_IF_ERROR(AddText(IndexKind::kRef, {}, *ix.ref, record));
+  if (ix.ref) num(IndexKind::kRef, RefValue(*ix.ref));
   if (ix.lookup) num(IndexKind::kLookup, *ix.lookup);
   return bytes_ > memory_bytes_ ? Spill() : Status::Ok();
 }
@@ -269,12 +270,11 @@ Status IndexBuilder::ForEachSorted(Kinds& kinds, bool parallel, Fn&& fn) {
   auto sort = [&kinds](IndexKind kind) { Sort(kinds[size_t(kind)], kind); };
   auto policy = parallel ? std::launch::async : std::launch::deferred;
   auto kana = std::async(policy, sort, IndexKind::kText);
-  auto refs = std::async(policy, sort, IndexKind::kRef);
   auto keys = std::async(policy, sort, IndexKind::kKey);
   sort(IndexKind::kNum);
+  sort(IndexKind::kRef);
   sort(IndexKind::kLookup);
   kana.get();
-  refs.get();
   keys.get();
   for (IndexKind kind :
        {IndexKind::kText, IndexKind::kNum, IndexKind::kRef, IndexKind::kLookup, IndexKind::kKey}) {

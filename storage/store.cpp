@@ -15,7 +15,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
@@ -334,6 +334,22 @@ Status Store::Migrate() {
       for (const auto& [id, data] : dicts) {
         Stmt& u = db_->Prepare("UPDATE record_dicts SET digest = ? WHERE id = ?");
         BOSAI_RETURN_IF_ERROR(u.BindBlob(1, Sha256Of(data)).Bind(2, id).Run());
+      }
+    }
+    if (version < 7) {
+      // A reference's entry holds RefValue(key), not the key's text (storage/record_index.h).
+      std::vector<std::pair<std::string, int64_t>> refs;
+      Stmt& q = db_->Prepare("SELECT value, record FROM record_index WHERE kind = ?");
+      q.Bind(1, int64_t(IndexKind::kRef));
+      while (q.Step()) refs.emplace_back(std::string(q.Text(0)), q.Int(1));
+      BOSAI_RETURN_IF_ERROR(q.status());
+      q.Reset();
+      Stmt& d = db_->Prepare("DELETE FROM record_index WHERE kind = ?");
+      BOSAI_RETURN_IF_ERROR(d.Bind(1, int64_t(IndexKind::kRef)).Run());
+      for (const auto& [key, record] : refs) {
+        Stmt& i = db_->Prepare("INSERT OR IGNORE INTO record_index VALUES(?, ?, ?)");
+        i.Bind(1, int64_t(IndexKind::kRef)).Bind(2, RefValue(key)).Bind(3, record);
+        BOSAI_RETURN_IF_ERROR(i.Run());
       }
     }
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));

@@ -515,7 +515,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
   // What versions 1 and 2 left: index values in columns of `records` with SQLite indexes on
   // them (led by the entity in version 1), no record_index. Before version 4, the keys of
   // records were a SQLite index on records, not record_keys. Before version 5, no record body
-  // was compressed and there was no record_dicts. Before version 6, dictionaries had no digest.
+  // was compressed and there was no record_dicts. Before version 6, dictionaries had no digest;
+  // before version 7, a reference's index entry held the key's text.
   // Clocks were protobuf messages until version 5 had been released (read as they are, no
   // migration).
   const std::string v3_keys =
@@ -530,7 +531,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
        "CREATE INDEX records_household ON records(idx_ref) WHERE idx_ref IS NOT NULL;"},
       {3, ""},
       {4, ""},
-      {5, ""}};
+      {5, ""},
+      {6, ""}};
   for (const auto& [version, indexes] : older) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -553,21 +555,25 @@ TEST(Store, OlderDatabasesAreMigrated) {
             name, type, kind);
       };
       Status st = (*s)->db().Exec(
+          // Until version 7 a reference's entry held the key's text: here field 8 as the test
+          // indexer gives it, on the wire ("r" after its tag and length).
+          std::string("UPDATE record_index SET value = CAST(x'420172' AS TEXT) WHERE kind = 3;") +
           (version < 3 ? column("idx_text", "TEXT", 1) + column("idx_num", "INTEGER", 2) +
                              column("idx_ref", "TEXT", 3) + column("idx_lookup", "INTEGER", 4) +
                              "DROP TABLE record_index;"
                        : "") +
           indexes + (version < 4 ? v3_keys : "") +
-          (version < 5 ? "DROP TABLE record_dicts;"
-                       : "ALTER TABLE record_dicts DROP COLUMN digest;"
-                         "INSERT INTO record_dicts(id, data) VALUES(7, x'0a03616263');") +
+          (version < 5    ? "DROP TABLE record_dicts;"
+           : version == 5 ? "ALTER TABLE record_dicts DROP COLUMN digest;"
+                            "INSERT INTO record_dicts(id, data) VALUES(7, x'0a03616263');"
+                          : "") +
           fmt::format("PRAGMA user_version={}", version));
       ASSERT_TRUE(st.ok()) << st.message();
     }
     auto s = Store::Open(path, o);
     ASSERT_TRUE(s.ok()) << s.status().message();
     ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
-    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 6);
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 7);
     // A dictionary of version 5 has its digest computed (the SHA-256 of its bytes, 32 of them).
     EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_dicts WHERE length(digest) = 32"),
               version == 5 ? 1 : 0);
