@@ -207,14 +207,23 @@ std::string Sha256Of(std::string_view data) {
   return h.Final();
 }
 
+namespace {
+
+// SipHash-2-4 of `data` under `key`, its eight bytes read little-endian.
+uint64_t ShortHash(std::string_view data, const uint8_t* key) {
+  uint8_t h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, reinterpret_cast<const uint8_t*>(data.data()), data.size(), key);
+  uint64_t v = 0;
+  for (int i = crypto_shorthash_BYTES - 1; i >= 0; --i) v = v << 8 | h[i];
+  return v;
+}
+
+}  // namespace
+
 uint64_t StableHash(std::string_view data) {
   static constexpr uint8_t kKey[crypto_shorthash_KEYBYTES] = {
       'b', 'o', 's', 'a', 'i', '.', 's', 't', 'a', 'b', 'l', 'e', 'h', 'a', 's', 'h'};
-  uint8_t h[crypto_shorthash_BYTES];
-  crypto_shorthash(h, reinterpret_cast<const uint8_t*>(data.data()), data.size(), kKey);
-  uint64_t v = 0;
-  for (int i = crypto_shorthash_BYTES - 1; i >= 0; --i) v = v << 8 | h[i];  // little-endian
-  return v;
+  return ShortHash(data, kKey);
 }
 
 MultisetDigest::Key MultisetDigest::NewKey() {
@@ -224,11 +233,7 @@ MultisetDigest::Key MultisetDigest::NewKey() {
 }
 
 void MultisetDigest::Add(std::string_view item) {
-  uint8_t h[crypto_shorthash_BYTES];
-  crypto_shorthash(h, reinterpret_cast<const uint8_t*>(item.data()), item.size(), key_.data());
-  uint64_t v = 0;
-  for (uint8_t b : h) v = v << 8 | b;
-  sum_ += v;  // wraps: a sum modulo 2^64
+  sum_ += ShortHash(item, key_.data());  // wraps: a sum modulo 2^64
   ++count_;
 }
 
