@@ -1329,17 +1329,42 @@ Status Store::FinishBootstrap() {
   return Status::Ok();
 }
 
+namespace {
+
+// An exclusive advisory lock on PATH (created if missing, never removed, as SQLite's -shm): the
+// descriptor that holds it, or -1 when another process (or another descriptor) holds it.
+int TryLockFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Holds a lock taken by TryLockFile until it goes out of scope.
+class HeldLock {
+ public:
+  explicit HeldLock(int fd) : fd_(fd) {}
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+  ~HeldLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
 bool Store::LockBootstrap() {
   if (bootstrap_lock_ >= 0) return true;
   if (path_.empty() || path_ == ":memory:") return true;  // no other process can open it
-  int fd = ::open((path_ + "-bootstrap").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return false;
-  }
-  bootstrap_lock_ = fd;
-  return true;
+  bootstrap_lock_ = TryLockFile(path_ + "-bootstrap");
+  return bootstrap_lock_ >= 0;
 }
 
 void Store::UnlockBootstrap() {
@@ -2267,6 +2292,14 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
   // replay is a bootstrap (blocks verified and stored, then every record built once from all
   // its ops), as a new node's first sync is: the merge tests hold it to the state that applying
   // the blocks one by one builds, and it takes a fraction of the time.
+  // One doctor at a time per scratch store: a second would remove the first one's files. The
+  // lock outlives the scratch files, so that a doctor killed midway leaves only files that the
+  // next one removes.
+  HeldLock lock(TryLockFile(scratch_path + "-lock"));
+  if (!lock.held()) {
+    return Status::Busy(
+        fmt::format("{}: another bosai doctor is using it; try again when it ends", scratch_path));
+  }
   auto remove_scratch = [&] {
     for (const char* suffix : {"", "-wal", "-shm", "-journal", "-bootstrap"}) {
       std::filesystem::remove(scratch_path + suffix);

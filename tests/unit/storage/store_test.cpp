@@ -2,13 +2,17 @@
 // conflicts, unknown fields, events, register base, state hash and doctor.
 #include "storage/store.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <random>
@@ -487,6 +491,32 @@ TEST(Store, DoctorFindsADamagedRecordIndex) {
                 "record_keys: 1 records missing", "record_keys: 1 keys of no record",
                 "record_index: 1 entries missing (first: record 042021:1)",
                 "record_index: 1 entries no record gives"}));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Store, OneDoctorAtATimeUsesAScratchStore) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-dr-");
+  auto a = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 2, "v");
+  const std::string scratch = (dir / "scratch.db").string();
+  // Another doctor is replaying into the scratch store: a second one leaves its files alone.
+  int other = ::open((scratch + "-lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(::flock(other, LOCK_EX | LOCK_NB), 0);
+  { std::ofstream(scratch) << "the other doctor's replay"; }
+  auto busy = a->Doctor(scratch);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.status().code(), Status::Code::kBusy);
+  EXPECT_NE(busy.status().message().find("another bosai doctor"), std::string::npos)
+      << busy.status().message();
+  EXPECT_EQ(std::filesystem::file_size(scratch), 25u);
+  ::close(other);  // it ends, or is killed: the next doctor removes what it left
+  auto report = a->Doctor(scratch);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok());
+  EXPECT_EQ(report->records, 1u);
+  EXPECT_FALSE(std::filesystem::exists(scratch));
   std::filesystem::remove_all(dir);
 }
 
