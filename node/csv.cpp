@@ -16,8 +16,11 @@ constexpr int kRowNotBegun = 0;  // libcsv's parser state between records
 // Decides --encoding auto: UTF-8 when the file is valid UTF-8 up to its end, or up to its first
 // kDecidingBytes bytes of non-ASCII text. Japanese text in CP932 is not valid UTF-8 beyond a few
 // characters, so a register's first rows decide. A file that turns invalid further on is then
-// refused at the line of its first bad byte (CsvReader::Fill), not read as CP932 mojibake.
+// refused at the line of its first bad byte (CsvReader::Fill), not read as CP932 mojibake; so is
+// one that turns invalid sooner, after at least kUtf8EvidenceBytes of valid non-ASCII UTF-8 (16
+// kanji or kana): a damaged UTF-8 file, not a CP932 one.
 constexpr size_t kDecidingBytes = 64 << 10;
+constexpr size_t kUtf8EvidenceBytes = 48;
 
 Result<bool> FileIsUtf8(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -43,10 +46,8 @@ Result<bool> FileIsUtf8(const std::string& path) {
     std::string_view chunk = std::string_view(text).substr(0, cut);
     std::string_view valid = chunk.substr(0, ValidUtf8Prefix(chunk));
     for (char c : valid) non_ascii += uint8_t(c) >> 7;
-    // Past a bad byte, the text before it decides.
-    if (non_ascii >= kDecidingBytes || valid.size() < chunk.size()) {
-      return non_ascii >= kDecidingBytes;
-    }
+    if (non_ascii >= kDecidingBytes) return true;
+    if (valid.size() < chunk.size()) return non_ascii >= kUtf8EvidenceBytes;
     carry = text.substr(cut);
     if (n == 0) return carry.empty();
   }
@@ -165,7 +166,9 @@ Status CsvReader::FeedText(std::string_view text) {
 Status CsvReader::Fill() {
   std::string buf(kChunk, '\0');
   size_t n = std::fread(buf.data(), 1, buf.size(), file_);
-  if (n == 0 && std::ferror(file_)) return Status::IoError(fmt::format("{}: read error", path_));
+  if (n == 0 && std::ferror(file_)) {
+    return Status::IoError(fmt::format("{}: cannot read: {}", path_, std::strerror(errno)));
+  }
   buf.resize(n);
   bytes_read_ += n;
   if (first_chunk_ && buf.size() >= 3 && buf.compare(0, 3, "\xEF\xBB\xBF") == 0 &&
@@ -177,29 +180,40 @@ Status CsvReader::Fill() {
 
   std::string text;
   if (encoding_ == Encoding::kCp932) {
-    std::string in = carry_ + buf;
-    carry_.clear();
-    text.resize(in.size() * 3 + 16);
-    const char* src = in.data();
-    char* dst = text.data();
-    UErrorCode err = U_ZERO_ERROR;
-    // CP932 → UTF-16 → UTF-8 through ICU's pivot buffer.
-    UChar pivot[4096];
-    UChar* ps = pivot;
-    UChar* pt = pivot;
-    ucnv_convertEx(utf8_, cp932_, &dst, text.data() + text.size(), &src, in.data() + in.size(),
-                   pivot, &ps, &pt, pivot + 4096, false, last, &err);
-    if (U_FAILURE(err)) {
-      // Name the line of the bad byte.
-      size_t bad = size_t(src - in.data());
-      size_t line = line_ + 1;
-      std::string_view done(text.data(), size_t(dst - text.data()));
-      for (char c : partial_line_ + std::string(done)) line += c == '\n';
-      return Status::Invalid(
-          fmt::format("{}:{}: byte 0x{:02X} is not CP932 text (try --encoding utf-8)", path_, line,
-                      uint8_t(in[std::min(bad, in.size() - 1)])));
+    // CP932 → UTF-16 → UTF-8 through ICU's pivot buffer; a character split between chunks waits
+    // in the converter. Returns where ICU stopped, past the bad bytes, or npos.
+    auto decode = [this](std::string_view in, bool flush, std::string* out) {
+      out->resize(in.size() * 3 + 16);
+      const char* src = in.data();
+      char* dst = out->data();
+      UErrorCode err = U_ZERO_ERROR;
+      UChar pivot[4096];
+      UChar* ps = pivot;
+      UChar* pt = pivot;
+      ucnv_convertEx(utf8_, cp932_, &dst, out->data() + out->size(), &src, in.data() + in.size(),
+                     pivot, &ps, &pt, pivot + 4096, false, flush, &err);
+      out->resize(size_t(dst - out->data()));
+      return U_FAILURE(err) ? size_t(src - in.data()) : std::string_view::npos;
+    };
+    size_t stop = decode(buf, last, &text);
+    if (stop != std::string_view::npos) {
+      char bad[8];
+      int8_t bad_len = sizeof bad;
+      UErrorCode err = U_ZERO_ERROR;
+      ucnv_getInvalidChars(cp932_, bad, &bad_len, &err);
+      if (U_FAILURE(err)) bad_len = 0;
+      std::string bytes;
+      for (int8_t i = 0; i < bad_len; ++i) {
+        bytes += fmt::format("{}0x{:02X}", i ? " " : "", uint8_t(bad[i]));
+      }
+      // The text before them, whole: ICU may have left its end in the pivot buffer.
+      ucnv_reset(cp932_);
+      ucnv_reset(utf8_);
+      decode(std::string_view(buf).substr(0, stop - std::min(stop, size_t(bad_len))), true, &text);
+      return BadText(
+          text, fmt::format("{} {} {} not CP932 text (try --encoding utf-8)",
+                            bad_len > 1 ? "bytes" : "byte", bytes, bad_len > 1 ? "are" : "is"));
     }
-    text.resize(size_t(dst - text.data()));
   } else {
     text = carry_ + buf;
     carry_.clear();
@@ -213,12 +227,10 @@ Status CsvReader::Fill() {
       }
     }
     if (!IsValidUtf8(text)) {
-      size_t line = line_ + 1;
-      std::string all = partial_line_ + text;
-      size_t i = ValidUtf8Prefix(all);
-      for (size_t j = 0; j < i; ++j) line += all[j] == '\n';
-      return Status::Invalid(
-          fmt::format("{}:{}: not valid UTF-8 (try --encoding cp932)", path_, line));
+      size_t valid = ValidUtf8Prefix(text);
+      return BadText(text.substr(0, valid),
+                     fmt::format("byte 0x{:02X} is not UTF-8 text (try --encoding cp932)",
+                                 uint8_t(text[valid])));
     }
   }
   BOSAI_RETURN_IF_ERROR(FeedText(text));
@@ -235,6 +247,16 @@ Status CsvReader::Fill() {
     eof_ = true;
   }
   return Status::Ok();
+}
+
+Status CsvReader::BadText(std::string_view decoded, std::string_view reason) {
+  // Parse the text before the bad bytes, so that the error names the record and the field they
+  // are in, as a validation error does (a malformed record before them is reported instead).
+  BOSAI_RETURN_IF_ERROR(FeedText(decoded));
+  size_t record = parser_.pstate == kRowNotBegun ? line_ + 1 : record_start_;
+  csv_parse(&parser_, partial_line_.data(), partial_line_.size(), OnField, OnRecord, this);
+  return Status::Invalid(
+      fmt::format("{}:{}:{}: {}", path_, record, current_.fields.size() + 1, reason));
 }
 
 Result<bool> CsvReader::Next(CsvRecord* out) {

@@ -45,6 +45,8 @@ class CsvReader {
   Status Fill();  // reads, decodes and parses the next chunk
   Status FeedText(std::string_view utf8);
   Status FeedLine(std::string_view line);
+  // The error for bytes that are not text in the file's encoding, after the DECODED text.
+  Status BadText(std::string_view decoded, std::string_view reason);
 
   static void OnField(void* data, size_t len, void* self);
   static void OnRecord(int terminator, void* self);

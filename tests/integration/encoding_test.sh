@@ -14,5 +14,5 @@ expect_eq "$(b b state hash)" "$(b a state hash)" "CP932 twin gives the same sta
 # Forcing the wrong encoding is refused with the line of the first bad byte.
 new_node c
 if b c resident import sjis.csv --encoding utf-8 2> wrong.log; then fail "must refuse"; fi
-grep -q "sjis.csv:2: not valid UTF-8" wrong.log || fail "$(cat wrong.log)"
+grep -Eq "sjis.csv:2:4: byte 0x[0-9A-F]{2} is not UTF-8 text" wrong.log || fail "$(cat wrong.log)"
 expect_eq "$(b c resident count)" 0 "nothing imported under the wrong encoding"

@@ -117,7 +117,29 @@ TEST_F(CsvTest, AutoEncodingIsDecidedByTheFirstJapaneseText) {
   EXPECT_EQ((*r)->encoding(), Encoding::kUtf8);
   Status err;
   ReadAll(mixed, Encoding::kAuto, &err);
-  EXPECT_NE(err.message().find(fmt::format(":{}: not valid UTF-8", utf8_rows + 1)),
+  EXPECT_NE(err.message().find(fmt::format(":{}:1: byte 0x8E is not UTF-8 text", utf8_rows + 1)),
+            std::string::npos)
+      << err.message();
+
+  // So is a short one, damaged after a few rows of Japanese text: its record and field are
+  // named, as a validation error names them.
+  std::string damaged = "a,b,c\n1,宮城県石巻市中里,ヤマシタ\n2,宮城県石巻市,\"ヤマ\nシタ\xff\"\n";
+  r = CsvReader::Open(Write(damaged), Encoding::kAuto);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)->encoding(), Encoding::kUtf8);
+  err = Status::Ok();
+  ReadAll(Write(damaged), Encoding::kAuto, &err);
+  EXPECT_NE(err.message().find(":3:3: byte 0xFF is not UTF-8 text (try --encoding cp932)"),
+            std::string::npos)
+      << err.message();
+}
+
+TEST_F(CsvTest, BytesThatAreNotCp932AreNamedWithTheirRecordAndField) {
+  // 山下 in CP932, then 0x85 0x40, which CP932 does not assign, in the third field of line 3.
+  std::string text = "a,b,c\n1,\x8E\x52\x89\xBA,x\n2,y,\x8E\x52\x85\x40\n";
+  Status err;
+  ReadAll(Write(text), Encoding::kCp932, &err);
+  EXPECT_NE(err.message().find(":3:3: bytes 0x85 0x40 are not CP932 text (try --encoding utf-8)"),
             std::string::npos)
       << err.message();
 }
