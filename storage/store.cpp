@@ -134,6 +134,11 @@ ALTER TABLE record_dicts ADD COLUMN digest BLOB;
 // batch, or the latest ones of a store that has come to hold this many by ordinary writes.
 constexpr size_t kDictionarySamples = 1024;
 
+// The error for the stored body of record KEY that does not decode.
+Status DamagedBody(std::string_view key, const Status& why) {
+  return Status::Corruption(fmt::format("record {}: {}", key, why.message()));
+}
+
 // SQL function record_body(stored[, key]): the body a stored record body holds. A body that cannot
 // be decoded is an error (SQLITE_CORRUPT) that names the record when given its key.
 void RecordBodyFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
@@ -147,11 +152,11 @@ void RecordBodyFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   std::string buffer;
   Result<std::string_view> body = codec->Decode(stored, buffer);
   if (!body.ok()) {
-    std::string message = body.status().message();
-    if (argc > 1) {
-      message = fmt::format("record {}: {}",
-                            reinterpret_cast<const char*>(sqlite3_value_text(argv[1])), message);
-    }
+    std::string message =
+        argc > 1
+            ? DamagedBody(reinterpret_cast<const char*>(sqlite3_value_text(argv[1])), body.status())
+                  .message()
+            : body.status().message();
     sqlite3_result_error(ctx, message.c_str(), -1);
     sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
   } else if (body->data() == stored.data()) {
@@ -627,8 +632,7 @@ Status Store::MakeDictionary(const std::vector<std::string_view>& samples) {
 Result<std::string_view> Store::DecodeBody(std::string_view key, std::string_view stored,
                                            std::string& buffer) {
   Result<std::string_view> body = codec_.Decode(stored, buffer);
-  if (!body.ok())
-    return Status::Corruption(fmt::format("record {}: {}", key, body.status().message()));
+  if (!body.ok()) return DamagedBody(key, body.status());
   return body;
 }
 
