@@ -833,6 +833,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
            (validation.done.load(std::memory_order_acquire) && validation.problems.empty());
   };
   uint64_t in_batch = 0;
+  uint64_t committed = 0;  // rows of the file whose writes are committed
   uint64_t last_progress = 0;
   bool bulk_ended = false;
   auto begin = [&]() -> Status {
@@ -844,6 +845,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     report.ops += store.pending_ops();
     BOSAI_RETURN_IF_ERROR(store.CommitWrite());
     in_batch = 0;
+    committed = report.imported;
     return Status::Ok();
   };
   // A first import is one large transaction: its pages are written once rather than twice when
@@ -969,7 +971,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (st.ok() && in_batch > 0) st = commit();
   if (!st.ok()) {
     if (store.writing()) store.AbortWrite();
-    return st;
+    if (committed == 0) return st;
+    return st.WithNote(fmt::format(
+        "the file's first {} rows were imported before it, and importing the file again "
+        "completes the import",
+        committed));
   }
   if (rejects.is_open()) {
     rejects.close();

@@ -7,6 +7,34 @@
 #include <thread>
 
 namespace bosai {
+namespace {
+
+// The status of SQLite's extended result code RC, with SQLite's MESSAGE, in an operation named
+// WHAT.
+Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlite") {
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+    return Status::Exists(fmt::format("{}: {}", what, message));
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+      return Status::Busy("database is locked by another process");
+    case SQLITE_FULL:
+      return Status::IoError(
+          fmt::format("{}: {}: the disk that holds the data dir is full; free some space and run "
+                      "the command again",
+                      what, message));
+    case SQLITE_CORRUPT:
+      // A function's own error (record_body) carries its own message.
+      if (message != sqlite3_errstr(rc)) return Status::Corruption(std::string(message));
+      [[fallthrough]];
+    case SQLITE_NOTADB:
+      return Status::Corruption(fmt::format("{}: {}", what, message));
+    default:
+      return Status::IoError(fmt::format("{}: {}", what, message));
+  }
+}
+
+}  // namespace
 
 Stmt& Stmt::Bind(int i, int64_t v) {
   sqlite3_bind_int64(stmt_.get(), i, v);
@@ -30,14 +58,8 @@ bool Stmt::Step() {
   int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) {
-    std::string_view message = sqlite3_errmsg(sqlite3_db_handle(stmt_.get()));
-    if (rc == SQLITE_BUSY) {
-      status_ = Status::Busy("database is locked by another process");
-    } else if ((rc & 0xff) == SQLITE_CORRUPT && message != sqlite3_errstr(rc)) {
-      status_ = Status::Corruption(std::string(message));  // a function's own (record_body)
-    } else {
-      status_ = Status::IoError(fmt::format("sqlite: {}", message));
-    }
+    sqlite3* db = sqlite3_db_handle(stmt_.get());
+    status_ = StatusOf(sqlite3_extended_errcode(db), sqlite3_errmsg(db));
   }
   return false;
 }
@@ -103,12 +125,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
 }
 
 Status Db::Error(std::string_view what) const {
-  int rc = sqlite3_errcode(db_.get());
-  if ((rc & 0xff) == SQLITE_BUSY) return Status::Busy("database is locked by another process");
-  if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
-    return Status::Corruption(fmt::format("{}: {}", what, sqlite3_errmsg(db_.get())));
-  }
-  return Status::IoError(fmt::format("{}: {}", what, sqlite3_errmsg(db_.get())));
+  return StatusOf(sqlite3_extended_errcode(db_.get()), sqlite3_errmsg(db_.get()), what);
 }
 
 Status Db::Exec(std::string_view sql) {
@@ -118,8 +135,7 @@ Status Db::Exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    if ((rc & 0xff) == SQLITE_BUSY) return Status::Busy("database is locked by another process");
-    return Status::IoError(fmt::format("sqlite: {}", msg));
+    return StatusOf(sqlite3_extended_errcode(db_.get()), msg);
   }
   return Status::Ok();
 }

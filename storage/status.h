@@ -45,6 +45,11 @@ class Status {
     if (ok()) return *this;
     return Status(code_, context + ": " + message_);
   }
+  // Appends what follows from the failure, e.g. what was done before it.
+  Status WithNote(const std::string& note) const {
+    if (ok()) return *this;
+    return Status(code_, message_ + "; " + note);
+  }
 
  private:
   Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}

@@ -1039,7 +1039,7 @@ Status Store::PutNew(uint32_t entity, std::string_view key,
   rec.entity = entity;
   rec.key = std::string(key);
   Status st = InsertRecord(rec, EncodeRow(entity, std::move(body), stamps, 0, nullptr));
-  if (!st.ok() && !bulk_) {  // a bulk write finds a record written twice at its end
+  if (st.code() == Status::Code::kAlreadyExists) {
     return Status::Exists(fmt::format("record {} already exists: {}", key, st.message()));
   }
   return st;

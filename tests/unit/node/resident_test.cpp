@@ -216,6 +216,46 @@ TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
   EXPECT_EQ(*CountResidents(*node_), uint64_t(kRows));
 }
 
+TEST_F(ResidentTest, AFullDiskStopsTheImportAndImportingAgainCompletesIt) {
+  constexpr int kRows = 8000;  // a few commits of 2,048 rows
+  std::string text = kHeader;
+  for (int i = 0; i < kRows; ++i) {
+    text += fmt::format("042021,{},H{},甲,コウ,1970-01-01,男,世帯主,,住所{},,,\n", 20000 + i, i, i);
+  }
+  const std::string path = Write("full.csv", text);
+  // SQLite's limit on the database's pages stands for the disk: it fails as a full one does.
+  Stmt& pages = node_->store().db().Prepare("PRAGMA page_count");
+  ASSERT_TRUE(pages.Step());
+  const int64_t used = pages.Int(0);
+  pages.Reset();
+  ASSERT_TRUE(node_->store().db().Exec(fmt::format("PRAGMA max_page_count = {}", used + 48)).ok());
+  ImportOptions o;
+  o.path = path;
+  auto r = ImportResidents(*node_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIoError) << r.status().message();
+  const std::string& message = r.status().message();
+  EXPECT_NE(message.find("the disk that holds the data dir is full"), std::string::npos) << message;
+  const uint64_t held = *CountResidents(*node_);
+  ASSERT_GT(held, 0u) << message;
+  ASSERT_LT(held, uint64_t(kRows));
+  EXPECT_NE(message.find(fmt::format("the file's first {} rows were imported before it", held)),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(Address(fmt::format("042021:{}", 20000 + held - 1)), fmt::format("住所{}", held - 1));
+  EXPECT_EQ(Address(fmt::format("042021:{}", 20000 + held)), "<missing>");
+
+  // Room again: importing the file again writes the rest, and the rows held change nothing.
+  ASSERT_TRUE(node_->store().db().Exec("PRAGMA max_page_count = 1073741823").ok());
+  ImportReport again = Import(path);
+  EXPECT_EQ(again.imported, uint64_t(kRows));
+  EXPECT_EQ(again.changed, kRows - held);
+  EXPECT_EQ(*CountResidents(*node_), uint64_t(kRows));
+  auto report = node_->store().Doctor((dir_ / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok()) << report->problems[0];
+}
+
 TEST_F(ResidentTest, MissingColumnsAreNotCleared) {
   Import(Write("full.csv",
                std::string(kHeader) +
