@@ -2,8 +2,10 @@
 #include "storage/db.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 namespace bosai {
@@ -103,25 +105,42 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
   }
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   sqlite3_extended_result_codes(raw, 1);
+  Status set_up = db->SetUp(read_only);
+  if (!set_up.ok()) {
+    // SQLite opens the file at the first statement.
+    Status st = set_up.WithContext(fmt::format("cannot open database {}", path));
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (!read_only && ::access(dir.c_str(), W_OK) != 0) {
+      st = st.WithNote(fmt::format(
+          "{} is not writable, and bosai writes beside the database (its WAL) even to read it",
+          dir));
+    }
+    return st;
+  }
+  return db;
+}
+
+Status Db::SetUp(bool read_only) {
   // Larger pages: fewer B-tree levels and splits for ~300-byte records (only a new file).
-  if (!read_only) BOSAI_RETURN_IF_ERROR(db->Exec("PRAGMA page_size=16384"));
+  if (!read_only) BOSAI_RETURN_IF_ERROR(Exec("PRAGMA page_size=16384"));
   if (!read_only) {
     // Setting WAL mode takes a write lock. While another process writes through a rollback
     // journal (a bulk write: Store::UseRollbackJournal), SQLite reports busy at once instead of
     // calling the busy handler (this connection holds a read lock already): wait here as the
     // busy timeout would.
-    Status wal = db->Exec("PRAGMA journal_mode=WAL");
+    Status wal = Exec("PRAGMA journal_mode=WAL");
     for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
          wal.code() == Status::Code::kBusy && std::chrono::steady_clock::now() < until;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      wal = db->Exec("PRAGMA journal_mode=WAL");
+      wal = Exec("PRAGMA journal_mode=WAL");
     }
     BOSAI_RETURN_IF_ERROR(wal);
   }
   BOSAI_RETURN_IF_ERROR(
-      db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
-               "PRAGMA temp_store=MEMORY"));
-  return db;
+      Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+           "PRAGMA temp_store=MEMORY"));
+  return Status::Ok();
 }
 
 Status Db::Error(std::string_view what) const {

@@ -84,6 +84,7 @@ class Db {
   Status Error(std::string_view what) const;
 
  private:
+  Status SetUp(bool read_only);  // page size, WAL, durability: the file is opened here
   struct Closer {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
