@@ -333,9 +333,7 @@ TEST(Store, ABootstrapOfAFileEndsInWalModeWhetherOrNotItHasTheFileToItself) {
     ASSERT_TRUE(mode.Step());
     EXPECT_EQ(mode.Text(0), "wal");
     mode.Reset();
-    auto report = (*b)->Doctor((dir / "scratch.db").string());
-    ASSERT_TRUE(report.ok());
-    EXPECT_TRUE(report->ok()) << report->problems[0];
+    EXPECT_EQ(testing::DoctorProblems(**b, dir), std::vector<std::string>{});
   }
   std::filesystem::remove_all(dir);
 }
@@ -434,9 +432,7 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   EXPECT_EQ(KeyRows(**b), KeyRows(*a));
   EXPECT_EQ(IndexRows(**b), IndexRows(*a));
   EXPECT_EQ(Hash(**b), Hash(*a));
-  auto report = (*b)->Doctor((dir / "scratch.db").string());
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok()) << report->problems[0];
+  EXPECT_EQ(testing::DoctorProblems(**b, dir), std::vector<std::string>{});
   b->reset();
   std::filesystem::remove_all(dir);
 }
@@ -628,9 +624,7 @@ TEST(Store, OlderDatabasesAreMigrated) {
     EXPECT_EQ(Count(**s, "SELECT count(*) FROM records WHERE substr(clock, 1, 1) = x'02'"), 1);
     PutString(**s, "042021:3", 2, "n");  // a new record's key follows it
     EXPECT_EQ(KeyRows(**s).size(), 3u);
-    auto report = (*s)->Doctor((dir / "scratch.db").string());
-    ASSERT_TRUE(report.ok());
-    EXPECT_TRUE(report->ok()) << report->problems[0];
+    EXPECT_EQ(testing::DoctorProblems(**s, dir), std::vector<std::string>{});
   }
   std::filesystem::remove_all(dir);
 }
@@ -855,7 +849,7 @@ TEST(Store, ABulkWriteInsertsItsKeysInOrderAtItsEnd) {
   EXPECT_EQ(**s.GetBody(2, "042021:h042"), StringField(2, "042021:h042"));
   EXPECT_EQ(**s.GetBody(1, "042021:k050"), StringField(2, "before"));
   auto dir = testing::FreshDir("bosai-bulk-keys-");
-  EXPECT_TRUE(s.Doctor((dir / "scratch.db").string())->ok());
+  EXPECT_EQ(testing::DoctorProblems(s, dir), std::vector<std::string>{});
 
   const std::string before = Hash(s);
   ASSERT_TRUE(s.BeginWrite("test").ok());
@@ -948,9 +942,7 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
                   "('042021:02000', '042021:09999')"),
             2);
   auto dir = testing::FreshDir("bosai-codec-");
-  auto report = direct->Doctor((dir / "scratch.db").string());
-  ASSERT_TRUE(report.ok()) << report.status().message();
-  EXPECT_TRUE(report->ok()) << report->problems[0];
+  EXPECT_EQ(testing::DoctorProblems(*direct, dir), std::vector<std::string>{});
 
   // A damaged compressed body is named, not read as another value.
   ASSERT_TRUE(direct->db()
@@ -961,7 +953,7 @@ TEST(Store, ABulkWriteStoresBodiesCompressedAgainstADictionary) {
   ASSERT_FALSE(body.ok());
   EXPECT_NE(body.status().message().find("does not decompress"), std::string::npos)
       << body.status().message();
-  report = direct->Doctor((dir / "scratch.db").string());
+  auto report = direct->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
   ASSERT_FALSE(report->ok());
   EXPECT_NE(report->problems[0].find("cannot be read"), std::string::npos) << report->problems[0];
@@ -1065,9 +1057,7 @@ TEST(Store, AStoreGrownByOrdinaryWritesMakesItsDictionaryToo) {
   EXPECT_EQ(Field(*s, "042021:09999", 2), "山下　新");
   EXPECT_EQ(Field(*s, "042021:00008", 5), address);
   auto dir = testing::FreshDir("bosai-codec-grown-");
-  auto report = s->Doctor((dir / "scratch.db").string());
-  ASSERT_TRUE(report.ok()) << report.status().message();
-  EXPECT_TRUE(report->ok()) << report->problems[0];
+  EXPECT_EQ(testing::DoctorProblems(*s, dir), std::vector<std::string>{});
   std::filesystem::remove_all(dir);
 }
 
@@ -1122,7 +1112,7 @@ TEST(Store, PutNewStoresWhatTheMergeStores) {
     EXPECT_EQ(Hash(*direct), Hash(*merged));
     EXPECT_EQ(testing::AllBlocks(*direct).size(), testing::AllBlocks(*merged).size());
     EXPECT_EQ(*direct->Vector(), *merged->Vector());
-    EXPECT_TRUE(direct->Doctor((dir / "scratch.db").string())->ok());
+    EXPECT_EQ(testing::DoctorProblems(*direct, dir), std::vector<std::string>{});
 
     // The same key again: refused at once, or by the bulk write's end.
     ASSERT_TRUE(direct->BeginWrite("test").ok());

@@ -100,6 +100,14 @@ inline std::string Hash(Store& s) {
   return h.ok() ? *h : std::string();
 }
 
+// What `bosai doctor` finds wrong with S, replaying into a scratch store in DIR: none when it
+// passes.
+inline std::vector<std::string> DoctorProblems(Store& s, const std::filesystem::path& dir) {
+  auto report = s.Doctor((dir / "scratch.db").string());
+  if (!report.ok()) return {"doctor failed: " + report.status().message()};
+  return report->problems;
+}
+
 // A field fragment: string field `field` holding `value` (protobuf wire type 2).
 inline void PutVarint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
