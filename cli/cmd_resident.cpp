@@ -79,8 +79,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto* res = app.add_subcommand("resident", "The resident register (住民基本台帳)");
   res->require_subcommand(1);
 
-  auto* imp =
-      res->add_subcommand("import", "Import a register CSV (validated first; all or nothing)");
+  auto* imp = res->add_subcommand(
+      "import", "Import a register CSV (checked first: with an invalid row, nothing is imported)");
   auto file = std::make_shared<std::string>();
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
