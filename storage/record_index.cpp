@@ -1,9 +1,12 @@
 #include "storage/record_index.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <queue>
@@ -135,6 +138,23 @@ class Inserter {
 
 Status FileError(std::string_view what) {
   return Status::IoError(fmt::format("index build: {}: {}", what, std::strerror(errno)));
+}
+
+// Where runs are written: TMPDIR, as other tools honour it (std::tmpfile does not), or /tmp.
+std::string TempDir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+// A file that is gone from its directory already, and from the disk when closed.
+std::FILE* TemporaryFile() {
+  std::string path = TempDir() + "/bosai-index-XXXXXX";
+  int fd = ::mkstemp(path.data());
+  if (fd < 0) return nullptr;
+  ::unlink(path.c_str());
+  std::FILE* f = ::fdopen(fd, "w+b");
+  if (f == nullptr) ::close(fd);
+  return f;
 }
 
 // Reads back one sorted run.
@@ -299,12 +319,12 @@ Status IndexBuilder::WriteRun(Kinds& kinds, std::FILE* run) {
     key[0] = char((key.size() - 2) >> 8);
     key[1] = char(key.size() - 2);
     if (std::fwrite(key.data(), 1, key.size(), run) != key.size()) {
-      return FileError("writing a run");
+      return FileError(fmt::format("writing a run in {}", TempDir()));
     }
     return Status::Ok();
   }));
   if (std::fflush(run) != 0 || std::fseek(run, 0, SEEK_SET) != 0) {
-    return FileError("writing a run");
+    return FileError(fmt::format("writing a run in {}", TempDir()));
   }
   return Status::Ok();
 }
@@ -316,8 +336,8 @@ Status IndexBuilder::WaitForSpill() {
 
 Status IndexBuilder::Spill() {
   BOSAI_RETURN_IF_ERROR(WaitForSpill());
-  std::FILE* f = std::tmpfile();
-  if (f == nullptr) return FileError("creating a temporary file");
+  std::FILE* f = TemporaryFile();
+  if (f == nullptr) return FileError(fmt::format("creating a temporary file in {}", TempDir()));
   runs_.push_back(f);
   spilling_ = spiller_.Run(
       [f, kinds = std::make_shared<Kinds>(std::move(kinds_))] { return WriteRun(*kinds, f); });

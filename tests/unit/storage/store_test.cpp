@@ -806,6 +806,55 @@ TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
   EXPECT_FALSE(a->GetRegisterBase(kEntity, "042021:1", 8)->has_value());
 }
 
+// A bulk write sorts its index entries in runs on disk, in TMPDIR (as other tools honour it)
+// or /tmp; a run is never left behind, and a directory it cannot use is named.
+TEST(Store, ABulkWriteSortsItsRunsInTmpdir) {
+  ManualClock clock(1'000'000);
+  Store::Options o;
+  o.clock = &clock;
+  o.indexer = testing::TestIndexer;
+  o.index_build_bytes = 100;  // a run every few records
+  auto opened = Store::Open(":memory:", o);
+  ASSERT_TRUE(opened.ok());
+  Store& s = **opened;
+  ASSERT_TRUE(s.SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  auto dir = testing::FreshDir("bosai-tmpdir-");
+  const char* saved = std::getenv("TMPDIR");
+  const std::string restore = saved ? saved : "";
+  auto bulk = [&s](const std::string& prefix) {
+    Status st = s.BeginWrite("test");
+    if (st.ok()) st = s.BeginBulk();
+    for (int i = 0; st.ok() && i < 50; ++i) {
+      const std::string key = fmt::format("042021:{}{:03}", prefix, i);
+      st = s.PutNew(1, key, {{"042021", StringField(2, key)}}, v1::OP_SOURCE_REGISTER);
+    }
+    if (st.ok()) st = s.EndBulk();
+    if (st.ok()) return s.CommitWrite();
+    s.AbortWrite();
+    return st;
+  };
+
+  const std::string missing = (dir / "missing").string();
+  ::setenv("TMPDIR", missing.c_str(), 1);
+  Status st = bulk("a");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("creating a temporary file in " + missing), std::string::npos)
+      << st.message();
+  EXPECT_EQ(*s.CountRecords(1), 0u);
+
+  ::setenv("TMPDIR", dir.c_str(), 1);
+  st = bulk("b");
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(*s.CountRecords(1), 50u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "runs are unlinked as soon as they are made";
+  if (saved) {
+    ::setenv("TMPDIR", restore.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // A record known to be new (a first import) is written by PutNew from its fields' encodings:
 // the rows, index entries and op-log are those the merge makes of the same writes, in bulk or
 // not; a record that exists, a field in two scopes and malformed fields are refused.
