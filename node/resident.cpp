@@ -971,7 +971,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (st.ok() && in_batch > 0) st = commit();
   if (!st.ok()) {
     if (store.writing()) store.AbortWrite();
-    if (committed == 0) return st;
+    if (committed == 0) return st.WithNote("nothing was imported");
     return st.WithNote(fmt::format(
         "the file's first {} rows were imported before it, and importing the file again "
         "completes the import",

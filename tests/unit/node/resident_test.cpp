@@ -228,9 +228,19 @@ TEST_F(ResidentTest, AFullDiskStopsTheImportAndImportingAgainCompletesIt) {
   ASSERT_TRUE(pages.Step());
   const int64_t used = pages.Int(0);
   pages.Reset();
-  ASSERT_TRUE(node_->store().db().Exec(fmt::format("PRAGMA max_page_count = {}", used + 48)).ok());
   ImportOptions o;
   o.path = path;
+  // No room at all: the first batch cannot be committed.
+  ASSERT_TRUE(node_->store().db().Exec(fmt::format("PRAGMA max_page_count = {}", used)).ok());
+  auto none = ImportResidents(*node_, o);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("is full; free some space and run the command again; "
+                                         "nothing was imported"),
+            std::string::npos)
+      << none.status().message();
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+  // Room for a few batches.
+  ASSERT_TRUE(node_->store().db().Exec(fmt::format("PRAGMA max_page_count = {}", used + 48)).ok());
   auto r = ImportResidents(*node_, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kIoError) << r.status().message();
