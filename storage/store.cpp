@@ -1556,7 +1556,9 @@ Status Store::MaterializeAll() {
     Stmt& s = db_->Prepare("SELECT coalesce(sum(length(data)), 0) FROM blocks");
     s.Step();
     stored = uint64_t(s.Int(0));
+    Status st = s.status();
     s.Reset();
+    BOSAI_RETURN_IF_ERROR(st);
   }
   // Blocks decompress to about three times their size; each pass takes the records whose key
   // hashes to it, so that memory stays bounded whatever the size of the op-log.
@@ -2290,6 +2292,7 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT count(*) FROM records"));
     s.Step();
     report.records = uint64_t(s.Int(0));
+    BOSAI_RETURN_IF_ERROR(s.status());
   }
 
   // Replay every block into a scratch store: the materialized state must come out the same. The
