@@ -6,9 +6,12 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "node/enroll.h"
 #include "node/resident.h"
@@ -40,11 +43,64 @@ std::string OsUser() {
 
 }  // namespace
 
+namespace {
+
+// What an init may create in a data dir: the dir, keys/ and what is in it, and the database.
+// Init removes what it made when it fails, so that the next try starts where it did (and finds
+// the key that `keys node request` left, for an enrollment).
+class InitUndo {
+ public:
+  explicit InitUndo(fs::path dir) : dir_(std::move(dir)) {
+    for (const fs::path& p : Paths()) before_.insert(p);
+  }
+  void Run() const {
+    std::vector<fs::path> made;
+    for (const fs::path& p : Paths()) {
+      if (!before_.count(p)) made.push_back(p);
+    }
+    std::sort(made.rbegin(), made.rend());  // what is in a directory before the directory
+    std::error_code ec;
+    for (const fs::path& p : made) fs::remove(p, ec);
+  }
+
+ private:
+  std::vector<fs::path> Paths() const {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    if (fs::exists(dir_, ec)) out.push_back(dir_);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      fs::path db = dir_ / (std::string("bosai.db") + suffix);
+      if (fs::exists(db, ec)) out.push_back(db);
+    }
+    if (fs::exists(dir_ / "keys", ec)) {
+      out.push_back(dir_ / "keys");
+      for (auto it = fs::recursive_directory_iterator(dir_ / "keys", ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        out.push_back(it->path());
+      }
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  std::set<fs::path> before_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
   fs::path dir(options.data_dir);
   if (fs::exists(dir / "bosai.db")) {
     return Status::Exists(fmt::format("{} already holds a node", dir.string()));
   }
+  InitUndo undo(dir);
+  auto node = InitFiles(options);
+  if (!node.ok()) undo.Run();
+  return node;
+}
+
+Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
+  fs::path dir(options.data_dir);
   if (!options.enrollment.empty() && !options.root_key.empty()) {
     return Status::Invalid("give --enrollment or --root-key, not both");
   }

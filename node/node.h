@@ -63,6 +63,7 @@ class Node {
 
  private:
   Node() = default;
+  static Result<std::unique_ptr<Node>> InitFiles(const InitOptions& options);  // part of Init
   static Result<std::unique_ptr<Node>> OpenStore(const std::string& data_dir);
 
   std::string data_dir_;

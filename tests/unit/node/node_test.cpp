@@ -1,0 +1,94 @@
+// Creating a data dir: an init that fails leaves the data dir as it found it, so that the next
+// try succeeds (and an enrollment's requested key stays).
+#include "node/node.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "node/enroll.h"
+
+namespace bosai::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+class NodeInitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("bosai-init-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Every path below DIR, relative to it.
+  static std::set<std::string> Tree(const fs::path& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      out.insert(fs::relative(e.path(), dir).string());
+    }
+    return out;
+  }
+  static InitOptions Options(const fs::path& data) {
+    InitOptions o;
+    o.data_dir = data.string();
+    o.node_id = "042021-honcho";
+    o.municipality = "042021";
+    return o;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(NodeInitTest, AFailedInitRemovesWhatItMade) {
+  // A data dir that did not exist, and a root key that is not one: nothing is left.
+  const fs::path data = dir_ / "data";
+  std::ofstream(dir_ / "not-a-root.key") << "not a key\n";
+  InitOptions o = Options(data);
+  o.root_key = (dir_ / "not-a-root.key").string();
+  auto failed = Node::Init(o);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_FALSE(fs::exists(data));
+
+  // It fails after writing the node's key and certificates (a file it would write is there
+  // already): those go, the file that was there stays.
+  fs::create_directories(data / "keys");
+  std::ofstream(data / "keys" / "root.crt") << "already here\n";
+  failed = Node::Init(Options(data));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("root.crt"), std::string::npos)
+      << failed.status().message();
+  EXPECT_EQ(Tree(data), (std::set<std::string>{"keys", "keys/root.crt"}));
+
+  // Without it, the next init succeeds.
+  fs::remove(data / "keys" / "root.crt");
+  auto node = Node::Init(Options(data));
+  ASSERT_TRUE(node.ok()) << node.status().message();
+  EXPECT_EQ((*node)->node_id(), "042021-honcho");
+  EXPECT_TRUE(fs::exists(data / "keys" / "node.key"));
+  EXPECT_TRUE(fs::exists(data / "bosai.db"));
+}
+
+TEST_F(NodeInitTest, AFailedEnrollmentKeepsTheRequestedKey) {
+  const fs::path data = dir_ / "data";
+  ASSERT_TRUE(
+      WriteEnrollmentRequest(data.string(), "042021-shisho", (dir_ / "request").string()).ok());
+  const std::set<std::string> requested = Tree(data);
+  ASSERT_TRUE(requested.count("keys/node.key"));
+  std::ofstream(dir_ / "enrollment") << "not an enrollment\n";
+  InitOptions o;
+  o.data_dir = data.string();
+  o.enrollment = (dir_ / "enrollment").string();
+  auto failed = Node::Init(o);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(Tree(data), requested);
+}
+
+}  // namespace
+}  // namespace bosai::node
