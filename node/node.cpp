@@ -86,6 +86,14 @@ class InitUndo {
   std::set<fs::path> before_;
 };
 
+// Of a data dir whose node was made (its certificate is there) but whose database is not.
+std::string LostDatabase(const fs::path& dir) {
+  return fmt::format(
+      "{} holds a node's keys but no database (bosai.db): restore the data dir from a backup, "
+      "or move it aside and run `bosai init` again",
+      dir.string());
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
@@ -93,6 +101,7 @@ Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
   if (fs::exists(dir / "bosai.db")) {
     return Status::Exists(fmt::format("{} already holds a node", dir.string()));
   }
+  if (fs::exists(dir / "keys" / "node.crt")) return Status::Exists(LostDatabase(dir));
   InitUndo undo(dir);
   auto node = InitFiles(options);
   if (!node.ok()) undo.Run();
@@ -189,6 +198,13 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
 Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   fs::path dir(data_dir);
   if (!fs::exists(dir / "bosai.db")) {
+    if (fs::exists(dir / "keys" / "node.crt")) return Status::NotFound(LostDatabase(dir));
+    if (fs::exists(dir / "keys" / "node.key")) {
+      return Status::NotFound(
+          fmt::format("{} holds a requested node key: run `bosai init --enrollment FILE` with the "
+                      "enrollment issued for it",
+                      data_dir));
+    }
     return Status::NotFound(fmt::format(
         "{} holds no node: run `bosai init --node-id ID --municipality CODE` first", data_dir));
   }

@@ -1,5 +1,6 @@
 // Creating a data dir: an init that fails leaves the data dir as it found it, so that the next
-// try succeeds (and an enrollment's requested key stays).
+// try succeeds (and an enrollment's requested key stays); a data dir that is not a whole node
+// says what it lacks.
 #include "node/node.h"
 
 #include <gtest/gtest.h>
@@ -73,6 +74,17 @@ TEST_F(NodeInitTest, AFailedInitRemovesWhatItMade) {
   EXPECT_EQ((*node)->node_id(), "042021-honcho");
   EXPECT_TRUE(fs::exists(data / "keys" / "node.key"));
   EXPECT_TRUE(fs::exists(data / "bosai.db"));
+  node->reset();
+
+  // A node whose database is lost is named as one, by every command and by init.
+  fs::remove(data / "bosai.db");
+  const std::string lost = "holds a node's keys but no database (bosai.db)";
+  auto opened = Node::Open(data.string());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find(lost), std::string::npos) << opened.status().message();
+  auto again = Node::Init(Options(data));
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find(lost), std::string::npos) << again.status().message();
 }
 
 TEST_F(NodeInitTest, AFailedEnrollmentKeepsTheRequestedKey) {
@@ -88,6 +100,13 @@ TEST_F(NodeInitTest, AFailedEnrollmentKeepsTheRequestedKey) {
   auto failed = Node::Init(o);
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(Tree(data), requested);
+  // Until it is enrolled, commands say what the data dir waits for.
+  auto opened = Node::Open(data.string());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find("holds a requested node key: run `bosai init "
+                                           "--enrollment FILE`"),
+            std::string::npos)
+      << opened.status().message();
 }
 
 }  // namespace
