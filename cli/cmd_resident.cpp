@@ -38,9 +38,15 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
     double f = total ? double(done) / double(total) : 1.0;
     progress.Update(pass == 1 ? f * 0.3 : 0.3 + f * 0.7, pass == 1 ? "checking" : "writing");
   };
+  Interruptible interrupt;
+  opts.cancel = interrupt.flag();
   auto report = node::ImportResidents(*node, opts);
-  progress.Update(1.0);
-  if (!report.ok()) return Fail(g, report.status());
+  progress.Clear();
+  if (!report.ok()) {
+    Fail(g, report.status());
+    if (report.status().code() == Status::Code::kCancelled) g.exit_code = interrupt.exit_code();
+    return;
+  }
   const node::ImportReport& r = *report;
   for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   bool refused = r.problem_count > 0 && rejects.empty();

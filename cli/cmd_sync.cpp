@@ -54,6 +54,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
     Progress progress("sync");
     auto r = node::SyncNow(*node, now_args->address, now_args->peer,
                            [&](double f) { progress.Update(f); });
+    progress.Clear();
     if (!r.ok()) return Fail(g, r.status());
     const sync::PeerStatus& s = r->status;
     if (g.json) {

@@ -2,6 +2,7 @@
 #include "cli/common.h"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -29,8 +30,11 @@ void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
 
 Progress::Progress(std::string label) : label_(std::move(label)), tty_(::isatty(STDERR_FILENO)) {}
 
-Progress::~Progress() {
+Progress::~Progress() { Clear(); }
+
+void Progress::Clear() {
   if (tty_ && last_percent_ >= 0) std::cerr << "\r\033[K" << std::flush;
+  last_percent_ = -1;
 }
 
 void Progress::Update(double fraction, const std::string& detail) {
@@ -43,5 +47,36 @@ void Progress::Update(double fraction, const std::string& detail) {
                            std::string(30 - filled, '.'), percent, detail)
             << std::flush;
 }
+
+namespace {
+
+std::atomic<bool> interrupted{false};
+std::atomic<int> interrupt_signal{0};
+struct sigaction saved_int, saved_term;
+
+void OnInterrupt(int sig) {  // async-signal-safe: lock-free atomics only
+  interrupt_signal.store(sig);
+  interrupted.store(true);
+}
+
+}  // namespace
+
+Interruptible::Interruptible() {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // the second signal takes its default action
+  ::sigaction(SIGINT, &sa, &saved_int);
+  ::sigaction(SIGTERM, &sa, &saved_term);
+}
+
+Interruptible::~Interruptible() {
+  ::sigaction(SIGINT, &saved_int, nullptr);
+  ::sigaction(SIGTERM, &saved_term, nullptr);
+}
+
+const std::atomic<bool>* Interruptible::flag() const { return &interrupted; }
+
+int Interruptible::exit_code() const { return 128 + interrupt_signal.load(); }
 
 }  // namespace bosai::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,11 +36,26 @@ class Progress {
   explicit Progress(std::string label);
   ~Progress();
   void Update(double fraction, const std::string& detail = "");
+  // Erases the bar, before the outcome is printed in its place.
+  void Clear();
 
  private:
   std::string label_;
   bool tty_;
   int last_percent_ = -1;
+};
+
+// While one lives, SIGINT (Ctrl-C) and SIGTERM set flag() instead of ending the process, so
+// that long work stops at its next step and says what it kept; a second signal ends it at once.
+class Interruptible {
+ public:
+  Interruptible();
+  ~Interruptible();
+  Interruptible(const Interruptible&) = delete;
+  Interruptible& operator=(const Interruptible&) = delete;
+  const std::atomic<bool>* flag() const;
+  // The exit code for work that stopped on the signal: 128 + its number.
+  int exit_code() const;
 };
 
 void RegisterInit(CLI::App& app, Globals& g);

@@ -504,6 +504,11 @@ namespace {
 
 // Valid rows handed from pass 1 to pass 2 when they overlap, in file order and in batches; at
 // most a few batches wait. Either side may stop the other.
+bool Cancelled(const ImportOptions& options) {
+  return options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed);
+}
+Status Interrupted() { return Status::Cancelled("interrupted"); }
+
 class RowQueue {
  public:
   using Batch = std::vector<std::pair<size_t, Row>>;  // (line, row)
@@ -564,9 +569,9 @@ struct Validation {
 // residents) the store is not read. With `rows`, every valid row also goes to pass 2 through it,
 // until the first problem; pass 1 then runs on a thread of its own, with a connection of its own
 // as `held`, beside pass 2's writes.
-Status ValidateFile(Node& node, const std::string& path, Encoding encoding, const Header& header,
-                    Db* held, const ImportOptions::Progress& progress, Validation* v,
-                    RowQueue* rows = nullptr) {
+Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
+                    const Header& header, Db* held, Validation* v, RowQueue* rows = nullptr) {
+  const std::string& path = options.path;
   constexpr size_t kBatchRows = 1024;
   RowQueue::Batch batch;
   BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, encoding));
@@ -587,6 +592,7 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
   if (held) snapshot.emplace(*held);
   Row row;
   while (true) {
+    if (Cancelled(options)) return Interrupted();
     BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
     if (!more) break;
     ++v->rows;
@@ -625,10 +631,10 @@ Status ValidateFile(Node& node, const std::string& path, Encoding encoding, cons
       batch.emplace_back(rec.line, std::move(row));
       if (batch.size() == kBatchRows && !rows->Push(std::exchange(batch, {}))) rows = nullptr;
     }
-    if (progress && reader->bytes_read() - last_progress > (4u << 20)) {
+    if (options.progress && reader->bytes_read() - last_progress > (4u << 20)) {
       last_progress = reader->bytes_read();
       // Overlapping passes show as one: rows are written as soon as they are read here.
-      progress(rows ? 2 : 1, reader->bytes_read(), reader->file_size());
+      options.progress(rows ? 2 : 1, reader->bytes_read(), reader->file_size());
     }
   }
   if (rows && !v->found.load(std::memory_order_relaxed) && !batch.empty()) {
@@ -728,15 +734,15 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         validated = held->Exec("PRAGMA cache_size=-8192");
       }
       if (validated.ok()) {
-        validated = ValidateFile(node, path, report.encoding, header, held.get(), options.progress,
-                                 &validation, &rows);
+        validated =
+            ValidateFile(node, options, report.encoding, header, held.get(), &validation, &rows);
       }
       rows.Close();
     });
   } else {
-    BOSAI_RETURN_IF_ERROR(ValidateFile(node, path, report.encoding, header,
-                                       fresh ? nullptr : &store.db(), options.progress,
-                                       &validation));
+    Status validated_all = ValidateFile(node, options, report.encoding, header,
+                                        fresh ? nullptr : &store.db(), &validation);
+    if (!validated_all.ok()) return validated_all.WithNote("nothing was imported");
     if (Report(validation, options, &report)) return report;  // nothing imported
     validation.problems.clear();
     validation.problems.shrink_to_fit();
@@ -863,6 +869,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   RowQueue::Batch handed;     // from pass 1
   size_t next = 0;
   while (st.ok()) {
+    if (Cancelled(options)) {
+      st = Interrupted();
+      break;
+    }
     if (overlap) {
       if (next == handed.size()) {
         auto batch = rows.Pop();
@@ -940,6 +950,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       options.progress(2, reader->bytes_read(), reader->file_size());
     }
   }
+  if (st.ok() && Cancelled(options)) st = Interrupted();  // pass 1 may have stopped first
   if (overlap) {
     // Every row is written: the households without a 世帯主 row follow, and the bulk write
     // builds its indexes while pass 1 checks across rows (repeated codes and numbers).

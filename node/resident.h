@@ -3,6 +3,7 @@
 // keyed "<municipality code>:<code>". Not thread-safe: works on one Node.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,9 @@ struct ImportOptions {
   // passes overlap (a first import without --skip-invalid), only pass 2 reports.
   using Progress = std::function<void(int pass, uint64_t done, uint64_t total)>;
   Progress progress;
+  // When set (by a signal handler), the import stops at the next row: Cancelled, with what the
+  // store kept said as for any failure.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ImportReport {

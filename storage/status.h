@@ -22,6 +22,7 @@ class Status {
     kIoError,
     kBusy,
     kPermissionDenied,  // not entrusted: untrusted root, revoked node, missing scope
+    kCancelled,         // stopped on request (Ctrl-C) before it was done
   };
 
   Status() = default;
@@ -35,6 +36,7 @@ class Status {
   static Status PermissionDenied(std::string msg) {
     return Status(Code::kPermissionDenied, std::move(msg));
   }
+  static Status Cancelled(std::string msg) { return Status(Code::kCancelled, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

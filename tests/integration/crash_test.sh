@@ -67,3 +67,28 @@ check "a killed bulk import leaves nothing half-done, and doctor passes"
 b bulk resident import big.csv 2>/dev/null
 b bulk resident import small.csv 2>/dev/null
 expect_eq "$(b bulk state hash)" "$want" "re-import after kill -9 converges (bulk)"
+
+# Ctrl-C (SIGINT) or SIGTERM during an import: it stops at its next row, says so and what it
+# kept, and exits 128 + the signal; the store is as a kill leaves it.
+for sig in INT TERM; do
+  delay_ms=$((bulk_ms / 2))
+  for attempt in 1 2 3 4; do
+    rm -rf stopped && cp -a clean_copy stopped
+    "$BOSAI" --data-dir stopped resident import big.csv 2> stopped.log &
+    pid=$!
+    sleep "$(awk "BEGIN {print $delay_ms / 1000}")"
+    kill -"$sig" "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" != 0 ] && break
+    delay_ms=$((delay_ms / 2))
+    [ "$attempt" = 4 ] && fail "the import always finished before SIG$sig"
+  done
+  expect_eq "$rc" "$((128 + $(kill -l "$sig")))" "exit code after SIG$sig"
+  expect_eq "$(cat stopped.log)" "bosai: interrupted; nothing was imported" "SIG$sig message"
+  expect_eq "$(b stopped resident count)" 0 "nothing imported after SIG$sig"
+  b stopped doctor >/dev/null || fail "doctor after SIG$sig: $(b stopped doctor)"
+done
+b stopped resident import big.csv 2>/dev/null
+b stopped resident import small.csv 2>/dev/null
+expect_eq "$(b stopped state hash)" "$want" "re-import after an interrupted import converges"

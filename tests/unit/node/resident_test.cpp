@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -264,6 +265,27 @@ TEST_F(ResidentTest, AFullDiskStopsTheImportAndImportingAgainCompletesIt) {
   auto report = node_->store().Doctor((dir_ / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
   EXPECT_EQ(report->problems, std::vector<std::string>{});
+}
+
+TEST_F(ResidentTest, AnInterruptedImportStopsAndSaysWhatItKept) {
+  std::string text = kHeader;
+  for (int i = 0; i < 3000; ++i) {
+    text += fmt::format("042021,{},H{},甲,コウ,1970-01-01,男,世帯主,,住所,,,\n", 30000 + i, i);
+  }
+  std::atomic<bool> cancel{true};  // Ctrl-C before the first row
+  for (bool skip_invalid : {false, true}) {
+    ImportOptions o;
+    o.path = Write("i.csv", text);
+    if (skip_invalid) o.rejects_path = (dir_ / "rejects.csv").string();
+    o.cancel = &cancel;
+    auto r = ImportResidents(*node_, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kCancelled);
+    EXPECT_EQ(r.status().message(), "interrupted; nothing was imported");
+    EXPECT_EQ(*CountResidents(*node_), 0u);
+  }
+  cancel = false;
+  EXPECT_EQ(Import(Write("i.csv", text)).imported, 3000u);
 }
 
 TEST_F(ResidentTest, MissingColumnsAreNotCleared) {
