@@ -1,5 +1,9 @@
 // bosai gen residents: write a synthetic register CSV.
+#include <fmt/format.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "cli/common.h"
@@ -21,13 +25,15 @@ void RegisterGen(CLI::App& app, Globals& g) {
   res->add_option("--out", *out, "Output file (default: stdout)");
   res->callback([&g, opts, out] {
     std::FILE* f = stdout;
+    const std::string name = out->empty() ? "standard output" : *out;
     if (!out->empty()) {
       f = std::fopen(out->c_str(), "wb");
-      if (!f) return Fail(g, *out + ": cannot write");
+      if (!f) return Fail(g, fmt::format("{}: cannot write: {}", name, std::strerror(errno)));
     }
-    Status st = node::GenerateResidents(*opts, f);
-    if (f != stdout && std::fclose(f) != 0 && st.ok())
-      st = Status::IoError(*out + ": write failed");
+    Status st = node::GenerateResidents(*opts, f).WithContext(name);
+    if (f != stdout && std::fclose(f) != 0 && st.ok()) {
+      st = Status::IoError(fmt::format("{}: write failed: {}", name, std::strerror(errno)));
+    }
     if (!st.ok()) return Fail(g, st);
     if (g.json && !out->empty()) PrintJson({{"rows", opts->count}, {"out", *out}});
   });

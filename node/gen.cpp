@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -236,14 +238,14 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
       ++written;
       if (buf.size() > (1 << 20) - 4096) {
         if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size()) {
-          return Status::IoError("write failed");
+          return Status::IoError(fmt::format("write failed: {}", std::strerror(errno)));
         }
         buf.clear();
       }
     }
   }
   if (std::fwrite(buf.data(), 1, buf.size(), out) != buf.size() || std::fflush(out) != 0) {
-    return Status::IoError("write failed");
+    return Status::IoError(fmt::format("write failed: {}", std::strerror(errno)));
   }
   return Status::Ok();
 }
