@@ -24,17 +24,6 @@ constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
 Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
 
-Status WriteFile(const std::string& path, const std::string& content, bool secret) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, secret ? 0600 : 0644);
-  if (fd < 0)
-    return Status::IoError(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
-  bool ok =
-      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status::IoError(fmt::format("{}: write failed", path));
-  return Status::Ok();
-}
-
 Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind) {
   BOSAI_ASSIGN_OR_RETURN(std::string text, Slurp(path));
   auto j = nlohmann::json::parse(text, nullptr, false);
@@ -173,11 +162,10 @@ Status CreateRootDir(const std::string& municipality, const std::string& dir) {
       return Status::Exists(fmt::format("{}/{} already exists", dir, f));
   }
   BOSAI_RETURN_IF_ERROR(
-      WriteFile((fs::path(dir) / "root.key").string(), sync::PrivateKeyPem(root.key), true));
+      WriteNewFile(fs::path(dir) / "root.key", sync::PrivateKeyPem(root.key), true));
+  BOSAI_RETURN_IF_ERROR(WriteNewFile(fs::path(dir) / "root.crt", root.certificate_pem, false));
   BOSAI_RETURN_IF_ERROR(
-      WriteFile((fs::path(dir) / "root.crt").string(), root.certificate_pem, false));
-  BOSAI_RETURN_IF_ERROR(
-      WriteFile((fs::path(dir) / "data.key").string(), DataKey::Generate().Serialize(), true));
+      WriteNewFile(fs::path(dir) / "data.key", DataKey::Generate().Serialize(), true));
   return EnsureStatusSigner(dir);
 }
 
@@ -208,12 +196,12 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
   if (fs::exists(key_path)) {
     BOSAI_ASSIGN_OR_RETURN(key, ReadNodeKey(key_path.string()));
   } else {
-    BOSAI_RETURN_IF_ERROR(WriteFile(key_path.string(), ToHex(key.secret()) + "\n", true));
+    BOSAI_RETURN_IF_ERROR(WriteNewFile(key_path, ToHex(key.secret()) + "\n", true));
   }
   nlohmann::json j{{"format", "bosai-node-request-v1"},
                    {"node_id", node_id},
                    {"public_key", ToHex(key.public_key())}};
-  return WriteFile(out_path, j.dump(2) + "\n", false);
+  return WriteNewFile(out_path, j.dump(2) + "\n", false);
 }
 
 Status IssueEnrollment(const IssueOptions& o) {
@@ -232,7 +220,7 @@ Status IssueEnrollment(const IssueOptions& o) {
               : std::vector<std::string>{root.municipality, root.municipality + "/mynumber"};
   BOSAI_ASSIGN_OR_RETURN(std::string out, Issue(o.root_dir, root, Str(req, "node_id"), *pk,
                                                 o.issuer_code, write, o.read, dk));
-  return WriteFile(o.out_path, out, false);
+  return WriteNewFile(o.out_path, out, false);
 }
 
 Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
@@ -278,7 +266,7 @@ Status IssueGrantFile(const std::string& root_dir, const std::string& node_certi
   node.scopes.read = read;
   BOSAI_ASSIGN_OR_RETURN(std::string grant, sync::IssueReadGrant(root, node));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node.node_id + ".grant", grant));
-  return WriteFile(out_path, grant, false);
+  return WriteNewFile(out_path, grant, false);
 }
 
 Result<std::string> InstallTrustFile(const std::string& data_dir, const std::string& path) {
@@ -293,7 +281,7 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
     fs::create_directories(keys / "roots", ec);
     fs::path to = keys / "roots" / (*municipality + ".crt");
     if (fs::exists(to)) fs::remove(to, ec);
-    BOSAI_RETURN_IF_ERROR(WriteFile(to.string(), pem, false));
+    BOSAI_RETURN_IF_ERROR(WriteNewFile(to, pem, false));
     return "root of " + *municipality;
   }
   // A grant: it must verify under one of the roots this node trusts, and be for this node.
@@ -312,7 +300,7 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
     fs::create_directories(keys / "grants", ec);
     fs::path to = keys / "grants" / (grant->root_municipality + ".crt");
     if (fs::exists(to)) fs::remove(to, ec);
-    BOSAI_RETURN_IF_ERROR(WriteFile(to.string(), pem, false));
+    BOSAI_RETURN_IF_ERROR(WriteNewFile(to, pem, false));
     std::string scopes;
     for (const auto& s : grant->scopes.read) scopes += (scopes.empty() ? "" : ",") + s;
     return "read grant of " + grant->root_municipality + " (" + scopes + ")";

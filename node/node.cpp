@@ -22,18 +22,6 @@ namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
 
-Status WriteSecretFile(const fs::path& path, const std::string& content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0)
-    return Status::IoError(
-        fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
-  bool ok =
-      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return Status::IoError(fmt::format("{}: write failed", path.string()));
-  return Status::Ok();
-}
-
 Result<std::string> ReadFile(const fs::path& path) { return ReadSmallFile(path.string()); }
 
 std::string OsUser() {
@@ -163,15 +151,17 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
   }
   if (options.enrollment.empty()) {
     BOSAI_RETURN_IF_ERROR(
-        WriteSecretFile(dir / "keys" / "node.key", ToHex(node_key->secret()) + "\n"));
+        WriteNewFile(dir / "keys" / "node.key", ToHex(node_key->secret()) + "\n", true));
   }
-  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "node.crt", enrollment->node_certificate));
   BOSAI_RETURN_IF_ERROR(
-      WriteSecretFile(dir / "keys" / "node.cwt", enrollment->compact_certificate));
-  BOSAI_RETURN_IF_ERROR(WriteSecretFile(dir / "keys" / "root.crt", enrollment->root_certificate));
+      WriteNewFile(dir / "keys" / "node.crt", enrollment->node_certificate, true));
+  BOSAI_RETURN_IF_ERROR(
+      WriteNewFile(dir / "keys" / "node.cwt", enrollment->compact_certificate, true));
+  BOSAI_RETURN_IF_ERROR(
+      WriteNewFile(dir / "keys" / "root.crt", enrollment->root_certificate, true));
   if (enrollment->data_key) {
     BOSAI_RETURN_IF_ERROR(
-        WriteSecretFile(dir / "keys" / "data.key", enrollment->data_key->Serialize()));
+        WriteNewFile(dir / "keys" / "data.key", enrollment->data_key->Serialize(), true));
   }
 
   Store::Options so;

@@ -1,8 +1,12 @@
 // Small files; see files.h.
 #include "storage/files.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 namespace bosai {
@@ -20,6 +24,23 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_
   }
   if (in.bad()) return Status::IoError(fmt::format("{}: read failed", path.string()));
   return data;
+}
+
+Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
+  if (fd < 0) {
+    return Status::IoError(
+        fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
+  }
+  bool ok =
+      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
+  int error = errno;
+  ::close(fd);
+  if (!ok) {
+    return Status::IoError(
+        fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
+  }
+  return Status::Ok();
 }
 
 }  // namespace bosai

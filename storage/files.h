@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "storage/status.h"
 
@@ -15,5 +16,9 @@ inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 // The whole file; NotFound when it cannot be read, Invalid when over max_bytes.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path,
                                   size_t max_bytes = kMaxSmallFileBytes);
+
+// Creates PATH, which must not exist (a key is never overwritten), with CONTENT, durably
+// (fsync); readable by its owner only when SECRET.
+Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret);
 
 }  // namespace bosai
