@@ -806,18 +806,24 @@ TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
   EXPECT_FALSE(a->GetRegisterBase(kEntity, "042021:1", 8)->has_value());
 }
 
+// An in-memory store whose bulk writes sort their index entries in a run every few records.
+std::unique_ptr<Store> SpillingStore(ManualClock* clock) {
+  Store::Options o;
+  o.clock = clock;
+  o.indexer = testing::TestIndexer;
+  o.index_build_bytes = 100;
+  auto opened = Store::Open(":memory:", o);
+  EXPECT_TRUE(opened.ok()) << opened.status().message();
+  EXPECT_TRUE((*opened)->SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  return std::move(opened).value();
+}
+
 // A bulk write sorts its index entries in runs on disk, in TMPDIR (as other tools honour it)
 // or /tmp; a run is never left behind, and a directory it cannot use is named.
 TEST(Store, ABulkWriteSortsItsRunsInTmpdir) {
   ManualClock clock(1'000'000);
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
-  o.index_build_bytes = 100;  // a run every few records
-  auto opened = Store::Open(":memory:", o);
-  ASSERT_TRUE(opened.ok());
-  Store& s = **opened;
-  ASSERT_TRUE(s.SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  std::unique_ptr<Store> opened = SpillingStore(&clock);
+  Store& s = *opened;
   auto dir = testing::FreshDir("bosai-tmpdir-");
   const char* saved = std::getenv("TMPDIR");
   const std::string restore = saved ? saved : "";
@@ -862,14 +868,8 @@ TEST(Store, ABulkWriteSortsItsRunsInTmpdir) {
 // beside the keys already there; a key put twice in one bulk write fails its end.
 TEST(Store, ABulkWriteInsertsItsKeysInOrderAtItsEnd) {
   ManualClock clock(1'000'000);
-  Store::Options o;
-  o.clock = &clock;
-  o.indexer = testing::TestIndexer;
-  o.index_build_bytes = 100;  // a run every few records
-  auto opened = Store::Open(":memory:", o);
-  ASSERT_TRUE(opened.ok());
-  Store& s = **opened;
-  ASSERT_TRUE(s.SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+  std::unique_ptr<Store> opened = SpillingStore(&clock);
+  Store& s = *opened;
   PutString(s, "042021:k050", 2, "before");  // not bulk: the trigger keys it
   std::vector<std::pair<uint32_t, std::string>> keys;
   for (int i = 0; i < 100; ++i) {
