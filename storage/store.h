@@ -447,6 +447,19 @@ class Store {
   bool bulk_ = false;
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
+  // While a bulk write or a bootstrap's build runs: the connection's page cache made small.
+  class BulkCache {
+   public:
+    explicit BulkCache(Db& db);
+    ~BulkCache();
+    BulkCache(const BulkCache&) = delete;
+    BulkCache& operator=(const BulkCache&) = delete;
+
+   private:
+    Db& db_;
+    std::optional<int64_t> before_;
+  };
+  std::unique_ptr<BulkCache> bulk_cache_;
   static constexpr size_t kBulkRowsPerFlush = 1024;
   // A bulk write's new records, inserted many per statement (InsertRecords); their row ids are
   // given here, from bulk_next_id_.
