@@ -1274,7 +1274,7 @@ Status Store::EndBulk() {
   std::thread flushing = FlushInBackground();
   Status st = index_builder_->Finish(*db_);
   index_builder_.reset();
-  if (!st.ok() && st.message().find("UNIQUE") != std::string::npos) {
+  if (st.code() == Status::Code::kAlreadyExists) {
     st = Status::Corruption("bulk import wrote a record twice: " + st.message());
   }
   if (st.ok()) st = db_->Exec(kRecordKeysTrigger);
