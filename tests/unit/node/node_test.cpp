@@ -4,13 +4,13 @@
 #include "node/node.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "node/enroll.h"
+#include "tests/common/fresh_dir.h"
 
 namespace bosai::node {
 namespace {
@@ -20,11 +20,8 @@ namespace fs = std::filesystem;
 class NodeInitTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bosai-init-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::FreshDir(std::string("bosai-init-") +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/common/fresh_dir.h"
+
 namespace bosai::node {
 namespace {
 
@@ -17,10 +19,8 @@ namespace fs = std::filesystem;
 class ResidentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bosai-res-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = testing::FreshDir(std::string("bosai-res-") +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-");
     InitOptions o;
     o.data_dir = (dir_ / "data").string();
     o.node_id = "042021-honcho";

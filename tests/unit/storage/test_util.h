@@ -10,6 +10,7 @@
 #include <string>
 
 #include "storage/store.h"
+#include "tests/common/fresh_dir.h"
 
 namespace bosai::testing {
 
@@ -32,14 +33,6 @@ inline Store::Options TestOptions(Clock* clock) {
   o.clock = clock;
   o.indexer = TestIndexer;
   return o;
-}
-
-// An empty directory for a test's files, `name` and this process's id under the temp dir.
-inline std::filesystem::path FreshDir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / (name + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 inline std::unique_ptr<Store> NewStore(const std::string& node_id, Clock* clock,
