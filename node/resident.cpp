@@ -698,14 +698,16 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   const bool fresh_households = existing_households == 0;
 
   // A first import of a large file runs as one transaction with the indexes built at the end;
-  // otherwise each batch of rows is one durable transaction, so an interrupted import keeps its
-  // progress. Either way a kill leaves a consistent store and a re-run converges.
+  // otherwise each batch of rows is one durable transaction once the file is known to be valid
+  // (below), so an interrupted import keeps the batches committed by then. Either way a kill
+  // leaves a consistent store and a re-run converges.
   const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
   // Unless invalid rows are to be skipped (which needs every problem of the file first), pass 1
   // (validation) runs on a second thread beside pass 2 (writing). Pass 2 commits nothing until
   // pass 1 has found the whole file valid: if it finds a problem, the open transaction is rolled
-  // back and nothing is imported. Households whose 世帯主 row is not yet seen then wait for the
-  // end of the file.
+  // back and nothing is imported. Pass 1 runs at most RowQueue::kMaxBatches batches ahead, so
+  // the first commit comes near the end of the file. Households whose 世帯主 row is not yet seen
+  // wait for the end of the file.
   const bool overlap = !options.rejects_path;
   Validation validation;
   Status validated;
