@@ -57,8 +57,9 @@ void RegisterDoctor(CLI::App& app, Globals& g) {
         auto report = node->store().Doctor(g.data_dir + "/doctor-replay.db");
         if (report.status().code() == Status::Code::kIoError) {
           return Fail(g, report.status().WithNote(
-                             "doctor replays the op-log into doctor-replay.db in the data dir, "
-                             "which needs about as much free space as bosai.db takes"));
+                             "doctor replays the op-log into doctor-replay.db in the data dir: "
+                             "it needs write access there and about as much free space as "
+                             "bosai.db takes"));
         }
         if (!report.ok()) return Fail(g, report.status());
         std::vector<std::string> warnings;

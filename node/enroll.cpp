@@ -1,9 +1,7 @@
 // Root files, enrollment requests and enrollments; see enroll.h.
 #include "node/enroll.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,6 @@
 // Data dir creation and opening; see node.h.
 #include "node/node.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -28,10 +27,6 @@ std::string OsUser() {
   if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
   return std::to_string(::geteuid());
 }
-
-}  // namespace
-
-namespace {
 
 // What an init may create in a data dir: the dir, keys/ and what is in it, and the database.
 // Init removes what it made when it fails, so that the next try starts where it did (and finds

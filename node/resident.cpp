@@ -502,13 +502,14 @@ Result<std::string> ResidentKey(const Node& node, std::string_view id) {
 
 namespace {
 
-// Valid rows handed from pass 1 to pass 2 when they overlap, in file order and in batches; at
-// most a few batches wait. Either side may stop the other.
+// Whether Ctrl-C (or SIGTERM) asked the import to stop; both passes read it at each row.
 bool Cancelled(const ImportOptions& options) {
   return options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed);
 }
 Status Interrupted() { return Status::Cancelled("interrupted"); }
 
+// Valid rows handed from pass 1 to pass 2 when they overlap, in file order and in batches; at
+// most a few batches wait. Either side may stop the other.
 class RowQueue {
  public:
   using Batch = std::vector<std::pair<size_t, Row>>;  // (line, row)

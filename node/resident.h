@@ -30,7 +30,7 @@ struct ImportOptions {
   std::optional<std::string>
       rejects_path;  // --skip-invalid: import valid rows, write the rest here
   // Called now and then with (bytes done, bytes total) of the current pass (1 or 2). When the
-  // passes overlap (a first import without --skip-invalid), only pass 2 reports.
+  // passes overlap (any import without --skip-invalid), only pass 2 reports.
   using Progress = std::function<void(int pass, uint64_t done, uint64_t total)>;
   Progress progress;
   // When set (by a signal handler), the import stops at the next row: Cancelled, with what the

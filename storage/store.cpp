@@ -1799,7 +1799,6 @@ Status Store::MaterializeAll() {
   index_builder_.reset();
   if (st.ok()) st = db_->Exec(kRecordKeysTrigger);
   if (flushing.joinable()) flushing.join();
-  bulk_cache_.reset();
   return st;
 }
 
