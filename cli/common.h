@@ -21,6 +21,7 @@ struct Globals {
 
 // Exit codes: 0 success, 1 failure (reason on stderr), 2 usage error.
 constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;  // the command line cannot be parsed
 
 // Prints "bosai: <message>" and records the failure.
 void Fail(Globals& g, const Status& status);

@@ -1,8 +1,54 @@
 // The bosai executable: global options and the command groups (DESIGN §8).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
+
+namespace {
+
+// The command a failed parse had reached ("bosai resident search"), and the app that parses it.
+const CLI::App& Reached(const CLI::App& app, std::string* path) {
+  *path = "bosai";
+  const CLI::App* at = &app;
+  for (auto subs = at->get_subcommands(); !subs.empty(); subs = at->get_subcommands()) {
+    at = subs.front();
+    *path += " " + at->get_name();
+  }
+  return *at;
+}
+
+// A command line that cannot be parsed: one line on stderr that says what is wrong and where to
+// read more, and exit code 2. --help (and --help-all) print help as usual.
+int UsageError(const CLI::App& app, const CLI::ParseError& e) {
+  if (e.get_exit_code() == 0) return app.exit(e);  // help was asked for
+  std::string path;
+  const CLI::App& at = Reached(app, &path);
+  std::string what = e.what();
+  if (!at.get_subcommands({}).empty() && at.get_subcommands().empty()) {
+    // A command group without its command, or with one it does not have. (Arguments that no
+    // command takes fall through to the app.)
+    std::vector<std::string> names;
+    for (const CLI::App* sub : at.get_subcommands({})) names.push_back(sub->get_name());
+    std::vector<std::string> rest = at.remaining();
+    if (rest.empty()) rest = app.remaining();
+    std::string group = path == "bosai" ? "" : path.substr(6) + " ";  // "resident "
+    if (!rest.empty() && rest.front().rfind('-', 0) != 0) {
+      what = fmt::format("unknown command \"{}{}\"; the commands are {}", group, rest.front(),
+                         fmt::join(names, ", "));
+    } else {
+      what = fmt::format("give a command: {}", fmt::join(names, ", "));
+    }
+  }
+  std::cerr << "bosai: " << what << "; see " << path << " --help" << std::endl;
+  return bosai::cli::kExitUsage;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace bosai::cli;
@@ -43,7 +89,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return UsageError(app, e);
   } catch (const std::exception& e) {
     std::cerr << "bosai: internal error: " << e.what() << std::endl;
     return 70;

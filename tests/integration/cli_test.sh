@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The command-line contract (DESIGN §8) for lines that cannot be parsed: exit code 2, nothing on
+# stdout, one line on stderr naming what is wrong and the help to read, no data dir touched;
+# --help still prints help and exits 0.
+source "$(dirname "$0")/lib.sh" "$@"
+
+# usage_error WHAT EXPECTED_LINE ARGS...: bosai ARGS must fail with exactly EXPECTED_LINE
+usage_error() {
+  local what=$1 want=$2; shift 2
+  local rc=0
+  "$BOSAI" --data-dir fresh "$@" > out.txt 2> err.txt || rc=$?
+  expect_eq "$rc" 2 "$what: exit code"
+  [ ! -s out.txt ] || fail "$what: wrote on stdout: $(cat out.txt)"
+  expect_eq "$(cat err.txt)" "$want" "$what: message"
+  [ ! -e fresh ] || fail "$what: created the data dir"
+}
+
+usage_error "an unknown command" \
+  'bosai: unknown command "bogus"; the commands are init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help' \
+  bogus
+usage_error "an unknown subcommand" \
+  'bosai: unknown command "resident bogus"; the commands are import, show, search, count, edit; see bosai resident --help' \
+  resident bogus
+usage_error "an unknown subcommand after a global option" \
+  'bosai: unknown command "keys node frob"; the commands are request, issue; see bosai keys node --help' \
+  --json keys node frob
+usage_error "no command" \
+  'bosai: give a command: init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help'
+usage_error "a group without its command" \
+  'bosai: give a command: import, show, search, count, edit; see bosai resident --help' \
+  resident
+usage_error "a missing argument" 'bosai: id is required; see bosai resident show --help' \
+  resident show
+usage_error "an option without its value" \
+  'bosai: --kana: 1 required TEXT missing; see bosai resident search --help' resident search --kana
+usage_error "a value that is not a number" \
+  'bosai: Could not convert: --limit = many; see bosai resident search --help' \
+  resident search --kana ア --limit many
+usage_error "an unknown option" \
+  'bosai: The following argument was not expected: --frob; see bosai state hash --help' \
+  state hash --frob
+
+"$BOSAI" resident search --help > help.txt
+grep -q -- "--kana" help.txt || fail "search --help: $(cat help.txt)"
+check "--help prints the command's help and exits 0"
+"$BOSAI" --data-dir fresh resident count > out.txt 2> err.txt && fail "count on no data dir succeeded"
+grep -q "holds no node: run .bosai init" err.txt || fail "count on no data dir: $(cat err.txt)"
+[ ! -e fresh ] || fail "count created the data dir"
+check "a command that fails (not a usage error) still exits non-zero and creates nothing"
