@@ -52,7 +52,7 @@ void RegisterState(CLI::App& app, Globals& g) {
 void RegisterDoctor(CLI::App& app, Globals& g) {
   app.add_subcommand("doctor", "Integrity check: database, op-log gaps and signatures, replay")
       ->callback([&g] {
-        auto node = OpenNode(g);
+        auto node = OpenNode(g, /*warn_clock=*/false);
         if (!node) return;
         auto report = node->store().Doctor(g.data_dir + "/doctor-replay.db");
         if (report.status().code() == Status::Code::kIoError) {
@@ -66,6 +66,7 @@ void RegisterDoctor(CLI::App& app, Globals& g) {
         if (node->development_root()) {
           warnings.push_back("this node uses a development root, not a municipality's root");
         }
+        if (auto w = node->ClockWarning()) warnings.push_back(*w);
         if (g.json) {
           PrintJson({{"ok", report->ok()},
                      {"problems", report->problems},

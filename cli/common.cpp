@@ -16,13 +16,16 @@ void Fail(Globals& g, const std::string& message) {
   g.exit_code = kExitFailure;
 }
 
-std::unique_ptr<node::Node> OpenNode(Globals& g) {
+std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
   auto node = node::Node::Open(g.data_dir);
   if (!node.ok()) {
     Fail(g, node.status());
     return nullptr;
   }
   if (!g.as.empty()) (*node)->set_operator(g.as);
+  if (warn_clock) {
+    if (auto w = (*node)->ClockWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
+  }
   return std::move(node).value();
 }
 

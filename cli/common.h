@@ -27,7 +27,9 @@ constexpr int kExitUsage = 2;  // the command line cannot be parsed
 void Fail(Globals& g, const Status& status);
 void Fail(Globals& g, const std::string& message);
 
-std::unique_ptr<node::Node> OpenNode(Globals& g);
+// Opens the node of --data-dir, or reports why not (nullptr). Warns on stderr when the machine's
+// clock is behind the node's (Node::ClockWarning), unless the command reports that itself.
+std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock = true);
 
 void PrintJson(const nlohmann::json& j);
 

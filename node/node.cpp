@@ -1,6 +1,7 @@
 // Data dir creation and opening; see node.h.
 #include "node/node.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -243,6 +244,25 @@ Result<sync::TrustStore*> Node::trust() {
     BOSAI_ASSIGN_OR_RETURN(trust_, sync::TrustStore::Load(*store_, keys_dir()));
   }
   return trust_.get();
+}
+
+std::optional<std::string> Node::ClockWarning() const {
+  const int64_t lag = store_->ClockLagMillis();
+  if (lag <= kClockWarningMillis) return std::nullopt;
+  const int64_t latest = HlcMillis(store_->high_water());
+  auto local = [](int64_t ms) {
+    return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::localtime(std::time_t(ms / 1000)));
+  };
+  const int64_t s = (lag + 500) / 1000;
+  auto in = [s](int64_t unit) { return (s + unit / 2) / unit; };  // rounded to the nearest
+  std::string behind = s >= 2 * 86400  ? fmt::format("{} days", in(86400))
+                       : s >= 2 * 3600 ? fmt::format("{} hours", in(3600))
+                       : s >= 2 * 60   ? fmt::format("{} minutes", in(60))
+                                       : fmt::format("{} seconds", s);
+  return fmt::format(
+      "this machine's clock reads {}, {} behind the latest time this node has stamped or seen "
+      "({}): its changes are stamped after that time, but set the machine's clock",
+      local(latest - lag), behind, local(latest));
 }
 
 }  // namespace bosai::node

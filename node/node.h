@@ -33,6 +33,10 @@ struct InitOptions {
   std::string root_key;      // path of root.key: enroll in one step (drills, demos)
 };
 
+// A clock this far behind is warned about: a peer's clock may run up to the sync's default
+// maximum offset ahead of this one, and its stamps carry this node's clock with them.
+inline constexpr int64_t kClockWarningMillis = 60'000;
+
 class Node {
  public:
   static Result<std::unique_ptr<Node>> Init(const InitOptions& options);
@@ -48,6 +52,11 @@ class Node {
   bool development_root() const { return development_root_; }
   // The issuer code of this node's certificates (empty on a development root).
   const std::string& issuer_code() const { return issuer_code_; }
+
+  // A warning when this machine's clock is more than kClockWarningMillis behind the latest time
+  // the node has stamped or seen (a clock reset, a dead clock battery): the node keeps writing,
+  // with stamps that follow that time, but the clock should be set.
+  std::optional<std::string> ClockWarning() const;
 
   // Who the audit trail names for this process: "os:<user>" or "user:<operator>" (--as).
   const std::string& author() const { return author_; }

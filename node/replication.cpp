@@ -149,6 +149,12 @@ Status Serve(const ServeConfig& config) {
              {{"node", node->node_id()},
               {"hint", "this node trusts only itself; enroll it under the municipality's root"}});
   }
+  if (auto w = node->ClockWarning()) {
+    LogEvent(spdlog::level::warn, "node.clock_behind",
+             {{"node", node->node_id()},
+              {"lag_ms", std::to_string(node->store().ClockLagMillis())},
+              {"hint", *w}});
+  }
   LogEvent(spdlog::level::info, "node.start",
            {{"node", node->node_id()},
             {"incarnation", node->incarnation()},

@@ -19,9 +19,7 @@ uint64_t Hlc::Now() {
   int64_t wall = clock_->NowMillis();
   if (wall > HlcMillis(last_)) {
     last_ = HlcPack(wall, 0);
-    wall_behind_ = false;
   } else {
-    wall_behind_ = wall < HlcMillis(last_);
     // Counter overflow carries into the millisecond part: still monotonic.
     last_ += 1;
   }

@@ -42,18 +42,16 @@ class Hlc {
   explicit Hlc(Clock* clock, uint64_t high_water = 0) : clock_(clock), last_(high_water) {}
 
   // A stamp greater than every stamp issued or observed so far. When the wall clock is behind
-  // the high-water mark the counter advances (and wall_behind() turns true, for a warning).
+  // the high-water mark the counter advances (Store::ClockLagMillis says by how much).
   uint64_t Now();
   // Takes a remote stamp into account so that later local stamps are greater.
   void Observe(uint64_t remote);
 
   uint64_t high_water() const { return last_; }
-  bool wall_behind() const { return wall_behind_; }
 
  private:
   Clock* clock_;
   uint64_t last_;
-  bool wall_behind_ = false;
 };
 
 }  // namespace bosai

@@ -300,6 +300,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   return store;
 }
 
+int64_t Store::ClockLagMillis() const {
+  return std::max<int64_t>(0, HlcMillis(hlc_.high_water()) - options_.clock->NowMillis());
+}
+
 Status Store::Migrate() {
   Stmt& v = db_->Prepare("PRAGMA user_version");
   v.Step();

@@ -121,6 +121,12 @@ class Store {
   Status SetIdentity(Identity identity);
   const std::optional<Identity>& identity() const { return identity_; }
 
+  // How far the wall clock is behind the latest stamp this store has issued or seen (its HLC's
+  // high-water mark), in milliseconds; 0 when it is not behind. Writes go on regardless: their
+  // stamps follow the high-water mark (DESIGN §4).
+  int64_t ClockLagMillis() const;
+  uint64_t high_water() const { return hlc_.high_water(); }  // the HLC's latest stamp
+
   // Node-local settings (not replicated).
   Result<std::optional<std::string>> GetMeta(std::string_view key);
   // A meta value written as a decimal number; a value that is not one is an error naming it.

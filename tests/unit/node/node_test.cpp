@@ -1,6 +1,6 @@
 // Creating a data dir: an init that fails leaves the data dir as it found it, so that the next
 // try succeeds (and an enrollment's requested key stays); a data dir that is not a whole node
-// says what it lacks.
+// says what it lacks. A node whose machine's clock is behind its own warns, and keeps writing.
 #include "node/node.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "bosai/v1/records.pb.h"
 #include "node/enroll.h"
 #include "tests/common/fresh_dir.h"
 
@@ -104,6 +105,57 @@ TEST_F(NodeInitTest, AFailedEnrollmentKeepsTheRequestedKey) {
                                            "--enrollment FILE`"),
             std::string::npos)
       << opened.status().message();
+}
+
+// A machine whose clock was set back (a reset, a dead clock battery) behind the latest time the
+// node stamped: the node warns, with both times, and keeps writing after that time.
+TEST_F(NodeInitTest, AClockBehindTheNodesIsWarnedAboutAndWritesGoOn) {
+  const fs::path data = dir_ / "data";
+  {
+    auto n = Node::Init(Options(data));
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    EXPECT_EQ((*n)->ClockWarning(), std::nullopt);
+  }
+  auto reopen_with_latest = [&](int64_t ahead_ms) {
+    {
+      auto n = Node::Open(data.string());
+      EXPECT_TRUE(n.ok());
+      const int64_t latest = SystemClock::Get()->NowMillis() + ahead_ms;
+      EXPECT_TRUE((*n)->store().SetMeta("hlc", std::to_string(HlcPack(latest, 0))).ok());
+    }
+    auto n = Node::Open(data.string());
+    EXPECT_TRUE(n.ok()) << n.status().message();
+    return std::move(n).value();
+  };
+  // Within the offset peers' clocks may have: no warning.
+  EXPECT_EQ(reopen_with_latest(30'000)->ClockWarning(), std::nullopt);
+
+  std::unique_ptr<Node> node = reopen_with_latest(3 * 86'400'000LL);
+  std::optional<std::string> warning = node->ClockWarning();
+  ASSERT_TRUE(warning.has_value());
+  EXPECT_NE(warning->find("this machine's clock reads "), std::string::npos) << *warning;
+  EXPECT_NE(warning->find(", 3 days behind the latest time this node has stamped or seen ("),
+            std::string::npos)
+      << *warning;
+  EXPECT_NE(warning->find("set the machine's clock"), std::string::npos) << *warning;
+
+  const uint64_t before = node->store().high_water();
+  Store& store = node->store();
+  ASSERT_TRUE(store.BeginWrite("os:test").ok());
+  v1::Household household;
+  household.set_address("石巻市穀町1-1");
+  ASSERT_TRUE(store
+                  .Put(node->scope(), v1::ENTITY_HOUSEHOLD, "042021:H1",
+                       {{v1::Household::kAddressFieldNumber, household.SerializeAsString()}})
+                  .ok());
+  ASSERT_TRUE(store.CommitWrite().ok());
+  EXPECT_GT(store.high_water(), before);
+  EXPECT_EQ(HlcMillis(store.high_water()), HlcMillis(before));  // the counter advanced
+
+  EXPECT_NE(reopen_with_latest(3 * 3'600'000LL)->ClockWarning()->find(", 3 hours behind"),
+            std::string::npos);
+  EXPECT_NE(reopen_with_latest(5 * 60'000LL)->ClockWarning()->find(", 5 minutes behind"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -63,6 +63,30 @@ TEST(Store, WritesAreMaterializedAndLogged) {
   EXPECT_EQ(*a->CountRecords(kEntity), 1u);
 }
 
+// A wall clock set back: writes go on, stamped above the latest stamp, and the store says how far
+// behind the clock is (what Node::ClockWarning warns about). A block from a clock ahead counts.
+TEST(Store, AClockSetBackKeepsWritingAndItsLagIsKnown) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  PutString(*a, "042021:1", 2, "佐藤");
+  const uint64_t first = a->high_water();
+  EXPECT_EQ(a->ClockLagMillis(), 0);
+  clock.Set(900'000);
+  EXPECT_EQ(a->ClockLagMillis(), 100'000);
+  PutString(*a, "042021:1", 2, "佐藤花子");
+  EXPECT_EQ(Field(*a, "042021:1", 2), "佐藤花子");  // the later write wins: its stamp is greater
+  EXPECT_GT(a->high_water(), first);
+  EXPECT_EQ(HlcMillis(a->high_water()), 1'000'000);
+  clock.Set(1'000'500);
+  EXPECT_EQ(a->ClockLagMillis(), 0);
+
+  ManualClock ahead(1'200'000);
+  auto b = NewStore("042021-shisho", &ahead);
+  PutString(*b, "042021:2", 2, "鈴木");
+  Pull(*a, *b, KeysOf({a.get(), b.get()}));
+  EXPECT_EQ(a->ClockLagMillis(), 199'500);
+}
+
 TEST(Store, AbortedWriteLeavesNothing) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
