@@ -90,9 +90,10 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto file = std::make_shared<std::string>();
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
-  imp->add_option("file", *file, "CSV file in the canonical layout")->required();
+  imp->add_option("file", *file, "CSV (or tab-separated) file in the canonical layout")->required();
   imp->add_option("--encoding", *encoding,
-                  "auto (decided by the file's first Japanese text), utf-8 or cp932")
+                  "auto (a byte order mark, else the file's first Japanese text), utf-8, cp932 or "
+                  "utf-16")
       ->capture_default_str();
   imp->add_option("--skip-invalid", *rejects,
                   "Import the valid rows; write the others with their reasons to this CSV");

@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "node/text.h"
 
@@ -53,6 +55,19 @@ Result<bool> FileIsUtf8(const std::string& path) {
   }
 }
 
+// Whether a file's first bytes are a UTF-16 byte order mark, little- or big-endian.
+bool HasUtf16Bom(std::string_view head) {
+  return head.substr(0, 2) == "\xFF\xFE" || head.substr(0, 2) == "\xFE\xFF";
+}
+
+// The first three bytes of PATH (fewer when it is shorter).
+Result<std::string> FileHead(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  char head[3];
+  return std::string(head, std::fread(head, 1, sizeof head, f.get()));
+}
+
 }  // namespace
 
 Result<Encoding> ParseEncoding(std::string_view name) {
@@ -62,7 +77,9 @@ Result<Encoding> ParseEncoding(std::string_view name) {
       name == "Shift_JIS") {
     return Encoding::kCp932;
   }
-  return Status::Invalid(fmt::format("unknown encoding \"{}\" (use auto, utf-8 or cp932)", name));
+  if (name == "utf-16" || name == "utf16" || name == "UTF-16") return Encoding::kUtf16;
+  return Status::Invalid(
+      fmt::format("unknown encoding \"{}\" (use auto, utf-8, cp932 or utf-16)", name));
 }
 
 const char* EncodingName(Encoding e) {
@@ -73,6 +90,8 @@ const char* EncodingName(Encoding e) {
       return "utf-8";
     case Encoding::kCp932:
       return "cp932";
+    case Encoding::kUtf16:
+      return "utf-16";
   }
   return "?";
 }
@@ -80,9 +99,21 @@ const char* EncodingName(Encoding e) {
 Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding encoding) {
   std::unique_ptr<CsvReader> r(new CsvReader());
   r->path_ = path;
+  BOSAI_ASSIGN_OR_RETURN(std::string head, FileHead(path));
+  if (encoding == Encoding::kAuto && HasUtf16Bom(head)) encoding = Encoding::kUtf16;
   if (encoding == Encoding::kAuto) {
     BOSAI_ASSIGN_OR_RETURN(bool utf8, FileIsUtf8(path));
     encoding = utf8 ? Encoding::kUtf8 : Encoding::kCp932;
+  }
+  // A UTF-16 file without a byte order mark is taken as little-endian, as Windows writes it.
+  const char* source = nullptr;
+  if (encoding == Encoding::kUtf8) {
+    r->bom_ = head == "\xEF\xBB\xBF" ? 3 : 0;
+  } else if (encoding == Encoding::kCp932) {
+    source = "windows-31j";  // Microsoft's mapping (ibm-943_P15A-2003)
+  } else {
+    r->bom_ = HasUtf16Bom(head) ? 2 : 0;
+    source = head.substr(0, 2) == "\xFE\xFF" ? "UTF-16BE" : "UTF-16LE";
   }
   r->encoding_ = encoding;
   r->file_ = std::fopen(path.c_str(), "rb");
@@ -90,11 +121,11 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Enco
   std::fseek(r->file_, 0, SEEK_END);
   r->file_size_ = uint64_t(std::ftell(r->file_));
   std::fseek(r->file_, 0, SEEK_SET);
-  if (encoding == Encoding::kCp932) {
+  if (source) {
     UErrorCode err = U_ZERO_ERROR;
-    r->cp932_ = ucnv_open("windows-31j", &err);  // Microsoft's mapping (ibm-943_P15A-2003)
-    if (U_FAILURE(err)) return Status::IoError("ICU has no CP932 converter");
-    ucnv_setToUCallBack(r->cp932_, UCNV_TO_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
+    r->source_ = ucnv_open(source, &err);
+    if (U_FAILURE(err)) return Status::IoError(fmt::format("ICU has no {} converter", source));
+    ucnv_setToUCallBack(r->source_, UCNV_TO_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
     r->utf8_ = ucnv_open("UTF-8", &err);
     if (U_FAILURE(err)) return Status::IoError("ICU has no UTF-8 converter");
   }
@@ -107,7 +138,7 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Enco
 
 CsvReader::~CsvReader() {
   if (file_) std::fclose(file_);
-  if (cp932_) ucnv_close(cp932_);
+  if (source_) ucnv_close(source_);
   if (utf8_) ucnv_close(utf8_);
   if (parser_ready_) csv_free(&parser_);
 }
@@ -127,6 +158,11 @@ void CsvReader::OnRecord(int /*terminator*/, void* self) {
 
 Status CsvReader::FeedLine(std::string_view line) {
   ++line_;
+  if (line_ == 1 && line.find('\t') != std::string_view::npos &&
+      line.find(',') == std::string_view::npos) {
+    delimiter_ = '\t';
+    csv_set_delim(&parser_, '\t');
+  }
   if (parser_.pstate == kRowNotBegun) record_start_ = line_;
   record_bytes_ += line.size();
   if (record_bytes_ > kMaxRecordBytes) {
@@ -171,17 +207,14 @@ Status CsvReader::Fill() {
   }
   buf.resize(n);
   bytes_read_ += n;
-  if (first_chunk_ && buf.size() >= 3 && buf.compare(0, 3, "\xEF\xBB\xBF") == 0 &&
-      encoding_ == Encoding::kUtf8) {
-    buf.erase(0, 3);
-  }
+  if (first_chunk_) buf.erase(0, std::min(bom_, buf.size()));
   first_chunk_ = false;
   bool last = n == 0;
 
   std::string text;
-  if (encoding_ == Encoding::kCp932) {
-    // CP932 → UTF-16 → UTF-8 through ICU's pivot buffer; a character split between chunks waits
-    // in the converter. Returns where ICU stopped, past the bad bytes, or npos.
+  if (source_) {
+    // CP932 or UTF-16 → UTF-16 → UTF-8 through ICU's pivot buffer; a character split between chunks
+    // waits in the converter. Returns where ICU stopped, past the bad bytes, or npos.
     auto decode = [this](std::string_view in, bool flush, std::string* out) {
       out->resize(in.size() * 3 + 16);
       const char* src = in.data();
@@ -190,7 +223,7 @@ Status CsvReader::Fill() {
       UChar pivot[4096];
       UChar* ps = pivot;
       UChar* pt = pivot;
-      ucnv_convertEx(utf8_, cp932_, &dst, out->data() + out->size(), &src, in.data() + in.size(),
+      ucnv_convertEx(utf8_, source_, &dst, out->data() + out->size(), &src, in.data() + in.size(),
                      pivot, &ps, &pt, pivot + 4096, false, flush, &err);
       out->resize(size_t(dst - out->data()));
       return U_FAILURE(err) ? size_t(src - in.data()) : std::string_view::npos;
@@ -200,19 +233,21 @@ Status CsvReader::Fill() {
       char bad[8];
       int8_t bad_len = sizeof bad;
       UErrorCode err = U_ZERO_ERROR;
-      ucnv_getInvalidChars(cp932_, bad, &bad_len, &err);
+      ucnv_getInvalidChars(source_, bad, &bad_len, &err);
       if (U_FAILURE(err)) bad_len = 0;
       std::string bytes;
       for (int8_t i = 0; i < bad_len; ++i) {
         bytes += fmt::format("{}0x{:02X}", i ? " " : "", uint8_t(bad[i]));
       }
       // The text before them, whole: ICU may have left its end in the pivot buffer.
-      ucnv_reset(cp932_);
+      ucnv_reset(source_);
       ucnv_reset(utf8_);
       decode(std::string_view(buf).substr(0, stop - std::min(stop, size_t(bad_len))), true, &text);
-      return BadText(
-          text, fmt::format("{} {} {} not CP932 text (try --encoding utf-8)",
-                            bad_len > 1 ? "bytes" : "byte", bytes, bad_len > 1 ? "are" : "is"));
+      const bool cp932 = encoding_ == Encoding::kCp932;
+      return BadText(text,
+                     fmt::format("{} {} {} not {} text{}", bad_len > 1 ? "bytes" : "byte", bytes,
+                                 bad_len > 1 ? "are" : "is", cp932 ? "CP932" : "UTF-16",
+                                 cp932 ? " (try --encoding utf-8)" : ""));
     }
   } else {
     text = carry_ + buf;
@@ -231,6 +266,11 @@ Status CsvReader::Fill() {
       return BadText(text.substr(0, valid),
                      fmt::format("byte 0x{:02X} is not UTF-8 text (try --encoding cp932)",
                                  uint8_t(text[valid])));
+    }
+    if (size_t nul = text.find('\0'); nul != std::string::npos) {
+      return BadText(text.substr(0, nul),
+                     "byte 0x00 is not text (UTF-16 without a byte order mark? try --encoding "
+                     "utf-16)");
     }
   }
   BOSAI_RETURN_IF_ERROR(FeedText(text));

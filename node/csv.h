@@ -1,5 +1,7 @@
 // Streaming CSV reader for register files (DESIGN §8): RFC 4180 quoting through libcsv, UTF-8
-// with or without BOM or CP932 (Microsoft's mapping, via ICU), CRLF or LF. Each record carries
+// with or without BOM, CP932 (Microsoft's mapping, via ICU) or UTF-16 (as Excel's "Unicode
+// text" saves it: a byte order mark, little-endian, tab-separated), CRLF or LF. Fields are
+// separated by commas, or by tabs when the first line has tabs and no comma. Each record carries
 // the physical line on which it starts. Memory stays bounded whatever the file size: a record
 // may not exceed kMaxRecordBytes. Not thread-safe.
 #pragma once
@@ -17,7 +19,7 @@
 
 namespace bosai::node {
 
-enum class Encoding { kAuto, kUtf8, kCp932 };
+enum class Encoding { kAuto, kUtf8, kCp932, kUtf16 };
 Result<Encoding> ParseEncoding(std::string_view name);
 const char* EncodingName(Encoding e);
 
@@ -37,6 +39,7 @@ class CsvReader {
   Result<bool> Next(CsvRecord* out);
 
   Encoding encoding() const { return encoding_; }
+  char delimiter() const { return delimiter_; }  // ',' or '\t', decided by the first line
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t file_size() const { return file_size_; }
 
@@ -57,8 +60,10 @@ class CsvReader {
   uint64_t file_size_ = 0;
 
   std::FILE* file_ = nullptr;
-  UConverter* cp932_ = nullptr;
+  UConverter* source_ = nullptr;  // the file's encoding to UTF-16, when it is not UTF-8
   UConverter* utf8_ = nullptr;
+  size_t bom_ = 0;  // bytes of byte order mark at the start of the file
+  char delimiter_ = ',';
   csv_parser parser_{};
   bool parser_ready_ = false;
   bool eof_ = false;

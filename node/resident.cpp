@@ -122,8 +122,14 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
   }
   for (int c = 0; c < kNumCols; ++c) {
     if (kColumns[c].required && h.index[c] < 0) {
-      return Status::Invalid(
+      Status missing = Status::Invalid(
           fmt::format("{}:{}: required column {} is missing", path, rec.line, kColumns[c].name));
+      if (rec.fields.size() == 1) {
+        return missing.WithNote(
+            "the header row is one column: its fields are separated by neither commas nor tabs "
+            "(save the file as CSV)");
+      }
+      return missing;
     }
   }
   if (!unknown.empty()) {

@@ -1,4 +1,5 @@
-// CSV reader: quoting, line numbers of records, BOM, CRLF, CP932, and malformed input.
+// CSV reader: quoting, line numbers of records, BOM, CRLF, CP932, UTF-16 and tabs as Excel
+// saves "Unicode text", and malformed input.
 #include "node/csv.h"
 
 #include <fmt/format.h>
@@ -142,6 +143,86 @@ TEST_F(CsvTest, BytesThatAreNotCp932AreNamedWithTheirRecordAndField) {
   EXPECT_NE(err.message().find(":3:3: bytes 0x85 0x40 are not CP932 text (try --encoding utf-8)"),
             std::string::npos)
       << err.message();
+}
+
+// UTF-8 text as UTF-16 bytes (ICU's own converter), little- or big-endian, after a byte order mark.
+std::string Utf16(const std::string& utf8, bool big_endian = false) {
+  std::string out(utf8.size() * 4 + 16, '\0');
+  UErrorCode err = U_ZERO_ERROR;
+  int32_t n = ucnv_convert(big_endian ? "UTF-16BE" : "UTF-16LE", "UTF-8", out.data(),
+                           int32_t(out.size()), utf8.data(), int32_t(utf8.size()), &err);
+  EXPECT_TRUE(U_SUCCESS(err));
+  out.resize(size_t(n));
+  return (big_endian ? std::string("\xFE\xFF") : std::string("\xFF\xFE")) + out;
+}
+
+// What Excel saves as "Unicode text": UTF-16 with a byte order mark, tab-separated, CRLF; a
+// field with a tab or a line break inside is quoted.
+TEST_F(CsvTest, Utf16WithAByteOrderMarkAndTabsIsReadAsExcelSavesIt) {
+  const std::string text =
+      "氏名\tふりがな\t住所\r\n𠮷田 太郎\tヨシダ タロウ\t\"石巻市\t穀町\r\n1-1\"\r\n"
+      "髙橋 花子\tタカハシ ハナコ\t\"a,b\"\r\n";
+  for (bool big_endian : {false, true}) {
+    Status err;
+    auto r = CsvReader::Open(Write(Utf16(text, big_endian)), Encoding::kAuto);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ((*r)->encoding(), Encoding::kUtf16);
+    std::vector<CsvRecord> recs;
+    CsvRecord rec;
+    while (true) {
+      auto more = (*r)->Next(&rec);
+      ASSERT_TRUE(more.ok()) << more.status().message();
+      if (!*more) break;
+      recs.push_back(rec);
+    }
+    EXPECT_EQ((*r)->delimiter(), '\t');
+    ASSERT_EQ(recs.size(), 3u) << big_endian;
+    EXPECT_EQ(recs[0].fields, (std::vector<std::string>{"氏名", "ふりがな", "住所"}));
+    EXPECT_EQ(recs[1].fields,
+              (std::vector<std::string>{"𠮷田 太郎", "ヨシダ タロウ", "石巻市\t穀町\r\n1-1"}));
+    EXPECT_EQ(recs[1].line, 2u);
+    EXPECT_EQ(recs[2].line, 4u);
+    EXPECT_EQ(recs[2].fields[2], "a,b");
+  }
+  // --encoding utf-16 without a byte order mark: little-endian, as Windows writes it.
+  auto recs = ReadAll(Write(Utf16("a\tb\r\n山\t川\r\n").substr(2)), Encoding::kUtf16);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].fields, (std::vector<std::string>{"山", "川"}));
+}
+
+TEST_F(CsvTest, AUtf16CharacterSplitBetweenReadsIsWhole) {
+  // 𠮷 is a surrogate pair; place one across the reader's 1 MiB reads.
+  constexpr size_t kChunk = 1 << 20;
+  const size_t before = (kChunk - 2 - 2) / 2 - 2;  // characters before it, after "a\n"
+  std::string utf8 = "a\n";
+  for (size_t i = 0; i < before / 100; ++i) utf8 += std::string(99, 'x') + "\n";
+  utf8 += std::string(before % 100, 'x') + "𠮷\n";
+  std::string bytes = Utf16(utf8);
+  ASSERT_EQ(bytes.substr(kChunk - 2, 4), Utf16("𠮷").substr(2));
+  auto recs = ReadAll(Write(bytes));
+  ASSERT_EQ(recs.size(), 2 + before / 100);
+  EXPECT_EQ(recs.back().fields[0], std::string(before % 100, 'x') + "𠮷");
+}
+
+TEST_F(CsvTest, TextThatIsNotUtf16OrHasNulBytesIsNamedWithItsRecordAndField) {
+  // A high surrogate (0xD842) without its low half, in the second field of line 3.
+  std::string bytes = Utf16("a\tb\n1\t2\n3\t") + std::string("\x42\xD8\x34\x00\n\x00", 6);
+  Status err;
+  ReadAll(Write(bytes), Encoding::kAuto, &err);
+  EXPECT_NE(err.message().find(":3:2: bytes 0x42 0xD8 are not UTF-16 text"), std::string::npos)
+      << err.message();
+  // UTF-16 without its byte order mark, read as UTF-8: NUL bytes are named, with a hint.
+  ReadAll(Write(Utf16("a,b\n1,2\n").substr(2)), Encoding::kAuto, &err);
+  EXPECT_NE(err.message().find(":1:1: byte 0x00 is not text (UTF-16 without a byte order mark? "
+                               "try --encoding utf-16)"),
+            std::string::npos)
+      << err.message();
+}
+
+TEST_F(CsvTest, ALineWithCommasIsSplitAtCommasWhateverTabsItHas) {
+  auto recs = ReadAll(Write("a,b\tc\n1,2\t3\n"));
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].fields, (std::vector<std::string>{"1", "2\t3"}));
 }
 
 TEST_F(CsvTest, OverlongRecordIsRefused) {
