@@ -17,7 +17,7 @@ void Fail(Globals& g, const std::string& message) {
 }
 
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
-  auto node = node::Node::Open(g.data_dir);
+  auto node = node::Node::Open(g.data_dir, g.read_only);
   if (!node.ok()) {
     Fail(g, node.status());
     return nullptr;

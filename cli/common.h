@@ -15,7 +15,8 @@ namespace bosai::cli {
 struct Globals {
   std::string data_dir;
   bool json = false;
-  std::string as;  // --as USER: the operator the audit trail names
+  std::string as;          // --as USER: the operator the audit trail names
+  bool read_only = false;  // --read-only: open the store without writing to it
   int exit_code = 0;
 };
 

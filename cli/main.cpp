@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", g.data_dir,
                  "Data directory (env BOSAI_DATA_DIR; default ./bosai-data)");
   app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
+  app.add_flag("--read-only", g.read_only,
+               "Open the data dir without writing to it (a copy being checked; also chosen "
+               "when the data dir cannot be written): commands that would change it fail");
   app.add_option("--as", g.as, "Operator recorded as the author of changes (default: the OS user)")
       ->check([](const std::string& v) {
         for (char c : v) {

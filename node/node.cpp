@@ -181,7 +181,7 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
   return Open(options.data_dir);
 }
 
-Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
+Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, bool read_only) {
   fs::path dir(data_dir);
   if (!fs::exists(dir / "bosai.db")) {
     if (fs::exists(dir / "keys" / "node.crt")) return Status::NotFound(LostDatabase(dir));
@@ -197,8 +197,10 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir) {
   std::unique_ptr<Node> node(new Node());
   node->data_dir_ = data_dir;
   node->author_ = "os:" + OsUser();
+  node->read_only_ = read_only || ::access(data_dir.c_str(), W_OK) != 0;
   Store::Options so;
   so.indexer = ResidentIndexer();
+  so.read_only = node->read_only_;
   BOSAI_ASSIGN_OR_RETURN(node->store_, Store::Open((dir / "bosai.db").string(), so));
   Store& store = *node->store_;
   BOSAI_ASSIGN_OR_RETURN(auto node_id, store.GetMeta("node_id"));

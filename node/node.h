@@ -40,9 +40,13 @@ inline constexpr int64_t kClockWarningMillis = 60'000;
 class Node {
  public:
   static Result<std::unique_ptr<Node>> Init(const InitOptions& options);
-  static Result<std::unique_ptr<Node>> Open(const std::string& data_dir);
+  // READ_ONLY, or a data dir this process cannot write (a read-only mount, a copy it has no
+  // write permission on), opens the store without writing to it (Store::Options::read_only):
+  // commands that only read work, and one that would write fails, saying so.
+  static Result<std::unique_ptr<Node>> Open(const std::string& data_dir, bool read_only = false);
 
   Store& store() { return *store_; }
+  bool read_only() const { return read_only_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& node_id() const { return node_id_; }
   const std::string& municipality() const { return municipality_; }
@@ -82,6 +86,7 @@ class Node {
   std::unique_ptr<sync::TrustStore> trust_;
   std::optional<DataKey> data_key_;
   bool development_root_ = false;
+  bool read_only_ = false;
   std::string issuer_code_;
   std::string author_;
 };

@@ -2,6 +2,7 @@
 #include "storage/db.h"
 
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -31,9 +32,31 @@ Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlit
       [[fallthrough]];
     case SQLITE_NOTADB:
       return Status::Corruption(fmt::format("{}: {}", what, message));
+    case SQLITE_READONLY:
+      return Status::Invalid(fmt::format(
+          "{}: {}: the store is open read-only and this command would change it", what, message));
     default:
       return Status::IoError(fmt::format("{}: {}", what, message));
   }
+}
+
+// Whether the file system that holds PATH is mounted read-only.
+bool OnReadOnlyFileSystem(const std::string& path) {
+  struct statvfs st;
+  return ::statvfs(path.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0;
+}
+
+// PATH as an SQLite file: URI, its reserved characters escaped.
+std::string FileUri(const std::string& path) {
+  std::string uri = "file:";
+  for (char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#' || uint8_t(c) < 0x21) {
+      uri += fmt::format("%{:02X}", uint8_t(c));
+    } else {
+      uri += c;
+    }
+  }
+  return uri;
 }
 
 }  // namespace
@@ -96,9 +119,15 @@ constexpr int kBusyTimeoutMs = 60'000;
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
   sqlite3* raw = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::string name = path;
+  if (read_only && OnReadOnlyFileSystem(path) && !std::filesystem::exists(path + "-wal")) {
+    name = FileUri(path) + "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   auto db = std::make_unique<Db>();
   db->db_.reset(raw);
+  db->read_only_ = read_only;
   if (rc != SQLITE_OK) {
     return Status::IoError(
         fmt::format("cannot open database {}: {}", path, raw ? sqlite3_errmsg(raw) : "no memory"));
@@ -113,7 +142,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
     if (dir.empty()) dir = ".";
     if (!read_only && ::access(dir.c_str(), W_OK) != 0) {
       st = st.WithNote(fmt::format(
-          "{} is not writable, and bosai writes beside the database (its WAL) even to read it",
+          "{} is not writable, and a store opened for writing keeps its WAL beside the database "
+          "(--read-only reads it without writing)",
           dir));
     }
     return st;
@@ -195,7 +225,14 @@ Result<Stmt> Db::PrepareOnce(std::string_view sql) {
   return Stmt(s);
 }
 
-Status Db::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status Db::Begin() {
+  if (read_only_) {
+    return Status::Invalid(
+        "the store is open read-only (--read-only, or its data dir cannot be written): this "
+        "command changes it; run it on a writable copy of the data dir");
+  }
+  return Exec("BEGIN IMMEDIATE");
+}
 Status Db::Commit() { return Exec("COMMIT"); }
 Status Db::Rollback() { return Exec("ROLLBACK"); }
 

@@ -61,7 +61,10 @@ class Stmt {
 class Db {
  public:
   // Opens (creating if needed) a database file in WAL mode with synchronous=FULL and a busy
-  // timeout, so that a second process waits for the lock instead of failing.
+  // timeout, so that a second process waits for the lock instead of failing. READ_ONLY opens an
+  // existing file without writing to it; on a read-only file system, a file with no WAL beside
+  // it is opened as immutable (SQLite would otherwise need to create its shared-memory file),
+  // one with a WAL reads it.
   static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false);
 
   Status Exec(std::string_view sql);
@@ -73,7 +76,9 @@ class Db {
   // A fresh statement, for one-off queries.
   Result<Stmt> PrepareOnce(std::string_view sql);
 
-  Status Begin();  // BEGIN IMMEDIATE: takes the write lock now, waiting on other processes
+  // BEGIN IMMEDIATE: takes the write lock now, waiting on other processes. On a connection
+  // opened read-only, an error that says the command would change the store.
+  Status Begin();
   Status Commit();
   Status Rollback();
   bool in_transaction() const { return !sqlite3_get_autocommit(db_.get()); }
@@ -89,6 +94,7 @@ class Db {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
   std::unique_ptr<sqlite3, Closer> db_;
+  bool read_only_ = false;
   std::unordered_map<std::string, Stmt> cache_;
 };
 

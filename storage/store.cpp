@@ -283,7 +283,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   InitCrypto();
   std::unique_ptr<Store> store(new Store(std::move(options)));
   store->path_ = path;
-  BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path));
+  const bool read_only = store->options_.read_only;
+  BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path, read_only));
   for (int args : {1, 2}) {
     if (sqlite3_create_function_v2(store->db_->raw(), "record_body", args,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC, &store->codec_,
@@ -296,7 +297,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   if (hw) store->hlc_.Observe(*hw);
   // A bootstrap whose process is gone (a crash, a kill) is finished by whoever opens the store.
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> bootstrap, store->GetMeta("bootstrap"));
-  if (bootstrap && store->LockBootstrap()) BOSAI_RETURN_IF_ERROR(store->EndBootstrap());
+  if (bootstrap && !read_only && store->LockBootstrap()) {
+    BOSAI_RETURN_IF_ERROR(store->EndBootstrap());
+  }
   return store;
 }
 
@@ -313,6 +316,12 @@ Status Store::Migrate() {
     return Status::Corruption(
         fmt::format("database schema version {} is newer than this bosai ({}): upgrade bosai",
                     version, kSchemaVersion));
+  }
+  if (version < kSchemaVersion && options_.read_only) {
+    return Status::Invalid(fmt::format(
+        "database schema version {} is older than this bosai's ({}), and the store is open "
+        "read-only: open it once where it can be written, to upgrade it",
+        version, kSchemaVersion));
   }
   if (version < kSchemaVersion) {
     Transaction txn(*db_);

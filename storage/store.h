@@ -110,6 +110,8 @@ class Store {
     uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
     // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
     uint64_t index_build_bytes = uint64_t(8) << 20;
+    // Opens an existing store without writing to it (Db::Open): a write fails, saying so.
+    bool read_only = false;
   };
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);

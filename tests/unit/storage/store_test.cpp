@@ -540,6 +540,63 @@ TEST(Store, OneDoctorAtATimeUsesAScratchStore) {
   std::filesystem::remove_all(dir);
 }
 
+// A store opened read-only (a copy being checked): reads, the state hash and doctor work; a write
+// fails and says why; the file's bytes stay as they were. A store of an older schema is not
+// migrated read-only: that would be a write.
+TEST(Store, AStoreOpenedReadOnlyIsReadAndNeverWritten) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-ro-");
+  const std::string path = (dir / "bosai.db").string();
+  const SigningKey key = SigningKey::Generate();
+  std::string hash;
+  {
+    auto w = Store::Open(path, testing::TestOptions(&clock));
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    ASSERT_TRUE((*w)->SetIdentity({"042021-honcho", 1, key}).ok());
+    PutString(**w, "042021:1", 2, "佐藤");
+    hash = Hash(**w);
+  }
+  auto bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = bytes();
+
+  Store::Options o = testing::TestOptions(&clock);
+  o.read_only = true;
+  auto r = Store::Open(path, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  Store& ro = **r;
+  ASSERT_TRUE(ro.SetIdentity({"042021-honcho", 1, key}).ok());
+  EXPECT_EQ(Field(ro, "042021:1", 2), "佐藤");
+  EXPECT_EQ(Hash(ro), hash);
+  EXPECT_EQ(testing::DoctorProblems(ro, dir), std::vector<std::string>{});
+
+  Status write = ro.BeginWrite("test");
+  EXPECT_FALSE(write.ok());
+  EXPECT_NE(write.message().find("the store is open read-only"), std::string::npos)
+      << write.message();
+  Status meta = ro.SetMeta("k", "v");
+  EXPECT_FALSE(meta.ok());
+  EXPECT_NE(meta.message().find("the store is open read-only and this command would change it"),
+            std::string::npos)
+      << meta.message();
+  r->reset();
+  EXPECT_TRUE(before == bytes()) << "the file changed";
+
+  {
+    auto old = Db::Open(path);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE((*old)->Exec("PRAGMA user_version = 6").ok());
+  }
+  auto older = Store::Open(path, o);
+  ASSERT_FALSE(older.ok());
+  EXPECT_NE(older.status().message().find("open it once where it can be written, to upgrade it"),
+            std::string::npos)
+      << older.status().message();
+  std::filesystem::remove_all(dir);
+}
+
 // Rewrites every record's clock in the protobuf form (bosai.v1.RecordClock) that stores held
 // before the compact one (storage/record_codec.h).
 void ProtobufClocks(Store& s) {

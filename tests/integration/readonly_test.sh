@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A copy of a data dir checked without being changed: --read-only, or a data dir on a read-only
+# mount (a backup on write-protected media, a read-only snapshot) answers every reading command,
+# doctor included, refuses the writing ones with the reason, and leaves bosai.db's bytes alone.
+source "$(dirname "$0")/lib.sh" "$@"
+
+new_node d
+"$BOSAI" gen residents --municipality 042021 --count 2000 --seed 5 --out r.csv
+b d resident import r.csv 2>/dev/null
+hash=$(b d state hash)
+id=$(sed -n 2p r.csv | cut -d, -f2)
+sum() { sha256sum "$1/bosai.db" | cut -d' ' -f1; }
+before=$(sum d)
+mkdir tmp
+export TMPDIR=$WORK/tmp
+
+# reads DIR [GLOBAL_OPTION]: every reading command answers as on the node itself
+reads() {
+  local d=$1; shift
+  expect_eq "$(b "$d" "$@" resident count)" 2000 "$d $*: count"
+  expect_eq "$(b "$d" "$@" state hash)" "$hash" "$d $*: state hash"
+  b "$d" "$@" resident show "$id" | grep -q "^id: *042021:$id" || fail "$d $*: show"
+  expect_eq "$(b "$d" "$@" --json conflicts list)" '{"conflicts":[]}' "$d $*: conflicts list"
+  b "$d" "$@" doctor > doctor.txt || fail "$d $*: doctor: $(cat doctor.txt)"
+  grep -q "^ok: " doctor.txt || fail "$d $*: doctor: $(cat doctor.txt)"
+  expect_eq "$(ls tmp)" "" "$d $*: doctor's replay in TMPDIR is gone after it"
+  if b "$d" "$@" resident edit "042021:$id" --set phone=0225-00-0000 2> edit.log; then
+    fail "$d $*: an edit succeeded"
+  fi
+  grep -q "the store is open read-only" edit.log || fail "$d $*: edit: $(cat edit.log)"
+  if b "$d" "$@" resident import r.csv 2> import.log; then fail "$d $*: an import succeeded"; fi
+  grep -q "the store is open read-only.*nothing was imported" import.log ||
+    fail "$d $*: import: $(cat import.log)"
+  check "$d $*: writing commands refused with the reason"
+}
+
+reads d --read-only
+expect_eq "$(sum d)" "$before" "--read-only leaves bosai.db's bytes as they were"
+[ ! -e d/doctor-replay.db ] && [ ! -e d/doctor-replay.db-lock ] || fail "doctor wrote in the data dir"
+
+# The same on a read-only mount, in a mount namespace of this test's own.
+b d doctor >/dev/null  # leaves its lock file, as it does on a node
+rm -f d/bosai.db-wal d/bosai.db-shm d/doctor-replay.db-lock
+cp -a d copy
+mkdir media
+if unshare -rm true 2>/dev/null; then
+  export -f reads expect_eq check fail b sum
+  export BOSAI WORK hash id
+  unshare -rm bash -c '
+    set -euo pipefail
+    mount --bind copy media && mount -o remount,ro,bind media
+    touch media/x 2>/dev/null && fail "the mount is writable"
+    reads media
+    expect_eq "$(ls media)" "$(printf "bosai.db\nkeys")" "nothing written beside the store"'
+  expect_eq "$(sum copy)" "$before" "the copy on the read-only mount is unchanged"
+else
+  echo "not checked here: a read-only mount (this machine allows no mount namespace)"
+fi
