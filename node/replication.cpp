@@ -143,6 +143,11 @@ Status Serve(const ServeConfig& config) {
   }
   InitLogging();
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(config.data_dir));
+  if (node->read_only()) {
+    return Status::Invalid(fmt::format(
+        "{} cannot be written: the daemon stores what its peers send; serve a writable data dir",
+        config.data_dir));
+  }
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node->trust());
   if (node->development_root()) {
     LogEvent(spdlog::level::warn, "node.development_root",

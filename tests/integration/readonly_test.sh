@@ -51,6 +51,11 @@ if unshare -rm true 2>/dev/null; then
     mount --bind copy media && mount -o remount,ro,bind media
     touch media/x 2>/dev/null && fail "the mount is writable"
     reads media
+    printf "[node]\ndata_dir = \"media\"\n[sync]\nlisten = \"127.0.0.1:0\"\n" > media.toml
+    if timeout 10 "$BOSAI" serve --config media.toml 2> serve.log; then fail "serve ran"; fi
+    grep -q "media cannot be written: the daemon stores what its peers send" serve.log ||
+      fail "serve: $(cat serve.log)"
+    check "the daemon refuses a data dir it cannot write"
     expect_eq "$(ls media)" "$(printf "bosai.db\nkeys")" "nothing written beside the store"'
   expect_eq "$(sum copy)" "$before" "the copy on the read-only mount is unchanged"
 else
