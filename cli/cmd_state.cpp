@@ -1,8 +1,6 @@
 // bosai state hash and bosai doctor: convergence digest and integrity check.
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <iostream>
 
 #include "cli/common.h"
@@ -56,29 +54,9 @@ void RegisterDoctor(CLI::App& app, Globals& g) {
       ->callback([&g] {
         auto node = OpenNode(g, /*warn_clock=*/false);
         if (!node) return;
-        // The replay goes beside the store, or to TMPDIR when the store is not to be written.
-        const std::string scratch = node->read_only()
-                                        ? (std::filesystem::temp_directory_path() /
-                                           fmt::format("bosai-doctor-replay-{}.db", ::getpid()))
-                                              .string()
-                                        : g.data_dir + "/doctor-replay.db";
-        auto report = node->store().Doctor(scratch);
-        if (node->read_only()) {
-          std::error_code ignored;  // a replay of its own: its lock file goes too
-          std::filesystem::remove(scratch + "-lock", ignored);
-        }
-        if (report.status().code() == Status::Code::kIoError) {
-          return Fail(g, report.status().WithNote(fmt::format(
-                             "doctor replays the op-log into {}: it needs write access there and "
-                             "about as much free space as bosai.db takes",
-                             scratch)));
-        }
+        auto report = node->Doctor();
         if (!report.ok()) return Fail(g, report.status());
-        std::vector<std::string> warnings;
-        if (node->development_root()) {
-          warnings.push_back("this node uses a development root, not a municipality's root");
-        }
-        if (auto w = node->ClockWarning()) warnings.push_back(*w);
+        const std::vector<std::string>& warnings = report->warnings;
         if (g.json) {
           PrintJson({{"ok", report->ok()},
                      {"problems", report->problems},

@@ -248,6 +248,30 @@ Result<sync::TrustStore*> Node::trust() {
   return trust_.get();
 }
 
+Result<DoctorReport> Node::Doctor() {
+  const std::string scratch =
+      read_only_ ? (fs::temp_directory_path() / fmt::format("bosai-doctor-replay-{}.db", getpid()))
+                       .string()
+                 : (fs::path(data_dir_) / "doctor-replay.db").string();
+  auto report = store_->Doctor(scratch);
+  if (read_only_) {
+    std::error_code ignored;  // a replay of its own: its lock file goes too
+    fs::remove(scratch + "-lock", ignored);
+  }
+  if (report.status().code() == Status::Code::kIoError) {
+    return report.status().WithNote(
+        fmt::format("doctor replays the op-log into {}: it needs write access there and about "
+                    "as much free space as bosai.db takes",
+                    scratch));
+  }
+  if (!report.ok()) return report.status();
+  if (development_root_) {
+    report->warnings.push_back("this node uses a development root, not a municipality's root");
+  }
+  if (auto w = ClockWarning()) report->warnings.push_back(*w);
+  return report;
+}
+
 std::optional<std::string> Node::ClockWarning() const {
   const int64_t lag = store_->ClockLagMillis();
   if (lag <= kClockWarningMillis) return std::nullopt;

@@ -57,6 +57,11 @@ class Node {
   // The issuer code of this node's certificates (empty on a development root).
   const std::string& issuer_code() const { return issuer_code_; }
 
+  // `bosai doctor`: the store's integrity check (Store::Doctor), replayed into doctor-replay.db
+  // in the data dir, or into TMPDIR when the store is open read-only; with the node's warnings
+  // (a development root, a clock behind).
+  Result<DoctorReport> Doctor();
+
   // A warning when this machine's clock is more than kClockWarningMillis behind the latest time
   // the node has stamped or seen (a clock reset, a dead clock battery): the node keeps writing,
   // with stamps that follow that time, but the clock should be set.
