@@ -108,7 +108,9 @@ class Store {
     Indexer indexer;                    // may be empty: no index entries
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
     // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
-    uint64_t bootstrap_pass_bytes = uint64_t(256) << 20;
+    // 96 MiB keeps a first sync's peak memory near a first import's (`ops/bench sync`:
+    // peak_rss_mb), at about the speed of fewer, larger passes.
+    uint64_t bootstrap_pass_bytes = uint64_t(96) << 20;
     // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
     uint64_t index_build_bytes = uint64_t(8) << 20;
     // Opens an existing store without writing to it (Db::Open): a write fails, saying so.
