@@ -73,7 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!f) return 0;
   std::fwrite(data, 1, size, f);
   std::fclose(f);
-  for (Encoding e : {Encoding::kAuto, Encoding::kUtf8, Encoding::kCp932}) ReadAll(e);
+  for (Encoding e : {Encoding::kAuto, Encoding::kUtf8, Encoding::kCp932, Encoding::kUtf16}) {
+    ReadAll(e);
+  }
   std::remove(InputPath().c_str());
   return 0;
 }
