@@ -19,6 +19,7 @@ void RegisterInit(CLI::App& app, Globals& g) {
                       "root.key of the municipality: enroll in one step (drills, demos)");
   enroll->excludes(root_key);
   cmd->callback([&g, opts] {
+    if (!MayWriteDataDir(g, "init")) return;
     opts->data_dir = g.data_dir;
     if (opts->enrollment.empty() && (opts->node_id.empty() || opts->municipality.empty())) {
       return Fail(g, "init needs --node-id and --municipality (or --enrollment)");

@@ -46,6 +46,7 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   request->add_option("--node-id", *node_id, "Node id, e.g. 042021-shelter-03")->required();
   request->add_option("--out", *req_out, "Request file to take to the root")->required();
   request->callback([&g, node_id, req_out] {
+    if (!MayWriteDataDir(g, "keys node request")) return;
     Status st = node::WriteEnrollmentRequest(g.data_dir, *node_id, *req_out);
     if (!st.ok()) return Fail(g, st);
     if (g.json) return PrintJson({{"request", *req_out}, {"node_id", *node_id}});
@@ -164,6 +165,7 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   add->add_option("file", *add_path, "root.crt of a partner municipality, or a grant file")
       ->required();
   add->callback([&g, add_path] {
+    if (!MayWriteDataDir(g, "keys add")) return;
     auto what = node::InstallTrustFile(g.data_dir, *add_path);
     if (!what.ok()) return Fail(g, what.status());
     if (g.json) return PrintJson({{"installed", *what}});

@@ -16,6 +16,12 @@ void Fail(Globals& g, const std::string& message) {
   g.exit_code = kExitFailure;
 }
 
+bool MayWriteDataDir(Globals& g, std::string_view command) {
+  if (!g.read_only) return true;
+  Fail(g, fmt::format("{} writes the data dir, and --read-only was given", command));
+  return false;
+}
+
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
   auto node = node::Node::Open(g.data_dir, g.read_only);
   if (!node.ok()) {

@@ -28,6 +28,10 @@ constexpr int kExitUsage = 2;  // the command line cannot be parsed
 void Fail(Globals& g, const Status& status);
 void Fail(Globals& g, const std::string& message);
 
+// False, after reporting it, when --read-only forbids COMMAND, which writes the data dir itself
+// (not through its store, which refuses writes on its own).
+bool MayWriteDataDir(Globals& g, std::string_view command);
+
 // Opens the node of --data-dir, or reports why not (nullptr). Warns on stderr when the machine's
 // clock is behind the node's (Node::ClockWarning), unless the command reports that itself.
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock = true);

@@ -38,6 +38,18 @@ reads d --read-only
 expect_eq "$(sum d)" "$before" "--read-only leaves bosai.db's bytes as they were"
 [ ! -e d/doctor-replay.db ] && [ ! -e d/doctor-replay.db-lock ] || fail "doctor wrote in the data dir"
 
+# Commands that write the data dir without its store refuse --read-only too, and write nothing.
+if b fresh --read-only init --node-id 042021-x --municipality 042021 2> init.log; then
+  fail "--read-only init succeeded"
+fi
+grep -q "init writes the data dir, and --read-only was given" init.log || fail "$(cat init.log)"
+[ ! -e fresh ] || fail "--read-only init made the data dir"
+if b fresh --read-only keys node request --node-id 042021-x --out req.json 2> req.log; then
+  fail "--read-only keys node request succeeded"
+fi
+[ ! -e fresh ] && [ ! -e req.json ] || fail "--read-only keys node request wrote"
+check "init and keys node request refuse --read-only"
+
 # The same on a read-only mount, in a mount namespace of this test's own.
 b d doctor >/dev/null  # leaves its lock file, as it does on a node
 rm -f d/bosai.db-wal d/bosai.db-shm d/doctor-replay.db-lock
