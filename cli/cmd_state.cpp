@@ -54,7 +54,11 @@ void RegisterDoctor(CLI::App& app, Globals& g) {
       ->callback([&g] {
         auto node = OpenNode(g, /*warn_clock=*/false);
         if (!node) return;
-        auto report = node->Doctor();
+        Progress bar("doctor");
+        auto report = node->Doctor([&bar](double fraction, std::string_view step) {
+          bar.Update(fraction, std::string(step));
+        });
+        bar.Clear();
         if (!report.ok()) return Fail(g, report.status());
         const std::vector<std::string>& warnings = report->warnings;
         if (g.json) {

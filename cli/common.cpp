@@ -49,8 +49,9 @@ void Progress::Clear() {
 void Progress::Update(double fraction, const std::string& detail) {
   if (!tty_) return;
   int percent = int(fraction * 100);
-  if (percent == last_percent_) return;
+  if (percent == last_percent_ && detail == last_detail_) return;
   last_percent_ = percent;
+  last_detail_ = detail;
   int filled = percent * 30 / 100;
   std::cerr << fmt::format("\r{} [{}{}] {:3d}% {}\033[K", label_, std::string(filled, '#'),
                            std::string(30 - filled, '.'), percent, detail)

@@ -51,6 +51,7 @@ class Progress {
   std::string label_;
   bool tty_;
   int last_percent_ = -1;
+  std::string last_detail_;
 };
 
 // While one lives, SIGINT (Ctrl-C) and SIGTERM set flag() instead of ending the process, so

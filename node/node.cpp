@@ -248,12 +248,12 @@ Result<sync::TrustStore*> Node::trust() {
   return trust_.get();
 }
 
-Result<DoctorReport> Node::Doctor() {
+Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
   const std::string scratch =
       read_only_ ? (fs::temp_directory_path() / fmt::format("bosai-doctor-replay-{}.db", getpid()))
                        .string()
                  : (fs::path(data_dir_) / "doctor-replay.db").string();
-  auto report = store_->Doctor(scratch);
+  auto report = store_->Doctor(scratch, progress);
   if (read_only_) {
     std::error_code ignored;  // a replay of its own: its lock file goes too
     fs::remove(scratch + "-lock", ignored);

@@ -60,7 +60,7 @@ class Node {
   // `bosai doctor`: the store's integrity check (Store::Doctor), replayed into doctor-replay.db
   // in the data dir, or into TMPDIR when the store is open read-only; with the node's warnings
   // (a development root, a clock behind).
-  Result<DoctorReport> Doctor();
+  Result<DoctorReport> Doctor(const Store::DoctorProgress& progress = nullptr);
 
   // A warning when this machine's clock is more than kClockWarningMillis behind the latest time
   // the node has stamped or seen (a clock reset, a dead clock battery): the node keeps writing,

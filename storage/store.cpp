@@ -2304,9 +2304,20 @@ Status Store::FindIndexDifferences(DoctorReport& report) {
 // store's own cache, on a node that is in use.
 constexpr uint64_t kDoctorPassBytes = uint64_t(32) << 20;
 
-Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
+// The share of a doctor's time each of its steps takes (on a 1,000,000-resident register), for
+// its progress: SQLite's check, the replay of the blocks, the replay's records built, both
+// states hashed, the record index checked.
+constexpr double kDoctorChecked = 0.16, kDoctorReplayed = 0.21, kDoctorBuilt = 0.50,
+                 kDoctorHashed = 0.89;
+
+Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
+                                   const DoctorProgress& progress) {
+  auto step = [&](double fraction, std::string_view what) {
+    if (progress) progress(fraction, what);
+  };
   ReadSnapshot snapshot(*db_);  // other processes may keep writing meanwhile
   DoctorReport report;
+  step(0, "checking the database file");
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("PRAGMA integrity_check"));
     while (s.Step()) {
@@ -2360,6 +2371,9 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     auto k = PublicKey(inc);
     return k.ok() ? *k : std::nullopt;
   };
+  uint64_t total_ops = 0;
+  for (uint32_t id = 1; id < streams_.size(); ++id) total_ops += streams_[id].last_seq;
+  step(kDoctorChecked, "replaying the op-log");
   for (uint32_t id = 1; id < streams_.size(); ++id) {
     const StreamInfo& info = streams_[id];
     BOSAI_ASSIGN_OR_RETURN(Stmt s,
@@ -2385,6 +2399,9 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
         report.ops += last - std::max(cursor, first - 1);
         cursor = last;
       }
+      step(kDoctorChecked + (kDoctorReplayed - kDoctorChecked) * double(report.ops) /
+                                double(std::max<uint64_t>(total_ops, 1)),
+           "replaying the op-log");
     }
     BOSAI_RETURN_IF_ERROR(s.status());
     if (cursor != info.last_seq) {
@@ -2393,7 +2410,9 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     }
   }
   BOSAI_RETURN_IF_ERROR(replay->CommitWrite());
+  step(kDoctorReplayed, "building the replay's records");
   BOSAI_RETURN_IF_ERROR(replay->EndBootstrap());
+  step(kDoctorBuilt, "comparing the records with the replay's");
   // The replay's hash on another thread (the scratch store is used by nothing else meanwhile),
   // the live store's on this one.
   auto replay_hash = std::async(std::launch::async, [&replay] { return replay->StateHash(); });
@@ -2406,9 +2425,11 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path) {
     report.problems.push_back(
         "materialized state differs from a replay of the op-log (state hash mismatch)");
   }
+  step(kDoctorHashed, "checking the record index");
   BOSAI_RETURN_IF_ERROR(CheckRecordIndex(report));
   replay.reset();
   remove_scratch();
+  step(1, "done");
   return report;
 }
 

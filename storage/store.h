@@ -251,7 +251,10 @@ class Store {
   };
   Status DumpState(const std::function<Status(const StateRow&)>& sink);
   // integrity_check, op-log gaps and signatures, and materialized state equal to a replay.
-  Result<DoctorReport> Doctor(const std::string& scratch_path);
+  // PROGRESS, when set, hears the fraction done and the step under way.
+  using DoctorProgress = std::function<void(double fraction, std::string_view step)>;
+  Result<DoctorReport> Doctor(const std::string& scratch_path,
+                              const DoctorProgress& progress = nullptr);
 
   Db& db() { return *db_; }
 

@@ -540,6 +540,35 @@ TEST(Store, OneDoctorAtATimeUsesAScratchStore) {
   std::filesystem::remove_all(dir);
 }
 
+// Doctor says how far it has come, step by step, from 0 to 1 and never back.
+TEST(Store, DoctorReportsItsProgress) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-dp-");
+  auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  for (int i = 0; i < 10; ++i) PutString(*a, fmt::format("042021:{}", i), 2, "v");
+  std::vector<std::pair<double, std::string>> heard;
+  auto report = a->Doctor((dir / "scratch.db").string(), [&](double f, std::string_view step) {
+    heard.emplace_back(f, std::string(step));
+  });
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok());
+  ASSERT_GE(heard.size(), 5u + 5u);  // a step per block of the replay
+  EXPECT_EQ(heard.front(), (std::pair<double, std::string>{0, "checking the database file"}));
+  EXPECT_EQ(heard.back(), (std::pair<double, std::string>{1, "done"}));
+  std::vector<std::string> steps;
+  for (size_t i = 0; i < heard.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GE(heard[i].first, heard[i - 1].first) << heard[i].second;
+    }
+    if (steps.empty() || steps.back() != heard[i].second) steps.push_back(heard[i].second);
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"checking the database file", "replaying the op-log",
+                                             "building the replay's records",
+                                             "comparing the records with the replay's",
+                                             "checking the record index", "done"}));
+  std::filesystem::remove_all(dir);
+}
+
 // A store opened read-only (a copy being checked): reads, the state hash and doctor work; a write
 // fails and says why; the file's bytes stay as they were. A store of an older schema is not
 // migrated read-only: that would be a write.
