@@ -24,7 +24,7 @@ void PrintResidentPlain(const nlohmann::json& j) {
 }
 
 void Import(Globals& g, const std::string& file, const std::string& encoding,
-            const std::string& rejects) {
+            const std::string& rejects, bool check) {
   auto node = OpenNode(g);
   if (!node) return;
   auto enc = node::ParseEncoding(encoding);
@@ -33,9 +33,11 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   opts.path = file;
   opts.encoding = *enc;
   if (!rejects.empty()) opts.rejects_path = rejects;
-  Progress progress("importing");
+  opts.check_only = check;
+  Progress progress(check ? "checking" : "importing");
   opts.progress = [&](int pass, uint64_t done, uint64_t total) {
     double f = total ? double(done) / double(total) : 1.0;
+    if (check) return progress.Update(f);
     progress.Update(pass == 1 ? f * 0.3 : 0.3 + f * 0.7, pass == 1 ? "checking" : "writing");
   };
   Interruptible interrupt;
@@ -50,7 +52,15 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   const node::ImportReport& r = *report;
   for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   bool refused = r.problem_count > 0 && rejects.empty();
-  if (g.json) {
+  if (g.json && check) {
+    PrintJson({{"file", file},
+               {"encoding", node::EncodingName(r.encoding)},
+               {"rows", r.rows},
+               {"checked", true},
+               {"warnings", r.warnings},
+               {"problems", r.problems},
+               {"problem_count", r.problem_count}});
+  } else if (g.json) {
     PrintJson({{"file", file},
                {"encoding", node::EncodingName(r.encoding)},
                {"rows", r.rows},
@@ -68,11 +78,21 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
       std::cerr << fmt::format("... and {} more problems\n", r.problem_count - r.problems.size());
     }
     g.exit_code = kExitFailure;
+    if (check) {
+      std::cerr << fmt::format("bosai: {} problems in {} rows of {} (checked only)\n",
+                               r.problem_count, r.rejected, file);
+      return;
+    }
     std::cerr << fmt::format(
         "bosai: {} problems in {} rows of {}; nothing imported (fix the file, or use "
         "--skip-invalid "
         "REJECTS.csv)\n",
         r.problem_count, r.rejected, file);
+    return;
+  }
+  if (check) {
+    std::cerr << fmt::format("checked {} rows of {}: no problems; nothing was imported\n", r.rows,
+                             file);
     return;
   }
   std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
@@ -95,9 +115,16 @@ void RegisterResident(CLI::App& app, Globals& g) {
                   "auto (a byte order mark, else the file's first Japanese text), utf-8, cp932 or "
                   "utf-16")
       ->capture_default_str();
-  imp->add_option("--skip-invalid", *rejects,
-                  "Import the valid rows; write the others with their reasons to this CSV");
-  imp->callback([&g, file, encoding, rejects] { Import(g, *file, *encoding, *rejects); });
+  auto* skip =
+      imp->add_option("--skip-invalid", *rejects,
+                      "Import the valid rows; write the others with their reasons to this CSV");
+  auto check = std::make_shared<bool>(false);
+  imp->add_flag("--check", *check,
+                "Check the file as an import would (every row, and My Numbers against the "
+                "store), and import nothing")
+      ->excludes(skip);
+  imp->callback(
+      [&g, file, encoding, rejects, check] { Import(g, *file, *encoding, *rejects, *check); });
 
   auto* show = res->add_subcommand("show", "Show one resident");
   auto id = std::make_shared<std::string>();

@@ -715,7 +715,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // back and nothing is imported. Pass 1 runs at most RowQueue::kMaxBatches batches ahead, so
   // the first commit comes near the end of the file. Households whose 世帯主 row is not yet seen
   // wait for the end of the file.
-  const bool overlap = !options.rejects_path;
+  const bool overlap = !options.rejects_path && !options.check_only;
   Validation validation;
   Status validated;
   std::thread pass1;
@@ -753,6 +753,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                                         fresh ? nullptr : &store.db(), &validation);
     if (!validated_all.ok()) return validated_all.WithNote("nothing was imported");
     if (Report(validation, options, &report)) return report;  // nothing imported
+    if (options.check_only) return report;
     validation.problems.clear();
     validation.problems.shrink_to_fit();
   }

@@ -36,6 +36,9 @@ struct ImportOptions {
   // When set (by a signal handler), the import stops at the next row: Cancelled, with what the
   // store kept said as for any failure.
   const std::atomic<bool>* cancel = nullptr;
+  // Checks the file as an import does first (every row, and My Numbers against the store), and
+  // writes nothing: the report's problems, or none.
+  bool check_only = false;
 };
 
 struct ImportReport {

@@ -50,6 +50,13 @@ if b d resident import bad.csv 2> bad.log; then fail "a bad file must fail"; fi
 grep -q "bad.csv:6:6: birth_date" bad.log || fail "error must name file:line:column: $(cat bad.log)"
 grep -q "nothing imported" bad.log || fail "must say nothing was imported"
 expect_eq "$(b d state hash)" "$before" "a bad file changes nothing"
+# --check finds the same problems, and on a clean file imports nothing either.
+if b d resident import bad.csv --check 2> check.log; then fail "--check of a bad file must fail"; fi
+grep -q "bad.csv:6:6: birth_date" check.log || fail "--check: $(cat check.log)"
+b d resident import r.csv --check 2> check.log || fail "--check of a clean file: $(cat check.log)"
+grep -q "checked 50000 rows of r.csv: no problems; nothing was imported" check.log ||
+  fail "--check: $(cat check.log)"
+expect_eq "$(b d state hash)" "$before" "--check changes nothing"
 
 # A first import of a large file writes while it validates (one transaction): a bad row near
 # the end, or a resident code repeated, and a fresh node still holds nothing.

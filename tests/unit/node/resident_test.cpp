@@ -312,5 +312,39 @@ TEST_F(ResidentTest, MyNumberIsUniqueAcrossFileAndStore) {
       << r->problems[0];
 }
 
+// --check: the file is checked as an import checks it, the store included, and nothing is
+// written, whether the file is clean or not.
+TEST_F(ResidentTest, ACheckOnlyImportFindsWhatAnImportWouldAndWritesNothing) {
+  Import(Write("a.csv", std::string(kHeader) +
+                            "042021,6001,H1,甲,コウ,1970-01-01,男,世帯主,,,983205673214,,\n"));
+  const std::string before = *node_->store().StateHash();
+  ImportOptions o;
+  o.check_only = true;
+  o.path = Write("clean.csv", std::string(kHeader) +
+                                  "042021,6002,H2,乙,オツ,1971-01-01,女,世帯主,,,,,\n"
+                                  "042021,6003,H2,丙,ヘイ,1999-01-01,男,子,,,,,\n");
+  auto clean = ImportResidents(*node_, o);
+  ASSERT_TRUE(clean.ok()) << clean.status().message();
+  EXPECT_EQ(clean->rows, 2u);
+  EXPECT_EQ(clean->problem_count, 0u);
+  EXPECT_EQ(clean->changed, 0u);
+  EXPECT_EQ(clean->ops, 0u);
+
+  o.path = Write("bad.csv", std::string(kHeader) +
+                                "042021,6002,H2,乙,オツ,1971-01-01,女,世帯主,,,983205673214,,\n"
+                                "042021,6003,H2,丙,ヘイ,1999-02-30,男,子,,,,,\n");
+  auto bad = ImportResidents(*node_, o);
+  ASSERT_TRUE(bad.ok()) << bad.status().message();
+  ASSERT_EQ(bad->problem_count, 2u);
+  EXPECT_NE(bad->problems[0].find("bad.csv:2:11: my_number: already registered to resident "
+                                  "042021:6001"),
+            std::string::npos)
+      << bad->problems[0];
+  EXPECT_NE(bad->problems[1].find("bad.csv:3:6: birth_date"), std::string::npos)
+      << bad->problems[1];
+  EXPECT_EQ(*node_->store().StateHash(), before);
+  EXPECT_EQ(*CountResidents(*node_), 1u);
+}
+
 }  // namespace
 }  // namespace bosai::node
