@@ -60,14 +60,6 @@ bool HasUtf16Bom(std::string_view head) {
   return head.substr(0, 2) == "\xFF\xFE" || head.substr(0, 2) == "\xFE\xFF";
 }
 
-// The first three bytes of PATH (fewer when it is shorter).
-Result<std::string> FileHead(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
-  char head[3];
-  return std::string(head, std::fread(head, 1, sizeof head, f.get()));
-}
-
 }  // namespace
 
 Result<Encoding> ParseEncoding(std::string_view name) {
@@ -99,7 +91,13 @@ const char* EncodingName(Encoding e) {
 Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding encoding) {
   std::unique_ptr<CsvReader> r(new CsvReader());
   r->path_ = path;
-  BOSAI_ASSIGN_OR_RETURN(std::string head, FileHead(path));
+  r->file_ = std::fopen(path.c_str(), "rb");
+  if (!r->file_) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  char first[3];
+  const std::string head(first, std::fread(first, 1, sizeof first, r->file_));  // for a BOM
+  std::fseek(r->file_, 0, SEEK_END);
+  r->file_size_ = uint64_t(std::ftell(r->file_));
+  std::fseek(r->file_, 0, SEEK_SET);
   if (encoding == Encoding::kAuto && HasUtf16Bom(head)) encoding = Encoding::kUtf16;
   if (encoding == Encoding::kAuto) {
     BOSAI_ASSIGN_OR_RETURN(bool utf8, FileIsUtf8(path));
@@ -116,11 +114,6 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Enco
     source = head.substr(0, 2) == "\xFE\xFF" ? "UTF-16BE" : "UTF-16LE";
   }
   r->encoding_ = encoding;
-  r->file_ = std::fopen(path.c_str(), "rb");
-  if (!r->file_) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
-  std::fseek(r->file_, 0, SEEK_END);
-  r->file_size_ = uint64_t(std::ftell(r->file_));
-  std::fseek(r->file_, 0, SEEK_SET);
   if (source) {
     UErrorCode err = U_ZERO_ERROR;
     r->source_ = ucnv_open(source, &err);

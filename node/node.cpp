@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -249,14 +252,25 @@ Result<sync::TrustStore*> Node::trust() {
 }
 
 Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
-  const std::string scratch =
-      read_only_ ? (fs::temp_directory_path() / fmt::format("bosai-doctor-replay-{}.db", getpid()))
-                       .string()
-                 : (fs::path(data_dir_) / "doctor-replay.db").string();
-  auto report = store_->Doctor(scratch, progress);
+  // The replay goes beside the store, or, when the store is not to be written, into a directory
+  // of its own in TMPDIR, removed with all it holds.
+  fs::path own_dir;
   if (read_only_) {
-    std::error_code ignored;  // a replay of its own: its lock file goes too
-    fs::remove(scratch + "-lock", ignored);
+    std::error_code ec;
+    fs::path tmp = fs::temp_directory_path(ec);
+    if (ec) return Status::IoError(fmt::format("TMPDIR: {}", ec.message()));
+    std::string pattern = (tmp / "bosai-doctor-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return Status::IoError(fmt::format("{}: cannot create: {}", pattern, std::strerror(errno)));
+    }
+    own_dir = pattern;
+  }
+  const std::string scratch =
+      ((read_only_ ? own_dir : fs::path(data_dir_)) / "doctor-replay.db").string();
+  auto report = store_->Doctor(scratch, progress);
+  if (!own_dir.empty()) {
+    std::error_code ignored;
+    fs::remove_all(own_dir, ignored);
   }
   if (report.status().code() == Status::Code::kIoError) {
     return report.status().WithNote(

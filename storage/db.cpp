@@ -12,6 +12,11 @@
 namespace bosai {
 namespace {
 
+// What a write on a connection opened read-only is told, from Db::Begin or from SQLite.
+constexpr std::string_view kReadOnly =
+    "the store is open read-only and this command would change it (--read-only was given, or "
+    "the data dir cannot be written): run it on a writable copy of the data dir";
+
 // The status of SQLite's extended result code RC, with SQLite's MESSAGE, in an operation named
 // WHAT.
 Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlite") {
@@ -33,8 +38,7 @@ Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlit
     case SQLITE_NOTADB:
       return Status::Corruption(fmt::format("{}: {}", what, message));
     case SQLITE_READONLY:
-      return Status::Invalid(fmt::format(
-          "{}: {}: the store is open read-only and this command would change it", what, message));
+      return Status::Invalid(fmt::format("{}: {}: {}", what, message, kReadOnly));
     default:
       return Status::IoError(fmt::format("{}: {}", what, message));
   }
@@ -226,11 +230,7 @@ Result<Stmt> Db::PrepareOnce(std::string_view sql) {
 }
 
 Status Db::Begin() {
-  if (read_only_) {
-    return Status::Invalid(
-        "the store is open read-only (--read-only, or its data dir cannot be written): this "
-        "command changes it; run it on a writable copy of the data dir");
-  }
+  if (read_only_) return Status::Invalid(std::string(kReadOnly));
   return Exec("BEGIN IMMEDIATE");
 }
 Status Db::Commit() { return Exec("COMMIT"); }
