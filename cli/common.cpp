@@ -23,11 +23,12 @@ bool MayWriteDataDir(Globals& g, std::string_view command) {
 }
 
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
-  auto node = node::Node::Open(g.data_dir, g.read_only);
+  auto node = node::Node::Open(g.data_dir, {.read_only = g.read_only, .alone_if_disk_full = true});
   if (!node.ok()) {
     Fail(g, node.status());
     return nullptr;
   }
+  if (auto w = (*node)->DiskFullWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
   if (!g.as.empty()) (*node)->set_operator(g.as);
   if (warn_clock) {
     if (auto w = (*node)->ClockWarning()) std::cerr << "bosai: warning: " << *w << std::endl;

@@ -184,7 +184,7 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
   return Open(options.data_dir);
 }
 
-Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, bool read_only) {
+Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, OpenOptions options) {
   fs::path dir(data_dir);
   if (!fs::exists(dir / "bosai.db")) {
     if (fs::exists(dir / "keys" / "node.crt")) return Status::NotFound(LostDatabase(dir));
@@ -200,12 +200,14 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, bool read_
   std::unique_ptr<Node> node(new Node());
   node->data_dir_ = data_dir;
   node->author_ = "os:" + OsUser();
-  node->read_only_ = read_only || ::access(data_dir.c_str(), W_OK) != 0;
+  node->read_only_ = options.read_only || ::access(data_dir.c_str(), W_OK) != 0;
   Store::Options so;
   so.indexer = ResidentIndexer();
   so.read_only = node->read_only_;
+  so.alone_if_disk_full = options.alone_if_disk_full;
   BOSAI_ASSIGN_OR_RETURN(node->store_, Store::Open((dir / "bosai.db").string(), so));
   Store& store = *node->store_;
+  node->read_only_ = store.db().read_only();
   BOSAI_ASSIGN_OR_RETURN(auto node_id, store.GetMeta("node_id"));
   BOSAI_ASSIGN_OR_RETURN(auto municipality, store.GetMeta("municipality"));
   BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMetaNumber("epoch"));
@@ -252,11 +254,15 @@ Result<sync::TrustStore*> Node::trust() {
 }
 
 Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
-  // The replay goes beside the store, or, when the store is not to be written, into a directory
-  // of its own in TMPDIR, removed with all it holds.
+  // The replay takes about as much room as the store. It goes beside the store when the data
+  // dir may be written and its disk has that room; else into a directory of its own in TMPDIR,
+  // removed with all it holds.
+  std::error_code ec;
+  const uintmax_t room = fs::space(data_dir_, ec).available;
+  const uintmax_t needs = ec ? 0 : fs::file_size(fs::path(data_dir_) / "bosai.db", ec);
+  const bool beside = !read_only_ && !ec && room > needs;
   fs::path own_dir;
-  if (read_only_) {
-    std::error_code ec;
+  if (!beside) {
     fs::path tmp = fs::temp_directory_path(ec);
     if (ec) return Status::IoError(fmt::format("TMPDIR: {}", ec.message()));
     std::string pattern = (tmp / "bosai-doctor-XXXXXX").string();
@@ -266,7 +272,7 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
     own_dir = pattern;
   }
   const std::string scratch =
-      ((read_only_ ? own_dir : fs::path(data_dir_)) / "doctor-replay.db").string();
+      ((own_dir.empty() ? fs::path(data_dir_) : own_dir) / "doctor-replay.db").string();
   auto report = store_->Doctor(scratch, progress);
   if (!own_dir.empty()) {
     std::error_code ignored;
@@ -284,6 +290,14 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
   }
   if (auto w = ClockWarning()) report->warnings.push_back(*w);
   return report;
+}
+
+std::optional<std::string> Node::DiskFullWarning() const {
+  if (!disk_full()) return std::nullopt;
+  return fmt::format(
+      "the disk that holds {} is full: the store is open to read only, and other bosai "
+      "processes on it wait until this command ends; free some space to write again",
+      data_dir_);
 }
 
 std::optional<std::string> Node::ClockWarning() const {

@@ -37,16 +37,26 @@ struct InitOptions {
 // maximum offset ahead of this one, and its stamps carry this node's clock with them.
 inline constexpr int64_t kClockWarningMillis = 60'000;
 
+struct OpenOptions {
+  // Opens the store without writing to it (Store::Options::read_only): commands that only read
+  // work, and one that would write fails, saying so. A data dir this process cannot write (a
+  // read-only mount, a copy it has no write permission on) is opened so whatever this says.
+  bool read_only = false;
+  // For a command that ends soon (the CLI, not the daemon): on a disk too full to open the
+  // store as usual, opens it read-only, for this process alone (Store::Options::
+  // alone_if_disk_full), so that a clerk can still look residents up.
+  bool alone_if_disk_full = false;
+};
+
 class Node {
  public:
   static Result<std::unique_ptr<Node>> Init(const InitOptions& options);
-  // READ_ONLY, or a data dir this process cannot write (a read-only mount, a copy it has no
-  // write permission on), opens the store without writing to it (Store::Options::read_only):
-  // commands that only read work, and one that would write fails, saying so.
-  static Result<std::unique_ptr<Node>> Open(const std::string& data_dir, bool read_only = false);
+  static Result<std::unique_ptr<Node>> Open(const std::string& data_dir, OpenOptions options = {});
 
   Store& store() { return *store_; }
   bool read_only() const { return read_only_; }
+  // Opened read-only, for this process alone, because the disk is full (OpenOptions).
+  bool disk_full() const { return store_->db().disk_full(); }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& node_id() const { return node_id_; }
   const std::string& municipality() const { return municipality_; }
@@ -58,14 +68,17 @@ class Node {
   const std::string& issuer_code() const { return issuer_code_; }
 
   // `bosai doctor`: the store's integrity check (Store::Doctor), replayed into doctor-replay.db
-  // in the data dir, or into TMPDIR when the store is open read-only; with the node's warnings
-  // (a development root, a clock behind).
+  // in the data dir, or into TMPDIR when the store is open read-only or the data dir's disk has
+  // less room than the store takes; with the node's warnings (a development root, a clock
+  // behind).
   Result<DoctorReport> Doctor(const Store::DoctorProgress& progress = nullptr);
 
   // A warning when this machine's clock is more than kClockWarningMillis behind the latest time
   // the node has stamped or seen (a clock reset, a dead clock battery): the node keeps writing,
   // with stamps that follow that time, but the clock should be set.
   std::optional<std::string> ClockWarning() const;
+  // A warning when the store is open alone because the disk is full (disk_full()).
+  std::optional<std::string> DiskFullWarning() const;
 
   // Who the audit trail names for this process: "os:<user>" or "user:<operator>" (--as).
   const std::string& author() const { return author_; }

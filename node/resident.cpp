@@ -698,6 +698,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   BOSAI_ASSIGN_OR_RETURN(bool any, reader->Next(&rec));
   if (!any) return Status::Invalid(fmt::format("{}: empty file: a header row is required", path));
   BOSAI_ASSIGN_OR_RETURN(Header header, ParseHeader(path, rec, &report.warnings));
+  if (!options.check_only) {
+    // Before the file is read through: a store that cannot be written fails here, at once.
+    BOSAI_RETURN_IF_ERROR(store.db().CheckWritable().WithNote("nothing was imported"));
+  }
   RowValidator validator(path, header, node);
   BOSAI_ASSIGN_OR_RETURN(uint64_t existing, CountResidents(node));
   const bool fresh = existing == 0;

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -17,20 +18,28 @@ constexpr std::string_view kReadOnly =
     "the store is open read-only and this command would change it (--read-only was given, or "
     "the data dir cannot be written): run it on a writable copy of the data dir";
 
-// The status of SQLite's extended result code RC, with SQLite's MESSAGE, in an operation named
-// WHAT.
-Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlite") {
+// What a write on a store opened alone on a full disk (Db::Open) is told.
+constexpr std::string_view kDiskFull =
+    "the disk that holds the data dir is full; free some space and run the command again";
+
+// Whether the operating system's error ERRNO says a disk (or a quota) has no room left.
+bool NoRoom(int errno_value) { return errno_value == ENOSPC || errno_value == EDQUOT; }
+
+// The status of SQLite's extended result code RC, with SQLite's MESSAGE and the operating
+// system's error SYS_ERRNO behind it, in an operation named WHAT, on a connection opened alone on
+// a full disk or not (Db::Open).
+Status StatusOf(int rc, std::string_view message, int sys_errno, bool on_full_disk,
+                std::string_view what = "sqlite") {
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
     return Status::Exists(fmt::format("{}: {}", what, message));
   }
+  // A file SQLite could not grow (its shared-memory file, say) is reported as an I/O error.
+  if ((rc & 0xff) == SQLITE_IOERR && NoRoom(sys_errno)) rc = SQLITE_FULL;
   switch (rc & 0xff) {
     case SQLITE_BUSY:
       return Status::Busy("database is locked by another process");
     case SQLITE_FULL:
-      return Status::IoError(
-          fmt::format("{}: {}: the disk that holds the data dir is full; free some space and run "
-                      "the command again",
-                      what, message));
+      return Status::IoError(fmt::format("{}: {}: {}", what, message, kDiskFull));
     case SQLITE_CORRUPT:
       // A function's own error (record_body) carries its own message.
       if (message != sqlite3_errstr(rc)) return Status::Corruption(std::string(message));
@@ -38,6 +47,7 @@ Status StatusOf(int rc, std::string_view message, std::string_view what = "sqlit
     case SQLITE_NOTADB:
       return Status::Corruption(fmt::format("{}: {}", what, message));
     case SQLITE_READONLY:
+      if (on_full_disk) return Status::IoError(std::string(kDiskFull));
       return Status::Invalid(fmt::format("{}: {}: {}", what, message, kReadOnly));
     default:
       return Status::IoError(fmt::format("{}: {}", what, message));
@@ -88,7 +98,8 @@ bool Stmt::Step() {
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) {
     sqlite3* db = sqlite3_db_handle(stmt_.get());
-    status_ = StatusOf(sqlite3_extended_errcode(db), sqlite3_errmsg(db));
+    status_ = StatusOf(sqlite3_extended_errcode(db), sqlite3_errmsg(db), sqlite3_system_errno(db),
+                       on_full_disk_);
   }
   return false;
 }
@@ -120,28 +131,21 @@ std::string_view Stmt::Blob(int col) const {
 // How long a statement waits for another process's lock before it reports busy.
 constexpr int kBusyTimeoutMs = 60'000;
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
-  sqlite3* raw = nullptr;
-  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  std::string name = path;
-  if (read_only && OnReadOnlyFileSystem(path) && !std::filesystem::exists(path + "-wal")) {
-    name = FileUri(path) + "?immutable=1";
-    flags |= SQLITE_OPEN_URI;
-  }
-  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only,
+                                     bool alone_if_disk_full) {
   auto db = std::make_unique<Db>();
-  db->db_.reset(raw);
   db->read_only_ = read_only;
-  if (rc != SQLITE_OK) {
-    return Status::IoError(
-        fmt::format("cannot open database {}: {}", path, raw ? sqlite3_errmsg(raw) : "no memory"));
+  Status st = db->Connect(path, /*alone=*/false);
+  if (!st.ok() && alone_if_disk_full && db->raw() && NoRoom(sqlite3_system_errno(db->raw()))) {
+    // SQLite could not make its shared-memory file: with the WAL index in this process's memory
+    // instead (exclusive locking mode), the store can still be read.
+    db = std::make_unique<Db>();
+    db->read_only_ = true;
+    db->disk_full_ = true;
+    st = db->Connect(path, /*alone=*/true);
   }
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
-  sqlite3_extended_result_codes(raw, 1);
-  Status set_up = db->SetUp(read_only);
-  if (!set_up.ok()) {
-    // SQLite opens the file at the first statement.
-    Status st = set_up.WithContext(fmt::format("cannot open database {}", path));
+  if (!st.ok()) {
+    st = st.WithContext(fmt::format("cannot open database {}", path));
     std::string dir = std::filesystem::path(path).parent_path().string();
     if (dir.empty()) dir = ".";
     if (!read_only && ::access(dir.c_str(), W_OK) != 0) {
@@ -155,10 +159,38 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only) {
   return db;
 }
 
-Status Db::SetUp(bool read_only) {
+Status Db::Connect(const std::string& path, bool alone) {
+  sqlite3* raw = nullptr;
+  // Alone, the connection is opened for writing, for SQLite keeps a read-only connection's WAL
+  // index in shared memory whatever the locking mode; it writes nothing (query_only, and no
+  // checkpoint on close).
+  int flags = alone        ? SQLITE_OPEN_READWRITE
+              : read_only_ ? SQLITE_OPEN_READONLY
+                           : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  std::string name = path;
+  if (read_only_ && OnReadOnlyFileSystem(path) && !std::filesystem::exists(path + "-wal")) {
+    name = FileUri(path) + "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK) {
+    return Status::IoError(raw ? sqlite3_errmsg(raw) : "no memory");
+  }
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(raw, 1);
+  if (alone) {
+    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // Before the first read: SQLite then never makes the shared-memory file.
+    BOSAI_RETURN_IF_ERROR(Exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA query_only=1"));
+  }
+  return SetUp();  // SQLite opens the file at the first statement
+}
+
+Status Db::SetUp() {
   // Larger pages: fewer B-tree levels and splits for ~300-byte records (only a new file).
-  if (!read_only) BOSAI_RETURN_IF_ERROR(Exec("PRAGMA page_size=16384"));
-  if (!read_only) {
+  if (!read_only_) BOSAI_RETURN_IF_ERROR(Exec("PRAGMA page_size=16384"));
+  if (!read_only_) {
     // Setting WAL mode takes a write lock. While another process writes through a rollback
     // journal (a bulk write: Store::UseRollbackJournal), SQLite reports busy at once instead of
     // calling the busy handler (this connection holds a read lock already): wait here as the
@@ -178,7 +210,8 @@ Status Db::SetUp(bool read_only) {
 }
 
 Status Db::Error(std::string_view what) const {
-  return StatusOf(sqlite3_extended_errcode(db_.get()), sqlite3_errmsg(db_.get()), what);
+  return StatusOf(sqlite3_extended_errcode(db_.get()), sqlite3_errmsg(db_.get()),
+                  sqlite3_system_errno(db_.get()), disk_full_, what);
 }
 
 Status Db::Exec(std::string_view sql) {
@@ -188,7 +221,8 @@ Status Db::Exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    return StatusOf(sqlite3_extended_errcode(db_.get()), msg);
+    return StatusOf(sqlite3_extended_errcode(db_.get()), msg, sqlite3_system_errno(db_.get()),
+                    disk_full_);
   }
   return Status::Ok();
 }
@@ -219,18 +253,24 @@ Stmt& Db::Prepare(const std::string& sql) {
     // Cached statements are fixed SQL in our own code: a failure is a programming error.
     throw std::logic_error(fmt::format("prepare failed: {}: {}", sqlite3_errmsg(db_.get()), sql));
   }
-  return cache_.emplace(sql, Stmt(s)).first->second;
+  return cache_.emplace(sql, Stmt(s, disk_full_)).first->second;
 }
 
 Result<Stmt> Db::PrepareOnce(std::string_view sql) {
   sqlite3_stmt* s = nullptr;
   int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &s, nullptr);
   if (rc != SQLITE_OK) return Error("prepare");
-  return Stmt(s);
+  return Stmt(s, disk_full_);
+}
+
+Status Db::CheckWritable() const {
+  if (disk_full_) return Status::IoError(std::string(kDiskFull));
+  if (read_only_) return Status::Invalid(std::string(kReadOnly));
+  return Status::Ok();
 }
 
 Status Db::Begin() {
-  if (read_only_) return Status::Invalid(std::string(kReadOnly));
+  BOSAI_RETURN_IF_ERROR(CheckWritable());
   return Exec("BEGIN IMMEDIATE");
 }
 Status Db::Commit() { return Exec("COMMIT"); }

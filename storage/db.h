@@ -21,7 +21,10 @@ class Db;
 class Stmt {
  public:
   Stmt() = default;
-  explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
+  // ON_FULL_DISK: the statement's connection is open alone on a full disk (Db::Open), so that a
+  // write it refuses says so.
+  explicit Stmt(sqlite3_stmt* s, bool on_full_disk = false)
+      : stmt_(s), on_full_disk_(on_full_disk) {}
 
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v) { return BindText(i, v, SQLITE_TRANSIENT); }  // text
@@ -55,6 +58,7 @@ class Stmt {
   Stmt& BindBlob(int i, std::string_view v, sqlite3_destructor_type copy);
 
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  bool on_full_disk_ = false;
   Status status_;
 };
 
@@ -65,7 +69,13 @@ class Db {
   // existing file without writing to it; on a read-only file system, a file with no WAL beside
   // it is opened as immutable (SQLite would otherwise need to create its shared-memory file),
   // one with a WAL reads it.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false);
+  //
+  // When the disk is too full for SQLite's shared-memory file, and ALONE_IF_DISK_FULL, the file
+  // is opened for this connection alone (locking mode EXCLUSIVE, the WAL index in memory), to
+  // read: a write fails at Begin() saying the disk is full, and every other connection waits
+  // until this one closes. For a command that ends soon, not for a daemon.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false,
+                                          bool alone_if_disk_full = false);
 
   Status Exec(std::string_view sql);
   // Runs `sql` (CREATE TABLE IF NOT EXISTS ...) unless every table named exists already, so
@@ -76,8 +86,11 @@ class Db {
   // A fresh statement, for one-off queries.
   Result<Stmt> PrepareOnce(std::string_view sql);
 
-  // BEGIN IMMEDIATE: takes the write lock now, waiting on other processes. On a connection
-  // opened read-only, an error that says the command would change the store.
+  // On a connection opened read-only, or alone on a full disk, an error that says why nothing
+  // can be written.
+  Status CheckWritable() const;
+  // BEGIN IMMEDIATE: takes the write lock now, waiting on other processes; CheckWritable()'s
+  // error first.
   Status Begin();
   Status Commit();
   Status Rollback();
@@ -88,13 +101,20 @@ class Db {
   sqlite3* raw() const { return db_.get(); }
   Status Error(std::string_view what) const;
 
+  // Opened read-only, or alone on a full disk (Open).
+  bool read_only() const { return read_only_; }
+  // Opened alone, to read, because the disk is full (Open).
+  bool disk_full() const { return disk_full_; }
+
  private:
-  Status SetUp(bool read_only);  // page size, WAL, durability: the file is opened here
+  Status Connect(const std::string& path, bool alone);  // part of Open
+  Status SetUp();  // page size, WAL, durability: the file is opened here
   struct Closer {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
   std::unique_ptr<sqlite3, Closer> db_;
   bool read_only_ = false;
+  bool disk_full_ = false;
   std::unordered_map<std::string, Stmt> cache_;
 };
 

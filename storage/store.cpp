@@ -283,8 +283,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   InitCrypto();
   std::unique_ptr<Store> store(new Store(std::move(options)));
   store->path_ = path;
-  const bool read_only = store->options_.read_only;
-  BOSAI_ASSIGN_OR_RETURN(store->db_, Db::Open(path, read_only));
+  BOSAI_ASSIGN_OR_RETURN(
+      store->db_, Db::Open(path, store->options_.read_only, store->options_.alone_if_disk_full));
+  const bool read_only = store->db_->read_only();
   for (int args : {1, 2}) {
     if (sqlite3_create_function_v2(store->db_->raw(), "record_body", args,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC, &store->codec_,
@@ -317,11 +318,11 @@ Status Store::Migrate() {
         fmt::format("database schema version {} is newer than this bosai ({}): upgrade bosai",
                     version, kSchemaVersion));
   }
-  if (version < kSchemaVersion && options_.read_only) {
+  if (version < kSchemaVersion && db_->read_only()) {
     return Status::Invalid(fmt::format(
         "database schema version {} is older than this bosai's ({}), and the store is open "
-        "read-only: open it once where it can be written, to upgrade it",
-        version, kSchemaVersion));
+        "read-only{}: open it once where it can be written, to upgrade it",
+        version, kSchemaVersion, db_->disk_full() ? " (the disk that holds it is full)" : ""));
   }
   if (version < kSchemaVersion) {
     Transaction txn(*db_);

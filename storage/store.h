@@ -115,6 +115,9 @@ class Store {
     uint64_t index_build_bytes = uint64_t(8) << 20;
     // Opens an existing store without writing to it (Db::Open): a write fails, saying so.
     bool read_only = false;
+    // On a disk too full to open the store as usual, opens it to read, for this process alone
+    // (Db::Open): for a command that ends soon, not for a daemon.
+    bool alone_if_disk_full = false;
   };
 
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Options options);

@@ -26,6 +26,7 @@
 #include "sync/frame.h"
 #include "sync/held.h"
 #include "sync/session.h"
+#include "tests/common/fresh_dir.h"
 #include "tests/common/merge_oracle.h"
 
 namespace bosai::sim {
@@ -392,9 +393,9 @@ class Simulation {
       }
     }
     // Nothing applied twice: a replay of node 0's op-log gives its materialized state.
-    auto scratch =
-        std::filesystem::temp_directory_path() / ("bosai-sim-" + std::to_string(getpid()) + ".db");
-    auto report = nodes_[0].store->Doctor(scratch.string());
+    const auto scratch = testing::FreshDir("bosai-sim-doctor-");
+    auto report = nodes_[0].store->Doctor((scratch / "replay.db").string());
+    std::filesystem::remove_all(scratch);
     ASSERT_TRUE(report.ok());
     ASSERT_TRUE(report->ok()) << report->problems[0];
     // Exactly the concurrent overwrites of different values are conflicts.

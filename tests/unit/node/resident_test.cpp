@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "tests/common/fresh_dir.h"
+#include "tests/common/full_disk.h"
 
 namespace bosai::node {
 namespace {
@@ -344,6 +345,62 @@ TEST_F(ResidentTest, ACheckOnlyImportFindsWhatAnImportWouldAndWritesNothing) {
       << bad->problems[1];
   EXPECT_EQ(*node_->store().StateHash(), before);
   EXPECT_EQ(*CountResidents(*node_), 1u);
+}
+
+// A disk with no room left. The daemon's way of opening (not alone) fails, saying the disk is
+// full. A command that ends soon opens the store alone, with a warning: the register is read and
+// checked as before; an import fails at once, before the file is read through, saying the disk
+// is full, and nothing is imported. With room again, the import goes through.
+TEST_F(ResidentTest, OnAFullDiskTheRegisterIsReadAndAnImportSaysTheDiskIsFull) {
+  Import(Write("a.csv", std::string(kHeader) +
+                            "042021,7001,H1,甲,コウ,1970-01-01,男,世帯主,,,983205673214,,\n"));
+  const std::string before = *node_->store().StateHash();
+  const std::string data_dir = node_->data_dir();
+  node_.reset();
+  ImportOptions o;
+  o.path =
+      Write("b.csv", std::string(kHeader) + "042021,7002,H2,乙,オツ,1971-01-01,女,世帯主,,,,,\n");
+  {
+    testing::FullDisk full;
+    auto daemon = Node::Open(data_dir);
+    ASSERT_FALSE(daemon.ok());
+    EXPECT_NE(daemon.status().message().find("the disk that holds the data dir is full"),
+              std::string::npos)
+        << daemon.status().message();
+
+    auto opened = Node::Open(data_dir, {.alone_if_disk_full = true});
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    node_ = std::move(opened).value();
+    EXPECT_TRUE(node_->disk_full());
+    EXPECT_TRUE(node_->read_only());
+    auto warning = node_->DiskFullWarning();
+    ASSERT_TRUE(warning.has_value());
+    EXPECT_NE(warning->find("is full: the store is open to read only"), std::string::npos)
+        << *warning;
+    EXPECT_EQ(*CountResidents(*node_), 1u);
+    EXPECT_EQ(Address("042021:7001"), "");
+    EXPECT_EQ(*node_->store().StateHash(), before);
+
+    o.check_only = true;
+    auto checked = ImportResidents(*node_, o);
+    ASSERT_TRUE(checked.ok()) << checked.status().message();
+    EXPECT_EQ(checked->rows, 1u);
+    o.check_only = false;
+    auto refused = ImportResidents(*node_, o);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().message(),
+              "the disk that holds the data dir is full; free some space and run the command "
+              "again; nothing was imported");
+    EXPECT_EQ(*node_->store().StateHash(), before);
+    node_.reset();
+  }
+  auto opened = Node::Open(data_dir, {.alone_if_disk_full = true});
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  node_ = std::move(opened).value();
+  EXPECT_FALSE(node_->disk_full());
+  EXPECT_FALSE(node_->DiskFullWarning().has_value());
+  EXPECT_EQ(Import(o.path).imported, 1u);
+  EXPECT_EQ(*CountResidents(*node_), 2u);
 }
 
 }  // namespace

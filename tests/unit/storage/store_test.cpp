@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "test_util.h"
+#include "tests/common/full_disk.h"
 #include "tests/protobuf_clock.h"
 
 namespace bosai {
@@ -569,6 +570,22 @@ TEST(Store, DoctorReportsItsProgress) {
   std::filesystem::remove_all(dir);
 }
 
+// A store file at PATH holding one record (042021:1, field 2 = 佐藤), written and closed; its
+// state hash.
+std::string OneRecordStore(const std::string& path, ManualClock& clock, const SigningKey& key) {
+  auto w = Store::Open(path, testing::TestOptions(&clock));
+  EXPECT_TRUE(w.ok()) << w.status().message();
+  if (!w.ok()) return "";
+  EXPECT_TRUE((*w)->SetIdentity({"042021-honcho", 1, key}).ok());
+  PutString(**w, "042021:1", 2, "佐藤");
+  return Hash(**w);
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 // A store opened read-only (a copy being checked): reads, the state hash and doctor work; a write
 // fails and says why; the file's bytes stay as they were. A store of an older schema is not
 // migrated read-only: that would be a write.
@@ -577,19 +594,8 @@ TEST(Store, AStoreOpenedReadOnlyIsReadAndNeverWritten) {
   auto dir = testing::FreshDir("bosai-ro-");
   const std::string path = (dir / "bosai.db").string();
   const SigningKey key = SigningKey::Generate();
-  std::string hash;
-  {
-    auto w = Store::Open(path, testing::TestOptions(&clock));
-    ASSERT_TRUE(w.ok()) << w.status().message();
-    ASSERT_TRUE((*w)->SetIdentity({"042021-honcho", 1, key}).ok());
-    PutString(**w, "042021:1", 2, "佐藤");
-    hash = Hash(**w);
-  }
-  auto bytes = [&] {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  const std::string before = bytes();
+  const std::string hash = OneRecordStore(path, clock, key);
+  const std::string before = FileBytes(path);
 
   Store::Options o = testing::TestOptions(&clock);
   o.read_only = true;
@@ -611,7 +617,7 @@ TEST(Store, AStoreOpenedReadOnlyIsReadAndNeverWritten) {
             std::string::npos)
       << meta.message();
   r->reset();
-  EXPECT_TRUE(before == bytes()) << "the file changed";
+  EXPECT_TRUE(before == FileBytes(path)) << "the file changed";
 
   {
     auto old = Db::Open(path);
@@ -623,6 +629,52 @@ TEST(Store, AStoreOpenedReadOnlyIsReadAndNeverWritten) {
   EXPECT_NE(older.status().message().find("open it once where it can be written, to upgrade it"),
             std::string::npos)
       << older.status().message();
+  std::filesystem::remove_all(dir);
+}
+
+// A disk with no room left: SQLite cannot make its shared-memory file, so the store cannot be
+// opened as usual, and the error says the disk is full. Opened alone (a command that ends soon),
+// it is read as before, a write fails saying the disk is full, and the file keeps its bytes.
+// With room again, the store opens and is written as usual.
+TEST(Store, AFullDiskIsStillReadAndSaysWhyNothingIsWritten) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-full-");
+  const std::string path = (dir / "bosai.db").string();
+  const SigningKey key = SigningKey::Generate();
+  const std::string hash = OneRecordStore(path, clock, key);
+  const std::string before = FileBytes(path);
+  constexpr std::string_view kFull = "the disk that holds the data dir is full";
+  {
+    testing::FullDisk full;
+    auto usual = Store::Open(path, testing::TestOptions(&clock));
+    ASSERT_FALSE(usual.ok());
+    EXPECT_NE(usual.status().message().find(kFull), std::string::npos) << usual.status().message();
+
+    Store::Options o = testing::TestOptions(&clock);
+    o.alone_if_disk_full = true;
+    auto alone = Store::Open(path, o);
+    ASSERT_TRUE(alone.ok()) << alone.status().message();
+    Store& s = **alone;
+    EXPECT_TRUE(s.db().disk_full());
+    EXPECT_TRUE(s.db().read_only());
+    ASSERT_TRUE(s.SetIdentity({"042021-honcho", 1, key}).ok());
+    EXPECT_EQ(Field(s, "042021:1", 2), "佐藤");
+    EXPECT_EQ(Hash(s), hash);
+    for (Status write : {s.BeginWrite("test"), s.SetMeta("k", "v")}) {
+      EXPECT_FALSE(write.ok());
+      EXPECT_NE(write.message().find(kFull), std::string::npos) << write.message();
+    }
+  }
+  EXPECT_TRUE(before == FileBytes(path)) << "the file changed";
+
+  auto again = Store::Open(path, testing::TestOptions(&clock));
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_FALSE((*again)->db().disk_full());
+  ASSERT_TRUE((*again)->SetIdentity({"042021-honcho", 1, key}).ok());
+  PutString(**again, "042021:1", 2, "鈴木");
+  EXPECT_EQ(Field(**again, "042021:1", 2), "鈴木");
+  EXPECT_EQ(testing::DoctorProblems(**again, dir), std::vector<std::string>{});
+  again->reset();
   std::filesystem::remove_all(dir);
 }
 
