@@ -182,6 +182,29 @@ struct Problem {
   std::string text;
 };
 
+// What to add to a problem with a field whose text is a number as a spreadsheet shows a large
+// one (9.83206E+11: a My Number or a code opened in Excel and saved): its digits are lost.
+std::string SpreadsheetHint(std::string_view text) {
+  size_t e = text.find_first_of("Ee");
+  if (e == std::string_view::npos || e == 0 || e + 2 > text.size() || text[e + 1] != '+') {
+    return "";
+  }
+  auto digits = [](std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::string_view mantissa = text.substr(0, e);
+  size_t dot = mantissa.find('.');
+  bool number = dot == std::string_view::npos
+                    ? digits(mantissa)
+                    : digits(mantissa.substr(0, dot)) && digits(mantissa.substr(dot + 1));
+  if (!number || !digits(text.substr(e + 2))) return "";
+  return fmt::format(
+      " ({} is a number as a spreadsheet shows it, its digits lost: export the register again, or "
+      "set the column's cells to text before saving)",
+      text);
+}
+
 class RowValidator {
  public:
   RowValidator(const std::string& path, const Header& header, const Node& node)
@@ -201,7 +224,8 @@ class RowValidator {
       return header_.has(c) ? Nfc(rec.fields[header_.index[c]]) : std::string();
     };
     auto bad = [&](Col c, const std::string& why) {
-      Add(problems, rec.line, header_.index[c] + 1, kColumns[c].name, why);
+      Add(problems, rec.line, header_.index[c] + 1, kColumns[c].name,
+          why + SpreadsheetHint(NarrowAscii(get(c))));
     };
     v1::Resident& r = row->resident;
 
@@ -291,6 +315,11 @@ class RowValidator {
       }
       if (pc.rfind("〒", 0) == 0) pc = pc.substr(std::string_view("〒").size());
       bool digits = std::all_of(pc.begin(), pc.end(), [](char c) { return c >= '0' && c <= '9'; });
+      // A leading zero lost by a spreadsheet (北海道's 060-0001 read as the number 600001). Five
+      // digits could be an old postal code as well, and stay a problem.
+      if (digits && pc.size() == 6 && get(kPostalCode).find('-') == std::string::npos) {
+        pc.insert(0, 1, '0');
+      }
       if (!pc.empty() && (pc.size() != 7 || !digits)) {
         bad(kPostalCode, fmt::format("\"{}\" is not a 7-digit postal code", get(kPostalCode)));
       } else {
@@ -330,6 +359,11 @@ class RowValidator {
         } else if (c != '-' && c != '(' && c != ')' && c != ' ' && c != '+') {
           ok = false;
         }
+      }
+      // A leading zero lost by a spreadsheet: 0225-95-1111 saved as the number 225951111. Japanese
+      // numbers are 10 or 11 digits with the 0 (090-1234-5678).
+      if (ok && (digits == 9 || digits == 10) && digits == phone.size() && phone[0] != '0') {
+        phone.insert(0, 1, '0');
       }
       if (!phone.empty() && (!ok || digits < 6 || digits > 15)) {
         bad(kPhone, fmt::format("\"{}\" is not a phone number", get(kPhone)));
@@ -380,6 +414,14 @@ class KeyLines {
         f(entries_[i].line, entries_[first].line);
         ++i;
       }
+    }
+  }
+  // f(string, line of its first occurrence) for each string added, in order (after Sort).
+  template <typename F>
+  void ForEachDistinct(F f) const {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (i == 0 || View(entries_[i]) != View(entries_[i - 1]))
+        f(View(entries_[i]), entries_[i].line);
     }
   }
   // Whether `s` was added on a line for which keep(line) holds.
@@ -571,6 +613,62 @@ struct Validation {
   KeyLines heads;
 };
 
+// Finds the resident codes of the file that the store holds with more or fewer leading zeros
+// but not as written: a spreadsheet that read the codes as numbers dropped their zeros (or did
+// so to the file of an earlier import). Imported, each would be a second resident. One scan of
+// the held codes beside the file's sorted ones finds the codes not held; only those are looked
+// up again, padded or stripped.
+Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& header,
+                     RowValidator& validator, Validation* v) {
+  const std::string prefix = node.municipality() + ":";
+  auto all_digits = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::vector<std::pair<std::string_view, uint32_t>> unheld;  // all-digit codes, first lines
+  size_t longest = 0;                                         // of the codes held
+  Stmt& scan = held.Prepare(
+      "SELECT key FROM record_keys WHERE entity = ? AND key > ? AND key < ? ORDER BY key");
+  scan.Bind(1, ENTITY_RESIDENT).Bind(2, prefix).Bind(3, prefix + "\x7f");
+  bool more = scan.Step();
+  auto held_code = [&] { return scan.Text(0).substr(prefix.size()); };
+  codes.ForEachDistinct([&](std::string_view code, uint32_t line) {
+    for (; more && held_code() < code; more = scan.Step()) {
+      longest = std::max(longest, held_code().size());
+    }
+    if ((!more || held_code() != code) && all_digits(code)) unheld.emplace_back(code, line);
+  });
+  for (; more; more = scan.Step()) longest = std::max(longest, held_code().size());
+  Status scanned = scan.status();
+  scan.Reset();
+  BOSAI_RETURN_IF_ERROR(scanned);
+
+  Stmt& find = held.Prepare("SELECT 1 FROM record_keys WHERE entity = ? AND key = ?");
+  for (const auto& [code, line] : unheld) {
+    const size_t zeros = code.find_first_not_of('0');
+    if (zeros == std::string_view::npos) continue;
+    const std::string_view digits = code.substr(zeros);
+    for (size_t width = digits.size(); width <= longest; ++width) {
+      std::string other = std::string(width - digits.size(), '0').append(digits);
+      if (other == code) continue;
+      find.Bind(1, ENTITY_RESIDENT).Bind(2, prefix + other);
+      const bool hit = find.Step();
+      Status found = find.status();
+      find.Reset();
+      BOSAI_RETURN_IF_ERROR(found);
+      if (hit) {
+        validator.Add(
+            &v->problems, line, header.index[kResidentCode] + 1, "resident_code",
+            fmt::format("{} is not held, but {}{} is: are leading zeros lost by a spreadsheet? "
+                        "(export the register again, or set the column's cells to text before "
+                        "saving)",
+                        code, prefix, other));
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // Pass 1: validates every row of the file; writes nothing. My Numbers already held by other
 // residents are looked up through `held`, in one snapshot; without it (a store holding no
 // residents) the store is not read. With `rows`, every valid row also goes to pass 2 through it,
@@ -654,6 +752,7 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   numbers.Sort();
   v->heads.Sort();
   size_t before = v->problems.size();
+  if (held) BOSAI_RETURN_IF_ERROR(FindLostZeros(node, *held, codes, header, validator, v));
   codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
     validator.Add(&v->problems, line, header.index[kResidentCode] + 1, "resident_code",
                   fmt::format("duplicate of line {}", first));

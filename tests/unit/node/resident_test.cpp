@@ -347,6 +347,51 @@ TEST_F(ResidentTest, ACheckOnlyImportFindsWhatAnImportWouldAndWritesNothing) {
   EXPECT_EQ(*CountResidents(*node_), 1u);
 }
 
+// A register opened in a spreadsheet and saved: codes and numbers read as numbers. A leading zero
+// of a postal code or a phone number is put back; a number shown as 9.83206E+11 has lost its
+// digits, and the problem says so; a resident code whose zeros were dropped is found against
+// the codes held (either way round), where it would otherwise become a second resident.
+TEST_F(ResidentTest, WhatASpreadsheetDidToARegisterIsUndoneOrNamed) {
+  Import(Write("a.csv", std::string(kHeader) +
+                            "042021,0123456,H1,甲,コウ,1970-01-01,男,世帯主,,,,,\n"
+                            "042021,777,H2,乙,オツ,1971-01-01,女,世帯主,,,,,\n"));
+  ImportOptions o;
+  o.path = Write("b.csv", std::string(kHeader) +
+                              "042021,8001,H3,丙,ヘイ,1980-01-01,男,世帯主,600001,,,225951111,\n"
+                              "042021,8002,H3,丁,テイ,1981-01-01,女,妻,,,,9012345678,\n");
+  ASSERT_EQ(Import(o.path).imported, 2u);
+  auto husband = GetResident(*node_, "042021:8001");
+  ASSERT_TRUE(husband.ok() && *husband);
+  EXPECT_EQ((*husband)->resident.postal_code(), "0600001");
+  EXPECT_EQ((*husband)->resident.phone(), "0225951111");
+  auto wife = GetResident(*node_, "042021:8002");
+  ASSERT_TRUE(wife.ok() && *wife);
+  EXPECT_EQ((*wife)->resident.phone(), "09012345678");
+
+  const std::string before = *node_->store().StateHash();
+  o.path = Write("c.csv", std::string(kHeader) +
+                              "042021,123456,H1,甲,コウ,1970-01-01,男,世帯主,,,,,\n"
+                              "042021,00777,H2,乙,オツ,1971-01-01,女,世帯主,,,,,\n"
+                              "042021,5555,H4,戊,ボ,1990-01-01,男,世帯主,,,9.83206E+11,,\n"
+                              "042021,8003,H4,己,キ,1991-01-01,女,妻,,,,,\n");
+  auto r = ImportResidents(*node_, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->problems.size(), 3u);
+  const std::string hint =
+      ": are leading zeros lost by a spreadsheet? (export the register again, or set the "
+      "column's cells to text before saving)";
+  EXPECT_EQ(r->problems[0],
+            o.path + ":2:2: resident_code: 123456 is not held, but 042021:0123456 is" + hint);
+  EXPECT_EQ(r->problems[1],
+            o.path + ":3:2: resident_code: 00777 is not held, but 042021:777 is" + hint);
+  EXPECT_NE(r->problems[2].find(":4:11: my_number: my number must be 12 digits (9.83206E+11 is a "
+                                "number as a spreadsheet shows it, its digits lost"),
+            std::string::npos)
+      << r->problems[2];
+  EXPECT_EQ(*node_->store().StateHash(), before);
+  EXPECT_EQ(*CountResidents(*node_), 4u);
+}
+
 // A disk with no room left. The daemon's way of opening (not alone) fails, saying the disk is
 // full. A command that ends soon opens the store alone, with a warning: the register is read and
 // checked as before; an import fails at once, before the file is read through, saying the disk
