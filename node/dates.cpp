@@ -31,6 +31,38 @@ std::string_view Trim(std::string_view s) {
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// Splits off a time of day that a spreadsheet writes after a date ("1970/1/5 0:00",
+// "1970-01-05T00:00:00"): true with *time set when `s` ends with one.
+bool SplitTime(std::string_view& s, std::string_view* time) {
+  size_t sep = s.find_last_of(" T");
+  if (sep == std::string_view::npos || sep == 0) return false;
+  std::string_view t = s.substr(sep + 1);
+  if (t.find(':') == std::string_view::npos) return false;
+  for (char c : t) {
+    if ((c < '0' || c > '9') && c != ':' && c != '.') return false;
+  }
+  *time = t;
+  s = Trim(s.substr(0, sep));
+  return true;
+}
+
+// The day a spreadsheet's date number stands for (Excel and LibreOffice: day 1 is 1900-01-01,
+// counting Excel's 1900-02-29 that never was), for numbers after that day; else 0.
+int32_t SpreadsheetSerialDate(int serial) {
+  if (serial <= 60 || serial > 2958465) return 0;  // 9999-12-31
+  // Days from 1899-12-30 to the civil date (Howard Hinnant's days_from_civil, inverted).
+  int64_t z = int64_t(serial) - 25569 + 719468;  // days since 0000-03-01 (25569: 1970-01-01)
+  int64_t era = z / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2);
+  return int32_t(year * 10000 + month * 100 + day);
+}
+
 }  // namespace
 
 bool IsValidDate(int year, int month, int day) {
@@ -48,6 +80,10 @@ Result<int32_t> ParseDate(std::string_view input) {
   auto bad = [&](std::string_view why) {
     return Status::Invalid(fmt::format("\"{}\" is not a date ({})", input, why));
   };
+  std::string_view time;
+  if (SplitTime(s, &time) && time.find_first_not_of("0:.") != std::string_view::npos) {
+    return bad(fmt::format("a time of day, {}, follows the date", time));
+  }
 
   const Era* era = nullptr;
   for (const Era& e : kEras) {
@@ -106,6 +142,13 @@ Result<int32_t> ParseDate(std::string_view input) {
     month = parts[1];
     day = parts[2];
     if (!era && digits[0] != 4) return bad("year must have 4 digits, or name an era such as 昭和");
+  } else if (int32_t serial =
+                 !era && parts.size() == 1 && digits[0] <= 7 ? SpreadsheetSerialDate(parts[0]) : 0;
+             serial != 0) {
+    return bad(fmt::format(
+        "expected year, month and day; as a spreadsheet's date number it is {}: save the column "
+        "as dates or as text",
+        FormatDate(serial)));
   } else {
     return bad("expected year, month and day");
   }

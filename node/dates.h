@@ -1,6 +1,7 @@
 // Dates as people write them on register extracts (DESIGN §3): ISO (2024-01-01, 2024/1/1,
 // 20240101, 2024年1月1日) and 和暦 (昭和50年4月1日, 平成元年, S50.4.1, R2.3.31, 昭50.4.1, with
-// full-width digits). Stored as the integer YYYYMMDD. Pure functions, thread-safe.
+// full-width digits), followed or not by a midnight time of day as a spreadsheet writes it
+// (2024/1/1 0:00). Stored as the integer YYYYMMDD. Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
