@@ -145,23 +145,27 @@ void RegisterResident(CLI::App& app, Globals& g) {
     PrintResidentPlain(j);
   });
 
-  auto* search =
-      res->add_subcommand("search", "Find residents by reading, name, birth date or My Number");
+  auto* search = res->add_subcommand(
+      "search", "Find residents by reading, name, birth date, My Number or household");
   auto q = std::make_shared<node::ResidentQuery>();
   auto kana = std::make_shared<std::string>(), name = std::make_shared<std::string>(),
-       birth = std::make_shared<std::string>(), mn = std::make_shared<std::string>();
+       birth = std::make_shared<std::string>(), mn = std::make_shared<std::string>(),
+       household = std::make_shared<std::string>();
   search->add_option("--kana", *kana, "Reading prefix (hiragana or katakana, spaces ignored)");
   search->add_option("--name", *name, "Part of the name (variant kanji folded: 髙/高, 邉/辺, ...)");
   search->add_option("--birth", *birth, "Birth date, ISO or 和暦 (S50.4.1)");
   search->add_option("--my-number", *mn, "My Number, exact");
+  search->add_option("--household", *household,
+                     "Members of a household (its id or code), 世帯主 first, then by age");
   search->add_option("--limit", q->limit, "At most this many results")->capture_default_str();
-  search->callback([&g, q, kana, name, birth, mn] {
+  search->callback([&g, q, kana, name, birth, mn, household] {
     auto node = OpenNode(g);
     if (!node) return;
     if (!kana->empty()) q->kana = *kana;
     if (!name->empty()) q->name = *name;
     if (!birth->empty()) q->birth = *birth;
     if (!mn->empty()) q->my_number = *mn;
+    if (!household->empty()) q->household = *household;
     auto found = node::SearchResidents(*node, *q);
     if (!found.ok()) return Fail(g, found.status());
     if (g.json) {
@@ -171,8 +175,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
     }
     for (const auto& r : *found) {
       const auto& x = r.resident;
-      std::cout << fmt::format("{}  {}  {}  {}  {}\n", r.key, x.name(), x.name_kana(),
-                               node::FormatDate(x.birth_date()), x.address());
+      std::cout << fmt::format("{}  {}  {}  {}  {}  {}\n", r.key, x.name(), x.name_kana(),
+                               node::FormatDate(x.birth_date()), x.relationship(), x.address());
     }
     if (found->empty()) std::cerr << "no residents found\n";
   });

@@ -1173,8 +1173,20 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     equal_to(IndexKind::kLookup, !walk);
     binds.push_back([h = *DataKey::LookupHashOf(sealed)](Stmt& s, int i) { s.Bind(i, h); });
   }
-  if (binds.empty())
-    return Status::Invalid("give at least one of --kana, --name, --birth, --my-number");
+  std::string household;
+  if (q.household) {
+    household = NarrowAscii(Nfc(*q.household));
+    if (household.find(':') == std::string::npos) household = node.municipality() + ":" + household;
+    std::string_view code = std::string_view(household).substr(household.find(':') + 1);
+    BOSAI_RETURN_IF_ERROR(
+        ValidateRegisterCode(std::string(code), "household code").WithContext("--household"));
+    equal_to(IndexKind::kRef, !walk);
+    binds.push_back([v = RefValue(household)](Stmt& s, int i) { s.Bind(i, v); });
+  }
+  if (binds.empty()) {
+    return Status::Invalid(
+        "give at least one of --kana, --name, --birth, --my-number, --household");
+  }
   if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
   std::string sql =
       walk ? fmt::format(
@@ -1197,10 +1209,20 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     if (!r.resident.ParseFromArray(body.data(), int(body.size()))) {
       return Status::Corruption(fmt::format("resident {} is damaged", r.key));
     }
-    if (!sealed.empty() && r.resident.my_number() != sealed) continue;  // hash collision
+    if (!sealed.empty() && r.resident.my_number() != sealed) continue;        // hash collision
+    if (!household.empty() && r.resident.household() != household) continue;  // the same
     out.push_back(std::move(r));
   }
   BOSAI_RETURN_IF_ERROR(s.status());
+  if (!household.empty()) {
+    auto order = [](const ResidentRecord& r) {
+      return std::tuple(r.resident.relationship() != kRelationshipHead, r.resident.birth_date(),
+                        std::string_view(r.key));
+    };
+    std::sort(out.begin(), out.end(), [&](const ResidentRecord& a, const ResidentRecord& b) {
+      return order(a) < order(b);
+    });
+  }
   return out;
 }
 

@@ -41,7 +41,12 @@ b d resident search --kana "$hira" --limit 10000 > s2.txt; found s2.txt "search 
 b d resident search --birth "$birth" --limit 10000 > s3.txt; found s3.txt "search by birth"
 b d resident search --name "$name" > s4.txt; found s4.txt "search by name"
 b d resident search --my-number "$mn" > s5.txt; found s5.txt "search by my number"
-check "search by kana, hiragana, birth date, name and My Number"
+household=$(echo "$line" | cut -d, -f3)
+b d resident search --household "$household" > s6.txt; found s6.txt "search by household"
+expect_eq "$(cut -d' ' -f1 s6.txt | sort)" \
+  "$(awk -F, -v h="$household" '$3 == h { print "042021:" $2 }' r.csv | sort)" \
+  "search by household finds its members"
+check "search by kana, hiragana, birth date, name, My Number and household"
 
 # A bad file changes nothing.
 before=$(b d state hash)

@@ -347,6 +347,43 @@ TEST_F(ResidentTest, ACheckOnlyImportFindsWhatAnImportWouldAndWritesNothing) {
   EXPECT_EQ(*CountResidents(*node_), 1u);
 }
 
+// The members of a household: 世帯主 first, then the eldest first; by its code or its id, alone or
+// with another condition.
+TEST_F(ResidentTest, AHouseholdsMembersAreFoundHeadFirst) {
+  Import(Write("h.csv", std::string(kHeader) +
+                            "042021,9003,H1,子,コ,2000-01-01,女,子,,,,,\n"
+                            "042021,9001,H1,主,ヌシ,1970-01-01,男,世帯主,,,,,\n"
+                            "042021,9002,H1,妻,ツマ,1972-01-01,女,妻,,,,,\n"
+                            "042021,9004,H1,父,チチ,1940-01-01,男,父,,,,,\n"
+                            "042021,9005,H2,他,ホカ,1940-01-01,男,世帯主,,,,,\n"));
+  auto keys = [&](const ResidentQuery& q) {
+    auto found = SearchResidents(*node_, q);
+    EXPECT_TRUE(found.ok()) << found.status().message();
+    std::vector<std::string> out;
+    if (found.ok()) {
+      for (const auto& r : *found) out.push_back(r.key);
+    }
+    return out;
+  };
+  ResidentQuery q;
+  q.household = "H1";
+  const std::vector<std::string> members = {"042021:9001", "042021:9004", "042021:9002",
+                                            "042021:9003"};
+  EXPECT_EQ(keys(q), members);
+  q.household = "042021:H1";
+  EXPECT_EQ(keys(q), members);
+  q.kana = "ツ";
+  EXPECT_EQ(keys(q), std::vector<std::string>{"042021:9002"});
+  q.kana.reset();
+  q.household = "H3";
+  EXPECT_EQ(keys(q), std::vector<std::string>{});
+  q.household = "H 1";
+  auto bad = SearchResidents(*node_, q);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "--household: household code \"H 1\" may hold only 0-9, A-Z, a-z");
+}
+
 // A register opened in a spreadsheet and saved: codes and numbers read as numbers. A leading zero
 // of a postal code or a phone number is put back; a number shown as 9.83206E+11 has lost its
 // digits, and the problem says so; a resident code whose zeros were dropped is found against
