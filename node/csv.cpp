@@ -158,11 +158,7 @@ Status CsvReader::FeedLine(std::string_view line) {
   }
   if (parser_.pstate == kRowNotBegun) record_start_ = line_;
   record_bytes_ += line.size();
-  if (record_bytes_ > kMaxRecordBytes) {
-    return Status::Invalid(
-        fmt::format("{}:{}: record longer than {} bytes (an unterminated quote?)", path_,
-                    record_start_, kMaxRecordBytes));
-  }
+  if (record_bytes_ > kMaxRecordBytes) return TooLong(record_start_);
   if (csv_parse(&parser_, line.data(), line.size(), OnField, OnRecord, this) != line.size()) {
     return Status::Invalid(
         fmt::format("{}:{}: {} (a quote inside an unquoted field, or text after "
@@ -172,12 +168,21 @@ Status CsvReader::FeedLine(std::string_view line) {
   return Status::Ok();
 }
 
+Status CsvReader::TooLong(size_t record_start) const {
+  return Status::Invalid(fmt::format("{}:{}: record longer than {} bytes (an unterminated quote?)",
+                                     path_, record_start, kMaxRecordBytes));
+}
+
 Status CsvReader::FeedText(std::string_view text) {
   size_t start = 0;
   while (true) {
     size_t nl = text.find('\n', start);
     if (nl == std::string_view::npos) {
       partial_line_.append(text.substr(start));
+      // A line with no end in sight is not held whole either.
+      if (record_bytes_ + partial_line_.size() > kMaxRecordBytes) {
+        return TooLong(parser_.pstate == kRowNotBegun ? line_ + 1 : record_start_);
+      }
       return Status::Ok();
     }
     if (partial_line_.empty()) {

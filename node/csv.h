@@ -48,6 +48,7 @@ class CsvReader {
   Status Fill();  // reads, decodes and parses the next chunk
   Status FeedText(std::string_view utf8);
   Status FeedLine(std::string_view line);
+  Status TooLong(size_t record_start) const;  // a record past kMaxRecordBytes
   // The error for bytes that are not text in the file's encoding, after the DECODED text.
   Status BadText(std::string_view decoded, std::string_view reason);
 
