@@ -95,7 +95,8 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     const Conflict& conflict = **c;
     std::string chosen;
     if (value_opt->count()) {
-      auto parsed = node::ParseField(conflict.entity, conflict.field, *value, node->data_key());
+      auto parsed = node::ParseField(conflict.entity, conflict.field, *value, node->data_key(),
+                                     node->municipality());
       if (!parsed.ok()) return Fail(g, parsed.status());
       chosen = *parsed;
     } else {

@@ -5,6 +5,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "bosai/v1/records.pb.h"
@@ -46,6 +47,12 @@ bool IsDateField(const FieldDescriptor* fd) {
          (fd->name() == "birth_date" || fd->name() == "resident_since");
 }
 
+bool AllDigits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
 Result<int> ParseSex(std::string_view text) {
   std::string t = NarrowAscii(text);
   for (auto& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -54,7 +61,73 @@ Result<int> ParseSex(std::string_view text) {
   return Status::Invalid(fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", text));
 }
 
-}  // namespace
+Status CheckName(std::string_view name) {
+  if (name.empty()) return Status::Invalid("empty");
+  return CheckLength(name, 200);
+}
+
+Status CheckKana(std::string_view kana) {
+  if (!IsKanaText(kana)) return Status::Invalid(fmt::format("\"{}\" is not kana", kana));
+  return CheckLength(kana, 300);
+}
+
+Status CheckLength(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return Status::Ok();
+  return Status::Invalid(fmt::format("longer than {} bytes", max_bytes));
+}
+
+Result<int32_t> ParsePastDate(std::string_view text, int32_t today) {
+  BOSAI_ASSIGN_OR_RETURN(int32_t d, ParseDate(text));
+  if (d > today) return Status::Invalid(fmt::format("{} is in the future", FormatDate(d)));
+  return d;
+}
+
+Result<std::string> ParsePostalCode(std::string_view text) {
+  std::string pc;
+  for (char c : NarrowNumber(text)) {
+    if (c != '-') pc.push_back(c);
+  }
+  if (pc.rfind("〒", 0) == 0) pc = pc.substr(std::string_view("〒").size());
+  const bool digits = AllDigits(pc);
+  // A leading zero lost by a spreadsheet (北海道's 060-0001 read as the number 600001). Five
+  // digits could be an old postal code as well, and stay a problem.
+  if (digits && pc.size() == 6 && text.find('-') == std::string_view::npos) pc.insert(0, 1, '0');
+  if (!pc.empty() && (pc.size() != 7 || !digits)) {
+    return Status::Invalid(fmt::format("\"{}\" is not a 7-digit postal code", text));
+  }
+  return pc;
+}
+
+Result<std::string> ParsePhone(std::string_view text) {
+  std::string phone = NarrowNumber(text);
+  size_t digits = 0;
+  bool ok = true;
+  for (char c : phone) {
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c != '-' && c != '(' && c != ')' && c != ' ' && c != '+') {
+      ok = false;
+    }
+  }
+  // A leading zero lost by a spreadsheet: 0225-95-1111 saved as the number 225951111. Japanese
+  // numbers are 10 or 11 digits with the 0 (090-1234-5678).
+  if (ok && (digits == 9 || digits == 10) && digits == phone.size() && phone[0] != '0') {
+    phone.insert(0, 1, '0');
+  }
+  if (!phone.empty() && (!ok || digits < 6 || digits > 15)) {
+    return Status::Invalid(fmt::format("\"{}\" is not a phone number", text));
+  }
+  return phone;
+}
+
+Result<std::string> ParseMyNumberDigits(std::string_view text) {
+  std::string digits;
+  for (char c : NarrowNumber(text)) {
+    if (c != ' ' && c != '-') digits.push_back(c);
+  }
+  if (!digits.empty()) BOSAI_RETURN_IF_ERROR(ValidateMyNumber(digits));
+  return digits;
+}
 
 std::string EntityName(uint32_t entity) {
   switch (entity) {
@@ -126,30 +199,84 @@ std::string RenderField(uint32_t entity, uint32_t field, std::string_view encode
   }
 }
 
-Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view text,
-                               const DataKey* data_key) {
+namespace {
+
+// TEXT (NFC) of the resident's field FIELD by the register's rules (what an import checks): an
+// error that names what is wrong, or the text in the form it is stored in.
+Result<std::string> ResidentText(uint32_t field, std::string text, std::string_view municipality) {
+  switch (field) {
+    case v1::Resident::kNameFieldNumber:
+      BOSAI_RETURN_IF_ERROR(CheckName(text));
+      return text;
+    case v1::Resident::kNameKanaFieldNumber:
+      if (!text.empty()) BOSAI_RETURN_IF_ERROR(CheckKana(text));
+      return text;
+    case v1::Resident::kBirthDateFieldNumber:
+    case v1::Resident::kResidentSinceFieldNumber:
+      if (text.empty()) {
+        if (field == v1::Resident::kBirthDateFieldNumber) return Status::Invalid("empty");
+        return text;
+      }
+      BOSAI_RETURN_IF_ERROR(ParsePastDate(text, Today()).status());
+      return text;
+    case v1::Resident::kSexFieldNumber:
+      BOSAI_RETURN_IF_ERROR(ParseSex(text).status());
+      return text;
+    case v1::Resident::kHouseholdFieldNumber: {
+      std::string id = NarrowAscii(text);
+      if (id.empty()) return Status::Invalid("empty");
+      if (id.find(':') == std::string::npos) id = std::string(municipality) + ":" + id;
+      const size_t colon = id.find(':');
+      if (id.substr(0, colon) != municipality) {
+        return Status::Invalid(fmt::format("{} is not a household of this node's municipality ({})",
+                                           id, municipality));
+      }
+      BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(id.substr(colon + 1), "household code"));
+      return id;
+    }
+    case v1::Resident::kRelationshipFieldNumber:
+      BOSAI_RETURN_IF_ERROR(CheckLength(text, 60));
+      return text;
+    case v1::Resident::kPostalCodeFieldNumber:
+      return ParsePostalCode(text);
+    case v1::Resident::kAddressFieldNumber:
+      BOSAI_RETURN_IF_ERROR(CheckLength(text, 600));
+      return text;
+    case v1::Resident::kPhoneFieldNumber:
+      return ParsePhone(text);
+    case v1::Resident::kMyNumberFieldNumber:
+      return ParseMyNumberDigits(text);
+    default:
+      return text;
+  }
+}
+
+}  // namespace
+
+Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view input,
+                               const DataKey* data_key, std::string_view municipality) {
   auto msg = NewMessage(entity);
   const FieldDescriptor* fd = msg ? msg->GetDescriptor()->FindFieldByNumber(int(field)) : nullptr;
   if (!fd)
     return Status::Invalid(
         fmt::format("{} field {} is unknown to this version", EntityName(entity), field));
-  if (text.empty()) return std::string();
-  if (!IsValidUtf8(text)) return Status::Invalid(fmt::format("{}: not valid UTF-8", fd->name()));
-  const auto* refl = msg->GetReflection();
+  if (!IsValidUtf8(input)) return Status::Invalid(fmt::format("{}: not valid UTF-8", fd->name()));
   auto err = [&](const Status& s) {
     return Status::Invalid(fmt::format("{}: {}", fd->name(), s.message()));
   };
+  std::string text = Nfc(input);
+  if (entity == v1::ENTITY_RESIDENT) {
+    auto checked = ResidentText(field, std::move(text), municipality);
+    if (!checked.ok()) return err(checked.status());
+    text = std::move(checked).value();
+  }
+  if (text.empty()) return std::string();
+  const auto* refl = msg->GetReflection();
   if (entity == v1::ENTITY_RESIDENT && field == kMyNumberField) {
-    std::string digits;
-    for (char c : NarrowAscii(text)) {
-      if (c != ' ' && c != '-') digits.push_back(c);
-    }
-    Status st = ValidateMyNumber(digits);
-    if (!st.ok()) return err(st);
     if (!data_key) return Status::Invalid("this node holds no data key: it cannot store My Number");
-    refl->SetString(msg.get(), fd, data_key->Seal("mynumber", digits));
+    refl->SetString(msg.get(), fd, data_key->Seal("mynumber", text));
   } else if (fd->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
-    refl->SetString(msg.get(), fd, Nfc(text));
+    refl->SetString(msg.get(), fd, text);
   } else if (IsDateField(fd)) {
     auto d = ParseDate(text);
     if (!d.ok()) return err(d.status());

@@ -21,9 +21,29 @@ std::string RenderField(uint32_t entity, uint32_t field, std::string_view encode
                         const DataKey* data_key, bool reveal);
 
 // The stored encoding of a field from text as a person types it (dates in ISO or 和暦, sex as
-// 男/女, My Number sealed with the data key). Empty text clears the field.
+// 男/女, My Number sealed with the data key), for an edit or a conflict's resolution. A
+// resident's field is held to the register's rules, as an import holds its columns (below); a
+// household given by its code is one of MUNICIPALITY. Empty text clears a field that may be
+// empty. An error names the field.
 Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view text,
-                               const DataKey* data_key);
+                               const DataKey* data_key, std::string_view municipality);
+
+// ---- The register's rules for a resident's fields (DESIGN §3), shared by an import (for each
+// column) and ParseField (for each edit). Text is NFC; an error says what is wrong with it,
+// without the field's name.
+Status CheckName(std::string_view name);  // not empty, at most 200 bytes
+Status CheckKana(std::string_view kana);  // kana (folded as search folds it), at most 300 bytes
+Status CheckLength(std::string_view text, size_t max_bytes);
+// A date in ISO form or 和暦 (ParseDate), not after TODAY (YYYYMMDD).
+Result<int32_t> ParsePastDate(std::string_view text, int32_t today);
+Result<int> ParseSex(std::string_view text);  // 男/女, M/F, 1/2 → v1::Sex
+// Seven digits, "" when empty; hyphens and 〒 dropped, a zero a spreadsheet dropped put back.
+Result<std::string> ParsePostalCode(std::string_view text);
+// A phone number as written (digits, - ( ) + and spaces, 6 to 15 digits), "" when empty; a
+// leading zero a spreadsheet dropped put back.
+Result<std::string> ParsePhone(std::string_view text);
+// The twelve digits of a My Number (check digit verified), "" when empty.
+Result<std::string> ParseMyNumberDigits(std::string_view text);
 
 std::string MaskMyNumber(std::string_view digits);  // "********3214"
 

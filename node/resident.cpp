@@ -253,20 +253,16 @@ class RowValidator {
     }
 
     std::string name = get(kName);
-    if (name.empty()) {
-      bad(kName, "empty");
-    } else if (name.size() > 200) {
-      bad(kName, "longer than 200 bytes");
+    if (Status st = CheckName(name); !st.ok()) {
+      bad(kName, st.message());
     } else {
       if (HasPrivateUse(name)) r.set_flags(r.flags() | kFlagPrivateUseName);
       r.set_name(std::move(name));
     }
     if (header_.has(kNameKana)) {
       std::string kana = get(kNameKana);
-      if (!IsKanaText(kana)) {
-        bad(kNameKana, fmt::format("\"{}\" is not kana", kana));
-      } else if (kana.size() > 300) {
-        bad(kNameKana, "longer than 300 bytes");
+      if (Status st = CheckKana(kana); !st.ok()) {
+        bad(kNameKana, st.message());
       } else {
         r.set_name_kana(std::move(kana));
       }
@@ -277,11 +273,9 @@ class RowValidator {
         if (required) bad(c, "empty");
         return;
       }
-      auto d = ParseDate(text);
+      auto d = ParsePastDate(text, today_);
       if (!d.ok()) {
         bad(c, d.status().message());
-      } else if (*d > today_) {
-        bad(c, fmt::format("{} is in the future", FormatDate(*d)));
       } else {
         set(*d);
       }
@@ -290,85 +284,50 @@ class RowValidator {
     if (header_.has(kResidentSince)) {
       date(kResidentSince, false, [&](int32_t d) { r.set_resident_since(d); });
     }
-    std::string sex = NarrowAscii(get(kSex));
-    for (auto& c : sex) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (sex == "男" || sex == "男性" || sex == "m" || sex == "1" || sex == "male") {
-      r.set_sex(v1::SEX_MALE);
-    } else if (sex == "女" || sex == "女性" || sex == "f" || sex == "2" || sex == "female") {
-      r.set_sex(v1::SEX_FEMALE);
+    if (auto sex = ParseSex(get(kSex)); sex.ok()) {
+      r.set_sex(v1::Sex(*sex));
     } else {
-      bad(kSex, fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", get(kSex)));
+      bad(kSex, sex.status().message());
     }
     if (header_.has(kRelationship)) {
       std::string rel = get(kRelationship);
-      if (rel.size() > 60) {
-        bad(kRelationship, "longer than 60 bytes");
+      if (Status st = CheckLength(rel, 60); !st.ok()) {
+        bad(kRelationship, st.message());
       } else {
         row->head = rel == kRelationshipHead;
         r.set_relationship(std::move(rel));
       }
     }
     if (header_.has(kPostalCode)) {
-      std::string pc;
-      for (char c : NarrowNumber(get(kPostalCode))) {
-        if (c != '-') pc.push_back(c);
-      }
-      if (pc.rfind("〒", 0) == 0) pc = pc.substr(std::string_view("〒").size());
-      bool digits = std::all_of(pc.begin(), pc.end(), [](char c) { return c >= '0' && c <= '9'; });
-      // A leading zero lost by a spreadsheet (北海道's 060-0001 read as the number 600001). Five
-      // digits could be an old postal code as well, and stay a problem.
-      if (digits && pc.size() == 6 && get(kPostalCode).find('-') == std::string::npos) {
-        pc.insert(0, 1, '0');
-      }
-      if (!pc.empty() && (pc.size() != 7 || !digits)) {
-        bad(kPostalCode, fmt::format("\"{}\" is not a 7-digit postal code", get(kPostalCode)));
+      if (auto pc = ParsePostalCode(get(kPostalCode)); pc.ok()) {
+        r.set_postal_code(std::move(pc).value());
       } else {
-        r.set_postal_code(std::move(pc));
+        bad(kPostalCode, pc.status().message());
       }
     }
     if (header_.has(kAddress)) {
       std::string addr = get(kAddress);
-      if (addr.size() > 600) {
-        bad(kAddress, "longer than 600 bytes");
+      if (Status st = CheckLength(addr, 600); !st.ok()) {
+        bad(kAddress, st.message());
       } else {
         r.set_address(std::move(addr));
       }
     }
     if (header_.has(kMyNumberCol)) {
-      std::string digits;
-      for (char c : NarrowNumber(get(kMyNumberCol))) {
-        if (c != ' ' && c != '-') digits.push_back(c);
-      }
-      if (!digits.empty()) {
-        if (Status st = ValidateMyNumber(digits); !st.ok()) {
-          bad(kMyNumberCol, st.message());
-        } else if (!node_.data_key()) {
-          bad(kMyNumberCol, "this node holds no data key: it cannot store My Number");
-        } else {
-          row->my_number = std::move(digits);
-        }
+      auto digits = ParseMyNumberDigits(get(kMyNumberCol));
+      if (!digits.ok()) {
+        bad(kMyNumberCol, digits.status().message());
+      } else if (!digits->empty() && !node_.data_key()) {
+        bad(kMyNumberCol, "this node holds no data key: it cannot store My Number");
+      } else {
+        row->my_number = std::move(digits).value();
       }
     }
     if (header_.has(kPhone)) {
-      std::string phone = NarrowNumber(get(kPhone));
-      size_t digits = 0;
-      bool ok = true;
-      for (char c : phone) {
-        if (c >= '0' && c <= '9') {
-          ++digits;
-        } else if (c != '-' && c != '(' && c != ')' && c != ' ' && c != '+') {
-          ok = false;
-        }
-      }
-      // A leading zero lost by a spreadsheet: 0225-95-1111 saved as the number 225951111. Japanese
-      // numbers are 10 or 11 digits with the 0 (090-1234-5678).
-      if (ok && (digits == 9 || digits == 10) && digits == phone.size() && phone[0] != '0') {
-        phone.insert(0, 1, '0');
-      }
-      if (!phone.empty() && (!ok || digits < 6 || digits > 15)) {
-        bad(kPhone, fmt::format("\"{}\" is not a phone number", get(kPhone)));
+      if (auto phone = ParsePhone(get(kPhone)); phone.ok()) {
+        r.set_phone(std::move(phone).value());
       } else {
-        r.set_phone(std::move(phone));
+        bad(kPhone, phone.status().message());
       }
     }
     return problems->size() == before;
@@ -1237,8 +1196,8 @@ Status UpdateResident(Node& node, std::string_view key,
     BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
     if (field == v1::Resident::kFlagsFieldNumber)
       return Status::Invalid("flags are computed, not set");
-    BOSAI_ASSIGN_OR_RETURN(std::string value,
-                           ParseField(ENTITY_RESIDENT, field, text, node.data_key()));
+    BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text,
+                                                         node.data_key(), node.municipality()));
     (field == kMyNumber ? sensitive : main)[field] = value;
     if (field == v1::Resident::kNameFieldNumber) {
       v1::Resident flags;

@@ -347,6 +347,57 @@ TEST_F(ResidentTest, ACheckOnlyImportFindsWhatAnImportWouldAndWritesNothing) {
   EXPECT_EQ(*CountResidents(*node_), 1u);
 }
 
+// An edit is held to the rules an import holds the register's columns to: a bad value is refused
+// with the field and the reason, and changes nothing; a good one is stored in the form an import
+// stores (a 和暦 date as a date, a household code as the household's id, a spreadsheet's lost
+// zero put back).
+TEST_F(ResidentTest, AnEditIsHeldToTheRegistersRules) {
+  Import(
+      Write("a.csv", std::string(kHeader) + "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,,,,,\n"));
+  const std::string before = *node_->store().StateHash();
+  const std::string long_address(601, 'a');
+  struct Refused {
+    const char* field;
+    std::string value;
+    const char* error;
+  } refused[] = {
+      {"name", "", "name: empty"},
+      {"name_kana", "abc", "name_kana: \"abc\" is not kana"},
+      {"birth_date", "", "birth_date: empty"},
+      {"birth_date", "2999-01-01", "birth_date: 2999-01-01 is in the future"},
+      {"birth_date", "S50.2.30", "birth_date: \"S50.2.30\" is not a date (no such day)"},
+      {"sex", "X", "sex: \"X\" is not a sex (男/女, M/F, 1/2)"},
+      {"postal_code", "12", "postal_code: \"12\" is not a 7-digit postal code"},
+      {"phone", "abc", "phone: \"abc\" is not a phone number"},
+      {"address", long_address, "address: longer than 600 bytes"},
+      {"household", "", "household: empty"},
+      {"household", "H 2", "household: household code \"H 2\" may hold only 0-9, A-Z, a-z"},
+      {"household", "131016:H2",
+       "household: 131016:H2 is not a household of this node's municipality (042021)"},
+      {"my_number", "983205673215", "my_number: my number has a wrong check digit"},
+  };
+  for (const auto& r : refused) {
+    Status st = UpdateResident(*node_, "042021:5001", {{r.field, r.value}});
+    EXPECT_EQ(st.message(), r.error) << r.field << "=" << r.value;
+  }
+  EXPECT_EQ(*node_->store().StateHash(), before);
+
+  ASSERT_TRUE(UpdateResident(*node_, "042021:5001",
+                             {{"birth_date", "S50.4.1"},
+                              {"household", "H2"},
+                              {"postal_code", "〒986-0001"},
+                              {"phone", "225951111"},
+                              {"name_kana", "こう"}})
+                  .ok());
+  auto r = GetResident(*node_, "042021:5001");
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ((*r)->resident.birth_date(), 19750401);
+  EXPECT_EQ((*r)->resident.household(), "042021:H2");
+  EXPECT_EQ((*r)->resident.postal_code(), "9860001");
+  EXPECT_EQ((*r)->resident.phone(), "0225951111");
+  EXPECT_EQ((*r)->resident.name_kana(), "こう");
+}
+
 // The members of a household: 世帯主 first, then the eldest first; by its code or its id, alone or
 // with another condition.
 TEST_F(ResidentTest, AHouseholdsMembersAreFoundHeadFirst) {
