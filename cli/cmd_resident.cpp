@@ -75,24 +75,23 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   if (refused) {
     for (const auto& p : r.problems) std::cerr << p << "\n";
     if (r.problem_count > r.problems.size()) {
-      std::cerr << fmt::format("... and {} more problems\n", r.problem_count - r.problems.size());
+      std::cerr << fmt::format("... and {}\n",
+                               Counted(r.problem_count - r.problems.size(), "more problem"));
     }
     g.exit_code = kExitFailure;
+    const std::string found = fmt::format("{} in {} of {}", Counted(r.problem_count, "problem"),
+                                          Counted(r.rejected, "row"), file);
     if (check) {
-      std::cerr << fmt::format("bosai: {} problems in {} rows of {} (checked only)\n",
-                               r.problem_count, r.rejected, file);
+      std::cerr << fmt::format("bosai: {} (checked only)\n", found);
       return;
     }
     std::cerr << fmt::format(
-        "bosai: {} problems in {} rows of {}; nothing imported (fix the file, or use "
-        "--skip-invalid "
-        "REJECTS.csv)\n",
-        r.problem_count, r.rejected, file);
+        "bosai: {}; nothing imported (fix the file, or use --skip-invalid REJECTS.csv)\n", found);
     return;
   }
   if (check) {
-    std::cerr << fmt::format("checked {} rows of {}: no problems; nothing was imported\n", r.rows,
-                             file);
+    std::cerr << fmt::format("checked {} of {}: no problems; nothing was imported\n",
+                             Counted(r.rows, "row"), file);
     return;
   }
   std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,

@@ -38,6 +38,10 @@ std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
 
+std::string Counted(uint64_t n, std::string_view noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
 Progress::Progress(std::string label) : label_(std::move(label)), tty_(::isatty(STDERR_FILENO)) {}
 
 Progress::~Progress() { Clear(); }
