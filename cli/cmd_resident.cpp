@@ -138,7 +138,15 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (!key.ok()) return Fail(g, key.status());
     auto r = node::GetResident(*node, *key);
     if (!r.ok()) return Fail(g, r.status());
-    if (!*r) return Fail(g, "no resident " + *key);
+    if (!*r) {
+      auto household = node::HasHousehold(*node, *key);
+      if (household.ok() && *household) {
+        return Fail(g, fmt::format("no resident {0}: {0} is a household; its members: bosai "
+                                   "resident search --household {0}",
+                                   *key));
+      }
+      return Fail(g, "no resident " + *key);
+    }
     nlohmann::json j = node::ResidentJson(*node, **r, *reveal);
     if (g.json) return PrintJson(j);
     PrintResidentPlain(j);

@@ -1185,6 +1185,11 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   return out;
 }
 
+Result<bool> HasHousehold(Node& node, std::string_view key) {
+  BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, key));
+  return body.has_value();
+}
+
 Result<uint64_t> CountResidents(Node& node) { return node.store().CountRecords(ENTITY_RESIDENT); }
 
 Status UpdateResident(Node& node, std::string_view key,

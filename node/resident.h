@@ -63,6 +63,8 @@ struct ResidentRecord {
 };
 
 Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view key);
+// Whether the store holds the household `key` ("042021:<household code>").
+Result<bool> HasHousehold(Node& node, std::string_view key);
 
 struct ResidentQuery {
   std::optional<std::string> kana;       // prefix of the folded reading

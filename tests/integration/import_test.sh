@@ -46,6 +46,10 @@ b d resident search --household "$household" > s6.txt; found s6.txt "search by h
 expect_eq "$(cut -d' ' -f1 s6.txt | sort)" \
   "$(awk -F, -v h="$household" '$3 == h { print "042021:" $2 }' r.csv | sort)" \
   "search by household finds its members"
+if b d resident show "$household" 2> show-household.log; then fail "a household shown as a resident"; fi
+expect_eq "$(cat show-household.log)" \
+  "bosai: no resident 042021:$household: 042021:$household is a household; its members: bosai resident search --household 042021:$household" \
+  "show of a household's id says how to list its members"
 check "search by kana, hiragana, birth date, name, My Number and household"
 
 # A bad file changes nothing.
