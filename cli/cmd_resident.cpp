@@ -188,6 +188,48 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (found->empty()) std::cerr << "no residents found\n";
   });
 
+  auto* exp = res->add_subcommand(
+      "export", "Write the residents held to a register CSV in the canonical layout");
+  auto out = std::make_shared<std::string>();
+  auto out_encoding = std::make_shared<std::string>("utf-8");
+  auto reveal_all = std::make_shared<bool>(false);
+  exp->add_option("--out", *out, "The CSV file to write")->required();
+  exp->add_option("--encoding", *out_encoding, "utf-8 (LF), or cp932 (CRLF) for Excel on Windows")
+      ->capture_default_str();
+  exp->add_flag("--reveal-my-number", *reveal_all,
+                "Write My Number in full (else its column is left empty)");
+  exp->callback([&g, out, out_encoding, reveal_all] {
+    auto enc = node::ParseEncoding(*out_encoding);
+    if (!enc.ok() || *enc == node::Encoding::kAuto || *enc == node::Encoding::kUtf16) {
+      return Fail(g, fmt::format("--encoding {}: write utf-8 or cp932", *out_encoding));
+    }
+    auto node = OpenNode(g);
+    if (!node) return;
+    Progress progress("exporting");
+    node::ExportOptions o;
+    o.path = *out;
+    o.encoding = *enc;
+    o.reveal_my_number = *reveal_all;
+    o.progress = [&](uint64_t done, uint64_t total) {
+      progress.Update(total ? double(done) / double(total) : 1.0);
+    };
+    auto r = node::ExportResidents(*node, o);
+    progress.Clear();
+    if (!r.ok()) return Fail(g, r.status().WithNote(fmt::format("{} was not written", *out)));
+    if (g.json) {
+      return PrintJson({{"file", *out},
+                        {"encoding", node::EncodingName(*enc)},
+                        {"residents", r->residents},
+                        {"my_numbers_left_out", r->my_numbers_left_out}});
+    }
+    std::cerr << fmt::format("exported {} to {}", Counted(r->residents, "resident"), *out);
+    if (r->my_numbers_left_out > 0) {
+      std::cerr << fmt::format(" ({} left out; --reveal-my-number writes them)",
+                               Counted(r->my_numbers_left_out, "My Number"));
+    }
+    std::cerr << "\n";
+  });
+
   auto* count = res->add_subcommand("count", "Number of residents held");
   count->callback([&g] {
     auto node = OpenNode(g);

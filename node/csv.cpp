@@ -2,8 +2,11 @@
 #include "node/csv.h"
 
 #include <fmt/format.h>
+#include <unicode/ustring.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -303,6 +306,125 @@ Result<bool> CsvReader::Next(CsvRecord* out) {
   *out = std::move(ready_.front());
   ready_.pop_front();
   return true;
+}
+
+// ---- CsvWriter
+
+void AppendCsvField(std::string& out, std::string_view v) {
+  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, Encoding encoding,
+                                                     std::vector<std::string> columns) {
+  if (encoding != Encoding::kUtf8 && encoding != Encoding::kCp932) {
+    return Status::Invalid(
+        fmt::format("cannot write {}: write utf-8 or cp932", EncodingName(encoding)));
+  }
+  std::unique_ptr<CsvWriter> w(new CsvWriter());
+  w->path_ = path;
+  w->temp_path_ = path + ".partial";
+  w->encoding_ = encoding;
+  w->columns_ = std::move(columns);
+  if (encoding == Encoding::kCp932) {
+    UErrorCode err = U_ZERO_ERROR;
+    w->cp932_ = ucnv_open("windows-31j", &err);
+    if (U_FAILURE(err)) return Status::IoError("ICU has no windows-31j converter");
+    ucnv_setFromUCallBack(w->cp932_, UCNV_FROM_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
+  }
+  w->file_ = std::fopen(w->temp_path_.c_str(), "wb");
+  if (!w->file_) {
+    return Status::IoError(
+        fmt::format("{}: cannot create: {}", w->temp_path_, std::strerror(errno)));
+  }
+  BOSAI_RETURN_IF_ERROR(w->WriteLine(w->columns_));
+  return w;
+}
+
+CsvWriter::~CsvWriter() {
+  if (file_) std::fclose(file_);
+  if (!closed_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
+  if (cp932_) ucnv_close(cp932_);
+}
+
+Status CsvWriter::Write(const std::vector<std::string>& fields) {
+  if (fields.size() != columns_.size()) {
+    return Status::Invalid(fmt::format("{} fields for {} columns", fields.size(), columns_.size()));
+  }
+  return WriteLine(fields);
+}
+
+Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
+  line_.clear();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i) line_ += ',';
+    AppendCsvField(line_, fields[i]);
+  }
+  std::string_view out = line_;
+  if (cp932_) {
+    line_ += "\r\n";
+    UErrorCode err = U_ZERO_ERROR;
+    int32_t n = 0;
+    wide_.resize(line_.size() + 1);
+    u_strFromUTF8(reinterpret_cast<UChar*>(wide_.data()), int32_t(wide_.size()), &n, line_.data(),
+                  int32_t(line_.size()), &err);
+    if (U_FAILURE(err)) return Status::Invalid("not UTF-8 text");
+    bytes_.resize(size_t(n) * 2 + 16);
+    ucnv_resetFromUnicode(cp932_);
+    int32_t len = ucnv_fromUChars(cp932_, bytes_.data(), int32_t(bytes_.size()),
+                                  reinterpret_cast<const UChar*>(wide_.data()), n, &err);
+    if (U_FAILURE(err)) {
+      // Which field: the first that does not convert alone.
+      for (size_t i = 0; i < fields.size(); ++i) {
+        for (size_t at = 0; at < fields[i].size();) {
+          size_t start = at;
+          NextCodePoint(fields[i], at);
+          std::string_view ch = std::string_view(fields[i]).substr(start, at - start);
+          std::u16string u(4, u'\0');
+          UErrorCode e = U_ZERO_ERROR;
+          int32_t un = 0;
+          u_strFromUTF8(reinterpret_cast<UChar*>(u.data()), int32_t(u.size()), &un, ch.data(),
+                        int32_t(ch.size()), &e);
+          char b[8];
+          ucnv_resetFromUnicode(cp932_);
+          ucnv_fromUChars(cp932_, b, sizeof b, reinterpret_cast<const UChar*>(u.data()), un, &e);
+          if (U_FAILURE(e)) {
+            return Status::Invalid(
+                fmt::format("{}: {} has no CP932 form (write UTF-8 instead)", columns_[i], ch));
+          }
+        }
+      }
+      return Status::Invalid("the record has no CP932 form (write UTF-8 instead)");
+    }
+    out = std::string_view(bytes_.data(), size_t(len));
+  } else {
+    line_ += '\n';
+    out = line_;
+  }
+  if (std::fwrite(out.data(), 1, out.size(), file_) != out.size()) {
+    return Status::IoError(fmt::format("{}: cannot write: {}", temp_path_, std::strerror(errno)));
+  }
+  return Status::Ok();
+}
+
+Status CsvWriter::Close() {
+  // Written to the disk before it takes the path: a crash leaves the old file or the new one.
+  bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  ok = std::fclose(file_) == 0 && ok;
+  file_ = nullptr;
+  if (!ok || std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    return Status::IoError(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
+  }
+  closed_ = true;
+  return Status::Ok();
 }
 
 }  // namespace bosai::node

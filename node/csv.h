@@ -28,6 +28,40 @@ struct CsvRecord {
   std::vector<std::string> fields;
 };
 
+// Appends V to OUT as a CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+// break, its quotes doubled.
+void AppendCsvField(std::string& out, std::string_view v);
+
+// Writes a CSV file (RFC 4180: a field is quoted when it holds a comma, a quote or a line break)
+// in UTF-8 with LF line ends, or in CP932 (Microsoft's mapping) with CRLF line ends, as Excel on
+// Windows reads a CSV file. The file is written beside its path and appears there, whole, only
+// when Close() succeeds. Not thread-safe.
+class CsvWriter {
+ public:
+  // Starts the file with the header row COLUMNS.
+  static Result<std::unique_ptr<CsvWriter>> Create(const std::string& path, Encoding encoding,
+                                                   std::vector<std::string> columns);
+  ~CsvWriter();  // without a Close() that succeeded, removes what it wrote
+  // One record, a field for each column. A field CP932 cannot hold is an error that names its
+  // column and its first such character, and writes nothing.
+  Status Write(const std::vector<std::string>& fields);
+  Status Close();
+
+ private:
+  CsvWriter() = default;
+  Status WriteLine(const std::vector<std::string>& fields);
+
+  std::string path_, temp_path_;
+  Encoding encoding_ = Encoding::kUtf8;
+  std::vector<std::string> columns_;
+  std::FILE* file_ = nullptr;
+  UConverter* cp932_ = nullptr;
+  std::string line_;     // the record being written, UTF-8
+  std::string bytes_;    // the record in the file's encoding
+  std::u16string wide_;  // the record in UTF-16, for CP932
+  bool closed_ = false;
+};
+
 class CsvReader {
  public:
   static constexpr size_t kMaxRecordBytes = 64 * 1024;

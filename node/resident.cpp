@@ -439,16 +439,9 @@ Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
 }
 
 void WriteCsvField(std::ostream& out, std::string_view v) {
-  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out << v;
-    return;
-  }
-  out << '"';
-  for (char c : v) {
-    if (c == '"') out << '"';
-    out << c;
-  }
-  out << '"';
+  std::string field;
+  AppendCsvField(field, v);
+  out << field;
 }
 
 }  // namespace
@@ -1183,6 +1176,66 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     });
   }
   return out;
+}
+
+Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
+  if (options.reveal_my_number && !node.data_key()) {
+    return Status::Invalid("this node holds no data key: it cannot read My Number");
+  }
+  std::vector<std::string> columns;
+  for (const ColumnDef& c : kColumns) columns.emplace_back(c.name);
+  BOSAI_ASSIGN_OR_RETURN(auto writer, CsvWriter::Create(options.path, options.encoding, columns));
+  Db& db = node.store().db();
+  ReadSnapshot snapshot(db);
+  BOSAI_ASSIGN_OR_RETURN(uint64_t total, CountResidents(node));
+  BOSAI_ASSIGN_OR_RETURN(
+      Stmt q, db.PrepareOnce("SELECT k.key, record_body(r.body, k.key) FROM record_keys k JOIN "
+                             "records r ON r.id = k.record WHERE k.entity = ? ORDER BY k.key"));
+  q.Bind(1, ENTITY_RESIDENT);
+  ExportReport report;
+  v1::Resident r;
+  std::vector<std::string> fields(kNumCols);
+  const std::string prefix = node.municipality() + ":";
+  auto code = [&](std::string_view id) {
+    return std::string(id.substr(0, prefix.size()) == prefix ? id.substr(prefix.size()) : id);
+  };
+  auto date = [](int32_t d) { return d ? FormatDate(d) : std::string(); };
+  while (q.Step()) {
+    const std::string key(q.Text(0));
+    std::string_view body = q.Blob(1);
+    if (!r.ParseFromArray(body.data(), int(body.size()))) {
+      return Status::Corruption(fmt::format("resident {} is damaged", key));
+    }
+    std::string my_number;
+    if (!r.my_number().empty()) {
+      if (options.reveal_my_number) {
+        BOSAI_ASSIGN_OR_RETURN(my_number, node.data_key()->Open("mynumber", r.my_number()));
+      } else {
+        ++report.my_numbers_left_out;
+      }
+    }
+    fields[kMunicipality] = node.municipality();
+    fields[kResidentCode] = code(key);
+    fields[kHouseholdCode] = code(r.household());
+    fields[kName] = r.name();
+    fields[kNameKana] = r.name_kana();
+    fields[kBirthDate] = date(r.birth_date());
+    fields[kSex] = r.sex() == v1::SEX_MALE ? "男" : r.sex() == v1::SEX_FEMALE ? "女" : "";
+    fields[kRelationship] = r.relationship();
+    fields[kPostalCode] = r.postal_code();
+    fields[kAddress] = r.address();
+    fields[kMyNumberCol] = std::move(my_number);
+    fields[kPhone] = r.phone();
+    fields[kResidentSince] = date(r.resident_since());
+    BOSAI_RETURN_IF_ERROR(writer->Write(fields).WithContext(key));
+    ++report.residents;
+    if (options.progress && report.residents % 16384 == 0) {
+      options.progress(report.residents, total);
+    }
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  BOSAI_RETURN_IF_ERROR(writer->Close());
+  return report;
 }
 
 Result<bool> HasHousehold(Node& node, std::string_view key) {

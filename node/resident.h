@@ -57,6 +57,24 @@ struct ImportReport {
 // problems and no rejects_path changes nothing and returns the report with problems filled in.
 Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options);
 
+struct ExportOptions {
+  std::string path;
+  Encoding encoding = Encoding::kUtf8;  // or kCp932 (with CRLF), for Excel on Windows
+  // My Number in full; else its column is left empty (it is not printed, not even masked).
+  bool reveal_my_number = false;
+  std::function<void(uint64_t done, uint64_t total)> progress;  // residents written, of all
+};
+
+struct ExportReport {
+  uint64_t residents = 0;
+  uint64_t my_numbers_left_out = 0;  // residents with a My Number, written without it
+};
+
+// Writes the residents held to a register CSV in the canonical layout (DESIGN §8), in key order,
+// from one snapshot: a file that `resident import` reads back into the same residents (their
+// status and flags are not columns of the layout). The file appears whole or not at all.
+Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options);
+
 struct ResidentRecord {
   std::string key;
   v1::Resident resident;

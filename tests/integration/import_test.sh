@@ -52,6 +52,17 @@ expect_eq "$(cat show-household.log)" \
   "show of a household's id says how to list its members"
 check "search by kana, hiragana, birth date, name, My Number and household"
 
+# An export is the register imported: the same lines (in key order), My Number left out unless
+# asked for.
+b d resident export --out back.csv --reveal-my-number 2> export.log
+expect_eq "$(cat export.log)" "exported 50000 residents to back.csv" "export says what it wrote"
+expect_eq "$(sort back.csv | sha256sum)" "$(sort r.csv | sha256sum)" "an export is the register imported"
+b d resident export --out masked.csv 2> export.log
+grep -q "(50000 My Numbers left out; --reveal-my-number writes them)" export.log ||
+  fail "export without My Number: $(cat export.log)"
+expect_eq "$(cut -d, -f11 masked.csv | sort -u | tr '\n' '|')" "|my_number|" \
+  "an export leaves My Number out unless asked"
+
 # A bad file changes nothing.
 before=$(b d state hash)
 { head -1 r.csv; sed -n '2,5p' r.csv; echo "042021,X1,H1,名前,メイ,1990-02-31,男,世帯主,9860000,住所,,,"; } > bad.csv
