@@ -1189,8 +1189,8 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   ReadSnapshot snapshot(db);
   BOSAI_ASSIGN_OR_RETURN(uint64_t total, CountResidents(node));
   BOSAI_ASSIGN_OR_RETURN(
-      Stmt q, db.PrepareOnce("SELECT k.key, record_body(r.body, k.key) FROM record_keys k JOIN "
-                             "records r ON r.id = k.record WHERE k.entity = ? ORDER BY k.key"));
+      Stmt q, db.PrepareOnce("SELECT key, record_body(body, key) FROM records WHERE entity = ? "
+                             "ORDER BY id"));
   q.Bind(1, ENTITY_RESIDENT);
   ExportReport report;
   v1::Resident r;

@@ -70,9 +70,11 @@ struct ExportReport {
   uint64_t my_numbers_left_out = 0;  // residents with a My Number, written without it
 };
 
-// Writes the residents held to a register CSV in the canonical layout (DESIGN §8), in key order,
-// from one snapshot: a file that `resident import` reads back into the same residents (their
-// status and flags are not columns of the layout). The file appears whole or not at all.
+// Writes the residents held to a register CSV in the canonical layout (DESIGN §8), from one
+// snapshot, in the order the node first held them (a register's own order: the store's records
+// are read in sequence, not looked up by key): a file that `resident import` reads back into the
+// same residents (their status and flags are not columns of the layout). The file appears whole
+// or not at all.
 Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options);
 
 struct ResidentRecord {

@@ -8,7 +8,8 @@
 #    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"body_bytes":Y,"peak_rss_mb":M,
 #    "baseline_db_bytes":E,"pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4},
 #    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
-#    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P}}
+#    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P},
+#    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q}}
 # where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
 # body_bytes the stored size of the current record bodies (part of D), baseline_db_bytes the size
 # of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
@@ -80,11 +81,29 @@ t1=$(now)
 doctor=$(echo "$t1 - $t0" | bc -l)
 rss3_kb=$(tail -1 rss3.txt)
 
+# Export of the register held (after the re-import: the next register), against `sqlite3` writing
+# the baseline's plain table out as CSV. With My Number, the export is the next register, byte for
+# byte.
+t0=$(now)
+sqlite3 base.db ".mode csv" ".headers on" ".output base-out.csv" "select * from residents"
+t1=$(now)
+export_baseline=$(echo "$t1 - $t0" | bc -l)
+t0=$(now)
+/usr/bin/time -f "%M" -o rss4.txt "$bosai" --data-dir node resident export --out out.csv \
+  --reveal-my-number 2> export.log
+t1=$(now)
+export_seconds=$(echo "$t1 - $t0" | bc -l)
+cmp -s out.csv r2.csv || { echo "import_bench: the export is not the register imported" >&2; exit 1; }
+rss4_kb=$(tail -1 rss4.txt)
+export_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
+  "$export_seconds" "$export_baseline" "$(echo "$export_seconds / $export_baseline" | bc -l)" \
+  "$((rss4_kb / 1024))")
+
 doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
   "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s,"export":%s}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
   "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
-  "$changed" "$((rss2_kb / 1024))" "$doctor_json"
+  "$changed" "$((rss2_kb / 1024))" "$doctor_json" "$export_json"
