@@ -19,7 +19,7 @@ usage_error "an unknown command" \
   'bosai: unknown command "bogus"; the commands are init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help' \
   bogus
 usage_error "an unknown subcommand" \
-  'bosai: unknown command "resident bogus"; the commands are import, show, search, count, edit; see bosai resident --help' \
+  'bosai: unknown command "resident bogus"; the commands are import, show, search, export, count, edit; see bosai resident --help' \
   resident bogus
 usage_error "an unknown subcommand after a global option" \
   'bosai: unknown command "keys node frob"; the commands are request, issue; see bosai keys node --help' \
@@ -27,7 +27,7 @@ usage_error "an unknown subcommand after a global option" \
 usage_error "no command" \
   'bosai: give a command: init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help'
 usage_error "a group without its command" \
-  'bosai: give a command: import, show, search, count, edit; see bosai resident --help' \
+  'bosai: give a command: import, show, search, export, count, edit; see bosai resident --help' \
   resident
 usage_error "a missing argument" 'bosai: id is required; see bosai resident show --help' \
   resident show
