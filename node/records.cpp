@@ -61,6 +61,27 @@ Result<int> ParseSex(std::string_view text) {
   return Status::Invalid(fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", text));
 }
 
+Result<int> ParseResidentStatus(std::string_view text) {
+  std::string t = NarrowAscii(text);
+  for (auto& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (t.empty() || t == "住民" || t == "resident") return v1::RESIDENT_STATUS_RESIDENT;
+  if (t == "転出" || t == "moved_out") return v1::RESIDENT_STATUS_MOVED_OUT;
+  if (t == "死亡" || t == "deceased") return v1::RESIDENT_STATUS_DECEASED;
+  return Status::Invalid(fmt::format(
+      "\"{}\" is not a resident's status (住民/転出/死亡, resident/moved_out/deceased)", text));
+}
+
+std::string ResidentStatusText(int status) {
+  switch (status) {
+    case v1::RESIDENT_STATUS_MOVED_OUT:
+      return "転出";
+    case v1::RESIDENT_STATUS_DECEASED:
+      return "死亡";
+    default:
+      return "住民";
+  }
+}
+
 Status CheckName(std::string_view name) {
   if (name.empty()) return Status::Invalid("empty");
   return CheckLength(name, 200);
@@ -285,6 +306,10 @@ Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view
     auto s = ParseSex(text);
     if (!s.ok()) return err(s.status());
     refl->SetEnumValue(msg.get(), fd, *s);
+  } else if (entity == v1::ENTITY_RESIDENT && field == v1::Resident::kStatusFieldNumber) {
+    auto st = ParseResidentStatus(text);
+    if (!st.ok()) return err(st.status());
+    refl->SetEnumValue(msg.get(), fd, *st);
   } else if (fd->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
     std::string upper;
     for (char c : text) upper.push_back(char(std::toupper(static_cast<unsigned char>(c))));

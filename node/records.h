@@ -37,6 +37,9 @@ Status CheckLength(std::string_view text, size_t max_bytes);
 // A date in ISO form or 和暦 (ParseDate), not after TODAY (YYYYMMDD).
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today);
 Result<int> ParseSex(std::string_view text);  // 男/女, M/F, 1/2 → v1::Sex
+// 住民/転出/死亡 or resident/moved_out/deceased (empty: 住民) → v1::ResidentStatus.
+Result<int> ParseResidentStatus(std::string_view text);
+std::string ResidentStatusText(int status);  // 住民, 転出, 死亡
 // Seven digits, "" when empty; hyphens and 〒 dropped, a zero a spreadsheet dropped put back.
 Result<std::string> ParsePostalCode(std::string_view text);
 // A phone number as written (digits, - ( ) + and spaces, 6 to 15 digits), "" when empty; a

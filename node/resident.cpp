@@ -50,6 +50,7 @@ enum Col {
   kMyNumberCol,
   kPhone,
   kResidentSince,
+  kStatus,  // not in DESIGN §8's thirteen: optional, written by an export
   kNumCols
 };
 
@@ -75,6 +76,7 @@ const ColumnDef kColumns[kNumCols] = {
     {"my_number", {"個人番号", "マイナンバー"}, false},
     {"phone", {"電話番号", "連絡先", "電話"}, false},
     {"resident_since", {"住民となった年月日", "住定年月日"}, false},
+    {"status", {"状態", "住民の状態"}, false},
 };
 
 std::string NormalizeHeader(std::string_view h) {
@@ -330,6 +332,13 @@ class RowValidator {
         bad(kPhone, phone.status().message());
       }
     }
+    if (header_.has(kStatus)) {
+      if (auto status = ParseResidentStatus(get(kStatus)); status.ok()) {
+        r.set_status(v1::ResidentStatus(*status));
+      } else {
+        bad(kStatus, status.status().message());
+      }
+    }
     return problems->size() == before;
   }
 
@@ -429,9 +438,11 @@ Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
     std::string cur = cur_it == state->body.end() ? std::string() : cur_it->second;
     if (r == cur) continue;
     if (state->written.count(f) && !state->from_register.count(f)) {
+      // What the register said before the node's edit; nothing when it never gave the field a
+      // value (an empty column, or none): a register that still gives none changed nothing.
       BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base,
                              store.GetRegisterBase(entity, key, f));
-      if (base && *base == r) continue;  // the register did not change: keep the node's edit
+      if (base.value_or(std::string()) == r) continue;  // unchanged: keep the node's edit
     }
     out[f] = r;
   }
@@ -852,6 +863,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   manage(kAddress, v1::Resident::kAddressFieldNumber);
   manage(kPhone, v1::Resident::kPhoneFieldNumber);
   manage(kResidentSince, v1::Resident::kResidentSinceFieldNumber);
+  manage(kStatus, v1::Resident::kStatusFieldNumber);
   std::sort(resident_fields.begin(), resident_fields.end());
   std::vector<uint32_t> household_fields;
   if (header.has(kRelationship)) household_fields.push_back(v1::Household::kHeadFieldNumber);
@@ -1227,6 +1239,7 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
     fields[kMyNumberCol] = std::move(my_number);
     fields[kPhone] = r.phone();
     fields[kResidentSince] = date(r.resident_since());
+    fields[kStatus] = ResidentStatusText(r.status());
     BOSAI_RETURN_IF_ERROR(writer->Write(fields).WithContext(key));
     ++report.residents;
     if (options.progress && report.residents % 16384 == 0) {

@@ -408,6 +408,14 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
       "\"石巻市中央1丁目, \"\"Aビル\"\"\",983205673214,0225-11-2222,2001-04-01\n"
       "042021,0102,H1,﨑山　①子,サキヤマ　イチコ,1977-10-03,女,妻,9860001,石巻市中央1丁目,,,\n";
   Import(Write("a.csv", std::string(kHeader) + rows));
+  // The layout's thirteen columns, and the resident's status.
+  std::string header = kHeader;
+  header.insert(header.size() - 1, ",status");
+  const std::string exported =
+      "042021,0101,H1,髙橋　太郎,タカハシ　タロウ,1975-04-01,男,世帯主,9860001,"
+      "\"石巻市中央1丁目, \"\"Aビル\"\"\",983205673214,0225-11-2222,2001-04-01,住民\n"
+      "042021,0102,H1,﨑山　①子,サキヤマ　イチコ,1977-10-03,女,妻,9860001,石巻市中央1丁目,,,,"
+      "住民\n";
   ExportOptions o;
   o.path = (dir_ / "out.csv").string();
   o.reveal_my_number = true;
@@ -419,7 +427,7 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  EXPECT_EQ(read(o.path), std::string(kHeader) + rows);
+  EXPECT_EQ(read(o.path), header + exported);
 
   o.reveal_my_number = false;
   r = ExportResidents(*node_, o);
@@ -427,6 +435,7 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   EXPECT_EQ(r->my_numbers_left_out, 1u);
   EXPECT_EQ(read(o.path).find("983205673214"), std::string::npos);
 
+  ASSERT_TRUE(UpdateResident(*node_, "042021:0102", {{"status", "死亡"}}).ok());
   o.path = (dir_ / "out-sjis.csv").string();
   o.encoding = Encoding::kCp932;
   o.reveal_my_number = true;
@@ -434,7 +443,8 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   const std::string sjis = read(o.path);
   EXPECT_NE(sjis.find("\xFB\xFC\x8B\xB4\x81\x40"), std::string::npos) << "髙橋　 (IBM extension)";
   EXPECT_NE(sjis.find("\xFA\xB1\x8E\x52\x81\x40\x87\x40"), std::string::npos) << "﨑山　①";
-  EXPECT_NE(sjis.find("resident_since\r\n042021,0101,"), std::string::npos);
+  EXPECT_NE(sjis.find("resident_since,status\r\n042021,0101,"), std::string::npos);
+  EXPECT_NE(sjis.find(",,,,\x8E\x80\x96\x53\r\n"), std::string::npos) << "死亡";
 
   InitOptions io;
   io.data_dir = (dir_ / "other").string();
@@ -467,6 +477,66 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
             "042021:0102: name: 𠮷 has no CP932 form (write UTF-8 instead)");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
+}
+
+// A field the register left empty and a clerk filled on the node (a phone number, where an
+// evacuee can be reached) is not wiped by the next import of a register that still leaves it
+// empty: that register changed nothing. A register that now gives a value changes it.
+TEST_F(ResidentTest, AFieldTheRegisterLeftEmptyAndANodeFilledSurvivesAReimport) {
+  const std::string v1 =
+      std::string(kHeader) + "042021,7201,H1,甲,コウ,1970-01-01,男,世帯主,,,,,\n";
+  Import(Write("v1.csv", v1));
+  ASSERT_TRUE(
+      UpdateResident(*node_, "042021:7201", {{"phone", "090-1111-2222"}, {"address", "避難所"}})
+          .ok());
+  EXPECT_EQ(Import(Write("v1-again.csv", v1)).changed, 0u);
+  auto r = GetResident(*node_, "042021:7201");
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ((*r)->resident.phone(), "090-1111-2222");
+  EXPECT_EQ((*r)->resident.address(), "避難所");
+
+  Import(Write("v2.csv", std::string(kHeader) +
+                             "042021,7201,H1,甲,コウ,1970-01-01,男,世帯主,,石巻市中央1丁目,,,\n"));
+  r = GetResident(*node_, "042021:7201");
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ((*r)->resident.phone(), "090-1111-2222");
+  EXPECT_EQ((*r)->resident.address(), "石巻市中央1丁目");
+}
+
+// The optional status column (what an export writes): read as 住民/転出/死亡 or in English; a
+// status set on the node survives a re-import of a register that did not change it, as any
+// field does; a register that changes it wins.
+TEST_F(ResidentTest, AStatusColumnIsReadAndANodesStatusSurvivesTheSameRegister) {
+  std::string header = kHeader;
+  header.insert(header.size() - 1, ",status");
+  const std::string v1 = header +
+                         "042021,7101,H1,甲,コウ,1970-01-01,男,世帯主,,,,,,住民\n"
+                         "042021,7102,H1,乙,オツ,1971-01-01,女,妻,,,,,,moved_out\n";
+  Import(Write("v1.csv", v1));
+  auto status = [&](const char* key) {
+    auto r = GetResident(*node_, key);
+    return r.ok() && *r ? int((*r)->resident.status()) : -1;
+  };
+  EXPECT_EQ(status("042021:7101"), v1::RESIDENT_STATUS_RESIDENT);
+  EXPECT_EQ(status("042021:7102"), v1::RESIDENT_STATUS_MOVED_OUT);
+
+  ASSERT_TRUE(UpdateResident(*node_, "042021:7101", {{"status", "死亡"}}).ok());
+  EXPECT_EQ(Import(Write("v1-again.csv", v1)).changed, 0u);
+  EXPECT_EQ(status("042021:7101"), v1::RESIDENT_STATUS_DECEASED);
+
+  Import(Write("v2.csv", header + "042021,7101,H1,甲,コウ,1970-01-01,男,世帯主,,,,,,住民\n"
+                                  "042021,7102,H1,乙,オツ,1971-01-01,女,妻,,,,,,住民\n"));
+  EXPECT_EQ(status("042021:7102"), v1::RESIDENT_STATUS_RESIDENT);
+
+  ImportOptions o;
+  o.path = Write("bad.csv", header + "042021,7103,H2,丙,ヘイ,1972-01-01,男,世帯主,,,,,,不明\n");
+  auto bad = ImportResidents(*node_, o);
+  ASSERT_TRUE(bad.ok()) << bad.status().message();
+  ASSERT_EQ(bad->problems.size(), 1u);
+  EXPECT_EQ(bad->problems[0],
+            o.path +
+                ":2:14: status: \"不明\" is not a resident's status (住民/転出/死亡, "
+                "resident/moved_out/deceased)");
 }
 
 // The members of a household: 世帯主 first, then the eldest first; by its code or its id, alone or
