@@ -423,10 +423,13 @@ std::string Field(uint32_t field, const google::protobuf::Message& full) {
 
 // The fields to write so that a record follows the register without undoing edits made on
 // nodes: a field changes only where the register changed it since its previous import.
-Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
-                          const std::optional<Store::RecordState>& state, const FieldMap& incoming,
-                          const std::vector<uint32_t>& managed) {
-  FieldMap out;
+Result<Store::ScopedFields> ThreeWay(Store& store, std::string scope, uint32_t entity,
+                                     const std::string& key,
+                                     const std::optional<Store::RecordState>& state,
+                                     const FieldMap& incoming,
+                                     const std::vector<uint32_t>& managed) {
+  Store::ScopedFields changes{std::move(scope), {}};
+  FieldMap& out = changes.fields;
   for (uint32_t f : managed) {
     auto in = incoming.find(f);
     std::string r = in == incoming.end() ? std::string() : in->second;
@@ -443,10 +446,13 @@ Result<FieldMap> ThreeWay(Store& store, uint32_t entity, const std::string& key,
       BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base,
                              store.GetRegisterBase(entity, key, f));
       if (base.value_or(std::string()) == r) continue;  // unchanged: keep the node's edit
+      // Both changed it: the register's value is written beside the node's, not over it, and the
+      // merge keeps the one it does not show as a conflict for an officer to resolve.
+      changes.unseen.push_back(f);
     }
     out[f] = r;
   }
-  return out;
+  return changes;
 }
 
 void WriteCsvField(std::ostream& out, std::string_view v) {
@@ -883,10 +889,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(FieldMap split, SplitFields(fields));
     BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state,
                            store.GetRecord(ENTITY_HOUSEHOLD, hkey));
-    BOSAI_ASSIGN_OR_RETURN(FieldMap changes,
-                           ThreeWay(store, ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
-    return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {{node.scope(), std::move(changes)}},
-                           v1::OP_SOURCE_REGISTER);
+    BOSAI_ASSIGN_OR_RETURN(
+        Store::ScopedFields changes,
+        ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
+    return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
 
   // A resident already held: the register's changes since its previous import, in each scope
@@ -896,15 +902,17 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state,
                            store.GetRecord(ENTITY_RESIDENT, row.key));
     std::vector<Store::ScopedFields> groups;
-    BOSAI_ASSIGN_OR_RETURN(FieldMap changes, ThreeWay(store, ENTITY_RESIDENT, row.key, state,
-                                                      fields, resident_fields));
-    groups.push_back({node.scope(), std::move(changes)});
+    BOSAI_ASSIGN_OR_RETURN(
+        Store::ScopedFields main,
+        ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
+    groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
       FieldMap mn;
       if (!row.sealed.empty()) mn[kMyNumber] = row.sealed;
-      BOSAI_ASSIGN_OR_RETURN(FieldMap mchanges, ThreeWay(store, ENTITY_RESIDENT, row.key, state, mn,
-                                                         my_number_fields));
-      groups.push_back({node.my_number_scope(), std::move(mchanges)});
+      BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields sensitive,
+                             ThreeWay(store, node.my_number_scope(), ENTITY_RESIDENT, row.key,
+                                      state, mn, my_number_fields));
+      groups.push_back(std::move(sensitive));
     }
     return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
   };

@@ -993,7 +993,9 @@ Status Store::PutScoped(uint32_t entity, std::string_view key,
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   BOSAI_ASSIGN_OR_RETURN(Record rec, LoadRecord(entity, key));
   for (const auto& g : groups) {
-    if (!g.fields.empty()) BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}));
+    if (!g.fields.empty()) {
+      BOSAI_RETURN_IF_ERROR(AppendLocalOp(rec, g.scope, g.fields, source, {}, g.unseen));
+    }
   }
   return rec.exists ? SaveRecord(rec) : Status::Ok();
 }
@@ -1061,7 +1063,8 @@ Status Store::PutNew(uint32_t entity, std::string_view key,
 
 Status Store::AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
                             v1::OpSource source,
-                            const std::vector<std::pair<uint32_t, Dot>>& resolves) {
+                            const std::vector<std::pair<uint32_t, Dot>>& resolves,
+                            const std::vector<uint32_t>& unseen) {
   // Clearing a field that holds nothing is no write at all.
   FieldMap fields;
   for (const auto& [field, value] : requested) {
@@ -1107,7 +1110,8 @@ Status Store::AppendLocalOp(Record& rec, const std::string& scope, const FieldMa
       w->add_context_seq(seq);
       return Status::Ok();
     };
-    if (shown != rec.stamps.end()) {
+    const bool seen = std::find(unseen.begin(), unseen.end(), field) == unseen.end();
+    if (shown != rec.stamps.end() && seen) {
       BOSAI_RETURN_IF_ERROR(name(streams_[shown->second.stream].id.incarnation, shown->second.seq));
       // Equal concurrent values are one value: overwrite them all.
       auto cur = rec.body.find(field);

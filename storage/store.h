@@ -154,6 +154,10 @@ class Store {
   struct ScopedFields {
     std::string scope;
     FieldMap fields;
+    // Fields whose writer did not see the value shown (a register import over a node's edit of
+    // what the register said before): the write names no dot of the field, so it is concurrent
+    // with the value shown, and the merge keeps the one it does not show as a conflict.
+    std::vector<uint32_t> unseen = {};
   };
   Status PutScoped(uint32_t entity, std::string_view key, const std::vector<ScopedFields>& groups,
                    v1::OpSource source);
@@ -360,9 +364,11 @@ class Store {
   // The fields an op sets over nothing (its `set`), as ApplyOp.
   Status ApplySet(Record& rec, const Stamp& stamp, std::string_view set,
                   const std::vector<uint32_t>& peer_streams, bool off_thread);
-  // Builds a local op for one scope against `rec`, materializes it into rec and queues it.
+  // Builds a local op for one scope against `rec`, materializes it into rec and queues it. The
+  // writes of UNSEEN fields name no dot (ScopedFields::unseen).
   Status AppendLocalOp(Record& rec, const std::string& scope, const FieldMap& requested,
-                       v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves);
+                       v1::OpSource source, const std::vector<std::pair<uint32_t, Dot>>& resolves,
+                       const std::vector<uint32_t>& unseen = {});
   // A write of one field; the context is given as parallel lists (empty: overwrote nothing).
   Status ApplyFieldWrite(Record& rec, const Stamp& stamp, uint32_t field, std::string_view value,
                          const google::protobuf::RepeatedField<uint32_t>* context_peer,

@@ -36,3 +36,22 @@ grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after resolution"
 b a doctor >/dev/null && b b doctor >/dev/null || fail "doctor"
 check "doctor passes on both"
+
+# A new register changes a field that a clerk on b had corrected: on both nodes the register's
+# value is shown and the clerk's correction is kept as a conflict, not dropped.
+line=$(sed -n 3p r.csv)
+id2=$(echo "$line" | cut -d, -f2)
+b b resident edit "$id2" --set phone=090-1234-5678 >/dev/null
+exchange
+awk -F, -v OFS=, -v id="$id2" '$2 == id { $12 = "0225-99-9999" } { print }' r.csv > r2.csv
+b a resident import r2.csv 2>/dev/null
+exchange
+b a --json conflicts list > ca.json
+b b --json conflicts list > cb.json
+expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the register's conflict"
+for want in "\"key\":\"042021:$id2\"" '"field":"phone"' '"shown":"0225-99-9999"' \
+  '"other":"090-1234-5678"'; do
+  grep -qF "$want" ca.json || fail "the register's value shown, the correction kept: $(cat ca.json)"
+done
+check "the register's value is shown, the clerk's correction kept as a conflict"
+expect_eq "$(b a state hash)" "$(b b state hash)" "converged after the register's import"

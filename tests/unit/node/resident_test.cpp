@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "node/records.h"
 #include "tests/common/fresh_dir.h"
 #include "tests/common/full_disk.h"
 
@@ -163,12 +164,24 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   EXPECT_EQ(Address("042021:4002"), "新乙住所");
   EXPECT_EQ((*GetResident(*node_, "042021:4001"))->resident.name(), "甲改");
 
-  // Now the register itself moves 4001: the register's new value wins.
+  // Now the register itself moves 4001: the register's new value is shown, and the node's
+  // correction is kept beside it as a conflict for an officer (both changed the field), not
+  // dropped.
   std::string v3 =
       Write("v3.csv",
             std::string(kHeader) + "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,転居先,,,\n");
   Import(v3);
   EXPECT_EQ(Address("042021:4001"), "転居先");
+  auto conflicts = node_->store().ListConflicts();
+  ASSERT_TRUE(conflicts.ok());
+  ASSERT_EQ(conflicts->size(), 1u);
+  const Conflict& c = (*conflicts)[0];
+  EXPECT_EQ(c.key, "042021:4001");
+  EXPECT_EQ(c.field, uint32_t(v1::Resident::kAddressFieldNumber));
+  EXPECT_EQ(RenderField(v1::ENTITY_RESIDENT, c.field, c.other.value, nullptr, false), "訂正住所");
+  // The same register again changes nothing, and the conflict stays until it is resolved.
+  EXPECT_EQ(Import(v3).changed, 0u);
+  EXPECT_EQ(node_->store().ListConflicts()->size(), 1u);
   // A partial file removed nothing.
   EXPECT_EQ(*CountResidents(*node_), 2u);
   EXPECT_EQ(Address("042021:4002"), "新乙住所");
