@@ -68,6 +68,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
                {"changed", refused ? 0 : r.changed},
                {"rejected", r.rejected},
                {"ops", r.ops},
+               {"conflicts", refused ? 0 : r.conflicts},
                {"warnings", r.warnings},
                {"problems", r.problems},
                {"problem_count", r.problem_count}});
@@ -96,6 +97,12 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   }
   std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
                            r.rejected, r.changed, r.ops);
+  if (r.conflicts > 0) {
+    std::cerr << fmt::format(
+        "{} changed both by this register and on a node since its last import: the register's "
+        "value is shown, the node's kept as a conflict (bosai conflicts list)\n",
+        Counted(r.conflicts, "field"));
+  }
 }
 
 }  // namespace

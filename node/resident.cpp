@@ -892,6 +892,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields changes,
         ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
+    report.conflicts += changes.unseen.size();
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
 
@@ -905,6 +906,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields main,
         ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
+    report.conflicts += main.unseen.size();
     groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
       FieldMap mn;
@@ -912,6 +914,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields sensitive,
                              ThreeWay(store, node.my_number_scope(), ENTITY_RESIDENT, row.key,
                                       state, mn, my_number_fields));
+      report.conflicts += sensitive.unseen.size();
       groups.push_back(std::move(sensitive));
     }
     return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
@@ -1056,7 +1059,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     // Pass 1's problems come first: a repeated key also fails the end of the bulk write.
     if (st.ok() && Report(validation, options, &report)) {
       if (store.writing()) store.AbortWrite();  // nothing imported
-      report.imported = report.changed = report.ops = 0;
+      report.imported = report.changed = report.ops = report.conflicts = 0;
       return report;
     }
     if (st.ok()) st = ended;

@@ -48,6 +48,9 @@ struct ImportReport {
   uint64_t changed = 0;   // rows that produced ops (new or changed)
   uint64_t rejected = 0;  // rows skipped with --skip-invalid
   uint64_t ops = 0;
+  // Fields that both the register and a node changed since the register's last import: the
+  // register's value is shown, the node's kept as a conflict (bosai conflicts list).
+  uint64_t conflicts = 0;
   std::vector<std::string> warnings;
   std::vector<std::string> problems;  // FILE:LINE:COLUMN: field: reason (first 100)
   uint64_t problem_count = 0;

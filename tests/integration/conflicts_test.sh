@@ -44,7 +44,9 @@ id2=$(echo "$line" | cut -d, -f2)
 b b resident edit "$id2" --set phone=090-1234-5678 >/dev/null
 exchange
 awk -F, -v OFS=, -v id="$id2" '$2 == id { $12 = "0225-99-9999" } { print }' r.csv > r2.csv
-b a resident import r2.csv 2>/dev/null
+b a resident import r2.csv 2> import.log
+grep -qx "1 field changed both by this register and on a node since its last import: the register's value is shown, the node's kept as a conflict (bosai conflicts list)" import.log ||
+  fail "the import says it made a conflict: $(cat import.log)"
 exchange
 b a --json conflicts list > ca.json
 b b --json conflicts list > cb.json
