@@ -7,29 +7,6 @@
 #include "node/records.h"
 
 namespace bosai::cli {
-namespace {
-
-nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
-  auto render = [&](const FieldVersion& v) {
-    return node::RenderField(c.entity, c.field, v.value, node.data_key(), false);
-  };
-  auto version = [&](const FieldVersion& v) {
-    return nlohmann::json{{"value", render(v)},
-                          {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
-                          {"hlc", v.hlc}};
-  };
-  return {{"id", c.id},
-          {"entity", node::EntityName(c.entity)},
-          {"key", c.key},
-          {"field", node::FieldName(c.entity, c.field)},
-          {"shown", render(c.shown)},
-          {"other", render(c.other)},
-          {"shown_version", version(c.shown)},
-          {"other_version", version(c.other)}};
-}
-
-}  // namespace
-
 void RegisterConflicts(CLI::App& app, Globals& g) {
   auto* cmd =
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");

@@ -21,6 +21,11 @@ void PrintResidentPlain(const nlohmann::json& j) {
   if (j["private_use_name"].get<bool>()) {
     std::cout << "note: the name holds private-use characters (外字)\n";
   }
+  for (const auto& c : j["conflicts"]) {
+    std::cout << fmt::format("conflict:       {} also \"{}\" (bosai conflicts show {})\n",
+                             c["field"].get<std::string>(), c["other"].get<std::string>(),
+                             c["id"].get<std::string>());
+  }
 }
 
 void Import(Globals& g, const std::string& file, const std::string& encoding,
@@ -155,6 +160,10 @@ void RegisterResident(CLI::App& app, Globals& g) {
       return Fail(g, "no resident " + *key);
     }
     nlohmann::json j = node::ResidentJson(*node, **r, *reveal);
+    auto conflicts = node->store().ListConflicts(v1::ENTITY_RESIDENT, *key);
+    if (!conflicts.ok()) return Fail(g, conflicts.status());
+    j["conflicts"] = nlohmann::json::array();
+    for (const auto& c : *conflicts) j["conflicts"].push_back(ConflictJson(*node, c));
     if (g.json) return PrintJson(j);
     PrintResidentPlain(j);
   });

@@ -7,6 +7,8 @@
 
 #include <iostream>
 
+#include "node/records.h"
+
 namespace bosai::cli {
 
 void Fail(Globals& g, const Status& status) { Fail(g, status.message()); }
@@ -34,6 +36,25 @@ std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
     if (auto w = (*node)->ClockWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
   }
   return std::move(node).value();
+}
+
+nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
+  auto render = [&](const FieldVersion& v) {
+    return node::RenderField(c.entity, c.field, v.value, node.data_key(), false);
+  };
+  auto version = [&](const FieldVersion& v) {
+    return nlohmann::json{{"value", render(v)},
+                          {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
+                          {"hlc", v.hlc}};
+  };
+  return {{"id", c.id},
+          {"entity", node::EntityName(c.entity)},
+          {"key", c.key},
+          {"field", node::FieldName(c.entity, c.field)},
+          {"shown", render(c.shown)},
+          {"other", render(c.other)},
+          {"shown_version", version(c.shown)},
+          {"other_version", version(c.other)}};
 }
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }

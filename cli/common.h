@@ -38,6 +38,9 @@ std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock = true);
 
 void PrintJson(const nlohmann::json& j);
 
+// A conflict as `conflicts list --json` and `resident show --json` print it.
+nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);
+
 // "1 row", "2 rows": N and NOUN, in the plural unless N is 1.
 std::string Counted(uint64_t n, std::string_view noun);
 

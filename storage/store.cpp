@@ -1899,13 +1899,14 @@ Result<uint64_t> Store::CountRecords(uint32_t entity) {
   return n;
 }
 
-Result<std::vector<Conflict>> Store::ListConflicts() {
+Result<std::vector<Conflict>> Store::ListConflicts(uint32_t entity, std::string_view key) {
   ReadSnapshot snapshot(*db_);
   if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
   std::vector<Conflict> out;
   Stmt& s = db_->Prepare(
-      "SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings "
-      "ORDER BY entity, key, field, id");
+      std::string("SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings ") +
+      (entity ? "WHERE entity = ? AND key = ? " : "") + "ORDER BY entity, key, field, id");
+  if (entity) s.Bind(1, int64_t(entity)).Bind(2, key);
   std::vector<std::tuple<uint32_t, std::string, uint32_t, Stamp, std::string, std::string>> rows;
   while (s.Step()) {
     rows.emplace_back(uint32_t(s.Int(0)), std::string(s.Text(1)), uint32_t(s.Int(2)),

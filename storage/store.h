@@ -225,7 +225,8 @@ class Store {
                                                      uint32_t field);
   Result<uint64_t> CountRecords(uint32_t entity);
 
-  Result<std::vector<Conflict>> ListConflicts();
+  // Every open conflict, or those of one record (ENTITY and KEY) when ENTITY is not 0.
+  Result<std::vector<Conflict>> ListConflicts(uint32_t entity = 0, std::string_view key = {});
   Result<std::optional<Conflict>> GetConflict(std::string_view id);
 
   // ---- Replication.

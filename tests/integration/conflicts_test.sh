@@ -57,3 +57,8 @@ for want in "\"key\":\"042021:$id2\"" '"field":"phone"' '"shown":"0225-99-9999"'
 done
 check "the register's value is shown, the clerk's correction kept as a conflict"
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after the register's import"
+b b resident show "$id2" > shown.txt
+grep -qF 'conflict:       phone also "090-1234-5678"' shown.txt || fail "show: $(cat shown.txt)"
+b b --json resident show "$id2" > shown.json
+grep -qF '"other":"090-1234-5678"' shown.json || fail "show --json: $(cat shown.json)"
+check "resident show lists the resident's conflict"

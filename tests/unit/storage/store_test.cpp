@@ -243,6 +243,12 @@ TEST(Store, ABootstrapStoresTheRowsThatMergingOneByOneStores) {
   EXPECT_EQ(Field(*b, "042021:5", 2), "x");
   EXPECT_EQ(Field(*b, "042021:5", 3), "y");
   EXPECT_EQ(b->ListConflicts()->size(), 2u);  // 042021:6 and WriteHistory's
+  // Those of one record.
+  auto of6 = b->ListConflicts(kEntity, "042021:6");
+  ASSERT_TRUE(of6.ok());
+  ASSERT_EQ(of6->size(), 1u);
+  EXPECT_EQ((*of6)[0].key, "042021:6");
+  EXPECT_TRUE(b->ListConflicts(kEntity, "042021:5")->empty());
   EXPECT_EQ(Hash(*b), Hash(*a));
 }
 
