@@ -47,10 +47,6 @@ bool IsDateField(const FieldDescriptor* fd) {
          (fd->name() == "birth_date" || fd->name() == "resident_since");
 }
 
-bool AllDigits(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 }  // namespace
 
 Result<int> ParseSex(std::string_view text) {

@@ -191,10 +191,7 @@ std::string SpreadsheetHint(std::string_view text) {
   if (e == std::string_view::npos || e == 0 || e + 2 > text.size() || text[e + 1] != '+') {
     return "";
   }
-  auto digits = [](std::string_view s) {
-    return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-  };
+  auto digits = [](std::string_view s) { return !s.empty() && AllDigits(s); };
   std::string_view mantissa = text.substr(0, e);
   size_t dot = mantissa.find('.');
   bool number = dot == std::string_view::npos
@@ -590,9 +587,6 @@ struct Validation {
 Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& header,
                      RowValidator& validator, Validation* v) {
   const std::string prefix = node.municipality() + ":";
-  auto all_digits = [](std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-  };
   std::vector<std::pair<std::string_view, uint32_t>> unheld;  // all-digit codes, first lines
   size_t longest = 0;                                         // of the codes held
   Stmt& scan = held.Prepare(
@@ -604,7 +598,7 @@ Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& 
     for (; more && held_code() < code; more = scan.Step()) {
       longest = std::max(longest, held_code().size());
     }
-    if ((!more || held_code() != code) && all_digits(code)) unheld.emplace_back(code, line);
+    if ((!more || held_code() != code) && AllDigits(code)) unheld.emplace_back(code, line);
   });
   for (; more; more = scan.Step()) longest = std::max(longest, held_code().size());
   Status scanned = scan.status();

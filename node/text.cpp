@@ -252,4 +252,8 @@ bool HasPrivateUse(std::string_view s) {
   return false;
 }
 
+bool AllDigits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace bosai::node

@@ -29,6 +29,8 @@ std::string NarrowAscii(std::string_view s);
 // NarrowAscii for numbers people type (phone, postal code, My Number): the long-vowel mark ー,
 // often typed for a hyphen, becomes '-' too.
 std::string NarrowNumber(std::string_view s);
+// Whether every byte of `s` is an ASCII digit (true for "").
+bool AllDigits(std::string_view s);
 
 // Only kana (hiragana, katakana, half-width katakana), the long-vowel mark, middle dots and spaces.
 bool IsKanaText(std::string_view s);
