@@ -311,7 +311,10 @@ Result<bool> CsvReader::Next(CsvRecord* out) {
 // ---- CsvWriter
 
 void AppendCsvField(std::string& out, std::string_view v) {
-  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+  // Spaces and tabs at either end too: the reader (libcsv) trims them from unquoted fields.
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  const bool padded = !v.empty() && (blank(v.front()) || blank(v.back()));
+  if (!padded && v.find_first_of(",\"\r\n") == std::string_view::npos) {
     out += v;
     return;
   }
@@ -371,40 +374,34 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
   std::string_view out = line_;
   if (cp932_) {
     line_ += "\r\n";
-    UErrorCode err = U_ZERO_ERROR;
-    int32_t n = 0;
-    wide_.resize(line_.size() + 1);
-    u_strFromUTF8(reinterpret_cast<UChar*>(wide_.data()), int32_t(wide_.size()), &n, line_.data(),
-                  int32_t(line_.size()), &err);
-    if (U_FAILURE(err)) return Status::Invalid("not UTF-8 text");
-    bytes_.resize(size_t(n) * 2 + 16);
-    ucnv_resetFromUnicode(cp932_);
-    int32_t len = ucnv_fromUChars(cp932_, bytes_.data(), int32_t(bytes_.size()),
-                                  reinterpret_cast<const UChar*>(wide_.data()), n, &err);
-    if (U_FAILURE(err)) {
-      // Which field: the first that does not convert alone.
+    auto utf16 = [](std::string_view utf8) {
+      std::u16string u(utf8.size() + 1, u'\0');
+      UErrorCode err = U_ZERO_ERROR;
+      int32_t n = 0;
+      u_strFromUTF8(reinterpret_cast<UChar*>(u.data()), int32_t(u.size()), &n, utf8.data(),
+                    int32_t(utf8.size()), &err);
+      u.resize(U_SUCCESS(err) ? size_t(n) : 0);
+      return u;
+    };
+    auto bytes = ToCp932(utf16(line_));
+    if (!bytes) {
+      // Which field, which character: the first that does not convert alone.
       for (size_t i = 0; i < fields.size(); ++i) {
         for (size_t at = 0; at < fields[i].size();) {
-          size_t start = at;
-          NextCodePoint(fields[i], at);
+          const size_t start = at;
+          const int32_t code_point = NextCodePoint(fields[i], at);
           std::string_view ch = std::string_view(fields[i]).substr(start, at - start);
-          std::u16string u(4, u'\0');
-          UErrorCode e = U_ZERO_ERROR;
-          int32_t un = 0;
-          u_strFromUTF8(reinterpret_cast<UChar*>(u.data()), int32_t(u.size()), &un, ch.data(),
-                        int32_t(ch.size()), &e);
-          char b[8];
-          ucnv_resetFromUnicode(cp932_);
-          ucnv_fromUChars(cp932_, b, sizeof b, reinterpret_cast<const UChar*>(u.data()), un, &e);
-          if (U_FAILURE(e)) {
+          if (!ToCp932(utf16(ch))) {
             return Status::Invalid(
-                fmt::format("{}: {} has no CP932 form (write UTF-8 instead)", columns_[i], ch));
+                fmt::format("{}: {} (U+{:04X}) has no CP932 form (write UTF-8 instead)",
+                            columns_[i], ch, code_point));
           }
         }
       }
       return Status::Invalid("the record has no CP932 form (write UTF-8 instead)");
     }
-    out = std::string_view(bytes_.data(), size_t(len));
+    bytes_ = std::move(*bytes);
+    out = bytes_;
   } else {
     line_ += '\n';
     out = line_;
@@ -413,6 +410,25 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
     return Status::IoError(fmt::format("{}: cannot write: {}", temp_path_, std::strerror(errno)));
   }
   return Status::Ok();
+}
+
+std::optional<std::string> CsvWriter::ToCp932(std::u16string_view text) {
+  UErrorCode err = U_ZERO_ERROR;
+  std::string bytes(text.size() * 2 + 16, '\0');
+  ucnv_resetFromUnicode(cp932_);
+  int32_t len =
+      ucnv_fromUChars(cp932_, bytes.data(), int32_t(bytes.size()),
+                      reinterpret_cast<const UChar*>(text.data()), int32_t(text.size()), &err);
+  if (U_FAILURE(err)) return std::nullopt;
+  bytes.resize(size_t(len));
+  // ICU drops a default-ignorable character it cannot map (U+FEFF, U+200B) without a word: what
+  // does not read back the same has no CP932 form either.
+  std::u16string back(bytes.size() + 1, u'\0');
+  ucnv_resetToUnicode(cp932_);
+  int32_t n = ucnv_toUChars(cp932_, reinterpret_cast<UChar*>(back.data()), int32_t(back.size()),
+                            bytes.data(), len, &err);
+  if (U_FAILURE(err) || std::u16string_view(back.data(), size_t(n)) != text) return std::nullopt;
+  return bytes;
 }
 
 Status CsvWriter::Close() {

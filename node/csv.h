@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,13 +30,13 @@ struct CsvRecord {
 };
 
 // Appends V to OUT as a CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
-// break, its quotes doubled.
+// break, or begins or ends with a space or a tab; its quotes doubled.
 void AppendCsvField(std::string& out, std::string_view v);
 
-// Writes a CSV file (RFC 4180: a field is quoted when it holds a comma, a quote or a line break)
-// in UTF-8 with LF line ends, or in CP932 (Microsoft's mapping) with CRLF line ends, as Excel on
-// Windows reads a CSV file. The file is written beside its path and appears there, whole, only
-// when Close() succeeds. Not thread-safe.
+// Writes a CSV file (RFC 4180, fields quoted as AppendCsvField quotes them) in UTF-8 with LF line
+// ends, or in CP932 (Microsoft's mapping) with CRLF line ends, as Excel on Windows reads a CSV
+// file. What it writes, CsvReader reads back the same. The file is written beside its path and
+// appears there, whole, only when Close() succeeds. Not thread-safe.
 class CsvWriter {
  public:
   // Starts the file with the header row COLUMNS.
@@ -50,6 +51,8 @@ class CsvWriter {
  private:
   CsvWriter() = default;
   Status WriteLine(const std::vector<std::string>& fields);
+  // TEXT in CP932, or nullopt when CP932 cannot hold all of it, read back the same.
+  std::optional<std::string> ToCp932(std::u16string_view text);
 
   std::string path_, temp_path_;
   Encoding encoding_ = Encoding::kUtf8;

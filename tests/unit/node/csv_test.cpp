@@ -225,6 +225,44 @@ TEST_F(CsvTest, ALineWithCommasIsSplitAtCommasWhateverTabsItHas) {
   EXPECT_EQ(recs[1].fields, (std::vector<std::string>{"1", "2\t3"}));
 }
 
+// What CsvWriter writes, CsvReader reads back the same, in UTF-8 and in CP932: quotes, commas,
+// line breaks, spaces at either end (which the reader trims from unquoted fields), tabs, empty
+// fields. A character CP932 cannot hold, or would drop without a word (U+FEFF), is an error that
+// names the column and the character, and no file is left.
+TEST_F(CsvTest, WhatTheWriterWritesTheReaderReadsBack) {
+  const std::vector<std::string> fields = {" lead",   "trail ", "a,b", "say \"hi\"", "two\r\nlines",
+                                           "tab\tin", "",       "\t",  "　全角　",   "髙﨑①"};
+  std::vector<std::string> columns;
+  for (size_t i = 0; i < fields.size(); ++i) columns.push_back(fmt::format("c{}", i));
+  for (Encoding e : {Encoding::kUtf8, Encoding::kCp932}) {
+    const std::string path = Write("");
+    auto w = CsvWriter::Create(path, e, columns);
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    ASSERT_TRUE((*w)->Write(fields).ok());
+    ASSERT_TRUE((*w)->Write(std::vector<std::string>(fields.rbegin(), fields.rend())).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    Status err;
+    auto recs = ReadAll(path, e, &err);
+    ASSERT_TRUE(err.ok()) << err.message();
+    ASSERT_EQ(recs.size(), 3u) << EncodingName(e);
+    EXPECT_EQ(recs[0].fields, columns);
+    EXPECT_EQ(recs[1].fields, fields) << EncodingName(e);
+    EXPECT_EQ(recs[2].fields, std::vector<std::string>(fields.rbegin(), fields.rend()));
+  }
+  for (const char* bad : {"a\uFEFFb", "𠮷"}) {
+    const std::string path = Write("") + ".sjis";
+    auto w = CsvWriter::Create(path, Encoding::kCp932, {"name", "kana"});
+    ASSERT_TRUE(w.ok());
+    Status st = (*w)->Write({"ok", bad});
+    EXPECT_EQ(st.message(),
+              fmt::format("kana: {} has no CP932 form (write UTF-8 instead)",
+                          std::string(bad) == "𠮷" ? "𠮷 (U+20BB7)" : "\uFEFF (U+FEFF)"));
+    w->reset();
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
+  }
+}
+
 // A record longer than kMaxRecordBytes is refused at the line it starts on: one of many lines (an
 // unterminated quote), or one line with no end, refused before the file is read through (it is
 // not held whole in memory).

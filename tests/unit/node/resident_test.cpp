@@ -489,7 +489,7 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   auto bad = ExportResidents(*node_, o);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "042021:0102: name: 𠮷 has no CP932 form (write UTF-8 instead)");
+            "042021:0102: name: 𠮷 (U+20BB7) has no CP932 form (write UTF-8 instead)");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
 }
