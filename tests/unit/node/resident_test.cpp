@@ -184,6 +184,20 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   EXPECT_EQ(again.changed, 0u);
   EXPECT_EQ(again.conflicts, 0u);
   EXPECT_EQ(node_->store().ListConflicts()->size(), 1u);
+  // An officer keeps the node's correction (as `conflicts resolve --keep other` writes it): the
+  // same register again does not undo that.
+  Store& store = node_->store();
+  ASSERT_TRUE(store.BeginWrite("test").ok());
+  ASSERT_TRUE(store
+                  .Put(c.other.scope, c.entity, c.key, {{c.field, c.other.value}},
+                       v1::OP_SOURCE_USER, {{c.field, c.other.dot}})
+                  .ok());
+  ASSERT_TRUE(store.CommitWrite().ok());
+  EXPECT_EQ(Address("042021:4001"), "訂正住所");
+  EXPECT_TRUE(store.ListConflicts()->empty());
+  ImportReport after = Import(v3);
+  EXPECT_EQ(after.changed, 0u);
+  EXPECT_EQ(Address("042021:4001"), "訂正住所");
   // A partial file removed nothing.
   EXPECT_EQ(*CountResidents(*node_), 2u);
   EXPECT_EQ(Address("042021:4002"), "新乙住所");
