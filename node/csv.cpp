@@ -335,7 +335,6 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
   std::unique_ptr<CsvWriter> w(new CsvWriter());
   w->path_ = path;
   w->temp_path_ = path + ".partial";
-  w->encoding_ = encoding;
   w->columns_ = std::move(columns);
   if (encoding == Encoding::kCp932) {
     UErrorCode err = U_ZERO_ERROR;

@@ -55,13 +55,11 @@ class CsvWriter {
   std::optional<std::string> ToCp932(std::u16string_view text);
 
   std::string path_, temp_path_;
-  Encoding encoding_ = Encoding::kUtf8;
   std::vector<std::string> columns_;
   std::FILE* file_ = nullptr;
-  UConverter* cp932_ = nullptr;
-  std::string line_;     // the record being written, UTF-8
-  std::string bytes_;    // the record in the file's encoding
-  std::u16string wide_;  // the record in UTF-16, for CP932
+  UConverter* cp932_ = nullptr;  // when the file is CP932
+  std::string line_;             // the record being written, UTF-8
+  std::string bytes_;            // the record in CP932
   bool closed_ = false;
 };
 

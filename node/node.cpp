@@ -200,14 +200,12 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, OpenOption
   std::unique_ptr<Node> node(new Node());
   node->data_dir_ = data_dir;
   node->author_ = "os:" + OsUser();
-  node->read_only_ = options.read_only || ::access(data_dir.c_str(), W_OK) != 0;
   Store::Options so;
   so.indexer = ResidentIndexer();
-  so.read_only = node->read_only_;
+  so.read_only = options.read_only || ::access(data_dir.c_str(), W_OK) != 0;
   so.alone_if_disk_full = options.alone_if_disk_full;
   BOSAI_ASSIGN_OR_RETURN(node->store_, Store::Open((dir / "bosai.db").string(), so));
   Store& store = *node->store_;
-  node->read_only_ = store.db().read_only();
   BOSAI_ASSIGN_OR_RETURN(auto node_id, store.GetMeta("node_id"));
   BOSAI_ASSIGN_OR_RETURN(auto municipality, store.GetMeta("municipality"));
   BOSAI_ASSIGN_OR_RETURN(auto epoch, store.GetMetaNumber("epoch"));
@@ -260,7 +258,7 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
   std::error_code ec;
   const uintmax_t room = fs::space(data_dir_, ec).available;
   const uintmax_t needs = ec ? 0 : fs::file_size(fs::path(data_dir_) / "bosai.db", ec);
-  const bool beside = !read_only_ && !ec && room > needs;
+  const bool beside = !read_only() && !ec && room > needs;
   fs::path own_dir;
   if (!beside) {
     fs::path tmp = fs::temp_directory_path(ec);

@@ -54,7 +54,8 @@ class Node {
   static Result<std::unique_ptr<Node>> Open(const std::string& data_dir, OpenOptions options = {});
 
   Store& store() { return *store_; }
-  bool read_only() const { return read_only_; }
+  // Open read-only: asked for, a data dir this process cannot write, or a full disk.
+  bool read_only() const { return store_->db().read_only(); }
   // Opened read-only, for this process alone, because the disk is full (OpenOptions).
   bool disk_full() const { return store_->db().disk_full(); }
   const std::string& data_dir() const { return data_dir_; }
@@ -104,7 +105,6 @@ class Node {
   std::unique_ptr<sync::TrustStore> trust_;
   std::optional<DataKey> data_key_;
   bool development_root_ = false;
-  bool read_only_ = false;
   std::string issuer_code_;
   std::string author_;
 };

@@ -57,6 +57,17 @@ Result<int> ParseSex(std::string_view text) {
   return Status::Invalid(fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", text));
 }
 
+Result<std::string> RegisterKey(std::string_view id, std::string_view municipality,
+                                std::string_view entity) {
+  std::string s = NarrowAscii(id);
+  const size_t colon = s.find(':');
+  std::string code = colon == std::string::npos ? s : s.substr(colon + 1);
+  std::string muni = colon == std::string::npos ? std::string(municipality) : s.substr(0, colon);
+  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(muni).WithContext(fmt::format("{} id", entity)));
+  BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(code, fmt::format("{} code", entity)));
+  return muni + ":" + code;
+}
+
 Result<int> ParseResidentStatus(std::string_view text) {
   std::string t = NarrowAscii(text);
   for (auto& c : t) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -240,15 +251,12 @@ Result<std::string> ResidentText(uint32_t field, std::string text, std::string_v
       BOSAI_RETURN_IF_ERROR(ParseSex(text).status());
       return text;
     case v1::Resident::kHouseholdFieldNumber: {
-      std::string id = NarrowAscii(text);
-      if (id.empty()) return Status::Invalid("empty");
-      if (id.find(':') == std::string::npos) id = std::string(municipality) + ":" + id;
-      const size_t colon = id.find(':');
-      if (id.substr(0, colon) != municipality) {
+      if (text.empty()) return Status::Invalid("empty");
+      BOSAI_ASSIGN_OR_RETURN(std::string id, RegisterKey(text, municipality, "household"));
+      if (id.substr(0, id.find(':')) != municipality) {
         return Status::Invalid(fmt::format("{} is not a household of this node's municipality ({})",
                                            id, municipality));
       }
-      BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(id.substr(colon + 1), "household code"));
       return id;
     }
     case v1::Resident::kRelationshipFieldNumber:

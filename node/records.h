@@ -28,6 +28,12 @@ std::string RenderField(uint32_t entity, uint32_t field, std::string_view encode
 Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view text,
                                const DataKey* data_key, std::string_view municipality);
 
+// The id of a register record ("042021:123") from an id or, for MUNICIPALITY, a code alone, as a
+// person gives it (full-width digits narrowed); the municipality code's check digit and the code
+// are checked, an error naming "ENTITY id" or "ENTITY code" ("resident", "household").
+Result<std::string> RegisterKey(std::string_view id, std::string_view municipality,
+                                std::string_view entity);
+
 // ---- The register's rules for a resident's fields (DESIGN §3), shared by an import (for each
 // column) and ParseField (for each edit). Text is NFC; an error says what is wrong with it,
 // without the field's name.

@@ -505,13 +505,7 @@ Indexer ResidentIndexer() {
 }
 
 Result<std::string> ResidentKey(const Node& node, std::string_view id) {
-  std::string s = NarrowAscii(id);
-  auto colon = s.find(':');
-  std::string code = colon == std::string::npos ? s : s.substr(colon + 1);
-  std::string muni = colon == std::string::npos ? node.municipality() : s.substr(0, colon);
-  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(muni).WithContext("resident id"));
-  BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(code, "resident code"));
-  return muni + ":" + code;
+  return RegisterKey(id, node.municipality(), "resident");
 }
 
 namespace {
@@ -1144,11 +1138,9 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   }
   std::string household;
   if (q.household) {
-    household = NarrowAscii(Nfc(*q.household));
-    if (household.find(':') == std::string::npos) household = node.municipality() + ":" + household;
-    std::string_view code = std::string_view(household).substr(household.find(':') + 1);
-    BOSAI_RETURN_IF_ERROR(
-        ValidateRegisterCode(std::string(code), "household code").WithContext("--household"));
+    auto id = RegisterKey(*q.household, node.municipality(), "household");
+    if (!id.ok()) return id.status().WithContext("--household");
+    household = std::move(id).value();
     equal_to(IndexKind::kRef, !walk);
     binds.push_back([v = RefValue(household)](Stmt& s, int i) { s.Bind(i, v); });
   }
