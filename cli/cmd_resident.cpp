@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "node/dates.h"
 #include "node/resident.h"
+#include "node/text.h"
 
 namespace bosai::cli {
 namespace {
@@ -232,11 +233,22 @@ void RegisterResident(CLI::App& app, Globals& g) {
     auto r = node::ExportResidents(*node, o);
     progress.Clear();
     if (!r.ok()) return Fail(g, r.status().WithNote(fmt::format("{} was not written", *out)));
+    auto code_point = [](char32_t ch) { return fmt::format("U+{:04X}", uint32_t(ch)); };
+    auto character = [](char32_t ch) {
+      std::string s;
+      node::AppendUtf8(s, int32_t(ch));
+      return s;
+    };
     if (g.json) {
+      nlohmann::json forms = nlohmann::json::array();
+      for (const node::Substitution& f : r->substitutions) {
+        forms.push_back({{"from", code_point(f.from)}, {"to", code_point(f.to)}, {"count", f.count}});
+      }
       return PrintJson({{"file", *out},
                         {"encoding", node::EncodingName(*enc)},
                         {"residents", r->residents},
-                        {"my_numbers_left_out", r->my_numbers_left_out}});
+                        {"my_numbers_left_out", r->my_numbers_left_out},
+                        {"cp932_forms", forms}});
     }
     std::cerr << fmt::format("exported {} to {}", Counted(r->residents, "resident"), *out);
     if (r->my_numbers_left_out > 0) {
@@ -244,6 +256,17 @@ void RegisterResident(CLI::App& app, Globals& g) {
                                Counted(r->my_numbers_left_out, "My Number"));
     }
     std::cerr << "\n";
+    if (!r->substitutions.empty()) {
+      uint64_t total = 0;
+      for (const node::Substitution& f : r->substitutions) total += f.count;
+      std::cerr << fmt::format(
+          "{} written in the form CP932 holds, as the file reads back and as Windows shows it:\n",
+          Counted(total, "character"));
+      for (const node::Substitution& f : r->substitutions) {
+        std::cerr << fmt::format("  {} ({}) as {} ({}): {}\n", character(f.from), code_point(f.from),
+                                 character(f.to), code_point(f.to), f.count);
+      }
+    }
   });
 
   auto* count = res->add_subcommand("count", "Number of residents held");

@@ -310,6 +310,19 @@ Result<bool> CsvReader::Next(CsvRecord* out) {
 
 // ---- CsvWriter
 
+char32_t Cp932Form(char32_t ch) {
+  switch (ch) {
+    case U'\u301C': return U'\uFF5E';  // WAVE DASH → FULLWIDTH TILDE
+    case U'\u2212': return U'\uFF0D';  // MINUS SIGN → FULLWIDTH HYPHEN-MINUS
+    case U'\u2016': return U'\u2225';  // DOUBLE VERTICAL LINE → PARALLEL TO
+    case U'\u2014': return U'\u2015';  // EM DASH → HORIZONTAL BAR
+    case U'\u00A2': return U'\uFFE0';  // CENT SIGN → FULLWIDTH CENT SIGN
+    case U'\u00A3': return U'\uFFE1';  // POUND SIGN → FULLWIDTH POUND SIGN
+    case U'\u00AC': return U'\uFFE2';  // NOT SIGN → FULLWIDTH NOT SIGN
+    default: return 0;
+  }
+}
+
 void AppendCsvField(std::string& out, std::string_view v) {
   // Spaces and tabs at either end too: the reader (libcsv) trims them from unquoted fields.
   auto blank = [](char c) { return c == ' ' || c == '\t'; };
@@ -382,15 +395,28 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
       u.resize(U_SUCCESS(err) ? size_t(n) : 0);
       return u;
     };
-    auto bytes = ToCp932(utf16(line_));
-    if (!bytes) {
+    // CP932's own form of the characters it holds in another (all in the BMP: one UTF-16 unit).
+    auto cp932_forms = [](std::u16string text, std::map<char32_t, uint64_t>* counts) {
+      for (char16_t& ch : text) {
+        if (char32_t form = Cp932Form(ch)) {
+          if (counts) ++(*counts)[ch];
+          ch = char16_t(form);
+        }
+      }
+      return text;
+    };
+    std::map<char32_t, uint64_t> substituted;
+    auto bytes = ToCp932(cp932_forms(utf16(line_), &substituted));
+    if (bytes) {
+      for (const auto& [ch, n] : substituted) substituted_[ch] += n;
+    } else {
       // Which field, which character: the first that does not convert alone.
       for (size_t i = 0; i < fields.size(); ++i) {
         for (size_t at = 0; at < fields[i].size();) {
           const size_t start = at;
           const int32_t code_point = NextCodePoint(fields[i], at);
           std::string_view ch = std::string_view(fields[i]).substr(start, at - start);
-          if (!ToCp932(utf16(ch))) {
+          if (!ToCp932(cp932_forms(utf16(ch), nullptr))) {
             return Status::Invalid(
                 fmt::format("{}: {} (U+{:04X}) has no CP932 form (write UTF-8 instead)",
                             columns_[i], ch, code_point));
@@ -409,6 +435,12 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
     return Status::IoError(fmt::format("{}: cannot write: {}", temp_path_, std::strerror(errno)));
   }
   return Status::Ok();
+}
+
+std::vector<Substitution> CsvWriter::substitutions() const {
+  std::vector<Substitution> out;
+  for (const auto& [ch, n] : substituted_) out.push_back({ch, Cp932Form(ch), n});
+  return out;
 }
 
 std::optional<std::string> CsvWriter::ToCp932(std::u16string_view text) {

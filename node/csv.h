@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,8 +36,22 @@ void AppendCsvField(std::string& out, std::string_view v);
 
 // Writes a CSV file (RFC 4180, fields quoted as AppendCsvField quotes them) in UTF-8 with LF line
 // ends, or in CP932 (Microsoft's mapping) with CRLF line ends, as Excel on Windows reads a CSV
-// file. What it writes, CsvReader reads back the same. The file is written beside its path and
-// appears there, whole, only when Close() succeeds. Not thread-safe.
+// file. What it writes, CsvReader reads back the same, but for the characters CP932 holds in
+// another form than the text (Cp932Form): those are written in that form and counted. The file is
+// written beside its path and appears there, whole, only when Close() succeeds. Not
+// thread-safe.
+// The character CP932 holds in place of CH, or 0. Seven characters have one form in JIS X 0208,
+// as text converted on Unix holds them (〜 U+301C, − U+2212, ‖ U+2016, — U+2014, ¢, £, ¬), and
+// another in Microsoft's CP932, as Windows reads and writes them (～ U+FF5E, － U+FF0D, ∥ U+2225,
+// ― U+2015, ￠, ￡, ￢): the same bytes, different code points (the "wave dash" problem).
+char32_t Cp932Form(char32_t ch);
+
+// CP932's form written for a character, and how often.
+struct Substitution {
+  char32_t from = 0, to = 0;
+  uint64_t count = 0;
+};
+
 class CsvWriter {
  public:
   // Starts the file with the header row COLUMNS.
@@ -47,6 +62,8 @@ class CsvWriter {
   // column and its first such character, and writes nothing.
   Status Write(const std::vector<std::string>& fields);
   Status Close();
+  // The characters written in CP932's form (Cp932Form), by code point.
+  std::vector<Substitution> substitutions() const;
 
  private:
   CsvWriter() = default;
@@ -60,6 +77,7 @@ class CsvWriter {
   UConverter* cp932_ = nullptr;  // when the file is CP932
   std::string line_;             // the record being written, UTF-8
   std::string bytes_;            // the record in CP932
+  std::map<char32_t, uint64_t> substituted_;  // Cp932Form's characters written, by code point
   bool closed_ = false;
 };
 

@@ -1245,6 +1245,7 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   }
   BOSAI_RETURN_IF_ERROR(q.status());
   BOSAI_RETURN_IF_ERROR(writer->Close());
+  report.substitutions = writer->substitutions();
   return report;
 }
 

@@ -71,6 +71,8 @@ struct ExportOptions {
 struct ExportReport {
   uint64_t residents = 0;
   uint64_t my_numbers_left_out = 0;  // residents with a My Number, written without it
+  // Characters a CP932 file holds in CP932's form (Cp932Form): it reads back with that form.
+  std::vector<Substitution> substitutions;
 };
 
 // Writes the residents held to a register CSV in the canonical layout (DESIGN §8), from one

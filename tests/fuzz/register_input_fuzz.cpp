@@ -50,15 +50,27 @@ void ReadAll(bosai::node::Encoding encoding) {
 }
 
 // TEXT as the one field of a record, written by CsvWriter in ENCODING and read back by CsvReader,
-// is TEXT (unless CP932 cannot hold it).
+// is TEXT (unless CP932 cannot hold it), with CP932's form of the characters it holds in another
+// (and the writer counts each of those).
 void RoundTrip(std::string_view text, bosai::node::Encoding encoding) {
   using namespace bosai::node;
   const std::string path = InputPath() + ".out";
+  std::string expected;
+  uint64_t forms = 0;
+  for (size_t i = 0; i < text.size();) {
+    const int32_t ch = NextCodePoint(text, i);
+    const char32_t form = encoding == Encoding::kCp932 ? Cp932Form(char32_t(ch)) : 0;
+    forms += form != 0;
+    AppendUtf8(expected, form ? int32_t(form) : ch);
+  }
   {
     auto writer = CsvWriter::Create(path, encoding, {"a", "b"});
     if (!writer.ok()) return;
     if (!(*writer)->Write({std::string(text), "z"}).ok()) return;  // no CP932 form
     if (!(*writer)->Close().ok()) return;
+    uint64_t counted = 0;
+    for (const Substitution& s : (*writer)->substitutions()) counted += s.count;
+    if (counted != forms) __builtin_trap();
   }
   auto reader = CsvReader::Open(path, encoding);
   if (!reader.ok()) __builtin_trap();
@@ -66,7 +78,7 @@ void RoundTrip(std::string_view text, bosai::node::Encoding encoding) {
   auto header = (*reader)->Next(&rec);
   if (!header.ok() || !*header) __builtin_trap();
   auto more = (*reader)->Next(&rec);
-  if (!more.ok() || !*more || rec.fields.size() != 2 || rec.fields[0] != text ||
+  if (!more.ok() || !*more || rec.fields.size() != 2 || rec.fields[0] != expected ||
       rec.fields[1] != "z") {
     __builtin_trap();
   }

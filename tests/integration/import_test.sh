@@ -116,6 +116,14 @@ grep -q "imported 4, rejected 1" skip.log || fail "skip summary: $(cat skip.log)
 expect_eq "$(b s resident count)" 4 "--skip-invalid imports the valid rows"
 grep -q '^6,.*birth_date' rejects.csv || fail "rejects: $(cat rejects.csv)"
 check "--skip-invalid writes the rejects"
+# CP932 for Excel: an address typed on Unix (U+2212 MINUS SIGN) is written in CP932's form, said.
+first=$(sed -n 2p bad.csv | cut -d, -f2)
+b s resident edit "042021:$first" --set "address=中央1−2−3" >/dev/null
+b s resident export --out sjis.csv --encoding cp932 2> sjis.log
+expect_eq "$(tail -2 sjis.log)" "2 characters written in the form CP932 holds, as the file reads back and as Windows shows it:
+  − (U+2212) as － (U+FF0D): 2" "a CP932 export says which characters it wrote in CP932's form"
+LC_ALL=C grep -c $'\x92\x86\x89\x9B1\x81\x7C2\x81\x7C3,' sjis.csv > minus.count || true
+expect_eq "$(cat minus.count)" 1 "the address in CP932's form"
 # A household whose 世帯主 row is rejected is written from its first valid row.
 new_node sk
 { head -1 r.csv

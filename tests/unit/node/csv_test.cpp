@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <tuple>
 
 namespace bosai::node {
 namespace {
@@ -261,6 +263,47 @@ TEST_F(CsvTest, WhatTheWriterWritesTheReaderReadsBack) {
     EXPECT_FALSE(std::filesystem::exists(path));
     EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
   }
+}
+
+// The seven characters whose JIS X 0208 form (as a register converted on Unix holds them) is not
+// CP932's are written in CP932's form, the bytes Windows shows as the same character, and
+// counted; UTF-8 keeps them as they are. CP932's own forms are written unchanged, uncounted.
+TEST_F(CsvTest, ACp932FileHoldsCp932sFormOfTheWaveDashAndItsKin) {
+  const std::string jis = "1〜2−‖—¢£¬〜";
+  const std::string windows = "1～2－∥―￠￡￢～";
+  for (Encoding e : {Encoding::kUtf8, Encoding::kCp932}) {
+    const std::string path = Write("");
+    auto w = CsvWriter::Create(path, e, {"address", "note"});
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    ASSERT_TRUE((*w)->Write({jis, windows}).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+    Status err;
+    auto recs = ReadAll(path, e, &err);
+    ASSERT_TRUE(err.ok()) << err.message();
+    ASSERT_EQ(recs.size(), 2u);
+    if (e == Encoding::kUtf8) {
+      EXPECT_EQ(recs[1].fields, (std::vector<std::string>{jis, windows}));
+      EXPECT_TRUE((*w)->substitutions().empty());
+      continue;
+    }
+    EXPECT_EQ(recs[1].fields, (std::vector<std::string>{windows, windows}));
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string sjis = "1\x81\x60" "2\x81\x7C\x81\x61\x81\x5C\x81\x91\x81\x92\x81\xCA\x81\x60";
+    EXPECT_EQ(bytes, "address,note\r\n" + sjis + "," + sjis + "\r\n");
+    std::vector<std::tuple<char32_t, char32_t, uint64_t>> counted;
+    for (const Substitution& s : (*w)->substitutions()) counted.emplace_back(s.from, s.to, s.count);
+    EXPECT_EQ(counted, (std::vector<std::tuple<char32_t, char32_t, uint64_t>>{
+                           {0xA2, 0xFFE0, 1},
+                           {0xA3, 0xFFE1, 1},
+                           {0xAC, 0xFFE2, 1},
+                           {0x2014, 0x2015, 1},
+                           {0x2016, 0x2225, 1},
+                           {0x2212, 0xFF0D, 1},
+                           {0x301C, 0xFF5E, 2}}));
+  }
+  EXPECT_EQ(Cp932Form(U'\uFF5E'), 0u);
+  EXPECT_EQ(Cp932Form(U'a'), 0u);
 }
 
 // A record longer than kMaxRecordBytes is refused at the line it starts on: one of many lines (an

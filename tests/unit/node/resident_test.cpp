@@ -468,7 +468,9 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   o.path = (dir_ / "out-sjis.csv").string();
   o.encoding = Encoding::kCp932;
   o.reveal_my_number = true;
-  ASSERT_TRUE(ExportResidents(*node_, o).ok());
+  auto in_sjis = ExportResidents(*node_, o);
+  ASSERT_TRUE(in_sjis.ok()) << in_sjis.status().message();
+  EXPECT_TRUE(in_sjis->substitutions.empty());
   const std::string sjis = read(o.path);
   EXPECT_NE(sjis.find("\xFB\xFC\x8B\xB4\x81\x40"), std::string::npos) << "髙橋　 (IBM extension)";
   EXPECT_NE(sjis.find("\xFA\xB1\x8E\x52\x81\x40\x87\x40"), std::string::npos) << "﨑山　①";
@@ -497,6 +499,18 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   o.path = again;
   ASSERT_TRUE(ExportResidents(**other, o).ok());
   EXPECT_EQ(read(again), sjis);
+
+  // An address typed on Unix (U+2212 MINUS SIGN) is written in CP932's form, and counted.
+  ASSERT_TRUE(UpdateResident(*node_, "042021:0101", {{"address", "石巻市中央1−2−3"}}).ok());
+  o.path = (dir_ / "minus.csv").string();
+  auto minus = ExportResidents(*node_, o);
+  ASSERT_TRUE(minus.ok()) << minus.status().message();
+  ASSERT_EQ(minus->substitutions.size(), 1u);
+  EXPECT_EQ(minus->substitutions[0].from, U'\u2212');
+  EXPECT_EQ(minus->substitutions[0].to, U'\uFF0D');
+  EXPECT_EQ(minus->substitutions[0].count, 2u);
+  EXPECT_NE(read(o.path).find("\x92\x86\x89\x9B" "1\x81\x7C" "2\x81\x7C" "3,"), std::string::npos)
+      << "中央1－2－3";
 
   ASSERT_TRUE(UpdateResident(*node_, "042021:0102", {{"name", "𠮷田　花子"}}).ok());
   o.path = (dir_ / "bad.csv").string();
