@@ -8,7 +8,7 @@
 //  - nothing is applied twice (doctor's replay equals the materialized state);
 //  - exactly the concurrent overwrites of different values are conflicts (oracle).
 // A failing seed is printed; rerun it alone with BOSAI_SEED=<seed>. BOSAI_SIM_SEEDS sets how many
-// seeds run (ops/sim runs more).
+// seeds run (ops/sim runs more), BOSAI_SIM_FIRST_SEED the first (1).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -440,7 +440,9 @@ TEST(Simulation, NodesConvergeUnderFaults) {
   }
   const char* env = std::getenv("BOSAI_SIM_SEEDS");
   const int seeds = env ? std::atoi(env) : 500;
-  for (int seed = 1; seed <= seeds; ++seed) {
+  const char* from = std::getenv("BOSAI_SIM_FIRST_SEED");
+  const int first = from ? std::atoi(from) : 1;
+  for (int seed = first; seed < first + seeds; ++seed) {
     Simulation(uint64_t(seed)).Run();
     if (::testing::Test::HasFailure()) {
       ADD_FAILURE() << "failing seed: BOSAI_SEED=" << seed;
