@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   using namespace bosai::cli;
   CLI::App app{
       "bosai: disaster-mode municipal data node. Keeps the resident register and victim records\n"
-      "available offline, replicates them between nodes, and issues verifiable certificates."};
+      "available offline, replicates them between nodes, and issues verifiable certificates.",
+      "bosai"};  // not argv[0]: help shows `bosai`, however the binary was reached
   app.require_subcommand(1);
   // Global options may also follow the command (`bosai resident count --json`): subcommands,
   // which inherit this, hand the options they do not know to the app.

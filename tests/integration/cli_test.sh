@@ -42,6 +42,8 @@ usage_error "an unknown option" \
 
 "$BOSAI" resident search --help > help.txt
 grep -q -- "--kana" help.txt || fail "search --help: $(cat help.txt)"
+# Help names the command as it is typed, not the path the binary was started by.
+expect_eq "$(sed -n 2p help.txt)" "Usage: bosai resident search [OPTIONS]" "search --help: usage line"
 check "--help prints the command's help and exits 0"
 "$BOSAI" --data-dir fresh resident count > out.txt 2> err.txt && fail "count on no data dir succeeded"
 grep -q "holds no node: run .bosai init" err.txt || fail "count on no data dir: $(cat err.txt)"
