@@ -59,6 +59,23 @@ Result<bool> FileIsUtf8(const std::string& path) {
 }
 
 // Whether a file's first bytes are a UTF-16 byte order mark, little- or big-endian.
+// What a file is when its first bytes say it is not text: a workbook given where its CSV was
+// meant (the common mistake: `sheet`), or another binary file. what is nullptr for anything else.
+struct BinaryKind {
+  const char* what = nullptr;
+  bool sheet = false;
+};
+BinaryKind BinaryKindOf(std::string_view head) {
+  auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
+  if (starts("PK\x03\x04"))
+    return {"a ZIP archive (an Excel .xlsx or a LibreOffice .ods workbook?)", true};
+  if (starts("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1")) return {"an Excel 97-2003 workbook (.xls)", true};
+  if (starts("%PDF-")) return {"a PDF document"};
+  if (starts("\x1F\x8B")) return {"a gzip-compressed file"};
+  if (starts(std::string_view("SQLite format 3\0", 16))) return {"an SQLite database"};
+  return {};
+}
+
 bool HasUtf16Bom(std::string_view head) {
   return head.substr(0, 2) == "\xFF\xFE" || head.substr(0, 2) == "\xFE\xFF";
 }
@@ -96,8 +113,16 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Enco
   r->path_ = path;
   r->file_ = std::fopen(path.c_str(), "rb");
   if (!r->file_) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
-  char first[3];
-  const std::string head(first, std::fread(first, 1, sizeof first, r->file_));  // for a BOM
+  char first[16];
+  std::string head(first, std::fread(first, 1, sizeof first, r->file_));
+  if (BinaryKind kind = BinaryKindOf(head); kind.what) {
+    return Status::Invalid(fmt::format(
+        "{}: this is {}, not CSV text{}", path, kind.what,
+        kind.sheet
+            ? ": save the sheet as CSV (in Excel: 名前を付けて保存, CSV UTF-8 (コンマ区切り))"
+            : ""));
+  }
+  head.resize(std::min<size_t>(head.size(), 3));  // for a BOM
   std::fseek(r->file_, 0, SEEK_END);
   r->file_size_ = uint64_t(std::ftell(r->file_));
   std::fseek(r->file_, 0, SEEK_SET);
@@ -312,14 +337,22 @@ Result<bool> CsvReader::Next(CsvRecord* out) {
 
 char32_t Cp932Form(char32_t ch) {
   switch (ch) {
-    case U'\u301C': return U'\uFF5E';  // WAVE DASH → FULLWIDTH TILDE
-    case U'\u2212': return U'\uFF0D';  // MINUS SIGN → FULLWIDTH HYPHEN-MINUS
-    case U'\u2016': return U'\u2225';  // DOUBLE VERTICAL LINE → PARALLEL TO
-    case U'\u2014': return U'\u2015';  // EM DASH → HORIZONTAL BAR
-    case U'\u00A2': return U'\uFFE0';  // CENT SIGN → FULLWIDTH CENT SIGN
-    case U'\u00A3': return U'\uFFE1';  // POUND SIGN → FULLWIDTH POUND SIGN
-    case U'\u00AC': return U'\uFFE2';  // NOT SIGN → FULLWIDTH NOT SIGN
-    default: return 0;
+    case U'\u301C':
+      return U'\uFF5E';  // WAVE DASH → FULLWIDTH TILDE
+    case U'\u2212':
+      return U'\uFF0D';  // MINUS SIGN → FULLWIDTH HYPHEN-MINUS
+    case U'\u2016':
+      return U'\u2225';  // DOUBLE VERTICAL LINE → PARALLEL TO
+    case U'\u2014':
+      return U'\u2015';  // EM DASH → HORIZONTAL BAR
+    case U'\u00A2':
+      return U'\uFFE0';  // CENT SIGN → FULLWIDTH CENT SIGN
+    case U'\u00A3':
+      return U'\uFFE1';  // POUND SIGN → FULLWIDTH POUND SIGN
+    case U'\u00AC':
+      return U'\uFFE2';  // NOT SIGN → FULLWIDTH NOT SIGN
+    default:
+      return 0;
   }
 }
 

@@ -227,6 +227,33 @@ TEST_F(CsvTest, ALineWithCommasIsSplitAtCommasWhateverTabsItHas) {
   EXPECT_EQ(recs[1].fields, (std::vector<std::string>{"1", "2\t3"}));
 }
 
+// A workbook given where its CSV was meant, or another binary file, is named for what it is, in
+// any encoding asked for, rather than refused at its first byte that is not text.
+TEST_F(CsvTest, AWorkbookIsNamedNotReadAsText) {
+  const std::string tail(64, '\x05');
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"PK\x03\x04\x14\x00\x06\x00" + tail,
+       "this is a ZIP archive (an Excel .xlsx or a LibreOffice .ods workbook?), not CSV text: save "
+       "the sheet as CSV (in Excel: 名前を付けて保存, CSV UTF-8 (コンマ区切り))"},
+      {"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" + tail,
+       "this is an Excel 97-2003 workbook (.xls), not CSV text: save the sheet as CSV (in Excel: "
+       "名前を付けて保存, CSV UTF-8 (コンマ区切り))"},
+      {"%PDF-1.7\n" + tail, "this is a PDF document, not CSV text"},
+      {std::string("SQLite format 3\0", 16) + tail, "this is an SQLite database, not CSV text"}};
+  for (const auto& [bytes, reason] : files) {
+    const std::string path = Write(bytes);
+    for (Encoding e : {Encoding::kAuto, Encoding::kUtf8, Encoding::kCp932}) {
+      auto r = CsvReader::Open(path, e);
+      ASSERT_FALSE(r.ok()) << reason;
+      EXPECT_EQ(r.status().message(), path + ": " + reason);
+    }
+  }
+  // Text that begins with the same letters is text.
+  auto recs = ReadAll(Write("PK,name\n1,a\n"));
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].fields, (std::vector<std::string>{"PK", "name"}));
+}
+
 // What CsvWriter writes, CsvReader reads back the same, in UTF-8 and in CP932: quotes, commas,
 // line breaks, spaces at either end (which the reader trims from unquoted fields), tabs, empty
 // fields. A character CP932 cannot hold, or would drop without a word (U+FEFF), is an error that
@@ -289,18 +316,20 @@ TEST_F(CsvTest, ACp932FileHoldsCp932sFormOfTheWaveDashAndItsKin) {
     EXPECT_EQ(recs[1].fields, (std::vector<std::string>{windows, windows}));
     std::ifstream in(path, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string sjis = "1\x81\x60" "2\x81\x7C\x81\x61\x81\x5C\x81\x91\x81\x92\x81\xCA\x81\x60";
+    const std::string sjis =
+        "1\x81\x60"
+        "2\x81\x7C\x81\x61\x81\x5C\x81\x91\x81\x92\x81\xCA\x81\x60";
     EXPECT_EQ(bytes, "address,note\r\n" + sjis + "," + sjis + "\r\n");
     std::vector<std::tuple<char32_t, char32_t, uint64_t>> counted;
     for (const Substitution& s : (*w)->substitutions()) counted.emplace_back(s.from, s.to, s.count);
-    EXPECT_EQ(counted, (std::vector<std::tuple<char32_t, char32_t, uint64_t>>{
-                           {0xA2, 0xFFE0, 1},
-                           {0xA3, 0xFFE1, 1},
-                           {0xAC, 0xFFE2, 1},
-                           {0x2014, 0x2015, 1},
-                           {0x2016, 0x2225, 1},
-                           {0x2212, 0xFF0D, 1},
-                           {0x301C, 0xFF5E, 2}}));
+    EXPECT_EQ(counted,
+              (std::vector<std::tuple<char32_t, char32_t, uint64_t>>{{0xA2, 0xFFE0, 1},
+                                                                     {0xA3, 0xFFE1, 1},
+                                                                     {0xAC, 0xFFE2, 1},
+                                                                     {0x2014, 0x2015, 1},
+                                                                     {0x2016, 0x2225, 1},
+                                                                     {0x2212, 0xFF0D, 1},
+                                                                     {0x301C, 0xFF5E, 2}}));
   }
   EXPECT_EQ(Cp932Form(U'\uFF5E'), 0u);
   EXPECT_EQ(Cp932Form(U'a'), 0u);
