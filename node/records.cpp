@@ -178,7 +178,16 @@ Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name) {
   auto msg = NewMessage(entity);
   const FieldDescriptor* fd =
       msg ? msg->GetDescriptor()->FindFieldByName(std::string(name)) : nullptr;
-  if (!fd) return Status::Invalid(fmt::format("{} has no field \"{}\"", EntityName(entity), name));
+  if (!fd) {
+    std::vector<std::string> names;
+    if (msg) {
+      for (int i = 0; i < msg->GetDescriptor()->field_count(); ++i) {
+        names.push_back(msg->GetDescriptor()->field(i)->name());
+      }
+    }
+    return Status::Invalid(fmt::format("{} has no field \"{}\" (its fields: {})", EntityName(entity),
+                                       name, fmt::join(names, ", ")));
+  }
   return uint32_t(fd->number());
 }
 

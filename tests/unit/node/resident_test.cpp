@@ -404,6 +404,10 @@ TEST_F(ResidentTest, AnEditIsHeldToTheRegistersRules) {
       {"household", "131016:H2",
        "household: 131016:H2 is not a household of this node's municipality (042021)"},
       {"my_number", "983205673215", "my_number: my number has a wrong check digit"},
+      {"adress", "x",
+       "resident has no field \"adress\" (its fields: household, name, name_kana, birth_date, "
+       "sex, relationship, postal_code, address, my_number, phone, resident_since, status, "
+       "flags)"},
   };
   for (const auto& r : refused) {
     Status st = UpdateResident(*node_, "042021:5001", {{r.field, r.value}});
