@@ -66,16 +66,20 @@ const ColumnDef kColumns[kNumCols] = {
      false},
     {"resident_code", {"住民票コード", "住民コード", "個人コード", "宛名番号"}, true},
     {"household_code", {"世帯番号", "世帯コード"}, true},
-    {"name", {"氏名", "名前", "漢字氏名"}, true},
-    {"name_kana", {"ふりがな", "フリガナ", "氏名カナ", "カナ氏名", "氏名_カナ", "氏名かな"}, false},
-    {"birth_date", {"生年月日"}, true},
-    {"sex", {"性別"}, true},
-    {"relationship", {"続柄", "世帯主との続柄"}, false},
+    {"name", {"氏名", "名前", "漢字氏名", "氏名(漢字)", "氏名漢字"}, true},
+    {"name_kana",
+     {"ふりがな", "フリガナ", "氏名カナ", "カナ氏名", "氏名_カナ", "氏名かな", "氏名(カナ)",
+      "氏名(フリガナ)", "氏名(ふりがな)", "氏名(かな)", "カナ", "よみがな", "ヨミガナ",
+      "フリガナ氏名", "氏名フリガナ"},
+     false},
+    {"birth_date", {"生年月日", "生年月日(西暦)", "生年月日(和暦)"}, true},
+    {"sex", {"性別", "男女の別", "男女"}, true},
+    {"relationship", {"続柄", "世帯主との続柄", "世帯主との関係"}, false},
     {"postal_code", {"郵便番号"}, false},
     {"address", {"住所"}, false},
-    {"my_number", {"個人番号", "マイナンバー"}, false},
+    {"my_number", {"個人番号", "マイナンバー", "個人番号(マイナンバー)"}, false},
     {"phone", {"電話番号", "連絡先", "電話"}, false},
-    {"resident_since", {"住民となった年月日", "住定年月日"}, false},
+    {"resident_since", {"住民となった年月日", "住民となった日", "住定年月日"}, false},
     {"status", {"状態", "住民の状態"}, false},
 };
 
@@ -90,10 +94,16 @@ std::string NormalizeHeader(std::string_view h) {
 
 struct Header {
   int index[kNumCols];  // file column of each canonical column, or -1
+  // File column of 方書 (the building and room, which a register may keep apart from the
+  // address), or -1: the address held is the two joined by a full-width space.
+  int building = -1;
   size_t width = 0;
   std::vector<std::string> names;
   bool has(Col c) const { return index[c] >= 0; }
 };
+
+const std::vector<std::string> kBuildingAliases = {"方書", "address_building", "建物名",
+                                                   "建物名・部屋番号"};
 
 Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
                            std::vector<std::string>* warnings) {
@@ -110,6 +120,15 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
       for (const auto& a : kColumns[c].aliases) {
         if (name == a) found = c;
       }
+    }
+    if (found < 0 && std::find(kBuildingAliases.begin(), kBuildingAliases.end(), name) !=
+                         kBuildingAliases.end()) {
+      if (h.building >= 0) {
+        return Status::Invalid(fmt::format("{}:{}:{}: column 方書 appears twice (also column {})",
+                                           path, rec.line, i + 1, h.building + 1));
+      }
+      h.building = int(i);
+      continue;
     }
     if (found < 0) {
       unknown.push_back(rec.fields[i]);
@@ -133,6 +152,12 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
       }
       return missing;
     }
+  }
+  if (h.building >= 0 && h.index[kAddress] < 0) {
+    return Status::Invalid(
+        fmt::format("{}:{}:{}: column {} (the building, joined to the address) "
+                    "needs an address column (address or 住所)",
+                    path, rec.line, h.building + 1, rec.fields[h.building]));
   }
   if (!unknown.empty()) {
     std::string list;
@@ -306,6 +331,10 @@ class RowValidator {
     }
     if (header_.has(kAddress)) {
       std::string addr = get(kAddress);
+      if (header_.building >= 0) {
+        std::string building = Nfc(rec.fields[header_.building]);
+        if (!building.empty()) addr += (addr.empty() ? "" : "　") + building;
+      }
       if (Status st = CheckLength(addr, 600); !st.ok()) {
         bad(kAddress, st.message());
       } else {

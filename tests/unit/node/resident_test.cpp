@@ -94,6 +94,48 @@ TEST_F(ResidentTest, ImportsWithJapaneseHeadersInAnyOrder) {
   EXPECT_EQ(SearchResidents(*node_, q)->size(), 1u);
 }
 
+// Headers as municipal systems write them: a qualifier in parentheses (full-width or not), the
+// legal term 男女の別, and 方書 (the building and room), which a register keeps apart from the
+// address: it is joined to the address, and a re-import that changes only it changes the address.
+TEST_F(ResidentTest, HeadersAsMunicipalSystemsWriteThemAndTheirBuildingColumn) {
+  const std::string header =
+      "住民票コード,世帯番号,氏名（漢字）,氏名（カナ）,生年月日(和暦),男女の別,世帯主との関係,住所,"
+      "方書,個人番号（マイナンバー）,住民となった日\n";
+  ImportReport r = Import(Write(
+      "sys.csv", header +
+                     "3001,H1,佐藤　太郎,サトウ　タロウ,S50.4.1,1,世帯主,石巻市中央1丁目2番3号,"
+                     "コーポ中央101,983205673214,H10.4.1\n"
+                     "3002,H1,佐藤　花子,サトウ　ハナコ,S52.10.3,2,妻,石巻市中央1丁目2番3号,,,\n"));
+  EXPECT_EQ(r.problem_count, 0u) << (r.problems.empty() ? "" : r.problems[0]);
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  auto taro = GetResident(*node_, "042021:3001");
+  ASSERT_TRUE(taro.ok() && *taro);
+  EXPECT_EQ((*taro)->resident.name_kana(), "サトウ　タロウ");
+  EXPECT_EQ((*taro)->resident.sex(), v1::SEX_MALE);
+  EXPECT_EQ((*taro)->resident.relationship(), "世帯主");
+  EXPECT_EQ((*taro)->resident.address(), "石巻市中央1丁目2番3号　コーポ中央101");
+  EXPECT_EQ((*taro)->resident.resident_since(), 19980401);
+  EXPECT_EQ(ResidentJson(*node_, **taro, true)["my_number"], "983205673214");
+  auto hanako = GetResident(*node_, "042021:3002");
+  ASSERT_TRUE(hanako.ok() && *hanako);
+  EXPECT_EQ((*hanako)->resident.address(), "石巻市中央1丁目2番3号");
+
+  r = Import(Write("sys2.csv", header +
+                                   "3001,H1,佐藤　太郎,サトウ　タロウ,S50.4.1,1,世帯主,"
+                                   "石巻市中央1丁目2番3号,コーポ中央202,983205673214,H10.4.1\n"));
+  EXPECT_EQ(r.imported, 1u);
+  taro = GetResident(*node_, "042021:3001");
+  EXPECT_EQ((*taro)->resident.address(), "石巻市中央1丁目2番3号　コーポ中央202");
+
+  ImportOptions o;
+  o.path = Write("nobuilding.csv", "住民票コード,世帯番号,氏名,生年月日,性別,方書\n");
+  auto no_address = ImportResidents(*node_, o);
+  ASSERT_FALSE(no_address.ok());
+  EXPECT_EQ(no_address.status().message(),
+            o.path + ":1:6: column 方書 (the building, joined to the address) needs an address "
+                     "column (address or 住所)");
+}
+
 TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
   std::string path = Write(
       "bad.csv", std::string(kHeader) +
