@@ -202,6 +202,7 @@ Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, OpenOption
   node->author_ = "os:" + OsUser();
   Store::Options so;
   so.indexer = ResidentIndexer();
+  so.indexer_version = kResidentIndexerVersion;
   so.read_only = options.read_only || ::access(data_dir.c_str(), W_OK) != 0;
   so.alone_if_disk_full = options.alone_if_disk_full;
   BOSAI_ASSIGN_OR_RETURN(node->store_, Store::Open((dir / "bosai.db").string(), so));

@@ -300,8 +300,51 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> bootstrap, store->GetMeta("bootstrap"));
   if (bootstrap && !read_only && store->LockBootstrap()) {
     BOSAI_RETURN_IF_ERROR(store->EndBootstrap());
+    bootstrap.reset();
   }
+  // (A bootstrap still running elsewhere builds its index with its own indexer.)
+  if (!bootstrap && !read_only) BOSAI_RETURN_IF_ERROR(store->RefreshIndex());
   return store;
+}
+
+Status Store::RefreshIndex() {
+  if (!options_.indexer) return Status::Ok();
+  const std::string version = std::to_string(options_.indexer_version);
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held, GetMeta("indexer_version"));
+  if (held == version) return Status::Ok();
+  Transaction txn(*db_);
+  BOSAI_RETURN_IF_ERROR(txn.Begin());
+  BOSAI_ASSIGN_OR_RETURN(held, GetMeta("indexer_version"));  // another process may have done it
+  if (held == version) return Status::Ok();
+  BOSAI_ASSIGN_OR_RETURN(Stmt has_records, db_->PrepareOnce("SELECT 1 FROM records LIMIT 1"));
+  if (has_records.Step()) {
+    // A record whose body cannot be read gets no entries: doctor names it.
+    BOSAI_RETURN_IF_ERROR(db_->Exec("DELETE FROM record_index"));
+    IndexBuilder builder(options_.index_build_bytes);
+    std::vector<std::pair<int64_t, std::optional<std::string>>> names;  // changed folded names
+    BOSAI_ASSIGN_OR_RETURN(
+        Stmt s, db_->PrepareOnce("SELECT id, entity, key, body, idx_text2 FROM records"));
+    std::string buffer;
+    while (s.Step()) {
+      Result<std::string_view> body = DecodeBody(s.Text(2), s.Blob(3), buffer);
+      if (!body.ok()) continue;
+      IndexColumns ix = options_.indexer(uint32_t(s.Int(1)), *body);
+      std::optional<std::string_view> name;
+      if (!s.IsNull(4)) name = s.Text(4);
+      if (ix.text2 != name) names.emplace_back(s.Int(0), ix.text2);
+      BOSAI_RETURN_IF_ERROR(builder.Add(s.Int(0), ix));
+    }
+    BOSAI_RETURN_IF_ERROR(s.status());
+    for (const auto& [id, name] : names) {
+      Stmt& u = db_->Prepare("UPDATE records SET idx_text2 = ? WHERE id = ?");
+      BindOptText(u, 1, name);
+      BOSAI_RETURN_IF_ERROR(u.Bind(2, id).Run());
+    }
+    BOSAI_RETURN_IF_ERROR(builder.Finish(*db_));
+  }
+  BOSAI_RETURN_IF_ERROR(has_records.status());
+  BOSAI_RETURN_IF_ERROR(SetMeta("indexer_version", version));
+  return txn.Commit();
 }
 
 int64_t Store::ClockLagMillis() const {
@@ -2190,12 +2233,14 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
   MultisetDigest expected_entries(key), held_entries(key), expected_keys(key), held_keys(key);
   std::string row;
   {
-    BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT id, entity, key, body FROM records"));
+    BOSAI_ASSIGN_OR_RETURN(
+        Stmt s, db_->PrepareOnce("SELECT id, entity, key, body, idx_text2 FROM records"));
     std::string buffer;
     // A damaged dictionary fails every record compressed against it: the first few are named,
     // the rest counted.
     constexpr uint64_t kUnreadableNamed = 20;
-    uint64_t unreadable = 0;
+    uint64_t unreadable = 0, names_differ = 0;
+    std::string first_name_differs;
     while (s.Step()) {
       const int64_t id = s.Int(0), entity = s.Int(1);
       expected_keys.Add(DigestRow(entity, s.Text(2), 0, id, row));
@@ -2205,7 +2250,11 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
         if (unreadable++ < kUnreadableNamed) report.problems.push_back(body.status().message());
         continue;
       }
-      for (const IndexEntry& e : IndexEntries(options_.indexer(uint32_t(entity), *body))) {
+      const IndexColumns ix = options_.indexer(uint32_t(entity), *body);
+      std::optional<std::string_view> name;
+      if (!s.IsNull(4)) name = s.Text(4);
+      if (ix.text2 != name && names_differ++ == 0) first_name_differs = std::string(s.Text(2));
+      for (const IndexEntry& e : IndexEntries(ix)) {
         expected_entries.Add(DigestRow(int64_t(e.kind), e.text, e.num, id, row));
       }
     }
@@ -2213,6 +2262,12 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     if (unreadable > kUnreadableNamed) {
       report.problems.push_back(
           fmt::format("{} more records cannot be read", unreadable - kUnreadableNamed));
+    }
+    if (names_differ > 0) {
+      report.problems.push_back(
+          fmt::format("records: {} folded names for search differ from their bodies' (first: "
+                      "record {})",
+                      names_differ, first_name_differs));
     }
   }
   {

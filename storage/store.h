@@ -106,6 +106,9 @@ class Store {
   struct Options {
     Clock* clock = SystemClock::Get();
     Indexer indexer;                    // may be empty: no index entries
+    // The indexer's rules, numbered: when they change (a search fold that folds more), the
+    // first process that opens a store to write makes its index again (RefreshIndex).
+    uint32_t indexer_version = 1;
     uint32_t block_ops = kMaxBlockOps;  // ops per block before it is closed
     // Ops a bootstrap holds in memory at once, as encoded bytes; more make several passes.
     // 96 MiB keeps a first sync's peak memory near a first import's (`ops/bench sync`:
@@ -439,6 +442,9 @@ class Store {
   // syncs the data dir's file system (syncfs): it must not open and close the database file.
   std::thread FlushInBackground() const;
   Status CheckRecordIndex(DoctorReport& report);  // part of Doctor
+  // Makes record_index and the folded names of records again from the records' bodies when the
+  // store's were made by another indexer_version (meta "indexer_version"), in one transaction.
+  Status RefreshIndex();
   // When CheckRecordIndex finds that record_keys or record_index differ from what the records
   // give: what is missing and what is stray.
   Status FindKeyDifferences(DoctorReport& report);

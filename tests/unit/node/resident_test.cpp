@@ -132,8 +132,9 @@ TEST_F(ResidentTest, HeadersAsMunicipalSystemsWriteThemAndTheirBuildingColumn) {
   auto no_address = ImportResidents(*node_, o);
   ASSERT_FALSE(no_address.ok());
   EXPECT_EQ(no_address.status().message(),
-            o.path + ":1:6: column 方書 (the building, joined to the address) needs an address "
-                     "column (address or 住所)");
+            o.path +
+                ":1:6: column 方書 (the building, joined to the address) needs an address "
+                "column (address or 住所)");
 }
 
 TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
@@ -555,7 +556,11 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   EXPECT_EQ(minus->substitutions[0].from, U'\u2212');
   EXPECT_EQ(minus->substitutions[0].to, U'\uFF0D');
   EXPECT_EQ(minus->substitutions[0].count, 2u);
-  EXPECT_NE(read(o.path).find("\x92\x86\x89\x9B" "1\x81\x7C" "2\x81\x7C" "3,"), std::string::npos)
+  EXPECT_NE(read(o.path).find("\x92\x86\x89\x9B"
+                              "1\x81\x7C"
+                              "2\x81\x7C"
+                              "3,"),
+            std::string::npos)
       << "中央1－2－3";
 
   ASSERT_TRUE(UpdateResident(*node_, "042021:0102", {{"name", "𠮷田　花子"}}).ok());
@@ -566,6 +571,51 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
             "042021:0102: name: 𠮷 (U+20BB7) has no CP932 form (write UTF-8 instead)");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
+}
+
+// A store made by an older bosai, whose search fold did not fold 𠮷 to 吉 (kResidentIndexerVersion
+// 1), is indexed again when next opened to write: a search for 吉田 then finds 𠮷田. Opened to
+// read only, it is searched as it is, and doctor says why.
+TEST_F(ResidentTest, AStoreIndexedByAnOlderFoldIsIndexedAgainWhenOpened) {
+  Import(
+      Write("a.csv", std::string(kHeader) +
+                         "042021,8001,H1,𠮷田　太郎,ヨシダ　タロウ,1970-01-01,男,世帯主,,,,,\n"
+                         "042021,8002,H2,吉田　花子,ヨシダ　ハナコ,1971-01-01,女,世帯主,,,,,\n"));
+  const std::string data_dir = node_->data_dir();
+  ASSERT_TRUE(node_->store()
+                  .db()
+                  .Exec("UPDATE records SET idx_text2 = '𠮷田太郎' WHERE key = '042021:8001';"
+                        "UPDATE meta SET v = '1' WHERE k = 'indexer_version'")
+                  .ok());
+  node_.reset();
+  auto names = [&]() {
+    ResidentQuery q;
+    q.name = "吉田";
+    auto found = SearchResidents(*node_, q);
+    EXPECT_TRUE(found.ok()) << found.status().message();
+    std::vector<std::string> keys;
+    for (const auto& r : *found) keys.push_back(r.key);
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  auto reader = Node::Open(data_dir, {.read_only = true});
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  node_ = std::move(reader).value();
+  EXPECT_EQ(names(), std::vector<std::string>{"042021:8002"});
+  auto report = node_->store().Doctor((dir_ / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->problems,
+            std::vector<std::string>{"records: 1 folded names for search differ from their "
+                                     "bodies' (first: record 042021:8001)"});
+  node_.reset();
+
+  auto writer = Node::Open(data_dir);
+  ASSERT_TRUE(writer.ok()) << writer.status().message();
+  node_ = std::move(writer).value();
+  EXPECT_EQ(names(), (std::vector<std::string>{"042021:8001", "042021:8002"}));
+  report = node_->store().Doctor((dir_ / "scratch.db").string());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }
 
 // A field the register left empty and a clerk filled on the node (a phone number, where an

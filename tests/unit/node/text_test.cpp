@@ -22,6 +22,12 @@ TEST(Text, FoldsKanaWidthSpacesAndVariants) {
       {"渡邊", "渡辺"},
       {"ＡＢＣ", "abc"},
       {"か\u3099", "ガ"},  // decomposed dakuten (NFC composes it)
+      {"𠮷田", "吉田"},    // outside the BMP
+      {"中嶋", "中島"},
+      {"山㟢", "山崎"},  // CJK extension A
+      {"渕上", "淵上"},
+      {"葛\U000E0100西", "葛西"},  // an ideographic variation sequence
+      {"塚\uFA10", "塚塚"},        // a compatibility ideograph (NFC maps it)
   };
   for (const auto& c : same) EXPECT_EQ(SearchFold(c.a), SearchFold(c.b)) << c.a << " vs " << c.b;
   EXPECT_EQ(SearchFold("さとう"), "サトウ");

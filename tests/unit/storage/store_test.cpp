@@ -468,6 +468,72 @@ TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   std::filesystem::remove_all(dir);
 }
 
+// A store indexed under older rules (a search fold that folds less) is indexed again by the
+// first process that opens it to write, once; until then a doctor names what differs, and a
+// store open to read keeps what it holds.
+TEST(Store, AnIndexMadeByOlderRulesIsMadeAgainWhenTheStoreIsOpenedToWrite) {
+  ManualClock clock(1'000'000);
+  auto dir = testing::FreshDir("bosai-reindex-");
+  const std::string path = (dir / "bosai.db").string();
+  // Rules 1 index field 2 as it is; rules 2 its value in capitals, in text2 as well.
+  auto rules = [](int version, int* calls) -> Indexer {
+    return [version, calls](uint32_t entity, std::string_view body) {
+      ++*calls;
+      IndexColumns ix = testing::TestIndexer(entity, body);
+      if (version == 2 && ix.text) {
+        std::string value = testing::StringValue(*ix.text);
+        for (char& c : value) c = char(std::toupper(static_cast<unsigned char>(c)));
+        ix.text = ix.text2 = value;
+      }
+      return ix;
+    };
+  };
+  int calls = 0;
+  auto open = [&](int version, bool read_only) {
+    Store::Options o = testing::TestOptions(&clock);
+    o.indexer = rules(version, &calls);
+    o.indexer_version = uint32_t(version);
+    o.read_only = read_only;
+    auto s = Store::Open(path, o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return std::move(s).value();
+  };
+  {
+    auto s = open(1, false);
+    ASSERT_TRUE(s->SetIdentity({"042021-honcho", 1, SigningKey::Generate()}).ok());
+    PutString(*s, "042021:1", 2, "abc");
+    PutString(*s, "042021:2", 2, "xyz");
+    PutString(*s, "042021:3", 3, "no text");
+    EXPECT_EQ(IndexRows(*s)[0],
+              "1 '\x12\x03"
+              "abc' 1 042021:1");
+    ASSERT_TRUE(s->Doctor((dir / "scratch.db").string())->ok());
+  }
+  {
+    auto s = open(2, true);
+    auto report = s->Doctor((dir / "scratch.db").string());
+    ASSERT_TRUE(report.ok()) << report.status().message();
+    EXPECT_EQ(report->problems,
+              (std::vector<std::string>{
+                  "records: 2 folded names for search differ from their bodies' (first: record "
+                  "042021:1)",
+                  "record_index: 2 entries missing (first: record 042021:1)",
+                  "record_index: 2 entries no record gives"}));
+  }
+  calls = 0;
+  auto s = open(2, false);
+  EXPECT_EQ(calls, 3) << "each record indexed once";
+  EXPECT_EQ(IndexRows(*s)[0], "1 'ABC' 1 042021:1");
+  EXPECT_EQ(Count(*s, "SELECT count(*) FROM records WHERE idx_text2 IN ('ABC', 'XYZ')"), 2);
+  EXPECT_EQ(Count(*s, "SELECT count(*) FROM records WHERE idx_text2 IS NULL"), 1);
+  ASSERT_TRUE(s->Doctor((dir / "scratch.db").string())->ok());
+  s.reset();
+  calls = 0;
+  s = open(2, false);
+  EXPECT_EQ(calls, 0) << "indexed again only when the rules change";
+  EXPECT_EQ(IndexRows(*s)[0], "1 'ABC' 1 042021:1");
+}
+
 TEST(Store, DoctorFindsADamagedRecordIndex) {
   ManualClock clock(1'000'000);
   auto dir = testing::FreshDir("bosai-ix-");
