@@ -92,26 +92,69 @@ std::string NormalizeHeader(std::string_view h) {
   return s;
 }
 
+// A column that holds a part of a canonical column, as registers split some: the family and
+// given names and their readings, and 方書 (the building and room) apart from the address. The
+// value held is the parts joined by a full-width space; the first part takes the canonical
+// column's place, where its problems are reported.
+struct PartDef {
+  Col col;
+  int part;           // 0: the first part, in the column's place; 1: joined after it
+  const char* what;   // the part, for messages
+  const char* needs;  // the other part's column, for messages
+  std::vector<std::string> aliases;
+};
+
+const PartDef kParts[] = {
+    {kName,
+     0,
+     "the family name",
+     "a given name column (名)",
+     {"family_name", "姓", "氏", "苗字", "姓(漢字)", "氏(漢字)"}},
+    {kName,
+     1,
+     "the given name",
+     "a family name column (姓 or 氏)",
+     {"given_name", "名", "名(漢字)"}},
+    {kNameKana,
+     0,
+     "the family name's reading",
+     "a given name reading column (名カナ or メイ)",
+     {"family_name_kana", "姓カナ", "氏カナ", "セイ", "姓(カナ)", "氏(カナ)", "姓(フリガナ)",
+      "姓フリガナ", "姓ふりがな"}},
+    {kNameKana,
+     1,
+     "the given name's reading",
+     "a family name reading column (姓カナ or セイ)",
+     {"given_name_kana", "名カナ", "メイ", "名(カナ)", "名(フリガナ)", "名フリガナ", "名ふりがな"}},
+    {kAddress,
+     1,
+     "the building and room",
+     "an address column (address or 住所)",
+     {"address_building", "方書", "建物名", "建物名・部屋番号"}},
+};
+
 struct Header {
-  int index[kNumCols];  // file column of each canonical column, or -1
-  // File column of 方書 (the building and room, which a register may keep apart from the
-  // address), or -1: the address held is the two joined by a full-width space.
-  int building = -1;
+  int index[kNumCols];   // file column of each canonical column (or of its first part), or -1
+  int joined[kNumCols];  // file column of the part joined after it, or -1
   size_t width = 0;
   std::vector<std::string> names;
   bool has(Col c) const { return index[c] >= 0; }
 };
 
-const std::vector<std::string> kBuildingAliases = {"方書", "address_building", "建物名",
-                                                   "建物名・部屋番号"};
-
 Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
                            std::vector<std::string>* warnings) {
   Header h;
   std::fill(std::begin(h.index), std::end(h.index), -1);
+  std::fill(std::begin(h.joined), std::end(h.joined), -1);
   h.width = rec.fields.size();
   h.names = rec.fields;
   std::vector<std::string> unknown;
+  int parts[std::size(kParts)];  // file column of each part, or -1
+  std::fill(std::begin(parts), std::end(parts), -1);
+  auto twice = [&](size_t i, int before, std::string_view name) {
+    return Status::Invalid(fmt::format("{}:{}:{}: column {} appears twice (also column {})", path,
+                                       rec.line, i + 1, name, before + 1));
+  };
   for (size_t i = 0; i < rec.fields.size(); ++i) {
     std::string name = NormalizeHeader(rec.fields[i]);
     int found = -1;
@@ -121,25 +164,44 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
         if (name == a) found = c;
       }
     }
-    if (found < 0 && std::find(kBuildingAliases.begin(), kBuildingAliases.end(), name) !=
-                         kBuildingAliases.end()) {
-      if (h.building >= 0) {
-        return Status::Invalid(fmt::format("{}:{}:{}: column 方書 appears twice (also column {})",
-                                           path, rec.line, i + 1, h.building + 1));
+    if (found >= 0) {
+      if (h.index[found] >= 0) return twice(i, h.index[found], kColumns[found].name);
+      h.index[found] = int(i);
+      continue;
+    }
+    for (size_t p = 0; p < std::size(kParts) && found < 0; ++p) {
+      const auto& aliases = kParts[p].aliases;
+      if (std::find(aliases.begin(), aliases.end(), name) == aliases.end()) continue;
+      if (parts[p] >= 0) return twice(i, parts[p], rec.fields[i]);
+      parts[p] = int(i);
+      found = int(p);
+    }
+    if (found < 0) unknown.push_back(rec.fields[i]);
+  }
+  for (size_t p = 0; p < std::size(kParts); ++p) {
+    if (parts[p] < 0) continue;
+    const PartDef& part = kParts[p];
+    const Col col = part.col;
+    auto at = [&](std::string_view reason) {
+      return Status::Invalid(fmt::format("{}:{}:{}: column {} ({}) {}", path, rec.line,
+                                         parts[p] + 1, rec.fields[parts[p]], part.what, reason));
+    };
+    // The other part of the same column, if the file has it.
+    int other = -1;
+    for (size_t q = 0; q < std::size(kParts); ++q) {
+      if (q != p && kParts[q].col == col) other = parts[q];
+    }
+    if (part.part == 0) {
+      if (h.index[col] >= 0) {
+        return at(fmt::format("and column {} both give {}: keep one", rec.fields[h.index[col]],
+                              kColumns[col].name));
       }
-      h.building = int(i);
-      continue;
+      if (other < 0) return at(fmt::format("needs {}", part.needs));
+      h.index[col] = parts[p];
+    } else {
+      if (h.index[col] < 0 && other < 0) return at(fmt::format("needs {}", part.needs));
+      h.joined[col] = parts[p];
     }
-    if (found < 0) {
-      unknown.push_back(rec.fields[i]);
-      continue;
-    }
-    if (h.index[found] >= 0) {
-      return Status::Invalid(fmt::format("{}:{}:{}: column {} appears twice (also column {})", path,
-                                         rec.line, i + 1, kColumns[found].name,
-                                         h.index[found] + 1));
-    }
-    h.index[found] = int(i);
   }
   for (int c = 0; c < kNumCols; ++c) {
     if (kColumns[c].required && h.index[c] < 0) {
@@ -152,12 +214,6 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
       }
       return missing;
     }
-  }
-  if (h.building >= 0 && h.index[kAddress] < 0) {
-    return Status::Invalid(
-        fmt::format("{}:{}:{}: column {} (the building, joined to the address) "
-                    "needs an address column (address or 住所)",
-                    path, rec.line, h.building + 1, rec.fields[h.building]));
   }
   if (!unknown.empty()) {
     std::string list;
@@ -245,7 +301,13 @@ class RowValidator {
     }
     // Text is valid UTF-8 here: CsvReader checks or converts every byte it hands out.
     auto get = [&](Col c) -> std::string {
-      return header_.has(c) ? Nfc(rec.fields[header_.index[c]]) : std::string();
+      if (!header_.has(c)) return std::string();
+      std::string value = Nfc(rec.fields[header_.index[c]]);
+      if (header_.joined[c] >= 0) {
+        std::string part = Nfc(rec.fields[header_.joined[c]]);
+        if (!part.empty()) value += (value.empty() ? "" : "　") + part;
+      }
+      return value;
     };
     auto bad = [&](Col c, const std::string& why) {
       Add(problems, rec.line, header_.index[c] + 1, kColumns[c].name,
@@ -331,10 +393,6 @@ class RowValidator {
     }
     if (header_.has(kAddress)) {
       std::string addr = get(kAddress);
-      if (header_.building >= 0) {
-        std::string building = Nfc(rec.fields[header_.building]);
-        if (!building.empty()) addr += (addr.empty() ? "" : "　") + building;
-      }
       if (Status st = CheckLength(addr, 600); !st.ok()) {
         bad(kAddress, st.message());
       } else {

@@ -133,8 +133,56 @@ TEST_F(ResidentTest, HeadersAsMunicipalSystemsWriteThemAndTheirBuildingColumn) {
   ASSERT_FALSE(no_address.ok());
   EXPECT_EQ(no_address.status().message(),
             o.path +
-                ":1:6: column 方書 (the building, joined to the address) needs an address "
-                "column (address or 住所)");
+                ":1:6: column 方書 (the building and room) needs an address column (address "
+                "or 住所)");
+}
+
+// A register that keeps the family and given names apart (姓, 名, セイ, メイ): the name held is
+// the two joined by a full-width space, as is the reading, and a problem is reported at the
+// family name's column. A part without the other, or beside the whole, is refused at once.
+TEST_F(ResidentTest, ANameSplitIntoFamilyAndGivenNamesIsJoined) {
+  const std::string header = "住民票コード,世帯番号,姓,名,セイ,メイ,生年月日,性別\n";
+  ImportReport r = Import(Write("split.csv", header + "3101,H1,佐藤,太郎,サトウ,タロウ,S50.4.1,男\n"
+                                                      "3102,H1,佐藤,,サトウ,,S52.10.3,女\n"));
+  EXPECT_EQ(r.problem_count, 0u) << (r.problems.empty() ? "" : r.problems[0]);
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  auto taro = GetResident(*node_, "042021:3101");
+  ASSERT_TRUE(taro.ok() && *taro);
+  EXPECT_EQ((*taro)->resident.name(), "佐藤　太郎");
+  EXPECT_EQ((*taro)->resident.name_kana(), "サトウ　タロウ");
+  auto only_family = GetResident(*node_, "042021:3102");
+  ASSERT_TRUE(only_family.ok() && *only_family);
+  EXPECT_EQ((*only_family)->resident.name(), "佐藤");
+  ResidentQuery q;
+  q.name = "佐藤太郎";
+  EXPECT_EQ(SearchResidents(*node_, q)->size(), 1u);
+
+  ImportOptions o;
+  o.path = Write("bad-kana.csv", header + "3103,H2,鈴木,一郎,スズキ,abc,S50.4.1,男\n");
+  auto bad = ImportResidents(*node_, o);
+  ASSERT_TRUE(bad.ok());
+  ASSERT_EQ(bad->problems.size(), 1u);
+  EXPECT_EQ(bad->problems[0], o.path + ":2:5: name_kana: \"スズキ　abc\" is not kana");
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"住民票コード,世帯番号,姓,生年月日,性別\n",
+       ":1:3: column 姓 (the family name) needs a given name column (名)"},
+      {"住民票コード,世帯番号,名,生年月日,性別\n",
+       ":1:3: column 名 (the given name) needs a family name column (姓 or 氏)"},
+      {"住民票コード,世帯番号,氏名,姓,名,生年月日,性別\n",
+       ":1:4: column 姓 (the family name) and column 氏名 both give name: keep one"},
+      {"住民票コード,世帯番号,姓,名,名,生年月日,性別\n",
+       ":1:5: column 名 appears twice (also column 4)"},
+      {"住民票コード,世帯番号,氏名,メイ,生年月日,性別\n",
+       ":1:4: column メイ (the given name's reading) needs a family name reading column (姓カナ or "
+       "セイ)"},
+  };
+  for (const auto& [head, reason] : refused) {
+    o.path = Write("refused.csv", head + "1,H1,甲,乙,1970-01-01,男\n");
+    auto st = ImportResidents(*node_, o);
+    ASSERT_FALSE(st.ok()) << head;
+    EXPECT_EQ(st.status().message(), o.path + reason);
+  }
 }
 
 TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
