@@ -61,6 +61,8 @@ class CsvWriter {
   // One record, a field for each column. A field CP932 cannot hold is an error that names its
   // column and its first such character, and writes nothing.
   Status Write(const std::vector<std::string>& fields);
+  // A record as a file had it, with more or fewer fields than columns (a rejected row).
+  Status WriteAsRead(const std::vector<std::string>& fields) { return WriteLine(fields); }
   Status Close();
   // The characters written in CP932's form (Cp932Form), by code point.
   std::vector<Substitution> substitutions() const;
@@ -74,9 +76,9 @@ class CsvWriter {
   std::string path_, temp_path_;
   std::vector<std::string> columns_;
   std::FILE* file_ = nullptr;
-  UConverter* cp932_ = nullptr;  // when the file is CP932
-  std::string line_;             // the record being written, UTF-8
-  std::string bytes_;            // the record in CP932
+  UConverter* cp932_ = nullptr;               // when the file is CP932
+  std::string line_;                          // the record being written, UTF-8
+  std::string bytes_;                         // the record in CP932
   std::map<char32_t, uint64_t> substituted_;  // Cp932Form's characters written, by code point
   bool closed_ = false;
 };

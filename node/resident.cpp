@@ -539,12 +539,6 @@ Result<Store::ScopedFields> ThreeWay(Store& store, std::string scope, uint32_t e
   return changes;
 }
 
-void WriteCsvField(std::ostream& out, std::string_view v) {
-  std::string field;
-  AppendCsvField(field, v);
-  out << field;
-}
-
 }  // namespace
 
 Indexer ResidentIndexer() {
@@ -912,16 +906,18 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   };
 
   // ---- Pass 2: write valid rows in batches; each batch is one durable transaction.
-  std::ofstream rejects;
+  // The rejected rows as they were, after their line and reason, in the file's encoding when
+  // it was CP932 (for the spreadsheet it came from, to mend them and import them again), else
+  // UTF-8. The file appears when the import ends.
+  std::unique_ptr<CsvWriter> rejects;
   if (options.rejects_path) {
-    rejects.open(*options.rejects_path, std::ios::binary | std::ios::trunc);
-    if (!rejects) return Status::IoError(fmt::format("{}: cannot write", *options.rejects_path));
-    rejects << "line,reason";
-    for (const auto& h : header.names) {
-      rejects << ',';
-      WriteCsvField(rejects, h);
-    }
-    rejects << '\n';
+    std::vector<std::string> columns = {"line", "reason"};
+    columns.insert(columns.end(), header.names.begin(), header.names.end());
+    BOSAI_ASSIGN_OR_RETURN(
+        rejects,
+        CsvWriter::Create(*options.rejects_path,
+                          report.encoding == Encoding::kCp932 ? Encoding::kCp932 : Encoding::kUtf8,
+                          std::move(columns)));
   }
   if (!overlap) {  // else pass 1 hands over the rows
     BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
@@ -1057,13 +1053,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       if (!*more) break;
       auto bad = validation.bad_lines.find(rec.line);
       if (bad != validation.bad_lines.end()) {
-        rejects << rec.line << ',';
-        WriteCsvField(rejects, bad->second);
-        for (const auto& f : rec.fields) {
-          rejects << ',';
-          WriteCsvField(rejects, f);
-        }
-        rejects << '\n';
+        std::vector<std::string> fields = {std::to_string(rec.line), bad->second};
+        fields.insert(fields.end(), rec.fields.begin(), rec.fields.end());
+        st = rejects->WriteAsRead(fields).WithContext(*options.rejects_path);
+        if (!st.ok()) break;
         continue;
       }
       std::vector<Problem> again;
@@ -1151,10 +1144,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         "completes the import",
         committed));
   }
-  if (rejects.is_open()) {
-    rejects.close();
-    if (!rejects) return Status::IoError(fmt::format("{}: write failed", *options.rejects_path));
-  }
+  if (rejects) BOSAI_RETURN_IF_ERROR(rejects->Close());
   return report;
 }
 

@@ -227,6 +227,45 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   EXPECT_EQ(header.rfind("line,reason,municipality_code", 0), 0u) << header;
   EXPECT_EQ(line.rfind("3,", 0), 0u) << line;
   EXPECT_NE(line.find("birth_date"), std::string::npos) << line;
+
+  // From a CP932 file (a spreadsheet's), the rejects are in CP932 too, to be mended where the
+  // file came from: each row as it was, a short one as well.
+  const std::string sjis = (dir_ / "sjis.csv").string();
+  {
+    std::vector<std::string> columns;
+    std::string header_line = kHeader;
+    header_line.pop_back();
+    for (size_t at = 0; at != std::string::npos;) {
+      size_t comma = header_line.find(',', at);
+      columns.push_back(header_line.substr(at, comma == std::string::npos ? comma : comma - at));
+      at = comma == std::string::npos ? comma : comma + 1;
+    }
+    auto w = CsvWriter::Create(sjis, Encoding::kCp932, columns);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteAsRead({"042021", "3003", "H3", "丙", "ヘイ", "1970-01-01", "男",
+                                   "世帯主", "", "住所", "", "", ""})
+                    .ok());
+    ASSERT_TRUE((*w)->WriteAsRead({"042021", "3004", "H3", "丁", "テイ"}).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  const std::string sjis_rejects = (dir_ / "sjis-rejects.csv").string();
+  r = Import(sjis, sjis_rejects);
+  EXPECT_EQ(r.encoding, Encoding::kCp932);
+  EXPECT_EQ(r.imported, 1u);
+  EXPECT_EQ(r.rejected, 1u);
+  std::ifstream raw(sjis_rejects, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(raw)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find("\r\n3,\"3:6: expected 13 fields, found 5\",042021,3004,H3,\x92\x9A,"
+                       "\x83\x65\x83\x43\r\n"),
+            std::string::npos)
+      << bytes;
+  auto reader = CsvReader::Open(sjis_rejects, Encoding::kCp932);
+  ASSERT_TRUE(reader.ok());
+  CsvRecord rec;
+  ASSERT_TRUE(*(*reader)->Next(&rec));
+  ASSERT_TRUE(*(*reader)->Next(&rec));
+  EXPECT_EQ(rec.fields, (std::vector<std::string>{"3", "3:6: expected 13 fields, found 5", "042021",
+                                                  "3004", "H3", "丁", "テイ"}));
 }
 
 TEST_F(ResidentTest, ReimportIsThreeWay) {
