@@ -210,15 +210,21 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto out = std::make_shared<std::string>();
   auto out_encoding = std::make_shared<std::string>("utf-8");
   auto reveal_all = std::make_shared<bool>(false);
+  auto bom = std::make_shared<bool>(false);
   exp->add_option("--out", *out, "The CSV file to write")->required();
   exp->add_option("--encoding", *out_encoding, "utf-8 (LF), or cp932 (CRLF) for Excel on Windows")
       ->capture_default_str();
+  exp->add_flag("--bom", *bom,
+                "Begin a UTF-8 file with a byte order mark, which Excel needs to read it as UTF-8");
   exp->add_flag("--reveal-my-number", *reveal_all,
                 "Write My Number in full (else its column is left empty)");
-  exp->callback([&g, out, out_encoding, reveal_all] {
+  exp->callback([&g, out, out_encoding, reveal_all, bom] {
     auto enc = node::ParseEncoding(*out_encoding);
     if (!enc.ok() || *enc == node::Encoding::kAuto || *enc == node::Encoding::kUtf16) {
       return Fail(g, fmt::format("--encoding {}: write utf-8 or cp932", *out_encoding));
+    }
+    if (*bom && *enc != node::Encoding::kUtf8) {
+      return Fail(g, "--bom is for UTF-8 (CP932 has no byte order mark)");
     }
     auto node = OpenNode(g);
     if (!node) return;
@@ -227,6 +233,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
     o.path = *out;
     o.encoding = *enc;
     o.reveal_my_number = *reveal_all;
+    o.bom = *bom;
     o.progress = [&](uint64_t done, uint64_t total) {
       progress.Update(total ? double(done) / double(total) : 1.0);
     };
@@ -242,7 +249,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (g.json) {
       nlohmann::json forms = nlohmann::json::array();
       for (const node::Substitution& f : r->substitutions) {
-        forms.push_back({{"from", code_point(f.from)}, {"to", code_point(f.to)}, {"count", f.count}});
+        forms.push_back(
+            {{"from", code_point(f.from)}, {"to", code_point(f.to)}, {"count", f.count}});
       }
       return PrintJson({{"file", *out},
                         {"encoding", node::EncodingName(*enc)},
@@ -263,8 +271,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
           "{} written in the form CP932 holds, as the file reads back and as Windows shows it:\n",
           Counted(total, "character"));
       for (const node::Substitution& f : r->substitutions) {
-        std::cerr << fmt::format("  {} ({}) as {} ({}): {}\n", character(f.from), code_point(f.from),
-                                 character(f.to), code_point(f.to), f.count);
+        std::cerr << fmt::format("  {} ({}) as {} ({}): {}\n", character(f.from),
+                                 code_point(f.from), character(f.to), code_point(f.to), f.count);
       }
     }
   });

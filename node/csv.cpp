@@ -373,10 +373,13 @@ void AppendCsvField(std::string& out, std::string_view v) {
 }
 
 Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, Encoding encoding,
-                                                     std::vector<std::string> columns) {
+                                                     std::vector<std::string> columns, bool bom) {
   if (encoding != Encoding::kUtf8 && encoding != Encoding::kCp932) {
     return Status::Invalid(
         fmt::format("cannot write {}: write utf-8 or cp932", EncodingName(encoding)));
+  }
+  if (bom && encoding != Encoding::kUtf8) {
+    return Status::Invalid("a byte order mark is for UTF-8 only");
   }
   std::unique_ptr<CsvWriter> w(new CsvWriter());
   w->path_ = path;
@@ -392,6 +395,10 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
   if (!w->file_) {
     return Status::IoError(
         fmt::format("{}: cannot create: {}", w->temp_path_, std::strerror(errno)));
+  }
+  if (bom && std::fputs("\xEF\xBB\xBF", w->file_) == EOF) {
+    return Status::IoError(
+        fmt::format("{}: cannot write: {}", w->temp_path_, std::strerror(errno)));
   }
   BOSAI_RETURN_IF_ERROR(w->WriteLine(w->columns_));
   return w;
@@ -451,12 +458,11 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
           std::string_view ch = std::string_view(fields[i]).substr(start, at - start);
           if (!ToCp932(cp932_forms(utf16(ch), nullptr))) {
             return Status::Invalid(
-                fmt::format("{}: {} (U+{:04X}) has no CP932 form (write UTF-8 instead)",
-                            columns_[i], ch, code_point));
+                fmt::format("{}: {} (U+{:04X}) has no CP932 form", columns_[i], ch, code_point));
           }
         }
       }
-      return Status::Invalid("the record has no CP932 form (write UTF-8 instead)");
+      return Status::Invalid("the record has no CP932 form");
     }
     bytes_ = std::move(*bytes);
     out = bytes_;

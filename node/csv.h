@@ -54,9 +54,11 @@ struct Substitution {
 
 class CsvWriter {
  public:
-  // Starts the file with the header row COLUMNS.
+  // Starts the file with the header row COLUMNS, after a byte order mark when `bom` (UTF-8
+  // only: Excel reads a UTF-8 file as such only with one).
   static Result<std::unique_ptr<CsvWriter>> Create(const std::string& path, Encoding encoding,
-                                                   std::vector<std::string> columns);
+                                                   std::vector<std::string> columns,
+                                                   bool bom = false);
   ~CsvWriter();  // without a Close() that succeeded, removes what it wrote
   // One record, a field for each column. A field CP932 cannot hold is an error that names its
   // column and its first such character, and writes nothing.
@@ -97,6 +99,7 @@ class CsvReader {
   char delimiter() const { return delimiter_; }  // ',' or '\t', decided by the first line
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t file_size() const { return file_size_; }
+  bool has_bom() const { return bom_ > 0; }  // the file begins with a byte order mark
 
  private:
   CsvReader() = default;

@@ -185,8 +185,8 @@ Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name) {
         names.push_back(msg->GetDescriptor()->field(i)->name());
       }
     }
-    return Status::Invalid(fmt::format("{} has no field \"{}\" (its fields: {})", EntityName(entity),
-                                       name, fmt::join(names, ", ")));
+    return Status::Invalid(fmt::format("{} has no field \"{}\" (its fields: {})",
+                                       EntityName(entity), name, fmt::join(names, ", ")));
   }
   return uint32_t(fd->number());
 }

@@ -831,6 +831,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
 
   BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, options.encoding));
   report.encoding = reader->encoding();
+  const bool input_bom = reader->has_bom();
   CsvRecord rec;
   BOSAI_ASSIGN_OR_RETURN(bool any, reader->Next(&rec));
   if (!any) return Status::Invalid(fmt::format("{}: empty file: a header row is required", path));
@@ -906,18 +907,17 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   };
 
   // ---- Pass 2: write valid rows in batches; each batch is one durable transaction.
-  // The rejected rows as they were, after their line and reason, in the file's encoding when
-  // it was CP932 (for the spreadsheet it came from, to mend them and import them again), else
-  // UTF-8. The file appears when the import ends.
+  // The rejected rows as they were, after their line and reason, for the spreadsheet the file
+  // came from, to mend them and import them again: in CP932 when the file was, else in UTF-8,
+  // after a byte order mark when the file had one. The file appears when the import ends.
   std::unique_ptr<CsvWriter> rejects;
   if (options.rejects_path) {
     std::vector<std::string> columns = {"line", "reason"};
     columns.insert(columns.end(), header.names.begin(), header.names.end());
-    BOSAI_ASSIGN_OR_RETURN(
-        rejects,
-        CsvWriter::Create(*options.rejects_path,
-                          report.encoding == Encoding::kCp932 ? Encoding::kCp932 : Encoding::kUtf8,
-                          std::move(columns)));
+    const bool cp932 = report.encoding == Encoding::kCp932;
+    BOSAI_ASSIGN_OR_RETURN(rejects, CsvWriter::Create(*options.rejects_path,
+                                                      cp932 ? Encoding::kCp932 : Encoding::kUtf8,
+                                                      std::move(columns), !cp932 && input_bom));
   }
   if (!overlap) {  // else pass 1 hands over the rows
     BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
@@ -1270,7 +1270,8 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   }
   std::vector<std::string> columns;
   for (const ColumnDef& c : kColumns) columns.emplace_back(c.name);
-  BOSAI_ASSIGN_OR_RETURN(auto writer, CsvWriter::Create(options.path, options.encoding, columns));
+  BOSAI_ASSIGN_OR_RETURN(auto writer,
+                         CsvWriter::Create(options.path, options.encoding, columns, options.bom));
   Db& db = node.store().db();
   ReadSnapshot snapshot(db);
   BOSAI_ASSIGN_OR_RETURN(uint64_t total, CountResidents(node));
@@ -1314,7 +1315,14 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
     fields[kPhone] = r.phone();
     fields[kResidentSince] = date(r.resident_since());
     fields[kStatus] = ResidentStatusText(r.status());
-    BOSAI_RETURN_IF_ERROR(writer->Write(fields).WithContext(key));
+    if (Status st = writer->Write(fields); !st.ok()) {
+      const bool cp932 =
+          options.encoding == Encoding::kCp932 && st.code() == Status::Code::kInvalidArgument;
+      return (cp932 ? st.WithNote("write UTF-8 instead: --encoding utf-8 --bom, which Excel reads "
+                                  "as well")
+                    : st)
+          .WithContext(key);
+    }
     ++report.residents;
     if (options.progress && report.residents % 16384 == 0) {
       options.progress(report.residents, total);

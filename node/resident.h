@@ -67,6 +67,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options);
 struct ExportOptions {
   std::string path;
   Encoding encoding = Encoding::kUtf8;  // or kCp932 (with CRLF), for Excel on Windows
+  bool bom = false;                     // UTF-8 after a byte order mark, as Excel reads it
   // My Number in full; else its column is left empty (it is not printed, not even masked).
   bool reveal_my_number = false;
   std::function<void(uint64_t done, uint64_t total)> progress;  // residents written, of all

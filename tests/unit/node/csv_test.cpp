@@ -284,12 +284,25 @@ TEST_F(CsvTest, WhatTheWriterWritesTheReaderReadsBack) {
     ASSERT_TRUE(w.ok());
     Status st = (*w)->Write({"ok", bad});
     EXPECT_EQ(st.message(),
-              fmt::format("kana: {} has no CP932 form (write UTF-8 instead)",
+              fmt::format("kana: {} has no CP932 form",
                           std::string(bad) == "𠮷" ? "𠮷 (U+20BB7)" : "\uFEFF (U+FEFF)"));
     w->reset();
     EXPECT_FALSE(std::filesystem::exists(path));
     EXPECT_FALSE(std::filesystem::exists(path + ".partial"));
   }
+  // UTF-8 after a byte order mark, as Excel reads UTF-8: the reader skips it.
+  const std::string path = Write("");
+  auto w = CsvWriter::Create(path, Encoding::kUtf8, {"name"}, /*bom=*/true);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write({"𠮷田"}).ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()),
+            "\xEF\xBB\xBFname\n𠮷田\n");
+  auto recs = ReadAll(path);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].fields, std::vector<std::string>{"name"});
+  EXPECT_FALSE(CsvWriter::Create(path, Encoding::kCp932, {"name"}, /*bom=*/true).ok());
 }
 
 // The seven characters whose JIS X 0208 form (as a register converted on Unix holds them) is not

@@ -266,6 +266,18 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   ASSERT_TRUE(*(*reader)->Next(&rec));
   EXPECT_EQ(rec.fields, (std::vector<std::string>{"3", "3:6: expected 13 fields, found 5", "042021",
                                                   "3004", "H3", "丁", "テイ"}));
+
+  // From UTF-8 after a byte order mark (as Excel saves "CSV UTF-8"), the rejects have one too.
+  const std::string bom_rejects = (dir_ / "bom-rejects.csv").string();
+  r = Import(Write("bom.csv", "\xEF\xBB\xBF" + std::string(kHeader) +
+                                  "042021,3005,H5,戊,ボ,1970-01-01,男,世帯主,,住所,,,\n"
+                                  "042021,3006,H5,己,キ,1970-01-01,X,妻,,住所,,,\n"),
+             bom_rejects);
+  EXPECT_EQ(r.rejected, 1u);
+  std::ifstream bom_in(bom_rejects, std::ios::binary);
+  std::string first_line;
+  std::getline(bom_in, first_line);
+  EXPECT_EQ(first_line.rfind("\xEF\xBB\xBFline,reason,", 0), 0u) << first_line;
 }
 
 TEST_F(ResidentTest, ReimportIsThreeWay) {
@@ -655,9 +667,23 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   auto bad = ExportResidents(*node_, o);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "042021:0102: name: 𠮷 (U+20BB7) has no CP932 form (write UTF-8 instead)");
+            "042021:0102: name: 𠮷 (U+20BB7) has no CP932 form; write UTF-8 instead: --encoding "
+            "utf-8 --bom, which Excel reads as well");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
+  // As UTF-8 after a byte order mark, it is written, and read back.
+  o.encoding = Encoding::kUtf8;
+  o.bom = true;
+  ASSERT_TRUE(ExportResidents(*node_, o).ok());
+  EXPECT_EQ(read(o.path).substr(0, 20), "\xEF\xBB\xBFmunicipality_code");
+  auto reader = CsvReader::Open(o.path, Encoding::kAuto);
+  ASSERT_TRUE(reader.ok());
+  CsvRecord rec;
+  ASSERT_TRUE(*(*reader)->Next(&rec));
+  EXPECT_EQ(rec.fields[0], "municipality_code");
+  ASSERT_TRUE(*(*reader)->Next(&rec));
+  ASSERT_TRUE(*(*reader)->Next(&rec));
+  EXPECT_EQ(rec.fields[3], "𠮷田　花子");
 }
 
 // A store made by an older bosai, whose search fold did not fold 𠮷 to 吉 (kResidentIndexerVersion
