@@ -123,6 +123,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
   imp->add_option("file", *file, "CSV (or tab-separated) file in the canonical layout")->required();
+  imp->footer(node::RegisterColumnsHelp());
   imp->add_option("--encoding", *encoding,
                   "auto (a byte order mark, else the file's first Japanese text), utf-8, cp932 or "
                   "utf-16")

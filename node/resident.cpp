@@ -141,6 +141,28 @@ struct Header {
   bool has(Col c) const { return index[c] >= 0; }
 };
 
+}  // namespace
+
+std::string RegisterColumnsHelp() {
+  std::string out =
+      "Columns (a header row, columns in any order, names in any case and width, * required; "
+      "others are ignored with a warning):\n";
+  for (const ColumnDef& c : kColumns) {
+    out += fmt::format("  {:<20}{}\n", std::string(c.name) + (c.required ? " *" : ""),
+                       fmt::join(c.aliases, ", "));
+  }
+  out +=
+      "Columns that hold a part of one (joined with a full-width space, the first part first):\n";
+  for (const PartDef& p : kParts) {
+    out += fmt::format("  {:<20}{}: {}, {} part of {}\n", p.aliases[0],
+                       fmt::join(p.aliases.begin() + 1, p.aliases.end(), ", "), p.what,
+                       p.part == 0 ? "the first" : "the second", kColumns[p.col].name);
+  }
+  return out;
+}
+
+namespace {
+
 Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
                            std::vector<std::string>* warnings) {
   Header h;

@@ -28,6 +28,10 @@ constexpr uint32_t kResidentIndexerVersion = 2;
 // "042021:123", or "123" for this node's municipality.
 Result<std::string> ResidentKey(const Node& node, std::string_view id);
 
+// The columns a register file may have, each with its Japanese names, and the columns that
+// hold a part of one: text for `resident import --help`.
+std::string RegisterColumnsHelp();
+
 struct ImportOptions {
   std::string path;
   Encoding encoding = Encoding::kAuto;

@@ -42,6 +42,10 @@ usage_error "an unknown option" \
 
 "$BOSAI" resident search --help > help.txt
 grep -q -- "--kana" help.txt || fail "search --help: $(cat help.txt)"
+# Import's help lists the columns a register may have, and their Japanese names.
+"$BOSAI" resident import --help > import-help.txt
+grep -q "^  name \*              氏名, 名前" import-help.txt || fail "import --help: $(cat import-help.txt)"
+grep -q "^  address_building    方書, " import-help.txt || fail "import --help: $(cat import-help.txt)"
 # Help names the command as it is typed, not the path the binary was started by.
 expect_eq "$(sed -n 2p help.txt)" "Usage: bosai resident search [OPTIONS]" "search --help: usage line"
 check "--help prints the command's help and exits 0"
