@@ -91,17 +91,34 @@ std::string ResidentStatusText(int status) {
 
 Status CheckName(std::string_view name) {
   if (name.empty()) return Status::Invalid("empty");
-  return CheckLength(name, 200);
+  return CheckText(name, 200);
 }
 
 Status CheckKana(std::string_view kana) {
   if (!IsKanaText(kana)) return Status::Invalid(fmt::format("\"{}\" is not kana", kana));
-  return CheckLength(kana, 300);
+  return CheckText(kana, 300);
 }
 
-Status CheckLength(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return Status::Ok();
-  return Status::Invalid(fmt::format("longer than {} bytes", max_bytes));
+std::string FormulaStart(std::string_view text) {
+  if (text.empty()) return "";
+  const char c = text.front();
+  if (c == '=' || c == '+' || c == '@' || (c == '-' && text.size() > 1)) {
+    return fmt::format(
+        "\"{}\" begins with {}, which a spreadsheet opening the register would run "
+        "as a formula",
+        text, c);
+  }
+  return "";
+}
+
+Status CheckText(std::string_view text, size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    return Status::Invalid(fmt::format("longer than {} bytes", max_bytes));
+  }
+  if (std::string formula = FormulaStart(text); !formula.empty()) {
+    return Status::Invalid(std::move(formula));
+  }
+  return Status::Ok();
 }
 
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today) {
@@ -269,12 +286,12 @@ Result<std::string> ResidentText(uint32_t field, std::string text, std::string_v
       return id;
     }
     case v1::Resident::kRelationshipFieldNumber:
-      BOSAI_RETURN_IF_ERROR(CheckLength(text, 60));
+      BOSAI_RETURN_IF_ERROR(CheckText(text, 60));
       return text;
     case v1::Resident::kPostalCodeFieldNumber:
       return ParsePostalCode(text);
     case v1::Resident::kAddressFieldNumber:
-      BOSAI_RETURN_IF_ERROR(CheckLength(text, 600));
+      BOSAI_RETURN_IF_ERROR(CheckText(text, 600));
       return text;
     case v1::Resident::kPhoneFieldNumber:
       return ParsePhone(text);

@@ -37,9 +37,14 @@ Result<std::string> RegisterKey(std::string_view id, std::string_view municipali
 // ---- The register's rules for a resident's fields (DESIGN §3), shared by an import (for each
 // column) and ParseField (for each edit). Text is NFC; an error says what is wrong with it,
 // without the field's name.
-Status CheckName(std::string_view name);  // not empty, at most 200 bytes
+Status CheckName(std::string_view name);  // not empty, CheckText of 200 bytes
 Status CheckKana(std::string_view kana);  // kana (folded as search folds it), at most 300 bytes
-Status CheckLength(std::string_view text, size_t max_bytes);
+// Free text (a relationship, an address): at most MAX_BYTES, and not what a spreadsheet opening
+// an export would run as a formula (FormulaStart).
+Status CheckText(std::string_view text, size_t max_bytes);
+// Why TEXT would be run as a formula by a spreadsheet that opens a CSV file holding it (it
+// begins with =, +, @, or - and more: "CSV injection"), or "" when it would not.
+std::string FormulaStart(std::string_view text);
 // A date in ISO form or 和暦 (ParseDate), not after TODAY (YYYYMMDD).
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today);
 Result<int> ParseSex(std::string_view text);  // 男/女, M/F, 1/2 → v1::Sex

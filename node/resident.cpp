@@ -399,7 +399,7 @@ class RowValidator {
     }
     if (header_.has(kRelationship)) {
       std::string rel = get(kRelationship);
-      if (Status st = CheckLength(rel, 60); !st.ok()) {
+      if (Status st = CheckText(rel, 60); !st.ok()) {
         bad(kRelationship, st.message());
       } else {
         row->head = rel == kRelationshipHead;
@@ -415,7 +415,7 @@ class RowValidator {
     }
     if (header_.has(kAddress)) {
       std::string addr = get(kAddress);
-      if (Status st = CheckLength(addr, 600); !st.ok()) {
+      if (Status st = CheckText(addr, 600); !st.ok()) {
         bad(kAddress, st.message());
       } else {
         r.set_address(std::move(addr));
@@ -1337,6 +1337,14 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
     fields[kPhone] = r.phone();
     fields[kResidentSince] = date(r.resident_since());
     fields[kStatus] = ResidentStatusText(r.status());
+    // A value that came by sync from a node that did not check it is not handed to a
+    // spreadsheet to run.
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (std::string formula = FormulaStart(fields[i]); !formula.empty()) {
+        return Status::Invalid(fmt::format("{}: {}: {}; correct it (bosai resident edit)", key,
+                                           kColumns[i].name, formula));
+      }
+    }
     if (Status st = writer->Write(fields); !st.ok()) {
       const bool cp932 =
           options.encoding == Encoding::kCp932 && st.code() == Status::Code::kInvalidArgument;

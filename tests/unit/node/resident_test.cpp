@@ -546,6 +546,15 @@ TEST_F(ResidentTest, AnEditIsHeldToTheRegistersRules) {
       {"household", "131016:H2",
        "household: 131016:H2 is not a household of this node's municipality (042021)"},
       {"my_number", "983205673215", "my_number: my number has a wrong check digit"},
+      {"address", "=HYPERLINK(\"http://a\")",
+       "address: \"=HYPERLINK(\"http://a\")\" begins with =, which a spreadsheet opening the "
+       "register would run as a formula"},
+      {"name", "+1",
+       "name: \"+1\" begins with +, which a spreadsheet opening the register would "
+       "run as a formula"},
+      {"relationship", "-A1",
+       "relationship: \"-A1\" begins with -, which a spreadsheet opening "
+       "the register would run as a formula"},
       {"adress", "x",
        "resident has no field \"adress\" (its fields: household, name, name_kana, birth_date, "
        "sex, relationship, postal_code, address, my_number, phone, resident_since, status, "
@@ -671,6 +680,25 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
             "utf-8 --bom, which Excel reads as well");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
+  // A value a spreadsheet would run as a formula, come by sync from a node that let it through,
+  // is not exported.
+  ASSERT_TRUE(node_->store().BeginWrite("test").ok());
+  v1::Resident formula;
+  formula.set_address("=1+1");
+  ASSERT_TRUE(node_->store()
+                  .Put(node_->scope(), v1::ENTITY_RESIDENT, "042021:0101",
+                       {{v1::Resident::kAddressFieldNumber, formula.SerializeAsString()}})
+                  .ok());
+  ASSERT_TRUE(node_->store().CommitWrite().ok());
+  o.encoding = Encoding::kUtf8;
+  bad = ExportResidents(*node_, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "042021:0101: address: \"=1+1\" begins with =, which a spreadsheet opening the "
+            "register would run as a formula; correct it (bosai resident edit)");
+  EXPECT_FALSE(fs::exists(o.path));
+  ASSERT_TRUE(UpdateResident(*node_, "042021:0101", {{"address", "石巻市中央1丁目"}}).ok());
+
   // As UTF-8 after a byte order mark, it is written, and read back.
   o.encoding = Encoding::kUtf8;
   o.bom = true;
