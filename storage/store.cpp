@@ -1948,8 +1948,10 @@ Result<std::vector<Conflict>> Store::ListConflicts(uint32_t entity, std::string_
   std::vector<Conflict> out;
   Stmt& s = db_->Prepare(
       std::string("SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings ") +
-      (entity ? "WHERE entity = ? AND key = ? " : "") + "ORDER BY entity, key, field, id");
-  if (entity) s.Bind(1, int64_t(entity)).Bind(2, key);
+      (!entity ? "" : key.empty() ? "WHERE entity = ? " : "WHERE entity = ? AND key = ? ") +
+      "ORDER BY entity, key, field, id");
+  if (entity) s.Bind(1, int64_t(entity));
+  if (entity && !key.empty()) s.Bind(2, key);
   std::vector<std::tuple<uint32_t, std::string, uint32_t, Stamp, std::string, std::string>> rows;
   while (s.Step()) {
     rows.emplace_back(uint32_t(s.Int(0)), std::string(s.Text(1)), uint32_t(s.Int(2)),

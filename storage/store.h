@@ -228,7 +228,8 @@ class Store {
                                                      uint32_t field);
   Result<uint64_t> CountRecords(uint32_t entity);
 
-  // Every open conflict, or those of one record (ENTITY and KEY) when ENTITY is not 0.
+  // Every open conflict; those of one kind of record when ENTITY is not 0; those of one record
+  // when KEY is given too.
   Result<std::vector<Conflict>> ListConflicts(uint32_t entity = 0, std::string_view key = {});
   Result<std::optional<Conflict>> GetConflict(std::string_view id);
 

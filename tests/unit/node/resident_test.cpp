@@ -5,9 +5,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
+#include <set>
 
 #include "node/records.h"
 #include "tests/common/fresh_dir.h"
@@ -348,6 +352,153 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
 // A re-import validates the file beside writing it: a problem found after more rows than one
 // commit holds (a bad row late in the file, or a code repeated, found only at its end) still
 // leaves the store as it was; a valid file is then written in several commits.
+// Registers imported again and again (fields changed or not, residents left out, the phone
+// column left out), edits on the node and an officer's resolutions, in an order drawn from a
+// seed, against a model of the three-way update: a field changes only where the register changed
+// it since its last import; where the node changed it too, the register's value is shown and the
+// node's kept as a conflict; a resolution is a node's write that settles one conflict; a write
+// that sees the value shown overwrites the concurrent values equal to it as well (they are one
+// value). After each step, every resident's fields and the open conflicts are the model's.
+TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
+  struct Field {
+    std::string shown;
+    bool from_register = true;        // the register wrote the value shown (or nothing did)
+    std::optional<std::string> base;  // what the register said before a node's edit
+    std::vector<std::string> others;  // values written concurrently with the one shown
+  };
+  const char* const kNames[] = {"address", "phone"};
+  const uint32_t kNumbers[] = {v1::Resident::kAddressFieldNumber, v1::Resident::kPhoneFieldNumber};
+  const std::vector<std::string> kValues[] = {
+      {"", "石巻市中央1丁目", "石巻市中央2丁目", "石巻市門脇町", "避難所"},
+      {"", "0225-11-0001", "0225-11-0002", "0225-11-0003", "090-0000-0000"}};
+  // A write that saw the value shown: it names that value's writes, shown or not.
+  auto overwrite = [](Field& m, const std::string& v, bool from_register) {
+    m.others.erase(std::remove(m.others.begin(), m.others.end(), m.shown), m.others.end());
+    if (m.from_register && !from_register) m.base = m.shown;
+    if (from_register) m.base.reset();
+    m.shown = v;
+    m.from_register = from_register;
+  };
+  auto text = [&](int f, const std::string& encoded) {
+    v1::Resident r;
+    EXPECT_TRUE(r.ParseFromString(encoded));
+    return f == 0 ? r.address() : r.phone();
+  };
+  uint64_t conflicts_seen = 0, resolutions = 0;  // that the seeds reach them
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(fmt::format("seed {}", seed));
+    std::mt19937_64 rng(seed);
+    auto pick = [&](size_t n) { return size_t(rng() % n); };
+    InitOptions io;
+    io.data_dir = (dir_ / fmt::format("model-{}", seed)).string();
+    io.node_id = "042021-model";
+    io.municipality = "042021";
+    auto made = Node::Init(io);
+    ASSERT_TRUE(made.ok()) << made.status().message();
+    Node& node = **made;
+    std::map<std::string, std::array<Field, 2>> model;  // by resident code
+    for (int step = 0; step < 40; ++step) {
+      SCOPED_TRACE(fmt::format("step {}", step));
+      const size_t what = pick(10);
+      if (what < 5 || model.empty()) {
+        const bool phone_column = pick(5) != 0;
+        std::map<std::string, std::array<std::string, 2>> rows;
+        for (int i = 0; i < 5; ++i) {
+          auto& row = rows[std::to_string(100 + pick(8))];
+          for (int f = 0; f < 2; ++f) row[f] = kValues[f][pick(kValues[f].size() - 1)];
+        }
+        std::string csv = "resident_code,household_code,name,birth_date,sex,relationship,address";
+        csv += phone_column ? ",phone\n" : "\n";
+        for (const auto& [code, row] : rows) {
+          csv += fmt::format("{},H{},甲,1970-01-01,男,世帯主,{}", code, code, row[0]);
+          csv += phone_column ? "," + row[1] + "\n" : "\n";
+        }
+        ImportOptions o;
+        o.path = Write("model.csv", csv);
+        auto r = ImportResidents(node, o);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        for (const auto& [code, row] : rows) {
+          const bool is_new = !model.count(code);
+          auto& fields = model[code];
+          for (int f = 0; f < 2; ++f) {
+            if (f == 1 && !phone_column) continue;
+            Field& m = fields[f];
+            if (is_new || row[f] == m.shown) {
+              m.shown = row[f];
+              continue;
+            }
+            if (m.from_register) {
+              overwrite(m, row[f], true);
+            } else if (m.base.value_or("") != row[f]) {
+              // Both changed it: the register's write sees nothing, the node's value is kept.
+              m.others.push_back(m.shown);
+              m.shown = row[f];
+              m.from_register = true;
+              m.base.reset();
+            }
+          }
+        }
+      } else if (what < 8) {
+        auto it = std::next(model.begin(), long(pick(model.size())));
+        const int f = int(pick(2));
+        Field& m = it->second[f];
+        const std::string v = kValues[f][1 + pick(kValues[f].size() - 1)];
+        if (v == m.shown) continue;
+        Status st = UpdateResident(node, "042021:" + it->first, {{kNames[f], v}});
+        ASSERT_TRUE(st.ok()) << st.message();
+        overwrite(m, v, false);
+      } else {
+        auto open = node.store().ListConflicts(v1::ENTITY_RESIDENT);
+        ASSERT_TRUE(open.ok());
+        if (open->empty()) continue;
+        const Conflict c = (*open)[pick(open->size())];
+        const std::string chosen = pick(2) ? c.other.value : c.shown.value;
+        ASSERT_TRUE(node.store().BeginWrite("officer").ok());
+        ASSERT_TRUE(node.store()
+                        .Put(c.other.scope, c.entity, c.key, {{c.field, chosen}},
+                             v1::OP_SOURCE_USER, {{c.field, c.other.dot}})
+                        .ok());
+        ASSERT_TRUE(node.store().CommitWrite().ok());
+        ++resolutions;
+        const int f = c.field == kNumbers[0] ? 0 : 1;
+        Field& m = model[c.key.substr(7)][f];
+        auto other = std::find(m.others.begin(), m.others.end(), text(f, c.other.value));
+        ASSERT_NE(other, m.others.end());
+        m.others.erase(other);
+        overwrite(m, text(f, chosen), false);
+      }
+      for (const auto& [code, fields] : model) {
+        auto r = GetResident(node, "042021:" + code);
+        ASSERT_TRUE(r.ok() && *r) << code;
+        EXPECT_EQ((*r)->resident.address(), fields[0].shown) << code;
+        EXPECT_EQ((*r)->resident.phone(), fields[1].shown) << code;
+      }
+      std::multiset<std::string> expected, held;
+      for (const auto& [code, fields] : model) {
+        for (int f = 0; f < 2; ++f) {
+          for (const std::string& v : fields[f].others) {
+            if (v != fields[f].shown) expected.insert(fmt::format("{} {} {}", code, kNames[f], v));
+          }
+        }
+      }
+      auto open = node.store().ListConflicts(v1::ENTITY_RESIDENT);
+      ASSERT_TRUE(open.ok());
+      for (const Conflict& c : *open) {
+        const int f = c.field == kNumbers[0] ? 0 : 1;
+        EXPECT_EQ(text(f, c.shown.value), model[c.key.substr(7)][f].shown);
+        held.insert(fmt::format("{} {} {}", c.key.substr(7), kNames[f], text(f, c.other.value)));
+      }
+      ASSERT_EQ(held, expected);
+      conflicts_seen += held.size();
+    }
+    auto report = node.store().Doctor((dir_ / "scratch.db").string());
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  }
+  EXPECT_GT(conflicts_seen, 20u);
+  EXPECT_GT(resolutions, 5u);
+}
+
 TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
   constexpr int kRows = 5000;  // more than two batches of one commit each
   auto file = [&](const std::string& name, const std::string& address, const std::string& last) {
