@@ -1,6 +1,7 @@
 // bosai state hash and bosai doctor: convergence digest and integrity check.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/common.h"
@@ -49,16 +50,40 @@ void RegisterState(CLI::App& app, Globals& g) {
       });
 }
 
+// A store too damaged to open or to check: what SQLite finds in the file, and the way back.
+void DamagedStore(Globals& g, const Status& failure) {
+  const std::string path = (std::filesystem::path(g.data_dir) / "bosai.db").string();
+  constexpr int kMaxProblems = 20;
+  std::vector<std::string> problems = {failure.message()};
+  auto found = Db::CheckFile(path, kMaxProblems);
+  if (!found.ok()) {
+    problems.push_back(found.status().message());
+  } else {
+    for (const auto& p : *found) problems.push_back("sqlite: " + p);
+  }
+  g.exit_code = kExitFailure;
+  if (g.json) {
+    PrintJson({{"ok", false}, {"problems", problems}, {"warnings", nlohmann::json::array()}});
+    return;
+  }
+  for (const auto& p : problems) std::cout << "problem: " << p << "\n";
+  std::cout << "DAMAGED: the store cannot be read; the README's \"A damaged store\" says how to "
+               "rebuild the node from its peers\n";
+}
+
 void RegisterDoctor(CLI::App& app, Globals& g) {
   app.add_subcommand("doctor", "Integrity check: database, op-log gaps and signatures, replay")
       ->callback([&g] {
-        auto node = OpenNode(g, /*warn_clock=*/false);
-        if (!node) return;
+        auto opened = TryOpenNode(g, /*warn_clock=*/false);
+        if (IsDamagedFile(opened.status())) return DamagedStore(g, opened.status());
+        if (!opened.ok()) return Fail(g, opened.status());
+        std::unique_ptr<node::Node> node = std::move(opened).value();
         Progress bar("doctor");
         auto report = node->Doctor([&bar](double fraction, std::string_view step) {
           bar.Update(fraction, std::string(step));
         });
         bar.Clear();
+        if (IsDamagedFile(report.status())) return DamagedStore(g, report.status());
         if (!report.ok()) return Fail(g, report.status());
         const std::vector<std::string>& warnings = report->warnings;
         if (g.json) {

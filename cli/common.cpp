@@ -11,7 +11,16 @@
 
 namespace bosai::cli {
 
-void Fail(Globals& g, const Status& status) { Fail(g, status.message()); }
+void Fail(Globals& g, const Status& status) {
+  if (IsDamagedFile(status)) {
+    return Fail(g, status
+                       .WithNote("the store is damaged: `bosai doctor` lists what SQLite "
+                                 "finds in it, and the README's \"A damaged store\" says how "
+                                 "to rebuild the node from its peers")
+                       .message());
+  }
+  Fail(g, status.message());
+}
 
 void Fail(Globals& g, const std::string& message) {
   std::cerr << "bosai: " << message << std::endl;
@@ -24,16 +33,22 @@ bool MayWriteDataDir(Globals& g, std::string_view command) {
   return false;
 }
 
+Result<std::unique_ptr<node::Node>> TryOpenNode(Globals& g, bool warn_clock) {
+  BOSAI_ASSIGN_OR_RETURN(auto node, node::Node::Open(g.data_dir, {.read_only = g.read_only,
+                                                                  .alone_if_disk_full = true}));
+  if (auto w = node->DiskFullWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
+  if (!g.as.empty()) node->set_operator(g.as);
+  if (warn_clock) {
+    if (auto w = node->ClockWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
+  }
+  return node;
+}
+
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
-  auto node = node::Node::Open(g.data_dir, {.read_only = g.read_only, .alone_if_disk_full = true});
+  auto node = TryOpenNode(g, warn_clock);
   if (!node.ok()) {
     Fail(g, node.status());
     return nullptr;
-  }
-  if (auto w = (*node)->DiskFullWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
-  if (!g.as.empty()) (*node)->set_operator(g.as);
-  if (warn_clock) {
-    if (auto w = (*node)->ClockWarning()) std::cerr << "bosai: warning: " << *w << std::endl;
   }
   return std::move(node).value();
 }

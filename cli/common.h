@@ -35,6 +35,8 @@ bool MayWriteDataDir(Globals& g, std::string_view command);
 // Opens the node of --data-dir, or reports why not (nullptr). Warns on stderr when the machine's
 // clock is behind the node's (Node::ClockWarning), unless the command reports that itself.
 std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock = true);
+// OpenNode's open and warnings, its failure returned rather than reported.
+Result<std::unique_ptr<node::Node>> TryOpenNode(Globals& g, bool warn_clock = true);
 
 void PrintJson(const nlohmann::json& j);
 

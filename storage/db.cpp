@@ -128,8 +128,38 @@ std::string_view Stmt::Blob(int col) const {
   return p ? std::string_view(p, sqlite3_column_bytes(stmt_.get(), col)) : std::string_view();
 }
 
+bool IsDamagedFile(const Status& status) {
+  if (status.code() != Status::Code::kCorruption) return false;
+  const std::string& m = status.message();
+  for (int rc : {SQLITE_CORRUPT, SQLITE_NOTADB}) {
+    if (m.find(fmt::format("sqlite: {}", sqlite3_errstr(rc))) != std::string::npos) return true;
+  }
+  return false;
+}
+
 // How long a statement waits for another process's lock before it reports busy.
 constexpr int kBusyTimeoutMs = 60'000;
+
+Result<std::vector<std::string>> Db::CheckFile(const std::string& path, int max_problems) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, &sqlite3_close_v2);
+  if (rc != SQLITE_OK) return StatusOf(rc, sqlite3_errmsg(raw), 0, false).WithContext(path);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  sqlite3_stmt* raw_stmt = nullptr;
+  const std::string sql = fmt::format("PRAGMA integrity_check({})", max_problems);
+  rc = sqlite3_prepare_v2(raw, sql.c_str(), -1, &raw_stmt, nullptr);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw_stmt, &sqlite3_finalize);
+  std::vector<std::string> problems;
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(raw_stmt)) == SQLITE_ROW) {
+      const auto* line = reinterpret_cast<const char*>(sqlite3_column_text(raw_stmt, 0));
+      if (line && std::string_view(line) != "ok") problems.emplace_back(line);
+    }
+  }
+  if (rc != SQLITE_DONE) return StatusOf(rc, sqlite3_errmsg(raw), 0, false).WithContext(path);
+  return problems;
+}
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool read_only,
                                      bool alone_if_disk_full) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "storage/status.h"
 
@@ -62,6 +63,10 @@ class Stmt {
   Status status_;
 };
 
+// Whether STATUS is SQLite finding a database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB), as
+// against data that fails one of bosai's own checks.
+bool IsDamagedFile(const Status& status);
+
 class Db {
  public:
   // Opens (creating if needed) a database file in WAL mode with synchronous=FULL and a busy
@@ -76,6 +81,10 @@ class Db {
   // until this one closes. For a command that ends soon, not for a daemon.
   static Result<std::unique_ptr<Db>> Open(const std::string& path, bool read_only = false,
                                           bool alone_if_disk_full = false);
+  // SQLite's own check (PRAGMA integrity_check) of a database file, for one too damaged to open
+  // as a store: up to MAX_PROBLEMS lines of what it finds (none: the file is sound), or why the
+  // file cannot be read at all. Opens it read-only and writes nothing.
+  static Result<std::vector<std::string>> CheckFile(const std::string& path, int max_problems);
 
   Status Exec(std::string_view sql);
   // Runs `sql` (CREATE TABLE IF NOT EXISTS ...) unless every table named exists already, so

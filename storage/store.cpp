@@ -357,7 +357,7 @@ Status Store::Migrate() {
   int64_t version = v.Int(0);
   v.Reset();
   if (version > kSchemaVersion) {
-    return Status::Corruption(
+    return Status::Invalid(
         fmt::format("database schema version {} is newer than this bosai ({}): upgrade bosai",
                     version, kSchemaVersion));
   }
@@ -1948,7 +1948,9 @@ Result<std::vector<Conflict>> Store::ListConflicts(uint32_t entity, std::string_
   std::vector<Conflict> out;
   Stmt& s = db_->Prepare(
       std::string("SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings ") +
-      (!entity ? "" : key.empty() ? "WHERE entity = ? " : "WHERE entity = ? AND key = ? ") +
+      (!entity       ? ""
+       : key.empty() ? "WHERE entity = ? "
+                     : "WHERE entity = ? AND key = ? ") +
       "ORDER BY entity, key, field, id");
   if (entity) s.Bind(1, int64_t(entity));
   if (entity && !key.empty()) s.Bind(2, key);
