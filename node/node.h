@@ -11,6 +11,8 @@
 //   keys/roots/*.crt     roots of partner municipalities this node also trusts
 //   keys/dev-root/       development root (root.key, root.crt, data.key), made by `bosai init`
 //                        without enrollment: such a node trusts nobody else
+//   sync-status.json     the daemon's status, while `bosai serve` runs
+//   bosai.db-bootstrap, doctor-replay.db-lock   empty lock files of a bootstrap and of doctor
 //
 // Not thread-safe: a Node belongs to the thread that opened it.
 #pragma once
