@@ -83,7 +83,22 @@ std::string LostDatabase(const fs::path& dir) {
 
 }  // namespace
 
+namespace {
+
+// Why DIR cannot be a data dir (empty, or a file), or Ok.
+Status CheckDataDirPath(const std::string& dir) {
+  if (dir.empty()) return Status::Invalid("the data dir is empty (--data-dir or BOSAI_DATA_DIR)");
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    return Status::Invalid(fmt::format("{} is a file, not a data dir", dir));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Node>> Node::Init(const InitOptions& options) {
+  BOSAI_RETURN_IF_ERROR(CheckDataDirPath(options.data_dir));
   fs::path dir(options.data_dir);
   if (fs::exists(dir / "bosai.db")) {
     return Status::Exists(fmt::format("{} already holds a node", dir.string()));
@@ -185,6 +200,7 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
 }
 
 Result<std::unique_ptr<Node>> Node::Open(const std::string& data_dir, OpenOptions options) {
+  BOSAI_RETURN_IF_ERROR(CheckDataDirPath(data_dir));
   fs::path dir(data_dir);
   if (!fs::exists(dir / "bosai.db")) {
     if (fs::exists(dir / "keys" / "node.crt")) return Status::NotFound(LostDatabase(dir));

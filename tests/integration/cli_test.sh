@@ -53,3 +53,14 @@ check "--help prints the command's help and exits 0"
 grep -q "holds no node: run .bosai init" err.txt || fail "count on no data dir: $(cat err.txt)"
 [ ! -e fresh ] || fail "count created the data dir"
 check "a command that fails (not a usage error) still exits non-zero and creates nothing"
+echo "not a directory" > afile
+for args in "--data-dir afile resident count" "--data-dir afile init --node-id 042021-x --municipality 042021"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$BOSAI" $args > out.txt 2> err.txt || rc=$?
+  expect_eq "$rc/$(cat err.txt)" "1/bosai: afile is a file, not a data dir" "$args"
+done
+rc=0
+"$BOSAI" --data-dir "" resident count > out.txt 2> err.txt || rc=$?
+expect_eq "$rc/$(cat err.txt)" "1/bosai: the data dir is empty (--data-dir or BOSAI_DATA_DIR)" \
+  "an empty --data-dir"
