@@ -929,8 +929,9 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   };
 
   // ---- Pass 2: write valid rows in batches; each batch is one durable transaction.
-  // The rejected rows as they were, after their line and reason, for the spreadsheet the file
-  // came from, to mend them and import them again: in CP932 when the file was, else in UTF-8,
+  // The rejected rows as they were (but for an apostrophe before a field a spreadsheet would
+  // run as a formula), after their line and reason, for the spreadsheet the file came from, to
+  // mend them and import them again: in CP932 when the file was, else in UTF-8,
   // after a byte order mark when the file had one. The file appears when the import ends.
   std::unique_ptr<CsvWriter> rejects;
   if (options.rejects_path) {
@@ -1076,7 +1077,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       auto bad = validation.bad_lines.find(rec.line);
       if (bad != validation.bad_lines.end()) {
         std::vector<std::string> fields = {std::to_string(rec.line), bad->second};
-        fields.insert(fields.end(), rec.fields.begin(), rec.fields.end());
+        for (const std::string& f : rec.fields) {
+          // Not run by the spreadsheet that opens the rejects: an apostrophe before it.
+          fields.push_back(FormulaStart(f).empty() ? f : "'" + f);
+        }
         st = rejects->WriteAsRead(fields).WithContext(*options.rejects_path);
         if (!st.ok()) break;
         continue;

@@ -219,18 +219,26 @@ TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
 TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   std::string path = Write("mixed.csv", std::string(kHeader) +
                                             "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
-                                            "042021,3002,H1,乙,オツ,1970-13-01,女,妻,,住所,,,\n");
+                                            "042021,3002,H1,乙,オツ,1970-13-01,女,妻,,住所,,,\n"
+                                            "042021,3009,H1,丙,ヘイ,1970-01-01,男,子,,=1+1,,,\n");
   ImportReport r = Import(path, (dir_ / "rejects.csv").string());
   EXPECT_EQ(r.imported, 1u);
-  EXPECT_EQ(r.rejected, 1u);
+  EXPECT_EQ(r.rejected, 2u);
   EXPECT_EQ(*CountResidents(*node_), 1u);
   std::ifstream in(dir_ / "rejects.csv");
-  std::string header, line;
+  std::string header, line, formula;
   std::getline(in, header);
   std::getline(in, line);
+  std::getline(in, formula);
   EXPECT_EQ(header.rfind("line,reason,municipality_code", 0), 0u) << header;
   EXPECT_EQ(line.rfind("3,", 0), 0u) << line;
   EXPECT_NE(line.find("birth_date"), std::string::npos) << line;
+  // A field a spreadsheet would run is written after an apostrophe, so that opening the rejects
+  // does not run it.
+  EXPECT_EQ(
+      formula,
+      "4,\"4:10: address: \"\"=1+1\"\" begins with =, which a spreadsheet opening the register "
+      "would run as a formula\",042021,3009,H1,丙,ヘイ,1970-01-01,男,子,,'=1+1,,,");
 
   // From a CP932 file (a spreadsheet's), the rejects are in CP932 too, to be mended where the
   // file came from: each row as it was, a short one as well.
