@@ -13,7 +13,9 @@
 #include <random>
 #include <set>
 
+#include "node/enroll.h"
 #include "node/records.h"
+#include "node/replication.h"
 #include "tests/common/fresh_dir.h"
 #include "tests/common/full_disk.h"
 
@@ -360,13 +362,15 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
 // A re-import validates the file beside writing it: a problem found after more rows than one
 // commit holds (a bad row late in the file, or a code repeated, found only at its end) still
 // leaves the store as it was; a valid file is then written in several commits.
-// Registers imported again and again (fields changed or not, residents left out, the phone
-// column left out), edits on the node and an officer's resolutions, in an order drawn from a
+// Registers imported again and again at the town hall (fields changed or not, residents left
+// out, the phone column left out), edits and an officer's resolutions there or at a shelter
+// node, each step's changes exchanged between the two as bundles, in an order drawn from a
 // seed, against a model of the three-way update: a field changes only where the register changed
-// it since its last import; where the node changed it too, the register's value is shown and the
+// it since its last import; where a node changed it too, the register's value is shown and the
 // node's kept as a conflict; a resolution is a node's write that settles one conflict; a write
 // that sees the value shown overwrites the concurrent values equal to it as well (they are one
-// value). After each step, every resident's fields and the open conflicts are the model's.
+// value). After each step, on both nodes, every resident's fields and the open conflicts are the
+// model's, and the state hashes are equal.
 TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
   struct Field {
     std::string shown;
@@ -392,18 +396,35 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
     EXPECT_TRUE(r.ParseFromString(encoded));
     return f == 0 ? r.address() : r.phone();
   };
+  const std::string root = (dir_ / "root").string();
+  ASSERT_TRUE(CreateRootDir("042021", root).ok());
+  // Sends TO what FROM holds and TO lacks, as a bundle.
+  auto send = [&](Node& from, Node& to) {
+    const std::string vector = (dir_ / "to.vec").string(), bundle = (dir_ / "b.bundle").string();
+    ASSERT_TRUE(WriteVectorFile(to, vector).ok());
+    auto exported = ExportFor(from, "", vector, bundle);
+    ASSERT_TRUE(exported.ok()) << exported.status().message();
+    auto imported = ImportFile(to, bundle);
+    ASSERT_TRUE(imported.ok()) << imported.status().message();
+    ASSERT_EQ(imported->held, 0u);
+  };
   uint64_t conflicts_seen = 0, resolutions = 0;  // that the seeds reach them
-  for (uint64_t seed = 1; seed <= 20; ++seed) {
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
     auto pick = [&](size_t n) { return size_t(rng() % n); };
-    InitOptions io;
-    io.data_dir = (dir_ / fmt::format("model-{}", seed)).string();
-    io.node_id = "042021-model";
-    io.municipality = "042021";
-    auto made = Node::Init(io);
-    ASSERT_TRUE(made.ok()) << made.status().message();
-    Node& node = **made;
+    std::unique_ptr<Node> nodes[2];
+    for (int n = 0; n < 2; ++n) {
+      InitOptions io;
+      io.data_dir = (dir_ / fmt::format("model-{}-{}", seed, n)).string();
+      io.node_id = n == 0 ? "042021-honcho" : "042021-shelter";
+      io.municipality = "042021";
+      io.root_key = root + "/root.key";
+      auto made = Node::Init(io);
+      ASSERT_TRUE(made.ok()) << made.status().message();
+      nodes[n] = std::move(made).value();
+    }
+    Node& hall = *nodes[0];
     std::map<std::string, std::array<Field, 2>> model;  // by resident code
     for (int step = 0; step < 40; ++step) {
       SCOPED_TRACE(fmt::format("step {}", step));
@@ -423,7 +444,7 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
         }
         ImportOptions o;
         o.path = Write("model.csv", csv);
-        auto r = ImportResidents(node, o);
+        auto r = ImportResidents(hall, o);
         ASSERT_TRUE(r.ok()) << r.status().message();
         for (const auto& [code, row] : rows) {
           const bool is_new = !model.count(code);
@@ -452,21 +473,22 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
         Field& m = it->second[f];
         const std::string v = kValues[f][1 + pick(kValues[f].size() - 1)];
         if (v == m.shown) continue;
-        Status st = UpdateResident(node, "042021:" + it->first, {{kNames[f], v}});
+        Status st = UpdateResident(*nodes[pick(2)], "042021:" + it->first, {{kNames[f], v}});
         ASSERT_TRUE(st.ok()) << st.message();
         overwrite(m, v, false);
       } else {
-        auto open = node.store().ListConflicts(v1::ENTITY_RESIDENT);
+        Store& store = nodes[pick(2)]->store();
+        auto open = store.ListConflicts(v1::ENTITY_RESIDENT);
         ASSERT_TRUE(open.ok());
         if (open->empty()) continue;
         const Conflict c = (*open)[pick(open->size())];
         const std::string chosen = pick(2) ? c.other.value : c.shown.value;
-        ASSERT_TRUE(node.store().BeginWrite("officer").ok());
-        ASSERT_TRUE(node.store()
+        ASSERT_TRUE(store.BeginWrite("officer").ok());
+        ASSERT_TRUE(store
                         .Put(c.other.scope, c.entity, c.key, {{c.field, chosen}},
                              v1::OP_SOURCE_USER, {{c.field, c.other.dot}})
                         .ok());
-        ASSERT_TRUE(node.store().CommitWrite().ok());
+        ASSERT_TRUE(store.CommitWrite().ok());
         ++resolutions;
         const int f = c.field == kNumbers[0] ? 0 : 1;
         Field& m = model[c.key.substr(7)][f];
@@ -475,13 +497,9 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
         m.others.erase(other);
         overwrite(m, text(f, chosen), false);
       }
-      for (const auto& [code, fields] : model) {
-        auto r = GetResident(node, "042021:" + code);
-        ASSERT_TRUE(r.ok() && *r) << code;
-        EXPECT_EQ((*r)->resident.address(), fields[0].shown) << code;
-        EXPECT_EQ((*r)->resident.phone(), fields[1].shown) << code;
-      }
-      std::multiset<std::string> expected, held;
+      send(*nodes[1], *nodes[0]);
+      send(*nodes[0], *nodes[1]);
+      std::multiset<std::string> expected;
       for (const auto& [code, fields] : model) {
         for (int f = 0; f < 2; ++f) {
           for (const std::string& v : fields[f].others) {
@@ -489,19 +507,32 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
           }
         }
       }
-      auto open = node.store().ListConflicts(v1::ENTITY_RESIDENT);
-      ASSERT_TRUE(open.ok());
-      for (const Conflict& c : *open) {
-        const int f = c.field == kNumbers[0] ? 0 : 1;
-        EXPECT_EQ(text(f, c.shown.value), model[c.key.substr(7)][f].shown);
-        held.insert(fmt::format("{} {} {}", c.key.substr(7), kNames[f], text(f, c.other.value)));
+      for (auto& node : nodes) {
+        SCOPED_TRACE(node->node_id());
+        for (const auto& [code, fields] : model) {
+          auto r = GetResident(*node, "042021:" + code);
+          ASSERT_TRUE(r.ok() && *r) << code;
+          EXPECT_EQ((*r)->resident.address(), fields[0].shown) << code;
+          EXPECT_EQ((*r)->resident.phone(), fields[1].shown) << code;
+        }
+        std::multiset<std::string> held;
+        auto open = node->store().ListConflicts(v1::ENTITY_RESIDENT);
+        ASSERT_TRUE(open.ok());
+        for (const Conflict& c : *open) {
+          const int f = c.field == kNumbers[0] ? 0 : 1;
+          EXPECT_EQ(text(f, c.shown.value), model[c.key.substr(7)][f].shown);
+          held.insert(fmt::format("{} {} {}", c.key.substr(7), kNames[f], text(f, c.other.value)));
+        }
+        ASSERT_EQ(held, expected);
       }
-      ASSERT_EQ(held, expected);
-      conflicts_seen += held.size();
+      ASSERT_EQ(*nodes[0]->store().StateHash(), *nodes[1]->store().StateHash());
+      conflicts_seen += expected.size();
     }
-    auto report = node.store().Doctor((dir_ / "scratch.db").string());
-    ASSERT_TRUE(report.ok());
-    EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+    for (auto& node : nodes) {
+      auto report = node->store().Doctor((dir_ / "scratch.db").string());
+      ASSERT_TRUE(report.ok());
+      EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+    }
   }
   EXPECT_GT(conflicts_seen, 20u);
   EXPECT_GT(resolutions, 5u);
