@@ -30,7 +30,7 @@ void PrintResidentPlain(const nlohmann::json& j) {
 }
 
 void Import(Globals& g, const std::string& file, const std::string& encoding,
-            const std::string& rejects, bool check) {
+            const std::string& rejects, bool check, bool dry_run) {
   auto node = OpenNode(g);
   if (!node) return;
   auto enc = node::ParseEncoding(encoding);
@@ -40,6 +40,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   opts.encoding = *enc;
   if (!rejects.empty()) opts.rejects_path = rejects;
   opts.check_only = check;
+  opts.dry_run = dry_run;
   Progress progress(check ? "checking" : "importing");
   opts.progress = [&](int pass, uint64_t done, uint64_t total) {
     double f = total ? double(done) / double(total) : 1.0;
@@ -75,6 +76,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
                {"rejected", r.rejected},
                {"ops", r.ops},
                {"conflicts", refused ? 0 : r.conflicts},
+               {"dry_run", dry_run},
                {"warnings", r.warnings},
                {"problems", r.problems},
                {"problem_count", r.problem_count}});
@@ -99,6 +101,16 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   if (check) {
     std::cerr << fmt::format("checked {} of {}: no problems; nothing was imported\n",
                              Counted(r.rows, "row"), file);
+    return;
+  }
+  if (dry_run) {
+    std::cerr << fmt::format(
+        "dry run: would import {} ({} new or changed, {} ops){}; nothing was imported\n",
+        Counted(r.imported, "row"), r.changed, r.ops,
+        r.conflicts == 0
+            ? ""
+            : fmt::format(", {} changed both by this register and on a node kept as conflicts",
+                          Counted(r.conflicts, "field")));
     return;
   }
   std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
@@ -132,12 +144,19 @@ void RegisterResident(CLI::App& app, Globals& g) {
       imp->add_option("--skip-invalid", *rejects,
                       "Import the valid rows; write the others with their reasons to this CSV");
   auto check = std::make_shared<bool>(false);
-  imp->add_flag("--check", *check,
-                "Check the file as an import would (every row, and My Numbers against the "
-                "store), and import nothing")
-      ->excludes(skip);
-  imp->callback(
-      [&g, file, encoding, rejects, check] { Import(g, *file, *encoding, *rejects, *check); });
+  auto* check_flag = imp->add_flag("--check", *check,
+                                   "Check the file as an import would (every row, and My Numbers "
+                                   "against the store), and import nothing")
+                         ->excludes(skip);
+  auto dry_run = std::make_shared<bool>(false);
+  imp->add_flag("--dry-run", *dry_run,
+                "Import in a transaction rolled back at the end: say how many residents would "
+                "change and how many fields would become conflicts, and keep nothing")
+      ->excludes(skip)
+      ->excludes(check_flag);
+  imp->callback([&g, file, encoding, rejects, check, dry_run] {
+    Import(g, *file, *encoding, *rejects, *check, *dry_run);
+  });
 
   auto* show = res->add_subcommand("show", "Show one resident");
   auto id = std::make_shared<std::string>();

@@ -858,6 +858,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   BOSAI_ASSIGN_OR_RETURN(bool any, reader->Next(&rec));
   if (!any) return Status::Invalid(fmt::format("{}: empty file: a header row is required", path));
   BOSAI_ASSIGN_OR_RETURN(Header header, ParseHeader(path, rec, &report.warnings));
+  const bool dry = options.dry_run;
+  if (dry && (options.check_only || options.rejects_path)) {
+    return Status::Invalid("a dry run neither only checks nor skips invalid rows");
+  }
   if (!options.check_only) {
     // Before the file is read through: a store that cannot be written fails here, at once.
     BOSAI_RETURN_IF_ERROR(store.db().CheckWritable().WithNote("nothing was imported"));
@@ -872,14 +876,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // otherwise each batch of rows is one durable transaction once the file is known to be valid
   // (below), so an interrupted import keeps the batches committed by then. Either way a kill
   // leaves a consistent store and a re-run converges.
-  const bool bulk = fresh && fresh_households && reader->file_size() > (8u << 20);
+  const bool bulk = !dry && fresh && fresh_households && reader->file_size() > (8u << 20);
   // Unless invalid rows are to be skipped (which needs every problem of the file first), pass 1
   // (validation) runs on a second thread beside pass 2 (writing). Pass 2 commits nothing until
   // pass 1 has found the whole file valid: if it finds a problem, the open transaction is rolled
   // back and nothing is imported. Pass 1 runs at most RowQueue::kMaxBatches batches ahead, so
   // the first commit comes near the end of the file. Households whose 世帯主 row is not yet seen
   // wait for the end of the file.
-  const bool overlap = !options.rejects_path && !options.check_only;
+  const bool overlap = !options.rejects_path && !options.check_only && !dry;
   Validation validation;
   Status validated;
   std::thread pass1;
@@ -1014,7 +1018,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
   };
 
-  const uint64_t rows_per_commit = bulk ? UINT64_MAX : kRowsPerCommit;
+  const uint64_t rows_per_commit = bulk || dry ? UINT64_MAX : kRowsPerCommit;
   // Beside pass 1, a batch is committed only once the whole file is known to be valid.
   auto may_commit = [&] {
     return !overlap ||
@@ -1160,6 +1164,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     if (st.ok() && invalid_seen) {
       st = Status::Invalid(fmt::format("{}: the file changed during the import", path));
     }
+  }
+  if (st.ok() && dry) {
+    report.ops = store.pending_ops();
+    if (store.writing()) store.AbortWrite();  // what it would do, and nothing kept
+    return report;
   }
   if (st.ok() && in_batch > 0) st = commit();
   if (!st.ok()) {

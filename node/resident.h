@@ -47,6 +47,10 @@ struct ImportOptions {
   // Checks the file as an import does first (every row, and My Numbers against the store), and
   // writes nothing: the report's problems, or none.
   bool check_only = false;
+  // Imports the file in one transaction that is rolled back at the end: the report says what
+  // the import would do (rows new or changed, ops, conflicts), and nothing is kept. Holds the
+  // store's write lock while it runs. Not with rejects_path or check_only.
+  bool dry_run = false;
 };
 
 struct ImportReport {

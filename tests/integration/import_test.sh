@@ -80,6 +80,15 @@ b d resident import r.csv --check 2> check.log || fail "--check of a clean file:
 grep -q "checked 50000 rows of r.csv: no problems; nothing was imported" check.log ||
   fail "--check: $(cat check.log)"
 expect_eq "$(b d state hash)" "$before" "--check changes nothing"
+# --dry-run says what the import would do, and keeps nothing.
+b d resident import r.csv --dry-run 2> dry.log || fail "--dry-run: $(cat dry.log)"
+expect_eq "$(cat dry.log)" "dry run: would import 50000 rows (0 new or changed, 0 ops); nothing was imported" \
+  "--dry-run of the register held"
+{ head -1 r.csv; sed -n 2p r.csv | sed 's/,[^,]*$/,2001-04-01/'; } > moved.csv
+b d resident import moved.csv --dry-run 2> dry.log || fail "--dry-run: $(cat dry.log)"
+expect_eq "$(cat dry.log)" "dry run: would import 1 row (1 new or changed, 1 ops); nothing was imported" \
+  "--dry-run of a changed row"
+expect_eq "$(b d state hash)" "$before" "--dry-run changes nothing"
 
 # A first import of a large file writes while it validates (one transaction): a bad row near
 # the end, or a resident code repeated, and a fresh node still holds nothing.

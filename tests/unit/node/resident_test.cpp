@@ -538,6 +538,49 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
   EXPECT_GT(resolutions, 5u);
 }
 
+// A dry run imports the file in a transaction it rolls back: its report is what the import
+// then does (rows, rows changed, ops, conflicts), and it keeps nothing: the same state hash, the
+// same op-log, and the HLC high-water mark not persisted.
+TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
+  Import(Write("v1.csv", std::string(kHeader) +
+                             "042021,6001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
+                             "042021,6002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,,\n"));
+  ASSERT_TRUE(UpdateResident(*node_, "042021:6001", {{"address", "訂正住所"}}).ok());
+  const std::string v2 =
+      Write("v2.csv", std::string(kHeader) +
+                          "042021,6001,H1,甲,コウ,1970-01-01,男,世帯主,,新住所,,,\n"
+                          "042021,6002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,,\n"
+                          "042021,6003,H3,丙,ヘイ,1972-01-01,男,世帯主,,丙住所,,,\n");
+  const std::string before = *node_->store().StateHash();
+  const auto vector = *node_->store().Vector();
+  const auto high_water = *node_->store().GetMetaNumber("hlc");
+  ImportOptions o;
+  o.path = v2;
+  o.dry_run = true;
+  auto dry = ImportResidents(*node_, o);
+  ASSERT_TRUE(dry.ok()) << dry.status().message();
+  EXPECT_EQ(*node_->store().StateHash(), before);
+  EXPECT_EQ(*node_->store().Vector(), vector);
+  EXPECT_FALSE(node_->store().writing());
+  EXPECT_EQ(*node_->store().GetMetaNumber("hlc"), high_water);
+  EXPECT_EQ(Address("042021:6001"), "訂正住所");
+  EXPECT_FALSE(GetResident(*node_, "042021:6003")->has_value());
+
+  ImportReport done = Import(v2);
+  EXPECT_EQ(dry->rows, done.rows);
+  EXPECT_EQ(dry->imported, done.imported);
+  EXPECT_EQ(dry->changed, done.changed);
+  EXPECT_EQ(dry->ops, done.ops);
+  EXPECT_EQ(dry->conflicts, done.conflicts);
+  EXPECT_EQ(done.changed, 2u);  // 6001 (the conflict) and the new 6003
+  EXPECT_EQ(done.conflicts, 1u);
+
+  o.rejects_path = (dir_ / "r.csv").string();
+  auto both = ImportResidents(*node_, o);
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.status().message(), "a dry run neither only checks nor skips invalid rows");
+}
+
 TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
   constexpr int kRows = 5000;  // more than two batches of one commit each
   auto file = [&](const std::string& name, const std::string& address, const std::string& last) {
