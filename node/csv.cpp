@@ -58,7 +58,6 @@ Result<bool> FileIsUtf8(const std::string& path) {
   }
 }
 
-// Whether a file's first bytes are a UTF-16 byte order mark, little- or big-endian.
 // What a file is when its first bytes say it is not text: a workbook given where its CSV was
 // meant (the common mistake: `sheet`), or another binary file. what is nullptr for anything else.
 struct BinaryKind {
@@ -76,6 +75,7 @@ BinaryKind BinaryKindOf(std::string_view head) {
   return {};
 }
 
+// Whether a file's first bytes are a UTF-16 byte order mark, little- or big-endian.
 bool HasUtf16Bom(std::string_view head) {
   return head.substr(0, 2) == "\xFF\xFE" || head.substr(0, 2) == "\xFE\xFF";
 }

@@ -317,7 +317,10 @@ Status Store::RefreshIndex() {
   BOSAI_ASSIGN_OR_RETURN(held, GetMeta("indexer_version"));  // another process may have done it
   if (held == version) return Status::Ok();
   BOSAI_ASSIGN_OR_RETURN(Stmt has_records, db_->PrepareOnce("SELECT 1 FROM records LIMIT 1"));
-  if (has_records.Step()) {
+  const bool any = has_records.Step();
+  BOSAI_RETURN_IF_ERROR(has_records.status());
+  has_records.Reset();
+  if (any) {
     // A record whose body cannot be read gets no entries: doctor names it.
     BOSAI_RETURN_IF_ERROR(db_->Exec("DELETE FROM record_index"));
     IndexBuilder builder(options_.index_build_bytes);
@@ -342,7 +345,6 @@ Status Store::RefreshIndex() {
     }
     BOSAI_RETURN_IF_ERROR(builder.Finish(*db_));
   }
-  BOSAI_RETURN_IF_ERROR(has_records.status());
   BOSAI_RETURN_IF_ERROR(SetMeta("indexer_version", version));
   return txn.Commit();
 }
