@@ -76,6 +76,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
                {"rejected", r.rejected},
                {"ops", r.ops},
                {"conflicts", refused ? 0 : r.conflicts},
+               {"conflicts_listed", refused ? std::vector<std::string>() : r.conflicts_listed},
                {"dry_run", dry_run},
                {"warnings", r.warnings},
                {"problems", r.problems},
@@ -103,6 +104,12 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
                              Counted(r.rows, "row"), file);
     return;
   }
+  auto list_conflicts = [&r] {
+    for (const auto& c : r.conflicts_listed) std::cerr << "  " << c << "\n";
+    if (r.conflicts > r.conflicts_listed.size()) {
+      std::cerr << fmt::format("  ... and {} more\n", r.conflicts - r.conflicts_listed.size());
+    }
+  };
   if (dry_run) {
     std::cerr << fmt::format(
         "dry run: would import {} ({} new or changed, {} ops){}; nothing was imported\n",
@@ -111,6 +118,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
             ? ""
             : fmt::format(", {} changed both by this register and on a node kept as conflicts",
                           Counted(r.conflicts, "field")));
+    list_conflicts();
     return;
   }
   std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
@@ -120,6 +128,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
         "{} changed both by this register and on a node since its last import: the register's "
         "value is shown, the node's kept as a conflict (bosai conflicts list)\n",
         Counted(r.conflicts, "field"));
+    list_conflicts();
   }
 }
 

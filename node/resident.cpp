@@ -31,6 +31,7 @@ using v1::ENTITY_RESIDENT;
 constexpr uint32_t kMyNumber = v1::Resident::kMyNumberFieldNumber;
 constexpr uint32_t kFlagPrivateUseName = 1;
 constexpr size_t kMaxProblemsShown = 100;
+constexpr size_t kMaxConflictsListed = 100;  // ImportReport::conflicts_listed
 constexpr uint64_t kRowsPerCommit = 2048;
 constexpr std::string_view kRelationshipHead = "世帯主";
 
@@ -979,6 +980,23 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // fields) for the end of the file.
   std::unordered_set<std::string> households;             // of the rows prepared here
   std::map<std::string, std::string> households_waiting;  // code → fields (Row::household)
+  // Lists the fields of CHANGES that both the register and a node changed (the first few).
+  auto list_conflicts = [&](uint32_t entity, const std::string& key,
+                            const std::optional<Store::RecordState>& state,
+                            const Store::ScopedFields& changes) {
+    report.conflicts += changes.unseen.size();
+    for (uint32_t f : changes.unseen) {
+      if (report.conflicts_listed.size() >= kMaxConflictsListed) break;
+      auto value = [&](const FieldMap& m) {
+        auto it = m.find(f);
+        return RenderField(entity, f, it == m.end() ? std::string() : it->second, node.data_key(),
+                           false);
+      };
+      report.conflicts_listed.push_back(
+          fmt::format("{} {}: the register's \"{}\", the node's \"{}\"", key, FieldName(entity, f),
+                      value(changes.fields), value(state->body)));
+    }
+  };
   auto write_household = [&](const std::string& code, const std::string& fields) -> Status {
     std::string hkey = node.municipality() + ":" + code;
     if (fresh_households) {  // the row gives exactly the fields the register manages
@@ -990,7 +1008,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields changes,
         ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
-    report.conflicts += changes.unseen.size();
+    list_conflicts(ENTITY_HOUSEHOLD, hkey, state, changes);
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
 
@@ -1004,7 +1022,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields main,
         ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
-    report.conflicts += main.unseen.size();
+    list_conflicts(ENTITY_RESIDENT, row.key, state, main);
     groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
       FieldMap mn;
@@ -1012,7 +1030,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields sensitive,
                              ThreeWay(store, node.my_number_scope(), ENTITY_RESIDENT, row.key,
                                       state, mn, my_number_fields));
-      report.conflicts += sensitive.unseen.size();
+      list_conflicts(ENTITY_RESIDENT, row.key, state, sensitive);
       groups.push_back(std::move(sensitive));
     }
     return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
@@ -1158,6 +1176,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     if (st.ok() && Report(validation, options, &report)) {
       if (store.writing()) store.AbortWrite();  // nothing imported
       report.imported = report.changed = report.ops = report.conflicts = 0;
+      report.conflicts_listed.clear();
       return report;
     }
     if (st.ok()) st = ended;

@@ -63,6 +63,8 @@ struct ImportReport {
   // Fields that both the register and a node changed since the register's last import: the
   // register's value is shown, the node's kept as a conflict (bosai conflicts list).
   uint64_t conflicts = 0;
+  // The first 100 of them: KEY FIELD: the register's "R", the node's "N" (My Number masked).
+  std::vector<std::string> conflicts_listed;
   std::vector<std::string> warnings;
   std::vector<std::string> problems;  // FILE:LINE:COLUMN: field: reason (first 100)
   uint64_t problem_count = 0;

@@ -47,6 +47,8 @@ awk -F, -v OFS=, -v id="$id2" '$2 == id { $12 = "0225-99-9999" } { print }' r.cs
 b a resident import r2.csv 2> import.log
 grep -qx "1 field changed both by this register and on a node since its last import: the register's value is shown, the node's kept as a conflict (bosai conflicts list)" import.log ||
   fail "the import says it made a conflict: $(cat import.log)"
+grep -qx "  042021:$id2 phone: the register's \"0225-99-9999\", the node's \"090-1234-5678\"" import.log ||
+  fail "the import lists the conflict: $(cat import.log)"
 exchange
 b a --json conflicts list > ca.json
 b b --json conflicts list > cb.json

@@ -572,6 +572,9 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
   EXPECT_EQ(dry->changed, done.changed);
   EXPECT_EQ(dry->ops, done.ops);
   EXPECT_EQ(dry->conflicts, done.conflicts);
+  EXPECT_EQ(dry->conflicts_listed, done.conflicts_listed);
+  EXPECT_EQ(done.conflicts_listed, std::vector<std::string>{"042021:6001 address: the register's "
+                                                            "\"新住所\", the node's \"訂正住所\""});
   EXPECT_EQ(done.changed, 2u);  // 6001 (the conflict) and the new 6003
   EXPECT_EQ(done.conflicts, 1u);
 
