@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -141,6 +142,33 @@ struct Header {
   std::vector<std::string> names;
   bool has(Col c) const { return index[c] >= 0; }
 };
+
+}  // namespace
+
+namespace {
+
+// Why writing PATH would destroy what must stay: the register being read (INPUT), or the data
+// dir's store or keys; Ok otherwise.
+Status CheckOutputPath(const Node& node, const std::string& path, const std::string& input = "") {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!input.empty() && fs::exists(path, ec) && fs::equivalent(path, input, ec)) {
+    return Status::Invalid(
+        fmt::format("{} is the register being imported: name another file to write", path));
+  }
+  const fs::path out = fs::weakly_canonical(path, ec);
+  const fs::path dir = fs::weakly_canonical(node.data_dir(), ec);
+  const fs::path inside = out.lexically_relative(dir);
+  if (!inside.empty() && *inside.begin() != "..") {
+    const std::string first = inside.begin()->string();
+    if (first.rfind("bosai.db", 0) == 0 || first == "keys") {
+      return Status::Invalid(fmt::format(
+          "{} is the node's own {}: name a file outside the data dir to write", path,
+          first == "keys" ? "keys directory" : "database"));
+    }
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -863,6 +891,9 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (dry && (options.check_only || options.rejects_path)) {
     return Status::Invalid("a dry run neither only checks nor skips invalid rows");
   }
+  if (options.rejects_path) {
+    BOSAI_RETURN_IF_ERROR(CheckOutputPath(node, *options.rejects_path, path));
+  }
   if (!options.check_only) {
     // Before the file is read through: a store that cannot be written fails here, at once.
     BOSAI_RETURN_IF_ERROR(store.db().CheckWritable().WithNote("nothing was imported"));
@@ -1319,6 +1350,7 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
 }
 
 Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
+  BOSAI_RETURN_IF_ERROR(CheckOutputPath(node, options.path));
   if (options.reveal_my_number && !node.data_key()) {
     return Status::Invalid("this node holds no data key: it cannot read My Number");
   }

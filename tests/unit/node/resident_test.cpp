@@ -242,6 +242,27 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
       "4,\"4:10: address: \"\"=1+1\"\" begins with =, which a spreadsheet opening the register "
       "would run as a formula\",042021,3009,H1,丙,ヘイ,1970-01-01,男,子,,'=1+1,,,");
 
+  // A rejects file that is the register itself, or the node's database, is refused before
+  // anything is read: either would be lost.
+  for (const std::string& over : {path, (dir_ / "data" / "." / ".." / "mixed.csv").string(),
+                                  node_->data_dir() + "/bosai.db"}) {
+    ImportOptions o;
+    o.path = path;
+    o.rejects_path = over;
+    auto refused = ImportResidents(*node_, o);
+    ASSERT_FALSE(refused.ok()) << over;
+    EXPECT_NE(refused.status().message().find(over + " is the "), std::string::npos)
+        << refused.status().message();
+  }
+  ExportOptions to_store;
+  to_store.path = node_->data_dir() + "/bosai.db-wal";
+  auto exported = ExportResidents(*node_, to_store);
+  ASSERT_FALSE(exported.ok());
+  EXPECT_EQ(
+      exported.status().message(),
+      to_store.path + " is the node's own database: name a file outside the data dir to write");
+  EXPECT_EQ(*CountResidents(*node_), 1u);
+
   // From a CP932 file (a spreadsheet's), the rejects are in CP932 too, to be mended where the
   // file came from: each row as it was, a short one as well.
   const std::string sjis = (dir_ / "sjis.csv").string();
