@@ -7,11 +7,13 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "node/enroll.h"
 #include "node/records.h"
@@ -603,6 +605,76 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
   auto both = ImportResidents(*node_, o);
   ASSERT_FALSE(both.ok());
   EXPECT_EQ(both.status().message(), "a dry run neither only checks nor skips invalid rows");
+}
+
+// A shelter node cut off from the town hall corrects a phone number; meanwhile the hall imports a
+// register that changes it too. The hall cannot know of the correction: its import (and its dry
+// run) sees no conflict and writes over the register's own last value. When the two meet, the
+// two writes are concurrent: the later (the register's) is shown on both nodes and the shelter's
+// correction is kept as a conflict, not lost; the same register imported again changes nothing.
+TEST_F(ResidentTest, ACorrectionMadeWhileCutOffMeetsTheRegisterAsAConflict) {
+  const std::string root = (dir_ / "root").string();
+  ASSERT_TRUE(CreateRootDir("042021", root).ok());
+  std::unique_ptr<Node> hall, shelter;
+  auto make = [&](const char* id) {
+    InitOptions io;
+    io.data_dir = (dir_ / id).string();
+    io.node_id = id;
+    io.municipality = "042021";
+    io.root_key = root + "/root.key";
+    auto made = Node::Init(io);
+    EXPECT_TRUE(made.ok()) << made.status().message();
+    return std::move(made).value();
+  };
+  hall = make("042021-honcho");
+  shelter = make("042021-shelter");
+  auto send = [&](Node& from, Node& to) {
+    const std::string vector = (dir_ / "to.vec").string(), bundle = (dir_ / "b.bundle").string();
+    ASSERT_TRUE(WriteVectorFile(to, vector).ok());
+    ASSERT_TRUE(ExportFor(from, "", vector, bundle).ok());
+    auto imported = ImportFile(to, bundle);
+    ASSERT_TRUE(imported.ok()) << imported.status().message();
+  };
+  const std::string header =
+      "resident_code,household_code,name,birth_date,sex,relationship,address,phone\n";
+  ImportOptions o;
+  o.path =
+      Write("v1.csv", header + "7101,H1,甲,1970-01-01,男,世帯主,石巻市中央1丁目,0225-11-0001\n");
+  ASSERT_TRUE(ImportResidents(*hall, o).ok());
+  send(*hall, *shelter);
+
+  // Cut off: the shelter corrects the phone; later, the hall imports a register that changes it.
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:7101", {{"phone", "090-1111-2222"}}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the register's write is later
+  o.path =
+      Write("v2.csv", header + "7101,H1,甲,1970-01-01,男,世帯主,石巻市中央1丁目,0225-11-0009\n");
+  o.dry_run = true;
+  auto dry = ImportResidents(*hall, o);
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(dry->changed, 1u);
+  EXPECT_EQ(dry->conflicts, 0u) << "the hall has not seen the correction";
+  o.dry_run = false;
+  ASSERT_TRUE(ImportResidents(*hall, o).ok());
+
+  send(*shelter, *hall);
+  send(*hall, *shelter);
+  EXPECT_EQ(*hall->store().StateHash(), *shelter->store().StateHash());
+  for (Node* node : {hall.get(), shelter.get()}) {
+    SCOPED_TRACE(node->node_id());
+    auto r = GetResident(*node, "042021:7101");
+    ASSERT_TRUE(r.ok() && *r);
+    EXPECT_EQ((*r)->resident.phone(), "0225-11-0009");
+    auto open = node->store().ListConflicts(v1::ENTITY_RESIDENT, "042021:7101");
+    ASSERT_TRUE(open.ok());
+    ASSERT_EQ(open->size(), 1u);
+    v1::Resident other;
+    ASSERT_TRUE(other.ParseFromString((*open)[0].other.value));
+    EXPECT_EQ(other.phone(), "090-1111-2222");
+  }
+  auto again = ImportResidents(*hall, o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->changed, 0u);
+  EXPECT_EQ(hall->store().ListConflicts(v1::ENTITY_RESIDENT)->size(), 1u);
 }
 
 TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
