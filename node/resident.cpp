@@ -162,9 +162,9 @@ Status CheckOutputPath(const Node& node, const std::string& path, const std::str
   if (!inside.empty() && *inside.begin() != "..") {
     const std::string first = inside.begin()->string();
     if (first.rfind("bosai.db", 0) == 0 || first == "keys") {
-      return Status::Invalid(fmt::format(
-          "{} is the node's own {}: name a file outside the data dir to write", path,
-          first == "keys" ? "keys directory" : "database"));
+      return Status::Invalid(
+          fmt::format("{} is the node's own {}: name a file outside the data dir to write", path,
+                      first == "keys" ? "keys directory" : "database"));
     }
   }
   return Status::Ok();

@@ -105,7 +105,7 @@ class Store {
  public:
   struct Options {
     Clock* clock = SystemClock::Get();
-    Indexer indexer;                    // may be empty: no index entries
+    Indexer indexer;  // may be empty: no index entries
     // The indexer's rules, numbered: when they change (a search fold that folds more), the
     // first process that opens a store to write makes its index again (RefreshIndex).
     uint32_t indexer_version = 1;
