@@ -50,6 +50,8 @@ void RegisterState(CLI::App& app, Globals& g) {
       });
 }
 
+namespace {
+
 // A store too damaged to open or to check: what SQLite finds in the file, and the way back.
 void DamagedStore(Globals& g, const Status& failure) {
   const std::string path = (std::filesystem::path(g.data_dir) / "bosai.db").string();
@@ -70,6 +72,8 @@ void DamagedStore(Globals& g, const Status& failure) {
   std::cout << "DAMAGED: the store cannot be read; the README's \"A damaged store\" says how to "
                "rebuild the node from its peers\n";
 }
+
+}  // namespace
 
 void RegisterDoctor(CLI::App& app, Globals& g) {
   app.add_subcommand("doctor", "Integrity check: database, op-log gaps and signatures, replay")
