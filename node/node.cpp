@@ -81,10 +81,6 @@ std::string LostDatabase(const fs::path& dir) {
       dir.string());
 }
 
-}  // namespace
-
-namespace {
-
 // Why DIR cannot be a data dir (empty, or a file), or Ok.
 Status CheckDataDirPath(const std::string& dir) {
   if (dir.empty()) return Status::Invalid("the data dir is empty (--data-dir or BOSAI_DATA_DIR)");

@@ -143,10 +143,6 @@ struct Header {
   bool has(Col c) const { return index[c] >= 0; }
 };
 
-}  // namespace
-
-namespace {
-
 // Why writing PATH would destroy what must stay: the register being read (INPUT), or the data
 // dir's store or keys; Ok otherwise.
 Status CheckOutputPath(const Node& node, const std::string& path, const std::string& input = "") {
@@ -169,28 +165,6 @@ Status CheckOutputPath(const Node& node, const std::string& path, const std::str
   }
   return Status::Ok();
 }
-
-}  // namespace
-
-std::string RegisterColumnsHelp() {
-  std::string out =
-      "Columns (a header row, columns in any order, names in any case and width, * required; "
-      "others are ignored with a warning):\n";
-  for (const ColumnDef& c : kColumns) {
-    out += fmt::format("  {:<20}{}\n", std::string(c.name) + (c.required ? " *" : ""),
-                       fmt::join(c.aliases, ", "));
-  }
-  out +=
-      "Columns that hold a part of one (joined with a full-width space, the first part first):\n";
-  for (const PartDef& p : kParts) {
-    out += fmt::format("  {:<20}{}: {}, {} part of {}\n", p.aliases[0],
-                       fmt::join(p.aliases.begin() + 1, p.aliases.end(), ", "), p.what,
-                       p.part == 0 ? "the first" : "the second", kColumns[p.col].name);
-  }
-  return out;
-}
-
-namespace {
 
 Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
                            std::vector<std::string>* warnings) {
@@ -591,6 +565,24 @@ Result<Store::ScopedFields> ThreeWay(Store& store, std::string scope, uint32_t e
 }
 
 }  // namespace
+
+std::string RegisterColumnsHelp() {
+  std::string out =
+      "Columns (a header row, columns in any order, names in any case and width, * required; "
+      "others are ignored with a warning):\n";
+  for (const ColumnDef& c : kColumns) {
+    out += fmt::format("  {:<20}{}\n", std::string(c.name) + (c.required ? " *" : ""),
+                       fmt::join(c.aliases, ", "));
+  }
+  out +=
+      "Columns that hold a part of one (joined with a full-width space, the first part first):\n";
+  for (const PartDef& p : kParts) {
+    out += fmt::format("  {:<20}{}: {}, {} part of {}\n", p.aliases[0],
+                       fmt::join(p.aliases.begin() + 1, p.aliases.end(), ", "), p.what,
+                       p.part == 0 ? "the first" : "the second", kColumns[p.col].name);
+  }
+  return out;
+}
 
 Indexer ResidentIndexer() {
   return [](uint32_t entity, std::string_view body) {

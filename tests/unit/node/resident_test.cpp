@@ -43,6 +43,31 @@ class ResidentTest : public ::testing::Test {
     node_.reset();
     fs::remove_all(dir_);
   }
+  // A node NODE_ID in a data dir named DIR, enrolled under the root of dir_/root (made once).
+  std::unique_ptr<Node> NodeUnderRoot(const std::string& dir, const std::string& node_id) {
+    const std::string root = (dir_ / "root").string();
+    if (!fs::exists(root)) {
+      EXPECT_TRUE(CreateRootDir("042021", root).ok());
+    }
+    InitOptions io;
+    io.data_dir = (dir_ / dir).string();
+    io.node_id = node_id;
+    io.municipality = "042021";
+    io.root_key = root + "/root.key";
+    auto made = Node::Init(io);
+    EXPECT_TRUE(made.ok()) << made.status().message();
+    return made.ok() ? std::move(made).value() : nullptr;
+  }
+  // Sends TO what FROM holds and TO lacks, as a bundle; none held for its clock.
+  void Send(Node& from, Node& to) {
+    const std::string vector = (dir_ / "to.vec").string(), bundle = (dir_ / "b.bundle").string();
+    ASSERT_TRUE(WriteVectorFile(to, vector).ok());
+    auto exported = ExportFor(from, "", vector, bundle);
+    ASSERT_TRUE(exported.ok()) << exported.status().message();
+    auto imported = ImportFile(to, bundle);
+    ASSERT_TRUE(imported.ok()) << imported.status().message();
+    ASSERT_EQ(imported->held, 0u);
+  }
   std::string Write(const std::string& name, const std::string& text) {
     auto p = dir_ / name;
     std::ofstream(p, std::ios::binary) << text;
@@ -419,34 +444,15 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
     EXPECT_TRUE(r.ParseFromString(encoded));
     return f == 0 ? r.address() : r.phone();
   };
-  const std::string root = (dir_ / "root").string();
-  ASSERT_TRUE(CreateRootDir("042021", root).ok());
-  // Sends TO what FROM holds and TO lacks, as a bundle.
-  auto send = [&](Node& from, Node& to) {
-    const std::string vector = (dir_ / "to.vec").string(), bundle = (dir_ / "b.bundle").string();
-    ASSERT_TRUE(WriteVectorFile(to, vector).ok());
-    auto exported = ExportFor(from, "", vector, bundle);
-    ASSERT_TRUE(exported.ok()) << exported.status().message();
-    auto imported = ImportFile(to, bundle);
-    ASSERT_TRUE(imported.ok()) << imported.status().message();
-    ASSERT_EQ(imported->held, 0u);
-  };
   uint64_t conflicts_seen = 0, resolutions = 0;  // that the seeds reach them
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
     auto pick = [&](size_t n) { return size_t(rng() % n); };
-    std::unique_ptr<Node> nodes[2];
-    for (int n = 0; n < 2; ++n) {
-      InitOptions io;
-      io.data_dir = (dir_ / fmt::format("model-{}-{}", seed, n)).string();
-      io.node_id = n == 0 ? "042021-honcho" : "042021-shelter";
-      io.municipality = "042021";
-      io.root_key = root + "/root.key";
-      auto made = Node::Init(io);
-      ASSERT_TRUE(made.ok()) << made.status().message();
-      nodes[n] = std::move(made).value();
-    }
+    std::unique_ptr<Node> nodes[2] = {
+        NodeUnderRoot(fmt::format("model-{}-0", seed), "042021-honcho"),
+        NodeUnderRoot(fmt::format("model-{}-1", seed), "042021-shelter")};
+    ASSERT_TRUE(nodes[0] && nodes[1]);
     Node& hall = *nodes[0];
     std::map<std::string, std::array<Field, 2>> model;  // by resident code
     for (int step = 0; step < 40; ++step) {
@@ -520,8 +526,8 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
         m.others.erase(other);
         overwrite(m, text(f, chosen), false);
       }
-      send(*nodes[1], *nodes[0]);
-      send(*nodes[0], *nodes[1]);
+      Send(*nodes[1], *nodes[0]);
+      Send(*nodes[0], *nodes[1]);
       std::multiset<std::string> expected;
       for (const auto& [code, fields] : model) {
         for (int f = 0; f < 2; ++f) {
@@ -613,35 +619,16 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
 // two writes are concurrent: the later (the register's) is shown on both nodes and the shelter's
 // correction is kept as a conflict, not lost; the same register imported again changes nothing.
 TEST_F(ResidentTest, ACorrectionMadeWhileCutOffMeetsTheRegisterAsAConflict) {
-  const std::string root = (dir_ / "root").string();
-  ASSERT_TRUE(CreateRootDir("042021", root).ok());
-  std::unique_ptr<Node> hall, shelter;
-  auto make = [&](const char* id) {
-    InitOptions io;
-    io.data_dir = (dir_ / id).string();
-    io.node_id = id;
-    io.municipality = "042021";
-    io.root_key = root + "/root.key";
-    auto made = Node::Init(io);
-    EXPECT_TRUE(made.ok()) << made.status().message();
-    return std::move(made).value();
-  };
-  hall = make("042021-honcho");
-  shelter = make("042021-shelter");
-  auto send = [&](Node& from, Node& to) {
-    const std::string vector = (dir_ / "to.vec").string(), bundle = (dir_ / "b.bundle").string();
-    ASSERT_TRUE(WriteVectorFile(to, vector).ok());
-    ASSERT_TRUE(ExportFor(from, "", vector, bundle).ok());
-    auto imported = ImportFile(to, bundle);
-    ASSERT_TRUE(imported.ok()) << imported.status().message();
-  };
+  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
+  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
+  ASSERT_TRUE(hall && shelter);
   const std::string header =
       "resident_code,household_code,name,birth_date,sex,relationship,address,phone\n";
   ImportOptions o;
   o.path =
       Write("v1.csv", header + "7101,H1,甲,1970-01-01,男,世帯主,石巻市中央1丁目,0225-11-0001\n");
   ASSERT_TRUE(ImportResidents(*hall, o).ok());
-  send(*hall, *shelter);
+  Send(*hall, *shelter);
 
   // Cut off: the shelter corrects the phone; later, the hall imports a register that changes it.
   ASSERT_TRUE(UpdateResident(*shelter, "042021:7101", {{"phone", "090-1111-2222"}}).ok());
@@ -656,8 +643,8 @@ TEST_F(ResidentTest, ACorrectionMadeWhileCutOffMeetsTheRegisterAsAConflict) {
   o.dry_run = false;
   ASSERT_TRUE(ImportResidents(*hall, o).ok());
 
-  send(*shelter, *hall);
-  send(*hall, *shelter);
+  Send(*shelter, *hall);
+  Send(*hall, *shelter);
   EXPECT_EQ(*hall->store().StateHash(), *shelter->store().StateHash());
   for (Node* node : {hall.get(), shelter.get()}) {
     SCOPED_TRACE(node->node_id());
