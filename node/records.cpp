@@ -57,6 +57,10 @@ Result<int> ParseSex(std::string_view text) {
   return Status::Invalid(fmt::format("\"{}\" is not a sex (男/女, M/F, 1/2)", text));
 }
 
+std::string SexText(int sex) {
+  return sex == v1::SEX_MALE ? "男" : sex == v1::SEX_FEMALE ? "女" : "";
+}
+
 Result<std::string> RegisterKey(std::string_view id, std::string_view municipality,
                                 std::string_view entity) {
   std::string s = NarrowAscii(id);
@@ -241,7 +245,12 @@ std::string RenderField(uint32_t entity, uint32_t field, std::string_view encode
     case FieldDescriptor::CPPTYPE_UINT32:
       return std::to_string(refl->GetUInt32(*msg, fd));
     case FieldDescriptor::CPPTYPE_ENUM: {
-      // SEX_FEMALE → female, RESIDENT_STATUS_MOVED_OUT → moved_out
+      // As the register says them (what an import reads, an edit takes and an export writes).
+      if (fd->name() == "sex") return SexText(refl->GetEnumValue(*msg, fd));
+      if (entity == v1::ENTITY_RESIDENT && field == v1::Resident::kStatusFieldNumber) {
+        return ResidentStatusText(refl->GetEnumValue(*msg, fd));
+      }
+      // Any other: FOO_MOVED_OUT → moved_out
       std::string name = refl->GetEnum(*msg, fd)->name();
       std::string prefix = EnumPrefix(fd->enum_type());
       std::string tail = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;

@@ -1385,7 +1385,7 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
     fields[kName] = r.name();
     fields[kNameKana] = r.name_kana();
     fields[kBirthDate] = date(r.birth_date());
-    fields[kSex] = r.sex() == v1::SEX_MALE ? "男" : r.sex() == v1::SEX_FEMALE ? "女" : "";
+    fields[kSex] = SexText(r.sex());
     fields[kRelationship] = r.relationship();
     fields[kPostalCode] = r.postal_code();
     fields[kAddress] = r.address();

@@ -29,6 +29,12 @@ mn=$(echo "$line" | cut -d, -f11)
 b d --json resident show "$id" > show.json
 grep -q "\"name\":\"$name\"" show.json || fail "show: $(cat show.json)"
 grep -qF "\"my_number\":\"********${mn: -4}\"" show.json || fail "my number must be masked: $(cat show.json)"
+# Sex and status as the register says them (what edit takes and export writes).
+sex=$(echo "$line" | cut -d, -f7)
+grep -qF "\"sex\":\"$sex\"" show.json && grep -qF '"status":"住民"' show.json ||
+  fail "sex and status as the register says them: $(cat show.json)"
+b d resident show "$id" > show.txt
+grep -qx "sex: *$sex" show.txt && grep -qx "status: *住民" show.txt || fail "show: $(cat show.txt)"
 b d --json resident show "$id" --reveal-my-number > reveal.json
 grep -q "\"my_number\":\"$mn\"" reveal.json || fail "reveal"
 check "show masks My Number unless --reveal-my-number"
