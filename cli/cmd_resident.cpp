@@ -321,10 +321,10 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto sets = std::make_shared<std::vector<std::string>>();
   edit->add_option("id", *eid, "Resident id")->required();
   edit->add_option("--set", *sets,
-                   "FIELD=VALUE (repeatable), e.g. address=石巻市中央1丁目1番1号. Fields: name, "
-                   "name_kana, birth_date, sex, household, relationship, postal_code, address, "
-                   "phone, my_number, resident_since, status (住民/転出/死亡); checked as an "
-                   "import checks them")
+                   fmt::format("FIELD=VALUE (repeatable), e.g. address=石巻市中央1丁目1番1号. "
+                               "Fields: {} (sex 男/女, status 住民/転出/死亡); checked as an "
+                               "import checks them",
+                               fmt::join(node::EditableResidentFields(), ", ")))
       ->required();
   edit->callback([&g, eid, sets] {
     auto node = OpenNode(g);

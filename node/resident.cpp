@@ -1427,15 +1427,30 @@ Result<bool> HasHousehold(Node& node, std::string_view key) {
 
 Result<uint64_t> CountResidents(Node& node) { return node.store().CountRecords(ENTITY_RESIDENT); }
 
+std::vector<std::string> EditableResidentFields() {
+  std::vector<std::string> names;
+  const auto* d = v1::Resident::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    if (d->field(i)->number() != v1::Resident::kFlagsFieldNumber) {
+      names.push_back(d->field(i)->name());
+    }
+  }
+  return names;
+}
+
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments) {
   BOSAI_ASSIGN_OR_RETURN(auto current, GetResident(node, key));
   if (!current) return Status::NotFound(fmt::format("no resident {}", key));
   FieldMap main, sensitive;
+  const std::vector<std::string> editable = EditableResidentFields();
   for (const auto& [name, text] : assignments) {
+    if (name == "flags") return Status::Invalid("flags are computed, not set");
+    if (std::find(editable.begin(), editable.end(), name) == editable.end()) {
+      return Status::Invalid(fmt::format("resident has no field \"{}\" (its fields: {})", name,
+                                         fmt::join(editable, ", ")));
+    }
     BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
-    if (field == v1::Resident::kFlagsFieldNumber)
-      return Status::Invalid("flags are computed, not set");
     BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text,
                                                          node.data_key(), node.municipality()));
     (field == kMyNumber ? sensitive : main)[field] = value;

@@ -119,6 +119,8 @@ struct ResidentQuery {
 Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& query);
 Result<uint64_t> CountResidents(Node& node);
 
+// The fields an edit may set, by name, in the record's order (all but the computed flags).
+std::vector<std::string> EditableResidentFields();
 // Sets fields from text ("name", "address", ...) as an edit on this node.
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments);

@@ -1038,8 +1038,8 @@ TEST_F(ResidentTest, AnEditIsHeldToTheRegistersRules) {
        "the register would run as a formula"},
       {"adress", "x",
        "resident has no field \"adress\" (its fields: household, name, name_kana, birth_date, "
-       "sex, relationship, postal_code, address, my_number, phone, resident_since, status, "
-       "flags)"},
+       "sex, relationship, postal_code, address, my_number, phone, resident_since, status)"},
+      {"flags", "1", "flags are computed, not set"},
   };
   for (const auto& r : refused) {
     Status st = UpdateResident(*node_, "042021:5001", {{r.field, r.value}});
