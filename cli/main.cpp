@@ -1,6 +1,7 @@
 // The bosai executable: global options and the command groups (DESIGN §8).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -48,10 +49,24 @@ int UsageError(const CLI::App& app, const CLI::ParseError& e) {
   return bosai::cli::kExitUsage;
 }
 
+// Protobuf's own log lines: a message from a file, a bundle or a peer that does not parse
+// (a string field that is not UTF-8, say) is reported by the caller, who knows which file,
+// frame or block it was; protobuf's line on stderr beside it ("[libprotobuf ERROR ...]")
+// would only confuse the officer reading it, or break the daemon's logfmt. A fatal one is
+// still said before protobuf aborts.
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    std::cerr << fmt::format("bosai: internal error: protobuf ({}:{}): {}", file, line, message)
+              << std::endl;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace bosai::cli;
+  google::protobuf::SetLogHandler(&ProtobufLog);
   CLI::App app{
       "bosai: disaster-mode municipal data node. Keeps the resident register and victim records\n"
       "available offline, replicates them between nodes, and issues verifiable certificates.",

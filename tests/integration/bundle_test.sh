@@ -21,6 +21,13 @@ size=$(stat -c %s all.bundle)
 printf '\x55' | dd of=tampered.bundle bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
 if b b sync import tampered.bundle 2> t.err; then fail "tampered bundle imported"; fi
 grep -q "signature of 042021-honcho#1 does not verify" t.err || fail "tampered: $(cat t.err)"
+# A byte of the exporter's certificate (text) made one that is not UTF-8: the body does not
+# parse, said in one line (not protobuf's own log line beside it).
+cp all.bundle mangled.bundle
+printf '\xff' | dd of=mangled.bundle bs=1 seek=80 conv=notrunc 2>/dev/null
+if b b sync import mangled.bundle 2> m.err; then fail "mangled bundle imported"; fi
+expect_eq "$(cat m.err)" "bosai: mangled.bundle: body does not parse: the file is damaged (export \
+it again from the node that wrote it)" "a bundle whose body does not parse"
 head -c $((size - 100)) all.bundle > short.bundle
 if b b sync import short.bundle 2> s.err; then fail "truncated bundle imported"; fi
 grep -q "truncated" s.err || fail "truncated: $(cat s.err)"
