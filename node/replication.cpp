@@ -255,8 +255,16 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
     BOSAI_ASSIGN_OR_RETURN(auto known, sync::LoadPeerVector(node.store(), for_node));
     if (known) base = *known;
   } else {
-    BOSAI_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(vector_path));
-    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, vector_path));
+    // A vector file is a few kilobytes (a line per stream); a larger file is some other one.
+    constexpr size_t kMaxVectorBytes = 1u << 20;
+    auto text = ReadSmallFile(vector_path, kMaxVectorBytes);
+    if (!text.ok() && text.status().code() == Status::Code::kInvalidArgument) {
+      return Status::Invalid(fmt::format(
+          "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes)",
+          vector_path, kMaxVectorBytes));
+    }
+    if (!text.ok()) return text.status();
+    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(*text, vector_path));
   }
   return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);
 }

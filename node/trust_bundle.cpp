@@ -142,7 +142,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    return bad(std::string("not JSON: ") + e.what());
+    return bad("not JSON: " + JsonMessage(e.what()));
   }
   TrustImport r;
   std::string root_pem, signer_pem, signature_hex;
@@ -157,7 +157,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
     revoked = doc.at("revoked").get<std::vector<std::string>>();
     signature_hex = doc.at("signature").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    return bad(std::string("malformed: ") + e.what());
+    return bad("malformed: " + JsonMessage(e.what()));
   }
   // The root must be one this node already trusts for that municipality.
   fs::path keys(node.keys_dir());

@@ -26,6 +26,14 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_
   return data;
 }
 
+std::string JsonMessage(std::string_view what) {
+  if (what.rfind("[json.exception.", 0) == 0) {
+    const size_t end = what.find("] ");
+    if (end != std::string_view::npos) what.remove_prefix(end + 2);
+  }
+  return std::string(what);
+}
+
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
   if (fd < 0) {

@@ -17,6 +17,10 @@ inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 Result<std::string> ReadSmallFile(const std::filesystem::path& path,
                                   size_t max_bytes = kMaxSmallFileBytes);
 
+// The message of a JSON parser's exception (nlohmann::json's what()) without its tag
+// "[json.exception.parse_error.101] ": "parse error at line 3, column 5: ...".
+std::string JsonMessage(std::string_view what);
+
 // Creates PATH, which must not exist (a key is never overwritten), with CONTENT, durably
 // (fsync); readable by its owner only when SECRET.
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret);

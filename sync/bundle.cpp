@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bosai/sync/v1/sync.pb.h"
+#include "storage/files.h"
 #include "sync/held.h"
 
 namespace bosai::sync {
@@ -188,7 +189,7 @@ Result<VersionVector> VectorFromJson(const std::string& text, const std::string&
       ++i;
     }
   } catch (const nlohmann::json::exception& e) {
-    return Status::Invalid(fmt::format("{}: not a vector file: {}", what, e.what()));
+    return Status::Invalid(fmt::format("{}: not a vector file: {}", what, JsonMessage(e.what())));
   }
   return vv;
 }

@@ -15,6 +15,17 @@ b a --json sync export --vector b.vec --out all.bundle > ex.json
 grep -q '"blocks":2' ex.json || fail "export: $(cat ex.json)"
 empty=$(b b state hash)
 
+# A vector file that is not one: said with where it fails to parse, or that it is far too large.
+printf '{"vector": [\n  {"incarnation": "x", }\n' > bad.vec
+if b a sync export --vector bad.vec --out x.bundle 2> v.err; then fail "a bad vector file"; fi
+expect_eq "$(cut -c1-68 v.err)" "bosai: bad.vec: not a vector file: parse error at line 2, column 24:" \
+  "a vector file that does not parse"
+{ yes 042021,1 || true; } | head -c 2000000 > big.csv
+if b a sync export --vector big.csv --out x.bundle 2> v.err; then fail "a register as vector file"; fi
+grep -q "big.csv: not a vector file (over 1048576 bytes" v.err || fail "$(cat v.err)"
+[ ! -e x.bundle ] || fail "a bundle was written against a bad vector file"
+check "a file that is not a vector file is said as such"
+
 # Damaged bundles first: nothing applied.
 cp all.bundle tampered.bundle
 size=$(stat -c %s all.bundle)
