@@ -68,6 +68,31 @@ class ResidentTest : public ::testing::Test {
     ASSERT_TRUE(imported.ok()) << imported.status().message();
     ASSERT_EQ(imported->held, 0u);
   }
+  // A register drawn at random: ROWS rows (fewer when a code is drawn twice) of resident codes
+  // 100 to 100 + CODES - 1, each with an address and a phone drawn from VALUES; the phone column
+  // is left out one time in LEAVE_OUT_PHONE.
+  struct DrawnRegister {
+    std::string csv;
+    bool phone_column = true;
+    std::map<std::string, std::array<std::string, 2>> rows;  // by code: address, phone
+  };
+  static DrawnRegister DrawRegister(std::mt19937_64& rng, int rows, int codes,
+                                    const std::array<std::vector<std::string>, 2>& values,
+                                    int leave_out_phone) {
+    DrawnRegister d;
+    d.phone_column = rng() % leave_out_phone != 0;
+    for (int i = 0; i < rows; ++i) {
+      auto& row = d.rows[std::to_string(100 + rng() % codes)];
+      for (int f = 0; f < 2; ++f) row[f] = values[f][rng() % values[f].size()];
+    }
+    d.csv = "resident_code,household_code,name,birth_date,sex,relationship,address";
+    d.csv += d.phone_column ? ",phone\n" : "\n";
+    for (const auto& [code, row] : d.rows) {
+      d.csv += fmt::format("{},H{},甲,1970-01-01,男,世帯主,{}", code, code, row[0]);
+      d.csv += d.phone_column ? "," + row[1] + "\n" : "\n";
+    }
+    return d;
+  }
   std::string Write(const std::string& name, const std::string& text) {
     auto p = dir_ / name;
     std::ofstream(p, std::ios::binary) << text;
@@ -431,6 +456,10 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
   const std::vector<std::string> kValues[] = {
       {"", "石巻市中央1丁目", "石巻市中央2丁目", "石巻市門脇町", "避難所"},
       {"", "0225-11-0001", "0225-11-0002", "0225-11-0003", "090-0000-0000"}};
+  // A register's values: all but the last, which only a node's edit writes.
+  const std::array<std::vector<std::string>, 2> kRegisterValues = {
+      std::vector<std::string>(kValues[0].begin(), kValues[0].end() - 1),
+      std::vector<std::string>(kValues[1].begin(), kValues[1].end() - 1)};
   // A write that saw the value shown: it names that value's writes, shown or not.
   auto overwrite = [](Field& m, const std::string& v, bool from_register) {
     m.others.erase(std::remove(m.others.begin(), m.others.end(), m.shown), m.others.end());
@@ -459,18 +488,7 @@ TEST_F(ResidentTest, ReimportsAndEditsAgreeWithAModelOfTheThreeWayUpdate) {
       SCOPED_TRACE(fmt::format("step {}", step));
       const size_t what = pick(10);
       if (what < 5 || model.empty()) {
-        const bool phone_column = pick(5) != 0;
-        std::map<std::string, std::array<std::string, 2>> rows;
-        for (int i = 0; i < 5; ++i) {
-          auto& row = rows[std::to_string(100 + pick(8))];
-          for (int f = 0; f < 2; ++f) row[f] = kValues[f][pick(kValues[f].size() - 1)];
-        }
-        std::string csv = "resident_code,household_code,name,birth_date,sex,relationship,address";
-        csv += phone_column ? ",phone\n" : "\n";
-        for (const auto& [code, row] : rows) {
-          csv += fmt::format("{},H{},甲,1970-01-01,男,世帯主,{}", code, code, row[0]);
-          csv += phone_column ? "," + row[1] + "\n" : "\n";
-        }
+        const auto [csv, phone_column, rows] = DrawRegister(rng, 5, 8, kRegisterValues, 5);
         ImportOptions o;
         o.path = Write("model.csv", csv);
         auto r = ImportResidents(hall, o);
@@ -685,9 +703,9 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
   enum class Kind { kRegister, kEdit, kResolution };
   const char* const kNames[] = {"address", "phone"};
   const uint32_t kFields[] = {v1::Resident::kAddressFieldNumber, v1::Resident::kPhoneFieldNumber};
-  const std::vector<std::string> kValues[] = {
-      {"石巻市中央1丁目", "石巻市中央2丁目", "石巻市門脇町", "避難所"},
-      {"0225-11-0001", "0225-11-0002", "0225-11-0003", "090-0000-0000"}};
+  const std::array<std::vector<std::string>, 2> kValues = {
+      std::vector<std::string>{"石巻市中央1丁目", "石巻市中央2丁目", "石巻市門脇町", "避難所"},
+      std::vector<std::string>{"0225-11-0001", "0225-11-0002", "0225-11-0003", "090-0000-0000"}};
   auto dots = [](const std::vector<FieldVersion>& vs) {
     std::set<std::pair<std::string, uint64_t>> out;
     for (const FieldVersion& v : vs) out.emplace(v.dot.incarnation, v.dot.seq);
@@ -761,24 +779,15 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
       SCOPED_TRACE(fmt::format("step {}", step));
       const size_t what = pick(10);
       if (what < 3 || codes.empty()) {
-        const bool phone_column = pick(4) != 0;
-        std::map<std::string, std::array<std::string, 2>> rows;
-        for (int i = 0; i < 4; ++i) {
-          auto& row = rows[std::to_string(100 + pick(6))];
-          for (int f = 0; f < 2; ++f) row[f] = kValues[f][pick(kValues[f].size())];
-        }
-        std::string csv = "resident_code,household_code,name,birth_date,sex,relationship,address";
-        csv += phone_column ? ",phone\n" : "\n";
+        const DrawnRegister drawn = DrawRegister(rng, 4, 6, kValues, 4);
         std::set<std::string> touched;
-        for (const auto& [code, row] : rows) {
-          csv += fmt::format("{},H{},甲,1970-01-01,男,世帯主,{}", code, code, row[0]);
-          csv += phone_column ? "," + row[1] + "\n" : "\n";
+        for (const auto& [code, row] : drawn.rows) {
           touched.insert(code);
           codes.insert(code);
         }
         write_on(0, touched, Kind::kRegister, [&] {
           ImportOptions o;
-          o.path = Write("cut.csv", csv);
+          o.path = Write("cut.csv", drawn.csv);
           auto r = ImportResidents(*nodes[0], o);
           ASSERT_TRUE(r.ok()) << r.status().message();
         });
