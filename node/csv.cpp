@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "node/text.h"
+#include "storage/files.h"
 
 namespace bosai::node {
 namespace {
@@ -510,7 +512,8 @@ Status CsvWriter::Close() {
     return Status::IoError(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
   }
   closed_ = true;
-  return Status::Ok();
+  const std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  return SyncDirectory(dir.empty() ? "." : dir);
 }
 
 }  // namespace bosai::node

@@ -5,7 +5,6 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "storage/files.h"
 #include "sync/held.h"
@@ -232,11 +231,8 @@ Result<nlohmann::json> SyncStatus(Node& node) {
 
 Status WriteVectorFile(Node& node, const std::string& out_path) {
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
-  std::ofstream out(out_path, std::ios::trunc);
-  out << sync::VectorToJson(node.node_id(), node.incarnation(), vv);
-  out.flush();
-  if (!out) return Status::IoError(fmt::format("{}: write failed", out_path));
-  return Status::Ok();
+  return WriteFileAtomically(out_path, sync::VectorToJson(node.node_id(), node.incarnation(), vv),
+                             /*secret=*/false);
 }
 
 Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,

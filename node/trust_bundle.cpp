@@ -17,18 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Status WriteText(const fs::path& path, const std::string& text, bool secret = false) {
-  fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return Status::IoError(fmt::format("{}: write failed", tmp.string()));
-  }
-  std::error_code ec;
-  if (secret) fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", path.string(), ec.message()));
-  return Status::Ok();
+  return WriteFileAtomically(path, text, secret);
 }
 
 Result<sync::Root> LoadRootDir(const fs::path& dir) {
@@ -86,11 +75,14 @@ Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
   (void)root;  // only to check this is a root dir
   auto revoked = ReadRevoked(root_dir);
   if (std::find(revoked.begin(), revoked.end(), node_id) != revoked.end()) return Status::Ok();
-  std::ofstream out(fs::path(root_dir) / "revoked.txt", std::ios::app);
-  out << node_id << "\n";
-  out.flush();
-  if (!out) return Status::IoError(root_dir + "/revoked.txt: write failed");
-  return Status::Ok();
+  // The file as it is, and the node: rewritten whole (WriteText), never half appended.
+  const fs::path path = fs::path(root_dir) / "revoked.txt";
+  std::string text;
+  if (fs::exists(path)) {
+    BOSAI_ASSIGN_OR_RETURN(text, ReadSmallFile(path));
+  }
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  return WriteText(path, text + node_id + "\n");
 }
 
 Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& out_path) {

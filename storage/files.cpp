@@ -34,21 +34,78 @@ std::string JsonMessage(std::string_view what) {
   return std::string(what);
 }
 
+namespace {
+
+// Writes all of CONTENT to FD and syncs it.
+bool WriteAllAndSync(int fd, std::string_view content) {
+  while (!content.empty()) {
+    ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    content.remove_prefix(size_t(n));
+  }
+  return ::fsync(fd) == 0;
+}
+
+std::filesystem::path DirectoryOf(const std::filesystem::path& path) {
+  std::filesystem::path dir = path.parent_path();
+  return dir.empty() ? std::filesystem::path(".") : dir;
+}
+
+}  // namespace
+
+Status SyncDirectory(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::IoError(fmt::format("{}: cannot open: {}", dir.string(), std::strerror(errno)));
+  }
+  const bool ok = ::fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
+  const int error = errno;
+  ::close(fd);
+  if (!ok) {
+    return Status::IoError(fmt::format("{}: sync failed: {}", dir.string(), std::strerror(error)));
+  }
+  return Status::Ok();
+}
+
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
   if (fd < 0) {
     return Status::IoError(
         fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));
   }
-  bool ok =
-      ::write(fd, content.data(), content.size()) == ssize_t(content.size()) && ::fsync(fd) == 0;
-  int error = errno;
+  const bool ok = WriteAllAndSync(fd, content);
+  const int error = errno;
   ::close(fd);
   if (!ok) {
     return Status::IoError(
         fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
   }
-  return Status::Ok();
+  return SyncDirectory(DirectoryOf(path));
+}
+
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
+                           bool secret) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  ::unlink(tmp.c_str());  // one left by a crash, with other permissions
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
+  if (fd < 0) {
+    return Status::IoError(
+        fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+  }
+  bool ok = WriteAllAndSync(fd, content);
+  int error = errno;
+  ::close(fd);
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    error = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::IoError(
+        fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
+  }
+  return SyncDirectory(DirectoryOf(path));
 }
 
 }  // namespace bosai

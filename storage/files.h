@@ -21,8 +21,19 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path,
 // "[json.exception.parse_error.101] ": "parse error at line 3, column 5: ...".
 std::string JsonMessage(std::string_view what);
 
-// Creates PATH, which must not exist (a key is never overwritten), with CONTENT, durably
-// (fsync); readable by its owner only when SECRET.
+// Creates PATH, which must not exist (a key is never overwritten), with CONTENT, durably: the file
+// and then its directory's entry for it are synced. Readable by its owner only when SECRET.
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret);
+
+// Writes CONTENT to PATH in place of what it held, whole or not at all, durably: to PATH.tmp,
+// synced, renamed to PATH, and the directory synced. A crash leaves the old file or the new
+// one; once it returns, the new one survives a power cut (a bundle on a USB stick, a
+// revocation at the root). Readable by its owner only when SECRET.
+Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
+                           bool secret);
+
+// Syncs directory DIR (its entries: a file created or renamed in it). File systems that cannot
+// sync a directory are left as they are.
+Status SyncDirectory(const std::filesystem::path& dir);
 
 }  // namespace bosai

@@ -68,16 +68,7 @@ Result<ExportResult> ExportBundle(Store& store, const TrustStore& trust, const V
   PutU64(file, body.size());
   file += body;
   file += store.identity()->key.Sign(file);
-  std::string tmp = out_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(file.data(), std::streamsize(file.size()));
-    out.flush();
-    if (!out) return Status::IoError(fmt::format("{}: write failed", tmp));
-  }
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    return Status::IoError(fmt::format("{}: cannot rename into place", out_path));
-  }
+  BOSAI_RETURN_IF_ERROR(WriteFileAtomically(out_path, file, /*secret=*/false));
   r.bytes = file.size();
   return r;
 }

@@ -140,3 +140,17 @@ refused "no data key" "k/keys/data.key: missing; this node was given the municip
 cp data.key.good k/keys/data.key
 expect_eq "$(b k resident count)" "0" "with its data key restored the node runs"
 check "a damaged, replaced or missing data key stops every command, naming its file"
+
+# Revocations at the root add up: each rewrites the list whole (never half appended); the same
+# node twice is one.
+"$BOSAI" keys revoke 042021-stolen --root root >/dev/null
+"$BOSAI" keys revoke 042021-stolen --root root >/dev/null
+printf '042021-lost' >> root/revoked.txt  # an officer's hand edit, without its newline
+"$BOSAI" keys revoke 042021-third --root root >/dev/null
+expect_eq "$(cat root/revoked.txt)" "042021-hub
+042021-stolen
+042021-lost
+042021-third" "revocations at the root add up"
+"$BOSAI" --json keys trust export --root root --out trust3.json > t3.json
+grep -q '"revoked":4' t3.json || fail "trust export: $(cat t3.json)"
+check "a trust export carries every revocation"

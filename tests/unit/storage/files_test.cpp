@@ -1,0 +1,138 @@
+// Small files written durably: what reaches the disk, in which order. The test binary puts its
+// own fsync and rename in front of the C library's (they call it), and notes, while a test
+// watches, which file or directory each syncs and each rename, by path: a power cut cannot be
+// staged here, but the order of the calls that make a write survive one can be checked.
+#include "storage/files.h"
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tests/common/fresh_dir.h"
+
+namespace {
+
+std::atomic<bool> watching{false};
+std::mutex calls_mutex;
+std::vector<std::string> calls;  // "fsync PATH", "rename FROM TO"
+
+void Note(std::string call) {
+  std::lock_guard<std::mutex> lock(calls_mutex);
+  calls.push_back(std::move(call));
+}
+
+std::string PathOfFd(int fd) {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+  return ec ? "?" : p.string();
+}
+
+}  // namespace
+
+extern "C" int fsync(int fd) {
+  static auto real = reinterpret_cast<int (*)(int)>(dlsym(RTLD_NEXT, "fsync"));
+  if (watching) Note("fsync " + PathOfFd(fd));
+  return real(fd);
+}
+
+extern "C" int rename(const char* from, const char* to) {
+  static auto real =
+      reinterpret_cast<int (*)(const char*, const char*)>(dlsym(RTLD_NEXT, "rename"));
+  if (watching) Note(std::string("rename ") + from + " " + to);
+  return real(from, to);
+}
+
+namespace bosai {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::canonical(testing::FreshDir("bosai-files-"));
+    std::lock_guard<std::mutex> lock(calls_mutex);
+    calls.clear();
+  }
+  void TearDown() override {
+    watching = false;
+    fs::remove_all(dir_);
+  }
+  // The calls noted while running F.
+  template <typename F>
+  std::vector<std::string> Watch(F f) {
+    watching = true;
+    f();
+    watching = false;
+    std::lock_guard<std::mutex> lock(calls_mutex);
+    return calls;
+  }
+  fs::path dir_;
+};
+
+std::string Read(const fs::path& p) {
+  auto text = ReadSmallFile(p);
+  return text.ok() ? *text : "<" + text.status().message() + ">";
+}
+
+TEST_F(FilesTest, ANewFileIsSyncedAndThenItsDirectory) {
+  const fs::path key = dir_ / "node.key";
+  auto noted = Watch([&] { ASSERT_TRUE(WriteNewFile(key, "secret\n", true).ok()); });
+  EXPECT_EQ(noted, (std::vector<std::string>{"fsync " + key.string(), "fsync " + dir_.string()}));
+  EXPECT_EQ(Read(key), "secret\n");
+  EXPECT_EQ(fs::status(key).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  Status again = WriteNewFile(key, "other\n", true);
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(Read(key), "secret\n") << "a key is never overwritten";
+}
+
+TEST_F(FilesTest, AFileReplacedIsSyncedRenamedAndItsDirectorySynced) {
+  const fs::path out = dir_ / "b.bundle";
+  const std::string tmp = out.string() + ".tmp";
+  ASSERT_TRUE(WriteFileAtomically(out, "old", false).ok());
+  auto noted = Watch([&] { ASSERT_TRUE(WriteFileAtomically(out, "new", false).ok()); });
+  EXPECT_EQ(noted, (std::vector<std::string>{"fsync " + tmp, "rename " + tmp + " " + out.string(),
+                                             "fsync " + dir_.string()}));
+  EXPECT_EQ(Read(out), "new");
+  EXPECT_FALSE(fs::exists(tmp));
+  EXPECT_EQ(fs::status(out).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                fs::perms::others_read);
+
+  // Secret: the temporary file is its owner's from the start (one left by a crash, readable by
+  // all, is replaced, not reused).
+  ASSERT_TRUE(WriteFileAtomically(tmp, "left by a crash", false).ok());
+  const fs::path key = dir_ / "status.key";
+  std::filesystem::rename(tmp, key.string() + ".tmp");
+  ASSERT_TRUE(WriteFileAtomically(key, "k", true).ok());
+  EXPECT_EQ(fs::status(key).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(FilesTest, AFileThatCannotBeWrittenLeavesTheOldOne) {
+  const fs::path out = dir_ / "v.json";
+  ASSERT_TRUE(WriteFileAtomically(out, "old", false).ok());
+  fs::create_directory(out.string() + ".tmp");  // a directory where the temporary file goes
+  Status st = WriteFileAtomically(out, "new", false);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(out.string()), std::string::npos) << st.message();
+  EXPECT_EQ(Read(out), "old");
+  EXPECT_FALSE(WriteFileAtomically(dir_ / "no-such-dir" / "x", "new", false).ok());
+}
+
+TEST_F(FilesTest, JsonMessagesLoseTheParsersTag) {
+  EXPECT_EQ(JsonMessage("[json.exception.parse_error.101] parse error at line 1, column 1: x"),
+            "parse error at line 1, column 1: x");
+  EXPECT_EQ(JsonMessage("plain"), "plain");
+}
+
+}  // namespace
+}  // namespace bosai
