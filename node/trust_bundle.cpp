@@ -16,10 +16,6 @@ namespace bosai::node {
 namespace fs = std::filesystem;
 namespace {
 
-Status WriteText(const fs::path& path, const std::string& text, bool secret = false) {
-  return WriteFileAtomically(path, text, secret);
-}
-
 Result<sync::Root> LoadRootDir(const fs::path& dir) {
   BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadSmallFile(dir / "root.key"));
   BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, ReadSmallFile(dir / "root.crt"));
@@ -34,8 +30,9 @@ Result<std::pair<SigningKey, std::string>> StatusSigner(const fs::path& dir,
   if (!fs::exists(dir / "status.key")) {
     SigningKey key = SigningKey::Generate();
     BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueStatusSigner(root, key.public_key()));
-    BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.key", sync::PrivateKeyPem(key), true));
-    BOSAI_RETURN_IF_ERROR(WriteText(dir / "status.crt", cert));
+    BOSAI_RETURN_IF_ERROR(
+        WriteFileAtomically(dir / "status.key", sync::PrivateKeyPem(key), /*secret=*/true));
+    BOSAI_RETURN_IF_ERROR(WriteFileAtomically(dir / "status.crt", cert, /*secret=*/false));
   }
   BOSAI_ASSIGN_OR_RETURN(std::string key_pem, ReadSmallFile(dir / "status.key"));
   BOSAI_ASSIGN_OR_RETURN(std::string cert, ReadSmallFile(dir / "status.crt"));
@@ -66,7 +63,7 @@ Status RecordIssued(const std::string& root_dir, const std::string& name, const 
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
-  return WriteText(dir / (name + ".crt"), pem);
+  return WriteFileAtomically(dir / (name + ".crt"), pem, /*secret=*/false);
 }
 
 Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
@@ -75,14 +72,14 @@ Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
   (void)root;  // only to check this is a root dir
   auto revoked = ReadRevoked(root_dir);
   if (std::find(revoked.begin(), revoked.end(), node_id) != revoked.end()) return Status::Ok();
-  // The file as it is, and the node: rewritten whole (WriteText), never half appended.
+  // The file as it is, and the node: rewritten whole, never half appended.
   const fs::path path = fs::path(root_dir) / "revoked.txt";
   std::string text;
   if (fs::exists(path)) {
     BOSAI_ASSIGN_OR_RETURN(text, ReadSmallFile(path));
   }
   if (!text.empty() && text.back() != '\n') text += '\n';
-  return WriteText(path, text + node_id + "\n");
+  return WriteFileAtomically(path, text + node_id + "\n", /*secret=*/false);
 }
 
 Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& out_path) {
@@ -120,8 +117,9 @@ Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& 
                         {"certificates", certs},
                         {"revoked", revoked}};
   doc["signature"] = ToHex(signer.first.Sign(doc.dump()));
-  BOSAI_RETURN_IF_ERROR(WriteText(out_path, doc.dump(2) + "\n"));
-  BOSAI_RETURN_IF_ERROR(WriteText(dir / "trust.seq", std::to_string(seq) + "\n"));
+  BOSAI_RETURN_IF_ERROR(WriteFileAtomically(out_path, doc.dump(2) + "\n", /*secret=*/false));
+  BOSAI_RETURN_IF_ERROR(
+      WriteFileAtomically(dir / "trust.seq", std::to_string(seq) + "\n", /*secret=*/false));
   return TrustExport{seq, certs.size(), revoked.size()};
 }
 

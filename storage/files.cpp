@@ -41,7 +41,10 @@ bool WriteAllAndSync(int fd, std::string_view content) {
   while (!content.empty()) {
     ssize_t n = ::write(fd, content.data(), content.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
     content.remove_prefix(size_t(n));
   }
   return ::fsync(fd) == 0;
