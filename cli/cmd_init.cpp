@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/common.h"
+#include "node/enroll.h"
 
 namespace bosai::cli {
 
@@ -26,6 +27,7 @@ void RegisterInit(CLI::App& app, Globals& g) {
     }
     auto node = node::Node::Init(*opts);
     if (!node.ok()) return Fail(g, node.status());
+    if (auto w = node::DataDirExposure(g.data_dir)) std::cerr << "bosai: warning: " << *w << "\n";
     if (g.json) {
       PrintJson({{"node_id", (*node)->node_id()},
                  {"municipality", (*node)->municipality()},

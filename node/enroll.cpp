@@ -150,6 +150,28 @@ Result<Enrollment> Parse(const nlohmann::json& j, const std::string& where,
 
 }  // namespace
 
+Status MakeDataDir(const std::string& dir) {
+  std::error_code ec;
+  const bool made = !fs::exists(dir, ec);
+  fs::create_directories(fs::path(dir) / "keys", ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", dir, ec.message()));
+  if (made) fs::permissions(dir, fs::perms::owner_all, ec);
+  if (!ec) fs::permissions(fs::path(dir) / "keys", fs::perms::owner_all, ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", dir, ec.message()));
+  return Status::Ok();
+}
+
+std::optional<std::string> DataDirExposure(const std::string& dir) {
+  std::error_code ec;
+  const fs::perms mode = fs::status(dir, ec).permissions();
+  const fs::perms open = fs::perms::group_all | fs::perms::others_all;
+  if (ec || (mode & open) == fs::perms::none) return std::nullopt;
+  return fmt::format(
+      "other users of this computer may read the data dir {} (mode {:04o}), which holds "
+      "residents' names and addresses: `chmod 700 {}`",
+      dir, int(mode & fs::perms::mask), dir);
+}
+
 Status CreateRootDir(const std::string& municipality, const std::string& dir) {
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, sync::CreateRoot(municipality));
   std::error_code ec;
@@ -184,10 +206,7 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
   if (fs::exists(fs::path(data_dir) / "bosai.db")) {
     return Status::Exists(fmt::format("{} already holds a node", data_dir));
   }
-  std::error_code ec;
-  fs::create_directories(keys, ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", keys.string(), ec.message()));
-  fs::permissions(keys, fs::perms::owner_all, ec);
+  BOSAI_RETURN_IF_ERROR(MakeDataDir(data_dir));
   InitCrypto();
   SigningKey key = SigningKey::Generate();
   fs::path key_path = keys / "node.key";

@@ -22,6 +22,14 @@ namespace bosai::node {
 
 Status CreateRootDir(const std::string& municipality, const std::string& dir);
 
+// Creates a new node's data dir and its keys/ (`init`, `keys node request`). The data dir holds
+// residents' names and addresses: one this makes is its owner's alone (mode 0700, whatever the
+// umask), as keys/ always is; one that exists keeps its mode (DataDirExposure says so).
+Status MakeDataDir(const std::string& dir);
+// When data dir DIR lets other users of this computer in (any access for group or others), a
+// warning that says so and how to close it; nullopt otherwise.
+std::optional<std::string> DataDirExposure(const std::string& dir);
+
 // The node key in a data dir's keys/node.key (the hex of SigningKey::secret()). Errors name the
 // file; a missing one is NotFound.
 Result<SigningKey> ReadNodeKey(const std::string& path);

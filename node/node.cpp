@@ -143,10 +143,7 @@ Result<std::unique_ptr<Node>> Node::InitFiles(const InitOptions& options) {
   }
   if (!node_key) node_key = SigningKey::Generate();
 
-  std::error_code ec;
-  fs::create_directories(dir / "keys", ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", dir.string(), ec.message()));
-  fs::permissions(dir / "keys", fs::perms::owner_all, ec);
+  BOSAI_RETURN_IF_ERROR(MakeDataDir(dir.string()));
   std::string root_key = options.root_key;
   bool development_root = options.enrollment.empty() && root_key.empty();
   if (development_root) {
@@ -300,6 +297,7 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
     report->warnings.push_back("this node uses a development root, not a municipality's root");
   }
   if (auto w = ClockWarning()) report->warnings.push_back(*w);
+  if (auto w = DataDirExposure(data_dir_)) report->warnings.push_back(*w);
   return report;
 }
 

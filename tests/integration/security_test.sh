@@ -10,7 +10,9 @@
 #  - a node key file whose public half does not match its seed (it would sign what no peer can
 #    verify) stops every command, naming the file;
 #  - so does a data key file that is damaged, replaced or gone (My Number would be sealed with a
-#    key no other node holds).
+#    key no other node holds);
+#  - a data dir init makes is its owner's alone, whatever the umask; one other users may enter
+#    is warned of by init and doctor.
 source "$(dirname "$0")/lib.sh" "$@"
 ROGUE=$TOOLS/rogue_peer
 
@@ -154,3 +156,22 @@ expect_eq "$(cat root/revoked.txt)" "042021-hub
 "$BOSAI" --json keys trust export --root root --out trust3.json > t3.json
 grep -q '"revoked":4' t3.json || fail "trust export: $(cat t3.json)"
 check "a trust export carries every revocation"
+
+# The data dir holds residents' names and addresses: one init makes is its owner's alone.
+( umask 022 && b own init --node-id 042021-own --municipality 042021 > /dev/null 2> own.err )
+expect_eq "$(stat -c %a own) $(stat -c %a own/keys)" "700 700" "init makes the data dir 0700"
+expect_eq "$(cat own.err)" "" "init into a data dir it makes warns of nothing"
+( umask 022 && b own2 keys node request --node-id 042021-own2 --out own2.json > /dev/null )
+expect_eq "$(stat -c %a own2)" "700" "keys node request makes the data dir 0700"
+mkdir -m 755 shared
+b shared init --node-id 042021-shared --municipality 042021 > /dev/null 2> shared.err
+expect_eq "$(stat -c %a shared)" "755" "init keeps the mode of a data dir that exists"
+warning="other users of this computer may read the data dir shared (mode 0755), which holds \
+residents' names and addresses: \`chmod 700 shared\`"
+expect_eq "$(cat shared.err)" "bosai: warning: $warning" "init warns of an open data dir"
+b shared doctor > doctor.txt || fail "doctor: $(cat doctor.txt)"
+grep -qF "warning: $warning" doctor.txt || fail "doctor: $(cat doctor.txt)"
+chmod 700 shared
+b shared doctor > doctor.txt
+if grep -q "other users" doctor.txt; then fail "doctor still warns: $(cat doctor.txt)"; fi
+check "an open data dir is warned of by init and doctor, until it is closed"
