@@ -151,7 +151,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
       ->capture_default_str();
   auto* skip =
       imp->add_option("--skip-invalid", *rejects,
-                      "Import the valid rows; write the others with their reasons to this CSV");
+                      "Import the valid rows; write the others with their reasons to this CSV "
+                      "(readable by its owner alone: it may hold My Numbers)");
   auto check = std::make_shared<bool>(false);
   auto* check_flag = imp->add_flag("--check", *check,
                                    "Check the file as an import would (every row, and My Numbers "
@@ -246,7 +247,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
   exp->add_flag("--bom", *bom,
                 "Begin a UTF-8 file with a byte order mark, which Excel needs to read it as UTF-8");
   exp->add_flag("--reveal-my-number", *reveal_all,
-                "Write My Number in full (else its column is left empty)");
+                "Write My Number in full (else its column is left empty); the file is then "
+                "readable by its owner alone");
   exp->callback([&g, out, out_encoding, reveal_all, bom] {
     auto enc = node::ParseEncoding(*out_encoding);
     if (!enc.ok() || *enc == node::Encoding::kAuto || *enc == node::Encoding::kUtf16) {

@@ -2,6 +2,7 @@
 #include "node/csv.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unicode/ustring.h>
 #include <unistd.h>
 
@@ -375,7 +376,8 @@ void AppendCsvField(std::string& out, std::string_view v) {
 }
 
 Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, Encoding encoding,
-                                                     std::vector<std::string> columns, bool bom) {
+                                                     std::vector<std::string> columns, bool bom,
+                                                     bool secret) {
   if (encoding != Encoding::kUtf8 && encoding != Encoding::kCp932) {
     return Status::Invalid(
         fmt::format("cannot write {}: write utf-8 or cp932", EncodingName(encoding)));
@@ -393,8 +395,9 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
     if (U_FAILURE(err)) return Status::IoError("ICU has no windows-31j converter");
     ucnv_setFromUCallBack(w->cp932_, UCNV_FROM_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
   }
+  ::unlink(w->temp_path_.c_str());  // one left by a crash keeps its mode when opened
   w->file_ = std::fopen(w->temp_path_.c_str(), "wb");
-  if (!w->file_) {
+  if (!w->file_ || (secret && ::fchmod(fileno(w->file_), 0600) != 0)) {
     return Status::IoError(
         fmt::format("{}: cannot create: {}", w->temp_path_, std::strerror(errno)));
   }

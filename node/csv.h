@@ -55,10 +55,11 @@ struct Substitution {
 class CsvWriter {
  public:
   // Starts the file with the header row COLUMNS, after a byte order mark when `bom` (UTF-8
-  // only: Excel reads a UTF-8 file as such only with one).
+  // only: Excel reads a UTF-8 file as such only with one). A `secret` file (one that may hold My
+  // Numbers in full) is readable by its owner alone (mode 0600), whatever the umask.
   static Result<std::unique_ptr<CsvWriter>> Create(const std::string& path, Encoding encoding,
                                                    std::vector<std::string> columns,
-                                                   bool bom = false);
+                                                   bool bom = false, bool secret = false);
   ~CsvWriter();  // without a Close() that succeeded, removes what it wrote
   // One record, a field for each column. A field CP932 cannot hold is an error that names its
   // column and its first such character, and writes nothing.

@@ -966,9 +966,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     std::vector<std::string> columns = {"line", "reason"};
     columns.insert(columns.end(), header.names.begin(), header.names.end());
     const bool cp932 = report.encoding == Encoding::kCp932;
-    BOSAI_ASSIGN_OR_RETURN(rejects, CsvWriter::Create(*options.rejects_path,
-                                                      cp932 ? Encoding::kCp932 : Encoding::kUtf8,
-                                                      std::move(columns), !cp932 && input_bom));
+    // (Its owner's alone: the rows hold their My Numbers as the register did.)
+    BOSAI_ASSIGN_OR_RETURN(
+        rejects,
+        CsvWriter::Create(*options.rejects_path, cp932 ? Encoding::kCp932 : Encoding::kUtf8,
+                          std::move(columns), !cp932 && input_bom, true));
   }
   if (!overlap) {  // else pass 1 hands over the rows
     BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
@@ -1349,7 +1351,8 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   std::vector<std::string> columns;
   for (const ColumnDef& c : kColumns) columns.emplace_back(c.name);
   BOSAI_ASSIGN_OR_RETURN(auto writer,
-                         CsvWriter::Create(options.path, options.encoding, columns, options.bom));
+                         CsvWriter::Create(options.path, options.encoding, columns, options.bom,
+                                           /*secret=*/options.reveal_my_number));
   Db& db = node.store().db();
   ReadSnapshot snapshot(db);
   BOSAI_ASSIGN_OR_RETURN(uint64_t total, CountResidents(node));

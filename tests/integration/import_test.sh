@@ -60,6 +60,7 @@ check "search by kana, hiragana, birth date, name, My Number and household"
 
 # An export is the register imported, byte for byte (in the register's order), with each
 # resident's status added; My Number is left out unless asked for.
+umask 022  # (as a login shell's)
 b d resident export --out back.csv --reveal-my-number 2> export.log
 expect_eq "$(cat export.log)" "exported 50000 residents to back.csv" "export says what it wrote"
 cut -d, -f1-13 back.csv | cmp - r.csv || fail "an export differs from the register imported"
@@ -71,6 +72,8 @@ grep -q "(50000 My Numbers left out; --reveal-my-number writes them)" export.log
   fail "export without My Number: $(cat export.log)"
 expect_eq "$(cut -d, -f11 masked.csv | sort -u | tr '\n' '|')" "|my_number|" \
   "an export leaves My Number out unless asked"
+expect_eq "$(stat -c %a back.csv) $(stat -c %a masked.csv)" "600 644" \
+  "an export with My Numbers in full is readable by its owner alone"
 
 # A bad file changes nothing.
 before=$(b d state hash)
@@ -130,6 +133,7 @@ b s resident import bad.csv --skip-invalid rejects.csv 2> skip.log
 grep -q "imported 4, rejected 1" skip.log || fail "skip summary: $(cat skip.log)"
 expect_eq "$(b s resident count)" 4 "--skip-invalid imports the valid rows"
 grep -q '^6,.*birth_date' rejects.csv || fail "rejects: $(cat rejects.csv)"
+expect_eq "$(stat -c %a rejects.csv)" 600 "the rejects (My Numbers as the register had them) are the owner's"
 check "--skip-invalid writes the rejects"
 # CP932 for Excel: an address typed on Unix (U+2212 MINUS SIGN) is written in CP932's form, said.
 first=$(sed -n 2p bad.csv | cut -d, -f2)
