@@ -6,11 +6,15 @@
 # `PRAGMA integrity_check` of the same file (part of what doctor does). Prints one JSON line:
 #   {"bench":"import","rows":N,"seconds":S,"baseline_seconds":B,"ratio":S/B,"csv_bytes":C,
 #    "db_bytes":D,"db_per_csv":D/C,"op_log_bytes":L,"body_bytes":Y,"peak_rss_mb":M,
+#    "cpu_seconds":U,"records":K,"key_bytes":KB,"clock_bytes":CB,
 #    "baseline_db_bytes":E,"pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4},
 #    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
 #    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P},
 #    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q}}
-# where op_log_bytes is the stored size of the signed, compressed op-log blocks (part of D),
+# where cpu_seconds is the import's user and system time (against `seconds`, how much of two
+# cores it kept busy), records the records it made (residents and households), key_bytes and
+# clock_bytes the bytes of their keys and clocks in `records` (part of D beside the bodies),
+# op_log_bytes the stored size of the signed, compressed op-log blocks (part of D),
 # body_bytes the stored size of the current record bodies (part of D), baseline_db_bytes the size
 # of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
 # database's pages by table or index (SQLite's dbstat), the rest of D being small tables and free
@@ -44,7 +48,7 @@ baseline=$(echo "$t1 - $t0" | bc -l)
 
 "$bosai" --data-dir node init --node-id 042021-bench --municipality 042021 > /dev/null
 t0=$(now)
-/usr/bin/time -f "%M" -o rss.txt "$bosai" --data-dir node resident import r.csv 2> import.log
+/usr/bin/time -f "%M %U %S" -o rss.txt "$bosai" --data-dir node resident import r.csv 2> import.log
 t1=$(now)
 seconds=$(echo "$t1 - $t0" | bc -l)
 grep -q "imported $count," import.log || { cat import.log >&2; exit 1; }
@@ -52,7 +56,10 @@ db_bytes=0
 for f in node/bosai.db node/bosai.db-wal; do
   [ -f "$f" ] && db_bytes=$((db_bytes + $(stat -c %s "$f")))
 done
-rss_kb=$(tail -1 rss.txt)
+read -r rss_kb user_s sys_s < <(tail -1 rss.txt)
+cpu_seconds=$(echo "$user_s + $sys_s" | bc -l)
+read -r records key_bytes clock_bytes < <(sqlite3 -separator ' ' node/bosai.db \
+  "select count(*), sum(length(cast(key as blob))), sum(length(clock)) from records")
 op_log_bytes=$(sqlite3 node/bosai.db "select coalesce(sum(length(data)), 0) from blocks")
 baseline_db_bytes=$(stat -c %s base.db)
 pages() { sqlite3 node/bosai.db "select coalesce(sum(pgsize), 0) from dbstat where name = '$1'"; }
@@ -105,8 +112,8 @@ export_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"peak
 doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
   "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s,"export":%s}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"cpu_seconds":%.2f,"records":%d,"key_bytes":%d,"clock_bytes":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s,"export":%s}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
-  "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
+  "$cpu_seconds" "$records" "$key_bytes" "$clock_bytes" "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
   "$changed" "$((rss2_kb / 1024))" "$doctor_json" "$export_json"

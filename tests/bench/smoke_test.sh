@@ -18,6 +18,7 @@ check() {  # NAME LINE KEY...: every KEY is in LINE with a number
 
 check import "$(bash "$here/import_bench.sh" "$bosai" --count 5000)" \
   rows seconds baseline_seconds ratio csv_bytes db_bytes db_per_csv op_log_bytes body_bytes \
-  peak_rss_mb blocks records record_keys record_index changed integrity_check_seconds
+  peak_rss_mb cpu_seconds key_bytes clock_bytes blocks records record_keys record_index changed \
+  integrity_check_seconds
 check sync "$(bash "$here/sync_bench.sh" "$bosai" --ops 20000 | tr '\n' ' ')" \
   seconds baseline_seconds ratio peak_rss_mb
