@@ -386,8 +386,11 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
     return Status::Invalid("a byte order mark is for UTF-8 only");
   }
   std::unique_ptr<CsvWriter> w(new CsvWriter());
+  const OutputTarget target = ResolveOutput(path);
   w->path_ = path;
-  w->temp_path_ = path + ".partial";
+  w->target_ = target.path.string();
+  w->in_place_ = target.in_place;
+  w->temp_path_ = w->in_place_ ? path : w->target_ + ".partial";
   w->columns_ = std::move(columns);
   if (encoding == Encoding::kCp932) {
     UErrorCode err = U_ZERO_ERROR;
@@ -395,9 +398,10 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
     if (U_FAILURE(err)) return Status::IoError("ICU has no windows-31j converter");
     ucnv_setFromUCallBack(w->cp932_, UCNV_FROM_U_CALLBACK_STOP, nullptr, nullptr, nullptr, &err);
   }
-  ::unlink(w->temp_path_.c_str());  // one left by a crash keeps its mode when opened
-  w->file_ = std::fopen(w->temp_path_.c_str(), "wb");
-  if (!w->file_ || (secret && ::fchmod(fileno(w->file_), 0600) != 0)) {
+  if (!w->in_place_) ::unlink(w->temp_path_.c_str());  // one left by a crash keeps its mode
+  // (In place: appended, as WriteFileAtomically does.)
+  w->file_ = std::fopen(w->temp_path_.c_str(), w->in_place_ ? "ab" : "wb");
+  if (!w->file_ || (secret && !w->in_place_ && ::fchmod(fileno(w->file_), 0600) != 0)) {
     return Status::IoError(
         fmt::format("{}: cannot create: {}", w->temp_path_, std::strerror(errno)));
   }
@@ -411,7 +415,7 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
 
 CsvWriter::~CsvWriter() {
   if (file_) std::fclose(file_);
-  if (!closed_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
+  if (!closed_ && !in_place_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
   if (cp932_) ucnv_close(cp932_);
 }
 
@@ -508,14 +512,15 @@ std::optional<std::string> CsvWriter::ToCp932(std::u16string_view text) {
 
 Status CsvWriter::Close() {
   // Written to the disk before it takes the path: a crash leaves the old file or the new one.
-  bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  bool ok = std::fflush(file_) == 0 && SyncOutput(fileno(file_));
   ok = std::fclose(file_) == 0 && ok;
   file_ = nullptr;
-  if (!ok || std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+  if (!ok || (!in_place_ && std::rename(temp_path_.c_str(), target_.c_str()) != 0)) {
     return Status::IoError(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
   }
   closed_ = true;
-  const std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  if (in_place_) return Status::Ok();
+  const std::filesystem::path dir = std::filesystem::path(target_).parent_path();
   return SyncDirectory(dir.empty() ? "." : dir);
 }
 

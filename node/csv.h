@@ -76,7 +76,10 @@ class CsvWriter {
   // TEXT in CP932, or nullopt when CP932 cannot hold all of it, read back the same.
   std::optional<std::string> ToCp932(std::u16string_view text);
 
-  std::string path_, temp_path_;
+  std::string path_;       // as given
+  std::string target_;     // the file replaced (ResolveOutput): path_, or what its link names
+  std::string temp_path_;  // written, then renamed to target_; path_ itself when in_place_
+  bool in_place_ = false;  // path_ is no regular file (a terminal, a pipe, /dev/stdout)
   std::vector<std::string> columns_;
   std::FILE* file_ = nullptr;
   UConverter* cp932_ = nullptr;               // when the file is CP932

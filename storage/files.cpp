@@ -47,7 +47,7 @@ bool WriteAllAndSync(int fd, std::string_view content) {
     }
     content.remove_prefix(size_t(n));
   }
-  return ::fsync(fd) == 0;
+  return SyncOutput(fd);
 }
 
 std::filesystem::path DirectoryOf(const std::filesystem::path& path) {
@@ -57,12 +57,31 @@ std::filesystem::path DirectoryOf(const std::filesystem::path& path) {
 
 }  // namespace
 
+OutputTarget ResolveOutput(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  // /dev/stdout and its kin name this process's descriptors (a file the shell opened to append
+  // to, say): written to, never replaced, whatever they lead to.
+  const std::string text = fs::absolute(path).lexically_normal().string();
+  if (text.rfind("/dev/", 0) == 0 || text.rfind("/proc/", 0) == 0) return {path, true};
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);  // of what a link names
+  if (ec || !fs::exists(st)) return {path, false};
+  if (!fs::is_regular_file(st)) return {path, true};
+  if (fs::is_symlink(fs::symlink_status(path, ec))) {
+    fs::path target = fs::canonical(path, ec);
+    return ec ? OutputTarget{path, true} : OutputTarget{target, false};
+  }
+  return {path, false};
+}
+
+bool SyncOutput(int fd) { return ::fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP; }
+
 Status SyncDirectory(const std::filesystem::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return Status::IoError(fmt::format("{}: cannot open: {}", dir.string(), std::strerror(errno)));
   }
-  const bool ok = ::fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP;
+  const bool ok = SyncOutput(fd);
   const int error = errno;
   ::close(fd);
   if (!ok) {
@@ -87,8 +106,21 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view content,
   return SyncDirectory(DirectoryOf(path));
 }
 
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
-                           bool secret) {
+Status WriteFileAtomically(const std::filesystem::path& to, std::string_view content, bool secret) {
+  const OutputTarget target = ResolveOutput(to);
+  if (target.in_place) {
+    // Appended: a file the shell opened for this process (`>` has emptied it, `>>` has not).
+    int fd = ::open(to.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    const bool ok = fd >= 0 && WriteAllAndSync(fd, content);
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      return Status::IoError(
+          fmt::format("{}: write failed: {}", to.string(), std::strerror(error)));
+    }
+    return Status::Ok();
+  }
+  const std::filesystem::path& path = target.path;
   const std::filesystem::path tmp = path.string() + ".tmp";
   ::unlink(tmp.c_str());  // one left by a crash, with other permissions
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
@@ -105,8 +137,7 @@ Status WriteFileAtomically(const std::filesystem::path& path, std::string_view c
   }
   if (!ok) {
     ::unlink(tmp.c_str());
-    return Status::IoError(
-        fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
+    return Status::IoError(fmt::format("{}: write failed: {}", to.string(), std::strerror(error)));
   }
   return SyncDirectory(DirectoryOf(path));
 }

@@ -25,10 +25,24 @@ std::string JsonMessage(std::string_view what);
 // and then its directory's entry for it are synced. Readable by its owner only when SECRET.
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret);
 
+// Where a file written whole to PATH goes. Usually it replaces `path` (PATH, or the file that a
+// symbolic link at PATH names: the link stays): written beside it, then renamed over it. When
+// PATH is not a regular file (a terminal, a pipe), or is in /dev or /proc (/dev/stdout, which
+// may lead to a file the shell opened to append to), `in_place`: appended to, never replaced.
+struct OutputTarget {
+  std::filesystem::path path;
+  bool in_place = false;
+};
+OutputTarget ResolveOutput(const std::filesystem::path& path);
+
+// Syncs FD, an output file (a terminal or a pipe cannot be: that is no error).
+bool SyncOutput(int fd);
+
 // Writes CONTENT to PATH in place of what it held, whole or not at all, durably: to PATH.tmp,
 // synced, renamed to PATH, and the directory synced. A crash leaves the old file or the new
 // one; once it returns, the new one survives a power cut (a bundle on a USB stick, a
-// revocation at the root). Readable by its owner only when SECRET.
+// revocation at the root). Readable by its owner only when SECRET. A PATH that is not a
+// regular file (ResolveOutput) is written to as it is.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                            bool secret);
 

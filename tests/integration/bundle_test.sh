@@ -11,6 +11,18 @@ b a resident import r.csv 2>/dev/null
 
 # Against a vector file carried from B (B has never met A).
 b b sync vector --out b.vec
+# To standard output (here a file the shell appends to): written to, never replaced.
+echo "before" > out.log
+b b sync vector --out /dev/stdout >> out.log
+expect_eq "$(head -1 out.log)" "before" "a vector file to /dev/stdout is appended"
+cmp -s <(tail -n +2 out.log) b.vec || fail "the vector on stdout differs: $(cat out.log)"
+[ -L /dev/stdout ] || fail "/dev/stdout is no longer a link"
+b a resident export --out /dev/stdout > exported.csv 2> /dev/null
+expect_eq "$(wc -l < exported.csv)" 501 "a register exported to standard output"
+ln -s b.vec link.vec
+b b sync vector --out link.vec
+[ -L link.vec ] || fail "a vector written through a link replaced the link"
+check "files written to standard output and through links"
 b a --json sync export --vector b.vec --out all.bundle > ex.json
 grep -q '"blocks":2' ex.json || fail "export: $(cat ex.json)"
 empty=$(b b state hash)

@@ -5,6 +5,7 @@
 #include "storage/files.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,6 +127,37 @@ TEST_F(FilesTest, AFileThatCannotBeWrittenLeavesTheOldOne) {
   EXPECT_NE(st.message().find(out.string()), std::string::npos) << st.message();
   EXPECT_EQ(Read(out), "old");
   EXPECT_FALSE(WriteFileAtomically(dir_ / "no-such-dir" / "x", "new", false).ok());
+}
+
+// A link is followed, and stays; what is not a regular file (a pipe, /dev/stdout) is written to,
+// never replaced (renamed over, /dev/stdout would become a file).
+TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
+  const fs::path real = dir_ / "real.json", link = dir_ / "link.json";
+  ASSERT_TRUE(WriteFileAtomically(real, "old", false).ok());
+  fs::create_symlink(real, link);
+  EXPECT_EQ(ResolveOutput(link).path, real);
+  EXPECT_FALSE(ResolveOutput(link).in_place);
+  ASSERT_TRUE(WriteFileAtomically(link, "new", false).ok());
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(Read(real), "new");
+
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  EXPECT_TRUE(ResolveOutput(fifo).in_place);
+  ASSERT_TRUE(WriteFileAtomically(fifo, "through the pipe", false).ok());
+  char buf[64] = {};
+  EXPECT_EQ(::read(reader, buf, sizeof buf), ssize_t(16));
+  EXPECT_EQ(std::string(buf), "through the pipe");
+  ::close(reader);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_FALSE(fs::exists(fifo.string() + ".tmp"));
+
+  for (const char* path : {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev/null"}) {
+    EXPECT_TRUE(ResolveOutput(path).in_place) << path;
+  }
+  EXPECT_FALSE(ResolveOutput(dir_ / "new.json").in_place);
 }
 
 TEST_F(FilesTest, JsonMessagesLoseTheParsersTag) {
