@@ -1,10 +1,12 @@
 // bosai conflicts: list, show and resolve concurrent writes kept for review (DESIGN §4).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 
 #include "cli/common.h"
 #include "node/records.h"
+#include "node/resident.h"
 
 namespace bosai::cli {
 void RegisterConflicts(CLI::App& app, Globals& g) {
@@ -12,24 +14,39 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
-  cmd->add_subcommand("list", "List open conflicts")->callback([&g] {
-    auto node = OpenNode(g);
-    if (!node) return;
-    auto list = node->store().ListConflicts();
-    if (!list.ok()) return Fail(g, list.status());
-    if (g.json) {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
-      return PrintJson({{"conflicts", arr}});
-    }
-    for (const auto& c : *list) {
-      auto j = ConflictJson(*node, c);
-      std::cout << fmt::format("{}  {} {} {}: shown \"{}\", other \"{}\"\n", c.id,
-                               j["entity"].get<std::string>(), c.key, j["field"].get<std::string>(),
-                               j["shown"].get<std::string>(), j["other"].get<std::string>());
-    }
-    if (list->empty()) std::cerr << "no conflicts\n";
-  });
+  cmd->add_subcommand("list", "List open conflicts, and My Numbers held by more than one resident")
+      ->callback([&g] {
+        auto node = OpenNode(g);
+        if (!node) return;
+        auto list = node->store().ListConflicts();
+        if (!list.ok()) return Fail(g, list.status());
+        auto shared = node::SharedMyNumbers(*node);
+        if (!shared.ok()) return Fail(g, shared.status());
+        if (g.json) {
+          nlohmann::json arr = nlohmann::json::array(), numbers = nlohmann::json::array();
+          for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
+          for (const auto& s : *shared) {
+            numbers.push_back({{"my_number", s.my_number}, {"residents", s.residents}});
+          }
+          return PrintJson({{"conflicts", arr}, {"shared_my_numbers", numbers}});
+        }
+        for (const auto& c : *list) {
+          auto j = ConflictJson(*node, c);
+          std::cout << fmt::format("{}  {} {} {}: shown \"{}\", other \"{}\"\n", c.id,
+                                   j["entity"].get<std::string>(), c.key,
+                                   j["field"].get<std::string>(), j["shown"].get<std::string>(),
+                                   j["other"].get<std::string>());
+        }
+        for (const auto& s : *shared) {
+          std::cout << fmt::format("My Number {} held by {} residents: {}\n", s.my_number,
+                                   s.residents.size(), fmt::join(s.residents, ", "));
+        }
+        if (!shared->empty()) {
+          std::cerr << "(correct the My Number of all but one: bosai resident edit ID --set "
+                       "my_number=...)\n";
+        }
+        if (list->empty() && shared->empty()) std::cerr << "no conflicts\n";
+      });
 
   auto* show = cmd->add_subcommand("show", "Show one conflict");
   auto id = std::make_shared<std::string>();

@@ -27,6 +27,10 @@ void PrintResidentPlain(const nlohmann::json& j) {
                              c["field"].get<std::string>(), c["other"].get<std::string>(),
                              c["id"].get<std::string>());
   }
+  for (const auto& other : j["my_number_shared_with"]) {
+    std::cout << fmt::format("conflict:       my_number also held by {}\n",
+                             other.get<std::string>());
+  }
 }
 
 void Import(Globals& g, const std::string& file, const std::string& encoding,
@@ -195,6 +199,14 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (!conflicts.ok()) return Fail(g, conflicts.status());
     j["conflicts"] = nlohmann::json::array();
     for (const auto& c : *conflicts) j["conflicts"].push_back(ConflictJson(*node, c));
+    auto shared = node::SharedMyNumbers(*node, false, *key);
+    if (!shared.ok()) return Fail(g, shared.status());
+    j["my_number_shared_with"] = nlohmann::json::array();
+    for (const auto& s : *shared) {
+      for (const auto& other : s.residents) {
+        if (other != *key) j["my_number_shared_with"].push_back(other);
+      }
+    }
     if (g.json) return PrintJson(j);
     PrintResidentPlain(j);
   });

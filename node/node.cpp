@@ -298,6 +298,12 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
   }
   if (auto w = ClockWarning()) report->warnings.push_back(*w);
   if (auto w = DataDirExposure(data_dir_)) report->warnings.push_back(*w);
+  BOSAI_ASSIGN_OR_RETURN(std::vector<SharedMyNumber> shared, SharedMyNumbers(*this));
+  if (!shared.empty()) {
+    report->warnings.push_back(fmt::format(
+        "{} held by more than one resident (bosai conflicts list)",
+        shared.size() == 1 ? "a My Number is" : std::to_string(shared.size()) + " My Numbers are"));
+  }
   return report;
 }
 

@@ -697,6 +697,22 @@ struct Validation {
   KeyLines heads;
 };
 
+// The resident other than KEY who holds, on this node (read through DB), the My Number whose
+// keyed hash is HASH, if any. (Prepared once: Prepare caches it.)
+Result<std::optional<std::string>> OtherHolderOfMyNumber(Db& db, int64_t hash,
+                                                         std::string_view key) {
+  Stmt& q = db.Prepare(
+      "SELECT r.key FROM record_index i JOIN records r ON r.id = i.record "
+      "WHERE i.kind = ? AND i.value = ? AND +r.entity = ? AND r.key <> ?");
+  q.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, hash).Bind(3, ENTITY_RESIDENT).Bind(4, key);
+  std::optional<std::string> other;
+  if (q.Step()) other = std::string(q.Text(0));
+  Status st = q.status();
+  q.Reset();
+  BOSAI_RETURN_IF_ERROR(st);
+  return other;
+}
+
 // Finds the resident codes of the file that the store holds with more or fewer leading zeros
 // but not as written: a spreadsheet that read the codes as numbers dropped their zeros (or did
 // so to the file of an earlier import). Imported, each would be a second resident. One scan of
@@ -793,20 +809,14 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     if (valid) {
       if (!row.my_number.empty() && held) {
         // Already held by another resident on this node?
-        std::string key = node.municipality() + ":" + row.resident_code;
-        int64_t h = node.data_key()->LookupHash("mynumber", row.my_number);
-        // Prepared once for the whole file (Prepare caches it).
-        Stmt& q = held->Prepare(
-            "SELECT r.key FROM record_index i JOIN records r ON r.id = i.record "
-            "WHERE i.kind = ? AND i.value = ? AND +r.entity = ? AND r.key <> ?");
-        q.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, h).Bind(3, ENTITY_RESIDENT).Bind(4, key);
-        if (q.Step()) {
+        BOSAI_ASSIGN_OR_RETURN(
+            std::optional<std::string> other,
+            OtherHolderOfMyNumber(*held, node.data_key()->LookupHash("mynumber", row.my_number),
+                                  node.municipality() + ":" + row.resident_code));
+        if (other) {
           validator.Add(&v->problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
-                        fmt::format("already registered to resident {}", q.Text(0)));
+                        fmt::format("already registered to resident {}", *other));
         }
-        Status lookup = q.status();
-        q.Reset();
-        BOSAI_RETURN_IF_ERROR(lookup);
       }
       if (row.head) v->heads.Add(row.household_code, uint32_t(rec.line));
     }
@@ -1430,6 +1440,65 @@ Result<bool> HasHousehold(Node& node, std::string_view key) {
 
 Result<uint64_t> CountResidents(Node& node) { return node.store().CountRecords(ENTITY_RESIDENT); }
 
+Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
+                                                    std::string_view resident) {
+  std::vector<SharedMyNumber> out;
+  if (!node.data_key()) return out;
+  Db& db = node.store().db();
+  ReadSnapshot snapshot(db);
+  // The keyed hashes held more than once (the index is in hash order: no sort), or RESIDENT's.
+  std::vector<int64_t> hashes;
+  if (resident.empty()) {
+    BOSAI_ASSIGN_OR_RETURN(
+        Stmt q, db.PrepareOnce("SELECT value FROM record_index WHERE kind = ? GROUP BY value "
+                               "HAVING count(*) > 1"));
+    q.Bind(1, int64_t(IndexKind::kLookup));
+    while (q.Step()) hashes.push_back(q.Int(0));
+    BOSAI_RETURN_IF_ERROR(q.status());
+  } else {
+    BOSAI_ASSIGN_OR_RETURN(auto r, GetResident(node, resident));
+    if (!r || r->resident.my_number().empty()) return out;
+    BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(r->resident.my_number()));
+    hashes.push_back(hash);
+  }
+  BOSAI_ASSIGN_OR_RETURN(
+      Stmt holders,
+      db.PrepareOnce("SELECT r.key, record_body(r.body, r.key) FROM record_index i JOIN records r "
+                     "ON r.id = i.record WHERE i.kind = ? AND i.value = ? AND +r.entity = ?"));
+  for (int64_t hash : hashes) {
+    // By the sealed number itself: two numbers whose hashes collide are not shared.
+    std::map<std::string, std::vector<std::string>> by_number;
+    holders.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, hash).Bind(3, ENTITY_RESIDENT);
+    while (holders.Step()) {
+      v1::Resident r;
+      std::string_view body = holders.Blob(1);
+      if (!r.ParseFromArray(body.data(), int(body.size()))) {
+        holders.Reset();
+        return Status::Corruption(fmt::format("resident {} is damaged", holders.Text(0)));
+      }
+      by_number[r.my_number()].emplace_back(holders.Text(0));
+    }
+    BOSAI_RETURN_IF_ERROR(holders.status());
+    holders.Reset();
+    for (auto& [sealed, keys] : by_number) {
+      if (keys.size() < 2) continue;
+      if (!resident.empty() && std::find(keys.begin(), keys.end(), resident) == keys.end()) {
+        continue;
+      }
+      std::sort(keys.begin(), keys.end());
+      v1::Resident holder;
+      holder.set_my_number(sealed);
+      out.push_back({RenderField(ENTITY_RESIDENT, kMyNumber, holder.SerializeAsString(),
+                                 node.data_key(), reveal),
+                     std::move(keys)});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const SharedMyNumber& a, const SharedMyNumber& b) {
+    return a.residents < b.residents;
+  });
+  return out;
+}
+
 std::vector<std::string> EditableResidentFields() {
   std::vector<std::string> names;
   const auto* d = v1::Resident::descriptor();
@@ -1457,6 +1526,18 @@ Status UpdateResident(Node& node, std::string_view key,
     BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text,
                                                          node.data_key(), node.municipality()));
     (field == kMyNumber ? sensitive : main)[field] = value;
+    if (field == kMyNumber) {  // unique on this node, as an import has it
+      v1::Resident sealed;
+      if (sealed.ParseFromString(value) && !sealed.my_number().empty()) {
+        BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(sealed.my_number()));
+        BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
+                               OtherHolderOfMyNumber(node.store().db(), hash, key));
+        if (other) {
+          return Status::Invalid(
+              fmt::format("my_number: already registered to resident {}", *other));
+        }
+      }
+    }
     if (field == v1::Resident::kNameFieldNumber) {
       v1::Resident flags;
       flags.set_flags((current->resident.flags() & ~kFlagPrivateUseName) |

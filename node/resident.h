@@ -119,6 +119,21 @@ struct ResidentQuery {
 Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& query);
 Result<uint64_t> CountResidents(Node& node);
 
+// Residents who hold the same My Number: a semantic conflict (DESIGN §4) that no node can
+// prevent (two nodes cut off from each other each gave it to another resident; each import and
+// edit refuses one already held there), found in the state the nodes share, so that every node
+// holding the same state finds the same. Settled by correcting (or clearing) the My Number of
+// all but one: `resident edit ID --set my_number=...`. Only a node that reads My Number finds
+// them.
+struct SharedMyNumber {
+  std::string my_number;               // masked (********3214) unless reveal
+  std::vector<std::string> residents;  // their ids, in order
+};
+// Every My Number held by more than one resident, by their first id; those of RESIDENT only when
+// given.
+Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal = false,
+                                                    std::string_view resident = {});
+
 // The fields an edit may set, by name, in the record's order (all but the computed flags).
 std::vector<std::string> EditableResidentFields();
 // Sets fields from text ("name", "address", ...) as an edit on this node.

@@ -30,7 +30,8 @@ grep -q "本庁で訂正" show.txt || fail "show"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
 exchange
-expect_eq "$(b b --json conflicts list)" '{"conflicts":[]}' "resolved on both nodes"
+expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"shared_my_numbers":[]}' \
+  "resolved on both nodes"
 b b --json resident show "$id" > kept.json
 grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after resolution"
@@ -64,3 +65,38 @@ grep -qF 'conflict:       phone also "090-1234-5678"' shown.txt || fail "show: $
 b b --json resident show "$id2" > shown.json
 grep -qF '"other":"090-1234-5678"' shown.json || fail "show --json: $(cat shown.json)"
 check "resident show lists the resident's conflict"
+
+# While apart, each node gives the same My Number to another resident (each refuses it for a
+# second resident of its own): together, both list it, show it with each, and doctor warns.
+id3=$(sed -n 4p r.csv | cut -d, -f2)
+id4=$(sed -n 5p r.csv | cut -d, -f2)
+b a resident edit "$id3" --set my_number=983205673214 >/dev/null
+if b a resident edit "$id4" --set my_number=983205673214 2> dup.err; then fail "a My Number twice"; fi
+expect_eq "$(cat dup.err)" "bosai: my_number: already registered to resident 042021:$id3" \
+  "an edit refuses a My Number another resident holds"
+b b resident edit "$id4" --set my_number=983205673214 >/dev/null
+exchange
+b a --json conflicts list > ca.json
+b b --json conflicts list > cb.json
+expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the same shared My Number"
+first=$(printf '%s\n' "042021:$id3" "042021:$id4" | sort | head -1)
+second=$(printf '%s\n' "042021:$id3" "042021:$id4" | sort | tail -1)
+grep -qF "\"shared_my_numbers\":[{\"my_number\":\"********3214\",\"residents\":[\"$first\",\"$second\"]}]" ca.json ||
+  fail "shared My Number: $(cat ca.json)"
+b a conflicts list > list.txt 2> list.err
+expect_eq "$(tail -1 list.txt)" "My Number ********3214 held by 2 residents: $first, $second" \
+  "conflicts list says which residents share a My Number"
+grep -q "correct the My Number of all but one" list.err || fail "list: $(cat list.err)"
+b b resident show "$id3" > shown.txt
+grep -qF "conflict:       my_number also held by 042021:$id4" shown.txt || fail "show: $(cat shown.txt)"
+b a doctor > doctor.txt || fail "doctor fails: $(cat doctor.txt)"
+grep -qF "warning: a My Number is held by more than one resident (bosai conflicts list)" doctor.txt ||
+  fail "doctor: $(cat doctor.txt)"
+b b resident edit "$id4" --set my_number= >/dev/null
+exchange
+for n in a b; do
+  b $n --json conflicts list > c.json
+  grep -qF '"shared_my_numbers":[]' c.json || fail "still shared on $n: $(cat c.json)"
+done
+check "a My Number corrected on one node is no longer shared on either"
+check "a My Number given twice while apart is found on both nodes until corrected"

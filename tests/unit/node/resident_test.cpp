@@ -631,6 +631,58 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
   EXPECT_EQ(both.status().message(), "a dry run neither only checks nor skips invalid rows");
 }
 
+// My Number is unique per person: an import and an edit each refuse one that another resident
+// holds on the node. Two nodes cut off from each other cannot see each other's: each gives the
+// same number to another resident. When they meet, both find it held twice (the same finding on
+// each, from the state they share), show it with each resident, and doctor warns of it, until
+// an officer corrects one; then it is gone on both.
+TEST_F(ResidentTest, AMyNumberGivenTwiceWhileCutOffIsFoundOnBothNodes) {
+  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
+  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
+  ASSERT_TRUE(hall && shelter);
+  ImportOptions o;
+  o.path = Write("v1.csv", "resident_code,household_code,name,birth_date,sex,relationship\n"
+                           "8101,H1,甲,1970-01-01,男,世帯主\n"
+                           "8102,H2,乙,1971-01-01,女,世帯主\n"
+                           "8103,H3,丙,1972-01-01,男,世帯主\n");
+  ASSERT_TRUE(ImportResidents(*hall, o).ok());
+  Send(*hall, *shelter);
+
+  ASSERT_TRUE(UpdateResident(*hall, "042021:8101", {{"my_number", "983205673214"}}).ok());
+  Status again = UpdateResident(*hall, "042021:8103", {{"my_number", "983205673214"}});
+  EXPECT_EQ(again.message(), "my_number: already registered to resident 042021:8101");
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8102", {{"my_number", "9832 0567 3214"}}).ok());
+  EXPECT_TRUE(SharedMyNumbers(*hall)->empty());
+  EXPECT_TRUE(SharedMyNumbers(*shelter)->empty());
+
+  Send(*shelter, *hall);
+  Send(*hall, *shelter);
+  for (Node* node : {hall.get(), shelter.get()}) {
+    SCOPED_TRACE(node->node_id());
+    auto shared = SharedMyNumbers(*node);
+    ASSERT_TRUE(shared.ok()) << shared.status().message();
+    ASSERT_EQ(shared->size(), 1u);
+    EXPECT_EQ((*shared)[0].my_number, "********3214");
+    EXPECT_EQ((*shared)[0].residents, (std::vector<std::string>{"042021:8101", "042021:8102"}));
+    EXPECT_EQ((*SharedMyNumbers(*node, /*reveal=*/true))[0].my_number, "983205673214");
+    EXPECT_EQ((*SharedMyNumbers(*node, false, "042021:8102"))[0].residents,
+              (std::vector<std::string>{"042021:8101", "042021:8102"}));
+    EXPECT_TRUE(SharedMyNumbers(*node, false, "042021:8103")->empty());
+    auto report = node->Doctor();
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->problems.empty());
+    EXPECT_NE(std::find(report->warnings.begin(), report->warnings.end(),
+                        "a My Number is held by more than one resident (bosai conflicts list)"),
+              report->warnings.end());
+  }
+
+  // An officer at the shelter corrects the second resident's number.
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8102", {{"my_number", "123456789018"}}).ok());
+  Send(*shelter, *hall);
+  EXPECT_TRUE(SharedMyNumbers(*hall)->empty());
+  EXPECT_TRUE(SharedMyNumbers(*shelter)->empty());
+}
+
 // A shelter node cut off from the town hall corrects a phone number; meanwhile the hall imports a
 // register that changes it too. The hall cannot know of the correction: its import (and its dry
 // run) sees no conflict and writes over the register's own last value. When the two meet, the
