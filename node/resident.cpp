@@ -1471,12 +1471,13 @@ Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
     holders.Bind(1, int64_t(IndexKind::kLookup)).Bind(2, hash).Bind(3, ENTITY_RESIDENT);
     while (holders.Step()) {
       v1::Resident r;
+      std::string key(holders.Text(0));
       std::string_view body = holders.Blob(1);
       if (!r.ParseFromArray(body.data(), int(body.size()))) {
         holders.Reset();
-        return Status::Corruption(fmt::format("resident {} is damaged", holders.Text(0)));
+        return Status::Corruption(fmt::format("resident {} is damaged", key));
       }
-      by_number[r.my_number()].emplace_back(holders.Text(0));
+      by_number[r.my_number()].push_back(std::move(key));
     }
     BOSAI_RETURN_IF_ERROR(holders.status());
     holders.Reset();
