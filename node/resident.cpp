@@ -1500,6 +1500,64 @@ Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
   return out;
 }
 
+namespace {
+
+// A household has one 世帯主, whom its record names (Household.head). An edit that makes
+// resident KEY (now BEFORE; its new fields MAIN) the 世帯主 of its household is refused while
+// another member is, and names KEY the household's head; one that makes it no longer the 世帯主
+// of a household that names it (another relationship, or another household) leaves that
+// household without one. The households whose head changes: (household key, new head or "").
+Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
+                                                                     std::string_view key,
+                                                                     const v1::Resident& before,
+                                                                     const FieldMap& main) {
+  v1::Resident after = before;
+  for (uint32_t f : {v1::Resident::kHouseholdFieldNumber, v1::Resident::kRelationshipFieldNumber}) {
+    auto it = main.find(f);
+    if (it == main.end()) continue;
+    v1::Resident part;
+    if (!part.ParseFromString(it->second)) return Status::Corruption("an edit's field is damaged");
+    if (f == v1::Resident::kHouseholdFieldNumber) after.set_household(part.household());
+    if (f == v1::Resident::kRelationshipFieldNumber) after.set_relationship(part.relationship());
+  }
+  const bool was_head = before.relationship() == kRelationshipHead;
+  const bool is_head = after.relationship() == kRelationshipHead;
+  const bool moved = after.household() != before.household();
+  std::vector<std::pair<std::string, std::string>> changes;
+  auto head_of = [&](const std::string& household) -> Result<std::optional<std::string>> {
+    BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, household));
+    if (!body) return std::optional<std::string>();
+    v1::Household h;
+    if (!h.ParseFromString(*body)) {
+      return Status::Corruption(fmt::format("household {} is damaged", household));
+    }
+    return std::optional<std::string>(h.head());
+  };
+  if (was_head && (!is_head || moved) && !before.household().empty()) {
+    BOSAI_ASSIGN_OR_RETURN(auto head, head_of(before.household()));
+    if (head && *head == key) changes.emplace_back(before.household(), "");
+  }
+  if (is_head && (!was_head || moved) && !after.household().empty()) {
+    ResidentQuery members;
+    members.household = after.household();
+    members.limit = 10000;
+    BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, SearchResidents(node, members));
+    for (const ResidentRecord& m : found) {
+      if (m.key != key && m.resident.relationship() == kRelationshipHead) {
+        return Status::Invalid(fmt::format(
+            "relationship: household {} has a 世帯主 already, {}: change their relationship "
+            "first",
+            after.household(), m.key));
+      }
+    }
+    BOSAI_ASSIGN_OR_RETURN(auto head, head_of(after.household()));
+    if (!head || *head != key) changes.emplace_back(after.household(), std::string(key));
+  }
+  return changes;
+}
+
+}  // namespace
+
 std::vector<std::string> EditableResidentFields() {
   std::vector<std::string> names;
   const auto* d = v1::Resident::descriptor();
@@ -1546,10 +1604,18 @@ Status UpdateResident(Node& node, std::string_view key,
       main[v1::Resident::kFlagsFieldNumber] = Field(v1::Resident::kFlagsFieldNumber, flags);
     }
   }
+  BOSAI_ASSIGN_OR_RETURN(auto heads, HeadChanges(node, key, current->resident, main));
   Store& store = node.store();
   BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
   Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
   if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);
+  for (const auto& [household, head] : heads) {
+    if (!st.ok()) break;
+    v1::Household h;
+    h.set_head(head);
+    st = store.Put(node.scope(), ENTITY_HOUSEHOLD, household,
+                   {{v1::Household::kHeadFieldNumber, Field(v1::Household::kHeadFieldNumber, h)}});
+  }
   if (!st.ok()) {
     store.AbortWrite();
     return st;

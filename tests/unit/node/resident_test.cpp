@@ -111,6 +111,14 @@ class ResidentTest : public ::testing::Test {
     return r.ok() && *r ? (*r)->resident.address() : "<missing>";
   }
 
+  // The head a household's record names on NODE ("<none>" when it has no record).
+  static std::string Head(Node& node, const std::string& household) {
+    auto body = node.store().GetBody(v1::ENTITY_HOUSEHOLD, household);
+    v1::Household h;
+    if (!body.ok() || !*body || !h.ParseFromString(**body)) return "<none>";
+    return h.head();
+  }
+
   fs::path dir_;
   std::unique_ptr<Node> node_;
 };
@@ -631,6 +639,80 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
   EXPECT_EQ(both.status().message(), "a dry run neither only checks nor skips invalid rows");
 }
 
+// A household has one 世帯主, whom its record names. An edit that would make a second one is
+// refused, naming the first; the head changes in two edits (the old 世帯主 first), the household's
+// record following each (none between them); moving a 世帯主 out leaves the household without
+// one. The register imported again, unchanged, keeps all of it. Two nodes cut off from each
+// other that each make another member the 世帯主 write the household's head concurrently: a
+// conflict on both, for an officer.
+TEST_F(ResidentTest, AHouseholdKeepsOneHeadThroughEdits) {
+  const std::string v1 = Write("h.csv",
+                               "resident_code,household_code,name,birth_date,sex,relationship\n"
+                               "8201,H1,甲,1960-01-01,男,世帯主\n"
+                               "8202,H1,乙,1962-01-01,女,妻\n"
+                               "8203,H1,丙,1990-01-01,男,子\n"
+                               "8204,H2,丁,1950-01-01,男,世帯主\n");
+  Import(v1);
+  EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8201");
+  const std::string before = *node_->store().StateHash();
+  Status second = UpdateResident(*node_, "042021:8202", {{"relationship", "世帯主"}});
+  EXPECT_EQ(second.message(),
+            "relationship: household 042021:H1 has a 世帯主 already, 042021:8201: change their "
+            "relationship first");
+  EXPECT_EQ(*node_->store().StateHash(), before);
+
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8201", {{"relationship", "夫"}}).ok());
+  EXPECT_EQ(Head(*node_, "042021:H1"), "");
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8202", {{"relationship", "世帯主"}}).ok());
+  EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8202");
+
+  // Into a household that has its 世帯主: refused; a 世帯主 moving out leaves none behind.
+  EXPECT_FALSE(
+      UpdateResident(*node_, "042021:8203", {{"household", "H2"}, {"relationship", "世帯主"}})
+          .ok());
+  EXPECT_FALSE(UpdateResident(*node_, "042021:8204", {{"household", "H1"}}).ok());
+  ASSERT_TRUE(
+      UpdateResident(*node_, "042021:8204", {{"household", "H1"}, {"relationship", "父"}}).ok());
+  EXPECT_EQ(Head(*node_, "042021:H2"), "");
+  EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8202");
+
+  ImportReport again = Import(v1);
+  EXPECT_EQ(again.changed, 0u);
+  EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8202");
+  EXPECT_EQ((*GetResident(*node_, "042021:8201"))->resident.relationship(), "夫");
+  auto report = node_->Doctor();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty());
+
+  // Cut off, a town hall and a shelter each make another member the 世帯主.
+  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
+  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
+  ASSERT_TRUE(hall && shelter);
+  ImportOptions o;
+  o.path = v1;
+  ASSERT_TRUE(ImportResidents(*hall, o).ok());
+  Send(*hall, *shelter);
+  ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"relationship", "夫"}}).ok());
+  ASSERT_TRUE(UpdateResident(*hall, "042021:8202", {{"relationship", "世帯主"}}).ok());
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8201", {{"relationship", "父"}}).ok());
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8203", {{"relationship", "世帯主"}}).ok());
+  Send(*shelter, *hall);
+  Send(*hall, *shelter);
+  EXPECT_EQ(*hall->store().StateHash(), *shelter->store().StateHash());
+  for (Node* node : {hall.get(), shelter.get()}) {
+    SCOPED_TRACE(node->node_id());
+    auto open = node->store().ListConflicts(v1::ENTITY_HOUSEHOLD, "042021:H1");
+    ASSERT_TRUE(open.ok());
+    ASSERT_EQ(open->size(), 1u);
+    EXPECT_EQ((*open)[0].field, uint32_t(v1::Household::kHeadFieldNumber));
+    v1::Household shown, other;
+    ASSERT_TRUE(shown.ParseFromString((*open)[0].shown.value));
+    ASSERT_TRUE(other.ParseFromString((*open)[0].other.value));
+    EXPECT_EQ(std::set<std::string>({shown.head(), other.head()}),
+              std::set<std::string>({"042021:8202", "042021:8203"}));
+  }
+}
+
 // My Number is unique per person: an import and an edit each refuse one that another resident
 // holds on the node. Two nodes cut off from each other cannot see each other's: each gives the
 // same number to another resident. When they meet, both find it held twice (the same finding on
@@ -641,10 +723,11 @@ TEST_F(ResidentTest, AMyNumberGivenTwiceWhileCutOffIsFoundOnBothNodes) {
   std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
   ASSERT_TRUE(hall && shelter);
   ImportOptions o;
-  o.path = Write("v1.csv", "resident_code,household_code,name,birth_date,sex,relationship\n"
-                           "8101,H1,甲,1970-01-01,男,世帯主\n"
-                           "8102,H2,乙,1971-01-01,女,世帯主\n"
-                           "8103,H3,丙,1972-01-01,男,世帯主\n");
+  o.path = Write("v1.csv",
+                 "resident_code,household_code,name,birth_date,sex,relationship\n"
+                 "8101,H1,甲,1970-01-01,男,世帯主\n"
+                 "8102,H2,乙,1971-01-01,女,世帯主\n"
+                 "8103,H3,丙,1972-01-01,男,世帯主\n");
   ASSERT_TRUE(ImportResidents(*hall, o).ok());
   Send(*hall, *shelter);
 
