@@ -18,6 +18,7 @@
 #include "node/enroll.h"
 #include "node/records.h"
 #include "node/replication.h"
+#include "storage/ids.h"
 #include "tests/common/fresh_dir.h"
 #include "tests/common/full_disk.h"
 
@@ -817,16 +818,18 @@ TEST_F(ResidentTest, ACorrectionMadeWhileCutOffMeetsTheRegisterAsAConflict) {
   EXPECT_EQ(hall->store().ListConflicts(v1::ENTITY_RESIDENT)->size(), 1u);
 }
 
-// Registers imported at the town hall, corrections at the hall and at two shelter nodes and an
-// officer's resolutions at any of them, while the three are cut off from each other and meet only
-// now and then (a bundle from one to another, at random: what one passes on may come from a
-// third), in an order drawn from a seed; then they meet for good. A field is a set of versions,
-// each a write (its dot); a write, as seen on the node that makes it, replaces exactly the
-// versions it names: the one shown and those of the same value, and for a resolution the
-// conflict it settles too (a register's change over a node's edit names none). What DESIGN §4
-// promises whatever the order of arrival: once all have met, every node holds, for every field,
-// exactly the writes that no write named (nothing dropped silently, nothing come back), the one
-// shown the greatest by (hlc, incarnation); the state hashes are equal and doctor passes.
+// Registers imported at the town hall, corrections (addresses, phones, My Numbers) at the hall
+// and at two shelter nodes and an officer's resolutions at any of them, while the three are cut off
+// from each other and meet only now and then (a bundle from one to another, at random: what one
+// passes on may come from a third), in an order drawn from a seed; then they meet for good. A field
+// is a set of versions, each a write (its dot); a write, as seen on the node that makes it,
+// replaces exactly the versions it names: the one shown and those of the same value, and for a
+// resolution the conflict it settles too (a register's change over a node's edit names none). What
+// DESIGN §4 promises whatever the order of arrival: once all have met, every node holds, for every
+// field, exactly the writes that no write named (nothing dropped silently, nothing come back), the
+// one shown the greatest by (hlc, incarnation); the state hashes are equal and doctor passes. An
+// edit giving a My Number another resident holds on its node is refused; the My Numbers that
+// meeting made shared are found (SharedMyNumbers) as the residents' bodies have them.
 TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
   struct Made {
     std::string code;
@@ -836,8 +839,14 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
     bool named = false;  // by a later write, on the node that made it
   };
   enum class Kind { kRegister, kEdit, kResolution };
-  const char* const kNames[] = {"address", "phone"};
-  const uint32_t kFields[] = {v1::Resident::kAddressFieldNumber, v1::Resident::kPhoneFieldNumber};
+  const char* const kNames[] = {"address", "phone", "my_number"};
+  const uint32_t kFields[] = {v1::Resident::kAddressFieldNumber, v1::Resident::kPhoneFieldNumber,
+                              v1::Resident::kMyNumberFieldNumber};
+  // My Numbers an edit gives (or clears): a node refuses one another resident holds there.
+  std::vector<std::string> my_numbers = {""};
+  for (const char* first11 : {"12345678901", "98320567321", "11122233344"}) {
+    my_numbers.push_back(first11 + std::to_string(MyNumberCheckDigit(first11)));
+  }
   const std::array<std::vector<std::string>, 2> kValues = {
       std::vector<std::string>{"石巻市中央1丁目", "石巻市中央2丁目", "石巻市門脇町", "避難所"},
       std::vector<std::string>{"0225-11-0001", "0225-11-0002", "0225-11-0003", "090-0000-0000"}};
@@ -846,7 +855,8 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
     for (const FieldVersion& v : vs) out.emplace(v.dot.incarnation, v.dot.seq);
     return out;
   };
-  uint64_t writes = 0, named = 0, kept = 0, resolutions = 0;  // that the seeds reach them
+  // That the seeds reach them:
+  uint64_t writes = 0, named = 0, kept = 0, resolutions = 0, refused = 0, shared = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
@@ -932,11 +942,14 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
         auto r = GetResident(*nodes[n], "042021:" + code);
         ASSERT_TRUE(r.ok());
         if (!*r) continue;  // not come to this node yet
-        const int f = int(pick(2));
+        const int f = int(pick(3));
         write_on(n, {code}, Kind::kEdit, [&] {
-          Status st = UpdateResident(*nodes[n], "042021:" + code,
-                                     {{kNames[f], kValues[f][pick(kValues[f].size())]}});
-          ASSERT_TRUE(st.ok()) << st.message();
+          const std::string v =
+              f == 2 ? my_numbers[pick(my_numbers.size())] : kValues[f][pick(kValues[f].size())];
+          Status st = UpdateResident(*nodes[n], "042021:" + code, {{kNames[f], v}});
+          ASSERT_TRUE(st.ok() || st.message().starts_with("my_number: already registered"))
+              << st.message();
+          refused += !st.ok();
         });
       } else if (what < 8) {
         const int n = int(pick(3));
@@ -995,6 +1008,24 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
       auto report = node->store().Doctor((dir_ / "scratch.db").string());
       ASSERT_TRUE(report.ok());
       EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+      // My Numbers that meeting made shared: found from the index as from the bodies.
+      std::map<std::string, std::vector<std::string>> holders;
+      for (const std::string& code : codes) {
+        auto r = GetResident(*node, "042021:" + code);
+        ASSERT_TRUE(r.ok() && *r);
+        const std::string sealed = (*r)->resident.my_number();
+        if (!sealed.empty()) holders[sealed].push_back("042021:" + code);
+      }
+      std::set<std::vector<std::string>> expected_shared, found_shared;
+      for (auto& [sealed, keys] : holders) {
+        std::sort(keys.begin(), keys.end());
+        if (keys.size() > 1) expected_shared.insert(keys);
+      }
+      auto found = SharedMyNumbers(*node);
+      ASSERT_TRUE(found.ok()) << found.status().message();
+      for (const SharedMyNumber& f : *found) found_shared.insert(f.residents);
+      EXPECT_EQ(found_shared, expected_shared);
+      shared += found->size();
     }
     for (int n : {1, 2}) {
       ASSERT_EQ(*nodes[0]->store().StateHash(), *nodes[n]->store().StateHash());
@@ -1006,6 +1037,8 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
   EXPECT_GT(named, 100u);
   EXPECT_GT(kept, 20u);
   EXPECT_GT(resolutions, 10u);
+  EXPECT_GT(refused, 3u);  // an edit refused a My Number held on its node
+  EXPECT_GT(shared, 3u);   // and meeting made some shared
 }
 
 TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
