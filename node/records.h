@@ -48,7 +48,7 @@ std::string FormulaStart(std::string_view text);
 // A date in ISO form or 和暦 (ParseDate), not after TODAY (YYYYMMDD).
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today);
 Result<int> ParseSex(std::string_view text);  // 男/女, M/F, 1/2 → v1::Sex
-std::string SexText(int sex);                  // 男, 女, "" (unspecified), as the register says it
+std::string SexText(int sex);                 // 男, 女, "" (unspecified), as the register says it
 // 住民/転出/死亡 or resident/moved_out/deceased (empty: 住民) → v1::ResidentStatus.
 Result<int> ParseResidentStatus(std::string_view text);
 std::string ResidentStatusText(int status);  // 住民, 転出, 死亡
