@@ -818,8 +818,9 @@ TEST_F(ResidentTest, ACorrectionMadeWhileCutOffMeetsTheRegisterAsAConflict) {
   EXPECT_EQ(hall->store().ListConflicts(v1::ENTITY_RESIDENT)->size(), 1u);
 }
 
-// Registers imported at the town hall, corrections (addresses, phones, My Numbers) at the hall
-// and at two shelter nodes and an officer's resolutions at any of them, while the three are cut off
+// Registers imported at the town hall, corrections (addresses, phones, My Numbers, and whether
+// a resident is its household's 世帯主, which writes the household's head) at the hall and at two
+// shelter nodes and an officer's resolutions at any of them, while the three are cut off
 // from each other and meet only now and then (a bundle from one to another, at random: what one
 // passes on may come from a third), in an order drawn from a seed; then they meet for good. A field
 // is a set of versions, each a write (its dot); a write, as seen on the node that makes it,
@@ -839,9 +840,17 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
     bool named = false;  // by a later write, on the node that made it
   };
   enum class Kind { kRegister, kEdit, kResolution };
-  const char* const kNames[] = {"address", "phone", "my_number"};
+  const char* const kNames[] = {"address", "phone", "my_number", "relationship"};
+  // The fields followed: three of a resident's, and (kHead) the head of its household, H<code>,
+  // which an edit of its relationship writes.
+  constexpr uint32_t kHead = 1000;
   const uint32_t kFields[] = {v1::Resident::kAddressFieldNumber, v1::Resident::kPhoneFieldNumber,
-                              v1::Resident::kMyNumberFieldNumber};
+                              v1::Resident::kMyNumberFieldNumber, kHead};
+  auto record_of = [](const std::string& code, uint32_t field) {
+    return field == kHead ? std::tuple(uint32_t(v1::ENTITY_HOUSEHOLD), "042021:H" + code,
+                                       uint32_t(v1::Household::kHeadFieldNumber))
+                          : std::tuple(uint32_t(v1::ENTITY_RESIDENT), "042021:" + code, field);
+  };
   // My Numbers an edit gives (or clears): a node refuses one another resident holds there.
   std::vector<std::string> my_numbers = {""};
   for (const char* first11 : {"12345678901", "98320567321", "11122233344"}) {
@@ -856,7 +865,8 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
     return out;
   };
   // That the seeds reach them:
-  uint64_t writes = 0, named = 0, kept = 0, resolutions = 0, refused = 0, shared = 0;
+  uint64_t writes = 0, named = 0, kept = 0, resolutions = 0, refused = 0, shared = 0,
+           heads_kept = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     SCOPED_TRACE(fmt::format("seed {}", seed));
     std::mt19937_64 rng(seed);
@@ -869,7 +879,8 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
     std::vector<Made> made;
     std::set<std::string> codes;
     auto versions = [&](Node& node, const std::string& code, uint32_t field) {
-      auto v = node.store().GetFieldVersions(v1::ENTITY_RESIDENT, "042021:" + code, field);
+      auto [entity, key, number] = record_of(code, field);
+      auto v = node.store().GetFieldVersions(entity, key, number);
       EXPECT_TRUE(v.ok());
       return v.ok() ? *v : std::vector<FieldVersion>{};
     };
@@ -880,11 +891,12 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
       std::map<std::pair<std::string, uint32_t>, std::vector<FieldVersion>> before;
       std::set<std::pair<std::string, uint32_t>> edited;  // shown: not the register's
       for (const std::string& code : touched) {
-        auto state = nodes[n]->store().GetRecord(v1::ENTITY_RESIDENT, "042021:" + code);
-        ASSERT_TRUE(state.ok());
         for (uint32_t f : kFields) {
+          auto [entity, key, number] = record_of(code, f);
+          auto state = nodes[n]->store().GetRecord(entity, key);
+          ASSERT_TRUE(state.ok());
           before[{code, f}] = versions(*nodes[n], code, f);
-          if (*state && !(*state)->from_register.count(f)) edited.emplace(code, f);
+          if (*state && !(*state)->from_register.count(number)) edited.emplace(code, f);
         }
       }
       write();
@@ -942,10 +954,11 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
         auto r = GetResident(*nodes[n], "042021:" + code);
         ASSERT_TRUE(r.ok());
         if (!*r) continue;  // not come to this node yet
-        const int f = int(pick(3));
+        const int f = int(pick(4));
         write_on(n, {code}, Kind::kEdit, [&] {
-          const std::string v =
-              f == 2 ? my_numbers[pick(my_numbers.size())] : kValues[f][pick(kValues[f].size())];
+          const std::string v = f == 3   ? (pick(2) ? "世帯主" : "子")
+                                : f == 2 ? my_numbers[pick(my_numbers.size())]
+                                         : kValues[f][pick(kValues[f].size())];
           Status st = UpdateResident(*nodes[n], "042021:" + code, {{kNames[f], v}});
           ASSERT_TRUE(st.ok() || st.message().starts_with("my_number: already registered"))
               << st.message();
@@ -954,12 +967,13 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
       } else if (what < 8) {
         const int n = int(pick(3));
         Store& store = nodes[n]->store();
-        auto open = store.ListConflicts(v1::ENTITY_RESIDENT);
+        auto open = store.ListConflicts();
         ASSERT_TRUE(open.ok());
         if (open->empty()) continue;
         const Conflict c = (*open)[pick(open->size())];
+        const bool household = c.entity == v1::ENTITY_HOUSEHOLD;
         write_on(
-            n, {c.key.substr(7)}, Kind::kResolution,
+            n, {c.key.substr(household ? 8 : 7)}, Kind::kResolution,
             [&] {
               ASSERT_TRUE(store.BeginWrite("officer").ok());
               ASSERT_TRUE(store
@@ -1003,6 +1017,7 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
                 << "the version shown is not the greatest";
           }
           kept += now.size() > 1 ? now.size() - 1 : 0;
+          heads_kept += f == kHead && now.size() > 1;
         }
       }
       auto report = node->store().Doctor((dir_ / "scratch.db").string());
@@ -1037,8 +1052,9 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
   EXPECT_GT(named, 100u);
   EXPECT_GT(kept, 20u);
   EXPECT_GT(resolutions, 10u);
-  EXPECT_GT(refused, 3u);  // an edit refused a My Number held on its node
-  EXPECT_GT(shared, 3u);   // and meeting made some shared
+  EXPECT_GT(refused, 3u);     // an edit refused a My Number held on its node
+  EXPECT_GT(shared, 3u);      // and meeting made some shared
+  EXPECT_GT(heads_kept, 0u);  // a household's head written concurrently
 }
 
 TEST_F(ResidentTest, AReimportWithALateProblemChangesNothing) {
