@@ -199,7 +199,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (!conflicts.ok()) return Fail(g, conflicts.status());
     j["conflicts"] = nlohmann::json::array();
     for (const auto& c : *conflicts) j["conflicts"].push_back(ConflictJson(*node, c));
-    auto shared = node::SharedMyNumbers(*node, false, *key);
+    auto shared = node::SharedMyNumbers(*node, false, (*r)->resident.my_number());
     if (!shared.ok()) return Fail(g, shared.status());
     j["my_number_shared_with"] = nlohmann::json::array();
     for (const auto& s : *shared) {

@@ -520,8 +520,7 @@ Status CsvWriter::Close() {
   }
   closed_ = true;
   if (in_place_) return Status::Ok();
-  const std::filesystem::path dir = std::filesystem::path(target_).parent_path();
-  return SyncDirectory(dir.empty() ? "." : dir);
+  return SyncDirectory(std::filesystem::path(target_).parent_path());
 }
 
 }  // namespace bosai::node

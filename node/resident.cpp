@@ -1441,24 +1441,22 @@ Result<bool> HasHousehold(Node& node, std::string_view key) {
 Result<uint64_t> CountResidents(Node& node) { return node.store().CountRecords(ENTITY_RESIDENT); }
 
 Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
-                                                    std::string_view resident) {
+                                                    std::optional<std::string_view> sealed) {
   std::vector<SharedMyNumber> out;
   if (!node.data_key()) return out;
   Db& db = node.store().db();
   ReadSnapshot snapshot(db);
-  // The keyed hashes held more than once (the index is in hash order: no sort), or RESIDENT's.
+  // The keyed hashes held more than once (the index is in hash order: no sort), or SEALED's.
   std::vector<int64_t> hashes;
-  if (resident.empty()) {
+  if (!sealed) {
     BOSAI_ASSIGN_OR_RETURN(
         Stmt q, db.PrepareOnce("SELECT value FROM record_index WHERE kind = ? GROUP BY value "
                                "HAVING count(*) > 1"));
     q.Bind(1, int64_t(IndexKind::kLookup));
     while (q.Step()) hashes.push_back(q.Int(0));
     BOSAI_RETURN_IF_ERROR(q.status());
-  } else {
-    BOSAI_ASSIGN_OR_RETURN(auto r, GetResident(node, resident));
-    if (!r || r->resident.my_number().empty()) return out;
-    BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(r->resident.my_number()));
+  } else if (!sealed->empty()) {
+    BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(*sealed));
     hashes.push_back(hash);
   }
   BOSAI_ASSIGN_OR_RETURN(
@@ -1481,14 +1479,11 @@ Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
     }
     BOSAI_RETURN_IF_ERROR(holders.status());
     holders.Reset();
-    for (auto& [sealed, keys] : by_number) {
-      if (keys.size() < 2) continue;
-      if (!resident.empty() && std::find(keys.begin(), keys.end(), resident) == keys.end()) {
-        continue;
-      }
+    for (auto& [number, keys] : by_number) {
+      if (keys.size() < 2 || (sealed && number != *sealed)) continue;
       std::sort(keys.begin(), keys.end());
       v1::Resident holder;
-      holder.set_my_number(sealed);
+      holder.set_my_number(number);
       out.push_back({RenderField(ENTITY_RESIDENT, kMyNumber, holder.SerializeAsString(),
                                  node.data_key(), reveal),
                      std::move(keys)});

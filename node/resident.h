@@ -129,10 +129,10 @@ struct SharedMyNumber {
   std::string my_number;               // masked (********3214) unless reveal
   std::vector<std::string> residents;  // their ids, in order
 };
-// Every My Number held by more than one resident, by their first id; those of RESIDENT only when
-// given.
-Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal = false,
-                                                    std::string_view resident = {});
+// Every My Number held by more than one resident, by their first id; when SEALED is given (a
+// resident's My Number as its record holds it), that one only, if it is shared.
+Result<std::vector<SharedMyNumber>> SharedMyNumbers(
+    Node& node, bool reveal = false, std::optional<std::string_view> sealed = std::nullopt);
 
 // The fields an edit may set, by name, in the record's order (all but the computed flags).
 std::vector<std::string> EditableResidentFields();

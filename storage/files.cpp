@@ -50,11 +50,6 @@ bool WriteAllAndSync(int fd, std::string_view content) {
   return SyncOutput(fd);
 }
 
-std::filesystem::path DirectoryOf(const std::filesystem::path& path) {
-  std::filesystem::path dir = path.parent_path();
-  return dir.empty() ? std::filesystem::path(".") : dir;
-}
-
 }  // namespace
 
 OutputTarget ResolveOutput(const std::filesystem::path& path) {
@@ -76,7 +71,8 @@ OutputTarget ResolveOutput(const std::filesystem::path& path) {
 
 bool SyncOutput(int fd) { return ::fsync(fd) == 0 || errno == EINVAL || errno == ENOTSUP; }
 
-Status SyncDirectory(const std::filesystem::path& dir) {
+Status SyncDirectory(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.empty() ? "." : path;
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     return Status::IoError(fmt::format("{}: cannot open: {}", dir.string(), std::strerror(errno)));
@@ -103,7 +99,7 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view content,
     return Status::IoError(
         fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
   }
-  return SyncDirectory(DirectoryOf(path));
+  return SyncDirectory(path.parent_path());
 }
 
 Status WriteFileAtomically(const std::filesystem::path& to, std::string_view content, bool secret) {
@@ -139,7 +135,7 @@ Status WriteFileAtomically(const std::filesystem::path& to, std::string_view con
     ::unlink(tmp.c_str());
     return Status::IoError(fmt::format("{}: write failed: {}", to.string(), std::strerror(error)));
   }
-  return SyncDirectory(DirectoryOf(path));
+  return SyncDirectory(path.parent_path());
 }
 
 }  // namespace bosai

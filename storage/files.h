@@ -46,8 +46,8 @@ bool SyncOutput(int fd);
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                            bool secret);
 
-// Syncs directory DIR (its entries: a file created or renamed in it). File systems that cannot
-// sync a directory are left as they are.
+// Syncs directory DIR (its entries: a file created or renamed in it; "" is the working
+// directory). File systems that cannot sync a directory are left as they are.
 Status SyncDirectory(const std::filesystem::path& dir);
 
 }  // namespace bosai
