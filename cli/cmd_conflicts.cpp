@@ -14,7 +14,8 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
-  cmd->add_subcommand("list", "List open conflicts, and My Numbers held by more than one resident")
+  cmd->add_subcommand("list", "List open conflicts, My Numbers held by more than one resident, and households without "
+                      "exactly one 世帯主")
       ->callback([&g] {
         auto node = OpenNode(g);
         if (!node) return;
@@ -22,13 +23,22 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
         if (!list.ok()) return Fail(g, list.status());
         auto shared = node::SharedMyNumbers(*node);
         if (!shared.ok()) return Fail(g, shared.status());
+        auto heads = node::HouseholdHeadProblems(*node);
+        if (!heads.ok()) return Fail(g, heads.status());
         if (g.json) {
-          nlohmann::json arr = nlohmann::json::array(), numbers = nlohmann::json::array();
+          nlohmann::json arr = nlohmann::json::array(), numbers = nlohmann::json::array(),
+                         households = nlohmann::json::array();
           for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
           for (const auto& s : *shared) {
             numbers.push_back({{"my_number", s.my_number}, {"residents", s.residents}});
           }
-          return PrintJson({{"conflicts", arr}, {"shared_my_numbers", numbers}});
+          for (const auto& h : *heads) {
+            households.push_back(
+                {{"household", h.household}, {"heads", h.heads}, {"named", h.named}});
+          }
+          return PrintJson({{"conflicts", arr},
+                            {"shared_my_numbers", numbers},
+                            {"household_heads", households}});
         }
         for (const auto& c : *list) {
           auto j = ConflictJson(*node, c);
@@ -45,7 +55,12 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
           std::cerr << "(correct the My Number of all but one: bosai resident edit ID --set "
                        "my_number=...)\n";
         }
-        if (list->empty() && shared->empty()) std::cerr << "no conflicts\n";
+        for (const auto& h : *heads) std::cout << h.Describe() << "\n";
+        if (!heads->empty()) {
+          std::cerr << "(make one resident of each 世帯主, the others not: bosai resident edit ID "
+                       "--set relationship=...; bosai resident search --household ID lists them)\n";
+        }
+        if (list->empty() && shared->empty() && heads->empty()) std::cerr << "no conflicts\n";
       });
 
   auto* show = cmd->add_subcommand("show", "Show one conflict");

@@ -352,14 +352,21 @@ void RegisterResident(CLI::App& app, Globals& g) {
         return Fail(g, "--set takes FIELD=VALUE, got \"" + s + "\"");
       assignments.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
-    Status st = node::UpdateResident(*node, *key, assignments);
+    std::vector<std::string> headless;
+    Status st = node::UpdateResident(*node, *key, assignments, &headless);
     if (!st.ok()) return Fail(g, st);
     if (g.json) {
       nlohmann::json fields = nlohmann::json::array();
       for (const auto& a : assignments) fields.push_back(a.first);
-      return PrintJson({{"id", *key}, {"updated", fields}});
+      return PrintJson({{"id", *key}, {"updated", fields}, {"households_without_head", headless}});
     }
     std::cout << "updated " << *key << "\n";
+    for (const std::string& h : headless) {
+      std::cerr << fmt::format(
+          "household {} has no 世帯主 now: make one of its residents 世帯主 (bosai resident search "
+          "--household {} lists them; bosai resident edit ID --set relationship=世帯主)\n",
+          h, h);
+    }
   });
 }
 

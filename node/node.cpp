@@ -304,6 +304,14 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
         "{} held by more than one resident (bosai conflicts list)",
         shared.size() == 1 ? "a My Number is" : std::to_string(shared.size()) + " My Numbers are"));
   }
+  BOSAI_ASSIGN_OR_RETURN(std::vector<HouseholdHeadProblem> heads, HouseholdHeadProblems(*this));
+  if (!heads.empty()) {
+    const bool one = heads.size() == 1;
+    report->warnings.push_back(fmt::format(
+        "{} no 世帯主, more than one, or one {} record does not name (bosai conflicts list)",
+        one ? "a household has" : std::to_string(heads.size()) + " households have",
+        one ? "its" : "their"));
+  }
   return report;
 }
 

@@ -2,6 +2,7 @@
 #include "node/resident.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -405,7 +407,6 @@ class RowValidator {
       if (Status st = CheckText(rel, 60); !st.ok()) {
         bad(kRelationship, st.message());
       } else {
-        row->head = rel == kRelationshipHead;
         r.set_relationship(std::move(rel));
       }
     }
@@ -448,6 +449,7 @@ class RowValidator {
         bad(kStatus, status.status().message());
       }
     }
+    row->head = HeadsHousehold(r);  // a 世帯主 who moved out or died heads it no longer
     return problems->size() == before;
   }
 
@@ -1495,63 +1497,154 @@ Result<std::vector<SharedMyNumber>> SharedMyNumbers(Node& node, bool reveal,
   return out;
 }
 
+bool HeadsHousehold(const v1::Resident& r) {
+  return r.relationship() == kRelationshipHead && r.status() == v1::RESIDENT_STATUS_RESIDENT;
+}
+
 namespace {
 
-// A household has one 世帯主, whom its record names (Household.head). An edit that makes
-// resident KEY (now BEFORE; its new fields MAIN) the 世帯主 of its household is refused while
-// another member is, and names KEY the household's head; one that makes it no longer the 世帯主
-// of a household that names it (another relationship, or another household) leaves that
-// household without one. The households whose head changes: (household key, new head or "").
+// The head a household's record names, or nullopt when the store holds no such household.
+Result<std::optional<std::string>> NamedHead(Node& node, const std::string& household) {
+  BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, household));
+  if (!body) return std::optional<std::string>();
+  v1::Household h;
+  if (!h.ParseFromString(*body)) {
+    return Status::Corruption(fmt::format("household {} is damaged", household));
+  }
+  return std::optional<std::string>(h.head());
+}
+
+// A household has one 世帯主 (HeadsHousehold), whom its record names (Household.head). An edit
+// of resident KEY (now BEFORE; its new fields MAIN) that makes it its household's 世帯主 is refused
+// while another resident of the household is, and names KEY the household's head (also when KEY
+// was 世帯主 and the record named another: the edit mends it); one that ends KEY's being 世帯主 of
+// a household that names it (another relationship or household, moved out or died) leaves that
+// household without one, or names the one other 世帯主 a merge left there. An edit of other
+// fields changes no household. The households whose head
+// changes: (household key, new head or "").
 Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
                                                                      std::string_view key,
                                                                      const v1::Resident& before,
                                                                      const FieldMap& main) {
+  constexpr uint32_t kDecides[] = {v1::Resident::kHouseholdFieldNumber,
+                                   v1::Resident::kRelationshipFieldNumber,
+                                   v1::Resident::kStatusFieldNumber};
+  std::vector<std::pair<std::string, std::string>> changes;
   v1::Resident after = before;
-  for (uint32_t f : {v1::Resident::kHouseholdFieldNumber, v1::Resident::kRelationshipFieldNumber}) {
+  bool decides = false;
+  for (uint32_t f : kDecides) {
     auto it = main.find(f);
     if (it == main.end()) continue;
+    decides = true;
     v1::Resident part;
     if (!part.ParseFromString(it->second)) return Status::Corruption("an edit's field is damaged");
     if (f == v1::Resident::kHouseholdFieldNumber) after.set_household(part.household());
     if (f == v1::Resident::kRelationshipFieldNumber) after.set_relationship(part.relationship());
+    if (f == v1::Resident::kStatusFieldNumber) after.set_status(part.status());
   }
-  const bool was_head = before.relationship() == kRelationshipHead;
-  const bool is_head = after.relationship() == kRelationshipHead;
+  if (!decides) return changes;
+  const bool was_head = HeadsHousehold(before);
+  const bool is_head = HeadsHousehold(after);
   const bool moved = after.household() != before.household();
-  std::vector<std::pair<std::string, std::string>> changes;
-  auto head_of = [&](const std::string& household) -> Result<std::optional<std::string>> {
-    BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, household));
-    if (!body) return std::optional<std::string>();
-    v1::Household h;
-    if (!h.ParseFromString(*body)) {
-      return Status::Corruption(fmt::format("household {} is damaged", household));
-    }
-    return std::optional<std::string>(h.head());
-  };
-  if (was_head && (!is_head || moved) && !before.household().empty()) {
-    BOSAI_ASSIGN_OR_RETURN(auto head, head_of(before.household()));
-    if (head && *head == key) changes.emplace_back(before.household(), "");
-  }
-  if (is_head && (!was_head || moved) && !after.household().empty()) {
+  // The other residents of HOUSEHOLD who are its 世帯主 (more than one only after a merge).
+  auto other_heads = [&](const std::string& household) -> Result<std::vector<std::string>> {
     ResidentQuery members;
-    members.household = after.household();
+    members.household = household;
     members.limit = 10000;
     BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, SearchResidents(node, members));
+    std::vector<std::string> heads;
     for (const ResidentRecord& m : found) {
-      if (m.key != key && m.resident.relationship() == kRelationshipHead) {
-        return Status::Invalid(fmt::format(
-            "relationship: household {} has a 世帯主 already, {}: change their relationship "
-            "first",
-            after.household(), m.key));
-      }
+      if (m.key != key && HeadsHousehold(m.resident)) heads.push_back(m.key);
     }
-    BOSAI_ASSIGN_OR_RETURN(auto head, head_of(after.household()));
+    return heads;
+  };
+  if (was_head && (!is_head || moved) && !before.household().empty()) {
+    BOSAI_ASSIGN_OR_RETURN(auto head, NamedHead(node, before.household()));
+    if (head && *head == key) {  // the one other 世帯主 a merge left, if any, follows
+      BOSAI_ASSIGN_OR_RETURN(std::vector<std::string> others, other_heads(before.household()));
+      changes.emplace_back(before.household(), others.size() == 1 ? others[0] : "");
+    }
+  }
+  if (is_head && !after.household().empty()) {
+    BOSAI_ASSIGN_OR_RETURN(std::vector<std::string> others, other_heads(after.household()));
+    if (!others.empty()) {
+      return Status::Invalid(fmt::format(
+          "relationship: household {} has a 世帯主 already, {}: change their relationship first",
+          after.household(), others[0]));
+    }
+    BOSAI_ASSIGN_OR_RETURN(auto head, NamedHead(node, after.household()));
     if (!head || *head != key) changes.emplace_back(after.household(), std::string(key));
   }
   return changes;
 }
 
 }  // namespace
+
+std::string HouseholdHeadProblem::Describe() const {
+  std::string named_as = named.empty() ? "names none" : fmt::format("names {}", named);
+  if (heads.empty()) {
+    return named.empty()
+               ? fmt::format("household {} has no 世帯主 among its residents", household)
+               : fmt::format("household {} has no 世帯主 among its residents (its record names {}, "
+                             "who moved out or died)",
+                             household, named);
+  }
+  if (heads.size() > 1) {
+    return fmt::format("household {} has {} 世帯主: {} (its record {})", household, heads.size(),
+                       fmt::join(heads, ", "), named_as);
+  }
+  return fmt::format("household {}: its 世帯主 is {}, but its record {}", household, heads[0],
+                     named_as);
+}
+
+Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node) {
+  Db& db = node.store().db();
+  ReadSnapshot snapshot(db);
+  struct Tally {  // of a household where someone lives
+    std::vector<std::string> heads;
+    std::string named;  // the head its record names
+  };
+  std::unordered_map<std::string, Tally> households;
+  BOSAI_ASSIGN_OR_RETURN(
+      Stmt q, db.PrepareOnce("SELECT key, record_body(body, key) FROM records WHERE entity = ?"));
+  q.Bind(1, ENTITY_RESIDENT);
+  v1::Resident r;
+  while (q.Step()) {
+    std::string_view body = q.Blob(1);
+    if (!r.ParseFromArray(body.data(), int(body.size()))) {
+      return Status::Corruption(fmt::format("resident {} is damaged", q.Text(0)));
+    }
+    if (r.household().empty() || r.status() != v1::RESIDENT_STATUS_RESIDENT) continue;
+    Tally& t = households[r.household()];
+    if (HeadsHousehold(r)) t.heads.emplace_back(q.Text(0));
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  q.Reset();
+  // The heads their records name, read in one pass too.
+  q.Bind(1, ENTITY_HOUSEHOLD);
+  v1::Household h;
+  while (q.Step()) {
+    auto it = households.find(std::string(q.Text(0)));
+    if (it == households.end()) continue;
+    std::string_view body = q.Blob(1);
+    if (!h.ParseFromArray(body.data(), int(body.size()))) {
+      return Status::Corruption(fmt::format("household {} is damaged", q.Text(0)));
+    }
+    it->second.named = h.head();
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  std::vector<HouseholdHeadProblem> out;
+  for (auto& [household, t] : households) {
+    if (t.heads.size() == 1 && t.named == t.heads[0]) continue;
+    std::sort(t.heads.begin(), t.heads.end());
+    out.push_back({household, std::move(t.heads), std::move(t.named)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const HouseholdHeadProblem& a, const HouseholdHeadProblem& b) {
+              return a.household < b.household;
+            });
+  return out;
+}
 
 std::vector<std::string> EditableResidentFields() {
   std::vector<std::string> names;
@@ -1565,7 +1658,8 @@ std::vector<std::string> EditableResidentFields() {
 }
 
 Status UpdateResident(Node& node, std::string_view key,
-                      const std::vector<std::pair<std::string, std::string>>& assignments) {
+                      const std::vector<std::pair<std::string, std::string>>& assignments,
+                      std::vector<std::string>* headless) {
   BOSAI_ASSIGN_OR_RETURN(auto current, GetResident(node, key));
   if (!current) return Status::NotFound(fmt::format("no resident {}", key));
   FieldMap main, sensitive;
@@ -1611,11 +1705,25 @@ Status UpdateResident(Node& node, std::string_view key,
     st = store.Put(node.scope(), ENTITY_HOUSEHOLD, household,
                    {{v1::Household::kHeadFieldNumber, Field(v1::Household::kHeadFieldNumber, h)}});
   }
+  if (st.ok()) st = store.CommitWrite();
   if (!st.ok()) {
-    store.AbortWrite();
+    if (store.writing()) store.AbortWrite();
     return st;
   }
-  return store.CommitWrite();
+  // Said where someone still lives (also when that cannot be read now: the edit is committed).
+  for (const auto& [household, head] : heads) {
+    if (!head.empty() || !headless) continue;
+    ResidentQuery members;
+    members.household = household;
+    members.limit = 10000;
+    Result<std::vector<ResidentRecord>> found = SearchResidents(node, members);
+    if (!found.ok() || std::any_of(found->begin(), found->end(), [](const ResidentRecord& m) {
+          return m.resident.status() == v1::RESIDENT_STATUS_RESIDENT;
+        })) {
+      headless->push_back(household);
+    }
+  }
+  return st;
 }
 
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool reveal) {

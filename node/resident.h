@@ -134,11 +134,36 @@ struct SharedMyNumber {
 Result<std::vector<SharedMyNumber>> SharedMyNumbers(
     Node& node, bool reveal = false, std::optional<std::string_view> sealed = std::nullopt);
 
+// A household's 世帯主 is one of its residents (status 住民) whose relationship is 世帯主, and its
+// record names them (Household.head). One who moved out or died keeps that relationship in the
+// record kept of them, as a 除票 does, but no longer heads the household.
+bool HeadsHousehold(const v1::Resident& r);
+
+// A household whose residents have no 世帯主 or more than one, or whose record names another:
+// what no edit or import can prevent (the 世帯主 died or moved out, and the household needs a new
+// one; two nodes cut off from each other each made another member 世帯主), found in the state the
+// nodes share, so that every node holding the same state finds the same. Settled by an edit of the
+// members' relationship (`resident edit ID --set relationship=世帯主`). A household where nobody
+// lives any more has no problem.
+struct HouseholdHeadProblem {
+  std::string household;           // its id
+  std::vector<std::string> heads;  // its residents who are 世帯主, in order
+  std::string named;               // the resident its record names as head, or ""
+  std::string Describe() const;    // one line for a clerk
+};
+// Every such household, in order of their ids.
+Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node);
+
 // The fields an edit may set, by name, in the record's order (all but the computed flags).
 std::vector<std::string> EditableResidentFields();
-// Sets fields from text ("name", "address", ...) as an edit on this node.
+// Sets fields from text ("name", "address", ...) as an edit on this node. An edit that makes a
+// resident 世帯主 is refused while another resident of the household is; one that ends a
+// resident's being 世帯主 (another relationship or household, moved out or died) leaves the
+// household without one until a member is made 世帯主: those where someone still lives are added
+// to HEADLESS.
 Status UpdateResident(Node& node, std::string_view key,
-                      const std::vector<std::pair<std::string, std::string>>& assignments);
+                      const std::vector<std::pair<std::string, std::string>>& assignments,
+                      std::vector<std::string>* headless = nullptr);
 
 // JSON of a resident for --json and the API. My Number is masked unless reveal.
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& r, bool reveal_my_number);

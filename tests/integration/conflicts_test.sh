@@ -30,7 +30,7 @@ grep -q "本庁で訂正" show.txt || fail "show"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
 exchange
-expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"shared_my_numbers":[]}' \
+expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"household_heads":[],"shared_my_numbers":[]}' \
   "resolved on both nodes"
 b b --json resident show "$id" > kept.json
 grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
@@ -100,3 +100,35 @@ for n in a b; do
 done
 check "a My Number corrected on one node is no longer shared on either"
 check "a My Number given twice while apart is found on both nodes until corrected"
+
+# A 世帯主 dies: the edit says the household needs a new one, both nodes list it and doctor warns,
+# until another resident of it is made 世帯主 on the other node; the dead one does not block that.
+hh=$(awk -F, 'NR > 5 && $8 == "世帯主" { head[$3] = $2 } NR > 5 { n[$3]++; member[$3] = $2 }
+  END { for (h in head) if (n[h] > 1) { print h, head[h], member[h]; exit } }' r.csv)
+read -r hcode head member <<< "$hh"
+[ -n "$member" ] && [ "$member" != "$head" ] || fail "no household of two in r.csv"
+b a resident edit "$head" --set status=死亡 > /dev/null 2> died.err
+expect_eq "$(cat died.err)" "household 042021:$hcode has no 世帯主 now: make one of its residents 世帯主 (bosai resident search --household 042021:$hcode lists them; bosai resident edit ID --set relationship=世帯主)" \
+  "an edit that ends a 世帯主 says the household needs one"
+exchange
+b a --json conflicts list > ca.json
+b b --json conflicts list > cb.json
+expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the household without a 世帯主"
+grep -qF "\"household_heads\":[{\"heads\":[],\"household\":\"042021:$hcode\",\"named\":\"\"}]" ca.json ||
+  fail "household without a 世帯主: $(cat ca.json)"
+b b conflicts list > list.txt 2> list.err
+expect_eq "$(tail -1 list.txt)" "household 042021:$hcode has no 世帯主 among its residents" \
+  "conflicts list says which household has no 世帯主"
+grep -q "make one resident of each 世帯主" list.err || fail "list: $(cat list.err)"
+b b doctor > doctor.txt || fail "doctor fails: $(cat doctor.txt)"
+grep -qF "warning: a household has no 世帯主, more than one, or one its record does not name (bosai conflicts list)" doctor.txt ||
+  fail "doctor: $(cat doctor.txt)"
+b b --json resident edit "$member" --set relationship=世帯主 > made.json
+grep -qF '"households_without_head":[]' made.json || fail "edit: $(cat made.json)"
+exchange
+for n in a b; do
+  b $n --json conflicts list > c.json
+  grep -qF '"household_heads":[]' c.json || fail "still without a 世帯主 on $n: $(cat c.json)"
+done
+expect_eq "$(b a state hash)" "$(b b state hash)" "converged after the new 世帯主"
+check "a household whose 世帯主 died is found on both nodes until another is made 世帯主"

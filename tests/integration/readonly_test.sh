@@ -20,7 +20,7 @@ reads() {
   expect_eq "$(b "$d" "$@" resident count)" 2000 "$d $*: count"
   expect_eq "$(b "$d" "$@" state hash)" "$hash" "$d $*: state hash"
   b "$d" "$@" resident show "$id" | grep -q "^id: *042021:$id" || fail "$d $*: show"
-  expect_eq "$(b "$d" "$@" --json conflicts list)" '{"conflicts":[],"shared_my_numbers":[]}' \
+  expect_eq "$(b "$d" "$@" --json conflicts list)" '{"conflicts":[],"household_heads":[],"shared_my_numbers":[]}' \
     "$d $*: conflicts list"
   b "$d" "$@" resident import r.csv --check 2> check.log || fail "$d $*: --check: $(cat check.log)"
   b "$d" "$@" doctor > doctor.txt || fail "$d $*: doctor: $(cat doctor.txt)"
