@@ -5,6 +5,7 @@
 
 #include "cli/common.h"
 #include "node/dates.h"
+#include "node/records.h"
 #include "node/resident.h"
 #include "node/text.h"
 
@@ -222,7 +223,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
   search->add_option("--birth", *birth, "Birth date, ISO or 和暦 (S50.4.1)");
   search->add_option("--my-number", *mn, "My Number, exact");
   search->add_option("--household", *household,
-                     "Members of a household (its id or code), 世帯主 first, then by age");
+                     "Members of a household (its id or code), 世帯主 first, then by age, then those "
+                     "who moved out or died");
   search->add_option("--limit", q->limit, "At most this many results")->capture_default_str();
   search->callback([&g, q, kana, name, birth, mn, household] {
     auto node = OpenNode(g);
@@ -241,8 +243,13 @@ void RegisterResident(CLI::App& app, Globals& g) {
     }
     for (const auto& r : *found) {
       const auto& x = r.resident;
-      std::cout << fmt::format("{}  {}  {}  {}  {}  {}\n", r.key, x.name(), x.name_kana(),
-                               node::FormatDate(x.birth_date()), x.relationship(), x.address());
+      // One who moved out or died: 世帯主（死亡）, so that a household's listing says who lives there.
+      const std::string status = x.status() == v1::RESIDENT_STATUS_RESIDENT
+                                     ? ""
+                                     : "（" + node::ResidentStatusText(x.status()) + "）";
+      std::cout << fmt::format("{}  {}  {}  {}  {}{}  {}\n", r.key, x.name(), x.name_kana(),
+                               node::FormatDate(x.birth_date()), x.relationship(), status,
+                               x.address());
     }
     if (found->empty()) std::cerr << "no residents found\n";
   });

@@ -1345,8 +1345,9 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   BOSAI_RETURN_IF_ERROR(s.status());
   if (!household.empty()) {
     auto order = [](const ResidentRecord& r) {
-      return std::tuple(r.resident.relationship() != kRelationshipHead, r.resident.birth_date(),
-                        std::string_view(r.key));
+      return std::tuple(!HeadsHousehold(r.resident),
+                        r.resident.status() != v1::RESIDENT_STATUS_RESIDENT,
+                        r.resident.birth_date(), std::string_view(r.key));
     };
     std::sort(out.begin(), out.end(), [&](const ResidentRecord& a, const ResidentRecord& b) {
       return order(a) < order(b);

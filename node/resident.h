@@ -111,8 +111,8 @@ struct ResidentQuery {
   std::optional<std::string> name;       // part of the folded name
   std::optional<std::string> birth;      // a date, ISO or 和暦
   std::optional<std::string> my_number;  // exact
-  // The members of a household, 世帯主 first, then the eldest: its id ("042021:<code>") or its
-  // household code.
+  // The members of a household, 世帯主 first, then the eldest, then those who moved out or died:
+  // its id ("042021:<code>") or its household code.
   std::optional<std::string> household;
   uint32_t limit = 50;
 };

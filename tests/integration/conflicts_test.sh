@@ -110,6 +110,8 @@ read -r hcode head member <<< "$hh"
 b a resident edit "$head" --set status=死亡 > /dev/null 2> died.err
 expect_eq "$(cat died.err)" "household 042021:$hcode has no 世帯主 now: make one of its residents 世帯主 (bosai resident search --household 042021:$hcode lists them; bosai resident edit ID --set relationship=世帯主)" \
   "an edit that ends a 世帯主 says the household needs one"
+b a resident search --household "$hcode" > members.txt
+expect_eq "$(grep -c "世帯主（死亡）" members.txt)" 1 "a household's listing says who died"
 exchange
 b a --json conflicts list > ca.json
 b b --json conflicts list > cb.json

@@ -780,6 +780,14 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
   ASSERT_TRUE(UpdateResident(*node_, "042021:8202", {{"relationship", "世帯主"}}).ok());
   EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8202");
   EXPECT_EQ(HeadProblems(*node_), "");
+  // Its members: the 世帯主, the others living there, then the dead one.
+  ResidentQuery members;
+  members.household = "H1";
+  auto found = SearchResidents(*node_, members);
+  ASSERT_TRUE(found.ok());
+  std::vector<std::string> keys;
+  for (const ResidentRecord& m : *found) keys.push_back(m.key);
+  EXPECT_EQ(keys, std::vector<std::string>({"042021:8202", "042021:8203", "042021:8201"}));
   // A death recorded by mistake is undone only once the new 世帯主 is not one.
   EXPECT_EQ(UpdateResident(*node_, "042021:8201", {{"status", "住民"}}).message(),
             "relationship: household 042021:H1 has a 世帯主 already, 042021:8202: change their "
