@@ -14,8 +14,10 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
-  cmd->add_subcommand("list", "List open conflicts, My Numbers held by more than one resident, and households without "
-                      "exactly one 世帯主")
+  cmd->add_subcommand(
+         "list",
+         "List open conflicts, My Numbers held by more than one resident, and households without "
+         "exactly one 世帯主")
       ->callback([&g] {
         auto node = OpenNode(g);
         if (!node) return;
@@ -97,8 +99,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       return Fail(g, "give --keep shown|other or --value V");
     auto node = OpenNode(g);
     if (!node) return;
-    Store& store = node->store();
-    auto c = store.GetConflict(*rid);
+    auto c = node->store().GetConflict(*rid);
     if (!c.ok()) return Fail(g, c.status());
     if (!*c) return Fail(g, "no open conflict " + *rid);
     const Conflict& conflict = **c;
@@ -111,20 +112,12 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     } else {
       chosen = *keep == "shown" ? conflict.shown.value : conflict.other.value;
     }
-    Status st = store.BeginWrite(node->author());
-    if (st.ok()) {
-      st =
-          store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, chosen}},
-                    v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
-    }
-    if (st.ok()) {
-      st = store.CommitWrite();
-    } else if (store.writing()) {
-      store.AbortWrite();
-    }
+    std::vector<std::string> headless;
+    Status st = node::ResolveConflict(*node, conflict, chosen, &headless);
     if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"resolved", *rid}});
+    if (g.json) return PrintJson({{"resolved", *rid}, {"households_without_head", headless}});
     std::cout << "resolved " << *rid << "\n";
+    SayHeadless(headless);
   });
 }
 

@@ -222,9 +222,10 @@ void RegisterResident(CLI::App& app, Globals& g) {
   search->add_option("--name", *name, "Part of the name (variant kanji folded: 髙/高, 邉/辺, ...)");
   search->add_option("--birth", *birth, "Birth date, ISO or 和暦 (S50.4.1)");
   search->add_option("--my-number", *mn, "My Number, exact");
-  search->add_option("--household", *household,
-                     "Members of a household (its id or code), 世帯主 first, then by age, then those "
-                     "who moved out or died");
+  search->add_option(
+      "--household", *household,
+      "Members of a household (its id or code), 世帯主 first, then by age, then those "
+      "who moved out or died");
   search->add_option("--limit", q->limit, "At most this many results")->capture_default_str();
   search->callback([&g, q, kana, name, birth, mn, household] {
     auto node = OpenNode(g);
@@ -243,7 +244,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
     }
     for (const auto& r : *found) {
       const auto& x = r.resident;
-      // One who moved out or died: 世帯主（死亡）, so that a household's listing says who lives there.
+      // One who moved out or died: 世帯主（死亡）, so that a household's listing says who lives
+      // there.
       const std::string status = x.status() == v1::RESIDENT_STATUS_RESIDENT
                                      ? ""
                                      : "（" + node::ResidentStatusText(x.status()) + "）";
@@ -368,12 +370,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
       return PrintJson({{"id", *key}, {"updated", fields}, {"households_without_head", headless}});
     }
     std::cout << "updated " << *key << "\n";
-    for (const std::string& h : headless) {
-      std::cerr << fmt::format(
-          "household {} has no 世帯主 now: make one of its residents 世帯主 (bosai resident search "
-          "--household {} lists them; bosai resident edit ID --set relationship=世帯主)\n",
-          h, h);
-    }
+    SayHeadless(headless);
   });
 }
 

@@ -74,6 +74,15 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
 
 void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
 
+void SayHeadless(const std::vector<std::string>& households) {
+  for (const std::string& h : households) {
+    std::cerr << fmt::format(
+        "household {0} has no 世帯主 now: make one of its residents 世帯主 (bosai resident search "
+        "--household {0} lists them; bosai resident edit ID --set relationship=世帯主)\n",
+        h);
+  }
+}
+
 std::string Counted(uint64_t n, std::string_view noun) {
   return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
 }

@@ -43,6 +43,10 @@ void PrintJson(const nlohmann::json& j);
 // A conflict as `conflicts list --json` and `resident show --json` print it.
 nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);
 
+// Says on stderr, for each household an edit or a resolution left without a 世帯主 where someone
+// still lives, that it needs one and how to give it one.
+void SayHeadless(const std::vector<std::string>& households);
+
 // "1 row", "2 rows": N and NOUN, in the plural unless N is 1.
 std::string Counted(uint64_t n, std::string_view noun);
 

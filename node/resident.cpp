@@ -1586,9 +1586,10 @@ std::string HouseholdHeadProblem::Describe() const {
   if (heads.empty()) {
     return named.empty()
                ? fmt::format("household {} has no 世帯主 among its residents", household)
-               : fmt::format("household {} has no 世帯主 among its residents (its record names {}, "
-                             "who moved out or died)",
-                             household, named);
+               : fmt::format(
+                     "household {} has no 世帯主 among its residents (its record names {}, "
+                     "who moved out or died)",
+                     household, named);
   }
   if (heads.size() > 1) {
     return fmt::format("household {} has {} 世帯主: {} (its record {})", household, heads.size(),
@@ -1658,6 +1659,59 @@ std::vector<std::string> EditableResidentFields() {
   return names;
 }
 
+namespace {
+
+// Refuses the My Number in VALUE (a Resident holding it sealed) when a resident other than KEY
+// holds it on this node: unique per person, as an import has it.
+Status CheckMyNumberFree(Node& node, std::string_view key, const std::string& value) {
+  v1::Resident sealed;
+  if (!sealed.ParseFromString(value) || sealed.my_number().empty()) return Status::Ok();
+  BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(sealed.my_number()));
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
+                         OtherHolderOfMyNumber(node.store().db(), hash, key));
+  if (other)
+    return Status::Invalid(fmt::format("my_number: already registered to resident {}", *other));
+  return Status::Ok();
+}
+
+// Runs WRITE (the record's own fields) and writes the households' heads HEADS (HeadChanges) in
+// one transaction; then adds to HEADLESS the households left without a 世帯主 where someone still
+// lives (also when that cannot be read now: the write is committed).
+Status WriteWithHeads(Node& node, const std::vector<std::pair<std::string, std::string>>& heads,
+                      std::vector<std::string>* headless,
+                      const std::function<Status(Store&)>& write) {
+  Store& store = node.store();
+  BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
+  Status st = write(store);
+  for (const auto& [household, head] : heads) {
+    if (!st.ok()) break;
+    v1::Household h;
+    h.set_head(head);
+    st = store.Put(node.scope(), ENTITY_HOUSEHOLD, household,
+                   {{v1::Household::kHeadFieldNumber, Field(v1::Household::kHeadFieldNumber, h)}});
+  }
+  if (st.ok()) st = store.CommitWrite();
+  if (!st.ok()) {
+    if (store.writing()) store.AbortWrite();
+    return st;
+  }
+  for (const auto& [household, head] : heads) {
+    if (!head.empty() || !headless) continue;
+    ResidentQuery members;
+    members.household = household;
+    members.limit = 10000;
+    Result<std::vector<ResidentRecord>> found = SearchResidents(node, members);
+    if (!found.ok() || std::any_of(found->begin(), found->end(), [](const ResidentRecord& m) {
+          return m.resident.status() == v1::RESIDENT_STATUS_RESIDENT;
+        })) {
+      headless->push_back(household);
+    }
+  }
+  return st;
+}
+
+}  // namespace
+
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
                       std::vector<std::string>* headless) {
@@ -1674,19 +1728,8 @@ Status UpdateResident(Node& node, std::string_view key,
     BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
     BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text,
                                                          node.data_key(), node.municipality()));
+    if (field == kMyNumber) BOSAI_RETURN_IF_ERROR(CheckMyNumberFree(node, key, value));
     (field == kMyNumber ? sensitive : main)[field] = value;
-    if (field == kMyNumber) {  // unique on this node, as an import has it
-      v1::Resident sealed;
-      if (sealed.ParseFromString(value) && !sealed.my_number().empty()) {
-        BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(sealed.my_number()));
-        BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
-                               OtherHolderOfMyNumber(node.store().db(), hash, key));
-        if (other) {
-          return Status::Invalid(
-              fmt::format("my_number: already registered to resident {}", *other));
-        }
-      }
-    }
     if (field == v1::Resident::kNameFieldNumber) {
       v1::Resident flags;
       flags.set_flags((current->resident.flags() & ~kFlagPrivateUseName) |
@@ -1695,36 +1738,31 @@ Status UpdateResident(Node& node, std::string_view key,
     }
   }
   BOSAI_ASSIGN_OR_RETURN(auto heads, HeadChanges(node, key, current->resident, main));
-  Store& store = node.store();
-  BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
-  Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
-  if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);
-  for (const auto& [household, head] : heads) {
-    if (!st.ok()) break;
-    v1::Household h;
-    h.set_head(head);
-    st = store.Put(node.scope(), ENTITY_HOUSEHOLD, household,
-                   {{v1::Household::kHeadFieldNumber, Field(v1::Household::kHeadFieldNumber, h)}});
-  }
-  if (st.ok()) st = store.CommitWrite();
-  if (!st.ok()) {
-    if (store.writing()) store.AbortWrite();
+  return WriteWithHeads(node, heads, headless, [&](Store& store) {
+    Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
+    if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);
     return st;
-  }
-  // Said where someone still lives (also when that cannot be read now: the edit is committed).
-  for (const auto& [household, head] : heads) {
-    if (!head.empty() || !headless) continue;
-    ResidentQuery members;
-    members.household = household;
-    members.limit = 10000;
-    Result<std::vector<ResidentRecord>> found = SearchResidents(node, members);
-    if (!found.ok() || std::any_of(found->begin(), found->end(), [](const ResidentRecord& m) {
-          return m.resident.status() == v1::RESIDENT_STATUS_RESIDENT;
-        })) {
-      headless->push_back(household);
+  });
+}
+
+Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
+                       std::vector<std::string>* headless) {
+  std::vector<std::pair<std::string, std::string>> heads;
+  if (conflict.entity == ENTITY_RESIDENT) {
+    if (conflict.field == kMyNumber) {
+      BOSAI_RETURN_IF_ERROR(CheckMyNumberFree(node, conflict.key, value));
+    }
+    BOSAI_ASSIGN_OR_RETURN(auto current, GetResident(node, conflict.key));
+    if (current) {
+      FieldMap chosen;
+      chosen[conflict.field] = value;
+      BOSAI_ASSIGN_OR_RETURN(heads, HeadChanges(node, conflict.key, current->resident, chosen));
     }
   }
-  return st;
+  return WriteWithHeads(node, heads, headless, [&](Store& store) {
+    return store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, value}},
+                     v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
+  });
 }
 
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool reveal) {

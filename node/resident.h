@@ -165,6 +165,13 @@ Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
                       std::vector<std::string>* headless = nullptr);
 
+// Settles CONFLICT with VALUE (the shown or the other version's, or a new one parsed by
+// ParseField): an ordinary write naming both dots, held to an edit's rules: a My Number another
+// resident holds is refused, and a resident's relationship, household or status moves the
+// household's 世帯主 as an edit does (HEADLESS as for UpdateResident).
+Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
+                       std::vector<std::string>* headless = nullptr);
+
 // JSON of a resident for --json and the API. My Number is masked unless reveal.
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& r, bool reveal_my_number);
 

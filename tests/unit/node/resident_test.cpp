@@ -117,7 +117,8 @@ class ResidentTest : public ::testing::Test {
     auto found = HouseholdHeadProblems(node);
     EXPECT_TRUE(found.ok()) << found.status().message();
     std::string out;
-    for (const HouseholdHeadProblem& h : found.ok() ? *found : std::vector<HouseholdHeadProblem>{}) {
+    for (const HouseholdHeadProblem& h :
+         found.ok() ? *found : std::vector<HouseholdHeadProblem>{}) {
       out += fmt::format("{}{} [{}] named {}", out.empty() ? "" : "\n", h.household,
                          fmt::join(h.heads, ", "), h.named);
     }
@@ -831,9 +832,10 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
                  "8303,H3,丙,1990-01-01,男,世帯主,住民\n");
   auto twice = ImportResidents(*other, o);
   ASSERT_TRUE(twice.ok());
-  EXPECT_EQ(twice->problems,
-            std::vector<std::string>(
-                {o.path + ":4:6: relationship: a second 世帯主 in the household (first on line 3)"}));
+  EXPECT_EQ(
+      twice->problems,
+      std::vector<std::string>(
+          {o.path + ":4:6: relationship: a second 世帯主 in the household (first on line 3)"}));
 
   // Cut off, the hall makes 8202 the 世帯主 in 8201's place, and a shelter, later, records 8201's
   // death: they meet with 8202 the one 世帯主, and the shelter's record naming none shown.
@@ -864,6 +866,55 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
     EXPECT_EQ(HeadProblems(*node), "");
   }
   EXPECT_EQ(*hall->store().StateHash(), *shelter->store().StateHash());
+}
+
+// An officer's resolution is an ordinary write held to an edit's rules: resolving a resident's
+// relationship to 世帯主 makes the household name them, and a My Number another resident holds
+// is refused.
+TEST_F(ResidentTest, AResolutionIsHeldToAnEditsRules) {
+  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
+  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter1");
+  ASSERT_TRUE(hall && shelter);
+  ImportOptions o;
+  o.path = Write("h.csv",
+                 "resident_code,household_code,name,birth_date,sex,relationship,my_number\n"
+                 "8201,H1,甲,1960-01-01,男,世帯主,\n"
+                 "8202,H1,乙,1962-01-01,女,妻,983205673214\n");
+  ASSERT_TRUE(ImportResidents(*hall, o).ok());
+  Send(*hall, *shelter);
+  ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"relationship", "夫"}}).ok());
+  ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"my_number", "123456789018"}}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8201", {{"relationship", "父"}}).ok());
+  ASSERT_TRUE(UpdateResident(*shelter, "042021:8201", {{"my_number", "111222333446"}}).ok());
+  Send(*shelter, *hall);
+  EXPECT_EQ(HeadProblems(*hall), "042021:H1 [] named ");
+  auto open = hall->store().ListConflicts(v1::ENTITY_RESIDENT, "042021:8201");
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 2u);
+  for (const Conflict& c : *open) {
+    if (c.field == v1::Resident::kMyNumberFieldNumber) {
+      auto taken = ParseField(c.entity, c.field, "983205673214", hall->data_key(), "042021");
+      ASSERT_TRUE(taken.ok());
+      EXPECT_EQ(ResolveConflict(*hall, c, *taken).message(),
+                "my_number: already registered to resident 042021:8202");
+      ASSERT_TRUE(ResolveConflict(*hall, c, c.other.value).ok());
+    } else {
+      ASSERT_EQ(c.field, uint32_t(v1::Resident::kRelationshipFieldNumber));
+      auto head = ParseField(c.entity, c.field, "世帯主", hall->data_key(), "042021");
+      ASSERT_TRUE(head.ok());
+      std::vector<std::string> headless;
+      ASSERT_TRUE(ResolveConflict(*hall, c, *head, &headless).ok());
+      EXPECT_TRUE(headless.empty());
+    }
+  }
+  Send(*hall, *shelter);
+  for (Node* node : {hall.get(), shelter.get()}) {
+    SCOPED_TRACE(node->node_id());
+    EXPECT_TRUE(node->store().ListConflicts()->empty());
+    EXPECT_EQ(Head(*node, "042021:H1"), "042021:8201");
+    EXPECT_EQ(HeadProblems(*node), "");
+  }
 }
 
 // My Number is unique per person: an import and an edit each refuse one that another resident
@@ -1108,7 +1159,7 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
         const std::string code = *std::next(codes.begin(), long(pick(codes.size())));
         auto r = GetResident(*nodes[n], "042021:" + code);
         ASSERT_TRUE(r.ok());
-        if (!*r) continue;  // not come to this node yet
+        if (!*r) continue;           // not come to this node yet
         const int f = int(pick(5));  // status is not followed; it decides kHead with relationship
         write_on(n, {code}, Kind::kEdit, [&] {
           const std::string v = f == 4   ? (pick(3) ? "住民" : "死亡")
