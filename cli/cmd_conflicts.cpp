@@ -34,10 +34,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
           for (const auto& s : *shared) {
             numbers.push_back({{"my_number", s.my_number}, {"residents", s.residents}});
           }
-          for (const auto& h : *heads) {
-            households.push_back(
-                {{"household", h.household}, {"heads", h.heads}, {"named", h.named}});
-          }
+          for (const auto& h : *heads) households.push_back(node::HouseholdHeadJson(h));
           return PrintJson({{"conflicts", arr},
                             {"shared_my_numbers", numbers},
                             {"household_heads", households}});

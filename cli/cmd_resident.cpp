@@ -237,11 +237,26 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (!household->empty()) q->household = *household;
     auto found = node::SearchResidents(*node, *q);
     if (!found.ok()) return Fail(g, found.status());
+    // A household's listing says whether it lacks its one 世帯主, as conflicts list would.
+    std::optional<node::HouseholdHeadProblem> problem;
+    if (q->household) {
+      auto judged = node::HouseholdHeadProblemOf(*node, *q->household);
+      if (!judged.ok()) return Fail(g, judged.status());
+      problem = *judged;
+    }
     if (g.json) {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& r : *found) list.push_back(node::ResidentJson(*node, r, false));
-      return PrintJson({{"residents", list}});
+      nlohmann::json out = {{"residents", list}};
+      if (q->household) {
+        out["household_heads"] = nlohmann::json::array();
+        if (problem) {
+          out["household_heads"].push_back(node::HouseholdHeadJson(*problem));
+        }
+      }
+      return PrintJson(out);
     }
+    if (problem) std::cerr << problem->Describe() << "\n";
     for (const auto& r : *found) {
       const auto& x = r.resident;
       // One who moved out or died: 世帯主（死亡）, so that a household's listing says who lives

@@ -1599,6 +1599,10 @@ std::string HouseholdHeadProblem::Describe() const {
                      named_as);
 }
 
+nlohmann::json HouseholdHeadJson(const HouseholdHeadProblem& p) {
+  return {{"household", p.household}, {"heads", p.heads}, {"named", p.named}};
+}
+
 Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node) {
   Db& db = node.store().db();
   ReadSnapshot snapshot(db);
@@ -1646,6 +1650,27 @@ Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node) {
               return a.household < b.household;
             });
   return out;
+}
+
+Result<std::optional<HouseholdHeadProblem>> HouseholdHeadProblemOf(Node& node,
+                                                                   std::string_view household) {
+  ResidentQuery members;
+  members.household = std::string(household);
+  members.limit = 10000;
+  BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, SearchResidents(node, members));
+  HouseholdHeadProblem p;
+  bool lived_in = false;
+  for (const ResidentRecord& m : found) {  // in key order when more than one is 世帯主
+    p.household = m.resident.household();
+    lived_in |= m.resident.status() == v1::RESIDENT_STATUS_RESIDENT;
+    if (HeadsHousehold(m.resident)) p.heads.push_back(m.key);
+  }
+  if (!lived_in) return std::optional<HouseholdHeadProblem>();
+  std::sort(p.heads.begin(), p.heads.end());
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> named, NamedHead(node, p.household));
+  p.named = named.value_or("");
+  if (p.heads.size() == 1 && p.named == p.heads[0]) return std::optional<HouseholdHeadProblem>();
+  return std::optional<HouseholdHeadProblem>(std::move(p));
 }
 
 std::vector<std::string> EditableResidentFields() {

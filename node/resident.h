@@ -151,8 +151,14 @@ struct HouseholdHeadProblem {
   std::string named;               // the resident its record names as head, or ""
   std::string Describe() const;    // one line for a clerk
 };
+// As `conflicts list --json` and `resident search --household --json` print it.
+nlohmann::json HouseholdHeadJson(const HouseholdHeadProblem& p);
 // Every such household, in order of their ids.
 Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node);
+// The household HOUSEHOLD's (its id or code), if it has one: what HouseholdHeadProblems finds of
+// it.
+Result<std::optional<HouseholdHeadProblem>> HouseholdHeadProblemOf(Node& node,
+                                                                   std::string_view household);
 
 // The fields an edit may set, by name, in the record's order (all but the computed flags).
 std::vector<std::string> EditableResidentFields();

@@ -110,8 +110,10 @@ read -r hcode head member <<< "$hh"
 b a resident edit "$head" --set status=死亡 > /dev/null 2> died.err
 expect_eq "$(cat died.err)" "household 042021:$hcode has no 世帯主 now: make one of its residents 世帯主 (bosai resident search --household 042021:$hcode lists them; bosai resident edit ID --set relationship=世帯主)" \
   "an edit that ends a 世帯主 says the household needs one"
-b a resident search --household "$hcode" > members.txt
+b a resident search --household "$hcode" > members.txt 2> members.err
 expect_eq "$(grep -c "世帯主（死亡）" members.txt)" 1 "a household's listing says who died"
+expect_eq "$(cat members.err)" "household 042021:$hcode has no 世帯主 among its residents" \
+  "and that it has no 世帯主"
 exchange
 b a --json conflicts list > ca.json
 b b --json conflicts list > cb.json
@@ -127,6 +129,8 @@ grep -qF "warning: a household has no 世帯主, more than one, or one its recor
   fail "doctor: $(cat doctor.txt)"
 b b --json resident edit "$member" --set relationship=世帯主 > made.json
 grep -qF '"households_without_head":[]' made.json || fail "edit: $(cat made.json)"
+b b --json resident search --household "$hcode" > members.json
+grep -qF '"household_heads":[]' members.json || fail "search: $(cat members.json)"
 exchange
 for n in a b; do
   b $n --json conflicts list > c.json

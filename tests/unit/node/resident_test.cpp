@@ -772,6 +772,13 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
   EXPECT_TRUE(headless.empty());
   EXPECT_EQ(Head(*node_, "042021:H2"), "");
   EXPECT_EQ(HeadProblems(*node_), "042021:H1 [] named ");
+  // The same of one household, by its code or id.
+  auto of_h1 = HouseholdHeadProblemOf(*node_, "H1");
+  ASSERT_TRUE(of_h1.ok() && *of_h1);
+  EXPECT_EQ((*of_h1)->Describe(), "household 042021:H1 has no 世帯主 among its residents");
+  auto of_h2 = HouseholdHeadProblemOf(*node_, "042021:H2");
+  ASSERT_TRUE(of_h2.ok());
+  EXPECT_FALSE(*of_h2);
   auto doctor = node_->Doctor();
   ASSERT_TRUE(doctor.ok());
   EXPECT_TRUE(doctor->problems.empty());
@@ -806,6 +813,7 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
   std::vector<std::string> keys;
   for (const ResidentRecord& m : *found) keys.push_back(m.key);
   EXPECT_EQ(keys, std::vector<std::string>({"042021:8202", "042021:8203", "042021:8201"}));
+  EXPECT_FALSE(*HouseholdHeadProblemOf(*node_, "H1"));
   // A death recorded by mistake is undone only once the new 世帯主 is not one.
   EXPECT_EQ(UpdateResident(*node_, "042021:8201", {{"status", "住民"}}).message(),
             "relationship: household 042021:H1 has a 世帯主 already, 042021:8202: change their "
