@@ -1504,6 +1504,14 @@ bool HeadsHousehold(const v1::Resident& r) {
 
 namespace {
 
+// The residents of HOUSEHOLD (its id or code), as `resident search --household` lists them.
+Result<std::vector<ResidentRecord>> Members(Node& node, std::string_view household) {
+  ResidentQuery members;
+  members.household = std::string(household);
+  members.limit = 10000;
+  return SearchResidents(node, members);
+}
+
 // The head a household's record names, or nullopt when the store holds no such household.
 Result<std::optional<std::string>> NamedHead(Node& node, const std::string& household) {
   BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, household));
@@ -1521,8 +1529,8 @@ Result<std::optional<std::string>> NamedHead(Node& node, const std::string& hous
 // was 世帯主 and the record named another: the edit mends it); one that ends KEY's being 世帯主 of
 // a household that names it (another relationship or household, moved out or died) leaves that
 // household without one, or names the one other 世帯主 a merge left there. An edit of other
-// fields changes no household. The households whose head
-// changes: (household key, new head or "").
+// fields changes no household. The households whose head changes: (household key, new head or
+// "").
 Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
                                                                      std::string_view key,
                                                                      const v1::Resident& before,
@@ -1549,10 +1557,7 @@ Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
   const bool moved = after.household() != before.household();
   // The other residents of HOUSEHOLD who are its 世帯主 (more than one only after a merge).
   auto other_heads = [&](const std::string& household) -> Result<std::vector<std::string>> {
-    ResidentQuery members;
-    members.household = household;
-    members.limit = 10000;
-    BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, SearchResidents(node, members));
+    BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, Members(node, household));
     std::vector<std::string> heads;
     for (const ResidentRecord& m : found) {
       if (m.key != key && HeadsHousehold(m.resident)) heads.push_back(m.key);
@@ -1654,10 +1659,7 @@ Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node) {
 
 Result<std::optional<HouseholdHeadProblem>> HouseholdHeadProblemOf(Node& node,
                                                                    std::string_view household) {
-  ResidentQuery members;
-  members.household = std::string(household);
-  members.limit = 10000;
-  BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, SearchResidents(node, members));
+  BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, Members(node, household));
   HouseholdHeadProblem p;
   bool lived_in = false;
   for (const ResidentRecord& m : found) {  // in key order when more than one is 世帯主
@@ -1694,8 +1696,9 @@ Status CheckMyNumberFree(Node& node, std::string_view key, const std::string& va
   BOSAI_ASSIGN_OR_RETURN(int64_t hash, DataKey::LookupHashOf(sealed.my_number()));
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
                          OtherHolderOfMyNumber(node.store().db(), hash, key));
-  if (other)
+  if (other) {
     return Status::Invalid(fmt::format("my_number: already registered to resident {}", *other));
+  }
   return Status::Ok();
 }
 
@@ -1722,15 +1725,8 @@ Status WriteWithHeads(Node& node, const std::vector<std::pair<std::string, std::
   }
   for (const auto& [household, head] : heads) {
     if (!head.empty() || !headless) continue;
-    ResidentQuery members;
-    members.household = household;
-    members.limit = 10000;
-    Result<std::vector<ResidentRecord>> found = SearchResidents(node, members);
-    if (!found.ok() || std::any_of(found->begin(), found->end(), [](const ResidentRecord& m) {
-          return m.resident.status() == v1::RESIDENT_STATUS_RESIDENT;
-        })) {
-      headless->push_back(household);
-    }
+    Result<std::optional<HouseholdHeadProblem>> left = HouseholdHeadProblemOf(node, household);
+    if (!left.ok() || *left) headless->push_back(household);
   }
   return st;
 }
