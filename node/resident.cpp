@@ -1011,6 +1011,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (header.has(kRelationship)) household_fields.push_back(v1::Household::kHeadFieldNumber);
   if (header.has(kAddress)) household_fields.push_back(v1::Household::kAddressFieldNumber);
   if (header.has(kPostalCode)) household_fields.push_back(v1::Household::kPostalCodeFieldNumber);
+  // Written from a row that is not its 世帯主's, a household's head is left as it is, and so is
+  // its address when it has a head: a partial register without that row says nothing of them.
+  std::vector<uint32_t> household_fields_but_head = household_fields;
+  constexpr uint32_t kHeadField = v1::Household::kHeadFieldNumber;
+  std::erase(household_fields_but_head, kHeadField);
   const std::vector<uint32_t> my_number_fields = {kMyNumber};
   // A household is written from its 世帯主 row, or from its first row when it has none. While
   // pass 1 runs beside, those seen without a 世帯主 row so far wait (with their first row's
@@ -1034,7 +1039,8 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                       value(changes.fields), value(state->body)));
     }
   };
-  auto write_household = [&](const std::string& code, const std::string& fields) -> Status {
+  auto write_household = [&](const std::string& code, const std::string& fields,
+                             bool from_head) -> Status {
     std::string hkey = node.municipality() + ":" + code;
     if (fresh_households) {  // the row gives exactly the fields the register manages
       return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), fields}}, v1::OP_SOURCE_REGISTER);
@@ -1044,7 +1050,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                            store.GetRecord(ENTITY_HOUSEHOLD, hkey));
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields changes,
-        ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split, household_fields));
+        ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split,
+                 from_head                                ? household_fields
+                 : state && state->body.count(kHeadField) ? std::vector<uint32_t>()
+                                                          : household_fields_but_head));
     list_conflicts(ENTITY_HOUSEHOLD, hkey, state, changes);
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
@@ -1173,14 +1182,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     if (st.ok() && !household_fields.empty()) {
       if (row.head) {
         if (!households_waiting.empty()) households_waiting.erase(row.household_code);
-        st = write_household(row.household_code, row.household);
+        st = write_household(row.household_code, row.household, /*from_head=*/true);
       } else if (row.first_in_household) {
         if (overlap) {
           households_waiting.emplace(row.household_code, std::move(row.household));
         } else if (!validation.heads.Contains(row.household_code, [&](uint32_t line) {
                      return !validation.bad_lines.count(line);  // a rejected 世帯主 writes nothing
                    })) {
-          st = write_household(row.household_code, row.household);
+          st = write_household(row.household_code, row.household, /*from_head=*/false);
         }
       }
     }
@@ -1199,7 +1208,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     if (st.ok() && !invalid_seen && !validation.found.load(std::memory_order_relaxed)) {
       if (!households_waiting.empty() && in_batch == 0) st = begin();
       for (auto it = households_waiting.begin(); st.ok() && it != households_waiting.end(); ++it) {
-        st = write_household(it->first, it->second);
+        st = write_household(it->first, it->second, /*from_head=*/false);
         ++in_batch;
       }
       if (st.ok() && bulk && in_batch > 0) {

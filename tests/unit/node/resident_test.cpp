@@ -749,6 +749,32 @@ TEST_F(ResidentTest, AHouseholdKeepsOneHeadThroughEdits) {
   }
 }
 
+// A partial register (rows of some residents only) updates those rows and removes nothing: a
+// household written from a row that is not its 世帯主's keeps its head and address, which the
+// 世帯主's row gives (it was left without a head, and took the member's address).
+TEST_F(ResidentTest, APartialRegisterWithoutThe世帯主RowKeepsTheHousehold) {
+  const std::string header =
+      "resident_code,household_code,name,birth_date,sex,relationship,address\n";
+  Import(Write("full.csv", header + "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央1丁目\n"
+                                    "8202,H1,乙,1962-01-01,女,妻,石巻市中央1丁目\n"));
+  auto household = [&] {
+    v1::Household h;
+    auto body = node_->store().GetBody(v1::ENTITY_HOUSEHOLD, "042021:H1");
+    EXPECT_TRUE(body.ok() && *body && h.ParseFromString(**body));
+    return h.head() + " " + h.address();
+  };
+  ImportReport partial =
+      Import(Write("part.csv", header + "8202,H1,乙,1962-01-01,女,妻,石巻市中央2丁目\n"));
+  EXPECT_EQ(partial.changed, 1u);
+  EXPECT_EQ(Address("042021:8202"), "石巻市中央2丁目");
+  EXPECT_EQ(household(), "042021:8201 石巻市中央1丁目");
+  EXPECT_EQ(HeadProblems(*node_), "");
+  EXPECT_TRUE(node_->store().ListConflicts()->empty());
+  // The 世帯主's row moves the household.
+  Import(Write("moved.csv", header + "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目\n"));
+  EXPECT_EQ(household(), "042021:8201 石巻市中央3丁目");
+}
+
 // One who moved out or died stays 世帯主 in the record kept of them (as a 除票 does) but heads the
 // household no longer: it is left without a 世帯主, said by the edit and found until a resident
 // is made one, which the former 世帯主 does not block. An export of such a household is read back.
