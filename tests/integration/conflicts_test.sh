@@ -8,6 +8,12 @@ root_node a 042021-honcho
 root_node b 042021-shisho
 serve b
 exchange() { b a sync now "127.0.0.1:$PORT_b" >/dev/null; }
+# Both nodes' `conflicts list --json` (a's in ca.json) are the same: check $1.
+both_list() {
+  b a --json conflicts list > ca.json
+  b b --json conflicts list > cb.json
+  expect_eq "$(cat ca.json)" "$(cat cb.json)" "$1"
+}
 "$BOSAI" gen residents --municipality 042021 --count 200 --seed 2 --out r.csv
 b a resident import r.csv 2>/dev/null
 exchange
@@ -19,9 +25,7 @@ sleep 0.01
 b b resident edit "$id" --set address=支所で訂正 >/dev/null
 exchange
 expect_eq "$(b a state hash)" "$(b b state hash)" "both nodes converge"
-b a --json conflicts list > ca.json
-b b --json conflicts list > cb.json
-expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the same conflict"
+both_list "both nodes list the same conflict"
 grep -q '"field":"address"' ca.json || fail "conflict: $(cat ca.json)"
 grep -q '"shown":"支所で訂正"' ca.json || fail "the newer write is shown: $(cat ca.json)"
 cid=$(json_field id < ca.json)
@@ -51,9 +55,7 @@ grep -qx "1 field changed both by this register and on a node since its last imp
 grep -qx "  042021:$id2 phone: the register's \"0225-99-9999\", the node's \"090-1234-5678\"" import.log ||
   fail "the import lists the conflict: $(cat import.log)"
 exchange
-b a --json conflicts list > ca.json
-b b --json conflicts list > cb.json
-expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the register's conflict"
+both_list "both nodes list the register's conflict"
 for want in "\"key\":\"042021:$id2\"" '"field":"phone"' '"shown":"0225-99-9999"' \
   '"other":"090-1234-5678"'; do
   grep -qF "$want" ca.json || fail "the register's value shown, the correction kept: $(cat ca.json)"
@@ -76,9 +78,7 @@ expect_eq "$(cat dup.err)" "bosai: my_number: already registered to resident 042
   "an edit refuses a My Number another resident holds"
 b b resident edit "$id4" --set my_number=983205673214 >/dev/null
 exchange
-b a --json conflicts list > ca.json
-b b --json conflicts list > cb.json
-expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the same shared My Number"
+both_list "both nodes list the same shared My Number"
 first=$(printf '%s\n' "042021:$id3" "042021:$id4" | sort | head -1)
 second=$(printf '%s\n' "042021:$id3" "042021:$id4" | sort | tail -1)
 grep -qF "\"shared_my_numbers\":[{\"my_number\":\"********3214\",\"residents\":[\"$first\",\"$second\"]}]" ca.json ||
@@ -115,9 +115,7 @@ expect_eq "$(grep -c "世帯主（死亡）" members.txt)" 1 "a household's list
 expect_eq "$(cat members.err)" "household 042021:$hcode has no 世帯主 among its residents" \
   "and that it has no 世帯主"
 exchange
-b a --json conflicts list > ca.json
-b b --json conflicts list > cb.json
-expect_eq "$(cat ca.json)" "$(cat cb.json)" "both nodes list the household without a 世帯主"
+both_list "both nodes list the household without a 世帯主"
 grep -qF "\"household_heads\":[{\"heads\":[],\"household\":\"042021:$hcode\",\"named\":\"\"}]" ca.json ||
   fail "household without a 世帯主: $(cat ca.json)"
 b b conflicts list > list.txt 2> list.err

@@ -70,6 +70,24 @@ class ResidentTest : public ::testing::Test {
     ASSERT_TRUE(imported.ok()) << imported.status().message();
     ASSERT_EQ(imported->held, 0u);
   }
+  // A town hall (042021-honcho) and a shelter (042021-shelter) under one root, both holding the
+  // register at PATH, imported at the hall and sent to the shelter; nulls when that fails.
+  struct HallAndShelter {
+    std::unique_ptr<Node> hall, shelter;
+  };
+  HallAndShelter TwoNodesHolding(const std::string& path) {
+    HallAndShelter n{NodeUnderRoot("hall", "042021-honcho"),
+                     NodeUnderRoot("shelter", "042021-shelter")};
+    if (!n.hall || !n.shelter) return {};
+    ImportOptions o;
+    o.path = path;
+    auto imported = ImportResidents(*n.hall, o);
+    EXPECT_TRUE(imported.ok() && imported->problems.empty())
+        << (imported.ok() ? imported->problems[0] : imported.status().message());
+    if (!imported.ok()) return {};
+    Send(*n.hall, *n.shelter);
+    return n;
+  }
   // A register drawn at random: ROWS rows (fewer when a code is drawn twice) of resident codes
   // 100 to 100 + CODES - 1, each with an address and a phone drawn from VALUES; the phone column
   // is left out one time in LEAVE_OUT_PHONE.
@@ -703,13 +721,8 @@ TEST_F(ResidentTest, AHouseholdKeepsOneHeadThroughEdits) {
   EXPECT_TRUE(report->problems.empty());
 
   // Cut off, a town hall and a shelter each make another member the 世帯主.
-  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
-  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
+  auto [hall, shelter] = TwoNodesHolding(v1);
   ASSERT_TRUE(hall && shelter);
-  ImportOptions o;
-  o.path = v1;
-  ASSERT_TRUE(ImportResidents(*hall, o).ok());
-  Send(*hall, *shelter);
   ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"relationship", "夫"}}).ok());
   ASSERT_TRUE(UpdateResident(*hall, "042021:8202", {{"relationship", "世帯主"}}).ok());
   ASSERT_TRUE(UpdateResident(*shelter, "042021:8201", {{"relationship", "父"}}).ok());
@@ -888,7 +901,7 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
   ExportOptions out;
   out.path = (dir_ / "export.csv").string();
   ASSERT_TRUE(ExportResidents(*node_, out).ok());
-  std::unique_ptr<Node> other = NodeUnderRoot("other", "042021-shelter");
+  std::unique_ptr<Node> other = NodeUnderRoot("other", "042021-shisho");
   ASSERT_TRUE(other);
   ImportOptions o;
   o.path = out.path;
@@ -912,15 +925,12 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
 
   // Cut off, the hall makes 8202 the 世帯主 in 8201's place, and a shelter, later, records 8201's
   // death: they meet with 8202 the one 世帯主, and the shelter's record naming none shown.
-  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
-  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter1");
+  auto [hall, shelter] = TwoNodesHolding(Write("h2.csv",
+                                               "resident_code,household_code,name,birth_date,sex,"
+                                               "relationship\n"
+                                               "8201,H1,甲,1960-01-01,男,世帯主\n"
+                                               "8202,H1,乙,1962-01-01,女,妻\n"));
   ASSERT_TRUE(hall && shelter);
-  o.path = Write("h2.csv",
-                 "resident_code,household_code,name,birth_date,sex,relationship\n"
-                 "8201,H1,甲,1960-01-01,男,世帯主\n"
-                 "8202,H1,乙,1962-01-01,女,妻\n");
-  ASSERT_TRUE(ImportResidents(*hall, o).ok());
-  Send(*hall, *shelter);
   ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"relationship", "夫"}}).ok());
   ASSERT_TRUE(UpdateResident(*hall, "042021:8202", {{"relationship", "世帯主"}}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a later millisecond: shown
@@ -945,16 +955,13 @@ TEST_F(ResidentTest, AHouseholdWhose世帯主DiedNeedsANewOne) {
 // relationship to 世帯主 makes the household name them, and a My Number another resident holds
 // is refused.
 TEST_F(ResidentTest, AResolutionIsHeldToAnEditsRules) {
-  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
-  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter1");
+  auto [hall, shelter] =
+      TwoNodesHolding(Write("h.csv",
+                            "resident_code,household_code,name,birth_date,sex,relationship,"
+                            "my_number\n"
+                            "8201,H1,甲,1960-01-01,男,世帯主,\n"
+                            "8202,H1,乙,1962-01-01,女,妻,983205673214\n"));
   ASSERT_TRUE(hall && shelter);
-  ImportOptions o;
-  o.path = Write("h.csv",
-                 "resident_code,household_code,name,birth_date,sex,relationship,my_number\n"
-                 "8201,H1,甲,1960-01-01,男,世帯主,\n"
-                 "8202,H1,乙,1962-01-01,女,妻,983205673214\n");
-  ASSERT_TRUE(ImportResidents(*hall, o).ok());
-  Send(*hall, *shelter);
   ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"relationship", "夫"}}).ok());
   ASSERT_TRUE(UpdateResident(*hall, "042021:8201", {{"my_number", "123456789018"}}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -996,17 +1003,13 @@ TEST_F(ResidentTest, AResolutionIsHeldToAnEditsRules) {
 // each, from the state they share), show it with each resident, and doctor warns of it, until
 // an officer corrects one; then it is gone on both.
 TEST_F(ResidentTest, AMyNumberGivenTwiceWhileCutOffIsFoundOnBothNodes) {
-  std::unique_ptr<Node> hall = NodeUnderRoot("hall", "042021-honcho");
-  std::unique_ptr<Node> shelter = NodeUnderRoot("shelter", "042021-shelter");
+  auto [hall, shelter] = TwoNodesHolding(Write("v1.csv",
+                                               "resident_code,household_code,name,birth_date,sex,"
+                                               "relationship\n"
+                                               "8101,H1,甲,1970-01-01,男,世帯主\n"
+                                               "8102,H2,乙,1971-01-01,女,世帯主\n"
+                                               "8103,H3,丙,1972-01-01,男,世帯主\n"));
   ASSERT_TRUE(hall && shelter);
-  ImportOptions o;
-  o.path = Write("v1.csv",
-                 "resident_code,household_code,name,birth_date,sex,relationship\n"
-                 "8101,H1,甲,1970-01-01,男,世帯主\n"
-                 "8102,H2,乙,1971-01-01,女,世帯主\n"
-                 "8103,H3,丙,1972-01-01,男,世帯主\n");
-  ASSERT_TRUE(ImportResidents(*hall, o).ok());
-  Send(*hall, *shelter);
 
   ASSERT_TRUE(UpdateResident(*hall, "042021:8101", {{"my_number", "983205673214"}}).ok());
   Status again = UpdateResident(*hall, "042021:8103", {{"my_number", "983205673214"}});
