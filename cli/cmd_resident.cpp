@@ -283,8 +283,9 @@ void RegisterResident(CLI::App& app, Globals& g) {
   exp->add_flag("--bom", *bom,
                 "Begin a UTF-8 file with a byte order mark, which Excel needs to read it as UTF-8");
   exp->add_flag("--reveal-my-number", *reveal_all,
-                "Write My Number in full (else its column is left empty); the file is then "
-                "readable by its owner alone");
+                "Write My Number in full (else the file has no my_number column, and reading "
+                "it back leaves My Numbers as they are); the file is then readable by its owner "
+                "alone");
   exp->callback([&g, out, out_encoding, reveal_all, bom] {
     auto enc = node::ParseEncoding(*out_encoding);
     if (!enc.ok() || *enc == node::Encoding::kAuto || *enc == node::Encoding::kUtf16) {

@@ -1370,8 +1370,15 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   if (options.reveal_my_number && !node.data_key()) {
     return Status::Invalid("this node holds no data key: it cannot read My Number");
   }
+  // Without My Numbers the file has no my_number column at all (an empty one would read back as
+  // every My Number cleared): the columns it has, by their index in kColumns.
+  std::vector<size_t> written;
   std::vector<std::string> columns;
-  for (const ColumnDef& c : kColumns) columns.emplace_back(c.name);
+  for (size_t i = 0; i < kNumCols; ++i) {
+    if (i == kMyNumberCol && !options.reveal_my_number) continue;
+    written.push_back(i);
+    columns.emplace_back(kColumns[i].name);
+  }
   BOSAI_ASSIGN_OR_RETURN(auto writer,
                          CsvWriter::Create(options.path, options.encoding, columns, options.bom,
                                            /*secret=*/options.reveal_my_number));
@@ -1384,7 +1391,7 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   q.Bind(1, ENTITY_RESIDENT);
   ExportReport report;
   v1::Resident r;
-  std::vector<std::string> fields(kNumCols);
+  std::vector<std::string> fields(kNumCols), line(written.size());
   const std::string prefix = node.municipality() + ":";
   auto code = [&](std::string_view id) {
     return std::string(id.substr(0, prefix.size()) == prefix ? id.substr(prefix.size()) : id);
@@ -1426,7 +1433,8 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
                                            kColumns[i].name, formula));
       }
     }
-    if (Status st = writer->Write(fields); !st.ok()) {
+    for (size_t j = 0; j < written.size(); ++j) line[j] = std::move(fields[written[j]]);
+    if (Status st = writer->Write(line); !st.ok()) {
       const bool cp932 =
           options.encoding == Encoding::kCp932 && st.code() == Status::Code::kInvalidArgument;
       return (cp932 ? st.WithNote("write UTF-8 instead: --encoding utf-8 --bom, which Excel reads "

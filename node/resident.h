@@ -78,7 +78,8 @@ struct ExportOptions {
   std::string path;
   Encoding encoding = Encoding::kUtf8;  // or kCp932 (with CRLF), for Excel on Windows
   bool bom = false;                     // UTF-8 after a byte order mark, as Excel reads it
-  // My Number in full; else its column is left empty (it is not printed, not even masked).
+  // My Number in full; else the file has no my_number column (not even masked numbers: read
+  // back, it leaves every My Number as it is, where an empty column would clear them).
   bool reveal_my_number = false;
   std::function<void(uint64_t done, uint64_t total)> progress;  // residents written, of all
 };
