@@ -1529,33 +1529,100 @@ Result<std::vector<ResidentRecord>> Members(Node& node, std::string_view househo
   return SearchResidents(node, members);
 }
 
-// The head a household's record names, or nullopt when the store holds no such household.
-Result<std::optional<std::string>> NamedHead(Node& node, const std::string& household) {
-  BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, household));
-  if (!body) return std::optional<std::string>();
+// The household KEY as the store holds it, or nullopt.
+Result<std::optional<v1::Household>> LoadHousehold(Node& node, std::string_view key) {
+  BOSAI_ASSIGN_OR_RETURN(auto body, node.store().GetBody(ENTITY_HOUSEHOLD, key));
+  if (!body) return std::optional<v1::Household>();
   v1::Household h;
   if (!h.ParseFromString(*body)) {
-    return Status::Corruption(fmt::format("household {} is damaged", household));
+    return Status::Corruption(fmt::format("household {} is damaged", key));
   }
-  return std::optional<std::string>(h.head());
+  return std::optional<v1::Household>(std::move(h));
 }
 
-// A household has one 世帯主 (HeadsHousehold), whom its record names (Household.head). An edit
-// of resident KEY (now BEFORE; its new fields MAIN) that makes it its household's 世帯主 is refused
-// while another resident of the household is, and names KEY the household's head (also when KEY
-// was 世帯主 and the record named another: the edit mends it); one that ends KEY's being 世帯主 of
-// a household that names it (another relationship or household, moved out or died) leaves that
-// household without one, or names the one other 世帯主 a merge left there. An edit of other
-// fields changes no household. The households whose head changes: (household key, new head or
-// "").
-Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
-                                                                     std::string_view key,
-                                                                     const v1::Resident& before,
-                                                                     const FieldMap& main) {
-  constexpr uint32_t kDecides[] = {v1::Resident::kHouseholdFieldNumber,
-                                   v1::Resident::kRelationshipFieldNumber,
-                                   v1::Resident::kStatusFieldNumber};
-  std::vector<std::pair<std::string, std::string>> changes;
+// The head a household's record names, or nullopt when the store holds no such household.
+Result<std::optional<std::string>> NamedHead(Node& node, std::string_view household) {
+  BOSAI_ASSIGN_OR_RETURN(std::optional<v1::Household> h, LoadHousehold(node, household));
+  if (!h) return std::optional<std::string>();
+  return std::optional<std::string>(h->head());
+}
+
+// What an edit writes to a household beside a resident's fields: the fields that change.
+struct HouseholdWrite {
+  std::string household;
+  FieldMap fields;
+  std::vector<uint32_t> settles;  // fields whose every version held the write names
+  bool headless = false;          // its head is cleared
+};
+
+// The household field a resident's field decides for the household it heads: its head (by the
+// resident's household, relationship and status), address or postal code; 0 for none.
+uint32_t HouseholdFieldOf(uint32_t resident_field) {
+  switch (resident_field) {
+    case v1::Resident::kHouseholdFieldNumber:
+    case v1::Resident::kRelationshipFieldNumber:
+    case v1::Resident::kStatusFieldNumber:
+      return v1::Household::kHeadFieldNumber;
+    case v1::Resident::kAddressFieldNumber:
+      return v1::Household::kAddressFieldNumber;
+    case v1::Resident::kPostalCodeFieldNumber:
+      return v1::Household::kPostalCodeFieldNumber;
+    default:
+      return 0;
+  }
+}
+
+// The fields of household HOUSEHOLD (held as HELD, or not held) that differ from a household
+// headed by HEAD_KEY (none: "") as an import writes one from its 世帯主's row (HEAD); and
+// SETTLED (a household field, or 0), written whether it differs or not, to settle its conflicts.
+Result<HouseholdWrite> HeadedBy(const std::string& household,
+                                const std::optional<v1::Household>& held,
+                                const std::string& head_key, const v1::Resident* head,
+                                uint32_t settled) {
+  v1::Household want = held.value_or(v1::Household());
+  want.set_head(head_key);
+  if (head) {  // its address is its 世帯主's
+    want.set_address(head->address());
+    want.set_postal_code(head->postal_code());
+  }
+  BOSAI_ASSIGN_OR_RETURN(FieldMap now, SplitFields(held ? held->SerializeAsString() : ""));
+  BOSAI_ASSIGN_OR_RETURN(FieldMap wanted, SplitFields(want.SerializeAsString()));
+  HouseholdWrite w{household, {}, {}, head_key.empty()};
+  for (uint32_t f : {v1::Household::kHeadFieldNumber, v1::Household::kAddressFieldNumber,
+                     v1::Household::kPostalCodeFieldNumber}) {
+    auto in = [f](const FieldMap& m) {
+      auto it = m.find(f);
+      return it == m.end() ? std::string() : it->second;
+    };
+    const bool decided = f == v1::Household::kHeadFieldNumber || head;  // else left as it is
+    if (f == settled && decided) {
+      w.settles.push_back(f);
+      w.fields[f] = in(wanted);
+    } else if (in(now) != in(wanted)) {
+      w.fields[f] = in(wanted);
+    }
+  }
+  return w;
+}
+
+// A household has one 世帯主 (HeadsHousehold), whom its record names (Household.head), and its
+// 世帯主's address. An edit of resident KEY (now BEFORE; its new fields MAIN) that makes it, or
+// keeps it, its household's 世帯主 is refused while another resident of the household is, and
+// writes KEY's name and address to the household (also when the record named another: the edit
+// mends it); one that ends KEY's being 世帯主 of a household that names it (another relationship
+// or household, moved out or died) leaves that household without one, or names the one other
+// 世帯主 a merge left there. An edit of no field these depend on changes no household. A
+// resolution of the resident's field SETTLED (or 0) writes the household field it decides, which
+// settles that field's conflicts too: a register and a node that both changed a 世帯主's address
+// conflict on the household's as well, and one resolution settles both.
+Result<std::vector<HouseholdWrite>> HouseholdChanges(Node& node, std::string_view key,
+                                                     const v1::Resident& before,
+                                                     const FieldMap& main, uint32_t settled) {
+  constexpr uint32_t kDecides[] = {
+      v1::Resident::kHouseholdFieldNumber, v1::Resident::kRelationshipFieldNumber,
+      v1::Resident::kStatusFieldNumber, v1::Resident::kAddressFieldNumber,
+      v1::Resident::kPostalCodeFieldNumber};
+  std::vector<HouseholdWrite> changes;
   v1::Resident after = before;
   bool decides = false;
   for (uint32_t f : kDecides) {
@@ -1567,37 +1634,47 @@ Result<std::vector<std::pair<std::string, std::string>>> HeadChanges(Node& node,
     if (f == v1::Resident::kHouseholdFieldNumber) after.set_household(part.household());
     if (f == v1::Resident::kRelationshipFieldNumber) after.set_relationship(part.relationship());
     if (f == v1::Resident::kStatusFieldNumber) after.set_status(part.status());
+    if (f == v1::Resident::kAddressFieldNumber) after.set_address(part.address());
+    if (f == v1::Resident::kPostalCodeFieldNumber) after.set_postal_code(part.postal_code());
   }
   if (!decides) return changes;
   const bool was_head = HeadsHousehold(before);
   const bool is_head = HeadsHousehold(after);
   const bool moved = after.household() != before.household();
   // The other residents of HOUSEHOLD who are its 世帯主 (more than one only after a merge).
-  auto other_heads = [&](const std::string& household) -> Result<std::vector<std::string>> {
+  auto other_heads = [&](const std::string& household) -> Result<std::vector<ResidentRecord>> {
     BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> found, Members(node, household));
-    std::vector<std::string> heads;
-    for (const ResidentRecord& m : found) {
-      if (m.key != key && HeadsHousehold(m.resident)) heads.push_back(m.key);
+    std::vector<ResidentRecord> heads;
+    for (ResidentRecord& m : found) {
+      if (m.key != key && HeadsHousehold(m.resident)) heads.push_back(std::move(m));
     }
     return heads;
   };
   if (was_head && (!is_head || moved) && !before.household().empty()) {
-    BOSAI_ASSIGN_OR_RETURN(auto head, NamedHead(node, before.household()));
-    if (head && *head == key) {  // the one other 世帯主 a merge left, if any, follows
-      BOSAI_ASSIGN_OR_RETURN(std::vector<std::string> others, other_heads(before.household()));
-      changes.emplace_back(before.household(), others.size() == 1 ? others[0] : "");
+    BOSAI_ASSIGN_OR_RETURN(auto held, LoadHousehold(node, before.household()));
+    if (held && held->head() == key) {  // the one other 世帯主 a merge left, if any, follows
+      BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> others, other_heads(before.household()));
+      const bool one = others.size() == 1;
+      BOSAI_ASSIGN_OR_RETURN(
+          HouseholdWrite w,
+          HeadedBy(before.household(), held, one ? others[0].key : "",
+                   one ? &others[0].resident : nullptr, HouseholdFieldOf(settled)));
+      changes.push_back(std::move(w));
     }
   }
   if (is_head && !after.household().empty()) {
-    BOSAI_ASSIGN_OR_RETURN(std::vector<std::string> others, other_heads(after.household()));
+    BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> others, other_heads(after.household()));
     if (!others.empty()) {
       return Status::Invalid(fmt::format(
           "relationship: household {} has a 世帯主 already, {}: change their relationship first",
-          after.household(), others[0]));
+          after.household(), others[0].key));
     }
-    BOSAI_ASSIGN_OR_RETURN(auto head, NamedHead(node, after.household()));
-    if (!head || *head != key) changes.emplace_back(after.household(), std::string(key));
+    BOSAI_ASSIGN_OR_RETURN(auto held, LoadHousehold(node, after.household()));
+    BOSAI_ASSIGN_OR_RETURN(HouseholdWrite w, HeadedBy(after.household(), held, std::string(key),
+                                                      &after, HouseholdFieldOf(settled)));
+    changes.push_back(std::move(w));
   }
+  std::erase_if(changes, [](const HouseholdWrite& w) { return w.fields.empty(); });
   return changes;
 }
 
@@ -1719,31 +1796,39 @@ Status CheckMyNumberFree(Node& node, std::string_view key, const std::string& va
   return Status::Ok();
 }
 
-// Runs WRITE (the record's own fields) and writes the households' heads HEADS (HeadChanges) in
-// one transaction; then adds to HEADLESS the households left without a 世帯主 where someone still
-// lives (also when that cannot be read now: the write is committed).
-Status WriteWithHeads(Node& node, const std::vector<std::pair<std::string, std::string>>& heads,
-                      std::vector<std::string>* headless,
-                      const std::function<Status(Store&)>& write) {
+// Runs WRITE (the record's own fields) and HOUSEHOLDS (HouseholdChanges) in one transaction;
+// then adds to HEADLESS the households left without a 世帯主 where someone still lives (also when
+// that cannot be read now: the write is committed).
+Status WriteWithHouseholds(Node& node, const std::vector<HouseholdWrite>& households,
+                           std::vector<std::string>* headless,
+                           const std::function<Status(Store&)>& write) {
   Store& store = node.store();
   BOSAI_RETURN_IF_ERROR(store.BeginWrite(node.author()));
   Status st = write(store);
-  for (const auto& [household, head] : heads) {
+  for (const HouseholdWrite& w : households) {
     if (!st.ok()) break;
-    v1::Household h;
-    h.set_head(head);
-    st = store.Put(node.scope(), ENTITY_HOUSEHOLD, household,
-                   {{v1::Household::kHeadFieldNumber, Field(v1::Household::kHeadFieldNumber, h)}});
+    std::vector<std::pair<uint32_t, Dot>> resolves;
+    for (uint32_t field : w.settles) {
+      Result<std::vector<FieldVersion>> held =
+          store.GetFieldVersions(ENTITY_HOUSEHOLD, w.household, field);
+      st = held.status();
+      if (!st.ok()) break;
+      for (const FieldVersion& v : *held) resolves.emplace_back(field, v.dot);
+    }
+    if (st.ok()) {
+      st = store.Put(node.scope(), ENTITY_HOUSEHOLD, w.household, w.fields, v1::OP_SOURCE_USER,
+                     resolves);
+    }
   }
   if (st.ok()) st = store.CommitWrite();
   if (!st.ok()) {
     if (store.writing()) store.AbortWrite();
     return st;
   }
-  for (const auto& [household, head] : heads) {
-    if (!head.empty() || !headless) continue;
-    Result<std::optional<HouseholdHeadProblem>> left = HouseholdHeadProblemOf(node, household);
-    if (!left.ok() || *left) headless->push_back(household);
+  for (const HouseholdWrite& w : households) {
+    if (!w.headless || !headless) continue;
+    Result<std::optional<HouseholdHeadProblem>> left = HouseholdHeadProblemOf(node, w.household);
+    if (!left.ok() || *left) headless->push_back(w.household);
   }
   return st;
 }
@@ -1775,8 +1860,9 @@ Status UpdateResident(Node& node, std::string_view key,
       main[v1::Resident::kFlagsFieldNumber] = Field(v1::Resident::kFlagsFieldNumber, flags);
     }
   }
-  BOSAI_ASSIGN_OR_RETURN(auto heads, HeadChanges(node, key, current->resident, main));
-  return WriteWithHeads(node, heads, headless, [&](Store& store) {
+  BOSAI_ASSIGN_OR_RETURN(auto households,
+                         HouseholdChanges(node, key, current->resident, main, /*settled=*/0));
+  return WriteWithHouseholds(node, households, headless, [&](Store& store) {
     Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
     if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);
     return st;
@@ -1785,7 +1871,33 @@ Status UpdateResident(Node& node, std::string_view key,
 
 Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
                        std::vector<std::string>* headless) {
-  std::vector<std::pair<std::string, std::string>> heads;
+  // A household's address is its 世帯主's: a conflict on it is settled through the 世帯主's on
+  // the same field, when there is one, so that the two keep one value.
+  const bool derived = conflict.field == v1::Household::kAddressFieldNumber ||
+                       conflict.field == v1::Household::kPostalCodeFieldNumber;
+  std::optional<std::string> head;
+  if (conflict.entity == ENTITY_HOUSEHOLD && derived) {
+    BOSAI_ASSIGN_OR_RETURN(head, NamedHead(node, conflict.key));
+  }
+  if (head && !head->empty()) {
+    v1::Household chosen;
+    if (!chosen.ParseFromString(value))
+      return Status::Corruption("a resolution's value is damaged");
+    v1::Resident as_head;
+    as_head.set_address(chosen.address());
+    as_head.set_postal_code(chosen.postal_code());
+    const uint32_t field = conflict.field == v1::Household::kAddressFieldNumber
+                               ? v1::Resident::kAddressFieldNumber
+                               : v1::Resident::kPostalCodeFieldNumber;
+    BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> theirs,
+                           node.store().ListConflicts(ENTITY_RESIDENT, *head));
+    for (const Conflict& c : theirs) {
+      if (c.field == field) {
+        return ResolveConflict(node, c, Field(field, as_head), headless);
+      }
+    }
+  }
+  std::vector<HouseholdWrite> households;
   if (conflict.entity == ENTITY_RESIDENT) {
     if (conflict.field == kMyNumber) {
       BOSAI_RETURN_IF_ERROR(CheckMyNumberFree(node, conflict.key, value));
@@ -1794,10 +1906,11 @@ Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& 
     if (current) {
       FieldMap chosen;
       chosen[conflict.field] = value;
-      BOSAI_ASSIGN_OR_RETURN(heads, HeadChanges(node, conflict.key, current->resident, chosen));
+      BOSAI_ASSIGN_OR_RETURN(households, HouseholdChanges(node, conflict.key, current->resident,
+                                                          chosen, conflict.field));
     }
   }
-  return WriteWithHeads(node, heads, headless, [&](Store& store) {
+  return WriteWithHouseholds(node, households, headless, [&](Store& store) {
     return store.Put(conflict.other.scope, conflict.entity, conflict.key, {{conflict.field, value}},
                      v1::OP_SOURCE_USER, {{conflict.field, conflict.other.dot}});
   });

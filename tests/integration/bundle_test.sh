@@ -79,7 +79,8 @@ id=$(sed -n 2p r.csv | cut -d, -f2)
 b a resident edit "$id" --set phone=0225-99-0000 >/dev/null
 serve b
 b a sync now "127.0.0.1:$PORT_b" >/dev/null
-b a resident edit "$id" --set address=避難所で確認 >/dev/null
+member=$(awk -F, 'NR > 1 && $8 != "世帯主" { print $2; exit }' r.csv)  # (a 世帯主's address
+b a resident edit "$member" --set address=避難所で確認 >/dev/null     # is their household's too)
 b a --json sync export --for 042021-shisho --out inc.bundle > inc.json
 grep -q '"ops":1,' inc.json || fail "--for exports only what B lacks: $(cat inc.json)"
 b b sync import inc.bundle >/dev/null

@@ -435,13 +435,17 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
 
   // Now the register itself moves 4001: the register's new value is shown, and the node's
   // correction is kept beside it as a conflict for an officer (both changed the field), not
-  // dropped.
+  // dropped; and so is the household's address, its 世帯主's.
   std::string v3 =
       Write("v3.csv",
             std::string(kHeader) + "042021,4001,H1,甲改,コウ,1970-01-01,男,世帯主,,転居先,,,\n");
-  EXPECT_EQ(Import(v3).conflicts, 1u);
+  EXPECT_EQ(Import(v3).conflicts, 2u);
   EXPECT_EQ(Address("042021:4001"), "転居先");
-  auto conflicts = node_->store().ListConflicts();
+  auto household = node_->store().ListConflicts(v1::ENTITY_HOUSEHOLD, "042021:H1");
+  ASSERT_TRUE(household.ok());
+  ASSERT_EQ(household->size(), 1u);
+  EXPECT_EQ((*household)[0].field, uint32_t(v1::Household::kAddressFieldNumber));
+  auto conflicts = node_->store().ListConflicts(v1::ENTITY_RESIDENT);
   ASSERT_TRUE(conflicts.ok());
   ASSERT_EQ(conflicts->size(), 1u);
   const Conflict& c = (*conflicts)[0];
@@ -452,18 +456,15 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   ImportReport again = Import(v3);
   EXPECT_EQ(again.changed, 0u);
   EXPECT_EQ(again.conflicts, 0u);
-  EXPECT_EQ(node_->store().ListConflicts()->size(), 1u);
-  // An officer keeps the node's correction (as `conflicts resolve --keep other` writes it): the
-  // same register again does not undo that.
-  Store& store = node_->store();
-  ASSERT_TRUE(store.BeginWrite("test").ok());
-  ASSERT_TRUE(store
-                  .Put(c.other.scope, c.entity, c.key, {{c.field, c.other.value}},
-                       v1::OP_SOURCE_USER, {{c.field, c.other.dot}})
-                  .ok());
-  ASSERT_TRUE(store.CommitWrite().ok());
+  EXPECT_EQ(node_->store().ListConflicts()->size(), 2u);
+  // An officer keeps the node's correction (`conflicts resolve --keep other`), which settles the
+  // household's too: the same register again does not undo that.
+  ASSERT_TRUE(ResolveConflict(*node_, c, c.other.value).ok());
   EXPECT_EQ(Address("042021:4001"), "訂正住所");
-  EXPECT_TRUE(store.ListConflicts()->empty());
+  EXPECT_TRUE(node_->store().ListConflicts()->empty());
+  v1::Household h;
+  ASSERT_TRUE(h.ParseFromString(**node_->store().GetBody(v1::ENTITY_HOUSEHOLD, "042021:H1")));
+  EXPECT_EQ(h.address(), "訂正住所");
   ImportReport after = Import(v3);
   EXPECT_EQ(after.changed, 0u);
   EXPECT_EQ(Address("042021:4001"), "訂正住所");
@@ -660,10 +661,12 @@ TEST_F(ResidentTest, ADryRunSaysWhatAnImportWouldDoAndKeepsNothing) {
   EXPECT_EQ(dry->ops, done.ops);
   EXPECT_EQ(dry->conflicts, done.conflicts);
   EXPECT_EQ(dry->conflicts_listed, done.conflicts_listed);
-  EXPECT_EQ(done.conflicts_listed, std::vector<std::string>{"042021:6001 address: the register's "
-                                                            "\"新住所\", the node's \"訂正住所\""});
-  EXPECT_EQ(done.changed, 2u);  // 6001 (the conflict) and the new 6003
-  EXPECT_EQ(done.conflicts, 1u);
+  EXPECT_EQ(done.conflicts_listed,
+            std::vector<std::string>(
+                {"042021:6001 address: the register's \"新住所\", the node's \"訂正住所\"",
+                 "042021:H1 address: the register's \"新住所\", the node's \"訂正住所\""}));
+  EXPECT_EQ(done.changed, 2u);  // 6001 (the conflict, with its household's) and the new 6003
+  EXPECT_EQ(done.conflicts, 2u);
 
   o.rejects_path = (dir_ / "r.csv").string();
   auto both = ImportResidents(*node_, o);
@@ -763,6 +766,44 @@ TEST_F(ResidentTest, AHouseholdKeepsOneHeadThroughEdits) {
   }
 }
 
+// A household's address is its 世帯主's, as an import writes it from the 世帯主's row: an edit of
+// the 世帯主's address, or a new 世帯主, writes it to the household too; a member's does not.
+// When a register and a node both changed it, both conflict, and resolving either settles both.
+TEST_F(ResidentTest, AHouseholdsAddressIsIts世帯主s) {
+  const std::string header =
+      "resident_code,household_code,name,birth_date,sex,relationship,address\n";
+  const std::string v1 = Write("v1.csv", header +
+                                             "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央1丁目\n"
+                                             "8202,H1,乙,1962-01-01,女,妻,石巻市中央1丁目\n");
+  Import(v1);
+  auto household = [&] {
+    v1::Household h;
+    auto body = node_->store().GetBody(v1::ENTITY_HOUSEHOLD, "042021:H1");
+    EXPECT_TRUE(body.ok() && *body && h.ParseFromString(**body));
+    return h.head() + " " + h.address();
+  };
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8201", {{"address", "石巻市中央2丁目"}}).ok());
+  EXPECT_EQ(household(), "042021:8201 石巻市中央2丁目");
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8202", {{"address", "石巻市中央3丁目"}}).ok());
+  EXPECT_EQ(household(), "042021:8201 石巻市中央2丁目");
+  // The register moves 8201 too: two conflicts; keeping the node's on the household's keeps it
+  // on 8201's as well.
+  ImportReport v2 =
+      Import(Write("v2.csv", header + "8201,H1,甲,1960-01-01,男,世帯主,石巻市門脇町\n"));
+  EXPECT_EQ(v2.conflicts, 2u);
+  auto open = node_->store().ListConflicts(v1::ENTITY_HOUSEHOLD, "042021:H1");
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  ASSERT_TRUE(ResolveConflict(*node_, (*open)[0], (*open)[0].other.value).ok());
+  EXPECT_TRUE(node_->store().ListConflicts()->empty());
+  EXPECT_EQ(Address("042021:8201"), "石巻市中央2丁目");
+  EXPECT_EQ(household(), "042021:8201 石巻市中央2丁目");
+  // A new 世帯主 brings their address.
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8201", {{"relationship", "夫"}}).ok());
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8202", {{"relationship", "世帯主"}}).ok());
+  EXPECT_EQ(household(), "042021:8202 石巻市中央3丁目");
+}
+
 // A partial register (rows of some residents only) updates those rows and removes nothing: a
 // household written from a row that is not its 世帯主's keeps its head and address, which the
 // 世帯主's row gives (it was left without a head, and took the member's address).
@@ -825,6 +866,80 @@ TEST_F(ResidentTest, AnySubsetOfTheSameRegisterChangesNothing) {
     EXPECT_EQ(*node_->store().StateHash(), hash);
   }
   EXPECT_EQ(HeadProblems(*node_), "");
+}
+
+// What a node holds, exported and read back into it, changes nothing, whatever clerks edited
+// before: addresses, phones, My Numbers, who died or moved out, who is 世帯主.
+TEST_F(ResidentTest, AnExportReadBackAfterEditsChangesNothing) {
+  const std::string full = (dir_ / "full.csv").string();
+  {
+    std::FILE* f = std::fopen(full.c_str(), "wb");
+    ASSERT_TRUE(f);
+    GenOptions g;
+    g.municipality = "042021";
+    g.count = 200;
+    g.seed = 11;
+    ASSERT_TRUE(GenerateResidents(g, f).ok());
+    std::fclose(f);
+  }
+  Import(full);
+  std::vector<std::string> keys;
+  {
+    ResidentQuery all;
+    all.kana = "";
+    all.limit = 1000;
+  }
+  std::ifstream in(full);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) keys.push_back("042021:" + line.substr(7, line.find(',', 7) - 7));
+  std::mt19937_64 rng(11);
+  auto pick = [&](size_t n) { return size_t(rng() % n); };
+  uint64_t edits = 0;
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    for (int i = 0; i < 15; ++i) {
+      const std::string& key = keys[pick(keys.size())];
+      std::vector<std::pair<std::string, std::string>> set;
+      switch (pick(6)) {
+        case 0:
+          set = {{"address", fmt::format("石巻市中央{}丁目", 1 + pick(4))}};
+          break;
+        case 1:
+          set = {{"phone", fmt::format("0225-11-{:04}", pick(10000))}};
+          break;
+        case 2:
+          set = {{"status", pick(2) ? "死亡" : "転出"}};
+          break;
+        case 3:
+          set = {{"status", "住民"}};
+          break;
+        case 4:
+          set = {{"relationship", pick(2) ? "世帯主" : "子"}};
+          break;
+        default:
+          set = {{"my_number", ""}};
+          break;
+      }
+      Status st = UpdateResident(*node_, key, set);
+      ASSERT_TRUE(st.ok() || st.message().starts_with("relationship: household")) << st.message();
+      edits += st.ok();
+    }
+    for (bool reveal : {true, false}) {
+      SCOPED_TRACE(reveal ? "with My Numbers" : "without");
+      ExportOptions out;
+      out.path = (dir_ / "export.csv").string();
+      out.reveal_my_number = reveal;
+      ASSERT_TRUE(ExportResidents(*node_, out).ok());
+      const std::string before = *node_->store().StateHash();
+      ImportReport back = Import(out.path);
+      EXPECT_EQ(back.problem_count, 0u) << (back.problems.empty() ? "" : back.problems[0]);
+      EXPECT_EQ(back.changed, 0u);
+      EXPECT_EQ(back.ops, 0u);
+      EXPECT_EQ(*node_->store().StateHash(), before);
+    }
+  }
+  EXPECT_GT(edits, 60u);
 }
 
 // One who moved out or died stays 世帯主 in the record kept of them (as a 除票 does) but heads the
@@ -1167,9 +1282,12 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
       return v.ok() ? *v : std::vector<FieldVersion>{};
     };
     // Runs WRITE on node N, then records each new write of a field of TOUCHED (shown there: it
-    // is the latest) and marks the versions it replaced, checked against the rule above.
+    // is the latest) and marks the versions it replaced, checked against the rule above; a
+    // resolution SETTLES also the versions of a field that it names (for field, versions held).
+    using Dots = std::set<std::pair<std::string, uint64_t>>;
     auto write_on = [&](int n, const std::set<std::string>& touched, Kind kind, auto write,
-                        std::optional<Dot> settles = std::nullopt) {
+                        std::function<Dots(uint32_t, const std::vector<FieldVersion>&)> settles =
+                            nullptr) {
       std::map<std::pair<std::string, uint32_t>, std::vector<FieldVersion>> before;
       std::set<std::pair<std::string, uint32_t>> edited;  // shown: not the register's
       for (const std::string& code : touched) {
@@ -1194,11 +1312,7 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
         for (const FieldVersion& v : was) {
           if (v.value == was[0].value) expected.emplace(v.dot.incarnation, v.dot.seq);
         }
-        if (settles && kind == Kind::kResolution) {
-          for (const FieldVersion& v : was) {
-            if (v.dot == *settles) expected.emplace(v.dot.incarnation, v.dot.seq);
-          }
-        }
+        if (settles && kind == Kind::kResolution) expected.merge(settles(at.second, was));
         if (kind == Kind::kRegister && edited.count(at)) expected.clear();  // over a node's edit
         EXPECT_EQ(replaced, expected);
         auto kept_here = dots(was);
@@ -1255,6 +1369,25 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
         if (open->empty()) continue;
         const Conflict c = (*open)[pick(open->size())];
         const bool household = c.entity == v1::ENTITY_HOUSEHOLD;
+        // What it settles: the conflict's other version; a household's address is settled
+        // through its 世帯主's when that conflicts too; a resident's relationship or status
+        // settles every version of its household's head that it writes.
+        Conflict settled = c;
+        if (household && c.field == v1::Household::kAddressFieldNumber) {
+          const std::string head = Head(*nodes[n], c.key);
+          auto theirs = store.ListConflicts(v1::ENTITY_RESIDENT, head);
+          ASSERT_TRUE(theirs.ok());
+          for (const Conflict& r : *theirs) {
+            if (!head.empty() && r.field == v1::Resident::kAddressFieldNumber) settled = r;
+          }
+        }
+        const bool decides_head = settled.entity == v1::ENTITY_RESIDENT &&
+                                  (settled.field == v1::Resident::kRelationshipFieldNumber ||
+                                   settled.field == v1::Resident::kStatusFieldNumber);
+        const uint32_t settled_field =  // as kFields has it (a household's address: none)
+            settled.entity == v1::ENTITY_RESIDENT              ? settled.field
+            : settled.field == v1::Household::kHeadFieldNumber ? kHead
+                                                               : 0;
         write_on(
             n, {c.key.substr(household ? 8 : 7)}, Kind::kResolution,
             [&] {
@@ -1263,7 +1396,16 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
                   << st.message();
               resolutions += st.ok();
             },
-            c.other.dot);
+            [&](uint32_t field, const std::vector<FieldVersion>& was) {
+              Dots out;
+              for (const FieldVersion& v : was) {
+                if ((field == settled_field && v.dot == settled.other.dot) ||
+                    (field == kHead && decides_head)) {
+                  out.emplace(v.dot.incarnation, v.dot.seq);
+                }
+              }
+              return out;
+            });
       } else {
         const int from = int(pick(3));
         Send(*nodes[from], *nodes[(from + 1 + pick(2)) % 3]);
