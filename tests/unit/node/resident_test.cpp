@@ -883,12 +883,7 @@ TEST_F(ResidentTest, AnExportReadBackAfterEditsChangesNothing) {
     std::fclose(f);
   }
   Import(full);
-  std::vector<std::string> keys;
-  {
-    ResidentQuery all;
-    all.kana = "";
-    all.limit = 1000;
-  }
+  std::vector<std::string> keys;  // the register's residents, from its second column
   std::ifstream in(full);
   std::string line;
   std::getline(in, line);
