@@ -1889,13 +1889,21 @@ Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& 
     const uint32_t field = conflict.field == v1::Household::kAddressFieldNumber
                                ? v1::Resident::kAddressFieldNumber
                                : v1::Resident::kPostalCodeFieldNumber;
+    // Theirs with the same other value, the write that made both (else the first).
+    v1::Household other;
+    if (!other.ParseFromString(conflict.other.value)) {
+      return Status::Corruption("a conflict's value is damaged");
+    }
+    v1::Resident other_as_head;
+    other_as_head.set_address(other.address());
+    other_as_head.set_postal_code(other.postal_code());
     BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> theirs,
                            node.store().ListConflicts(ENTITY_RESIDENT, *head));
-    for (const Conflict& c : theirs) {
-      if (c.field == field) {
-        return ResolveConflict(node, c, Field(field, as_head), headless);
-      }
-    }
+    std::erase_if(theirs, [&](const Conflict& c) { return c.field != field; });
+    std::stable_partition(theirs.begin(), theirs.end(), [&](const Conflict& c) {
+      return c.other.value == Field(field, other_as_head);
+    });
+    if (!theirs.empty()) return ResolveConflict(node, theirs[0], Field(field, as_head), headless);
   }
   std::vector<HouseholdWrite> households;
   if (conflict.entity == ENTITY_RESIDENT) {

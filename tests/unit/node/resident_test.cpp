@@ -1372,8 +1372,15 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
           const std::string head = Head(*nodes[n], c.key);
           auto theirs = store.ListConflicts(v1::ENTITY_RESIDENT, head);
           ASSERT_TRUE(theirs.ok());
+          v1::Household other;
+          ASSERT_TRUE(other.ParseFromString(c.other.value));
+          bool same = false;  // theirs with the same other address, else the first
           for (const Conflict& r : *theirs) {
-            if (!head.empty() && r.field == v1::Resident::kAddressFieldNumber) settled = r;
+            if (head.empty() || r.field != v1::Resident::kAddressFieldNumber || same) continue;
+            v1::Resident theirs_other;
+            ASSERT_TRUE(theirs_other.ParseFromString(r.other.value));
+            same = theirs_other.address() == other.address();
+            if (same || settled.entity == v1::ENTITY_HOUSEHOLD) settled = r;
           }
         }
         const bool decides_head = settled.entity == v1::ENTITY_RESIDENT &&
