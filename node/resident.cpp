@@ -1869,41 +1869,49 @@ Status UpdateResident(Node& node, std::string_view key,
   });
 }
 
+namespace {
+
+// A household's address or postal code VALUE as the same field of its 世帯主 (FIELD) holds it.
+Result<std::string> AsHeadsField(uint32_t field, const std::string& value) {
+  v1::Household household;
+  if (!household.ParseFromString(value))
+    return Status::Corruption("a household's value is damaged");
+  v1::Resident head;
+  head.set_address(household.address());
+  head.set_postal_code(household.postal_code());
+  return Field(field, head);
+}
+
+// A household's address is its 世帯主's: the conflict of its 世帯主 on the same field that a
+// conflict on a household's address or postal code is settled through (the one with the same
+// other value, which the same write made, else the first), if there is one.
+Result<std::optional<Conflict>> HeadsConflict(Node& node, const Conflict& conflict) {
+  const uint32_t field = conflict.field == v1::Household::kAddressFieldNumber
+                             ? v1::Resident::kAddressFieldNumber
+                         : conflict.field == v1::Household::kPostalCodeFieldNumber
+                             ? v1::Resident::kPostalCodeFieldNumber
+                             : 0;
+  if (conflict.entity != ENTITY_HOUSEHOLD || field == 0) return std::optional<Conflict>();
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> head, NamedHead(node, conflict.key));
+  if (!head || head->empty()) return std::optional<Conflict>();
+  BOSAI_ASSIGN_OR_RETURN(std::string other, AsHeadsField(field, conflict.other.value));
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> theirs,
+                         node.store().ListConflicts(ENTITY_RESIDENT, *head));
+  std::erase_if(theirs, [&](const Conflict& c) { return c.field != field; });
+  std::stable_partition(theirs.begin(), theirs.end(),
+                        [&](const Conflict& c) { return c.other.value == other; });
+  if (theirs.empty()) return std::optional<Conflict>();
+  return std::optional<Conflict>(theirs[0]);
+}
+
+}  // namespace
+
 Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
                        std::vector<std::string>* headless) {
-  // A household's address is its 世帯主's: a conflict on it is settled through the 世帯主's on
-  // the same field, when there is one, so that the two keep one value.
-  const bool derived = conflict.field == v1::Household::kAddressFieldNumber ||
-                       conflict.field == v1::Household::kPostalCodeFieldNumber;
-  std::optional<std::string> head;
-  if (conflict.entity == ENTITY_HOUSEHOLD && derived) {
-    BOSAI_ASSIGN_OR_RETURN(head, NamedHead(node, conflict.key));
-  }
-  if (head && !head->empty()) {
-    v1::Household chosen;
-    if (!chosen.ParseFromString(value))
-      return Status::Corruption("a resolution's value is damaged");
-    v1::Resident as_head;
-    as_head.set_address(chosen.address());
-    as_head.set_postal_code(chosen.postal_code());
-    const uint32_t field = conflict.field == v1::Household::kAddressFieldNumber
-                               ? v1::Resident::kAddressFieldNumber
-                               : v1::Resident::kPostalCodeFieldNumber;
-    // Theirs with the same other value, the write that made both (else the first).
-    v1::Household other;
-    if (!other.ParseFromString(conflict.other.value)) {
-      return Status::Corruption("a conflict's value is damaged");
-    }
-    v1::Resident other_as_head;
-    other_as_head.set_address(other.address());
-    other_as_head.set_postal_code(other.postal_code());
-    BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> theirs,
-                           node.store().ListConflicts(ENTITY_RESIDENT, *head));
-    std::erase_if(theirs, [&](const Conflict& c) { return c.field != field; });
-    std::stable_partition(theirs.begin(), theirs.end(), [&](const Conflict& c) {
-      return c.other.value == Field(field, other_as_head);
-    });
-    if (!theirs.empty()) return ResolveConflict(node, theirs[0], Field(field, as_head), headless);
+  BOSAI_ASSIGN_OR_RETURN(std::optional<Conflict> heads, HeadsConflict(node, conflict));
+  if (heads) {  // settles both
+    BOSAI_ASSIGN_OR_RETURN(std::string as_head, AsHeadsField(heads->field, value));
+    return ResolveConflict(node, *heads, as_head, headless);
   }
   std::vector<HouseholdWrite> households;
   if (conflict.entity == ENTITY_RESIDENT) {
