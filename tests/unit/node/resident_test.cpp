@@ -113,6 +113,18 @@ class ResidentTest : public ::testing::Test {
     }
     return d;
   }
+  // A synthetic register of COUNT residents (`bosai gen residents`), written to a file.
+  std::string Generated(uint64_t count, uint64_t seed) {
+    GenOptions g;
+    g.municipality = "042021";
+    g.count = count;
+    g.seed = seed;
+    const std::string path = (dir_ / fmt::format("gen-{}-{}.csv", count, seed)).string();
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    EXPECT_TRUE(f && GenerateResidents(g, f).ok());
+    if (f) std::fclose(f);
+    return path;
+  }
   std::string Write(const std::string& name, const std::string& text) {
     auto p = dir_ / name;
     std::ofstream(p, std::ios::binary) << text;
@@ -833,17 +845,7 @@ TEST_F(ResidentTest, APartialRegisterWithoutThe世帯主RowKeepsTheHousehold) {
 // A register's rows imported again change nothing, whichever of them a file holds and in any
 // order: a household whose 世帯主's row is left out keeps its head and address.
 TEST_F(ResidentTest, AnySubsetOfTheSameRegisterChangesNothing) {
-  const std::string full = (dir_ / "full.csv").string();
-  {
-    std::FILE* f = std::fopen(full.c_str(), "wb");
-    ASSERT_TRUE(f);
-    GenOptions g;
-    g.municipality = "042021";
-    g.count = 300;
-    g.seed = 7;
-    ASSERT_TRUE(GenerateResidents(g, f).ok());
-    std::fclose(f);
-  }
+  const std::string full = Generated(300, 7);
   Import(full);
   const std::string hash = *node_->store().StateHash();
   ASSERT_EQ(HeadProblems(*node_), "");
@@ -871,17 +873,7 @@ TEST_F(ResidentTest, AnySubsetOfTheSameRegisterChangesNothing) {
 // What a node holds, exported and read back into it, changes nothing, whatever clerks edited
 // before: addresses, phones, My Numbers, who died or moved out, who is 世帯主.
 TEST_F(ResidentTest, AnExportReadBackAfterEditsChangesNothing) {
-  const std::string full = (dir_ / "full.csv").string();
-  {
-    std::FILE* f = std::fopen(full.c_str(), "wb");
-    ASSERT_TRUE(f);
-    GenOptions g;
-    g.municipality = "042021";
-    g.count = 200;
-    g.seed = 11;
-    ASSERT_TRUE(GenerateResidents(g, f).ok());
-    std::fclose(f);
-  }
+  const std::string full = Generated(200, 11);
   Import(full);
   std::vector<std::string> keys;  // the register's residents, from its second column
   std::ifstream in(full);
