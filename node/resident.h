@@ -167,15 +167,18 @@ std::vector<std::string> EditableResidentFields();
 // resident 世帯主 is refused while another resident of the household is; one that ends a
 // resident's being 世帯主 (another relationship or household, moved out or died) leaves the
 // household without one until a member is made 世帯主: those where someone still lives are added
-// to HEADLESS.
+// to HEADLESS. An edit of a 世帯主's address or postal code writes the household's too (a
+// household's address is its 世帯主's, as an import writes it).
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
                       std::vector<std::string>* headless = nullptr);
 
 // Settles CONFLICT with VALUE (the shown or the other version's, or a new one parsed by
 // ParseField): an ordinary write naming both dots, held to an edit's rules: a My Number another
-// resident holds is refused, and a resident's relationship, household or status moves the
-// household's 世帯主 as an edit does (HEADLESS as for UpdateResident).
+// resident holds is refused, and a resident's relationship, household, status or address moves
+// the household's 世帯主 or address as an edit does, settling the household's conflict on that
+// field too (HEADLESS as for UpdateResident). A conflict on a household's address or postal code
+// is settled through its 世帯主's on the same field, when there is one, so both settle.
 Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
                        std::vector<std::string>* headless = nullptr);
 
