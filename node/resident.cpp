@@ -1686,8 +1686,7 @@ std::string HouseholdHeadProblem::Describe() const {
     return named.empty()
                ? fmt::format("household {} has no 世帯主 among its residents", household)
                : fmt::format(
-                     "household {} has no 世帯主 among its residents (its record names {}, "
-                     "who moved out or died)",
+                     "household {} has no 世帯主 among its residents (its record still names {})",
                      household, named);
   }
   if (heads.size() > 1) {

@@ -840,6 +840,17 @@ TEST_F(ResidentTest, APartialRegisterWithoutThe世帯主RowKeepsTheHousehold) {
   // The 世帯主's row moves the household.
   Import(Write("moved.csv", header + "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目\n"));
   EXPECT_EQ(household(), "042021:8201 石巻市中央3丁目");
+  // A file in which the 世帯主 has died (and names no new one) leaves the household naming
+  // them, which is found.
+  Import(Write("died.csv",
+               "resident_code,household_code,name,birth_date,sex,relationship,"
+               "address,status\n"
+               "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目,死亡\n"));
+  auto found = HouseholdHeadProblemOf(*node_, "H1");
+  ASSERT_TRUE(found.ok() && *found);
+  EXPECT_EQ((*found)->Describe(),
+            "household 042021:H1 has no 世帯主 among its residents (its record still names "
+            "042021:8201)");
 }
 
 // A register's rows imported again change nothing, whichever of them a file holds and in any
