@@ -93,7 +93,7 @@ struct ExportReport {
 
 // Writes the residents held to a register CSV in the canonical layout (DESIGN §8), from one
 // snapshot, in the order the node first held them (a register's own order: the store's records
-// are read in sequence, not looked up by key), with a 14th column, each resident's status
+// are read in sequence, not looked up by key), with a last column, each resident's status
 // (住民/転出/死亡): a file that `resident import` reads back into the same residents. The file
 // appears whole or not at all.
 Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options);
