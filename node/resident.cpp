@@ -1058,6 +1058,53 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
 
+  // A 世帯主 whom the register no longer has as one (another relationship or household, moved
+  // out or died) is released from the household that names them, as an edit does: it names none
+  // until a row of its new 世帯主 (in this file or a later one). OLD and CHANGES: the resident's
+  // fields held and what the register changes of them.
+  const std::string head_relationship = [] {
+    v1::Resident r;
+    r.set_relationship(std::string(kRelationshipHead));
+    return Field(v1::Resident::kRelationshipFieldNumber, r);
+  }();
+  auto release_head = [&](const std::string& key, const FieldMap& old,
+                          const FieldMap& changes) -> Status {
+    auto now = [&](uint32_t f) {  // the field after the import ("": none)
+      auto it = changes.find(f);
+      if (it != changes.end()) return it->second;
+      auto held = old.find(f);
+      return held == old.end() ? std::string() : held->second;
+    };
+    auto heads = [&](auto field) {  // relationship 世帯主, status 住民 (none)
+      return field(v1::Resident::kRelationshipFieldNumber) == head_relationship &&
+             field(v1::Resident::kStatusFieldNumber).empty();
+    };
+    auto before = [&](uint32_t f) {
+      auto held = old.find(f);
+      return held == old.end() ? std::string() : held->second;
+    };
+    constexpr uint32_t kHousehold = v1::Resident::kHouseholdFieldNumber;
+    if (!heads(before) || (heads(now) && now(kHousehold) == before(kHousehold))) {
+      return Status::Ok();
+    }
+    v1::Resident was;
+    if (!was.ParseFromString(before(kHousehold)) || was.household().empty()) return Status::Ok();
+    BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> household,
+                           store.GetRecord(ENTITY_HOUSEHOLD, was.household()));
+    if (!household) return Status::Ok();
+    auto named = household->body.find(kHeadField);
+    v1::Household h;
+    if (named == household->body.end() || !h.ParseFromString(named->second) || h.head() != key) {
+      return Status::Ok();
+    }
+    BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields cleared,
+                           ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, was.household(),
+                                    household, FieldMap(), {kHeadField}));
+    list_conflicts(ENTITY_HOUSEHOLD, was.household(), household, cleared);
+    return store.PutScoped(ENTITY_HOUSEHOLD, was.household(), {std::move(cleared)},
+                           v1::OP_SOURCE_REGISTER);
+  };
+
   // A resident already held: the register's changes since its previous import, in each scope
   // (one read of the record serves both).
   auto update_resident = [&](const Row& row) -> Status {
@@ -1069,6 +1116,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         Store::ScopedFields main,
         ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
     list_conflicts(ENTITY_RESIDENT, row.key, state, main);
+    if (state) BOSAI_RETURN_IF_ERROR(release_head(row.key, state->body, main.fields));
     groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
       FieldMap mn;

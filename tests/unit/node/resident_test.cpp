@@ -840,17 +840,31 @@ TEST_F(ResidentTest, APartialRegisterWithoutThe世帯主RowKeepsTheHousehold) {
   // The 世帯主's row moves the household.
   Import(Write("moved.csv", header + "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目\n"));
   EXPECT_EQ(household(), "042021:8201 石巻市中央3丁目");
-  // A file in which the 世帯主 has died (and names no new one) leaves the household naming
-  // them, which is found.
-  Import(Write("died.csv",
-               "resident_code,household_code,name,birth_date,sex,relationship,"
-               "address,status\n"
-               "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目,死亡\n"));
+  // A file in which the 世帯主 has died, naming no new one, leaves the household without one
+  // (as an edit does), which is found; the next names the new one, whichever row comes first.
+  const std::string with_status =
+      "resident_code,household_code,name,birth_date,sex,relationship,address,status\n";
+  Import(Write("died.csv", with_status + "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目,死亡\n"));
+  EXPECT_EQ(household(), " 石巻市中央3丁目");
   auto found = HouseholdHeadProblemOf(*node_, "H1");
   ASSERT_TRUE(found.ok() && *found);
-  EXPECT_EQ((*found)->Describe(),
-            "household 042021:H1 has no 世帯主 among its residents (its record still names "
-            "042021:8201)");
+  EXPECT_EQ((*found)->Describe(), "household 042021:H1 has no 世帯主 among its residents");
+  Import(Write("new.csv", with_status + "8202,H1,乙,1962-01-01,女,世帯主,石巻市中央3丁目,住民\n"));
+  EXPECT_EQ(household(), "042021:8202 石巻市中央3丁目");
+  // 8202 gives way to 8201 in one file, in either order of the rows, and back.
+  for (bool taker_first : {true, false}) {
+    SCOPED_TRACE(taker_first ? "the new 世帯主's row first" : "the old 世帯主's row first");
+    const std::string gives_way = "8202,H1,乙,1962-01-01,女,妻,石巻市中央3丁目,住民\n";
+    const std::string takes = "8201,H1,甲,1960-01-01,男,世帯主,石巻市中央3丁目,住民\n";
+    Import(Write("swap.csv", with_status + (taker_first ? takes + gives_way : gives_way + takes)));
+    EXPECT_EQ(household(), "042021:8201 石巻市中央3丁目");
+    EXPECT_EQ(HeadProblems(*node_), "");
+    Import(Write("back.csv", with_status + "8201,H1,甲,1960-01-01,男,夫,石巻市中央3丁目,住民\n" +
+                                 "8202,H1,乙,1962-01-01,女,世帯主,石巻市中央3丁目,住民\n"));
+    EXPECT_EQ(household(), "042021:8202 石巻市中央3丁目");
+    EXPECT_EQ(HeadProblems(*node_), "");
+  }
+  EXPECT_TRUE(node_->store().ListConflicts()->empty());
 }
 
 // A register's rows imported again change nothing, whichever of them a file holds and in any
