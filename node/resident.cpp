@@ -1061,36 +1061,26 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // A 世帯主 whom the register no longer has as one (another relationship or household, moved
   // out or died) is released from the household that names them, as an edit does: it names none
   // until a row of its new 世帯主 (in this file or a later one). OLD and CHANGES: the resident's
-  // fields held and what the register changes of them.
-  const std::string head_relationship = [] {
-    v1::Resident r;
-    r.set_relationship(std::string(kRelationshipHead));
-    return Field(v1::Resident::kRelationshipFieldNumber, r);
-  }();
+  // fields held and what the register changes of them (most rows change none that matter here).
   auto release_head = [&](const std::string& key, const FieldMap& old,
                           const FieldMap& changes) -> Status {
-    auto now = [&](uint32_t f) {  // the field after the import ("": none)
-      auto it = changes.find(f);
-      if (it != changes.end()) return it->second;
-      auto held = old.find(f);
-      return held == old.end() ? std::string() : held->second;
-    };
-    auto heads = [&](auto field) {  // relationship 世帯主, status 住民 (none)
-      return field(v1::Resident::kRelationshipFieldNumber) == head_relationship &&
-             field(v1::Resident::kStatusFieldNumber).empty();
-    };
-    auto before = [&](uint32_t f) {
-      auto held = old.find(f);
-      return held == old.end() ? std::string() : held->second;
-    };
-    constexpr uint32_t kHousehold = v1::Resident::kHouseholdFieldNumber;
-    if (!heads(before) || (heads(now) && now(kHousehold) == before(kHousehold))) {
+    if (!changes.count(v1::Resident::kRelationshipFieldNumber) &&
+        !changes.count(v1::Resident::kStatusFieldNumber) &&
+        !changes.count(v1::Resident::kHouseholdFieldNumber)) {
       return Status::Ok();
     }
-    v1::Resident was;
-    if (!was.ParseFromString(before(kHousehold)) || was.household().empty()) return Status::Ok();
+    FieldMap now = old;
+    for (const auto& [f, value] : changes) now[f] = value;
+    v1::Resident before, after;
+    if (!before.ParseFromString(JoinFields(old)) || !after.ParseFromString(JoinFields(now))) {
+      return Status::Corruption(fmt::format("resident {} is damaged", key));
+    }
+    if (!HeadsHousehold(before) || before.household().empty() ||
+        (HeadsHousehold(after) && after.household() == before.household())) {
+      return Status::Ok();
+    }
     BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> household,
-                           store.GetRecord(ENTITY_HOUSEHOLD, was.household()));
+                           store.GetRecord(ENTITY_HOUSEHOLD, before.household()));
     if (!household) return Status::Ok();
     auto named = household->body.find(kHeadField);
     v1::Household h;
@@ -1098,10 +1088,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       return Status::Ok();
     }
     BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields cleared,
-                           ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, was.household(),
+                           ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, before.household(),
                                     household, FieldMap(), {kHeadField}));
-    list_conflicts(ENTITY_HOUSEHOLD, was.household(), household, cleared);
-    return store.PutScoped(ENTITY_HOUSEHOLD, was.household(), {std::move(cleared)},
+    list_conflicts(ENTITY_HOUSEHOLD, before.household(), household, cleared);
+    return store.PutScoped(ENTITY_HOUSEHOLD, before.household(), {std::move(cleared)},
                            v1::OP_SOURCE_REGISTER);
   };
 

@@ -109,9 +109,10 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   std::string_view body = std::string_view(rest).substr(0, n);
   std::string_view signature = std::string_view(rest).substr(n);
   v1::Bundle bundle;
-  if (!bundle.ParseFromArray(body.data(), int(body.size())))
+  if (!bundle.ParseFromArray(body.data(), int(body.size()))) {
     return bad(
         "body does not parse: the file is damaged (export it again from the node that wrote it)");
+  }
   if (bundle.certificates_size() == 0) return bad("no exporter certificate");
   auto exporter = trust.Admit(bundle.certificates(0));
   if (!exporter.ok()) return bad("exporter certificate: " + exporter.status().message());
