@@ -1022,10 +1022,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // fields) for the end of the file.
   std::unordered_set<std::string> households;             // of the rows prepared here
   std::map<std::string, std::string> households_waiting;  // code → fields (Row::household)
-  // Lists the fields of CHANGES that both the register and a node changed (the first few).
-  auto list_conflicts = [&](uint32_t entity, const std::string& key,
-                            const std::optional<Store::RecordState>& state,
+  // Lists the fields of a resident's CHANGES that both the register and a node changed (the
+  // first few).
+  auto list_conflicts = [&](const std::string& key, const std::optional<Store::RecordState>& state,
                             const Store::ScopedFields& changes) {
+    constexpr uint32_t entity = ENTITY_RESIDENT;
     report.conflicts += changes.unseen.size();
     for (uint32_t f : changes.unseen) {
       if (report.conflicts_listed.size() >= kMaxConflictsListed) break;
@@ -1038,6 +1039,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
           fmt::format("{} {}: the register's \"{}\", the node's \"{}\"", key, FieldName(entity, f),
                       value(changes.fields), value(state->body)));
     }
+  };
+  // A household's head, address and postal code are its residents': where both the register
+  // and a node changed one, the register's is written over the node's, for the conflict is the
+  // residents' (the 世帯主's address, or who is 世帯主) and is kept and listed there; a
+  // household's own would say it again, and name a 世帯主 that one node's death had cleared.
+  auto put_household = [&](const std::string& key, Store::ScopedFields changes) {
+    changes.unseen.clear();
+    return store.PutScoped(ENTITY_HOUSEHOLD, key, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
   auto write_household = [&](const std::string& code, const std::string& fields,
                              bool from_head) -> Status {
@@ -1054,8 +1063,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                  from_head                                ? household_fields
                  : state && state->body.count(kHeadField) ? std::vector<uint32_t>()
                                                           : household_fields_but_head));
-    list_conflicts(ENTITY_HOUSEHOLD, hkey, state, changes);
-    return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
+    return put_household(hkey, std::move(changes));
   };
 
   // A 世帯主 whom the register no longer has as one (another relationship or household, moved
@@ -1090,9 +1098,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields cleared,
                            ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, before.household(),
                                     household, FieldMap(), {kHeadField}));
-    list_conflicts(ENTITY_HOUSEHOLD, before.household(), household, cleared);
-    return store.PutScoped(ENTITY_HOUSEHOLD, before.household(), {std::move(cleared)},
-                           v1::OP_SOURCE_REGISTER);
+    return put_household(before.household(), std::move(cleared));
   };
 
   // A resident already held: the register's changes since its previous import, in each scope
@@ -1105,7 +1111,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields main,
         ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
-    list_conflicts(ENTITY_RESIDENT, row.key, state, main);
+    list_conflicts(row.key, state, main);
     if (state) BOSAI_RETURN_IF_ERROR(release_head(row.key, state->body, main.fields));
     groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
@@ -1114,7 +1120,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields sensitive,
                              ThreeWay(store, node.my_number_scope(), ENTITY_RESIDENT, row.key,
                                       state, mn, my_number_fields));
-      list_conflicts(ENTITY_RESIDENT, row.key, state, sensitive);
+      list_conflicts(row.key, state, sensitive);
       groups.push_back(std::move(sensitive));
     }
     return store.PutScoped(ENTITY_RESIDENT, row.key, groups, v1::OP_SOURCE_REGISTER);
