@@ -1040,14 +1040,6 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                       value(changes.fields), value(state->body)));
     }
   };
-  // A household's head, address and postal code are its residents': where both the register
-  // and a node changed one, the register's is written over the node's, for the conflict is the
-  // residents' (the 世帯主's address, or who is 世帯主) and is kept and listed there; a
-  // household's own would say it again, and name a 世帯主 that one node's death had cleared.
-  auto put_household = [&](const std::string& key, Store::ScopedFields changes) {
-    changes.unseen.clear();
-    return store.PutScoped(ENTITY_HOUSEHOLD, key, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
-  };
   auto write_household = [&](const std::string& code, const std::string& fields,
                              bool from_head) -> Status {
     std::string hkey = node.municipality() + ":" + code;
@@ -1063,42 +1055,11 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                  from_head                                ? household_fields
                  : state && state->body.count(kHeadField) ? std::vector<uint32_t>()
                                                           : household_fields_but_head));
-    return put_household(hkey, std::move(changes));
-  };
-
-  // A 世帯主 whom the register no longer has as one (another relationship or household, moved
-  // out or died) is released from the household that names them, as an edit does: it names none
-  // until a row of its new 世帯主 (in this file or a later one). OLD and CHANGES: the resident's
-  // fields held and what the register changes of them (most rows change none that matter here).
-  auto release_head = [&](const std::string& key, const FieldMap& old,
-                          const FieldMap& changes) -> Status {
-    if (!changes.count(v1::Resident::kRelationshipFieldNumber) &&
-        !changes.count(v1::Resident::kStatusFieldNumber) &&
-        !changes.count(v1::Resident::kHouseholdFieldNumber)) {
-      return Status::Ok();
-    }
-    FieldMap now = old;
-    for (const auto& [f, value] : changes) now[f] = value;
-    v1::Resident before, after;
-    if (!before.ParseFromString(JoinFields(old)) || !after.ParseFromString(JoinFields(now))) {
-      return Status::Corruption(fmt::format("resident {} is damaged", key));
-    }
-    if (!HeadsHousehold(before) || before.household().empty() ||
-        (HeadsHousehold(after) && after.household() == before.household())) {
-      return Status::Ok();
-    }
-    BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> household,
-                           store.GetRecord(ENTITY_HOUSEHOLD, before.household()));
-    if (!household) return Status::Ok();
-    auto named = household->body.find(kHeadField);
-    v1::Household h;
-    if (named == household->body.end() || !h.ParseFromString(named->second) || h.head() != key) {
-      return Status::Ok();
-    }
-    BOSAI_ASSIGN_OR_RETURN(Store::ScopedFields cleared,
-                           ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, before.household(),
-                                    household, FieldMap(), {kHeadField}));
-    return put_household(before.household(), std::move(cleared));
+    // A household's head, address and postal code are its residents': where both the register
+    // and a node changed one, the register's is written over the node's, for the conflict is the
+    // residents' (the 世帯主's address, or who is 世帯主), kept and listed there.
+    changes.unseen.clear();
+    return store.PutScoped(ENTITY_HOUSEHOLD, hkey, {std::move(changes)}, v1::OP_SOURCE_REGISTER);
   };
 
   // A resident already held: the register's changes since its previous import, in each scope
@@ -1112,7 +1073,6 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         Store::ScopedFields main,
         ThreeWay(store, node.scope(), ENTITY_RESIDENT, row.key, state, fields, resident_fields));
     list_conflicts(row.key, state, main);
-    if (state) BOSAI_RETURN_IF_ERROR(release_head(row.key, state->body, main.fields));
     groups.push_back(std::move(main));
     if (header.has(kMyNumberCol)) {
       FieldMap mn;
@@ -1596,7 +1556,7 @@ struct HouseholdWrite {
   std::string household;
   FieldMap fields;
   std::vector<uint32_t> settles;  // fields whose every version held the write names
-  bool headless = false;          // its head is cleared
+  bool headless = false;          // its 世帯主 is no longer one
 };
 
 // The household field a resident's field decides for the household it heads: its head (by the
@@ -1617,7 +1577,8 @@ uint32_t HouseholdFieldOf(uint32_t resident_field) {
 }
 
 // The fields of household HOUSEHOLD (held as HELD, or not held) that differ from a household
-// headed by HEAD_KEY (none: "") as an import writes one from its 世帯主's row (HEAD); and
+// headed by HEAD_KEY as an import writes one from its 世帯主's row (HEAD; none: the address is
+// left as it is); and
 // SETTLED (a household field, or 0), written whether it differs or not, to settle its conflicts.
 Result<HouseholdWrite> HeadedBy(const std::string& household,
                                 const std::optional<v1::Household>& held,
@@ -1631,7 +1592,7 @@ Result<HouseholdWrite> HeadedBy(const std::string& household,
   }
   BOSAI_ASSIGN_OR_RETURN(FieldMap now, SplitFields(held ? held->SerializeAsString() : ""));
   BOSAI_ASSIGN_OR_RETURN(FieldMap wanted, SplitFields(want.SerializeAsString()));
-  HouseholdWrite w{household, {}, {}, head_key.empty()};
+  HouseholdWrite w{household, {}, {}};
   for (uint32_t f : {v1::Household::kHeadFieldNumber, v1::Household::kAddressFieldNumber,
                      v1::Household::kPostalCodeFieldNumber}) {
     auto in = [f](const FieldMap& m) {
@@ -1654,11 +1615,11 @@ Result<HouseholdWrite> HeadedBy(const std::string& household,
 // keeps it, its household's 世帯主 is refused while another resident of the household is, and
 // writes KEY's name and address to the household (also when the record named another: the edit
 // mends it); one that ends KEY's being 世帯主 of a household that names it (another relationship
-// or household, moved out or died) leaves that household without one, or names the one other
-// 世帯主 a merge left there. An edit of no field these depend on changes no household. A
-// resolution of the resident's field SETTLED (or 0) writes the household field it decides, which
-// settles that field's conflicts too: a register and a node that both changed a 世帯主's address
-// conflict on the household's as well, and one resolution settles both.
+// or household, moved out or died) leaves that household without one (headless; its record
+// still names KEY), or names the one other 世帯主 a merge left there. An edit of no field these
+// depend on changes no household. A resolution of the resident's field SETTLED (or 0) writes the
+// household field it decides, which settles that field's conflicts too: two nodes that both changed
+// a 世帯主's address conflict on the household's as well, and one resolution settles both.
 Result<std::vector<HouseholdWrite>> HouseholdChanges(Node& node, std::string_view key,
                                                      const v1::Resident& before,
                                                      const FieldMap& main, uint32_t settled) {
@@ -1696,13 +1657,17 @@ Result<std::vector<HouseholdWrite>> HouseholdChanges(Node& node, std::string_vie
   };
   if (was_head && (!is_head || moved) && !before.household().empty()) {
     BOSAI_ASSIGN_OR_RETURN(auto held, LoadHousehold(node, before.household()));
-    if (held && held->head() == key) {  // the one other 世帯主 a merge left, if any, follows
+    if (held && held->head() == key) {
+      // The one other 世帯主 a merge left, if any, follows. Else the record keeps naming KEY, its
+      // last 世帯主, until a resident is made one: a write clearing it would conflict with the
+      // new 世帯主 that a node apart (or the register) names meanwhile, over nothing.
       BOSAI_ASSIGN_OR_RETURN(std::vector<ResidentRecord> others, other_heads(before.household()));
       const bool one = others.size() == 1;
       BOSAI_ASSIGN_OR_RETURN(
           HouseholdWrite w,
-          HeadedBy(before.household(), held, one ? others[0].key : "",
+          HeadedBy(before.household(), held, one ? others[0].key : std::string(key),
                    one ? &others[0].resident : nullptr, HouseholdFieldOf(settled)));
+      w.headless = !one;
       changes.push_back(std::move(w));
     }
   }
@@ -1718,7 +1683,7 @@ Result<std::vector<HouseholdWrite>> HouseholdChanges(Node& node, std::string_vie
                                                       &after, HouseholdFieldOf(settled)));
     changes.push_back(std::move(w));
   }
-  std::erase_if(changes, [](const HouseholdWrite& w) { return w.fields.empty(); });
+  std::erase_if(changes, [](const HouseholdWrite& w) { return w.fields.empty() && !w.headless; });
   return changes;
 }
 
@@ -1858,7 +1823,7 @@ Status WriteWithHouseholds(Node& node, const std::vector<HouseholdWrite>& househ
       if (!st.ok()) break;
       for (const FieldVersion& v : *held) resolves.emplace_back(field, v.dot);
     }
-    if (st.ok()) {
+    if (st.ok() && !w.fields.empty()) {
       st = store.Put(node.scope(), ENTITY_HOUSEHOLD, w.household, w.fields, v1::OP_SOURCE_USER,
                      resolves);
     }

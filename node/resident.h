@@ -149,8 +149,8 @@ bool HeadsHousehold(const v1::Resident& r);
 struct HouseholdHeadProblem {
   std::string household;           // its id
   std::vector<std::string> heads;  // its residents who are 世帯主, in order
-  std::string named;               // the resident its record names as head, or ""
-  std::string Describe() const;    // one line for a clerk
+  std::string named;  // the resident its record names as head (its last 世帯主), or ""
+  std::string Describe() const;  // one line for a clerk
 };
 // As `conflicts list --json` and `resident search --household --json` print it.
 nlohmann::json HouseholdHeadJson(const HouseholdHeadProblem& p);
@@ -166,9 +166,10 @@ std::vector<std::string> EditableResidentFields();
 // Sets fields from text ("name", "address", ...) as an edit on this node. An edit that makes a
 // resident 世帯主 is refused while another resident of the household is; one that ends a
 // resident's being 世帯主 (another relationship or household, moved out or died) leaves the
-// household without one until a member is made 世帯主: those where someone still lives are added
-// to HEADLESS. An edit of a 世帯主's address or postal code writes the household's too (a
-// household's address is its 世帯主's, as an import writes it).
+// household without one until a member is made 世帯主 (its record names the last one until
+// then): those where someone still lives are added to HEADLESS. An edit of a 世帯主's address or
+// postal code writes the household's too (a household's address is its 世帯主's, as an import
+// writes it).
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
                       std::vector<std::string>* headless = nullptr);
