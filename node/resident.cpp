@@ -1578,8 +1578,8 @@ uint32_t HouseholdFieldOf(uint32_t resident_field) {
 
 // The fields of household HOUSEHOLD (held as HELD, or not held) that differ from a household
 // headed by HEAD_KEY as an import writes one from its 世帯主's row (HEAD; none: the address is
-// left as it is); and
-// SETTLED (a household field, or 0), written whether it differs or not, to settle its conflicts.
+// left as it is); and SETTLED (a household field, or 0), written whether it differs or not, to
+// settle its conflicts.
 Result<HouseholdWrite> HeadedBy(const std::string& household,
                                 const std::optional<v1::Household>& held,
                                 const std::string& head_key, const v1::Resident* head,
