@@ -1721,14 +1721,25 @@ Result<std::vector<HouseholdHeadProblem>> HouseholdHeadProblems(Node& node) {
   BOSAI_ASSIGN_OR_RETURN(
       Stmt q, db.PrepareOnce("SELECT key, record_body(body, key) FROM records WHERE entity = ?"));
   q.Bind(1, ENTITY_RESIDENT);
-  v1::Resident r;
+  v1::Resident r;  // the three fields read, from the wire format: a million records are read
   while (q.Step()) {
-    std::string_view body = q.Blob(1);
-    if (!r.ParseFromArray(body.data(), int(body.size()))) {
+    r.Clear();
+    std::string_view household;
+    WireReader reader(q.Blob(1));
+    for (WireField f; reader.Next(f);) {  // the last occurrence of a field counts, as in a parse
+      if (f.number == v1::Resident::kHouseholdFieldNumber && f.wire_type == 2) {
+        household = f.bytes;
+      } else if (f.number == v1::Resident::kRelationshipFieldNumber && f.wire_type == 2) {
+        r.set_relationship(std::string(f.bytes));
+      } else if (f.number == v1::Resident::kStatusFieldNumber && f.wire_type == 0) {
+        r.set_status(v1::ResidentStatus(f.varint));
+      }
+    }
+    if (!reader.error().empty()) {
       return Status::Corruption(fmt::format("resident {} is damaged", q.Text(0)));
     }
-    if (r.household().empty() || r.status() != v1::RESIDENT_STATUS_RESIDENT) continue;
-    Tally& t = households[r.household()];
+    if (household.empty() || r.status() != v1::RESIDENT_STATUS_RESIDENT) continue;
+    Tally& t = households[std::string(household)];
     if (HeadsHousehold(r)) t.heads.emplace_back(q.Text(0));
   }
   BOSAI_RETURN_IF_ERROR(q.status());
