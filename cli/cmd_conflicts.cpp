@@ -92,8 +92,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
   auto* value_opt = resolve->add_option("--value", *value, "A new value for the field");
   keep_opt->excludes(value_opt);
   resolve->callback([&g, rid, keep, value, keep_opt, value_opt] {
-    if (!keep_opt->count() && !value_opt->count())
-      return Fail(g, "give --keep shown|other or --value V");
+    if (!keep_opt->count() && !value_opt->count()) BadUsage("give --keep shown|other or --value V");
     auto node = OpenNode(g);
     if (!node) return;
     auto c = node->store().GetConflict(*rid);

@@ -19,11 +19,15 @@ void RegisterGen(CLI::App& app, Globals& g) {
   auto opts = std::make_shared<node::GenOptions>();
   auto out = std::make_shared<std::string>();
   res->add_option("--municipality", opts->municipality, "6-digit municipality code")->required();
-  res->add_option("--count", opts->count, "Number of residents")->required();
+  res->add_option("--count", opts->count, "Number of residents")
+      ->required()
+      ->check(CLI::Range(uint64_t(1), node::kMaxGenCount));
   res->add_option("--seed", opts->seed, "Seed: the same seed gives the same file")
       ->capture_default_str();
   res->add_option("--out", *out, "Output file (default: stdout)");
   res->callback([&g, opts, out] {
+    // Before the file is opened: a bad option leaves an existing file as it was.
+    if (Status ok = node::CheckGenOptions(*opts); !ok.ok()) return Fail(g, ok);
     std::FILE* f = stdout;
     const std::string name = out->empty() ? "standard output" : *out;
     if (!out->empty()) {

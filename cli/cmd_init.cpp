@@ -23,7 +23,7 @@ void RegisterInit(CLI::App& app, Globals& g) {
     if (!MayWriteDataDir(g, "init")) return;
     opts->data_dir = g.data_dir;
     if (opts->enrollment.empty() && (opts->node_id.empty() || opts->municipality.empty())) {
-      return Fail(g, "init needs --node-id and --municipality (or --enrollment)");
+      BadUsage("init needs --node-id and --municipality (or --enrollment)");
     }
     auto node = node::Node::Init(*opts);
     if (!node.ok()) return Fail(g, node.status());

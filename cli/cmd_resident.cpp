@@ -226,8 +226,13 @@ void RegisterResident(CLI::App& app, Globals& g) {
       "--household", *household,
       "Members of a household (its id or code), 世帯主 first, then by age, then those "
       "who moved out or died");
-  search->add_option("--limit", q->limit, "At most this many results")->capture_default_str();
+  search->add_option("--limit", q->limit, "At most this many results")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, node::kMaxSearchLimit));
   search->callback([&g, q, kana, name, birth, mn, household] {
+    if (kana->empty() && name->empty() && birth->empty() && mn->empty() && household->empty()) {
+      BadUsage("give at least one of --kana, --name, --birth, --my-number, --household");
+    }
     auto node = OpenNode(g);
     if (!node) return;
     if (!kana->empty()) q->kana = *kana;
@@ -289,10 +294,10 @@ void RegisterResident(CLI::App& app, Globals& g) {
   exp->callback([&g, out, out_encoding, reveal_all, bom] {
     auto enc = node::ParseEncoding(*out_encoding);
     if (!enc.ok() || *enc == node::Encoding::kAuto || *enc == node::Encoding::kUtf16) {
-      return Fail(g, fmt::format("--encoding {}: write utf-8 or cp932", *out_encoding));
+      BadUsage(fmt::format("--encoding {}: write utf-8 or cp932", *out_encoding));
     }
     if (*bom && *enc != node::Encoding::kUtf8) {
-      return Fail(g, "--bom is for UTF-8 (CP932 has no byte order mark)");
+      BadUsage("--bom is for UTF-8 (CP932 has no byte order mark)");
     }
     auto node = OpenNode(g);
     if (!node) return;
@@ -366,17 +371,18 @@ void RegisterResident(CLI::App& app, Globals& g) {
                                fmt::join(node::EditableResidentFields(), ", ")))
       ->required();
   edit->callback([&g, eid, sets] {
+    std::vector<std::pair<std::string, std::string>> assignments;
+    for (const auto& s : *sets) {
+      auto eq = s.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        BadUsage("--set takes FIELD=VALUE, got \"" + s + "\"");
+      }
+      assignments.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
     auto node = OpenNode(g);
     if (!node) return;
     auto key = node::ResidentKey(*node, *eid);
     if (!key.ok()) return Fail(g, key.status());
-    std::vector<std::pair<std::string, std::string>> assignments;
-    for (const auto& s : *sets) {
-      auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0)
-        return Fail(g, "--set takes FIELD=VALUE, got \"" + s + "\"");
-      assignments.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-    }
     std::vector<std::string> headless;
     Status st = node::UpdateResident(*node, *key, assignments, &headless);
     if (!st.ok()) return Fail(g, st);

@@ -136,7 +136,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
   exp->add_option("--out", ex->out, "Bundle file")->required();
   exp->callback([&g, ex] {
     if (ex->for_node.empty() == ex->vector.empty()) {
-      return Fail(g, "give --for NODE_ID or --vector FILE");
+      BadUsage("give --for NODE_ID or --vector FILE");
     }
     auto node = OpenNode(g);
     if (!node) return;

@@ -22,6 +22,8 @@ void Fail(Globals& g, const Status& status) {
   Fail(g, status.message());
 }
 
+void BadUsage(const std::string& what) { throw CLI::ValidationError(what); }
+
 void Fail(Globals& g, const std::string& message) {
   std::cerr << "bosai: " << message << std::endl;
   g.exit_code = kExitFailure;

@@ -24,6 +24,12 @@ struct Globals {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;  // the command line cannot be parsed
 
+// A command line the parser takes but that is still wrong (neither of two options that one of is
+// needed, a malformed FIELD=VALUE): thrown from a command's callback before it opens the data
+// dir, it is reported as a line that cannot be parsed is, naming the command's --help, with
+// exit code 2.
+[[noreturn]] void BadUsage(const std::string& what);
+
 // Prints "bosai: <message>" and records the failure.
 void Fail(Globals& g, const Status& status);
 void Fail(Globals& g, const std::string& message);

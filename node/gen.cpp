@@ -149,11 +149,17 @@ constexpr int32_t kReferenceDate = 20260401;  // fixed, so that a seed gives the
 
 }  // namespace
 
-Status GenerateResidents(const GenOptions& options, std::FILE* out) {
-  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(options.municipality));
-  if (options.count == 0 || options.count > 50'000'000) {
-    return Status::Invalid("--count must be 1 to 50,000,000");
+Status CheckGenOptions(const GenOptions& options) {
+  BOSAI_RETURN_IF_ERROR(
+      ValidateMunicipalityCode(options.municipality).WithContext("--municipality"));
+  if (options.count == 0 || options.count > kMaxGenCount) {
+    return Status::Invalid(fmt::format("--count must be 1 to {}", kMaxGenCount));
   }
+  return Status::Ok();
+}
+
+Status GenerateResidents(const GenOptions& options, std::FILE* out) {
+  BOSAI_RETURN_IF_ERROR(CheckGenOptions(options));
   const Place& place = PlaceFor(options.municipality);
   Rng rng(options.seed * 0x2545F4914F6CDD1Dull + 1);
   // Multipliers coprime to 10 keep the affine maps one-to-one.

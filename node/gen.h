@@ -18,6 +18,12 @@ struct GenOptions {
   uint64_t seed = 1;
 };
 
+inline constexpr uint64_t kMaxGenCount = 50'000'000;
+
+// Whether GenerateResidents takes OPTIONS: a valid municipality code, a count of 1 to
+// kMaxGenCount.
+Status CheckGenOptions(const GenOptions& options);
+
 // Writes to `out` (a file opened for writing, or stdout).
 Status GenerateResidents(const GenOptions& options, std::FILE* out);
 

@@ -1329,7 +1329,9 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     return Status::Invalid(
         "give at least one of --kana, --name, --birth, --my-number, --household");
   }
-  if (q.limit == 0 || q.limit > 10000) return Status::Invalid("--limit must be 1 to 10000");
+  if (q.limit == 0 || q.limit > kMaxSearchLimit) {
+    return Status::Invalid(fmt::format("--limit must be 1 to {}", kMaxSearchLimit));
+  }
   std::string sql =
       walk ? fmt::format(
                  "SELECT r.key, record_body(r.body, r.key) FROM record_index i JOIN records r "
@@ -1529,7 +1531,7 @@ namespace {
 Result<std::vector<ResidentRecord>> Members(Node& node, std::string_view household) {
   ResidentQuery members;
   members.household = std::string(household);
-  members.limit = 10000;
+  members.limit = kMaxSearchLimit;
   return SearchResidents(node, members);
 }
 

@@ -115,8 +115,9 @@ struct ResidentQuery {
   // The members of a household, 世帯主 first, then the eldest, then those who moved out or died:
   // its id ("042021:<code>") or its household code.
   std::optional<std::string> household;
-  uint32_t limit = 50;
+  uint32_t limit = 50;  // 1 to kMaxSearchLimit
 };
+inline constexpr uint32_t kMaxSearchLimit = 10000;
 Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQuery& query);
 Result<uint64_t> CountResidents(Node& node);
 
