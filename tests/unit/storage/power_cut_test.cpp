@@ -1,7 +1,8 @@
 // Power cuts (reference: reliability, "T3 power cut"; DESIGN §4 Durability). A store on disk is
 // written by every path that acknowledges a write: a first sync's bootstrap (its blocks, then
-// the records built, through a rollback journal), a peer's blocks applied one by one, local
-// writes committed, and log checkpoints (explicit, and SQLite's own every few pages). The power
+// the records built) or a first import (its bulk path), both through a rollback journal, a
+// peer's blocks applied one by one, local writes committed, and log checkpoints (explicit, and
+// SQLite's own every few pages). The power
 // goes at a random write, sync or truncation of its files (tests/common/power_cut.h: what was
 // not synced is then kept, lost or garbled). When the power comes back:
 //  - the store opens and doctor passes (integrity, op-log gaps and signatures, materialized state
@@ -57,8 +58,10 @@ struct Plan {
     std::vector<std::tuple<std::string, uint32_t, std::string>> puts;  // key, field, value
   };
   Identity identity;
-  std::vector<std::string> bootstrap;  // a peer's blocks, for a first sync (or none)
-  std::vector<std::string> peer;       // another peer's, applied one a step
+  // The store's life begins with a first sync from a peer, a first import, or neither.
+  std::vector<std::string> bootstrap;                       // the peer's blocks
+  std::vector<std::pair<std::string, std::string>> import;  // key, fields (as in a body)
+  std::vector<std::string> peer;                            // another peer's, applied one a step
   std::vector<Step> steps;
   std::map<std::string, std::string> public_keys;
   KeyLookup keys() const {
@@ -107,10 +110,15 @@ Plan MakePlan(uint64_t seed) {
     clock.Advance(1000);
   };
   plan.public_keys[plan.identity.incarnation()] = plan.identity.key.public_key();
-  if (rng() % 2) {  // the store's life begins with a first sync from a peer
+  if (const uint64_t begin = rng() % 3; begin == 0) {
     auto first = peer_store("042021-shisho", 'b', 8);
     for (int i = 0; i < 10; ++i) write(*first, 6, 60);
     plan.bootstrap = AllBlocks(*first);
+  } else if (begin == 1) {
+    for (uint64_t i = 0; i < 150; ++i) {
+      plan.import.emplace_back(KeyOf(i), StringField(1, Value(rng)) + StringField(2, Value(rng)) +
+                                             StringField(3, Value(rng)));
+    }
   }
   auto other = peer_store("042021-shelter", 'p', 3);
   for (int i = 0; i < 12; ++i) write(*other, 1 + int(rng() % 4), 40);
@@ -162,6 +170,21 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
     if (!s->EndBootstrap().ok()) return false;
     acknowledged("the end of a first sync");
   }
+  if (!plan.import.empty()) {  // as `resident import` does it, through a rollback journal
+    EXPECT_TRUE(s->UseRollbackJournal());
+    if (!s->BeginWrite("import").ok()) return false;
+    bool written = s->BeginBulk().ok();
+    for (const auto& [key, fields] : plan.import) {
+      written = written && s->PutNew(1, key, {{"042021", fields}}, v1::OP_SOURCE_REGISTER).ok();
+    }
+    if (!written || !s->EndBulk().ok() || !s->CommitWrite().ok()) {
+      if (s->writing()) s->AbortWrite();
+      return false;
+    }
+    acknowledged("a first import");
+    if (!s->RestoreWal().ok()) return false;
+    acknowledged("the return to the log after a first import");
+  }
   size_t next_peer = 0;
   for (const Plan::Step& step : plan.steps) {
     clock.Advance(1000);
@@ -207,7 +230,8 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
   const uint64_t first = EnvNumber("BOSAI_POWER_CUT_FIRST_SEED", 1);
   const uint64_t seeds = EnvNumber("BOSAI_POWER_CUTS", 100);
   // That the seeds reach them:
-  uint64_t landed = 0, in_bootstrap = 0, step_kept = 0, step_lost = 0, before_open = 0;
+  uint64_t landed = 0, in_bootstrap = 0, in_import = 0, step_kept = 0, step_lost = 0,
+           before_open = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     SCOPED_TRACE(
         fmt::format("seed {} (BOSAI_POWER_CUT_FIRST_SEED={} BOSAI_POWER_CUTS=1)", seed, seed));
@@ -232,9 +256,10 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     std::vector<VersionVector> acked;
     std::vector<std::string> acked_steps;
     testing::PowerCut power(seed);
-    // At any write, sync or truncation; or at a sync, where a commit becomes durable.
-    if (rng() % 2) {
-      power.CutAt(1 + rng() % calls);
+    // At any write, sync or truncation; at one of the first quarter (the store's beginning: its
+    // creation, a first sync or import); or at a sync, where a commit becomes durable.
+    if (const uint64_t where = rng() % 3; where < 2) {
+      power.CutAt(1 + rng() % (where == 0 ? calls : calls / 4 + 1));
     } else {
       power.CutAtSync(1 + rng() % syncs);
     }
@@ -253,6 +278,7 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     if (k == 0) ++before_open;
     const std::string under_way = k < whole_steps.size() ? whole_steps[k] : "the store's closing";
     if (under_way.find("first sync") != std::string::npos) ++in_bootstrap;
+    if (under_way.find("first import") != std::string::npos) ++in_import;
 
     ManualClock clock(kStart + 3'600'000);
     auto reopened = Store::Open(path, testing::TestOptions(&clock));
@@ -301,10 +327,11 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
   }
   std::cout << fmt::format(
       "power cuts: {} seeds from {}: {} cuts, {} before the store was open, {} during a first "
-      "sync, a step under way that writes kept {} and lost {} times\n",
-      seeds, first, landed, before_open, in_bootstrap, step_kept, step_lost);
+      "sync, {} during a first import; a step under way that writes kept {} and lost {} times\n",
+      seeds, first, landed, before_open, in_bootstrap, in_import, step_kept, step_lost);
   if (seeds >= 100) {
     EXPECT_GT(in_bootstrap, 0u);
+    EXPECT_GT(in_import, 0u);
     EXPECT_GT(step_kept, 0u);
     EXPECT_GT(step_lost, 0u);
   }
