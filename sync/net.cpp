@@ -102,6 +102,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   std::shared_ptr<ReceivedFrames> received = std::make_shared<ReceivedFrames>();
   std::deque<std::string> queue;
   std::array<char, 64 * 1024> buffer;
+  bool started = false;  // connected: Start() has run
   bool handshaken = false;
   bool writing = false;
   bool closing = false;  // close once the queue is written
@@ -197,6 +198,7 @@ struct SyncService::Impl {
 // ---------------------------------------------------------------- network thread: connections
 
 void Conn::Start() {
+  started = true;
   auto self = shared_from_this();
   impl.UpdateStatus(key, [&](PeerStatus& s) { s.state = "handshake"; });
   timer.expires_after(impl.options.handshake_timeout);
@@ -457,6 +459,16 @@ void SyncService::Impl::Dial(size_t index, int attempt) {
     conn->Close(parsed.status().message());
     return;
   }
+  // An attempt that gets no answer (a dead link drops its packets without a word) is given up
+  // after stall_s, as a silent session is: left to the kernel, its next try after the link is
+  // back could come a minute later. Start() sets the timer anew.
+  conn->timer.expires_after(options.stall);
+  conn->timer.async_wait([conn, secs = options.stall.count() / 1000](const asio::error_code& ec) {
+    if (!ec && !conn->started) {
+      conn->Close(
+          fmt::format("cannot connect to {}: no answer for {} s", conn->peer.address, secs));
+    }
+  });
   auto resolver = std::make_shared<tcp::resolver>(net_io);
   resolver->async_resolve(
       parsed->first, std::to_string(parsed->second),
