@@ -171,8 +171,8 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
     acknowledged("the end of a first sync");
   }
   if (!plan.import.empty()) {  // as `resident import` does it, through a rollback journal
-    EXPECT_TRUE(s->UseRollbackJournal());
-    if (!s->BeginWrite("import").ok()) return false;
+    // (False on an error, such as the power going: without a cut, a failed step.)
+    if (!s->UseRollbackJournal() || !s->BeginWrite("import").ok()) return false;
     bool written = s->BeginBulk().ok();
     for (const auto& [key, fields] : plan.import) {
       written = written && s->PutNew(1, key, {{"042021", fields}}, v1::OP_SOURCE_REGISTER).ok();
