@@ -22,6 +22,7 @@
 #include "sync/frame.h"
 #include "sync/log.h"
 #include "sync/session.h"
+#include "sync/tcp_progress.h"
 
 namespace bosai::sync {
 namespace {
@@ -110,6 +111,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool reached_live = false;
   SteadyClock::time_point last_rx = SteadyClock::now();
   SteadyClock::time_point last_tx = SteadyClock::now();
+  // When the peer's TCP last acknowledged more of what we were sending (Tick).
+  SteadyClock::time_point last_acked = SteadyClock::now();
+  TcpProgress progress;  // at the last Tick
   std::function<void(bool reached_live, const std::string& reason)> on_closed;
 
  private:
@@ -235,7 +239,7 @@ void Conn::Start() {
                      impl->OpenSession(id, std::move(weak), outbound, std::move(key),
                                        std::move(pem), std::move(expected));
                    });
-        self->last_rx = self->last_tx = SteadyClock::now();
+        self->last_rx = self->last_tx = self->last_acked = SteadyClock::now();
         self->Read();
         self->Tick();
       });
@@ -371,8 +375,22 @@ void Conn::Tick() {
     if (ec || self->closed || self->closing) return;
     auto now = SteadyClock::now();
     const NetOptions& o = self->impl.options;
-    if (now - self->last_rx > o.stall) {
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - self->last_rx).count();
+    // A peer taking in what we send is alive even when what it sends waits: on a slow link
+    // with deep buffers its frames (heartbeats too) can queue behind our data for longer than
+    // stall_s. Counted only while we send more than heartbeats (a peer that no longer reads
+    // stops acknowledging once its window is full), not for heartbeats, which its kernel
+    // acknowledges whatever its process does.
+    if (auto now_progress = TcpProgressOf(self->stream.lowest_layer().native_handle())) {
+      constexpr uint64_t kMoreThanHeartbeats = 4096;
+      const bool sending =
+          self->writing || !self->queue.empty() ||
+          std::max(now_progress->outstanding, self->progress.outstanding) > kMoreThanHeartbeats;
+      if (now_progress->acked > self->progress.acked && sending) self->last_acked = now;
+      self->progress = *now_progress;
+    }
+    const auto heard = std::max(self->last_rx, self->last_acked);
+    if (now - heard > o.stall) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - heard).count();
       LogEvent(warn, "sync.session.stalled",
                {{"peer", self->key}, {"silent_seconds", std::to_string(secs)}});
       self->Close(fmt::format("stalled: nothing received for {} s", secs));

@@ -36,7 +36,8 @@ struct NetOptions {
   uint32_t window = 4;
   int64_t max_offset_ms = kDefaultMaxOffsetMs;
   std::chrono::milliseconds heartbeat{5000};  // sent when nothing else was sent this long
-  // Watchdog: a session that receives nothing this long, or a connection attempt unanswered.
+  // Watchdog: a session that receives nothing this long while its peer acknowledges none of what
+  // it sends (TCP_INFO), or a connection attempt unanswered.
   std::chrono::milliseconds stall{30000};
   std::chrono::milliseconds poll{250};           // how often new local commits are looked for
   std::chrono::milliseconds backoff_min{500};    // first redial delay
