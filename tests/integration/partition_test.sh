@@ -6,7 +6,8 @@
 # a redial must not wait on a connection attempt the dead link swallowed, each keeps writing, and
 # once the link is back redial and converge, however long the link was down and however often it
 # flapped; a daemon killed while the link is down (its peer keeps a half-open connection) changes
-# nothing. First, over a slow link with deep buffers, a session whose peer's frames queue behind
+# nothing; a daemon stopped (SIGSTOP: its kernel still acknowledges heartbeats) is found dead all
+# the same. First, over a slow link with deep buffers, a session whose peer's frames queue behind
 # its own data must not be taken for a silent one. The namespaces are the test's own and removed at its end; no traffic leaves them.
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -20,7 +21,11 @@ fi
 ip netns add "$ns_b"
 ip netns add "$ns_r"
 netns_cleanup() {
-  for p in "${DAEMONS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${DAEMONS[@]}"; do
+    kill -CONT "$p" 2>/dev/null || true  # one the test stopped
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   for ns in "$ns_a" "$ns_b" "$ns_r"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -131,5 +136,15 @@ link up
 wait_until 30 "after the shelter's daemon died with the link down, both ends agree" same_hash a b
 shows b "${codes[30]}" phone 0225-40-0000 && shows a "${codes[31]}" phone 0225-50-0000 ||
   fail "edits on both sides of a half-open connection"
+# The shelter's daemon stops (SIGSTOP: its kernel still acknowledges the town hall's heartbeats,
+# its process answers nothing): the town hall finds the session dead all the same; once the
+# daemon goes on, they meet again.
+stalls=$(grep -c "event=sync.session.stalled" a.log || true)
+kill -STOP "$PID_b"
+b a resident edit "${codes[32]}" --set phone=0225-60-0000 >/dev/null
+more_stalls() { [ "$(grep -c "event=sync.session.stalled" a.log)" -gt "$stalls" ]; }
+wait_until 15 "the town hall finds a stopped shelter's session dead" more_stalls
+kill -CONT "$PID_b"
+wait_until 30 "once the shelter's daemon goes on, both ends agree" same_hash a b
 for d in a b; do b "$d" doctor > "doctor-$d.txt" || fail "doctor on $d: $(cat "doctor-$d.txt")"; done
 check "doctor passes on both ends"
