@@ -174,17 +174,24 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
     if (!s->EndBootstrap().ok()) return false;
     acknowledged("the end of a first sync");
   }
+  // One write transaction: WRITE's writes, committed; false (nothing kept) when any fails.
+  auto transaction = [&](const char* author, const auto& write) {
+    if (!s->BeginWrite(author).ok()) return false;
+    if (write() && s->CommitWrite().ok()) return true;
+    if (s->writing()) s->AbortWrite();
+    return false;
+  };
   if (!plan.import.empty()) {  // as `resident import` does it, through a rollback journal
     // (False on an error, such as the power going: without a cut, a failed step.)
-    if (!s->UseRollbackJournal() || !s->BeginWrite("import").ok()) return false;
-    bool written = s->BeginBulk().ok();
-    for (const auto& [key, fields] : plan.import) {
-      written = written && s->PutNew(1, key, {{"042021", fields}}, v1::OP_SOURCE_REGISTER).ok();
-    }
-    if (!written || !s->EndBulk().ok() || !s->CommitWrite().ok()) {
-      if (s->writing()) s->AbortWrite();
-      return false;
-    }
+    if (!s->UseRollbackJournal()) return false;
+    const bool imported = transaction("import", [&] {
+      bool written = s->BeginBulk().ok();
+      for (const auto& [key, fields] : plan.import) {
+        written = written && s->PutNew(1, key, {{"042021", fields}}, v1::OP_SOURCE_REGISTER).ok();
+      }
+      return written && s->EndBulk().ok();
+    });
+    if (!imported) return false;
     acknowledged("a first import");
     if (!s->RestoreWal().ok()) return false;
     acknowledged("the return to the log after a first import");
@@ -194,40 +201,33 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
     clock.Advance(1000);
     switch (step.kind) {
       case Plan::Step::Kind::kWrite: {
-        if (!s->BeginWrite("clerk").ok()) return false;
-        for (const auto& [key, field, value] : step.puts) {
-          if (!s->Put("042021", 1, key, {{field, StringField(field, value)}}).ok()) {
-            s->AbortWrite();
-            return false;
+        const bool written = transaction("clerk", [&] {
+          for (const auto& [key, field, value] : step.puts) {
+            if (!s->Put("042021", 1, key, {{field, StringField(field, value)}}).ok()) return false;
           }
-        }
-        if (!s->CommitWrite().ok()) {
-          if (s->writing()) s->AbortWrite();
-          return false;
-        }
+          return true;
+        });
+        if (!written) return false;
         acknowledged("a local write");
         break;
       }
-      case Plan::Step::Kind::kPeerBlock:
+      case Plan::Step::Kind::kPeerBlock: {
         if (next_peer == plan.peer.size()) continue;
         if (step.blocks == 1) {
           if (!s->ApplyBlock(plan.peer[next_peer++], keys).ok()) return false;
           acknowledged("a peer's block");
           break;
         }
-        if (!s->BeginWrite("sync").ok()) return false;
-        for (size_t n = 0; n < step.blocks && next_peer < plan.peer.size(); ++n) {
-          if (!s->ApplyBlock(plan.peer[next_peer++], keys).ok()) {
-            s->AbortWrite();
-            return false;
+        const bool applied = transaction("sync", [&] {
+          for (size_t n = 0; n < step.blocks && next_peer < plan.peer.size(); ++n) {
+            if (!s->ApplyBlock(plan.peer[next_peer++], keys).ok()) return false;
           }
-        }
-        if (!s->CommitWrite().ok()) {
-          if (s->writing()) s->AbortWrite();
-          return false;
-        }
+          return true;
+        });
+        if (!applied) return false;
         acknowledged("a peer's blocks, committed together");
         break;
+      }
       case Plan::Step::Kind::kCheckpoint:
         if (!s->db().Exec("PRAGMA wal_checkpoint(TRUNCATE)").ok()) return false;
         acknowledged("a checkpoint");
