@@ -22,12 +22,12 @@ void Fail(Globals& g, const Status& status) {
   Fail(g, status.message());
 }
 
-void BadUsage(const std::string& what) { throw CLI::ValidationError(what); }
-
 void Fail(Globals& g, const std::string& message) {
   std::cerr << "bosai: " << message << std::endl;
   g.exit_code = kExitFailure;
 }
+
+void BadUsage(const std::string& what) { throw CLI::ValidationError(what); }
 
 bool MayWriteDataDir(Globals& g, std::string_view command) {
   if (!g.read_only) return true;

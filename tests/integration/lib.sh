@@ -51,7 +51,16 @@ serve() {
 }
 DAEMONS=()
 stop() { local v="PID_$1"; kill "${!v}" 2>/dev/null || true; wait "${!v}" 2>/dev/null || true; }
-trap 'for p in "${DAEMONS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+# cleanup: ends every daemon (resuming one a test stopped) and removes the work dir; at exit
+cleanup() {
+  for p in "${DAEMONS[@]}"; do
+    kill -CONT "$p" 2>/dev/null || true
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 # wait_until SECONDS WHAT CMD...: polls CMD until it succeeds
 wait_until() {
   local t=$1 what=$2; shift 2

@@ -22,13 +22,8 @@ fi
 ip netns add "$ns_b"
 ip netns add "$ns_r"
 netns_cleanup() {
-  for p in "${DAEMONS[@]}"; do
-    kill -CONT "$p" 2>/dev/null || true  # one the test stopped
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
+  cleanup  # the daemons first, then their namespaces
   for ns in "$ns_a" "$ns_b" "$ns_r"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$WORK"
 }
 trap netns_cleanup EXIT
 ip link add va netns "$ns_a" type veth peer name ra netns "$ns_r"
