@@ -45,7 +45,7 @@ Status StatusOf(int rc, std::string_view message, int sys_errno, bool on_full_di
       if (message != sqlite3_errstr(rc)) return Status::Corruption(std::string(message));
       [[fallthrough]];
     case SQLITE_NOTADB:
-      return Status::Corruption(fmt::format("{}: {}", what, message));
+      return Status::DamagedFile(fmt::format("{}: {}", what, message));
     case SQLITE_READONLY:
       if (on_full_disk) return Status::IoError(std::string(kDiskFull));
       return Status::Invalid(fmt::format("{}: {}: {}", what, message, kReadOnly));
@@ -128,14 +128,7 @@ std::string_view Stmt::Blob(int col) const {
   return p ? std::string_view(p, sqlite3_column_bytes(stmt_.get(), col)) : std::string_view();
 }
 
-bool IsDamagedFile(const Status& status) {
-  if (status.code() != Status::Code::kCorruption) return false;
-  const std::string& m = status.message();
-  for (int rc : {SQLITE_CORRUPT, SQLITE_NOTADB}) {
-    if (m.find(fmt::format("sqlite: {}", sqlite3_errstr(rc))) != std::string::npos) return true;
-  }
-  return false;
-}
+bool IsDamagedFile(const Status& status) { return status.damaged_file(); }
 
 // How long a statement waits for another process's lock before it reports busy.
 constexpr int kBusyTimeoutMs = 60'000;

@@ -31,6 +31,13 @@ class Status {
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status Exists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
+  // A corruption that SQLite finds in the database file itself (its pages), rather than in data
+  // bosai checks: the file must be rebuilt (IsDamagedFile).
+  static Status DamagedFile(std::string msg) {
+    Status s(Code::kCorruption, std::move(msg));
+    s.damaged_file_ = true;
+    return s;
+  }
   static Status IoError(std::string msg) { return Status(Code::kIoError, std::move(msg)); }
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
   static Status PermissionDenied(std::string msg) {
@@ -41,22 +48,28 @@ class Status {
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  bool damaged_file() const { return damaged_file_; }
 
   // Prefixes the message with context, e.g. the file being read.
   Status WithContext(const std::string& context) const {
     if (ok()) return *this;
-    return Status(code_, context + ": " + message_);
+    Status s = *this;
+    s.message_ = context + ": " + message_;
+    return s;
   }
   // Appends what follows from the failure, e.g. what was done before it.
   Status WithNote(const std::string& note) const {
     if (ok()) return *this;
-    return Status(code_, message_ + "; " + note);
+    Status s = *this;
+    s.message_ += "; " + note;
+    return s;
   }
 
  private:
   Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
   Code code_ = Code::kOk;
   std::string message_;
+  bool damaged_file_ = false;
 };
 
 // Either a value or a failed Status.

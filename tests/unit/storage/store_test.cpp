@@ -437,6 +437,24 @@ TEST(Db, AnOpenWaitsForAWriteThroughARollbackJournal) {
   std::filesystem::remove_all(dir);
 }
 
+// A file that is not a database, or whose pages SQLite finds broken, is a damaged file (the
+// command line then says how to rebuild the node), and stays one through the context and notes
+// added on its way up; data that fails bosai's own checks is not.
+TEST(Db, AFileSQLiteFindsBrokenIsADamagedFile) {
+  auto dir = testing::FreshDir("bosai-damaged-");
+  const std::string path = (dir / "bosai.db").string();
+  std::ofstream(path) << std::string(20000, 'x');
+  auto db = Db::Open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Status::Code::kCorruption);
+  EXPECT_TRUE(IsDamagedFile(db.status())) << db.status().message();
+  EXPECT_TRUE(IsDamagedFile(db.status().WithContext("store").WithNote("nothing was done")));
+  EXPECT_FALSE(IsDamagedFile(Status::Corruption("sqlite: database disk image is malformed")))
+      << "decided by where the error came from, not by its words";
+  EXPECT_FALSE(IsDamagedFile(Status::IoError("sqlite: disk I/O error")));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Store, ABootstrapCutShortIsFinishedByTheNextOpen) {
   ManualClock clock(1'000'000);
   auto dir = testing::FreshDir("bosai-boot-");
@@ -1286,6 +1304,8 @@ TEST(Store, ADamagedDictionaryOrSettingIsNamed) {
   ASSERT_FALSE(hash.ok());
   EXPECT_EQ(hash.status().code(), Status::Code::kCorruption);
   EXPECT_EQ(hash.status().message(), "record 042021:00000: " + damaged);
+  // SQLite reports it as SQLITE_CORRUPT, yet the file itself is whole: no rebuild is called for.
+  EXPECT_FALSE(IsDamagedFile(hash.status()));
   // The doctor names the first records it cannot read and counts the rest.
   auto report = (*s)->Doctor((dir / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
