@@ -13,8 +13,13 @@
 // truncation done or not, at random. SQLite promises that a transaction committed (synced) survives
 // this, and that the file is never corrupt (its own tests do the same: test6.c, "crash").
 //
+// Several machines in one test (the seeded simulator's nodes): OnlyFiles(prefix) makes the files
+// whose path begins with PREFIX the machine whose power goes; the others are not counted, never
+// fail and are left as they are by Recover().
+//
 // Not modelled: directory entries (a file made or deleted stays made or deleted), the -shm file
-// (SQLite rebuilds its index from the log after a crash) and writes outside SQLite.
+// (SQLite rebuilds its index from the log after a crash) and writes outside SQLite (Forget() a
+// file changed so).
 #pragma once
 
 #include <sqlite3.h>
@@ -26,13 +31,16 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bosai::testing {
 
 class PowerCut {
  public:
-  explicit PowerCut(uint64_t seed) : rng_(seed) {
+  // With REAL_SYNCS false the unix VFS's syncs are skipped: what a disk keeps is this model's,
+  // and a test of many commits runs at the speed of memory.
+  explicit PowerCut(uint64_t seed, bool real_syncs = true) : real_syncs_(real_syncs), rng_(seed) {
     unix_ = sqlite3_vfs_find("unix");
     vfs_ = *unix_;
     vfs_.zName = "bosai-power-cut";
@@ -50,6 +58,20 @@ class PowerCut {
   PowerCut(const PowerCut&) = delete;
   PowerCut& operator=(const PowerCut&) = delete;
 
+  // The machine: the files whose path begins with PREFIX ("": every file, the default).
+  void OnlyFiles(std::string prefix) {
+    std::lock_guard lock(mu_);
+    machine_ = std::move(prefix);
+  }
+  // Files whose path begins with PREFIX were changed outside SQLite (copied, removed): they are
+  // read again from the disk when next opened. None may be open.
+  void Forget(const std::string& prefix) {
+    std::lock_guard lock(mu_);
+    for (auto& [path, image] : files_) {
+      if (path.starts_with(prefix)) image = Image{{}, {}, true};
+    }
+  }
+
   // The power goes at the n-th write, sync or truncation of a followed file from now (n >= 1),
   // or at the n-th sync (the moment a commit becomes durable, if it gets through).
   void CutAt(uint64_t n) {
@@ -59,6 +81,11 @@ class PowerCut {
   void CutAtSync(uint64_t n) {
     std::lock_guard lock(mu_);
     cut_at_sync_ = syncs_ + n;
+  }
+  // No cut is coming (one set is called off).
+  void NoCut() {
+    std::lock_guard lock(mu_);
+    cut_at_ = cut_at_sync_ = 0;
   }
   // Writes, syncs and truncations of followed files so far (the power still on), and syncs.
   uint64_t calls() const {
@@ -79,7 +106,7 @@ class PowerCut {
   void Recover() {
     std::lock_guard lock(mu_);
     for (auto& [path, image] : files_) {
-      if (image.deleted) continue;
+      if (image.deleted || !Ours(path.c_str())) continue;
       std::string bytes = image.synced;
       // The disk wrote all of it, none of it, or each write its own way.
       const uint64_t file_mode = rng_() % 3;
@@ -130,7 +157,8 @@ class PowerCut {
   struct File {
     sqlite3_file base;
     PowerCut* owner;
-    Image* image;  // null: not followed (a temporary file)
+    Image* image;      // null: not followed (a temporary file)
+    const char* path;  // of a followed file
     sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
   };
   static_assert(sizeof(File) % 8 == 0);
@@ -140,10 +168,16 @@ class PowerCut {
     bytes.replace(size_t(at), data.size(), data);
   }
 
-  // Counts a write, sync or truncation; false once the power is off (this call cut it, or an
-  // earlier one did).
-  bool PowerOn(bool followed, bool sync = false) {
+  // Whether the file at PATH (null: a temporary file) is the machine's.
+  bool Ours(const char* path) const {
+    return machine_.empty() || (path != nullptr && std::string_view(path).starts_with(machine_));
+  }
+
+  // Counts a write, sync or truncation of the file at PATH; false once the power is off (this
+  // call cut it, or an earlier one did) and the file is the machine's.
+  bool PowerOn(bool followed, const char* path, bool sync = false) {
     std::lock_guard lock(mu_);
+    if (!Ours(path)) return true;
     if (off_) return false;
     if (!followed) return true;
     ++calls_;
@@ -161,9 +195,12 @@ class PowerCut {
     if (rc != SQLITE_OK) return rc;
     f->owner = self;
     f->image = nullptr;
+    f->path = nullptr;
     if (name && (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL))) {
       std::lock_guard lock(self->mu_);
-      Image& image = self->files_[name];
+      auto [it, made] = self->files_.try_emplace(name);
+      Image& image = it->second;
+      f->path = it->first.c_str();
       if (image.deleted || (image.synced.empty() && image.unsynced.empty())) {
         std::ifstream in(name, std::ios::binary);  // what the disk holds now, synced
         image = Image{std::string(std::istreambuf_iterator<char>(in), {}), {}, false};
@@ -177,7 +214,7 @@ class PowerCut {
   }
   static int Delete(sqlite3_vfs* vfs, const char* name, int sync_dir) {
     auto* self = static_cast<PowerCut*>(vfs->pAppData);
-    if (!self->PowerOn(false)) return SQLITE_IOERR_DELETE;
+    if (!self->PowerOn(false, name)) return SQLITE_IOERR_DELETE;
     int rc = self->unix_->xDelete(self->unix_, name, sync_dir);
     std::lock_guard lock(self->mu_);
     if (auto it = self->files_.find(name); it != self->files_.end()) {
@@ -195,7 +232,7 @@ class PowerCut {
   }
   static int Write(sqlite3_file* file, const void* buf, int n, sqlite3_int64 at) {
     File* f = Of(file);
-    if (!f->owner->PowerOn(f->image != nullptr)) return SQLITE_IOERR_WRITE;
+    if (!f->owner->PowerOn(f->image != nullptr, f->path)) return SQLITE_IOERR_WRITE;
     int rc = f->real()->pMethods->xWrite(f->real(), buf, n, at);
     if (rc == SQLITE_OK && f->image) {
       std::lock_guard lock(f->owner->mu_);
@@ -206,7 +243,7 @@ class PowerCut {
   }
   static int Truncate(sqlite3_file* file, sqlite3_int64 size) {
     File* f = Of(file);
-    if (!f->owner->PowerOn(f->image != nullptr)) return SQLITE_IOERR_TRUNCATE;
+    if (!f->owner->PowerOn(f->image != nullptr, f->path)) return SQLITE_IOERR_TRUNCATE;
     int rc = f->real()->pMethods->xTruncate(f->real(), size);
     if (rc == SQLITE_OK && f->image) {
       std::lock_guard lock(f->owner->mu_);
@@ -216,8 +253,8 @@ class PowerCut {
   }
   static int Sync(sqlite3_file* file, int flags) {
     File* f = Of(file);
-    if (!f->owner->PowerOn(f->image != nullptr, /*sync=*/true)) return SQLITE_IOERR_FSYNC;
-    int rc = f->real()->pMethods->xSync(f->real(), flags);
+    if (!f->owner->PowerOn(f->image != nullptr, f->path, /*sync=*/true)) return SQLITE_IOERR_FSYNC;
+    int rc = f->owner->real_syncs_ ? f->real()->pMethods->xSync(f->real(), flags) : SQLITE_OK;
     if (rc == SQLITE_OK && f->image) {  // what was written is on the disk now, as written
       std::lock_guard lock(f->owner->mu_);
       for (const Change& c : f->image->unsynced) {
@@ -292,11 +329,13 @@ class PowerCut {
   }
   static const sqlite3_io_methods kMethods1, kMethods2, kMethods3;
 
+  const bool real_syncs_;
   sqlite3_vfs* unix_;
   sqlite3_vfs vfs_;
   mutable std::mutex mu_;
   std::mt19937_64 rng_;
-  std::map<std::string, Image> files_;  // by path; nodes stay put, so File keeps a pointer
+  std::map<std::string, Image> files_;  // by path; nodes stay put, so File keeps pointers
+  std::string machine_;
   uint64_t calls_ = 0, syncs_ = 0;
   uint64_t cut_at_ = 0, cut_at_sync_ = 0;  // 0: not set
   bool off_ = false;

@@ -9,6 +9,14 @@
 //  - exactly the concurrent overwrites of different values are conflicts (oracle).
 // A failing seed is printed; rerun it alone with BOSAI_SEED=<seed>. BOSAI_SIM_SEEDS sets how many
 // seeds run (ops/sim runs more), BOSAI_SIM_FIRST_SEED the first (1).
+//
+// With power cuts (NodesConvergeThroughPowerCuts), the nodes' stores are files on the power-cut
+// VFS (tests/common/power_cut.h) and a crash is a node's power going at a random write, sync or
+// truncation of its files during what comes next: a local write, a session's commit of a peer's
+// blocks, a resolution, a checkpoint. The node comes back with its files as a disk may hold them;
+// its store must open whole (doctor passes), hold everything it held before the step the power
+// went in and every write it acknowledged, and then converge as above. BOSAI_POWER_SEED runs one
+// seed alone; BOSAI_POWER_SIM_SEEDS sets how many run.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -28,6 +36,7 @@
 #include "sync/session.h"
 #include "tests/common/fresh_dir.h"
 #include "tests/common/merge_oracle.h"
+#include "tests/common/power_cut.h"
 
 namespace bosai::sim {
 namespace {
@@ -50,6 +59,9 @@ struct Reached {
   uint64_t blocks_relayed = 0;
   uint64_t restores = 0;
   uint64_t restores_losing_unreplicated_ops = 0;
+  uint64_t power_cuts = 0;
+  uint64_t power_cuts_in_sessions = 0;   // while a session applied a peer's blocks
+  uint64_t power_cuts_keeping_step = 0;  // the step's commit was on the disk before the cut
 };
 Reached reached;
 
@@ -59,6 +71,7 @@ struct SimNode {
   int64_t skew = 0;
   int64_t epoch = 1;
   SigningKey key;
+  uint32_t block_ops = 1;
   std::unique_ptr<Store> store;
   std::string backup;  // path of the last backup, if any
 };
@@ -75,7 +88,9 @@ struct Connection {
 
 class Simulation {
  public:
-  explicit Simulation(uint64_t seed) : rng_(seed), seed_(seed) {}
+  // With POWER, the stores are files whose power it cuts.
+  explicit Simulation(uint64_t seed, testing::PowerCut* power = nullptr)
+      : rng_(seed), seed_(seed), power_(power) {}
   ~Simulation() {
     for (auto& node : nodes_) {
       node.store.reset();
@@ -91,12 +106,14 @@ class Simulation {
       SimNode& node = nodes_[i];
       node.node_id = "042021-n" + std::to_string(i);
       node.skew = int64_t(Pick(1'200'001)) - 600'000;  // ±10 min
-      Store::Options o;
-      o.clock = &node.clock;
-      o.block_ops = 1 + uint32_t(Pick(6));
-      auto s = Store::Open(":memory:", o);
-      ASSERT_TRUE(s.ok());
+      node.block_ops = 1 + uint32_t(Pick(6));
+      auto s = Store::Open(power_ ? Live(node) : ":memory:", Options(node));
+      ASSERT_TRUE(s.ok()) << s.status().message();
       node.store = std::move(s).value();
+      // Checkpoints often, so that the power goes during some.
+      if (power_) {
+        ASSERT_TRUE(node.store->db().Exec("PRAGMA wal_autocheckpoint=8").ok());
+      }
       node.key = SigningKey::Generate();
       keys_[Incarnation(node.node_id, 1)] = node.key.public_key();
       ASSERT_TRUE(node.store->SetIdentity({node.node_id, 1, node.key}).ok());
@@ -104,6 +121,11 @@ class Simulation {
     for (auto& node : nodes_) node.clock.Set(kStart + node.skew);
 
     for (int step = 0; step < 150; ++step) {
+      if (armed_ >= 0) {  // what the node whose power will go holds before this step
+        auto held = nodes_[armed_].store->Vector();
+        ASSERT_TRUE(held.ok());
+        before_step_ = *held;
+      }
       now_ += int64_t(Pick(2000));
       for (auto& node : nodes_) node.clock.Set(kStart + now_ + node.skew);
       int r = int(Pick(100));
@@ -129,6 +151,12 @@ class Simulation {
         PollAll();
       }
       if (::testing::Test::HasFatalFailure()) return;
+      if (power_ && power_->off()) Reboot(armed_);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    if (power_) {
+      power_->NoCut();
+      armed_ = -1;
     }
     Heal();
     if (::testing::Test::HasFatalFailure()) return;
@@ -137,6 +165,22 @@ class Simulation {
 
  private:
   uint64_t Pick(uint64_t n) { return rng_() % n; }
+
+  Store::Options Options(SimNode& node) {
+    Store::Options o;
+    o.clock = &node.clock;
+    o.block_ops = node.block_ops;
+    return o;
+  }
+
+  // Whether the power of node I is off: its writes fail until it comes back (Reboot).
+  bool PowerOff(int i) const { return power_ && i == armed_ && power_->off(); }
+  // Whether ST, of node I, is a success; a failure is a test failure unless I's power is off.
+  bool Fine(const Status& st, int i) {
+    if (st.ok()) return true;
+    if (!PowerOff(i)) ADD_FAILURE() << nodes_[i].node_id << ": " << st.message();
+    return false;
+  }
 
   KeyLookup Keys() {
     return [this](const std::string& inc) -> std::optional<std::string> {
@@ -149,16 +193,18 @@ class Simulation {
     Store& s = *nodes_[i].store;
     auto before = s.Vector();
     ASSERT_TRUE(before.ok());
-    ASSERT_TRUE(s.BeginWrite("sim").ok());
+    if (!Fine(s.BeginWrite("sim"), i)) return;
     int ops = 1 + int(Pick(3));
     static const char* kValues[] = {"a", "b", "c", ""};
     for (int k = 0; k < ops; ++k) {
       std::string key = "042021:" + std::to_string(Pick(3));
       uint32_t field = 1 + uint32_t(Pick(3));
       std::string v = kValues[Pick(4)];
-      ASSERT_TRUE(s.Put("042021", 1, key, {{field, v.empty() ? "" : StringField(field, v)}}).ok());
+      if (!Fine(s.Put("042021", 1, key, {{field, v.empty() ? "" : StringField(field, v)}}), i)) {
+        return;
+      }
     }
-    ASSERT_TRUE(s.CommitWrite().ok());
+    if (!Fine(s.CommitWrite(), i)) return;
     auto after = s.Vector();
     for (const auto& [id, seq] : *after) {
       uint64_t was = before->count(id) ? before->at(id) : 0;
@@ -173,12 +219,14 @@ class Simulation {
     ASSERT_TRUE(conflicts.ok());
     if (conflicts->empty()) return;
     const Conflict& c = (*conflicts)[Pick(conflicts->size())];
-    ASSERT_TRUE(s.BeginWrite("officer").ok());
-    ASSERT_TRUE(s.Put(c.other.scope, c.entity, c.key,
-                      {{c.field, Pick(2) ? c.shown.value : c.other.value}}, v1::OP_SOURCE_USER,
-                      {{c.field, c.other.dot}})
-                    .ok());
-    ASSERT_TRUE(s.CommitWrite().ok());
+    if (!Fine(s.BeginWrite("officer"), i)) return;
+    if (!Fine(s.Put(c.other.scope, c.entity, c.key,
+                    {{c.field, Pick(2) ? c.shown.value : c.other.value}}, v1::OP_SOURCE_USER,
+                    {{c.field, c.other.dot}}),
+              i)) {
+      return;
+    }
+    if (!Fine(s.CommitWrite(), i)) return;
     ++reached.resolutions;
   }
 
@@ -200,7 +248,7 @@ class Simulation {
     c.sb = std::make_unique<sync::Session>(*nodes_[b].store, o);
     auto ha = c.sa->Start();
     auto hb = c.sb->Start();
-    ASSERT_TRUE(ha.ok() && hb.ok());
+    if (!Fine(ha.status(), a) || !Fine(hb.status(), b)) return;
     for (auto& f : *ha) c.to_b.push_back(f);
     for (auto& f : *hb) c.to_a.push_back(f);
     conns_.push_back(std::move(c));
@@ -224,6 +272,7 @@ class Simulation {
     }
     sync::FrameDecoder& d = to_a ? c.da : c.db;
     sync::Session& s = to_a ? *c.sa : *c.sb;
+    const int node = to_a ? c.a : c.b;
     auto& back = to_a ? c.to_b : c.to_a;
     size_t at = 0;
     while (at < bytes.size()) {
@@ -239,8 +288,11 @@ class Simulation {
       }
       if (frames.empty()) continue;
       auto out = s.OnFrames(frames);
-      EXPECT_TRUE(out.ok()) << out.status().message();
-      if (!out.ok()) return false;
+      if (!out.ok()) {
+        if (PowerOff(node)) ++reached.power_cuts_in_sessions;
+        Fine(out.status(), node);
+        return false;
+      }
       for (auto& x : *out) back.push_back(std::move(x));
     }
     return true;
@@ -256,7 +308,7 @@ class Simulation {
     for (auto& c : conns_) {
       auto pa = c.sa->Poll();
       auto pb = c.sb->Poll();
-      ASSERT_TRUE(pa.ok() && pb.ok());
+      if (!Fine(pa.status(), c.a) || !Fine(pb.status(), c.b)) return;
       for (auto& f : *pa) c.to_b.push_back(f);
       for (auto& f : *pb) c.to_a.push_back(f);
     }
@@ -275,18 +327,25 @@ class Simulation {
     conns_ = std::move(kept);
   }
 
-  // A crash: connections vanish with their frames, and a write in progress is lost.
+  // A crash: connections vanish with their frames, and a write in progress is lost. With power
+  // cuts, the power of node I goes at one of the next writes, syncs or truncations of its files
+  // (Reboot follows).
   void Crash(int i) {
+    if (power_) {
+      armed_ = i;
+      power_->OnlyFiles(Live(nodes_[i]));
+      power_->CutAt(1 + Pick(40));
+      auto held = nodes_[i].store->Vector();
+      ASSERT_TRUE(held.ok());
+      before_step_ = *held;
+      return;
+    }
     Store& s = *nodes_[i].store;
     ASSERT_TRUE(s.BeginWrite("doomed").ok());
     ASSERT_TRUE(s.Put("042021", 1, "042021:9", {{1, StringField(1, "lost")}}).ok());
     s.AbortWrite();
     ++reached.crashes;
-    std::vector<Connection> kept;
-    for (auto& c : conns_) {
-      if (c.a != i && c.b != i) kept.push_back(std::move(c));
-    }
-    conns_ = std::move(kept);
+    Disconnect(i);
   }
 
   std::string Path(const SimNode& node, const char* what) const {
@@ -295,6 +354,53 @@ class Simulation {
         .string();
   }
   std::string Live(const SimNode& node) const { return Path(node, "live"); }
+
+  // The power of node I went: connections vanish with their frames, and the node comes back with
+  // its files as its disk held them. Its store must open whole and hold what it held before the
+  // step the power went in (all committed) and every write it acknowledged; the step's own
+  // commit may be there or not.
+  void Disconnect(int i) {
+    std::vector<Connection> kept;
+    for (auto& c : conns_) {
+      if (c.a != i && c.b != i) kept.push_back(std::move(c));
+    }
+    conns_ = std::move(kept);
+  }
+  void Reboot(int i) {
+    SimNode& node = nodes_[i];
+    Disconnect(i);
+    node.store.reset();
+    power_->Recover();
+    armed_ = -1;
+    ++reached.power_cuts;
+    auto s = Store::Open(Live(node), Options(node));
+    ASSERT_TRUE(s.ok()) << node.node_id
+                        << " does not open after its power cut: " << s.status().message();
+    node.store = std::move(s).value();
+    ASSERT_TRUE(node.store->SetIdentity({node.node_id, node.epoch, node.key}).ok());
+    ASSERT_TRUE(node.store->db().Exec("PRAGMA wal_autocheckpoint=8").ok());
+    auto held = node.store->Vector();
+    ASSERT_TRUE(held.ok()) << held.status().message();
+    auto holds = [&](const StreamId& id, uint64_t seq) {
+      auto it = held->find(id);
+      return it != held->end() && it->second >= seq;
+    };
+    for (const auto& [id, seq] : before_step_) {
+      ASSERT_TRUE(holds(id, seq)) << node.node_id << " lost " << id.incarnation << " " << seq
+                                  << " in a power cut";
+    }
+    const std::string own = Incarnation(node.node_id, node.epoch);
+    for (const auto& [id, seq] : acknowledged_) {
+      ASSERT_TRUE(id.incarnation != own || holds(id, seq))
+          << node.node_id << " lost its acknowledged write " << seq << " in a power cut";
+    }
+    if (*held != before_step_) ++reached.power_cuts_keeping_step;
+    const auto scratch = testing::FreshDir("bosai-sim-doctor-");
+    auto report = node.store->Doctor((scratch / "replay.db").string());
+    std::filesystem::remove_all(scratch);
+    ASSERT_TRUE(report.ok()) << report.status().message();
+    ASSERT_TRUE(report->ok()) << node.node_id << " after its power cut: " << report->problems[0];
+  }
 
   // A backup of a node's database, as `bosai backup` will take it (a consistent copy).
   void Backup(int i) {
@@ -323,19 +429,18 @@ class Simulation {
       return out;
     };
     const VersionVector others = highest(true), lost_disk = highest(false);
-    std::vector<Connection> kept;
-    for (auto& c : conns_) {
-      if (c.a != i && c.b != i) kept.push_back(std::move(c));
+    if (power_ && armed_ == i) {  // a new disk, with the power on (closing the store writes)
+      power_->NoCut();
+      armed_ = -1;
     }
-    conns_ = std::move(kept);
+    Disconnect(i);
     node.store.reset();
     std::string live = Live(node);
     for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(live + ext);
     std::filesystem::copy_file(node.backup, live);
-    Store::Options o;
-    o.clock = &node.clock;
-    o.block_ops = 1 + uint32_t(Pick(6));
-    auto s = Store::Open(live, o);
+    if (power_) power_->Forget(live);
+    node.block_ops = 1 + uint32_t(Pick(6));
+    auto s = Store::Open(live, Options(node));
     ASSERT_TRUE(s.ok()) << s.status().message();
     node.store = std::move(s).value();
     ++node.epoch;
@@ -425,6 +530,9 @@ class Simulation {
 
   std::mt19937_64 rng_;
   uint64_t seed_;
+  testing::PowerCut* power_;
+  int armed_ = -1;             // the node whose power goes at the cut PowerCut is set for
+  VersionVector before_step_;  // what it held before the step under way
   int64_t now_ = 0;
   std::vector<SimNode> nodes_;
   std::map<std::string, std::string> keys_;
@@ -462,6 +570,37 @@ TEST(Simulation, NodesConvergeUnderFaults) {
     EXPECT_GT(reached.crashes, 0u);
     EXPECT_GT(reached.blocks_relayed, 0u);
     EXPECT_GT(reached.restores, 0u);
+  }
+}
+
+TEST(Simulation, NodesConvergeThroughPowerCuts) {
+  auto run = [](uint64_t seed) {
+    testing::PowerCut power(seed, /*real_syncs=*/false);
+    Simulation(seed, &power).Run();
+  };
+  if (const char* s = std::getenv("BOSAI_POWER_SEED")) return run(std::strtoull(s, nullptr, 10));
+  const char* env = std::getenv("BOSAI_POWER_SIM_SEEDS");
+  const int seeds = env ? std::atoi(env) : 100;
+  const char* from = std::getenv("BOSAI_SIM_FIRST_SEED");
+  const int first = from ? std::atoi(from) : 1;
+  const Reached before = reached;
+  for (int seed = first; seed < first + seeds; ++seed) {
+    run(uint64_t(seed));
+    if (::testing::Test::HasFailure()) {
+      ADD_FAILURE() << "failing seed: BOSAI_POWER_SEED=" << seed;
+      return;
+    }
+  }
+  const uint64_t cuts = reached.power_cuts - before.power_cuts;
+  const uint64_t in_sessions = reached.power_cuts_in_sessions - before.power_cuts_in_sessions;
+  const uint64_t kept = reached.power_cuts_keeping_step - before.power_cuts_keeping_step;
+  std::cout << "reached: " << cuts << " power cuts (" << in_sessions
+            << " while a session applied a peer's blocks, " << kept
+            << " after the step's commit was on the disk)\n";
+  if (seeds >= 50) {
+    EXPECT_GT(cuts, 0u);
+    EXPECT_GT(in_sessions, 0u);
+    EXPECT_GT(kept, 0u);
   }
 }
 
