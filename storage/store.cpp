@@ -520,11 +520,33 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
   Record rec;
   rec.entity = entity;
   rec.key = std::string(key);
-  Stmt& s = db_->Prepare(
-      "SELECT r.body, r.clock, r.id FROM record_keys k JOIN records r ON r.id = k.record "
-      "WHERE k.entity = ? AND k.key = ?");
-  s.Bind(1, entity).Bind(2, key);
-  if (s.Step()) {
+  // In a run, the record is first looked for among the few rows after the last one read: a
+  // scan of row ids on pages just read, where a look-up of the key is a search of its index.
+  ReadRun& run = read_runs_[entity];
+  bool found = false;
+  Stmt* read = nullptr;
+  if (run.streak >= 2) {
+    read = &db_->Prepare(
+        "SELECT body, clock, id FROM records WHERE id > ? AND id <= ? AND entity = ? AND key = ?");
+    read->Bind(1, run.last).Bind(2, run.last + kRunWindow).Bind(3, entity).Bind(4, key);
+    found = read->Step();
+    if (!found) {
+      BOSAI_RETURN_IF_ERROR(read->status());
+      read->Reset();
+    }
+  }
+  if (!found) {
+    read = &db_->Prepare(
+        "SELECT r.body, r.clock, r.id FROM record_keys k JOIN records r ON r.id = k.record "
+        "WHERE k.entity = ? AND k.key = ?");
+    read->Bind(1, entity).Bind(2, key);
+    found = read->Step();
+  }
+  Stmt& s = *read;
+  if (found) {
+    const int64_t id = s.Int(2);
+    run.streak = id > run.last && id <= run.last + kRunWindow ? run.streak + 1 : 0;
+    run.last = id;
     rec.exists = true;
     rec.rowid = s.Int(2);
     Result<std::string_view> decoded = DecodeBody(key, s.Blob(0), rec.stored_body);

@@ -471,6 +471,16 @@ class Store {
   std::optional<Identity> identity_;
   Hlc hlc_;
 
+  // Records read in the order they were written (a register re-imported in its order: each
+  // resident a row or two after the last, each household a few) are read by row id, near the
+  // last one read of their entity, rather than through record_keys: see LoadRecord.
+  struct ReadRun {
+    int64_t last = 0;  // row id of the last record read
+    int streak = 0;    // of reads each within kRunWindow rows after the one before
+  };
+  static constexpr int64_t kRunWindow = 16;
+  std::map<uint32_t, ReadRun> read_runs_;  // by entity
+
   // owned by the current write transaction
   bool writing_ = false;
   // The dictionary new record bodies are compressed with (held by codec_), if the store has one.

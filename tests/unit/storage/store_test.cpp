@@ -9,12 +9,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -62,6 +64,55 @@ TEST(Store, WritesAreMaterializedAndLogged) {
   ASSERT_TRUE(vv.ok());
   EXPECT_EQ((*vv)[(StreamId{"042021-honcho#1", "042021"})], 2u);
   EXPECT_EQ(*a->CountRecords(kEntity), 1u);
+}
+
+// Records read in the order they were written are read by row id near the last one read (a
+// re-import of a register in its order); whatever the order, a read gives the record asked for:
+// not one of another entity with the same key beside it, nor one after it when the key is not held.
+TEST(Store, ARecordReadIsTheOneAskedForInAnyOrder) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  constexpr uint32_t kOther = 2;
+  constexpr int kRecords = 300;
+  ASSERT_TRUE(a->BeginWrite("test").ok());
+  for (int i = 0; i < kRecords; ++i) {
+    const std::string key = fmt::format("042021:{:05}", i);
+    for (uint32_t entity : {kEntity, kOther}) {  // of every third key, only kOther's
+      if (entity == kEntity && i % 3 == 2) continue;
+      ASSERT_TRUE(
+          a->Put("042021", entity, key, {{2, StringField(2, fmt::format("{}/{}", entity, key))}})
+              .ok());
+    }
+  }
+  ASSERT_TRUE(a->CommitWrite().ok());
+  auto expect = [&](uint32_t entity, int i) {
+    const std::string key = fmt::format("042021:{:05}", i);
+    auto state = a->GetRecord(entity, key);
+    ASSERT_TRUE(state.ok()) << state.status().message();
+    if (entity == kEntity && i % 3 == 2) {
+      EXPECT_FALSE(state->has_value()) << key << " is not held";
+      return;
+    }
+    ASSERT_TRUE(state->has_value()) << key;
+    EXPECT_EQ(testing::StringValue((*state)->body.at(2)), fmt::format("{}/{}", entity, key));
+  };
+  std::vector<int> order(kRecords);
+  std::iota(order.begin(), order.end(), 0);
+  for (int pass = 0; pass < 3; ++pass) {  // in order, backwards, shuffled
+    if (pass == 1) std::reverse(order.begin(), order.end());
+    if (pass == 2) std::shuffle(order.begin(), order.end(), std::mt19937(7));
+    for (uint32_t entity : {kEntity, kOther}) {
+      for (int i : order) {
+        expect(entity, i);
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  // In order, each entity's reads interleaved with the other's.
+  for (int i = 0; i < kRecords && !::testing::Test::HasFailure(); ++i) {
+    expect(kEntity, i);
+    expect(kOther, i);
+  }
 }
 
 // A wall clock set back: writes go on, stamped above the latest stamp, and the store says how far
