@@ -715,6 +715,49 @@ Result<std::optional<std::string>> OtherHolderOfMyNumber(Db& db, int64_t hash,
   return other;
 }
 
+// OtherHolderOfMyNumber for the rows of a file, in one snapshot of DB: a file of many rows reads
+// the held My Numbers' hashes in one scan of the index (sorted as it is) rather than searching
+// the index for each row.
+class HeldMyNumbers {
+ public:
+  // Scans when ROWS look-ups would cost more than a scan of HELD entries.
+  static Result<HeldMyNumbers> Open(Db& db, uint64_t rows, uint64_t held) {
+    HeldMyNumbers out(db);
+    if (rows < held / 16) return out;  // a search costs about as much as 16 entries scanned
+    out.scanned_ = true;
+    Stmt& scan =
+        db.Prepare("SELECT value, record FROM record_index WHERE kind = ? ORDER BY value, record");
+    scan.Bind(1, int64_t(IndexKind::kLookup));
+    out.held_.reserve(held);
+    while (scan.Step()) out.held_.emplace_back(scan.Int(0), scan.Int(1));
+    Status st = scan.status();
+    scan.Reset();
+    BOSAI_RETURN_IF_ERROR(st);
+    return out;
+  }
+
+  Result<std::optional<std::string>> OtherHolder(int64_t hash, std::string_view key) {
+    if (!scanned_) return OtherHolderOfMyNumber(*db_, hash, key);
+    std::optional<std::string> other;
+    auto it = std::lower_bound(held_.begin(), held_.end(), std::pair<int64_t, int64_t>(hash, 0));
+    Stmt& q = db_->Prepare("SELECT key FROM records WHERE id = ? AND entity = ? AND key <> ?");
+    for (; it != held_.end() && it->first == hash && !other; ++it) {
+      q.Bind(1, it->second).Bind(2, ENTITY_RESIDENT).Bind(3, key);
+      if (q.Step()) other = std::string(q.Text(0));
+      Status st = q.status();
+      q.Reset();
+      BOSAI_RETURN_IF_ERROR(st);
+    }
+    return other;
+  }
+
+ private:
+  explicit HeldMyNumbers(Db& db) : db_(&db) {}
+  Db* db_;
+  bool scanned_ = false;
+  std::vector<std::pair<int64_t, int64_t>> held_;  // (keyed hash, record), sorted
+};
+
 // Finds the resident codes of the file that the store holds with more or fewer leading zeros
 // but not as written: a spreadsheet that read the codes as numbers dropped their zeros (or did
 // so to the file of an earlier import). Imported, each would be a second resident. One scan of
@@ -769,12 +812,13 @@ Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& 
 }
 
 // Pass 1: validates every row of the file; writes nothing. My Numbers already held by other
-// residents are looked up through `held`, in one snapshot; without it (a store holding no
-// residents) the store is not read. With `rows`, every valid row also goes to pass 2 through it,
-// until the first problem; pass 1 then runs on a thread of its own, with a connection of its own
-// as `held`, beside pass 2's writes.
+// residents (of HELD_RESIDENTS) are looked up through `held`, in one snapshot; without it (a
+// store holding no residents) the store is not read. With `rows`, every valid row also goes to pass
+// 2 through it, until the first problem; pass 1 then runs on a thread of its own, with a connection
+// of its own as `held`, beside pass 2's writes.
 Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
-                    const Header& header, Db* held, Validation* v, RowQueue* rows = nullptr) {
+                    const Header& header, Db* held, uint64_t held_residents, Validation* v,
+                    RowQueue* rows = nullptr) {
   const std::string& path = options.path;
   constexpr size_t kBatchRows = 1024;
   RowQueue::Batch batch;
@@ -793,7 +837,13 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   };
   uint64_t last_progress = 0;
   std::optional<ReadSnapshot> snapshot;  // not one read transaction per row
-  if (held) snapshot.emplace(*held);
+  std::optional<HeldMyNumbers> numbers_held;
+  if (held) {
+    snapshot.emplace(*held);
+    // Rows of a register take more than 100 bytes each.
+    BOSAI_ASSIGN_OR_RETURN(numbers_held,
+                           HeldMyNumbers::Open(*held, reader->file_size() / 100, held_residents));
+  }
   Row row;
   while (true) {
     if (Cancelled(options)) return Interrupted();
@@ -813,8 +863,8 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
         // Already held by another resident on this node?
         BOSAI_ASSIGN_OR_RETURN(
             std::optional<std::string> other,
-            OtherHolderOfMyNumber(*held, node.data_key()->LookupHash("mynumber", row.my_number),
-                                  node.municipality() + ":" + row.resident_code));
+            numbers_held->OtherHolder(node.data_key()->LookupHash("mynumber", row.my_number),
+                                      node.municipality() + ":" + row.resident_code));
         if (other) {
           validator.Add(&v->problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
                         fmt::format("already registered to resident {}", *other));
@@ -947,14 +997,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         validated = held->Exec("PRAGMA cache_size=-8192");
       }
       if (validated.ok()) {
-        validated =
-            ValidateFile(node, options, report.encoding, header, held.get(), &validation, &rows);
+        validated = ValidateFile(node, options, report.encoding, header, held.get(), existing,
+                                 &validation, &rows);
       }
       rows.Close();
     });
   } else {
     Status validated_all = ValidateFile(node, options, report.encoding, header,
-                                        fresh ? nullptr : &store.db(), &validation);
+                                        fresh ? nullptr : &store.db(), existing, &validation);
     if (!validated_all.ok()) return validated_all.WithNote("nothing was imported");
     if (Report(validation, options, &report)) return report;  // nothing imported
     if (options.check_only) return report;

@@ -3,6 +3,7 @@
 #include "node/resident.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -13,6 +14,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "node/enroll.h"
@@ -1908,6 +1910,60 @@ TEST_F(ResidentTest, MyNumberIsUniqueAcrossFileAndStore) {
   ASSERT_EQ(r->problem_count, 1u);
   EXPECT_NE(r->problems[0].find("already registered to resident 042021:6001"), std::string::npos)
       << r->problems[0];
+}
+
+// A My Number that the store holds for another resident is found whether the file is small
+// beside the store (each row searches the index) or large (the index is read in one scan), and a
+// resident's own number is never taken for another's.
+TEST_F(ResidentTest, AMyNumberHeldByAnotherIsFoundInASmallFileAndInALargeOne) {
+  const std::string path = Generated(3000, 5);
+  ASSERT_EQ(Import(path).imported, 3000u);
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  auto fields = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, ',');) out.push_back(f);
+    while (out.size() < 13) out.emplace_back();
+    return out;
+  };
+  auto join = [](const std::vector<std::string>& f) {
+    return fmt::format("{}", fmt::join(f, ","));
+  };
+  ASSERT_EQ(fields(lines[0])[10], "my_number");
+  // Line 2's resident given line 3's resident's number.
+  std::vector<std::string> first = fields(lines[1]), second = fields(lines[2]);
+  ASSERT_FALSE(first[10].empty());
+  ASSERT_FALSE(second[10].empty());
+  std::vector<std::string> taken = first;
+  taken[10] = second[10];
+  const std::string expected =
+      fmt::format(":2:11: my_number: already registered to resident 042021:{}", second[1]);
+  for (bool large : {false, true}) {
+    std::vector<std::string> rows = {lines[0], join(taken)};
+    std::vector<std::string> same = {lines[0], lines[1]};
+    if (large) {  // every other resident, as held (line 3's with another number)
+      for (size_t i = 2; i < lines.size(); ++i) {
+        std::vector<std::string> f = fields(lines[i]);
+        if (i == 2) f[10].clear();
+        rows.push_back(join(f));
+        same.push_back(lines[i]);
+      }
+    }
+    ImportOptions o;
+    o.check_only = true;
+    o.path = Write("taken.csv", fmt::format("{}\n", fmt::join(rows, "\n")));
+    auto r = ImportResidents(*node_, o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->problem_count, 1u) << (large ? "large" : "small");
+    EXPECT_NE(r->problems[0].find(expected), std::string::npos) << r->problems[0];
+    o.path = Write("same.csv", fmt::format("{}\n", fmt::join(same, "\n")));
+    r = ImportResidents(*node_, o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->problem_count, 0u)
+        << (large ? "large: " : "small: ") << (r->problems.empty() ? "" : r->problems[0]);
+  }
 }
 
 // --check: the file is checked as an import checks it, the store included, and nothing is
