@@ -116,6 +116,8 @@ class Store {
     uint64_t bootstrap_pass_bytes = uint64_t(96) << 20;
     // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
     uint64_t index_build_bytes = uint64_t(8) << 20;
+    // Records the state hash reads at once in row-id order (HashRecords): about 12 MB.
+    uint64_t hash_chunk_records = 1 << 16;
     // Opens an existing store without writing to it (Db::Open): a write fails, saying so.
     bool read_only = false;
     // On a disk too full to open the store as usual, opens it to read, for this process alone
@@ -312,6 +314,8 @@ class Store {
   bool Newer(const Stamp& a, const Stamp& b) const;  // (hlc, incarnation) order
 
   Result<Record> LoadRecord(uint32_t entity, std::string_view key);
+  // The records' rows of the state hash, into H (StateHash).
+  Status HashRecords(Sha256& h);
   Status SaveRecord(const Record& rec);
   // What a record is stored as: body, clock and index values. Reads nothing: may run on any
   // thread.
