@@ -2,8 +2,10 @@
 #include "storage/crypto.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace bosai {
@@ -184,20 +186,32 @@ Result<int64_t> DataKey::LookupHashOf(std::string_view sealed) {
   return v;
 }
 
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(ctx_);
+    throw std::bad_alloc();
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::Update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+
 void Sha256::UpdateField(std::string_view data) {
   UpdateInt(data.size());
   Update(data);
 }
 
 void Sha256::UpdateInt(uint64_t v) {
-  uint8_t b[8];
-  for (int i = 0; i < 8; ++i) b[i] = uint8_t(v >> (56 - 8 * i));
-  crypto_hash_sha256_update(&state_, b, 8);
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = char(v >> (56 - 8 * i));
+  Update(std::string_view(b, 8));
 }
 
 std::string Sha256::Final() {
-  std::string out(crypto_hash_sha256_BYTES, '\0');
-  crypto_hash_sha256_final(&state_, reinterpret_cast<uint8_t*>(out.data()));
+  std::string out(32, '\0');
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx_, reinterpret_cast<unsigned char*>(out.data()), &n);
   return out;
 }
 

@@ -97,6 +97,26 @@ TEST(Crypto, MultisetDigestIgnoresOrderOnly) {
   EXPECT_TRUE(digest({}, key) == MultisetDigest(key));
 }
 
+// SHA-256 as FIPS 180-2 gives it (its examples), in one update or several; a field is its
+// length (8 bytes, big-endian) then its bytes. State hashes and conflict ids are made of these:
+// another digest would split nodes that hold the same state.
+TEST(Crypto, Sha256IsTheStandardOne) {
+  EXPECT_EQ(ToHex(Sha256Of("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ToHex(Sha256Of("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 parts;
+  parts.Update("abcdbcdecdefdefgefghfghighijhijk");
+  parts.Update("ijkljklmklmnlmnomnopnopq");
+  EXPECT_EQ(ToHex(parts.Final()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256 field;
+  field.UpdateField("abc");
+  field.UpdateInt(0x0102030405060708);
+  EXPECT_EQ(field.Final(),
+            Sha256Of(std::string("\0\0\0\0\0\0\0\3abc", 11) + "\x01\x02\x03\x04\x05\x06\x07\x08"));
+}
+
 TEST(Crypto, HexRoundTrip) {
   EXPECT_EQ(ToHex(std::string("\x01\xab", 2)), "01ab");
   EXPECT_EQ(*FromHex("01ab"), std::string("\x01\xab", 2));
