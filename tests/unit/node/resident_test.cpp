@@ -1719,7 +1719,9 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
                 << "the version shown is not the greatest";
           }
           kept += now.size() > 1 ? now.size() - 1 : 0;
-          heads_kept += f == kHead && now.size() > 1;
+          heads_kept += f == kHead && std::any_of(now.begin(), now.end(), [&](const auto& v) {
+                          return v.value != now[0].value;
+                        });
         }
       }
       auto report = node->store().Doctor((dir_ / "scratch.db").string());
@@ -1771,7 +1773,8 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
   EXPECT_GT(refused, 3u);  // an edit refused a My Number held on its node
   EXPECT_GT(shared, 3u);   // and meeting made some shared
   // A household here has one resident, whom alone its head ever names: writes of it made apart
-  // are of one value, never a conflict (a death, or another relationship, writes none).
+  // are of one value, never a conflict (a death, or another relationship, writes none). (Two
+  // such writes made apart are both kept, as versions of one value: seed 682.)
   EXPECT_EQ(heads_kept, 0u);
   EXPECT_GT(headless, 3u);  // and households left without one (not 世帯主, or died)
 }
