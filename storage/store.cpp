@@ -2186,51 +2186,76 @@ constexpr StateSection kStateSections[] = {
 // per chunk rather than once per record on it.
 Status Store::HashRecords(Sha256& h) {
   const size_t chunk_records = std::max<size_t>(1, options_.hash_chunk_records);
+  const size_t chunk_bytes = options_.hash_chunk_bytes;
+  constexpr size_t kNoRow = SIZE_MAX;      // the join would skip the key
+  constexpr size_t kLater = SIZE_MAX - 1;  // read as it is hashed
   struct Entry {
     int64_t entity;
-    std::string key;
     int64_t id;
-    std::optional<std::string> stored;  // none: no row (the join would skip the key)
+    size_t key_at, key_size;  // in `bytes`
+    size_t body_at = kNoRow, body_size = 0;
     bool blob = false;
   };
   std::vector<Entry> chunk;
   std::vector<uint32_t> by_id;
+  std::string bytes;  // the chunk's keys, then its stored bodies
   std::string buffer;
   Stmt& keys = db_->Prepare("SELECT entity, key, record FROM record_keys ORDER BY entity, key");
   Stmt& rows = db_->Prepare("SELECT body FROM records WHERE id = ?");
+  // Appends the stored body of E to `bytes`.
+  auto read = [&](Entry& e) -> Status {
+    rows.Bind(1, e.id);
+    if (rows.Step()) {
+      const std::string_view body = rows.Blob(0);
+      e.body_at = bytes.size();
+      e.body_size = body.size();
+      e.blob = rows.IsBlob(0);
+      bytes += body;
+    }
+    Status read = rows.status();
+    rows.Reset();
+    return read;
+  };
   Status st;
   for (bool more = true; more && st.ok();) {
     chunk.clear();
+    bytes.clear();
     while (chunk.size() < chunk_records && (more = keys.Step())) {
-      chunk.push_back({keys.Int(0), std::string(keys.Text(1)), keys.Int(2), std::nullopt});
+      const std::string_view key = keys.Text(1);
+      chunk.push_back({keys.Int(0), keys.Int(2), bytes.size(), key.size()});
+      bytes += key;
     }
     if (!(st = keys.status()).ok()) break;
     by_id.resize(chunk.size());
     std::iota(by_id.begin(), by_id.end(), 0u);
     std::sort(by_id.begin(), by_id.end(),
               [&](uint32_t a, uint32_t b) { return chunk[a].id < chunk[b].id; });
+    const size_t keys_size = bytes.size();
     for (uint32_t i : by_id) {
-      rows.Bind(1, chunk[i].id);
-      if (rows.Step()) {
-        chunk[i].stored = std::string(rows.Blob(0));
-        chunk[i].blob = rows.IsBlob(0);
+      if (bytes.size() - keys_size >= chunk_bytes) {
+        chunk[i].body_at = kLater;
+      } else if (!(st = read(chunk[i])).ok()) {
+        break;
       }
-      st = rows.status();
-      rows.Reset();
-      if (!st.ok()) break;
     }
+    const size_t held_size = bytes.size();
     for (size_t i = 0; i < chunk.size() && st.ok(); ++i) {
-      const Entry& e = chunk[i];
-      if (!e.stored) continue;
-      std::string_view body = *e.stored;
+      Entry& e = chunk[i];
+      if (e.body_at == kLater) {
+        bytes.resize(held_size);  // the last one read so
+        if (!(st = read(e)).ok()) break;
+      }
+      if (e.body_at == kNoRow) continue;
+      const std::string_view key = std::string_view(bytes).substr(e.key_at, e.key_size);
+      std::string_view body = std::string_view(bytes).substr(e.body_at, e.body_size);
       if (e.blob) {  // as record_body() decodes it
-        Result<std::string_view> decoded = DecodeBody(e.key, body, buffer);
+        Result<std::string_view> decoded = DecodeBody(key, body, buffer);
         st = decoded.status();
         if (!st.ok()) break;
         body = *decoded;
       }
       h.UpdateInt(uint64_t(e.entity));
-      h.UpdateField(e.key);
+      h.UpdateField(key);
       h.UpdateField(body);
     }
   }

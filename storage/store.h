@@ -116,8 +116,10 @@ class Store {
     uint64_t bootstrap_pass_bytes = uint64_t(96) << 20;
     // Index entries a first import or a bootstrap sorts in memory; more go to sorted runs.
     uint64_t index_build_bytes = uint64_t(8) << 20;
-    // Records the state hash reads at once in row-id order (HashRecords): about 12 MB.
+    // Records the state hash reads at once in row-id order (HashRecords), and the bytes of their
+    // bodies it holds at most (the rest of a chunk's are read one by one).
     uint64_t hash_chunk_records = 1 << 16;
+    uint64_t hash_chunk_bytes = uint64_t(32) << 20;
     // Opens an existing store without writing to it (Db::Open): a write fails, saying so.
     bool read_only = false;
     // On a disk too full to open the store as usual, opens it to read, for this process alone
