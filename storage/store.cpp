@@ -549,7 +549,7 @@ Result<Store::Record> Store::LoadRecord(uint32_t entity, std::string_view key) {
     run.streak = id > run.last && id <= run.last + kRunWindow ? run.streak + 1 : 0;
     run.last = id;
     rec.exists = true;
-    rec.rowid = s.Int(2);
+    rec.rowid = id;
     Result<std::string_view> decoded = DecodeBody(key, s.Blob(0), rec.stored_body);
     if (!decoded.ok()) {
       s.Reset();
@@ -2242,7 +2242,7 @@ Status Store::HashRecords(Sha256& h) {
     for (size_t i = 0; i < chunk.size() && st.ok(); ++i) {
       Entry& e = chunk[i];
       if (e.body_at == kLater) {
-        bytes.resize(held_size);  // the last one read so
+        bytes.resize(held_size);  // without the body of the one before read so
         if (!(st = read(e)).ok()) break;
       }
       if (e.body_at == kNoRow) continue;
