@@ -643,6 +643,8 @@ TEST(Store, AnIndexMadeByOlderRulesIsMadeAgainWhenTheStoreIsOpenedToWrite) {
   s = open(2, false);
   EXPECT_EQ(calls, 0) << "indexed again only when the rules change";
   EXPECT_EQ(IndexRows(*s)[0], "1 'ABC' 1 042021:1");
+  s.reset();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Store, DoctorFindsADamagedRecordIndex) {
