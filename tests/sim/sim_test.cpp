@@ -107,16 +107,10 @@ class Simulation {
       node.node_id = "042021-n" + std::to_string(i);
       node.skew = int64_t(Pick(1'200'001)) - 600'000;  // ±10 min
       node.block_ops = 1 + uint32_t(Pick(6));
-      auto s = Store::Open(power_ ? Live(node) : ":memory:", Options(node));
-      ASSERT_TRUE(s.ok()) << s.status().message();
-      node.store = std::move(s).value();
-      // Checkpoints often, so that the power goes during some.
-      if (power_) {
-        ASSERT_TRUE(node.store->db().Exec("PRAGMA wal_autocheckpoint=8").ok());
-      }
       node.key = SigningKey::Generate();
       keys_[Incarnation(node.node_id, 1)] = node.key.public_key();
-      ASSERT_TRUE(node.store->SetIdentity({node.node_id, 1, node.key}).ok());
+      OpenStore(node, power_ ? Live(node) : ":memory:");
+      if (::testing::Test::HasFatalFailure()) return;
     }
     for (auto& node : nodes_) node.clock.Set(kStart + node.skew);
 
@@ -166,11 +160,24 @@ class Simulation {
  private:
   uint64_t Pick(uint64_t n) { return rng_() % n; }
 
-  Store::Options Options(SimNode& node) {
+  // Opens NODE's store at PATH under its current epoch. With power cuts it checkpoints often,
+  // so that the power goes during some.
+  void OpenStore(SimNode& node, const std::string& path) {
     Store::Options o;
     o.clock = &node.clock;
     o.block_ops = node.block_ops;
-    return o;
+    auto s = Store::Open(path, o);
+    ASSERT_TRUE(s.ok()) << node.node_id << " does not open: " << s.status().message();
+    node.store = std::move(s).value();
+    ASSERT_TRUE(node.store->SetIdentity({node.node_id, node.epoch, node.key}).ok());
+    if (power_) {
+      ASSERT_TRUE(node.store->db().Exec("PRAGMA wal_autocheckpoint=8").ok());
+    }
+  }
+
+  static bool Holds(const VersionVector& vv, const StreamId& id, uint64_t seq) {
+    auto it = vv.find(id);
+    return it != vv.end() && it->second >= seq;
   }
 
   // Whether the power of node I is off: its writes fail until it comes back (Reboot).
@@ -355,10 +362,7 @@ class Simulation {
   }
   std::string Live(const SimNode& node) const { return Path(node, "live"); }
 
-  // The power of node I went: connections vanish with their frames, and the node comes back with
-  // its files as its disk held them. Its store must open whole and hold what it held before the
-  // step the power went in (all committed) and every write it acknowledged; the step's own
-  // commit may be there or not.
+  // Node I's connections vanish with their frames.
   void Disconnect(int i) {
     std::vector<Connection> kept;
     for (auto& c : conns_) {
@@ -366,6 +370,11 @@ class Simulation {
     }
     conns_ = std::move(kept);
   }
+
+  // The power of node I went: connections vanish with their frames, and the node comes back with
+  // its files as its disk held them. Its store must open whole and hold what it held before the
+  // step the power went in (all committed) and every write it acknowledged; the step's own
+  // commit may be there or not.
   void Reboot(int i) {
     SimNode& node = nodes_[i];
     Disconnect(i);
@@ -373,25 +382,17 @@ class Simulation {
     power_->Recover();
     armed_ = -1;
     ++reached.power_cuts;
-    auto s = Store::Open(Live(node), Options(node));
-    ASSERT_TRUE(s.ok()) << node.node_id
-                        << " does not open after its power cut: " << s.status().message();
-    node.store = std::move(s).value();
-    ASSERT_TRUE(node.store->SetIdentity({node.node_id, node.epoch, node.key}).ok());
-    ASSERT_TRUE(node.store->db().Exec("PRAGMA wal_autocheckpoint=8").ok());
+    OpenStore(node, Live(node));
+    if (::testing::Test::HasFatalFailure()) return;
     auto held = node.store->Vector();
     ASSERT_TRUE(held.ok()) << held.status().message();
-    auto holds = [&](const StreamId& id, uint64_t seq) {
-      auto it = held->find(id);
-      return it != held->end() && it->second >= seq;
-    };
     for (const auto& [id, seq] : before_step_) {
-      ASSERT_TRUE(holds(id, seq)) << node.node_id << " lost " << id.incarnation << " " << seq
-                                  << " in a power cut";
+      ASSERT_TRUE(Holds(*held, id, seq))
+          << node.node_id << " lost " << id.incarnation << " " << seq << " in a power cut";
     }
     const std::string own = Incarnation(node.node_id, node.epoch);
     for (const auto& [id, seq] : acknowledged_) {
-      ASSERT_TRUE(id.incarnation != own || holds(id, seq))
+      ASSERT_TRUE(id.incarnation != own || Holds(*held, id, seq))
           << node.node_id << " lost its acknowledged write " << seq << " in a power cut";
     }
     if (*held != before_step_) ++reached.power_cuts_keeping_step;
@@ -440,25 +441,19 @@ class Simulation {
     std::filesystem::copy_file(node.backup, live);
     if (power_) power_->Forget(live);
     node.block_ops = 1 + uint32_t(Pick(6));
-    auto s = Store::Open(live, Options(node));
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    node.store = std::move(s).value();
     ++node.epoch;
     keys_[Incarnation(node.node_id, node.epoch)] = node.key.public_key();
-    ASSERT_TRUE(node.store->SetIdentity({node.node_id, node.epoch, node.key}).ok());
+    OpenStore(node, live);
+    if (::testing::Test::HasFatalFailure()) return;
     ++reached.restores;
 
     // Lost: what only this node held, and not its backup. (An op that no node held even
     // before stays counted: the check then reports it.)
     const VersionVector restored = highest(false);
-    auto holds = [](const VersionVector& vv, const StreamId& id, uint64_t seq) {
-      auto it = vv.find(id);
-      return it != vv.end() && it->second >= seq;
-    };
     size_t before = acknowledged_.size();
     std::erase_if(acknowledged_, [&](const std::pair<StreamId, uint64_t>& a) {
-      return holds(lost_disk, a.first, a.second) && !holds(others, a.first, a.second) &&
-             !holds(restored, a.first, a.second);
+      return Holds(lost_disk, a.first, a.second) && !Holds(others, a.first, a.second) &&
+             !Holds(restored, a.first, a.second);
     });
     if (acknowledged_.size() < before) ++reached.restores_losing_unreplicated_ops;
   }
