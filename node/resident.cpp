@@ -495,12 +495,12 @@ class KeyLines {
       }
     }
   }
-  // f(string, line of its first occurrence) for each string added, in order (after Sort).
+  // f(string, line, whether it is the string's first line) for each line added, in order (after
+  // Sort).
   template <typename F>
-  void ForEachDistinct(F f) const {
+  void ForEach(F f) const {
     for (size_t i = 0; i < entries_.size(); ++i) {
-      if (i == 0 || View(entries_[i]) != View(entries_[i - 1]))
-        f(View(entries_[i]), entries_[i].line);
+      f(View(entries_[i]), entries_[i].line, i == 0 || View(entries_[i]) != View(entries_[i - 1]));
     }
   }
   // Whether `s` was added on a line for which keep(line) holds.
@@ -715,9 +715,11 @@ Result<std::optional<std::string>> OtherHolderOfMyNumber(Db& db, int64_t hash,
   return other;
 }
 
-// OtherHolderOfMyNumber for the rows of a file, in one snapshot of DB: a file of many rows reads
+// OtherHolderOfMyNumber for the rows of a file, in one snapshot of DB. A file of many rows reads
 // the held My Numbers' hashes in one scan of the index (sorted as it is) rather than searching
-// the index for each row.
+// the index for each row; its rows are then checked at the end of the file (Deferred), when the
+// scan of the held codes (FindLostZeros) has found each row's own record: a number is another's
+// when a record other than the row's own holds it, without reading any record.
 class HeldMyNumbers {
  public:
   // Scans when ROWS look-ups would cost more than a scan of HELD entries.
@@ -736,19 +738,30 @@ class HeldMyNumbers {
     return out;
   }
 
-  Result<std::optional<std::string>> OtherHolder(int64_t hash, std::string_view key) {
-    if (!scanned_) return OtherHolderOfMyNumber(*db_, hash, key);
-    std::optional<std::string> other;
+  // Whether rows are checked at the end of the file (OtherHolder) rather than one by one (Of).
+  bool deferred() const { return scanned_; }
+
+  // The resident other than KEY who holds the My Number whose keyed hash is HASH.
+  Result<std::optional<std::string>> Of(int64_t hash, std::string_view key) {
+    return OtherHolderOfMyNumber(*db_, hash, key);
+  }
+
+  // The resident whose record is not OWN (none: the row's code is not held) who holds the My
+  // Number whose keyed hash is HASH.
+  Result<std::optional<std::string>> OtherHolder(int64_t hash, std::optional<int64_t> own) {
     auto it = std::lower_bound(held_.begin(), held_.end(), std::pair<int64_t, int64_t>(hash, 0));
-    Stmt& q = db_->Prepare("SELECT key FROM records WHERE id = ? AND entity = ? AND key <> ?");
-    for (; it != held_.end() && it->first == hash && !other; ++it) {
-      q.Bind(1, it->second).Bind(2, ENTITY_RESIDENT).Bind(3, key);
+    for (; it != held_.end() && it->first == hash; ++it) {
+      if (it->second == own) continue;
+      Stmt& q = db_->Prepare("SELECT key FROM records WHERE id = ? AND entity = ?");
+      q.Bind(1, it->second).Bind(2, ENTITY_RESIDENT);
+      std::optional<std::string> other;
       if (q.Step()) other = std::string(q.Text(0));
       Status st = q.status();
       q.Reset();
       BOSAI_RETURN_IF_ERROR(st);
+      if (other) return other;
     }
-    return other;
+    return std::optional<std::string>();
   }
 
  private:
@@ -762,22 +775,27 @@ class HeldMyNumbers {
 // but not as written: a spreadsheet that read the codes as numbers dropped their zeros (or did
 // so to the file of an earlier import). Imported, each would be a second resident. One scan of
 // the held codes beside the file's sorted ones finds the codes not held; only those are looked
-// up again, padded or stripped.
+// up again, padded or stripped. With HELD_LINES, the scan also notes (line, record) for each line
+// whose code is held, in the order of the codes.
 Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& header,
-                     RowValidator& validator, Validation* v) {
+                     RowValidator& validator, Validation* v,
+                     std::vector<std::pair<uint32_t, int64_t>>* held_lines = nullptr) {
   const std::string prefix = node.municipality() + ":";
   std::vector<std::pair<std::string_view, uint32_t>> unheld;  // all-digit codes, first lines
   size_t longest = 0;                                         // of the codes held
   Stmt& scan = held.Prepare(
-      "SELECT key FROM record_keys WHERE entity = ? AND key > ? AND key < ? ORDER BY key");
+      "SELECT key, record FROM record_keys WHERE entity = ? AND key > ? AND key < ? "
+      "ORDER BY key");
   scan.Bind(1, ENTITY_RESIDENT).Bind(2, prefix).Bind(3, prefix + "\x7f");
   bool more = scan.Step();
   auto held_code = [&] { return scan.Text(0).substr(prefix.size()); };
-  codes.ForEachDistinct([&](std::string_view code, uint32_t line) {
+  codes.ForEach([&](std::string_view code, uint32_t line, bool first) {
     for (; more && held_code() < code; more = scan.Step()) {
       longest = std::max(longest, held_code().size());
     }
-    if ((!more || held_code() != code) && AllDigits(code)) unheld.emplace_back(code, line);
+    const bool is_held = more && held_code() == code;
+    if (is_held && held_lines) held_lines->emplace_back(line, scan.Int(1));
+    if (first && !is_held && AllDigits(code)) unheld.emplace_back(code, line);
   });
   for (; more; more = scan.Step()) longest = std::max(longest, held_code().size());
   Status scanned = scan.status();
@@ -844,6 +862,11 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     BOSAI_ASSIGN_OR_RETURN(numbers_held,
                            HeldMyNumbers::Open(*held, reader->file_size() / 100, held_residents));
   }
+  auto taken = [&](uint32_t line, std::string_view other) {
+    validator.Add(&v->problems, line, header.index[kMyNumberCol] + 1, "my_number",
+                  fmt::format("already registered to resident {}", other));
+  };
+  std::vector<std::pair<uint32_t, int64_t>> numbers_to_check;  // (line, keyed hash), deferred
   Row row;
   while (true) {
     if (Cancelled(options)) return Interrupted();
@@ -861,13 +884,14 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     if (valid) {
       if (!row.my_number.empty() && held) {
         // Already held by another resident on this node?
-        BOSAI_ASSIGN_OR_RETURN(
-            std::optional<std::string> other,
-            numbers_held->OtherHolder(node.data_key()->LookupHash("mynumber", row.my_number),
-                                      node.municipality() + ":" + row.resident_code));
-        if (other) {
-          validator.Add(&v->problems, rec.line, header.index[kMyNumberCol] + 1, "my_number",
-                        fmt::format("already registered to resident {}", *other));
+        const int64_t hash = node.data_key()->LookupHash("mynumber", row.my_number);
+        if (numbers_held->deferred()) {
+          numbers_to_check.emplace_back(uint32_t(rec.line), hash);
+        } else {
+          BOSAI_ASSIGN_OR_RETURN(
+              std::optional<std::string> other,
+              numbers_held->Of(hash, node.municipality() + ":" + row.resident_code));
+          if (other) taken(uint32_t(rec.line), *other);
         }
       }
       if (row.head) v->heads.Add(row.household_code, uint32_t(rec.line));
@@ -895,7 +919,22 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   numbers.Sort();
   v->heads.Sort();
   size_t before = v->problems.size();
-  if (held) BOSAI_RETURN_IF_ERROR(FindLostZeros(node, *held, codes, header, validator, v));
+  if (held) {
+    std::vector<std::pair<uint32_t, int64_t>> held_lines;  // (line, record of its code)
+    BOSAI_RETURN_IF_ERROR(FindLostZeros(node, *held, codes, header, validator, v,
+                                        numbers_to_check.empty() ? nullptr : &held_lines));
+    // The deferred My Numbers, in file order, each beside the record of its row's code.
+    std::sort(held_lines.begin(), held_lines.end());
+    auto own = held_lines.begin();
+    for (const auto& [line, hash] : numbers_to_check) {
+      while (own != held_lines.end() && own->first < line) ++own;
+      std::optional<int64_t> record;
+      if (own != held_lines.end() && own->first == line) record = own->second;
+      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
+                             numbers_held->OtherHolder(hash, record));
+      if (other) taken(line, *other);
+    }
+  }
   codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
     validator.Add(&v->problems, line, header.index[kResidentCode] + 1, "resident_code",
                   fmt::format("duplicate of line {}", first));

@@ -1941,10 +1941,17 @@ TEST_F(ResidentTest, AMyNumberHeldByAnotherIsFoundInASmallFileAndInALargeOne) {
   ASSERT_FALSE(second[10].empty());
   std::vector<std::string> taken = first;
   taken[10] = second[10];
+  // And a resident the store does not hold, given line 3's resident's number too.
+  std::vector<std::string> newcomer = first;
+  newcomer[1] = "99999999";
+  newcomer[2] = "99999999";  // the head of a household of its own
+  newcomer[10] = second[10];
   const std::string expected =
       fmt::format(":2:11: my_number: already registered to resident 042021:{}", second[1]);
+  const std::string expected_newcomer =
+      fmt::format(":3:11: my_number: already registered to resident 042021:{}", second[1]);
   for (bool large : {false, true}) {
-    std::vector<std::string> rows = {lines[0], join(taken)};
+    std::vector<std::string> rows = {lines[0], join(taken), join(newcomer)};
     std::vector<std::string> same = {lines[0], lines[1]};
     if (large) {  // every other resident, as held (line 3's with another number)
       for (size_t i = 2; i < lines.size(); ++i) {
@@ -1959,8 +1966,13 @@ TEST_F(ResidentTest, AMyNumberHeldByAnotherIsFoundInASmallFileAndInALargeOne) {
     o.path = Write("taken.csv", fmt::format("{}\n", fmt::join(rows, "\n")));
     auto r = ImportResidents(*node_, o);
     ASSERT_TRUE(r.ok()) << r.status().message();
-    ASSERT_EQ(r->problem_count, 1u) << (large ? "large" : "small");
+    // (Line 3 also repeats line 2's number in the file.)
+    ASSERT_EQ(r->problem_count, 3u)
+        << (large ? "large: " : "small: ") << fmt::format("{}", fmt::join(r->problems, "\n"));
     EXPECT_NE(r->problems[0].find(expected), std::string::npos) << r->problems[0];
+    EXPECT_NE(r->problems[1].find(expected_newcomer), std::string::npos) << r->problems[1];
+    EXPECT_NE(r->problems[2].find(":3:11: my_number: the same number as line 2"), std::string::npos)
+        << r->problems[2];
     o.path = Write("same.csv", fmt::format("{}\n", fmt::join(same, "\n")));
     r = ImportResidents(*node_, o);
     ASSERT_TRUE(r.ok()) << r.status().message();
