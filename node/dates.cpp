@@ -74,6 +74,20 @@ bool IsValidDate(int year, int month, int day) {
 }
 
 Result<int32_t> ParseDate(std::string_view input) {
+  // The form a register exports and bosai writes, YYYY-MM-DD, read directly (a register has two
+  // dates a row); anything else, or a day that does not exist, takes the general way below.
+  if (input.size() == 10 && input[4] == '-' && input[7] == '-') {
+    int v[8];
+    bool digits = true;
+    for (size_t i = 0, k = 0; i < 10; ++i) {
+      if (i == 4 || i == 7) continue;
+      digits = digits && input[i] >= '0' && input[i] <= '9';
+      v[k++] = input[i] - '0';
+    }
+    const int year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+    const int month = v[4] * 10 + v[5], day = v[6] * 10 + v[7];
+    if (digits && IsValidDate(year, month, day)) return year * 10000 + month * 100 + day;
+  }
   std::string narrowed = NarrowAscii(input);
   std::string_view s = Trim(narrowed);
   if (s.empty()) return Status::Invalid("empty date");

@@ -1,6 +1,7 @@
 // Date parsing: ISO forms and 和暦 (table-driven).
 #include "node/dates.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace bosai::node {
@@ -49,6 +50,33 @@ TEST(Dates, RejectsImpossibleDates) {
        {"", "2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "昭和64年1月8日",
         "平成31年5月1日", "令和元年4月30日", "S0.1.1", "X50.4.1", "50.4.1", "2024-01",
         "2024-01-01-01", "昭和50年", "abc", "2024/1/1x", "1970/1/5 9:30", " 0:00", "1970/1/5T"}) {
+    EXPECT_FALSE(ParseDate(text).ok()) << text;
+  }
+}
+
+// YYYY-MM-DD is read by a way of its own: it gives what the general way gives for the same date
+// written with slashes, every day and every impossible one of the years around each boundary.
+TEST(Dates, TheIsoFormReadsAsTheGeneralForm) {
+  int checked = 0;
+  for (int year : {0, 1, 999, 1799, 1800, 1801, 1899, 1900, 1901, 1999, 2000, 2001, 2023, 2024,
+                   2100, 9998, 9999}) {
+    for (int month = 0; month <= 13; ++month) {
+      for (int day = 0; day <= 32; ++day) {
+        const std::string iso = fmt::format("{:04d}-{:02d}-{:02d}", year, month, day);
+        const std::string slashed = fmt::format("{:04d}/{:02d}/{:02d}", year, month, day);
+        auto a = ParseDate(iso), b = ParseDate(slashed);
+        ASSERT_EQ(a.ok(), b.ok()) << iso;
+        if (a.ok()) {
+          EXPECT_EQ(*a, *b) << iso;
+          ++checked;
+        }
+      }
+    }
+  }
+  // Years before 1800 are refused; of the 13 others, 2000 and 2024 are leap years (1800, 1900 and
+  // 2100 are not).
+  EXPECT_EQ(checked, 11 * 365 + 2 * 366);
+  for (const char* text : {"2024-0a-01", "2024-01-0 ", "+024-01-01", "2024-01-01\n"}) {
     EXPECT_FALSE(ParseDate(text).ok()) << text;
   }
 }
