@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
+#include <set>
 
 #include "storage/files.h"
 #include "sync/held.h"

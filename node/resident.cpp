@@ -551,7 +551,7 @@ Result<Store::ScopedFields> ThreeWay(Store& store, std::string scope, uint32_t e
     auto cur_it = state->body.find(f);
     std::string cur = cur_it == state->body.end() ? std::string() : cur_it->second;
     if (r == cur) continue;
-    if (state->written.count(f) && !state->from_register.count(f)) {
+    if (state->written.count(f) && !state->FromRegister(f)) {
       // What the register said before the node's edit; nothing when it never gave the field a
       // value (an empty column, or none): a register that still gives none changed nothing.
       BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> base,

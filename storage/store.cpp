@@ -1950,10 +1950,8 @@ Result<std::optional<Store::RecordState>> Store::GetRecord(uint32_t entity, std:
   if (!rec.exists) return std::optional<RecordState>();
   RecordState out;
   out.body = std::move(rec.body);
-  for (const auto& [field, st] : rec.stamps) {
-    out.written.insert(field);
-    if (st.reg) out.from_register.insert(field);
-  }
+  out.written.reserve(rec.stamps.size());
+  for (const auto& [field, st] : rec.stamps) out.written.emplace(field, st.reg);
   return std::optional<RecordState>(std::move(out));
 }
 

@@ -20,7 +20,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -33,6 +32,7 @@
 #include "storage/crypto.h"
 #include "storage/db.h"
 #include "storage/fields.h"
+#include "storage/flat_map.h"
 #include "storage/hlc.h"
 #include "storage/ids.h"
 #include "storage/record_codec.h"
@@ -223,8 +223,13 @@ class Store {
   // A record's current fields, and which of them a register import wrote.
   struct RecordState {
     FieldMap body;
-    std::set<uint32_t> written;        // fields with a value or a clearing write
-    std::set<uint32_t> from_register;  // fields whose shown value came from a register import
+    // The fields with a value or a clearing write, each with whether its shown value came from a
+    // register import.
+    FlatMap<uint32_t, bool> written;
+    bool FromRegister(uint32_t field) const {
+      auto it = written.find(field);
+      return it != written.end() && it->second;
+    }
   };
   Result<std::optional<RecordState>> GetRecord(uint32_t entity, std::string_view key);
   // The value a register import last wrote to a field, when an edit on a node has overwritten it.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "bosai/sync/v1/sync.pb.h"
 #include "storage/files.h"

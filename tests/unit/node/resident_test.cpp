@@ -1570,7 +1570,7 @@ TEST_F(ResidentTest, CutOffAndMeetingAtRandomNoWriteIsDroppedOrComesBack) {
           auto state = nodes[n]->store().GetRecord(entity, key);
           ASSERT_TRUE(state.ok());
           before[{code, f}] = versions(*nodes[n], code, f);
-          if (*state && !(*state)->from_register.count(number)) edited.emplace(code, f);
+          if (*state && !(*state)->FromRegister(number)) edited.emplace(code, f);
         }
       }
       write();

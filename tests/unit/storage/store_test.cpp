@@ -1142,9 +1142,9 @@ TEST(Store, RegisterBaseIsKeptWhenANodeEditsARegisterValue) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
   PutString(*a, "042021:1", 8, "旧住所", v1::OP_SOURCE_REGISTER);
-  EXPECT_TRUE(a->GetRecord(kEntity, "042021:1")->value().from_register.count(8));
+  EXPECT_TRUE(a->GetRecord(kEntity, "042021:1")->value().FromRegister(8));
   PutString(*a, "042021:1", 8, "訂正住所");
-  EXPECT_FALSE(a->GetRecord(kEntity, "042021:1")->value().from_register.count(8));
+  EXPECT_FALSE(a->GetRecord(kEntity, "042021:1")->value().FromRegister(8));
   auto base = a->GetRegisterBase(kEntity, "042021:1", 8);
   ASSERT_TRUE(base.ok());
   ASSERT_TRUE(base->has_value());
