@@ -39,9 +39,16 @@ Result<std::string> FromHex(std::string_view hex) {
   return out;
 }
 
+void SigningKey::MakeEvpKey() {
+  evp_.reset(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, sk_.data(), crypto_sign_SEEDBYTES),
+      EVP_PKEY_free);
+}
+
 SigningKey SigningKey::Generate() {
   SigningKey k;
   crypto_sign_keypair(k.pk_.data(), k.sk_.data());
+  k.MakeEvpKey();
   return k;
 }
 
@@ -59,6 +66,7 @@ Result<SigningKey> SigningKey::FromSecret(std::string_view secret64) {
     return Status::Corruption("node key is damaged: its public half does not match its seed");
   }
   std::memcpy(k.sk_.data(), secret64.data(), secret64.size());
+  k.MakeEvpKey();
   return k;
 }
 
@@ -66,13 +74,20 @@ Result<SigningKey> SigningKey::FromSeed(std::string_view seed32) {
   if (seed32.size() != crypto_sign_SEEDBYTES) return Status::Invalid("a key seed is 32 bytes");
   SigningKey k;
   crypto_sign_seed_keypair(k.pk_.data(), k.sk_.data(), U8(seed32));
+  k.MakeEvpKey();
   return k;
 }
 
 std::string SigningKey::Sign(std::string_view message) const {
   std::string sig(crypto_sign_BYTES, '\0');
-  crypto_sign_detached(reinterpret_cast<uint8_t*>(sig.data()), nullptr, U8(message), message.size(),
-                       sk_.data());
+  auto* out = reinterpret_cast<uint8_t*>(sig.data());
+  EVP_MD_CTX* ctx = evp_ ? EVP_MD_CTX_new() : nullptr;
+  size_t n = sig.size();
+  const bool signed_here =
+      ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, evp_.get()) == 1 &&
+      EVP_DigestSign(ctx, out, &n, U8(message), message.size()) == 1 && n == sig.size();
+  EVP_MD_CTX_free(ctx);
+  if (!signed_here) crypto_sign_detached(out, nullptr, U8(message), message.size(), sk_.data());
   return sig;
 }
 

@@ -24,6 +24,51 @@ TEST(Crypto, SignAndVerify) {
   EXPECT_FALSE(SigningKey::FromSeed("short").ok());
 }
 
+// Signatures are RFC 8032's, byte for byte (the test vectors of its section 7.1), and the ones
+// libsodium makes, for messages up to a large block's size: a node signing otherwise would split
+// the replicated blocks' names (their signatures) from those of a node built with another library.
+TEST(Crypto, SignaturesAreRfc8032s) {
+  InitCrypto();
+  struct Case {
+    const char* seed;
+    const char* public_key;
+    const char* message;
+    const char* signature;
+  } cases[] = {
+      {"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+       "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf"
+       "9b46bd25bf5f0595bbe24655141438e7a100b"},
+      {"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+       "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f"
+       "11d8c387b2eaeb4302aeeb00d291612bb0c00"},
+      {"c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+       "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+       "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984"
+       "dc6594a7c15e9716ed28dc027beceea1ec40a"},
+  };
+  for (const auto& c : cases) {
+    auto key = SigningKey::FromSeed(*FromHex(c.seed));
+    ASSERT_TRUE(key.ok());
+    EXPECT_EQ(ToHex(key->public_key()), c.public_key);
+    EXPECT_EQ(ToHex(key->Sign(*FromHex(c.message))), c.signature) << c.message;
+  }
+  SigningKey k = SigningKey::Generate();
+  const std::string secret = k.secret();
+  std::string message;
+  for (size_t size : {0, 1, 63, 64, 1000, 65536, 1 << 20}) {
+    message.resize(size);
+    randombytes_buf(message.data(), message.size());
+    std::string theirs(crypto_sign_BYTES, '\0');
+    crypto_sign_detached(reinterpret_cast<uint8_t*>(theirs.data()), nullptr,
+                         reinterpret_cast<const uint8_t*>(message.data()), message.size(),
+                         reinterpret_cast<const uint8_t*>(secret.data()));
+    EXPECT_EQ(ToHex(k.Sign(message)), ToHex(theirs)) << size;
+    EXPECT_EQ(ToHex(SigningKey::FromSecret(secret)->Sign(message)), ToHex(theirs)) << size;
+  }
+}
+
 // A key file whose public half does not belong to its seed would sign what no peer verifies.
 TEST(Crypto, ASecretWhoseHalvesDisagreeIsRefused) {
   InitCrypto();
