@@ -717,9 +717,9 @@ Result<std::optional<std::string>> OtherHolderOfMyNumber(Db& db, int64_t hash,
 
 // OtherHolderOfMyNumber for the rows of a file, in one snapshot of DB. A file of many rows reads
 // the held My Numbers' hashes in one scan of the index (sorted as it is) rather than searching
-// the index for each row; its rows are then checked at the end of the file (Deferred), when the
-// scan of the held codes (FindLostZeros) has found each row's own record: a number is another's
-// when a record other than the row's own holds it, without reading any record.
+// the index for each row; its rows are then checked at the end of the file (OtherHolder), when
+// the scan of the held codes (FindLostZeros) has found each row's own record: a number is
+// another's when a record other than the row's own holds it, found without reading a record.
 class HeldMyNumbers {
  public:
   // Scans when ROWS look-ups would cost more than a scan of HELD entries.

@@ -13,8 +13,7 @@
 #include "storage/status.h"
 
 struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
-
-struct evp_pkey_st;  // OpenSSL's EVP_PKEY
+struct evp_pkey_st;    // OpenSSL's EVP_PKEY
 
 namespace bosai {
 
