@@ -918,6 +918,12 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   codes.Sort();
   numbers.Sort();
   v->heads.Sort();
+  // The repeated My Numbers, before the check of the held ones: the file's numbers are freed
+  // first (a register's take as much memory as that check).
+  std::vector<std::pair<uint32_t, uint32_t>> repeated_numbers;  // (line, first line)
+  numbers.ForEachRepeat(
+      [&](uint32_t line, uint32_t first) { repeated_numbers.emplace_back(line, first); });
+  numbers = KeyLines();
   size_t before = v->problems.size();
   if (held) {
     std::vector<std::pair<uint32_t, int64_t>> held_lines;  // (line, record of its code)
@@ -934,15 +940,16 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
                              numbers_held->OtherHolder(hash, record));
       if (other) taken(line, *other);
     }
+    numbers_to_check = {};
   }
   codes.ForEachRepeat([&](uint32_t line, uint32_t first) {
     validator.Add(&v->problems, line, header.index[kResidentCode] + 1, "resident_code",
                   fmt::format("duplicate of line {}", first));
   });
-  numbers.ForEachRepeat([&](uint32_t line, uint32_t first) {
+  for (const auto& [line, first] : repeated_numbers) {
     validator.Add(&v->problems, line, header.index[kMyNumberCol] + 1, "my_number",
                   fmt::format("the same number as line {}", first));
-  });
+  }
   v->heads.ForEachRepeat([&](uint32_t line, uint32_t first) {
     validator.Add(&v->problems, line, header.index[kRelationship] + 1, "relationship",
                   fmt::format("a second 世帯主 in the household (first on line {})", first));
