@@ -738,13 +738,9 @@ class HeldMyNumbers {
     return out;
   }
 
-  // Whether rows are checked at the end of the file (OtherHolder) rather than one by one (Of).
+  // Whether rows are checked at the end of the file (OtherHolder) rather than one by one
+  // (OtherHolderOfMyNumber).
   bool deferred() const { return scanned_; }
-
-  // The resident other than KEY who holds the My Number whose keyed hash is HASH.
-  Result<std::optional<std::string>> Of(int64_t hash, std::string_view key) {
-    return OtherHolderOfMyNumber(*db_, hash, key);
-  }
 
   // The resident whose record is not OWN (none: the row's code is not held) who holds the My
   // Number whose keyed hash is HASH.
@@ -890,7 +886,7 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
         } else {
           BOSAI_ASSIGN_OR_RETURN(
               std::optional<std::string> other,
-              numbers_held->Of(hash, node.municipality() + ":" + row.resident_code));
+              OtherHolderOfMyNumber(*held, hash, node.municipality() + ":" + row.resident_code));
           if (other) taken(uint32_t(rec.line), *other);
         }
       }
