@@ -618,7 +618,7 @@ Indexer ResidentIndexer() {
       }
     }
     if (!reader.error().empty()) return IndexColumns();
-    if (!kana.empty()) ix.text = SearchFold(kana);
+    if (!kana.empty()) ix.text = KanaIndexForm(SearchFold(kana));
     if (!name.empty()) ix.text2 = SearchFold(name);
     if (!household.empty()) ix.ref = std::string(household);
     if (birth != 0) ix.num = birth;
@@ -1378,6 +1378,10 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     if (k.empty()) return Status::Invalid("--kana is empty");
     if (!IsKanaText(*q.kana))
       return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
+    // A store indexed before the compact form, opened to read only, holds the search form.
+    BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed,
+                           node.store().GetMetaNumber("indexer_version"));
+    if (indexed >= kCompactKanaIndexerVersion) k = KanaIndexForm(k);
     walk = IndexKind::kText;
     where.push_back("i.value >= ? AND i.value < ?");
     binds.push_back([k](Stmt& s, int i) { s.Bind(i, k); });

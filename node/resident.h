@@ -23,7 +23,9 @@ Indexer ResidentIndexer();
 // The number of ResidentIndexer's rules, SearchFold's among them: one more whenever they change,
 // so that stores made before are indexed again when next opened to write (Store::RefreshIndex).
 // 2: variation selectors dropped, more variant kanji folded (𠮷→吉, 嶋→島, ...).
-constexpr uint32_t kResidentIndexerVersion = 2;
+// 3: readings held in KanaIndexForm.
+constexpr uint32_t kResidentIndexerVersion = 3;
+constexpr uint32_t kCompactKanaIndexerVersion = 3;
 
 // "042021:123", or "123" for this node's municipality.
 Result<std::string> ResidentKey(const Node& node, std::string_view id);

@@ -241,6 +241,24 @@ std::string SearchFold(std::string_view input) {
   return out;
 }
 
+std::string KanaIndexForm(std::string_view folded) {
+  std::string out;
+  out.reserve(folded.size() / 3 + 4);
+  for (size_t i = 0; i < folded.size();) {
+    const size_t start = i;
+    const int32_t cp = NextCodePoint(folded, i);
+    if (cp >= 0x30A0 && cp <= 0x30FF) {
+      out += char(cp - 0x3080);
+    } else if (cp >= 0 && cp < 0x80) {
+      out += '\x01';
+      out += char(cp);
+    } else {
+      out.append(folded.substr(start, i - start));  // as it was, even when malformed
+    }
+  }
+  return out;
+}
+
 bool IsKanaText(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     int32_t cp = NextCodePoint(s, i);

@@ -24,6 +24,13 @@ std::string Nfc(std::string_view s);
 // The search form of a name or a reading.
 std::string SearchFold(std::string_view s);
 
+// The form in which record_index holds a reading's search form (SearchFold): each character of
+// the katakana block (U+30A0..U+30FF: katakana, ・, ー) as one byte, 0x20..0x7F in their order;
+// any other ASCII character as 0x01 and itself; any other character as its UTF-8. A third of
+// the bytes of UTF-8 for a reading. It is a prefix code, so one form starts with another exactly
+// when their texts start with each other, and readings in katakana keep their order.
+std::string KanaIndexForm(std::string_view folded);
+
 // Full-width digits, letters and common punctuation to ASCII; other text unchanged.
 std::string NarrowAscii(std::string_view s);
 // NarrowAscii for numbers people type (phone, postal code, My Number): the long-vowel mark ー,

@@ -21,6 +21,7 @@
 #include "node/gen.h"
 #include "node/records.h"
 #include "node/replication.h"
+#include "node/text.h"
 #include "storage/ids.h"
 #include "tests/common/fresh_dir.h"
 #include "tests/common/full_disk.h"
@@ -2263,6 +2264,68 @@ TEST_F(ResidentTest, AStoreIndexedByAnOlderFoldIsIndexedAgainWhenOpened) {
   node_ = std::move(writer).value();
   EXPECT_EQ(names(), (std::vector<std::string>{"042021:8001", "042021:8002"}));
   report = node_->store().Doctor((dir_ / "scratch.db").string());
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+}
+
+// A store whose record_index holds readings as text (kResidentIndexerVersion 2, before
+// KanaIndexForm) is searched by reading as it is when opened to read only, and indexed again in
+// the compact form when next opened to write; both find the same residents.
+TEST_F(ResidentTest, ReadingsIndexedAsTextAreFoundUntilIndexedAgain) {
+  Import(
+      Write("a.csv", std::string(kHeader) +
+                         "042021,8101,H1,佐藤　太郎,サトウ　タロウ,1970-01-01,男,世帯主,,,,,\n"
+                         "042021,8102,H2,斎藤　花子,サイトウ　ハナコ,1971-01-01,女,世帯主,,,,,\n"
+                         "042021,8103,H3,佐藤　次郎,さとう　じろう,1972-01-01,男,世帯主,,,,,\n"));
+  const std::string data_dir = node_->data_dir();
+  auto kana_entries = [&]() {
+    auto s = node_->store().db().PrepareOnce(
+        "SELECT value FROM record_index WHERE kind = 1 ORDER BY value");
+    EXPECT_TRUE(s.ok());
+    std::vector<std::string> values;
+    while (s->Step()) values.emplace_back(s->Text(0));
+    return values;
+  };
+  EXPECT_EQ(kana_entries(), (std::vector<std::string>{KanaIndexForm("サイトウハナコ"),
+                                                      KanaIndexForm("サトウジロウ"),
+                                                      KanaIndexForm("サトウタロウ")}));
+  // The entries as bosai wrote them before.
+  ASSERT_TRUE(node_->store()
+                  .db()
+                  .Exec("UPDATE record_index SET value = CASE record "
+                        "WHEN (SELECT record FROM record_keys WHERE key = '042021:8101') "
+                        "THEN 'サトウタロウ' "
+                        "WHEN (SELECT record FROM record_keys WHERE key = '042021:8102') "
+                        "THEN 'サイトウハナコ' ELSE 'サトウジロウ' END WHERE kind = 1;"
+                        "UPDATE meta SET v = '2' WHERE k = 'indexer_version'")
+                  .ok());
+  node_.reset();
+  auto found = [&](const char* kana) {
+    ResidentQuery q;
+    q.kana = kana;
+    auto r = SearchResidents(*node_, q);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    std::vector<std::string> keys;
+    for (const auto& res : r.ok() ? *r : std::vector<ResidentRecord>{}) keys.push_back(res.key);
+    return keys;
+  };
+  const std::vector<std::string> satou = {"042021:8103", "042021:8101"};  // in reading order
+  auto reader = Node::Open(data_dir, {.read_only = true});
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  node_ = std::move(reader).value();
+  EXPECT_EQ(found("さとう"), satou);
+  EXPECT_EQ(found("ｻｲﾄｳ"), std::vector<std::string>{"042021:8102"});
+  EXPECT_EQ(kana_entries()[0], "サイトウハナコ");
+  node_.reset();
+
+  auto writer = Node::Open(data_dir);
+  ASSERT_TRUE(writer.ok()) << writer.status().message();
+  node_ = std::move(writer).value();
+  EXPECT_EQ(kana_entries()[0], KanaIndexForm("サイトウハナコ"));
+  EXPECT_EQ(found("さとう"), satou);
+  EXPECT_EQ(found("サ"), (std::vector<std::string>{"042021:8102", "042021:8103", "042021:8101"}));
+  EXPECT_TRUE(found("サトウタロウジ").empty());
+  auto report = node_->store().Doctor((dir_ / "scratch.db").string());
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 namespace bosai::node {
 namespace {
 
@@ -32,6 +36,47 @@ TEST(Text, FoldsKanaWidthSpacesAndVariants) {
   for (const auto& c : same) EXPECT_EQ(SearchFold(c.a), SearchFold(c.b)) << c.a << " vs " << c.b;
   EXPECT_EQ(SearchFold("さとう"), "サトウ");
   EXPECT_NE(SearchFold("さとう"), SearchFold("さいとう"));
+}
+
+// record_index holds readings in KanaIndexForm: a prefix search of forms must find exactly the
+// readings with that prefix, two readings must not share a form, and katakana keep their order.
+TEST(Text, TheKanaIndexFormIsAPrefixCodeInTheReadingsOrder) {
+  EXPECT_EQ(KanaIndexForm("サトウ"), "5H&");  // U+30B5, U+30C8, U+30A6 less 0x3080
+  EXPECT_EQ(KanaIndexForm("゠ヿ"), std::string("\x20\x7F"));
+  EXPECT_EQ(KanaIndexForm("a1"), std::string("\x01"
+                                             "a"
+                                             "\x01"
+                                             "1"));
+  EXPECT_EQ(KanaIndexForm("吉𠮷"), "吉𠮷");
+  EXPECT_EQ(KanaIndexForm(""), "");
+  // Random strings over characters of each kind, ASCII among them that stand for katakana in
+  // the form's bytes ('5' is サ's byte, 'a' メ's).
+  const std::vector<std::string> chars = {"ア", "サ", "メ", "ー", "・", "゠", "ヿ",
+                                          "5",  "a",  " ",  "吉", "𠮷", "é",  "\x01"};
+  const std::vector<bool> katakana = {true,  true,  true,  true,  true,  true,  true,
+                                      false, false, false, false, false, false, false};
+  std::mt19937 rng(7);
+  auto random_text = [&](bool only_katakana) {
+    std::string s;
+    for (int n = int(rng() % 6); n > 0; --n) {
+      size_t c = rng() % chars.size();
+      while (only_katakana && !katakana[c]) c = rng() % chars.size();
+      s += chars[c];
+    }
+    return s;
+  };
+  for (int i = 0; i < 20000; ++i) {
+    const bool only = i % 2 == 0;
+    std::string s = random_text(only), p = random_text(only);
+    if (i % 3 == 0) p = s.substr(0, s.size() / 2 + 1);  // often a prefix (or a broken one)
+    if (!IsValidUtf8(p)) continue;
+    const std::string fs = KanaIndexForm(s), fp = KanaIndexForm(p);
+    EXPECT_EQ(s.starts_with(p), fs.starts_with(fp)) << s << " / " << p;
+    EXPECT_EQ(s == p, fs == fp) << s << " / " << p;
+    if (only) {
+      EXPECT_EQ(s < p, fs < fp) << s << " / " << p;
+    }
+  }
 }
 
 TEST(Text, KanaCheck) {
