@@ -94,7 +94,7 @@ using WriteScopeCheck =
 
 struct DoctorReport {
   std::vector<std::string> problems;  // empty when healthy
-  std::vector<std::string> warnings;  // what is not damage but wants attention (set by node)
+  std::vector<std::string> warnings;  // what is not damage but wants attention
   uint64_t blocks = 0;
   uint64_t ops = 0;
   uint64_t records = 0;

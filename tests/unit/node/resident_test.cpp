@@ -2254,9 +2254,13 @@ TEST_F(ResidentTest, AStoreIndexedByAnOlderFoldIsIndexedAgainWhenOpened) {
   EXPECT_EQ(names(), std::vector<std::string>{"042021:8002"});
   auto report = node_->store().Doctor((dir_ / "scratch.db").string());
   ASSERT_TRUE(report.ok()) << report.status().message();
-  EXPECT_EQ(report->problems,
-            std::vector<std::string>{"records: 1 folded names for search differ from their "
-                                     "bodies' (first: record 042021:8001)"});
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  EXPECT_EQ(report->warnings, std::vector<std::string>{fmt::format(
+                                  "the search index was made by another version of bosai "
+                                  "(indexer 1, this one's {}): not checked; searches read it as "
+                                  "it is until the data dir is next opened to write, which makes "
+                                  "it again",
+                                  kResidentIndexerVersion)});
   node_.reset();
 
   auto writer = Node::Open(data_dir);
@@ -2316,6 +2320,11 @@ TEST_F(ResidentTest, ReadingsIndexedAsTextAreFoundUntilIndexedAgain) {
   EXPECT_EQ(found("さとう"), satou);
   EXPECT_EQ(found("ｻｲﾄｳ"), std::vector<std::string>{"042021:8102"});
   EXPECT_EQ(kana_entries()[0], "サイトウハナコ");
+  auto report = node_->store().Doctor((dir_ / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  ASSERT_EQ(report->warnings.size(), 1u);
+  EXPECT_NE(report->warnings[0].find("(indexer 2, this one's 3)"), std::string::npos);
   node_.reset();
 
   auto writer = Node::Open(data_dir);
@@ -2325,9 +2334,10 @@ TEST_F(ResidentTest, ReadingsIndexedAsTextAreFoundUntilIndexedAgain) {
   EXPECT_EQ(found("さとう"), satou);
   EXPECT_EQ(found("サ"), (std::vector<std::string>{"042021:8102", "042021:8103", "042021:8101"}));
   EXPECT_TRUE(found("サトウタロウジ").empty());
-  auto report = node_->store().Doctor((dir_ / "scratch.db").string());
+  report = node_->store().Doctor((dir_ / "scratch.db").string());
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+  EXPECT_TRUE(report->warnings.empty()) << report->warnings[0];
 }
 
 // A field the register left empty and a clerk filled on the node (a phone number, where an
