@@ -2371,12 +2371,13 @@ Status Store::CheckRecordIndex(DoctorReport& report) {
     while (s.Step()) {
       const int64_t id = s.Int(0), entity = s.Int(1);
       expected_keys.Add(DigestRow(entity, s.Text(2), 0, id, row));
-      if (!options_.indexer || !check_index) continue;
+      if (!options_.indexer) continue;
       Result<std::string_view> body = DecodeBody(s.Text(2), s.Blob(3), buffer);
       if (!body.ok()) {
         if (unreadable++ < kUnreadableNamed) report.problems.push_back(body.status().message());
         continue;
       }
+      if (!check_index) continue;
       const IndexColumns ix = options_.indexer(uint32_t(entity), *body);
       std::optional<std::string_view> name;
       if (!s.IsNull(4)) name = s.Text(4);
