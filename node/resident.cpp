@@ -1005,6 +1005,10 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // (below), so an interrupted import keeps the batches committed by then. Either way a kill
   // leaves a consistent store and a re-run converges.
   const bool bulk = !dry && fresh && fresh_households && reader->file_size() > (8u << 20);
+  // A re-import reads each resident's record once: a large page cache would keep them for
+  // nothing (a bulk write makes its own small).
+  std::optional<Store::SmallCache> small_cache;
+  if (!fresh) small_cache.emplace(store.db());
   // Unless invalid rows are to be skipped (which needs every problem of the file first), pass 1
   // (validation) runs on a second thread beside pass 2 (writing). Pass 2 commits nothing until
   // pass 1 has found the whole file valid: if it finds a problem, the open transaction is rolled

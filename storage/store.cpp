@@ -1326,19 +1326,19 @@ Status Store::FinishWrite(bool commit) {
   return st;
 }
 
-// A bulk write appends: records in id order, then keys and index entries sorted. A small page
-// cache serves that as well as the connection's usual one, and keeps the peak memory lower
-// (`ops/bench import` and `ops/bench sync` print it).
-constexpr int64_t kBulkCacheKiB = 16 << 10;
+// A bulk write appends: records in id order, then keys and index entries sorted. A re-import
+// reads each record once. A small page cache serves them as well as the connection's usual one,
+// and keeps the peak memory lower (`ops/bench import` and `ops/bench sync` print it).
+constexpr int64_t kSmallCacheKiB = 16 << 10;
 
-Store::BulkCache::BulkCache(Db& db) : db_(db) {
+Store::SmallCache::SmallCache(Db& db) : db_(db) {
   Stmt& s = db_.Prepare("PRAGMA cache_size");
   if (s.Step()) before_ = s.Int(0);
   s.Reset();
-  (void)db_.Exec(fmt::format("PRAGMA cache_size=-{}", kBulkCacheKiB));  // a hint: best effort
+  (void)db_.Exec(fmt::format("PRAGMA cache_size=-{}", kSmallCacheKiB));  // a hint: best effort
 }
 
-Store::BulkCache::~BulkCache() {
+Store::SmallCache::~SmallCache() {
   if (before_) (void)db_.Exec(fmt::format("PRAGMA cache_size={}", *before_));
 }
 
@@ -1347,7 +1347,7 @@ Status Store::BeginBulk() {
   BOSAI_RETURN_IF_ERROR(FinishBootstrap());
   BOSAI_ASSIGN_OR_RETURN(bulk_next_id_, NextRecordId());
   bulk_ = true;
-  bulk_cache_ = std::make_unique<BulkCache>(*db_);
+  bulk_cache_ = std::make_unique<SmallCache>(*db_);
   index_builder_ = std::make_unique<IndexBuilder>(options_.index_build_bytes);
   return db_->Exec(kDropRecordKeysTrigger);  // EndBulk inserts the keys
 }
@@ -1648,7 +1648,7 @@ Result<std::vector<Store::BuiltRecord>> Store::BuildRecords(
 Status Store::MaterializeAll() {
   // Records come in key order: their keys are appended with them, without the trigger, and
   // their index entries at the end, as in a bulk write.
-  BulkCache cache(*db_);
+  SmallCache cache(*db_);
   BOSAI_RETURN_IF_ERROR(
       db_->Exec("DELETE FROM records; DELETE FROM record_keys; DELETE FROM record_index;"
                 "DELETE FROM siblings; DELETE FROM superseded; DELETE FROM register_base;"

@@ -148,6 +148,21 @@ class Store {
   Result<std::optional<uint64_t>> GetMetaNumber(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);
 
+  // While it lives, the page cache of DB (the store's connection, db()) is made small: for a
+  // long write that reads each record once, in order or not (a bulk write, a bootstrap's build,
+  // a re-import), whose pages a large cache would keep for nothing.
+  class SmallCache {
+   public:
+    explicit SmallCache(Db& db);
+    ~SmallCache();
+    SmallCache(const SmallCache&) = delete;
+    SmallCache& operator=(const SmallCache&) = delete;
+
+   private:
+    Db& db_;
+    std::optional<int64_t> before_;
+  };
+
   // ---- Writing. One transaction: BeginWrite, any number of Put/AppendEvent, CommitWrite.
   // Acknowledge nothing before CommitWrite returns Ok: only then is it durable.
   Status BeginWrite(std::string author);
@@ -499,19 +514,7 @@ class Store {
   bool bulk_ = false;
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
-  // While a bulk write or a bootstrap's build runs: the connection's page cache made small.
-  class BulkCache {
-   public:
-    explicit BulkCache(Db& db);
-    ~BulkCache();
-    BulkCache(const BulkCache&) = delete;
-    BulkCache& operator=(const BulkCache&) = delete;
-
-   private:
-    Db& db_;
-    std::optional<int64_t> before_;
-  };
-  std::unique_ptr<BulkCache> bulk_cache_;
+  std::unique_ptr<SmallCache> bulk_cache_;
   static constexpr size_t kBulkRowsPerFlush = 1024;
   // A bulk write's new records, inserted many per statement (InsertRecords); their row ids are
   // given here, from bulk_next_id_.

@@ -9,6 +9,7 @@
 #    "cpu_seconds":U,"records":K,"key_bytes":KB,"clock_bytes":CB,
 #    "baseline_db_bytes":E,"pages":{"blocks":P1,"records":P2,"record_keys":P3,"record_index":P4},
 #    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
+#    "reimport_shuffled":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
 #    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P},
 #    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q}}
 # where cpu_seconds is the import's user and system time (against `seconds`, how much of two
@@ -18,7 +19,8 @@
 # body_bytes the stored size of the current record bodies (part of D), baseline_db_bytes the size
 # of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
 # database's pages by table or index (SQLite's dbstat), the rest of D being small tables and free
-# pages. The re-import is a three-way update of a node that holds the first file.
+# pages. The re-import is a three-way update of a node that holds the first file; the shuffled
+# re-import, run last, one of a register whose rows come in another order.
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -109,11 +111,26 @@ export_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"peak
   "$export_seconds" "$export_baseline" "$(echo "$export_seconds / $export_baseline" | bc -l)" \
   "$((rss4_kb / 1024))")
 
+# A register in another order than the first import's (sorted by address or by reading, as
+# registers are exported too): every 100th resident from the 50th has moved, and the rows are
+# shuffled (the same way each run). Each record is then read at random rather than in order.
+awk -F, -v OFS=, 'NR > 1 && NR % 100 == 50 { $10 = $10 "移" } { print }' r2.csv > r3-sorted.csv
+{ head -1 r3-sorted.csv; tail -n +2 r3-sorted.csv | shuf --random-source=<(yes); } > r3.csv
+t0=$(now)
+/usr/bin/time -f "%M" -o rss5.txt "$bosai" --data-dir node resident import r3.csv 2> reimport3.log
+t1=$(now)
+shuffled=$(echo "$t1 - $t0" | bc -l)
+changed3=$(sed -n 's/.*(\([0-9]*\) new or changed.*/\1/p' reimport3.log)
+[ "$changed3" = "$((count / 100))" ] || { cat reimport3.log >&2; exit 1; }
+rss5_kb=$(tail -1 rss5.txt)
+shuffled_json=$(printf '{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d}' \
+  "$shuffled" "$(echo "$shuffled / $baseline" | bc -l)" "$changed3" "$((rss5_kb / 1024))")
+
 doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
   "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"cpu_seconds":%.2f,"records":%d,"key_bytes":%d,"clock_bytes":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"doctor":%s,"export":%s}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"cpu_seconds":%.2f,"records":%d,"key_bytes":%d,"clock_bytes":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":{"seconds":%.3f,"ratio":%.2f,"changed":%d,"peak_rss_mb":%d},"reimport_shuffled":%s,"doctor":%s,"export":%s}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
   "$cpu_seconds" "$records" "$key_bytes" "$clock_bytes" "$baseline_db_bytes" "$pages_json" "$reimport" "$(echo "$reimport / $baseline" | bc -l)" \
-  "$changed" "$((rss2_kb / 1024))" "$doctor_json" "$export_json"
+  "$changed" "$((rss2_kb / 1024))" "$shuffled_json" "$doctor_json" "$export_json"

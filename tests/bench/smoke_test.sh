@@ -16,9 +16,12 @@ check() {  # NAME LINE KEY...: every KEY is in LINE with a number
   done
 }
 
-check import "$(bash "$here/import_bench.sh" "$bosai" --count 5000)" \
+import_line=$(bash "$here/import_bench.sh" "$bosai" --count 5000)
+check import "$import_line" \
   rows seconds baseline_seconds ratio csv_bytes db_bytes db_per_csv op_log_bytes body_bytes \
   peak_rss_mb cpu_seconds key_bytes clock_bytes blocks records record_keys record_index changed \
   integrity_check_seconds
+grep -Eq '"reimport_shuffled":\{"seconds":[0-9.]+,"ratio":[0-9.]+,"changed":50,' <<< "$import_line" ||
+  { echo "smoke: import lacks reimport_shuffled" >&2; exit 1; }
 check sync "$(bash "$here/sync_bench.sh" "$bosai" --ops 20000 | tr '\n' ' ')" \
   seconds baseline_seconds ratio peak_rss_mb

@@ -1833,6 +1833,10 @@ TEST_F(ResidentTest, AFullDiskStopsTheImportAndImportingAgainCompletesIt) {
   ASSERT_TRUE(pages.Step());
   const int64_t used = pages.Int(0);
   pages.Reset();
+  Stmt& page_size = node_->store().db().Prepare("PRAGMA page_size");
+  ASSERT_TRUE(page_size.Step());
+  const int64_t page_bytes = page_size.Int(0);
+  page_size.Reset();
   ImportOptions o;
   o.path = path;
   // No room at all: the first batch cannot be committed.
@@ -1845,7 +1849,10 @@ TEST_F(ResidentTest, AFullDiskStopsTheImportAndImportingAgainCompletesIt) {
       << none.status().message();
   EXPECT_EQ(*CountResidents(*node_), 0u);
   // Room for a few batches.
-  ASSERT_TRUE(node_->store().db().Exec(fmt::format("PRAGMA max_page_count = {}", used + 48)).ok());
+  ASSERT_TRUE(node_->store()
+                  .db()
+                  .Exec(fmt::format("PRAGMA max_page_count = {}", used + (768 << 10) / page_bytes))
+                  .ok());
   auto r = ImportResidents(*node_, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kIoError) << r.status().message();
