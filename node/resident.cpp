@@ -13,9 +13,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "node/dates.h"
@@ -252,6 +252,46 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
 
 // ---- One validated row.
 
+// A set of register codes, as std::unordered_set<std::string>::insert, at a third of its
+// memory: an import holds the household of every row it has seen.
+class CodeSet {
+ public:
+  // True when `code` was not in the set; a code must be a register code (ValidateRegisterCode).
+  bool insert(std::string_view code) {
+    auto packed = PackedCode::Of(code);
+    if (!packed) throw std::invalid_argument("CodeSet: not a register code");
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
+    return Place(*packed);
+  }
+
+ private:
+  bool Place(const PackedCode& code) {  // open addressing; an empty slot is all zeros
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Slot(code, mask);; i = (i + 1) & mask) {
+      if (slots_[i] == code) return false;
+      if (slots_[i] == PackedCode{}) {
+        slots_[i] = code;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  static size_t Slot(const PackedCode& c, size_t mask) {
+    uint64_t h = (c.hi ^ (c.lo * 0x9E3779B97F4A7C15u)) * 0xBF58476D1CE4E5B9u;
+    return size_t(h ^ (h >> 31)) & mask;
+  }
+  void Grow() {
+    std::vector<PackedCode> old = std::exchange(slots_, {});
+    slots_.resize(old.empty() ? 1024 : old.size() * 2);
+    size_ = 0;
+    for (const PackedCode& c : old) {
+      if (c != PackedCode{}) Place(c);
+    }
+  }
+  std::vector<PackedCode> slots_;
+  size_t size_ = 0;
+};
+
 struct Row {
   std::string resident_code;
   std::string household_code;
@@ -266,7 +306,7 @@ struct Row {
   std::string household;  // the household's fields, serialized: from a 世帯主 or a first row
 
   // `households` holds the household codes of the valid rows prepared so far.
-  void Prepare(const Node& node, std::unordered_set<std::string>* households) {
+  void Prepare(const Node& node, CodeSet* households) {
     key = node.municipality() + ":" + resident_code;
     fields = resident.SerializeAsString();
     if (!my_number.empty()) {
@@ -274,7 +314,7 @@ struct Row {
       r.set_my_number(node.data_key()->Seal("mynumber", my_number));
       sealed = r.SerializeAsString();
     }
-    first_in_household = households->insert(household_code).second;
+    first_in_household = households->insert(household_code);
     if (head || first_in_household) {  // the only rows a household is written from
       v1::Household hh;
       if (head) hh.set_head(key);
@@ -468,47 +508,38 @@ class RowValidator {
   int32_t today_;
 };
 
-// Strings with the line they came from, compact for a million rows; finds repeats after Sort().
+// Register codes (or My Numbers) with the line each came from, 24 bytes a row for a million
+// rows; finds repeats after Sort().
 class KeyLines {
  public:
-  void Add(std::string_view s, uint32_t line) {
-    uint64_t prefix = 0;  // the first eight bytes, big-endian: most comparisons end there
-    for (size_t i = 0; i < 8; ++i) prefix = prefix << 8 | (i < s.size() ? uint8_t(s[i]) : 0);
-    entries_.push_back({prefix, uint32_t(arena_.size()), uint32_t(s.size()), line});
-    arena_.append(s);
-  }
-  void Sort() {  // in place: no buffer beside a large file's entries
-    std::sort(entries_.begin(), entries_.end(), [&](const Entry& a, const Entry& b) {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      int c = View(a).compare(View(b));
-      return c != 0 ? c < 0 : a.line < b.line;
-    });
-  }
+  void Add(const PackedCode& code, uint32_t line) { entries_.push_back({code, line}); }
+  void Sort() { std::sort(entries_.begin(), entries_.end()); }  // in place
   // (line of a repeat, line of the first occurrence)
   template <typename F>
   void ForEachRepeat(F f) const {
     for (size_t i = 1; i < entries_.size(); ++i) {
       size_t first = i - 1;
-      while (i < entries_.size() && View(entries_[i]) == View(entries_[first])) {
+      while (i < entries_.size() && entries_[i].code == entries_[first].code) {
         f(entries_[i].line, entries_[first].line);
         ++i;
       }
     }
   }
-  // f(string, line, whether it is the string's first line) for each line added, in order (after
-  // Sort).
+  // f(code, line, whether it is the code's first line) for each line added, in the codes' order
+  // (after Sort).
   template <typename F>
   void ForEach(F f) const {
     for (size_t i = 0; i < entries_.size(); ++i) {
-      f(View(entries_[i]), entries_[i].line, i == 0 || View(entries_[i]) != View(entries_[i - 1]));
+      f(entries_[i].code, entries_[i].line, i == 0 || entries_[i].code != entries_[i - 1].code);
     }
   }
-  // Whether `s` was added on a line for which keep(line) holds.
+  // Whether `code` was added on a line for which keep(line) holds.
   template <typename Keep>
-  bool Contains(std::string_view s, Keep keep) const {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), s,
-                               [&](const Entry& e, std::string_view v) { return View(e) < v; });
-    for (; it != entries_.end() && View(*it) == s; ++it) {
+  bool Contains(std::string_view code, Keep keep) const {
+    auto packed = PackedCode::Of(code);
+    if (!packed) return false;
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{*packed, 0});
+    for (; it != entries_.end() && it->code == *packed; ++it) {
       if (keep(it->line)) return true;
     }
     return false;
@@ -516,13 +547,10 @@ class KeyLines {
 
  private:
   struct Entry {
-    uint64_t prefix;
-    uint32_t off, len, line;
+    PackedCode code;
+    uint32_t line;
+    auto operator<=>(const Entry&) const = default;
   };
-  std::string_view View(const Entry& e) const {
-    return std::string_view(arena_).substr(e.off, e.len);
-  }
-  std::string arena_;
   std::vector<Entry> entries_;
 };
 
@@ -777,15 +805,16 @@ Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& 
                      RowValidator& validator, Validation* v,
                      std::vector<std::pair<uint32_t, int64_t>>* held_lines = nullptr) {
   const std::string prefix = node.municipality() + ":";
-  std::vector<std::pair<std::string_view, uint32_t>> unheld;  // all-digit codes, first lines
-  size_t longest = 0;                                         // of the codes held
+  std::vector<std::pair<std::string, uint32_t>> unheld;  // all-digit codes, first lines
+  size_t longest = 0;                                    // of the codes held
   Stmt& scan = held.Prepare(
       "SELECT key, record FROM record_keys WHERE entity = ? AND key > ? AND key < ? "
       "ORDER BY key");
   scan.Bind(1, ENTITY_RESIDENT).Bind(2, prefix).Bind(3, prefix + "\x7f");
   bool more = scan.Step();
   auto held_code = [&] { return scan.Text(0).substr(prefix.size()); };
-  codes.ForEach([&](std::string_view code, uint32_t line, bool first) {
+  codes.ForEach([&](const PackedCode& packed, uint32_t line, bool first) {
+    const std::string code = packed.Text();
     for (; more && held_code() < code; more = scan.Step()) {
       longest = std::max(longest, held_code().size());
     }
@@ -802,7 +831,7 @@ Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& 
   for (const auto& [code, line] : unheld) {
     const size_t zeros = code.find_first_not_of('0');
     if (zeros == std::string_view::npos) continue;
-    const std::string_view digits = code.substr(zeros);
+    const std::string_view digits = std::string_view(code).substr(zeros);
     for (size_t width = digits.size(); width <= longest; ++width) {
       std::string other = std::string(width - digits.size(), '0').append(digits);
       if (other == code) continue;
@@ -842,7 +871,7 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   (void)has_header;
   RowValidator validator(path, header, node);
   KeyLines codes, numbers;
-  std::unordered_set<std::string> households;  // of the rows handed over
+  CodeSet households;  // of the rows handed over
   auto note_problems = [&](size_t from) {
     for (size_t i = from; i < v->problems.size(); ++i) {
       std::string& reasons = v->bad_lines[v->problems[i].line];
@@ -873,10 +902,9 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     size_t before = v->problems.size();
     bool valid = validator.Validate(rec, &row, &v->problems);
     // Repeats are found among every well-formed code, whatever else is wrong with its row.
-    if (!row.resident_code.empty() && ValidateRegisterCode(row.resident_code, "").ok()) {
-      codes.Add(row.resident_code, uint32_t(rec.line));
-    }
-    if (!row.my_number.empty()) numbers.Add(row.my_number, uint32_t(rec.line));
+    if (auto code = PackedCode::Of(row.resident_code)) codes.Add(*code, uint32_t(rec.line));
+    // (12 digits when there is one)
+    if (auto number = PackedCode::Of(row.my_number)) numbers.Add(*number, uint32_t(rec.line));
     if (valid) {
       if (!row.my_number.empty() && held) {
         // Already held by another resident on this node?
@@ -890,7 +918,9 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
           if (other) taken(uint32_t(rec.line), *other);
         }
       }
-      if (row.head) v->heads.Add(row.household_code, uint32_t(rec.line));
+      if (auto household = PackedCode::Of(row.household_code); household && row.head) {
+        v->heads.Add(*household, uint32_t(rec.line));
+      }
     }
     note_problems(before);
     if (v->problems.size() > before) v->found.store(true, std::memory_order_relaxed);
@@ -1116,7 +1146,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // A household is written from its 世帯主 row, or from its first row when it has none. While
   // pass 1 runs beside, those seen without a 世帯主 row so far wait (with their first row's
   // fields) for the end of the file.
-  std::unordered_set<std::string> households;             // of the rows prepared here
+  CodeSet households;                                     // of the rows prepared here
   std::map<std::string, std::string> households_waiting;  // code → fields (Row::household)
   // Lists the fields of a resident's CHANGES that both the register and a node changed (the
   // first few).

@@ -65,6 +65,42 @@ Status ValidateRegisterCode(std::string_view code, std::string_view what) {
   return Status::Ok();
 }
 
+namespace {
+constexpr size_t kMaxCodeChars = 20;
+constexpr char kCodeChars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+int CodeRank(char c) {  // 1..62 in ASCII order; 0 for any other character
+  if (c >= '0' && c <= '9') return c - '0' + 1;
+  if (c >= 'A' && c <= 'Z') return c - 'A' + 11;
+  if (c >= 'a' && c <= 'z') return c - 'a' + 37;
+  return 0;
+}
+}  // namespace
+
+// Character i takes bits 127 - 6i .. 122 - 6i of the 128 (hi, then lo); 0 after the last.
+std::optional<PackedCode> PackedCode::Of(std::string_view code) {
+  if (code.empty() || code.size() > kMaxCodeChars) return std::nullopt;
+  unsigned __int128 v = 0;
+  for (char c : code) {
+    const int rank = CodeRank(c);
+    if (rank == 0) return std::nullopt;
+    v = v << 6 | unsigned(rank);
+  }
+  v <<= 128 - 6 * code.size();
+  return PackedCode{uint64_t(v >> 64), uint64_t(v)};
+}
+
+std::string PackedCode::Text() const {
+  const unsigned __int128 v = (unsigned __int128)hi << 64 | lo;
+  std::string out;
+  for (size_t i = 0; i < kMaxCodeChars; ++i) {
+    unsigned rank = unsigned(v >> (122 - 6 * i)) & 63;
+    if (rank == 0) break;
+    out.push_back(kCodeChars[rank - 1]);
+  }
+  return out;
+}
+
 Status ValidateNodeId(std::string_view node_id) {
   auto dash = node_id.find('-');
   if (dash != 6) {

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+#include <vector>
+
 namespace bosai {
 namespace {
 
@@ -48,6 +52,41 @@ TEST(Ids, NodeIdsAndCodes) {
   EXPECT_FALSE(ValidateRegisterCode("", "resident code").ok());
   EXPECT_FALSE(ValidateRegisterCode("123456789012345678901", "resident code").ok());
   EXPECT_FALSE(ValidateRegisterCode("12-3", "resident code").ok());
+}
+
+// A packed code is exactly its text: the same text back, equal only when the texts are, and
+// in the texts' order, for exactly the texts ValidateRegisterCode accepts.
+TEST(Ids, PackedCodesKeepTheTextAndItsOrder) {
+  for (std::string code : {"0", "z", "A12345", "00000126301", "zzzzzzzzzzzzzzzzzzzz",
+                           "01234567890123456789", "983205673214"}) {
+    auto packed = PackedCode::Of(code);
+    ASSERT_TRUE(packed) << code;
+    EXPECT_EQ(packed->Text(), code);
+    EXPECT_TRUE(packed->hi != 0 || packed->lo != 0);
+  }
+  for (const std::string& bad : std::vector<std::string>{"", "123456789012345678901", "12-3", "ｱ",
+                                                         "a b", std::string(1, '\0')}) {
+    EXPECT_FALSE(PackedCode::Of(bad)) << bad;
+    EXPECT_FALSE(ValidateRegisterCode(bad, "code").ok()) << bad;
+  }
+  // Texts from a small alphabet with the edges of each range, so that prefixes and equal
+  // texts come often.
+  const std::string alphabet = "09AZaz5";
+  std::mt19937 rng(7);
+  auto random_code = [&] {
+    std::string s(1 + rng() % 20, ' ');
+    for (char& c : s) c = alphabet[rng() % alphabet.size()];
+    if (rng() % 4 == 0) s.resize(std::min<size_t>(s.size(), 1 + rng() % 3));
+    return s;
+  };
+  for (int i = 0; i < 20000; ++i) {
+    std::string a = random_code(), b = random_code();
+    auto pa = PackedCode::Of(a), pb = PackedCode::Of(b);
+    ASSERT_TRUE(pa && pb);
+    EXPECT_EQ(pa->Text(), a);
+    EXPECT_EQ(*pa == *pb, a == b) << a << " " << b;
+    EXPECT_EQ(*pa < *pb, a < b) << a << " " << b;
+  }
 }
 
 }  // namespace
