@@ -508,11 +508,12 @@ class RowValidator {
   int32_t today_;
 };
 
-// Register codes (or My Numbers) with the line each came from, 24 bytes a row for a million
-// rows; finds repeats after Sort().
+// Register codes (PackedCode, 24 bytes a row with its line) or My Numbers (their 12 digits as a
+// number, 16 bytes), with the line each came from; finds repeats after Sort().
+template <typename Code = PackedCode>
 class KeyLines {
  public:
-  void Add(const PackedCode& code, uint32_t line) { entries_.push_back({code, line}); }
+  void Add(const Code& code, uint32_t line) { entries_.push_back({code, line}); }
   void Sort() { std::sort(entries_.begin(), entries_.end()); }  // in place
   // (line of a repeat, line of the first occurrence)
   template <typename F>
@@ -535,11 +536,9 @@ class KeyLines {
   }
   // Whether `code` was added on a line for which keep(line) holds.
   template <typename Keep>
-  bool Contains(std::string_view code, Keep keep) const {
-    auto packed = PackedCode::Of(code);
-    if (!packed) return false;
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{*packed, 0});
-    for (; it != entries_.end() && it->code == *packed; ++it) {
+  bool Contains(const Code& code, Keep keep) const {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), Entry{code, 0});
+    for (; it != entries_.end() && it->code == code; ++it) {
       if (keep(it->line)) return true;
     }
     return false;
@@ -547,7 +546,7 @@ class KeyLines {
 
  private:
   struct Entry {
-    PackedCode code;
+    Code code;
     uint32_t line;
     auto operator<=>(const Entry&) const = default;
   };
@@ -724,7 +723,7 @@ struct Validation {
   uint64_t rows = 0;
   std::vector<Problem> problems;
   std::map<size_t, std::string> bad_lines;  // line → reasons
-  KeyLines heads;
+  KeyLines<PackedCode> heads;
 };
 
 // The resident other than KEY who holds, on this node (read through DB), the My Number whose
@@ -801,7 +800,7 @@ class HeldMyNumbers {
 // the held codes beside the file's sorted ones finds the codes not held; only those are looked
 // up again, padded or stripped. With HELD_LINES, the scan also notes (line, record) for each line
 // whose code is held, in the order of the codes.
-Status FindLostZeros(Node& node, Db& held, const KeyLines& codes, const Header& header,
+Status FindLostZeros(Node& node, Db& held, const KeyLines<PackedCode>& codes, const Header& header,
                      RowValidator& validator, Validation* v,
                      std::vector<std::pair<uint32_t, int64_t>>* held_lines = nullptr) {
   const std::string prefix = node.municipality() + ":";
@@ -870,7 +869,8 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
   (void)has_header;
   RowValidator validator(path, header, node);
-  KeyLines codes, numbers;
+  KeyLines<PackedCode> codes;
+  KeyLines<uint64_t> numbers;
   CodeSet households;  // of the rows handed over
   auto note_problems = [&](size_t from) {
     for (size_t i = from; i < v->problems.size(); ++i) {
@@ -903,8 +903,7 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     bool valid = validator.Validate(rec, &row, &v->problems);
     // Repeats are found among every well-formed code, whatever else is wrong with its row.
     if (auto code = PackedCode::Of(row.resident_code)) codes.Add(*code, uint32_t(rec.line));
-    // (12 digits when there is one)
-    if (auto number = PackedCode::Of(row.my_number)) numbers.Add(*number, uint32_t(rec.line));
+    if (!row.my_number.empty()) numbers.Add(std::stoull(row.my_number), uint32_t(rec.line));
     if (valid) {
       if (!row.my_number.empty() && held) {
         // Already held by another resident on this node?
@@ -949,7 +948,7 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
   std::vector<std::pair<uint32_t, uint32_t>> repeated_numbers;  // (line, first line)
   numbers.ForEachRepeat(
       [&](uint32_t line, uint32_t first) { repeated_numbers.emplace_back(line, first); });
-  numbers = KeyLines();
+  numbers = {};
   size_t before = v->problems.size();
   if (held) {
     std::vector<std::pair<uint32_t, int64_t>> held_lines;  // (line, record of its code)
@@ -1316,10 +1315,15 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
       } else if (row.first_in_household) {
         if (overlap) {
           households_waiting.emplace(row.household_code, std::move(row.household));
-        } else if (!validation.heads.Contains(row.household_code, [&](uint32_t line) {
-                     return !validation.bad_lines.count(line);  // a rejected 世帯主 writes nothing
-                   })) {
-          st = write_household(row.household_code, row.household, /*from_head=*/false);
+        } else {
+          // (A valid row's household code is a register code.)
+          auto household = PackedCode::Of(row.household_code).value_or(PackedCode{});
+          auto head_written = [&](uint32_t line) {
+            return !validation.bad_lines.count(line);  // a rejected 世帯主 writes nothing
+          };
+          if (!validation.heads.Contains(household, head_written)) {
+            st = write_household(row.household_code, row.household, /*from_head=*/false);
+          }
         }
       }
     }
