@@ -16,6 +16,7 @@
 #include "node/dates.h"
 #include "node/records.h"
 #include "node/text.h"
+#include "storage/ids.h"
 
 namespace {
 
@@ -96,6 +97,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (date.ok()) {
     auto again = ParseDate(FormatDate(*date));  // what it prints, it reads back the same
     if (!again.ok() || *again != *date) __builtin_trap();
+  }
+  // A register code packs exactly when it is valid, and packs to its own text; of two codes
+  // (the input's halves), the packed order is the texts'.
+  auto packed = bosai::PackedCode::Of(input);
+  if (packed.has_value() != bosai::ValidateRegisterCode(input, "code").ok()) __builtin_trap();
+  if (packed && packed->Text() != input) __builtin_trap();
+  {
+    auto a = bosai::PackedCode::Of(input.substr(0, size / 2));
+    auto b = bosai::PackedCode::Of(input.substr(size / 2));
+    if (a && b && (*a < *b) != (input.substr(0, size / 2) < input.substr(size / 2))) {
+      __builtin_trap();
+    }
   }
   if (IsValidUtf8(input)) {
     (void)Nfc(input);
