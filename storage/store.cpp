@@ -2521,6 +2521,9 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
         "a first sync is bootstrapping this node: its records appear when it has caught up");
     return report;
   }
+  // What follows reads each block and record once or twice, in scans: a large page cache would
+  // keep them for nothing (here and in the replay).
+  SmallCache small_cache(*db_);
   {
     BOSAI_ASSIGN_OR_RETURN(Stmt s, db_->PrepareOnce("SELECT count(*) FROM records"));
     s.Step();
@@ -2550,6 +2553,7 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
   opts.clock = options_.clock;
   opts.bootstrap_pass_bytes = kDoctorPassBytes;
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Store> replay, Store::Open(scratch_path, opts));
+  auto replay_cache = std::make_unique<SmallCache>(replay->db());
   BOSAI_RETURN_IF_ERROR(replay->db().Exec("PRAGMA synchronous=OFF"));
   BOSAI_ASSIGN_OR_RETURN(bool bootstrapping, replay->BeginBootstrap());
   if (!bootstrapping) {
@@ -2614,10 +2618,11 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
     report.problems.push_back(
         "materialized state differs from a replay of the op-log (state hash mismatch)");
   }
+  replay_cache.reset();
+  replay.reset();  // its memory and its files are not needed for the rest
+  remove_scratch();
   step(kDoctorHashed, "checking the record index");
   BOSAI_RETURN_IF_ERROR(CheckRecordIndex(report));
-  replay.reset();
-  remove_scratch();
   step(1, "done");
   return report;
 }
