@@ -1394,6 +1394,7 @@ Result<bool> Store::BeginBootstrap() {
     UnlockBootstrap();
     return st;
   }
+  if (!bootstrap_cache_) bootstrap_cache_ = std::make_unique<SmallCache>(*db_);
   return true;
 }
 
@@ -1435,6 +1436,7 @@ Status Store::FinishBootstrap() {
   BOSAI_RETURN_IF_ERROR(st);
   BOSAI_RETURN_IF_ERROR(db_->Exec("DELETE FROM meta WHERE k = 'bootstrap'"));
   bootstrapping_ = false;
+  bootstrap_cache_.reset();
   return Status::Ok();
 }
 

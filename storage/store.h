@@ -515,6 +515,8 @@ class Store {
   // During a bulk import or a bootstrap: the index entries of the records written.
   std::unique_ptr<IndexBuilder> index_builder_;
   std::unique_ptr<SmallCache> bulk_cache_;
+  // From BeginBootstrap to its end: the blocks it stores are not read again until the build.
+  std::unique_ptr<SmallCache> bootstrap_cache_;
   static constexpr size_t kBulkRowsPerFlush = 1024;
   // A bulk write's new records, inserted many per statement (InsertRecords); their row ids are
   // given here, from bulk_next_id_.
