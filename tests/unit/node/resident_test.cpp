@@ -929,6 +929,37 @@ TEST_F(ResidentTest, AnySubsetOfTheSameRegisterChangesNothing) {
   EXPECT_EQ(HeadProblems(*node_), "");
 }
 
+// The scan of every household (doctor, conflicts list) finds none wrong in a register of
+// thousands of households, and then exactly the ones a register left without a 世帯主, whichever
+// they are in the order the scan met them.
+TEST_F(ResidentTest, AmongThousandsOfHouseholdsTheOnesLeftWithoutAHeadAreFound) {
+  const std::string path = Generated(5000, 13);
+  ASSERT_EQ(Import(path).imported, 5000u);
+  ASSERT_EQ(HeadProblems(*node_), "");
+  std::ifstream in(path);
+  std::string header, line;
+  std::getline(in, header);
+  std::vector<std::vector<std::string>> heads;  // the rows of the 世帯主, in file order
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (f.size() > 7 && f[7] == "世帯主") heads.push_back(f);
+  }
+  ASSERT_GT(heads.size(), 2000u);  // more households than the first tally's slots
+  std::string text = header + "\n";
+  std::vector<std::string> expected;
+  for (size_t i : {size_t(0), heads.size() / 2, heads.size() - 1}) {
+    std::vector<std::string> f = heads[i];
+    f[7] = "子";
+    text += fmt::format("{}\n", fmt::join(f, ","));
+    expected.push_back(fmt::format("042021:{} [] named 042021:{}", f[2], f[1]));
+  }
+  ASSERT_EQ(Import(Write("demoted.csv", text)).imported, 3u);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(HeadProblems(*node_), fmt::format("{}", fmt::join(expected, "\n")));
+}
+
 // What a node holds, exported and read back into it, changes nothing, whatever clerks edited
 // before: addresses, phones, My Numbers, who died or moved out, who is 世帯主.
 TEST_F(ResidentTest, AnExportReadBackAfterEditsChangesNothing) {
