@@ -23,6 +23,7 @@
 #include "node/text.h"
 #include "storage/db.h"
 #include "storage/fields.h"
+#include "storage/flat_map.h"
 #include "storage/ids.h"
 
 namespace bosai::node {
@@ -261,36 +262,18 @@ class CodeSet {
   bool insert(std::string_view code) {
     auto packed = PackedCode::Of(code);
     if (!packed) throw std::invalid_argument("CodeSet: not a register code");
-    if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
-    return Place(*packed);
+    auto [slot, found] = table_.Insert(
+        Hash(*packed), [&](const PackedCode& c) { return c == *packed; }, Hash);
+    *slot = *packed;
+    return !found;
   }
 
  private:
-  bool Place(const PackedCode& code) {  // open addressing; an empty slot is all zeros
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = Slot(code, mask);; i = (i + 1) & mask) {
-      if (slots_[i] == code) return false;
-      if (slots_[i] == PackedCode{}) {
-        slots_[i] = code;
-        ++size_;
-        return true;
-      }
-    }
-  }
-  static size_t Slot(const PackedCode& c, size_t mask) {
+  static size_t Hash(const PackedCode& c) {
     uint64_t h = (c.hi ^ (c.lo * 0x9E3779B97F4A7C15u)) * 0xBF58476D1CE4E5B9u;
-    return size_t(h ^ (h >> 31)) & mask;
+    return size_t(h ^ (h >> 31));
   }
-  void Grow() {
-    std::vector<PackedCode> old = std::exchange(slots_, {});
-    slots_.resize(old.empty() ? 1024 : old.size() * 2);
-    size_ = 0;
-    for (const PackedCode& c : old) {
-      if (c != PackedCode{}) Place(c);
-    }
-  }
-  std::vector<PackedCode> slots_;
-  size_t size_ = 0;
+  ProbedTable<PackedCode> table_;  // a code is never all zeros
 };
 
 struct Row {
@@ -1854,18 +1837,21 @@ nlohmann::json HouseholdHeadJson(const HouseholdHeadProblem& p) {
 class HeadTally {
  public:
   struct Household {
-    uint32_t key_off = 0, key_len = 0;
+    uint32_t key_off = 0, key_len = 0;  // key_len 0: an empty slot
     uint32_t head_off = 0, head_len = 0;
     uint32_t heads = 0;
     bool seen = false;  // its record was read
+    bool operator==(const Household&) const = default;
   };
 
   // Notes a resident who lives in HOUSEHOLD, its 世帯主 when HEAD is given.
   void Add(std::string_view household, std::optional<std::string_view> head) {
-    Household* h = Find(household);
-    if (!h) {
-      if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
-      h = &Place(household);
+    auto [h, found] = table_.Insert(
+        Hash(household), [&](const Household& s) { return Key(s) == household; },
+        [this](const Household& s) { return Hash(Key(s)); });
+    if (!found) {
+      h->key_off = Append(household);
+      h->key_len = uint32_t(household.size());
     }
     if (!head) return;
     if (h->heads++ == 0) {
@@ -1876,12 +1862,7 @@ class HeadTally {
     }
   }
   Household* Find(std::string_view household) {
-    if (slots_.empty()) return nullptr;
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = std::hash<std::string_view>()(household) & mask;; i = (i + 1) & mask) {
-      if (slots_[i].key_len == 0) return nullptr;
-      if (Key(slots_[i]) == household) return &slots_[i];
-    }
+    return table_.Find(Hash(household), [&](const Household& s) { return Key(s) == household; });
   }
   std::string_view Key(const Household& h) const {
     return std::string_view(arena_).substr(h.key_off, h.key_len);
@@ -1900,38 +1881,18 @@ class HeadTally {
     if (h.heads != 1) return std::nullopt;
     return std::string_view(arena_).substr(h.head_off, h.head_len);
   }
-  std::vector<Household>& slots() { return slots_; }  // an empty one has key_len 0
+  std::vector<Household>& slots() { return table_.slots(); }  // an empty one has key_len 0
 
  private:
+  static size_t Hash(std::string_view key) { return std::hash<std::string_view>()(key); }
   uint32_t Append(std::string_view text) {
     if (arena_.size() + text.size() > UINT32_MAX) throw std::length_error("HeadTally: arena");
     const auto off = uint32_t(arena_.size());
     arena_.append(text);
     return off;
   }
-  Household& Place(std::string_view household) {  // not yet present, non-empty
-    const size_t mask = slots_.size() - 1;
-    size_t i = std::hash<std::string_view>()(household) & mask;
-    while (slots_[i].key_len != 0) i = (i + 1) & mask;
-    slots_[i].key_off = Append(household);
-    slots_[i].key_len = uint32_t(household.size());
-    ++size_;
-    return slots_[i];
-  }
-  void Grow() {
-    std::vector<Household> old = std::exchange(slots_, {});
-    slots_.resize(old.empty() ? 1024 : old.size() * 2);
-    const size_t mask = slots_.size() - 1;
-    for (const Household& h : old) {
-      if (h.key_len == 0) continue;
-      size_t i = std::hash<std::string_view>()(Key(h)) & mask;
-      while (slots_[i].key_len != 0) i = (i + 1) & mask;
-      slots_[i] = h;
-    }
-  }
 
-  std::vector<Household> slots_;
-  size_t size_ = 0;
+  ProbedTable<Household> table_;
   std::string arena_;
   std::multimap<std::string, std::string> more_heads_;  // household → its second 世帯主 and on
 };

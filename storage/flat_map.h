@@ -1,9 +1,11 @@
-// A map kept as a vector sorted by key: the few fields of a record, looked up by field number.
-// For a handful of entries it allocates once instead of once per entry, and its entries sit
-// together in memory; a bootstrap or a first import builds and frees millions of them.
+// Containers for many small entries. FlatMap: a map kept as a vector sorted by key: the few fields
+// of a record, looked up by field number. For a handful of entries it allocates once instead of
+// once per entry, and its entries sit together in memory; a bootstrap or a first import builds and
+// frees millions of them.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <initializer_list>
 #include <tuple>
 #include <utility>
@@ -77,6 +79,54 @@ class FlatMap {
   }
 
   std::vector<value_type> items_;
+};
+
+// A hash table in one vector of slots, probed linearly, for millions of small entries (an
+// import's households, a scan's tallies): no node or pointer per entry. A slot equal to Slot{}
+// is empty, so a stored slot must differ from it. The caller hashes keys and matches them
+// against slots; `slot_hash` gives the same hash for a stored slot when the table grows.
+template <class Slot>
+class ProbedTable {
+ public:
+  // The slot MATCHES accepts among those of HASH, or else the empty slot where it goes (room
+  // made first), which the caller fills at once: (slot, whether it was found).
+  template <class Matches, class SlotHash>
+  std::pair<Slot*, bool> Insert(size_t hash, Matches matches, SlotHash slot_hash) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) Grow(slot_hash);
+    Slot* slot = Probe(hash, matches);
+    const bool found = !(*slot == Slot{});
+    if (!found) ++size_;
+    return {slot, found};
+  }
+  // The slot MATCHES accepts among those of HASH, or null.
+  template <class Matches>
+  Slot* Find(size_t hash, Matches matches) {
+    if (slots_.empty()) return nullptr;
+    Slot* slot = Probe(hash, matches);
+    return *slot == Slot{} ? nullptr : slot;
+  }
+  std::vector<Slot>& slots() { return slots_; }  // empty ones among them
+  size_t size() const { return size_; }
+
+ private:
+  template <class Matches>
+  Slot* Probe(size_t hash, Matches matches) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == Slot{} || matches(slots_[i])) return &slots_[i];
+    }
+  }
+  template <class SlotHash>
+  void Grow(SlotHash slot_hash) {
+    std::vector<Slot> old = std::exchange(slots_, {});
+    slots_.resize(old.empty() ? 1024 : old.size() * 2);
+    for (const Slot& s : old) {
+      if (!(s == Slot{})) *Probe(slot_hash(s), [](const Slot&) { return false; }) = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
 };
 
 }  // namespace bosai

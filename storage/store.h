@@ -149,8 +149,9 @@ class Store {
   Status SetMeta(std::string_view key, std::string_view value);
 
   // While it lives, the page cache of DB (the store's connection, db()) is made small: for a
-  // long write that reads each record once, in order or not (a bulk write, a bootstrap's build,
-  // a re-import), whose pages a large cache would keep for nothing.
+  // long write or scan that reads each record once, in order or not (a bulk write, a bootstrap,
+  // a re-import, doctor, the scan of every household), whose pages a large cache would keep for
+  // nothing.
   class SmallCache {
    public:
     explicit SmallCache(Db& db);

@@ -1,4 +1,5 @@
-// Record bodies split into fields and joined back, and the flat map that holds them.
+// Record bodies split into fields and joined back, the flat map that holds them, and the
+// probed table of many small entries.
 #include "storage/fields.h"
 
 #include <gtest/gtest.h>
@@ -26,6 +27,41 @@ TEST(FlatMap, KeepsKeysSortedWhateverTheOrderOfInsertion) {
   EXPECT_EQ(m.size(), 2u);
   FlatMap<uint32_t, std::string> same{{11, "k"}, {5, "e"}, {5, "ignored"}};
   EXPECT_EQ(m, same);
+}
+
+// Through several growths and with hashes that collide (a few buckets for thousands of keys),
+// every key inserted is found in its own slot, once, and no other key is.
+TEST(ProbedTable, FindsEachKeyInsertedAndNoOther) {
+  struct Slot {
+    uint64_t key = 0;  // 0: empty
+    uint32_t count = 0;
+    bool operator==(const Slot&) const = default;
+  };
+  ProbedTable<Slot> table;
+  auto hash = [](uint64_t key) { return size_t(key % 7); };  // many collisions
+  auto slot_hash = [&](const Slot& s) { return hash(s.key); };
+  for (uint64_t round = 0; round < 2; ++round) {
+    for (uint64_t key = 1; key <= 5000; ++key) {
+      auto [slot, found] = table.Insert(
+          hash(key), [&](const Slot& s) { return s.key == key; }, slot_hash);
+      EXPECT_EQ(found, round == 1) << key;
+      slot->key = key;
+      ++slot->count;
+    }
+  }
+  EXPECT_EQ(table.size(), 5000u);
+  for (uint64_t key = 1; key <= 5001; ++key) {
+    Slot* slot = table.Find(hash(key), [&](const Slot& s) { return s.key == key; });
+    if (key == 5001) {
+      EXPECT_EQ(slot, nullptr);
+    } else {
+      ASSERT_NE(slot, nullptr) << key;
+      EXPECT_EQ(slot->key, key);
+      EXPECT_EQ(slot->count, 2u);
+    }
+  }
+  ProbedTable<Slot> empty;
+  EXPECT_EQ(empty.Find(1, [](const Slot&) { return true; }), nullptr);
 }
 
 TEST(Fields, SplitAndJoinRoundTripUnknownAndRepeatedFields) {
