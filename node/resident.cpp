@@ -1401,8 +1401,7 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
     if (!IsKanaText(*q.kana))
       return Status::Invalid(fmt::format("--kana \"{}\" is not kana", *q.kana));
     // A store indexed before the compact form, opened to read only, holds the search form.
-    BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed,
-                           node.store().GetMetaNumber("indexer_version"));
+    BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed, node.store().IndexedBy());
     if (indexed >= kCompactKanaIndexerVersion) k = KanaIndexForm(k);
     walk = IndexKind::kText;
     where.push_back("i.value >= ? AND i.value < ?");

@@ -18,6 +18,17 @@ namespace {
 
 constexpr int kSchemaVersion = 7;
 
+// The meta key of the indexer version that made record_index (Store::IndexedBy).
+constexpr std::string_view kIndexedByMeta = "indexer_version";
+
+// TEXT as a decimal number (digits only), if it is one.
+std::optional<uint64_t> DecimalNumber(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
@@ -310,12 +321,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
 
 Status Store::RefreshIndex() {
   if (!options_.indexer) return Status::Ok();
-  const std::string version = std::to_string(options_.indexer_version);
-  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held, GetMeta("indexer_version"));
+  const uint64_t version = options_.indexer_version;
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> held, IndexedBy());
   if (held == version) return Status::Ok();
   Transaction txn(*db_);
   BOSAI_RETURN_IF_ERROR(txn.Begin());
-  BOSAI_ASSIGN_OR_RETURN(held, GetMeta("indexer_version"));  // another process may have done it
+  BOSAI_ASSIGN_OR_RETURN(held, IndexedBy());  // another process may have done it
   if (held == version) return Status::Ok();
   BOSAI_ASSIGN_OR_RETURN(Stmt has_records, db_->PrepareOnce("SELECT 1 FROM records LIMIT 1"));
   const bool any = has_records.Step();
@@ -346,7 +357,7 @@ Status Store::RefreshIndex() {
     }
     BOSAI_RETURN_IF_ERROR(builder.Finish(*db_));
   }
-  BOSAI_RETURN_IF_ERROR(SetMeta("indexer_version", version));
+  BOSAI_RETURN_IF_ERROR(SetMeta(kIndexedByMeta, std::to_string(version)));
   return txn.Commit();
 }
 
@@ -451,13 +462,17 @@ Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
 Result<std::optional<uint64_t>> Store::GetMetaNumber(std::string_view key) {
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(key));
   if (!text) return std::optional<uint64_t>();
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || end != text->data() + text->size() || text->empty()) {
+  std::optional<uint64_t> v = DecimalNumber(*text);
+  if (!v) {
     return Status::Corruption(
         fmt::format("{}: meta {} is damaged: \"{}\" is not a number", path_, key, *text));
   }
-  return std::optional<uint64_t>(v);
+  return v;
+}
+
+Result<std::optional<uint64_t>> Store::IndexedBy() {
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(kIndexedByMeta));
+  return text ? DecimalNumber(*text) : std::nullopt;
 }
 
 Status Store::SetMeta(std::string_view key, std::string_view value) {
@@ -2348,15 +2363,14 @@ std::string_view DigestRow(int64_t a, std::optional<std::string_view> text, int6
 Status Store::CheckRecordIndex(DoctorReport& report) {
   // An index made by another indexer (a store of an older bosai opened to read only) differs
   // from what this one would make, by design: it is made again when next opened to write.
-  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> indexed_by, GetMeta("indexer_version"));
-  const bool check_index =
-      !options_.indexer || indexed_by == std::to_string(options_.indexer_version);
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed_by, IndexedBy());
+  const bool check_index = !options_.indexer || indexed_by == options_.indexer_version;
   if (!check_index) {
     report.warnings.push_back(fmt::format(
         "the search index was made by another version of bosai (indexer {}, this one's {}): "
         "not checked; searches read it as it is until the data dir is next opened to write, "
         "which makes it again",
-        indexed_by.value_or("unknown"), options_.indexer_version));
+        indexed_by ? std::to_string(*indexed_by) : "unknown", options_.indexer_version));
   }
   const MultisetDigest::Key key = MultisetDigest::NewKey();
   MultisetDigest expected_entries(key), held_entries(key), expected_keys(key), held_keys(key);

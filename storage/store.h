@@ -147,6 +147,10 @@ class Store {
   // A meta value written as a decimal number; a value that is not one is an error naming it.
   Result<std::optional<uint64_t>> GetMetaNumber(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);
+  // The version of the indexer that made record_index (meta "indexer_version"); none when the
+  // store records none or a damaged one. A store opened to write makes its index again when this
+  // differs from its own indexer's (Options::indexer_version).
+  Result<std::optional<uint64_t>> IndexedBy();
 
   // While it lives, the page cache of DB (the store's connection, db()) is made small: for a
   // long write or scan that reads each record once, in order or not (a bulk write, a bootstrap,

@@ -658,6 +658,30 @@ TEST(Store, AnIndexMadeByOlderRulesIsMadeAgainWhenTheStoreIsOpenedToWrite) {
                 "record_index: 1 entries no record gives"}));
   EXPECT_TRUE(report->warnings.empty()) << report->warnings[0];
   s.reset();
+  // A version that is not a number names no indexer: read only, doctor says the index is not
+  // checked; opened to write, the index is made again and the version written as a number.
+  {
+    auto w = open(2, false);
+    ASSERT_TRUE(w->db().Exec("UPDATE meta SET v = '2x' WHERE k = 'indexer_version'").ok());
+  }
+  {
+    auto r = open(2, true);
+    EXPECT_EQ(*r->IndexedBy(), std::nullopt);
+    auto unknown = r->Doctor((dir / "scratch.db").string());
+    ASSERT_TRUE(unknown.ok()) << unknown.status().message();
+    ASSERT_EQ(unknown->warnings.size(), 1u);
+    EXPECT_NE(unknown->warnings[0].find("(indexer unknown, this one's 2)"), std::string::npos)
+        << unknown->warnings[0];
+  }
+  calls = 0;
+  s = open(2, false);
+  EXPECT_EQ(calls, 3) << "each record indexed again";
+  EXPECT_EQ(*s->IndexedBy(), std::optional<uint64_t>(2));
+  report = s->Doctor((dir / "scratch.db").string());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
+  EXPECT_TRUE(report->warnings.empty()) << report->warnings[0];
+  s.reset();
   std::filesystem::remove_all(dir);
 }
 
