@@ -21,9 +21,10 @@ void RegisterGen(CLI::App& app, Globals& g) {
   res->add_option("--municipality", opts->municipality, "6-digit municipality code")->required();
   res->add_option("--count", opts->count, "Number of residents")
       ->required()
-      ->check(CLI::Range(uint64_t(1), node::kMaxGenCount));
+      ->check(WholeNumber(1, node::kMaxGenCount));
   res->add_option("--seed", opts->seed, "Seed: the same seed gives the same file")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(WholeNumber(0, UINT64_MAX));
   res->add_option("--out", *out, "Output file (default: stdout)");
   res->callback([&g, opts, out] {
     // Before the file is opened: a bad option leaves an existing file as it was.

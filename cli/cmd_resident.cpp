@@ -228,7 +228,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
       "who moved out or died");
   search->add_option("--limit", q->limit, "At most this many results")
       ->capture_default_str()
-      ->check(CLI::Range(1u, node::kMaxSearchLimit));
+      ->check(WholeNumber(1, node::kMaxSearchLimit));
   search->callback([&g, q, kana, name, birth, mn, household] {
     if (kana->empty() && name->empty() && birth->empty() && mn->empty() && household->empty()) {
       BadUsage("give at least one of --kana, --name, --birth, --my-number, --household");

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <iostream>
 
 #include "node/records.h"
@@ -83,6 +84,23 @@ void SayHeadless(const std::vector<std::string>& households) {
         "--household {0} lists them; bosai resident edit ID --set relationship=世帯主)\n",
         h);
   }
+}
+
+CLI::Validator WholeNumber(uint64_t lo, uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) {
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (text.empty() || end != text.data() + text.size() ||
+            (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+          return fmt::format("\"{}\" is not a whole number", text);
+        }
+        if (ec == std::errc::result_out_of_range || v < lo || v > hi) {
+          return fmt::format("{} is not from {} to {}", text, lo, hi);
+        }
+        return std::string();
+      },
+      fmt::format("{}..{}", lo, hi));
 }
 
 std::string Counted(uint64_t n, std::string_view noun) {

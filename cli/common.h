@@ -53,6 +53,11 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);
 // still lives, that it needs one and how to give it one.
 void SayHeadless(const std::vector<std::string>& households);
 
+// The check of an option that takes a whole number from LO to HI: its error says which of the two
+// a value is not ("abc" is not a whole number; 0 is not from 1 to 10000), where CLI11's own range
+// check calls both out of range.
+CLI::Validator WholeNumber(uint64_t lo, uint64_t hi);
+
 // "1 row", "2 rows": N and NOUN, in the plural unless N is 1.
 std::string Counted(uint64_t n, std::string_view noun);
 

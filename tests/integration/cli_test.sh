@@ -34,8 +34,11 @@ usage_error "a missing argument" 'bosai: id is required; see bosai resident show
 usage_error "an option without its value" \
   'bosai: --kana: 1 required TEXT missing; see bosai resident search --help' resident search --kana
 usage_error "a value that is not a number" \
-  'bosai: --limit: Value many not in range 1 to 10000; see bosai resident search --help' \
+  'bosai: --limit: "many" is not a whole number; see bosai resident search --help' \
   resident search --kana ア --limit many
+usage_error "a value that is not a whole number" \
+  'bosai: --limit: "2.5" is not a whole number; see bosai resident search --help' \
+  resident search --kana ア --limit 2.5
 usage_error "an unknown option" \
   'bosai: The following argument was not expected: --frob; see bosai state hash --help' \
   state hash --frob
@@ -45,7 +48,7 @@ usage_error "a search without a criterion" \
   'bosai: give at least one of --kana, --name, --birth, --my-number, --household; see bosai resident search --help' \
   resident search --limit 5
 usage_error "a limit out of range" \
-  'bosai: --limit: Value 0 not in range 1 to 10000; see bosai resident search --help' \
+  'bosai: --limit: 0 is not from 1 to 10000; see bosai resident search --help' \
   resident search --kana ア --limit 0
 usage_error "a resolution that keeps nothing" \
   'bosai: give --keep shown|other or --value V; see bosai conflicts resolve --help' \
@@ -66,8 +69,11 @@ usage_error "init without a municipality" \
 # was.
 echo "kept" > kept.csv
 usage_error "a count out of range" \
-  'bosai: --count: Value 0 not in range 1 to 50000000; see bosai gen residents --help' \
+  'bosai: --count: 0 is not from 1 to 50000000; see bosai gen residents --help' \
   gen residents --municipality 042021 --count 0 --out kept.csv
+usage_error "a seed that is not a number" \
+  'bosai: --seed: "-1" is not a whole number; see bosai gen residents --help' \
+  gen residents --municipality 042021 --count 5 --seed -1 --out kept.csv
 rc=0
 "$BOSAI" gen residents --municipality 042020 --count 5 --out kept.csv 2> err.txt || rc=$?
 expect_eq "$rc/$(cat err.txt)" \
