@@ -21,14 +21,6 @@ constexpr int kSchemaVersion = 7;
 // The meta key of the indexer version that made record_index (Store::IndexedBy).
 constexpr std::string_view kIndexedByMeta = "indexer_version";
 
-// TEXT as a decimal number (digits only), if it is one.
-std::optional<uint64_t> DecimalNumber(std::string_view text) {
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return v;
-}
-
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
@@ -321,13 +313,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Options opti
 
 Status Store::RefreshIndex() {
   if (!options_.indexer) return Status::Ok();
-  const uint64_t version = options_.indexer_version;
-  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> held, IndexedBy());
-  if (held == version) return Status::Ok();
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> held, IndexedByIfIntact());
+  if (held == options_.indexer_version) return Status::Ok();
   Transaction txn(*db_);
   BOSAI_RETURN_IF_ERROR(txn.Begin());
-  BOSAI_ASSIGN_OR_RETURN(held, IndexedBy());  // another process may have done it
-  if (held == version) return Status::Ok();
+  BOSAI_ASSIGN_OR_RETURN(held, IndexedByIfIntact());
+  if (held == options_.indexer_version) return Status::Ok();  // another process has made it
   BOSAI_ASSIGN_OR_RETURN(Stmt has_records, db_->PrepareOnce("SELECT 1 FROM records LIMIT 1"));
   const bool any = has_records.Step();
   BOSAI_RETURN_IF_ERROR(has_records.status());
@@ -357,7 +348,7 @@ Status Store::RefreshIndex() {
     }
     BOSAI_RETURN_IF_ERROR(builder.Finish(*db_));
   }
-  BOSAI_RETURN_IF_ERROR(SetMeta(kIndexedByMeta, std::to_string(version)));
+  BOSAI_RETURN_IF_ERROR(SetMeta(kIndexedByMeta, std::to_string(options_.indexer_version)));
   return txn.Commit();
 }
 
@@ -462,17 +453,24 @@ Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
 Result<std::optional<uint64_t>> Store::GetMetaNumber(std::string_view key) {
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(key));
   if (!text) return std::optional<uint64_t>();
-  std::optional<uint64_t> v = DecimalNumber(*text);
-  if (!v) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || text->empty()) {
     return Status::Corruption(
         fmt::format("{}: meta {} is damaged: \"{}\" is not a number", path_, key, *text));
   }
-  return v;
+  return std::optional<uint64_t>(v);
 }
 
-Result<std::optional<uint64_t>> Store::IndexedBy() {
-  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(kIndexedByMeta));
-  return text ? DecimalNumber(*text) : std::nullopt;
+Result<std::optional<uint64_t>> Store::IndexedBy() { return GetMetaNumber(kIndexedByMeta); }
+
+Result<std::optional<uint64_t>> Store::IndexedByIfIntact() {
+  Result<std::optional<uint64_t>> held = IndexedBy();
+  if (!held.ok() && held.status().code() == Status::Code::kCorruption &&
+      !held.status().damaged_file()) {
+    return std::optional<uint64_t>();  // a damaged value names no indexer
+  }
+  return held;
 }
 
 Status Store::SetMeta(std::string_view key, std::string_view value) {
@@ -2363,7 +2361,7 @@ std::string_view DigestRow(int64_t a, std::optional<std::string_view> text, int6
 Status Store::CheckRecordIndex(DoctorReport& report) {
   // An index made by another indexer (a store of an older bosai opened to read only) differs
   // from what this one would make, by design: it is made again when next opened to write.
-  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed_by, IndexedBy());
+  BOSAI_ASSIGN_OR_RETURN(std::optional<uint64_t> indexed_by, IndexedByIfIntact());
   const bool check_index = !options_.indexer || indexed_by == options_.indexer_version;
   if (!check_index) {
     report.warnings.push_back(fmt::format(

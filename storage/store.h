@@ -147,9 +147,9 @@ class Store {
   // A meta value written as a decimal number; a value that is not one is an error naming it.
   Result<std::optional<uint64_t>> GetMetaNumber(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);
-  // The version of the indexer that made record_index (meta "indexer_version"); none when the
-  // store records none or a damaged one. A store opened to write makes its index again when this
-  // differs from its own indexer's (Options::indexer_version).
+  // The version of the indexer that made record_index (meta "indexer_version"), if recorded; a
+  // damaged value is an error that names it. A store opened to write makes its index again when
+  // this is not its own indexer's (Options::indexer_version), damaged included.
   Result<std::optional<uint64_t>> IndexedBy();
 
   // While it lives, the page cache of DB (the store's connection, db()) is made small: for a
@@ -477,6 +477,8 @@ class Store {
   // Makes record_index and the folded names of records again from the records' bodies when the
   // store's were made by another indexer_version (meta "indexer_version"), in one transaction.
   Status RefreshIndex();
+  // IndexedBy, with none for a damaged value: such an index is made again, as another indexer's.
+  Result<std::optional<uint64_t>> IndexedByIfIntact();
   // When CheckRecordIndex finds that record_keys or record_index differ from what the records
   // give: what is missing and what is stray.
   Status FindKeyDifferences(DoctorReport& report);

@@ -658,15 +658,20 @@ TEST(Store, AnIndexMadeByOlderRulesIsMadeAgainWhenTheStoreIsOpenedToWrite) {
                 "record_index: 1 entries no record gives"}));
   EXPECT_TRUE(report->warnings.empty()) << report->warnings[0];
   s.reset();
-  // A version that is not a number names no indexer: read only, doctor says the index is not
-  // checked; opened to write, the index is made again and the version written as a number.
+  // A version that is not a number names no indexer: read only, reading it is an error that names
+  // it, and doctor says the index is not checked; opened to write, the index is made again and the
+  // version written as a number.
   {
     auto w = open(2, false);
     ASSERT_TRUE(w->db().Exec("UPDATE meta SET v = '2x' WHERE k = 'indexer_version'").ok());
   }
   {
     auto r = open(2, true);
-    EXPECT_EQ(*r->IndexedBy(), std::nullopt);
+    auto damaged = r->IndexedBy();
+    ASSERT_FALSE(damaged.ok());
+    EXPECT_NE(damaged.status().message().find("meta indexer_version is damaged: \"2x\""),
+              std::string::npos)
+        << damaged.status().message();
     auto unknown = r->Doctor((dir / "scratch.db").string());
     ASSERT_TRUE(unknown.ok()) << unknown.status().message();
     ASSERT_EQ(unknown->warnings.size(), 1u);
