@@ -21,6 +21,14 @@ constexpr int kSchemaVersion = 7;
 // The meta key of the indexer version that made record_index (Store::IndexedBy).
 constexpr std::string_view kIndexedByMeta = "indexer_version";
 
+// TEXT as a decimal number (digits only), if it is one.
+std::optional<uint64_t> DecimalNumber(std::string_view text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
 // Schema version 1. Later versions append migrations; a released one is never edited.
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
@@ -453,24 +461,19 @@ Result<std::optional<std::string>> Store::GetMeta(std::string_view key) {
 Result<std::optional<uint64_t>> Store::GetMetaNumber(std::string_view key) {
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(key));
   if (!text) return std::optional<uint64_t>();
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
-  if (ec != std::errc() || end != text->data() + text->size() || text->empty()) {
+  std::optional<uint64_t> v = DecimalNumber(*text);
+  if (!v) {
     return Status::Corruption(
         fmt::format("{}: meta {} is damaged: \"{}\" is not a number", path_, key, *text));
   }
-  return std::optional<uint64_t>(v);
+  return v;
 }
 
 Result<std::optional<uint64_t>> Store::IndexedBy() { return GetMetaNumber(kIndexedByMeta); }
 
 Result<std::optional<uint64_t>> Store::IndexedByIfIntact() {
-  Result<std::optional<uint64_t>> held = IndexedBy();
-  if (!held.ok() && held.status().code() == Status::Code::kCorruption &&
-      !held.status().damaged_file()) {
-    return std::optional<uint64_t>();  // a damaged value names no indexer
-  }
-  return held;
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> text, GetMeta(kIndexedByMeta));
+  return text ? DecimalNumber(*text) : std::nullopt;  // a damaged value names no indexer
 }
 
 Status Store::SetMeta(std::string_view key, std::string_view value) {
