@@ -63,15 +63,22 @@ int32_t SpreadsheetSerialDate(int serial) {
   return int32_t(year * 10000 + month * 100 + day);
 }
 
-}  // namespace
-
-bool IsValidDate(int year, int month, int day) {
-  if (year < 1800 || year > 9999 || month < 1 || month > 12 || day < 1) return false;
+// Why YEAR-MONTH-DAY is no date bosai holds, or an empty string when it is one.
+std::string DateProblem(int year, int month, int day) {
+  if (year < 1800 || year > 9999) return fmt::format("year {} is not within 1800-9999", year);
+  if (month < 1 || month > 12) return fmt::format("no month {}", month);
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   int max = kDays[month - 1] + (month == 2 && leap ? 1 : 0);
-  return day <= max;
+  if (day < 1 || day > max) {
+    return fmt::format("no day {}: {}-{:02d} has {} days", day, year, month, max);
+  }
+  return {};
 }
+
+}  // namespace
+
+bool IsValidDate(int year, int month, int day) { return DateProblem(year, month, day).empty(); }
 
 Result<int32_t> ParseDate(std::string_view input) {
   // The form a register exports and bosai writes, YYYY-MM-DD, read directly (a register has two
@@ -170,7 +177,7 @@ Result<int32_t> ParseDate(std::string_view input) {
     if (year < 1 || year > 99) return bad("era year out of range");
     year += era->first / 10000 - 1;
   }
-  if (!IsValidDate(year, month, day)) return bad("no such day");
+  if (std::string why = DateProblem(year, month, day); !why.empty()) return bad(why);
   int32_t ymd = year * 10000 + month * 100 + day;
   if (era && (ymd < era->first || ymd > era->last)) {
     return bad(fmt::format("outside the {} era", era->names[0]));

@@ -106,6 +106,30 @@ TEST(Dates, ASpreadsheetsDateNumberIsNamed) {
             "\"1970/1/5 9:30\" is not a date (a time of day, 9:30, follows the date)");
 }
 
+// A date that does not exist says which part is wrong, so that a clerk can find it in the file.
+TEST(Dates, ADateThatDoesNotExistSaysWhichPartIsWrong) {
+  struct Case {
+    const char* text;
+    const char* why;
+  } cases[] = {
+      {"2021-02-29", "no day 29: 2021-02 has 28 days"},
+      {"2020-04-31", "no day 31: 2020-04 has 30 days"},
+      {"2020-04-00", "no day 0: 2020-04 has 30 days"},
+      {"S50.2.30", "no day 30: 1975-02 has 28 days"},
+      {"20201301", "no month 13"},
+      {"2020-00-10", "no month 0"},
+      {"1700-01-01", "year 1700 is not within 1800-9999"},
+      {"平成31年5月1日", "outside the 平成 era"},
+  };
+  for (const auto& c : cases) {
+    auto d = ParseDate(c.text);
+    ASSERT_FALSE(d.ok()) << c.text;
+    EXPECT_EQ(d.status().message(),
+              std::string("\"") + c.text + "\" is not a date (" + c.why + ")");
+  }
+  EXPECT_EQ(*ParseDate("2020-02-29"), 20200229);
+}
+
 TEST(Dates, Formats) {
   EXPECT_EQ(FormatDate(19750401), "1975-04-01");
   EXPECT_TRUE(IsValidDate(2000, 2, 29));
