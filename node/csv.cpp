@@ -402,12 +402,10 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
   // (In place: appended, as WriteFileAtomically does.)
   w->file_ = std::fopen(w->temp_path_.c_str(), w->in_place_ ? "ab" : "wb");
   if (!w->file_ || (secret && !w->in_place_ && ::fchmod(fileno(w->file_), 0600) != 0)) {
-    return Status::IoError(
-        fmt::format("{}: cannot create: {}", w->temp_path_, std::strerror(errno)));
+    return Status::IoError(fmt::format("{}: cannot create: {}", w->path_, std::strerror(errno)));
   }
   if (bom && std::fputs("\xEF\xBB\xBF", w->file_) == EOF) {
-    return Status::IoError(
-        fmt::format("{}: cannot write: {}", w->temp_path_, std::strerror(errno)));
+    return Status::IoError(fmt::format("{}: cannot write: {}", w->path_, std::strerror(errno)));
   }
   BOSAI_RETURN_IF_ERROR(w->WriteLine(w->columns_));
   return w;
@@ -480,7 +478,7 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
     out = line_;
   }
   if (std::fwrite(out.data(), 1, out.size(), file_) != out.size()) {
-    return Status::IoError(fmt::format("{}: cannot write: {}", temp_path_, std::strerror(errno)));
+    return Status::IoError(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
   }
   return Status::Ok();
 }

@@ -306,6 +306,16 @@ TEST_F(CsvTest, WhatTheWriterWritesTheReaderReadsBack) {
   EXPECT_FALSE(CsvWriter::Create(path, Encoding::kCp932, {"name"}, /*bom=*/true).ok());
 }
 
+// A file that cannot be created is named as it was asked for, not by the temporary file the
+// writer fills before it takes the name.
+TEST_F(CsvTest, AFileThatCannotBeCreatedIsNamedAsAskedFor) {
+  const std::string path =
+      (std::filesystem::path(Write("")).parent_path() / "no-such-dir" / "rejects.csv").string();
+  auto w = CsvWriter::Create(path, Encoding::kUtf8, {"name"});
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().message(), path + ": cannot create: No such file or directory");
+}
+
 // Random records, each wider or narrower, longer or shorter than the one before it, with quotes,
 // commas, line breaks and multi-byte text, come back exactly as written, across the reader's
 // reads of the file (more than one chunk): nothing of one record is left in the next.
