@@ -117,8 +117,8 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   };
   if (dry_run) {
     std::cerr << fmt::format(
-        "dry run: would import {} ({} new or changed, {} ops){}; nothing was imported\n",
-        Counted(r.imported, "row"), r.changed, r.ops,
+        "dry run: would import {} ({} new or changed, {}){}; nothing was imported\n",
+        Counted(r.imported, "row"), r.changed, Counted(r.ops, "op"),
         r.conflicts == 0
             ? ""
             : fmt::format(", {} changed both by this register and on a node kept as conflicts",
@@ -126,8 +126,8 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
     list_conflicts();
     return;
   }
-  std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {} ops)\n", r.imported,
-                           r.rejected, r.changed, r.ops);
+  std::cerr << fmt::format("imported {}, rejected {} ({} new or changed, {})\n", r.imported,
+                           r.rejected, r.changed, Counted(r.ops, "op"));
   if (r.conflicts > 0) {
     std::cerr << fmt::format(
         "{} changed both by this register and on a node since its last import: the register's "

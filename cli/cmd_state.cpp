@@ -100,9 +100,9 @@ void RegisterDoctor(CLI::App& app, Globals& g) {
         } else {
           for (const auto& w : warnings) std::cout << "warning: " << w << "\n";
           for (const auto& p : report->problems) std::cout << "problem: " << p << "\n";
-          std::cout << fmt::format("{}: {} blocks, {} ops, {} records\n",
-                                   report->ok() ? "ok" : "DAMAGED", report->blocks, report->ops,
-                                   report->records);
+          std::cout << fmt::format("{}: {}, {}, {}\n", report->ok() ? "ok" : "DAMAGED",
+                                   Counted(report->blocks, "block"), Counted(report->ops, "op"),
+                                   Counted(report->records, "record"));
         }
         if (!report->ok()) g.exit_code = kExitFailure;
       });

@@ -69,14 +69,14 @@ void RegisterSync(CLI::App& app, Globals& g) {
                         {"frames_sent", s.frames_sent},
                         {"frames_received", s.frames_received}});
     }
-    std::cout << fmt::format(
-        "caught up with {}: sent {} blocks, received {} blocks ({} ops), {} / {} bytes out/in\n",
-        r->peer, s.blocks_sent, s.blocks_received, s.ops_received, s.bytes_sent, s.bytes_received);
+    std::cout << fmt::format("caught up with {}: sent {}, received {} ({}), {} / {} bytes out/in\n",
+                             r->peer, Counted(s.blocks_sent, "block"),
+                             Counted(s.blocks_received, "block"), Counted(s.ops_received, "op"),
+                             s.bytes_sent, s.bytes_received);
     if (s.blocks_held > 0) {
       std::cout << fmt::format(
-          "warning: {} blocks are held: stamped beyond the maximum clock offset (`bosai sync "
-          "status`)\n",
-          s.blocks_held);
+          "warning: {} held: stamped beyond the maximum clock offset (`bosai sync status`)\n",
+          Counted(s.blocks_held, "block"));
     }
   });
 
@@ -88,10 +88,10 @@ void RegisterSync(CLI::App& app, Globals& g) {
         if (!s.ok()) return Fail(g, s.status());
         if (g.json) return PrintJson(*s);
         const auto& j = *s;
-        std::cout << fmt::format("node {} ({}): {} ops in {} streams; daemon {}\n",
-                                 j["node"].get<std::string>(), j["incarnation"].get<std::string>(),
-                                 j["ops"].get<uint64_t>(), j["streams"].get<uint64_t>(),
-                                 j["daemon"].get<std::string>());
+        std::cout << fmt::format(
+            "node {} ({}): {} in {}; daemon {}\n", j["node"].get<std::string>(),
+            j["incarnation"].get<std::string>(), Counted(j["ops"].get<uint64_t>(), "op"),
+            Counted(j["streams"].get<uint64_t>(), "stream"), j["daemon"].get<std::string>());
         for (const auto& p : j["peers"]) {
           std::cout << fmt::format(
               "  {:<24} {:<3} {:<10} last contact {:<12} lag {} ops, sent {} B, received {} B{}\n",
@@ -104,11 +104,11 @@ void RegisterSync(CLI::App& app, Globals& g) {
         }
         for (const auto& h : j["held"]) {
           std::cout << fmt::format(
-              "  HELD {} blocks ({} ops) of {}: stamped {} s ahead of this clock; `bosai sync "
+              "  HELD {} ({}) of {}: stamped {} s ahead of this clock; `bosai sync "
               "accept-skew {}` applies them\n",
-              h["blocks"].get<uint64_t>(), h["ops"].get<uint64_t>(),
-              h["incarnation"].get<std::string>(), h["ahead_ms"].get<int64_t>() / 1000,
-              h["incarnation"].get<std::string>());
+              Counted(h["blocks"].get<uint64_t>(), "block"),
+              Counted(h["ops"].get<uint64_t>(), "op"), h["incarnation"].get<std::string>(),
+              h["ahead_ms"].get<int64_t>() / 1000, h["incarnation"].get<std::string>());
         }
       });
 
@@ -146,8 +146,8 @@ void RegisterSync(CLI::App& app, Globals& g) {
       return PrintJson(
           {{"out", ex->out}, {"blocks", r->blocks}, {"ops", r->ops}, {"bytes", r->bytes}});
     }
-    std::cout << fmt::format("wrote {}: {} blocks, {} ops, {} bytes\n", ex->out, r->blocks, r->ops,
-                             r->bytes);
+    std::cout << fmt::format("wrote {}: {}, {}, {} bytes\n", ex->out, Counted(r->blocks, "block"),
+                             Counted(r->ops, "op"), r->bytes);
   });
 
   auto import_path = std::make_shared<std::string>();
@@ -162,11 +162,11 @@ void RegisterSync(CLI::App& app, Globals& g) {
       return PrintJson(
           {{"exporter", r->exporter}, {"blocks", r->blocks}, {"ops", r->ops}, {"held", r->held}});
     }
-    std::cout << fmt::format("imported from {}: {} blocks, {} new ops\n", r->exporter, r->blocks,
-                             r->ops);
+    std::cout << fmt::format("imported from {}: {}, {}\n", r->exporter, Counted(r->blocks, "block"),
+                             Counted(r->ops, "new op"));
     if (r->held > 0) {
-      std::cout << fmt::format(
-          "warning: {} blocks are held: stamped beyond the maximum clock offset\n", r->held);
+      std::cout << fmt::format("warning: {} held: stamped beyond the maximum clock offset\n",
+                               Counted(r->held, "block"));
     }
   });
 
@@ -181,7 +181,8 @@ void RegisterSync(CLI::App& app, Globals& g) {
     auto r = node::AcceptSkew(*node, *skew_inc);
     if (!r.ok()) return Fail(g, r.status());
     if (g.json) return PrintJson({{"incarnation", *skew_inc}, {"applied_blocks", *r}});
-    std::cout << fmt::format("accepted the clock of {}: applied {} held blocks\n", *skew_inc, *r);
+    std::cout << fmt::format("accepted the clock of {}: applied {}\n", *skew_inc,
+                             Counted(*r, "held block"));
   });
 }
 

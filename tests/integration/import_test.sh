@@ -99,7 +99,7 @@ expect_eq "$(cat dry.log)" "dry run: would import 50000 rows (0 new or changed, 
   "--dry-run of the register held"
 { head -1 r.csv; sed -n 2p r.csv | sed 's/,[^,]*$/,2001-04-01/'; } > moved.csv
 b d resident import moved.csv --dry-run 2> dry.log || fail "--dry-run: $(cat dry.log)"
-expect_eq "$(cat dry.log)" "dry run: would import 1 row (1 new or changed, 1 ops); nothing was imported" \
+expect_eq "$(cat dry.log)" "dry run: would import 1 row (1 new or changed, 1 op); nothing was imported" \
   "--dry-run of a changed row"
 expect_eq "$(b d state hash)" "$before" "--dry-run changes nothing"
 

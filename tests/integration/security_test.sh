@@ -99,10 +99,10 @@ b a --json sync status > st.json
 grep -q '"held":\[{"ahead_ms":[0-9]*,"blocks":1,"incarnation":"042021-tokei#1","ops":1}\]' st.json \
   || fail "held blocks in status: $(cat st.json)"
 b a sync status > st.txt
-grep -q "HELD 1 blocks (1 ops) of 042021-tokei#1" st.txt || fail "status: $(cat st.txt)"
+grep -q "HELD 1 block (1 op) of 042021-tokei#1" st.txt || fail "status: $(cat st.txt)"
 check "a node 2 h ahead is held and reported"
 b a sync accept-skew "042021-tokei#1" > acc.out
-grep -q "applied 1 held blocks" acc.out || fail "accept-skew: $(cat acc.out)"
+grep -q "applied 1 held block" acc.out || fail "accept-skew: $(cat acc.out)"
 b a --json resident show 042021:999999999990 | grep -q '"name":"偽造"' || fail "accepted block applied"
 check "accept-skew applies the held block"
 if b a sync accept-skew "042021-tokei#1" 2>/dev/null; then fail "nothing left to accept"; fi
