@@ -194,10 +194,15 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
     std::string address = fmt::format("{}{}{}丁目{}番{}号", place.prefix, town, 1 + rng.Below(5),
                                       1 + rng.Below(30), 1 + rng.Below(25));
     std::string postal = fmt::format("{}{:04d}", place.postal3, rng.Below(10000));
-    std::string phone = rng.Chance(60) ? fmt::format("{}-{:02d}-{:04d}", place.area,
-                                                     10 + rng.Below(90), rng.Below(10000))
-                                       : fmt::format("0{}0-{:04d}-{:04d}", 7 + rng.Below(3),
-                                                     rng.Below(10000), rng.Below(10000));
+    // A fixed line has ten digits: the area code, the exchange (as many digits as the area code
+    // leaves, not starting with 0) and four.
+    uint32_t exchange_low = 1;  // the least exchange number of its length
+    for (size_t digits = std::strlen(place.area) + 4; digits < 9; ++digits) exchange_low *= 10;
+    std::string phone =
+        rng.Chance(60) ? fmt::format("{}-{}-{:04d}", place.area,
+                                     exchange_low + rng.Below(9 * exchange_low), rng.Below(10000))
+                       : fmt::format("0{}0-{:04d}-{:04d}", 7 + rng.Below(3), rng.Below(10000),
+                                     rng.Below(10000));
     int head_age = size == 1 ? std::max(HeadAge(rng), HeadAge(rng)) : HeadAge(rng);
     bool head_male = rng.Chance(size == 1 ? 45 : 75);
     bool couple = size >= 2 && rng.Chance(85);

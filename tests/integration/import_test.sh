@@ -9,6 +9,18 @@ expect_eq "$(wc -l < r.csv)" 50001 "gen writes a header and 50,000 rows"
 "$BOSAI" gen residents --municipality 042021 --count 50000 --seed 3 --out r2.csv
 cmp -s r.csv r2.csv || fail "the same seed must give the same file"
 check "gen is deterministic"
+# Telephone numbers as in Japan: a fixed line has ten digits whatever the length of its area code
+# (0225-xx-xxxx, 096-xxx-xxxx, 03-xxxx-xxxx), a mobile one eleven (090-xxxx-xxxx).
+for m in 042021 431001 131016 282049; do
+  "$BOSAI" gen residents --municipality $m --count 300 --seed 5 --out phones.csv
+  bad=$(awk -F, 'NR > 1 && $12 != "" {
+      d = $12; gsub("-", "", d)
+      mobile = $12 ~ /^0[789]0-/
+      if (d !~ /^0[1-9][0-9]*$/ || length(d) != (mobile ? 11 : 10)) print $12
+    }' phones.csv | head -3)
+  expect_eq "$bad" "" "gen for $m: telephone numbers"
+done
+check "gen writes telephone numbers of the right length"
 
 b d resident import r.csv 2> import.log
 grep -q "imported 50000, rejected 0" import.log || fail "import summary: $(cat import.log)"
