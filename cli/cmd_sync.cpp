@@ -94,10 +94,11 @@ void RegisterSync(CLI::App& app, Globals& g) {
             Counted(j["streams"].get<uint64_t>(), "stream"), j["daemon"].get<std::string>());
         for (const auto& p : j["peers"]) {
           std::cout << fmt::format(
-              "  {:<24} {:<3} {:<10} last contact {:<12} lag {} ops, sent {} B, received {} B{}\n",
+              "  {:<24} {:<3} {:<10} last contact {:<12} lag {}, sent {} B, received {} B{}\n",
               p.value("peer", ""), p.value("direction", ""), p.value("state", ""),
-              Ago(p.value("last_contact_ms", int64_t{0})), p.value("lag_ops", uint64_t{0}),
-              p.value("bytes_sent", uint64_t{0}), p.value("bytes_received", uint64_t{0}),
+              Ago(p.value("last_contact_ms", int64_t{0})),
+              Counted(p.value("lag_ops", uint64_t{0}), "op"), p.value("bytes_sent", uint64_t{0}),
+              p.value("bytes_received", uint64_t{0}),
               p.value("last_error", std::string()).empty()
                   ? ""
                   : "  error: " + p.value("last_error", std::string()));
