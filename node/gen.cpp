@@ -128,8 +128,8 @@ Name Pick(const char* const* list, size_t n, Rng& rng) {
 
 // Age of a 世帯主, weighted like a regional city's population (older than the national mean).
 int HeadAge(Rng& rng) {
-  static constexpr int kWeights[] = {3,  6,  8,  9, 10, 11,
-                                     12, 13, 12, 9, 5,  2};  // 25-29 .. 80-84, 85+
+  static constexpr int kWeights[] = {3, 5,  6,  7,  8,  9,
+                                     9, 10, 11, 12, 10, 10};  // 25-29 .. 75-79, 80-94
   int total = 0;
   for (int w : kWeights) total += w;
   int r = int(rng.Below(uint64_t(total)));

@@ -21,6 +21,18 @@ for m in 042021 431001 131016 282049; do
   expect_eq "$bad" "" "gen for $m: telephone numbers"
 done
 check "gen writes telephone numbers of the right length"
+# The ages of a regional city of Tōhoku, where people who need care in a disaster are many: about
+# a third 65 or older, about one in ten 80 or older and about as many children under 15 (as of
+# gen's reference date, 2026-04-01).
+shares=$(awk -F, 'NR > 1 {
+    age = 2026 - substr($6, 1, 4) - (substr($6, 6, 5) > "04-01")
+    n++; old += age >= 65; oldest += age >= 80; young += age < 15
+  } END { printf "%d %d %d", 100 * old / n, 100 * oldest / n, 100 * young / n }' r.csv)
+read -r old oldest young <<< "$shares"
+[ "$old" -ge 30 ] && [ "$old" -le 40 ] && [ "$oldest" -ge 7 ] && [ "$oldest" -le 14 ] &&
+  [ "$young" -ge 6 ] && [ "$young" -le 14 ] ||
+  fail "gen's ages: ${old}% 65 or older, ${oldest}% 80 or older, ${young}% under 15"
+check "gen's ages are those of a regional city"
 
 b d resident import r.csv 2> import.log
 grep -q "imported 50000, rejected 0" import.log || fail "import summary: $(cat import.log)"
