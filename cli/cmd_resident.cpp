@@ -215,34 +215,20 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto* search = res->add_subcommand(
       "search", "Find residents by reading, name, birth date, My Number or household");
   auto q = std::make_shared<node::ResidentQuery>();
-  auto kana = std::make_shared<std::string>(), name = std::make_shared<std::string>(),
-       birth = std::make_shared<std::string>(), mn = std::make_shared<std::string>(),
-       household = std::make_shared<std::string>();
-  CLI::Option* kana_opt =
-      search->add_option("--kana", *kana, "Reading prefix (hiragana or katakana, spaces ignored)");
-  CLI::Option* name_opt = search->add_option(
-      "--name", *name, "Part of the name (variant kanji folded: 髙/高, 邉/辺, ...)");
-  CLI::Option* birth_opt =
-      search->add_option("--birth", *birth, "Birth date, ISO or 和暦 (S50.4.1)");
-  CLI::Option* mn_opt = search->add_option("--my-number", *mn, "My Number, exact");
-  CLI::Option* household_opt = search->add_option(
-      "--household", *household,
+  // Each criterion is set when given, even empty: the search then refuses it as empty.
+  search->add_option("--kana", q->kana, "Reading prefix (hiragana or katakana, spaces ignored)");
+  search->add_option("--name", q->name,
+                     "Part of the name (variant kanji folded: 髙/高, 邉/辺, ...)");
+  search->add_option("--birth", q->birth, "Birth date, ISO or 和暦 (S50.4.1)");
+  search->add_option("--my-number", q->my_number, "My Number, exact");
+  search->add_option(
+      "--household", q->household,
       "Members of a household (its id or code), 世帯主 first, then by age, then those "
       "who moved out or died");
   search->add_option("--limit", q->limit, "At most this many results")
       ->capture_default_str()
       ->check(WholeNumber(1, node::kMaxSearchLimit));
-  search->callback([&g, q, kana, name, birth, mn, household, kana_opt, name_opt, birth_opt, mn_opt,
-                    household_opt] {
-    // An option given empty is searched for, and refused by the search as empty.
-    auto given = [](const std::string& v, const CLI::Option* o) {
-      return o->count() > 0 ? std::optional<std::string>(v) : std::nullopt;
-    };
-    q->kana = given(*kana, kana_opt);
-    q->name = given(*name, name_opt);
-    q->birth = given(*birth, birth_opt);
-    q->my_number = given(*mn, mn_opt);
-    q->household = given(*household, household_opt);
+  search->callback([&g, q] {
     if (!q->kana && !q->name && !q->birth && !q->my_number && !q->household) {
       BadUsage("give at least one of --kana, --name, --birth, --my-number, --household");
     }

@@ -170,6 +170,10 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
   const size_t n_surnames = std::size(kSurnames), n_male = std::size(kMaleNames),
                n_female = std::size(kFemaleNames);
   const int ref_year = kReferenceDate / 10000;
+  // A fixed line has ten digits: the area code, the exchange (as many digits as the area code
+  // leaves, not starting with 0) and four.
+  uint64_t exchange_low = 1;  // the least exchange number of its length
+  for (size_t digits = std::strlen(place.area) + 4; digits < 9; ++digits) exchange_low *= 10;
 
   std::string buf;
   buf.reserve(1 << 20);
@@ -194,10 +198,6 @@ Status GenerateResidents(const GenOptions& options, std::FILE* out) {
     std::string address = fmt::format("{}{}{}丁目{}番{}号", place.prefix, town, 1 + rng.Below(5),
                                       1 + rng.Below(30), 1 + rng.Below(25));
     std::string postal = fmt::format("{}{:04d}", place.postal3, rng.Below(10000));
-    // A fixed line has ten digits: the area code, the exchange (as many digits as the area code
-    // leaves, not starting with 0) and four.
-    uint32_t exchange_low = 1;  // the least exchange number of its length
-    for (size_t digits = std::strlen(place.area) + 4; digits < 9; ++digits) exchange_low *= 10;
     std::string phone =
         rng.Chance(60) ? fmt::format("{}-{}-{:04d}", place.area,
                                      exchange_low + rng.Below(9 * exchange_low), rng.Below(10000))
