@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The first of the two commands (README): `ops/run` makes the demo node (石巻市 042021, 10,000
+# synthetic residents), prints commands to try and runs the daemon. Every command it prints
+# works as printed on the demo it made: each exits 0, each search finds residents (the one by
+# 髙橋 and a 和暦 date a 高橋 the demo holds), and the second node syncs the whole register from
+# the daemon. A second start keeps the data dir it made.
+ops_run=$(cd "$(dirname "$0")/../.." && pwd)/ops/run
+source "$(dirname "$0")/lib.sh"
+
+# run_demo LOG: starts ops/run on ./data, listening on a free port, and waits for its daemon;
+# sets RUN_PID and RUN_PORT
+run_demo() {
+  rm -f data/sync-status.json
+  BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=$WORK/data BOSAI_LISTEN=127.0.0.1:0 TMPDIR=$WORK \
+    "$ops_run" > "$1" 2>&1 &
+  RUN_PID=$!
+  DAEMONS+=("$RUN_PID")
+  RUN_PORT=""
+  for _ in $(seq 1 1200); do
+    RUN_PORT=$(sed -n 's/.*"port": \([0-9]*\).*/\1/p' data/sync-status.json 2>/dev/null || true)
+    [ -n "$RUN_PORT" ] && [ "$RUN_PORT" != 0 ] && break
+    kill -0 "$RUN_PID" 2>/dev/null || fail "ops/run ended: $(tail -20 "$1")"
+    sleep 0.1
+  done
+  [ -n "$RUN_PORT" ] && [ "$RUN_PORT" != 0 ] || fail "ops/run's daemon did not start: $(tail -20 "$1")"
+  check "ops/run started its daemon (port $RUN_PORT)"
+}
+
+run_demo run1.log
+grep -q '^creating the demo node in ' run1.log || fail "ops/run did not create the demo node"
+grep -q "^bosai node ready: 10000 residents in $WORK/data\$" run1.log ||
+  fail "ops/run did not say the demo is ready: $(cat run1.log)"
+grep -q 'sync listener on 127.0.0.1:0;' run1.log || fail "ops/run did not name its listener"
+
+# The commands it prints, a line each (a line that ends in \ goes on on the next); the daemon
+# listens on a port of its choosing here, not on the one a new data dir is given.
+awk '/^Try:$/ { on = 1; next } on && /^  / { print }' run1.log |
+  sed 's/^  //' | sed -e ':a' -e '/\\$/N; s/\\\n *//; ta' |
+  sed "s/127\\.0\\.0\\.1:0\$/127.0.0.1:$RUN_PORT/" > commands.txt
+[ "$(wc -l < commands.txt)" -ge 15 ] || fail "ops/run printed too few commands: $(cat commands.txt)"
+n=0
+while IFS= read -r line; do
+  n=$((n + 1))
+  case $line in
+    export\ *) eval "$line"; continue ;;
+  esac
+  eval "$line" > "out$n.txt" 2> "err$n.txt" < /dev/null ||
+    fail "printed command failed: $line: $(cat "err$n.txt")"
+  case $line in
+    *"resident search"*)
+      [ -s "out$n.txt" ] || fail "printed search found no resident: $line: $(cat "err$n.txt")" ;;
+  esac
+  check "as printed: ${line#"$BOSAI" }"
+done < commands.txt
+
+# The search by 髙橋 and a 和暦 date finds a 高橋 (the variant folded) born that day.
+line=$(grep -n -- '--name 髙橋 --birth S' commands.txt | cut -d: -f1)
+[ -n "$line" ] || fail "ops/run printed no search by name and 和暦 date"
+born=$(sed -n 's/.*--birth S\([0-9]*\)\.\([0-9]*\)\.\([0-9]*\)$/\1 \2 \3/p' commands.txt)
+read -r y m d <<< "$born"
+iso=$(printf '%04d-%02d-%02d' $((y + 1925)) "$m" "$d")
+grep -q "  高橋　.*  $iso  " "out$line.txt" || fail "the search by 髙橋 and S$y.$m.$d found: $(cat "out$line.txt")"
+check "search --name 髙橋 --birth S$y.$m.$d finds a 高橋 born $iso"
+
+# The second node has the register from the daemon.
+expect_eq "$(tail -1 "out$n.txt")" "10000" "the second node synced the demo register"
+expect_eq "$(b shisho state hash)" "$(b data state hash)" "the second node has the demo's state"
+
+# A second start keeps the node and its residents.
+kill "$RUN_PID"
+wait "$RUN_PID" 2>/dev/null || true
+before=$(b data state hash)
+run_demo run2.log
+grep -q "^using the existing node in $WORK/data\$" run2.log || fail "ops/run did not keep the node"
+expect_eq "$(b data state hash)" "$before" "a second start keeps the demo's state"
