@@ -273,7 +273,7 @@ Result<std::string> ResidentText(uint32_t field, std::string text, std::string_v
       return text;
     case v1::Resident::kNameKanaFieldNumber:
       if (!text.empty()) BOSAI_RETURN_IF_ERROR(CheckKana(text));
-      return text;
+      return WideKatakana(std::move(text));
     case v1::Resident::kBirthDateFieldNumber:
     case v1::Resident::kResidentSinceFieldNumber:
       if (text.empty()) {

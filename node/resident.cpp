@@ -401,7 +401,8 @@ class RowValidator {
       if (Status st = CheckKana(kana); !st.ok()) {
         bad(kNameKana, st.message());
       } else {
-        r.set_name_kana(std::move(kana));
+        r.set_name_kana(
+            WideKatakana(std::move(kana)));  // (a problem names the text as the file has it)
       }
     }
     auto date = [&](Col c, bool required, auto set) {

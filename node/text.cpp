@@ -42,6 +42,21 @@ const std::unordered_map<int32_t, int32_t>& Variants() {
   return *m;
 }
 
+// Katakana KANA with the voiced (゛) or semi-voiced (゜) sound mark, or 0 when it has no such form.
+char32_t WithSoundMark(char32_t kana, bool voiced) {
+  if (voiced) {
+    if (kana == U'ウ') return U'ヴ';
+    if (kana >= U'ワ' && kana <= U'ヲ') return kana + 8;  // ワ→ヷ … ヲ→ヺ
+    // カ…チ, ツ…ト: each followed in the code chart by its voiced form (ッ is not one of them)
+    if ((kana >= U'カ' && kana <= U'チ' && (kana - U'カ') % 2 == 0) ||
+        (kana >= U'ツ' && kana <= U'ト' && (kana - U'ツ') % 2 == 0)) {
+      return kana + 1;
+    }
+  }
+  if (kana >= U'ハ' && kana <= U'ホ' && (kana - U'ハ') % 3 == 0) return kana + (voiced ? 1 : 2);
+  return 0;
+}
+
 bool IsSpace(int32_t cp) { return cp == ' ' || cp == '\t' || cp == 0x3000; }
 
 // Code points that NFC leaves alone whatever surrounds them: ASCII, kana without combining
@@ -255,6 +270,41 @@ std::string KanaIndexForm(std::string_view folded) {
     } else {
       out.append(folded.substr(start, i - start));  // as it was, even when malformed
     }
+  }
+  return out;
+}
+
+std::string WideKatakana(std::string s) {
+  // Half-width katakana are U+FF61..U+FF9F: UTF-8 EF BD A1..EF BE 9F.
+  auto half = [&](size_t i) {
+    return i + 2 < s.size() && uint8_t(s[i]) == 0xEF &&
+           ((uint8_t(s[i + 1]) == 0xBD && uint8_t(s[i + 2]) >= 0xA1) ||
+            (uint8_t(s[i + 1]) == 0xBE && uint8_t(s[i + 2]) <= 0x9F));
+  };
+  size_t first = 0;
+  while (first < s.size() && !half(first)) ++first;
+  if (first == s.size()) return s;
+  std::string out = s.substr(0, first);
+  for (size_t i = first; i < s.size();) {
+    if (!half(i)) {
+      const size_t start = i;
+      NextCodePoint(s, i);
+      out.append(s, start, i - start);
+      continue;
+    }
+    int32_t cp = NextCodePoint(s, i);
+    char32_t wide = kHalfToFull[size_t(cp - 0xFF61)];
+    if (cp < 0xFF9E && half(i)) {  // a kana, then perhaps its sound mark
+      size_t next = i;
+      const int32_t mark = NextCodePoint(s, next);
+      if (mark == 0xFF9E || mark == 0xFF9F) {
+        if (char32_t joined = WithSoundMark(wide, mark == 0xFF9E)) {
+          wide = joined;
+          i = next;
+        }
+      }
+    }
+    AppendUtf8(out, int32_t(wide));
   }
   return out;
 }

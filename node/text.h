@@ -39,6 +39,11 @@ std::string NarrowNumber(std::string_view s);
 // Whether every byte of `s` is an ASCII digit (true for "").
 bool AllDigits(std::string_view s);
 
+// Half-width katakana (JIS X 0201, as older systems write readings) to full-width, a sound mark
+// joined to the kana before it where the full-width form has one (ｶﾞ → ガ, ﾊﾟ → パ, ｳﾞ → ヴ)
+// and written as ゛ or ゜ otherwise; other text unchanged. The form a reading is stored in.
+std::string WideKatakana(std::string s);
+
 // Only kana (hiragana, katakana, half-width katakana), the long-vowel mark, middle dots and spaces.
 bool IsKanaText(std::string_view s);
 

@@ -207,6 +207,35 @@ TEST_F(ResidentTest, ImportsWithJapaneseHeadersInAnyOrder) {
   EXPECT_EQ(SearchResidents(*node_, q)->size(), 1u);
 }
 
+// A reading in half-width katakana (as older systems and CP932 files write it) is held in
+// full-width, the form certificates and the terminal show: from an import, a re-import of the
+// same file changes nothing, and from an edit. A search finds it either way.
+TEST_F(ResidentTest, AReadingInHalfWidthKatakanaIsHeldInFullWidth) {
+  const std::string path =
+      Write("half.csv", std::string(kHeader) +
+                            "042021,6001,H1,岩崎　直樹,ｲﾜｻｷ ﾅｵｷ,1970-01-01,男,世帯主,,,,,\n"
+                            "042021,6002,H1,岩崎　葉子,ｲﾜｻｷ ﾖｳｺ,1972-01-01,女,妻,,,,,\n");
+  EXPECT_EQ(Import(path).imported, 2u);
+  auto kana = [&](const std::string& key) {
+    auto r = GetResident(*node_, key);
+    return r.ok() && *r ? (*r)->resident.name_kana() : "<missing>";
+  };
+  EXPECT_EQ(kana("042021:6001"), "イワサキ ナオキ");
+  EXPECT_EQ(kana("042021:6002"), "イワサキ ヨウコ");
+  const std::string held = *node_->store().StateHash();
+  ImportReport again = Import(path);
+  EXPECT_EQ(again.changed, 0u);
+  EXPECT_EQ(*node_->store().StateHash(), held);
+
+  ASSERT_TRUE(UpdateResident(*node_, "042021:6002", {{"name_kana", "ｲﾜｻｷ ﾖｳｺﾞ"}}).ok());
+  EXPECT_EQ(kana("042021:6002"), "イワサキ ヨウゴ");
+  ResidentQuery q;
+  for (const char* reading : {"ｲﾜｻｷ", "いわさき", "イワサキ"}) {
+    q.kana = reading;
+    EXPECT_EQ(SearchResidents(*node_, q)->size(), 2u) << reading;
+  }
+}
+
 // Headers as municipal systems write them: a qualifier in parentheses (full-width or not), the
 // legal term 男女の別, and 方書 (the building and room), which a register keeps apart from the
 // address: it is joined to the address, and a re-import that changes only it changes the address.

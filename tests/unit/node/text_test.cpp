@@ -79,6 +79,33 @@ TEST(Text, TheKanaIndexFormIsAPrefixCodeInTheReadingsOrder) {
   }
 }
 
+// Readings in half-width katakana (older systems, CP932 files) are stored in full-width, each
+// sound mark joined to its kana where the full-width form has one, as NFKC would join it.
+TEST(Text, HalfWidthKatakanaIsWidened) {
+  struct Case {
+    const char* in;
+    const char* out;
+  } cases[] = {
+      {"ｲﾜｻｷ ﾅｵｷ", "イワサキ ナオキ"},
+      {"ｶﾞｷﾞｸﾞｹﾞｺﾞ ｻﾞｼﾞｽﾞｾﾞｿﾞ ﾀﾞﾁﾞﾂﾞﾃﾞﾄﾞ", "ガギグゲゴ ザジズゼゾ ダヂヅデド"},
+      {"ﾊﾞﾋﾞﾌﾞﾍﾞﾎﾞ ﾊﾟﾋﾟﾌﾟﾍﾟﾎﾟ", "バビブベボ パピプペポ"},
+      {"ｳﾞｧｲｵﾘﾝ ｦﾞ", "ヴァイオリン ヺ"},
+      {"ｷｮｳｺ･ｽﾐｽ ｼﾞｮｰﾝｽﾞ", "キョウコ・スミス ジョーンズ"},
+      {"ｯﾞ ｱﾟ ﾞｶ ﾟ", "ッ゛ ア゜ ゛カ ゜"},  // marks no kana takes stay marks
+      {"ﾀﾞ", "ダ"},                         // at the end
+      {"ｻﾄｳ　はなこ", "サトウ　はなこ"},    // hiragana and full-width text unchanged
+      {"サトウ　ハナコ", "サトウ　ハナコ"},
+      {"ｶ\xcc\x81ﾞ", "カ\xcc\x81゛"},  // a mark after another character is not joined
+      {"", ""},
+  };
+  for (const auto& c : cases) EXPECT_EQ(WideKatakana(c.in), c.out) << c.in;
+  // Each full-width form of the table widens from its half-width form, and folds the same.
+  for (const char* half : {"ｱｲｳｴｵｶﾞﾊﾟｳﾞ", "ﾀﾅｶ ﾋﾛｼ"}) {
+    EXPECT_EQ(SearchFold(WideKatakana(half)), SearchFold(half)) << half;
+    EXPECT_TRUE(IsKanaText(WideKatakana(half))) << half;
+  }
+}
+
 TEST(Text, KanaCheck) {
   EXPECT_TRUE(IsKanaText("さとう　たろう"));
   EXPECT_TRUE(IsKanaText("サトウ タロウ"));
