@@ -2,8 +2,10 @@
 #include "node/replication.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -47,6 +49,20 @@ Result<std::string> String(const std::string& path, const toml::table& t, std::s
   return *v;
 }
 
+// An error for a key of TABLE ([SECTION]) that is none of KEYS: a misspelt setting would
+// otherwise be left out without a word, and its default used.
+Status OnlyKnownKeys(const std::string& path, const toml::table& t, std::string_view section,
+                     std::initializer_list<std::string_view> keys) {
+  for (const auto& [key, value] : t) {
+    if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
+      return Status::Invalid(fmt::format("{}: unknown key {} in [{}] (known: {})",
+                                         Where(path, key.source()), key.str(), section,
+                                         fmt::join(keys, ", ")));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-status.json"; }
@@ -72,12 +88,16 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
   const toml::table* node = doc["node"].as_table();
   if (!node)
     return Status::Invalid(fmt::format("{}: a [node] section with data_dir is required", path));
+  BOSAI_RETURN_IF_ERROR(OnlyKnownKeys(path, *node, "node", {"data_dir"}));
   BOSAI_ASSIGN_OR_RETURN(std::string data_dir,
                          String(path, *node, "data_dir", true, Where(path, node->source())));
   c.data_dir = fs::path(data_dir).is_absolute() ? data_dir : (base / data_dir).string();
 
   if (const toml::table* s = doc["sync"].as_table()) {
     c.sync_enabled = true;
+    BOSAI_RETURN_IF_ERROR(OnlyKnownKeys(
+        path, *s, "sync",
+        {"listen", "max_clock_offset_s", "heartbeat_s", "stall_s", "backoff_max_s", "window"}));
     BOSAI_ASSIGN_OR_RETURN(c.net.listen, String(path, *s, "listen", false, ""));
     if (!c.net.listen.empty()) {
       auto parsed = sync::ParseAddress(c.net.listen);
@@ -113,6 +133,7 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
       if (!t) {
         return Status::Invalid(fmt::format("{}: a peer must be a table", Where(path, p.source())));
       }
+      BOSAI_RETURN_IF_ERROR(OnlyKnownKeys(path, *t, "[peers]", {"id", "address"}));
       sync::PeerAddress peer;
       BOSAI_ASSIGN_OR_RETURN(peer.id, String(path, *t, "id", true, Where(path, t->source())));
       BOSAI_ASSIGN_OR_RETURN(peer.address,

@@ -47,6 +47,18 @@ address = "[::1]:7402"
   EXPECT_EQ(c->net.status_path, "/srv/bosai/sync-status.json");
 }
 
+// The example config that ops/config ships (and the systemd unit points to) is read as it is.
+TEST_F(ServeConfigTest, TheExampleConfigIsRead) {
+  const std::string example = std::string(BOSAI_SOURCE_DIR) + "/ops/config/bosai.example.toml";
+  auto c = LoadServeConfig(example);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->sync_enabled);
+  EXPECT_EQ(c->net.listen, "127.0.0.1:7400");
+  EXPECT_EQ(c->data_dir, std::string(BOSAI_SOURCE_DIR) + "/ops/config/bosai-data");
+  ASSERT_EQ(c->net.peers.size(), 1u);
+  EXPECT_EQ(c->net.peers[0].id, "042021-shelter-03");
+}
+
 TEST_F(ServeConfigTest, DataDirIsRelativeToTheConfigFile) {
   auto c = LoadServeConfig(Write("[node]\ndata_dir = \"data\"\n"));
   ASSERT_TRUE(c.ok()) << c.status().message();
@@ -68,6 +80,15 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
            {"[node]\ndata_dir = \n", ":2:"},
            {"[sync]\nlisten = \"127.0.0.1:1\"\n", "a [node] section with data_dir is required"},
            {"[node]\ndata_dir = \"d\"\n[sync]\nstall_s = -1\n", ":4:11: stall_s must be"},
+           // A misspelt setting is named, not left out for its default.
+           {"[node]\ndata_dir = \"d\"\n[sync]\nlisten = \"127.0.0.1:1\"\nheartbeat = 5\n",
+            ":5:1: unknown key heartbeat in [sync] (known: listen, max_clock_offset_s, "
+            "heartbeat_s, stall_s, backoff_max_s, window)"},
+           {"[node]\ndata_dir = \"d\"\ndatadir = \"e\"\n",
+            ":3:1: unknown key datadir in [node] (known: data_dir)"},
+           {"[node]\ndata_dir = \"d\"\n[[peers]]\nid = \"042021-a\"\naddress = \"h:1\"\n"
+            "adress = \"h:2\"\n",
+            ":6:1: unknown key adress in [[peers]] (known: id, address)"},
        }) {
     auto c = LoadServeConfig(Write(k.text));
     ASSERT_FALSE(c.ok()) << k.text;
