@@ -706,10 +706,30 @@ struct Validation {
   std::atomic<bool> found{false};  // set as soon as a row has a problem
   std::atomic<bool> done{false};   // set when the whole file is checked, across rows too
   uint64_t rows = 0;
+  uint64_t empty_rows = 0;  // skipped (EmptyRow), the first and the last on these lines
+  size_t first_empty_line = 0, last_empty_line = 0;
   std::vector<Problem> problems;
   std::map<size_t, std::string> bad_lines;  // line → reasons
   KeyLines<PackedCode> heads;
 };
+
+// Whether every field of REC is empty or blank (spaces, tabs, full-width spaces): a row that a
+// spreadsheet keeps below a register (cells formatted, nothing typed) and saves as commas alone.
+// It holds no resident, and an import skips it.
+bool EmptyRow(const CsvRecord& rec) {
+  return std::all_of(rec.fields.begin(), rec.fields.end(), [](std::string_view f) {
+    for (size_t i = 0; i < f.size();) {
+      if (f[i] == ' ' || f[i] == '\t') {
+        ++i;
+      } else if (f.substr(i, 3) == "\u3000") {
+        i += 3;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  });
+}
 
 // The resident other than KEY who holds, on this node (read through DB), the My Number whose
 // keyed hash is HASH, if any. (Prepared once: Prepare caches it.)
@@ -882,6 +902,11 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
     if (Cancelled(options)) return Interrupted();
     BOSAI_ASSIGN_OR_RETURN(bool more, reader->Next(&rec));
     if (!more) break;
+    if (EmptyRow(rec)) {
+      if (v->empty_rows++ == 0) v->first_empty_line = rec.line;
+      v->last_empty_line = rec.line;
+      continue;
+    }
     ++v->rows;
     row = Row();
     size_t before = v->problems.size();
@@ -975,6 +1000,14 @@ Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
 // Reports pass 1's problems; true when the import must stop with nothing imported.
 bool Report(const Validation& v, const ImportOptions& options, ImportReport* report) {
   report->rows = v.rows;
+  if (v.empty_rows == 1) {
+    report->warnings.push_back(fmt::format("{}:{}: skipped a row with every field empty",
+                                           options.path, v.first_empty_line));
+  } else if (v.empty_rows > 1) {
+    report->warnings.push_back(
+        fmt::format("{}:{}: skipped {} rows with every field empty (the last on line {})",
+                    options.path, v.first_empty_line, v.empty_rows, v.last_empty_line));
+  }
   report->problem_count = v.problems.size();
   for (size_t i = 0; i < v.problems.size() && i < kMaxProblemsShown; ++i) {
     report->problems.push_back(v.problems[i].text);
@@ -1256,6 +1289,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         break;
       }
       if (!*more) break;
+      if (EmptyRow(rec)) continue;  // pass 1 counted it
       auto bad = validation.bad_lines.find(rec.line);
       if (bad != validation.bad_lines.end()) {
         std::vector<std::string> fields = {std::to_string(rec.line), bad->second};

@@ -354,6 +354,69 @@ TEST_F(ResidentTest, BadRowsAreListedAndNothingIsImported) {
   EXPECT_TRUE(node_->store().Vector()->empty());
 }
 
+// Rows with every field empty (a spreadsheet saves the formatted rows below a register as commas
+// alone; blank cells may hold spaces) hold no resident: they are skipped with one warning that
+// says where, whether the file is checked, imported, or imported skipping invalid rows, and a
+// problem elsewhere is still found by its line.
+TEST_F(ResidentTest, RowsWithEveryFieldEmptyAreSkippedWithAWarning) {
+  const std::string rows =
+      "042021,3101,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
+      ",,,,,,,,,,,,\n"
+      "042021,3102,H1,乙,オツ,1971-01-01,女,妻,,住所,,,\n"
+      ", ,\t,\"\",　,,,,,,,,\n"
+      ",,\n";
+  const std::string path = Write("blank.csv", std::string(kHeader) + rows);
+  const std::string warning =
+      "blank.csv:3: skipped 3 rows with every field empty (the last on line 6)";
+  auto run = [&](bool check_only, std::optional<std::string> rejects) {
+    ImportOptions o;
+    o.path = path;
+    o.check_only = check_only;
+    o.rejects_path = rejects;
+    auto r = ImportResidents(*node_, o);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : ImportReport();
+  };
+  ImportReport checked = run(true, std::nullopt);
+  EXPECT_EQ(checked.problem_count, 0u) << (checked.problems.empty() ? "" : checked.problems[0]);
+  EXPECT_EQ(checked.rows, 2u);
+  ASSERT_EQ(checked.warnings.size(), 1u);
+  EXPECT_EQ(checked.warnings[0].substr(checked.warnings[0].find("blank.csv")), warning);
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+
+  ImportReport imported = run(false, std::nullopt);
+  EXPECT_EQ(imported.imported, 2u);
+  EXPECT_EQ(imported.rejected, 0u);
+  ASSERT_EQ(imported.warnings.size(), 1u);
+  EXPECT_EQ(imported.warnings[0].substr(imported.warnings[0].find("blank.csv")), warning);
+  EXPECT_EQ(*CountResidents(*node_), 2u);
+
+  // With a bad row too: it alone is a problem, and alone among the rejects.
+  const std::string bad =
+      Write("blank-bad.csv",
+            std::string(kHeader) + rows + "042021,3103,H1,丙,ヘイ,1972-13-01,女,子,,住所,,,\n");
+  ImportOptions o;
+  o.path = bad;
+  auto refused = ImportResidents(*node_, o);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->problem_count, 1u);
+  ASSERT_EQ(refused->problems.size(), 1u);
+  EXPECT_NE(refused->problems[0].find("blank-bad.csv:7:6: birth_date"), std::string::npos)
+      << refused->problems[0];
+  const std::string rejects = (dir_ / "rejects.csv").string();
+  o.rejects_path = rejects;
+  auto skipped = ImportResidents(*node_, o);
+  ASSERT_TRUE(skipped.ok()) << skipped.status().message();
+  EXPECT_EQ(skipped->rejected, 1u);
+  std::ifstream in(rejects);
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);  // the header and line 7
+  EXPECT_EQ(lines[1].substr(0, 2), "7,");
+  EXPECT_EQ(*CountResidents(*node_), 2u);
+}
+
 TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   std::string path = Write("mixed.csv", std::string(kHeader) +
                                             "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
