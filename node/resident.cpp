@@ -251,6 +251,26 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
   return h;
 }
 
+// The error for a first row that is no header (WHY): the line of the header instead when one of
+// the next few rows is one. A title, a date or a blank row above the header, as some systems
+// export a register, is for the clerk to remove: an import does not guess which rows to leave out.
+Status HeaderFurtherDown(const std::string& path, CsvReader& reader, const Status& why) {
+  constexpr int kRowsLooked = 10;
+  CsvRecord rec;
+  std::vector<std::string> ignored;
+  for (int i = 0; i < kRowsLooked; ++i) {
+    Result<bool> more = reader.Next(&rec);
+    if (!more.ok() || !*more) break;
+    if (ParseHeader(path, rec, &ignored).ok()) {
+      return Status::Invalid(
+          fmt::format("{}:{}: the header is on line {}: remove the lines above it (the header "
+                      "must be the first line)",
+                      path, rec.line, rec.line));
+    }
+  }
+  return why;
+}
+
 // ---- One validated row.
 
 // A set of register codes with std::unordered_set<std::string>'s insert, in a flat table of
@@ -1029,7 +1049,9 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   CsvRecord rec;
   BOSAI_ASSIGN_OR_RETURN(bool any, reader->Next(&rec));
   if (!any) return Status::Invalid(fmt::format("{}: empty file: a header row is required", path));
-  BOSAI_ASSIGN_OR_RETURN(Header header, ParseHeader(path, rec, &report.warnings));
+  Result<Header> parsed_header = ParseHeader(path, rec, &report.warnings);
+  if (!parsed_header.ok()) return HeaderFurtherDown(path, *reader, parsed_header.status());
+  Header header = std::move(parsed_header).value();
   const bool dry = options.dry_run;
   if (dry && (options.check_only || options.rejects_path)) {
     return Status::Invalid("a dry run neither only checks nor skips invalid rows");

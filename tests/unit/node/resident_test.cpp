@@ -417,6 +417,33 @@ TEST_F(ResidentTest, RowsWithEveryFieldEmptyAreSkippedWithAWarning) {
   EXPECT_EQ(*CountResidents(*node_), 2u);
 }
 
+// A register exported with a title and a date above its header: the import names the line of
+// the header and imports nothing; a first line that no row below completes as a header keeps its
+// own error.
+TEST_F(ResidentTest, AHeaderBelowOtherLinesIsNamed) {
+  const std::string row = "042021,3201,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n";
+  struct Case {
+    std::string text, error;
+  } cases[] = {
+      {"住民基本台帳一覧（令和8年11月1日現在）,,,\n" + std::string(kHeader) + row,
+       "titled.csv:2: the header is on line 2: remove the lines above it (the header must be the "
+       "first line)"},
+      {"住民一覧\n作成日,2026/11/1\n\n" + std::string(kHeader) + row,
+       "titled.csv:4: the header is on line 4: remove the lines above it (the header must be the "
+       "first line)"},
+      {"a,b\n" + row, "titled.csv:1: required column resident_code is missing"},
+  };
+  for (const Case& c : cases) {
+    ImportOptions o;
+    o.path = Write("titled.csv", c.text);
+    auto r = ImportResidents(*node_, o);
+    ASSERT_FALSE(r.ok());
+    const std::string& m = r.status().message();
+    EXPECT_EQ(m.substr(m.find("titled.csv")), c.error);
+  }
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+}
+
 TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   std::string path = Write("mixed.csv", std::string(kHeader) +
                                             "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
