@@ -356,6 +356,18 @@ std::string SpreadsheetHint(std::string_view text) {
       text);
 }
 
+// The text of a field that a system wrote as a spreadsheet formula of it, ="00123" (so that
+// Excel keeps a code's leading zeros; quotes in it doubled), or the field as it is.
+std::string FormulaText(std::string_view v) {
+  if (v.size() < 3 || v[0] != '=' || v[1] != '"' || v.back() != '"') return std::string(v);
+  std::string text;
+  for (size_t i = 2; i + 1 < v.size(); ++i) {
+    if (v[i] == '"' && (i + 2 == v.size() || v[++i] != '"')) return std::string(v);  // not one
+    text += v[i];
+  }
+  return text;
+}
+
 class RowValidator {
  public:
   RowValidator(const std::string& path, const Header& header, const Node& node)
@@ -371,11 +383,15 @@ class RowValidator {
       return false;
     }
     // Text is valid UTF-8 here: CsvReader checks or converts every byte it hands out.
+    auto field = [&](int i) {
+      const std::string& v = rec.fields[size_t(i)];
+      return v.starts_with("=\"") ? Nfc(FormulaText(v)) : Nfc(v);
+    };
     auto get = [&](Col c) -> std::string {
       if (!header_.has(c)) return std::string();
-      std::string value = Nfc(rec.fields[header_.index[c]]);
+      std::string value = field(header_.index[c]);
       if (header_.joined[c] >= 0) {
-        std::string part = Nfc(rec.fields[header_.joined[c]]);
+        std::string part = field(header_.joined[c]);
         if (!part.empty()) value += (value.empty() ? "" : "　") + part;
       }
       return value;

@@ -2638,6 +2638,31 @@ TEST_F(ResidentTest, WhatASpreadsheetDidToARegisterIsUndoneOrNamed) {
       << r->problems[2];
   EXPECT_EQ(*node_->store().StateHash(), before);
   EXPECT_EQ(*CountResidents(*node_), 4u);
+
+  // Codes and numbers that a system wrote as formulas of their text, ="00123", for a spreadsheet
+  // to keep their leading zeros (quotes in the text doubled): their text. A formula of anything
+  // else is text that begins with =, refused as before.
+  o.path = Write("d.csv", std::string(kHeader) +
+                              "\"=\"\"042021\"\"\",\"=\"\"00012\"\"\",\"=\"\"0099\"\"\",庚,コウ,"
+                              "1970-01-01,男,世帯主,\"=\"\"0600001\"\"\",\"=\"\"A\"\"\"\"棟\"\"\",,"
+                              "\"=\"\"0225-95-1111\"\"\",\n");
+  ASSERT_EQ(Import(o.path).imported, 1u);
+  auto formula = GetResident(*node_, "042021:00012");
+  ASSERT_TRUE(formula.ok() && *formula);
+  EXPECT_EQ((*formula)->resident.household(), "042021:0099");
+  EXPECT_EQ((*formula)->resident.postal_code(), "0600001");
+  EXPECT_EQ((*formula)->resident.address(), "A\"棟");
+  EXPECT_EQ((*formula)->resident.phone(), "0225-95-1111");
+  o.path = Write("e.csv", std::string(kHeader) +
+                              "042021,8004,H5,\"=\"\"=1+1\"\"\",キ,1991-01-01,女,世帯主,,,,,\n"
+                              "042021,8005,H6,\"=SUM(1)\",キ,1991-01-01,女,世帯主,,,,,\n");
+  r = ImportResidents(*node_, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->problems.size(), 2u);
+  EXPECT_NE(r->problems[0].find(":2:4: name: \"=1+1\" begins with ="), std::string::npos)
+      << r->problems[0];
+  EXPECT_NE(r->problems[1].find(":3:4: name: \"=SUM(1)\" begins with ="), std::string::npos)
+      << r->problems[1];
 }
 
 // A disk with no room left. The daemon's way of opening (not alone) fails, saying the disk is
