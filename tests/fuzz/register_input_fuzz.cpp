@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!form.starts_with(KanaIndexForm(folded.substr(0, half)))) __builtin_trap();
     (void)NarrowNumber(input);
     // A reading as stored: valid text, no longer, kana when it was, and stored again unchanged.
-    const std::string wide = WideKatakana(input);
+    const std::string wide = WideKatakana(std::string(input));
     if (!IsValidUtf8(wide) || wide.size() > input.size() || IsKanaText(wide) != IsKanaText(input) ||
         WideKatakana(wide) != wide) {
       __builtin_trap();
