@@ -436,9 +436,8 @@ class RowValidator {
       std::string kana = get(kNameKana);
       if (Status st = CheckKana(kana); !st.ok()) {
         bad(kNameKana, st.message());
-      } else {
-        r.set_name_kana(
-            WideKatakana(std::move(kana)));  // (a problem names the text as the file has it)
+      } else {  // held in full-width; a problem names the text as the file has it
+        r.set_name_kana(WideKatakana(std::move(kana)));
       }
     }
     auto date = [&](Col c, bool required, auto set) {
