@@ -617,8 +617,8 @@ Result<Store::ScopedFields> ThreeWay(Store& store, std::string scope, uint32_t e
 
 std::string RegisterColumnsHelp() {
   std::string out =
-      "Columns (a header row, columns in any order, names in any case and width, * required; "
-      "others are ignored with a warning):\n";
+      "Columns (a header row on the first line, columns in any order, names in any case and "
+      "width, * required; others are ignored with a warning):\n";
   for (const ColumnDef& c : kColumns) {
     out += fmt::format("  {:<20}{}\n", std::string(c.name) + (c.required ? " *" : ""),
                        fmt::join(c.aliases, ", "));
@@ -630,6 +630,10 @@ std::string RegisterColumnsHelp() {
                        fmt::join(p.aliases.begin() + 1, p.aliases.end(), ", "), p.what,
                        p.part == 0 ? "the first" : "the second", kColumns[p.col].name);
   }
+  out +=
+      "Rows with every field empty are skipped, with a warning. A value written as a formula of "
+      "its text (=\"00123\") is read as that text. A reading in half-width katakana is held in "
+      "full-width.\n";
   return out;
 }
 
