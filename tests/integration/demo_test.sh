@@ -7,11 +7,11 @@
 ops_run=$(cd "$(dirname "$0")/../.." && pwd)/ops/run
 source "$(dirname "$0")/lib.sh"
 
-# run_demo LOG: starts ops/run on ./data, listening on a free port, and waits for its daemon;
-# sets RUN_PID and RUN_PORT
+# run_demo LOG: starts ops/run on ./data (named relative to here), listening on a free port, and
+# waits for its daemon; sets RUN_PID and RUN_PORT
 run_demo() {
   rm -f data/sync-status.json
-  BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=$WORK/data BOSAI_LISTEN=127.0.0.1:0 TMPDIR=$WORK \
+  BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=data BOSAI_LISTEN=127.0.0.1:0 TMPDIR=$WORK \
     "$ops_run" > "$1" 2>&1 &
   RUN_PID=$!
   DAEMONS+=("$RUN_PID")
