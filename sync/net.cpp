@@ -2,6 +2,7 @@
 #include "sync/net.h"
 
 #include <fmt/format.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
 
@@ -37,6 +38,19 @@ int64_t UnixMillis() { return SystemClock::Get()->NowMillis(); }
 
 // Why a connection is closed when another session with the same peer is kept.
 constexpr const char* kDuplicate = "duplicate session: the peer is synced over another connection";
+
+// Why a TLS handshake failed (EC, of OpenSSL's category), and what to check: a peer that does not
+// speak TLS at all (another service on the port, or plain HTTP) or, else, the trust.
+std::string HandshakeFailure(const std::error_code& ec) {
+  const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+  const bool not_tls = reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST ||
+                       reason == SSL_R_HTTPS_PROXY_REQUEST ||
+                       reason == SSL_R_PACKET_LENGTH_TOO_LONG;
+  return fmt::format(
+      "TLS handshake failed: {} ({})", ec.message(),
+      not_tls ? "the peer does not speak TLS: it is not a bosai node; check the address and port"
+              : "is the peer's certificate issued by a trusted root?");
+}
 
 }  // namespace
 
@@ -215,12 +229,7 @@ void Conn::Start() {
         if (self->closed) return;
         if (ec) {
           std::string why = ec.message();
-          if (ec.category() == asio::error::get_ssl_category()) {
-            why = fmt::format(
-                "TLS handshake failed: {} (is the peer's certificate issued by a "
-                "trusted root?)",
-                ec.message());
-          }
+          if (ec.category() == asio::error::get_ssl_category()) why = HandshakeFailure(ec);
           self->Close(why);
           return;
         }

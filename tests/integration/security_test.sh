@@ -32,8 +32,15 @@ unchanged() { expect_eq "$(b a state hash)" "$hash" "A applied nothing: $1"; }
 # Foreign root.
 b f init --node-id 042021-fake --municipality 042021 >/dev/null   # its own development root
 if b f sync now "$A" > foreign.out 2> foreign.err; then fail "a foreign-root peer was accepted"; fi
-grep -q "TLS handshake failed" foreign.err || fail "foreign root: $(cat foreign.err)"
+grep -q "TLS handshake failed: .*(is the peer's certificate issued by a trusted root?)" foreign.err ||
+  fail "foreign root: $(cat foreign.err)"
 honest "foreign root"; unchanged "foreign root"
+
+# A client that does not speak TLS (a browser, another service's client): the daemon's log says so.
+printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -N 127.0.0.1 "$PORT_a" > /dev/null || true
+wait_until 5 "the daemon says the peer does not speak TLS" \
+  grep -q 'reason="TLS handshake failed: .*(the peer does not speak TLS: it is not a bosai node; check the address and port)"' a.log
+honest "a plain HTTP request"; unchanged "a plain HTTP request"
 
 # Dialling a peer by id: its certificate must carry that id.
 if b b sync now "$A" --peer 042021-somewhere 2> id.err; then fail "a peer with another id was accepted"; fi
