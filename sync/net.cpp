@@ -221,7 +221,12 @@ void Conn::Start() {
   impl.UpdateStatus(key, [&](PeerStatus& s) { s.state = "handshake"; });
   timer.expires_after(impl.options.handshake_timeout);
   timer.async_wait([self](const asio::error_code& ec) {
-    if (!ec && !self->handshaken) self->Close("TLS handshake timed out");
+    if (!ec && !self->handshaken) {
+      self->Close(
+          fmt::format("TLS handshake timed out: the peer sent no answer in {:.0f} s{}",
+                      std::chrono::duration<double>(self->impl.options.handshake_timeout).count(),
+                      self->outbound ? " (is the address a bosai node's sync listener?)" : ""));
+    }
   });
   stream.async_handshake(
       outbound ? asio::ssl::stream_base::client : asio::ssl::stream_base::server,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Authorization and hostile input on a serving node (DESIGN §5, §7). After each attack the node
 # has applied nothing (same state hash) and keeps serving honest peers:
-#  - a peer under a foreign root fails the TLS handshake;
+#  - a peer under a foreign root fails the TLS handshake; a client that does not speak TLS, and
+#    one that says nothing, are hung up on with the reason in the daemon's log;
 #  - a revoked node is refused;
 #  - a block forged by a relay (another origin's name, the relay's signature) is rejected;
 #  - a block in a scope its origin may not write is rejected;
@@ -41,6 +42,9 @@ printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -N 127.0.0.1 "$PORT_a" > /dev/nul
 wait_until 5 "the daemon says the peer does not speak TLS" \
   grep -q 'reason="TLS handshake failed: .*(the peer does not speak TLS: it is not a bosai node; check the address and port)"' a.log
 honest "a plain HTTP request"; unchanged "a plain HTTP request"
+# A client that connects and says nothing (checked at the end: the daemon waits 10 s for it).
+{ sleep 14 | timeout 15 nc 127.0.0.1 "$PORT_a" > /dev/null 2>&1 || true; } &
+silent=$!
 
 # Dialling a peer by id: its certificate must carry that id.
 if b b sync now "$A" --peer 042021-somewhere 2> id.err; then fail "a peer with another id was accepted"; fi
@@ -182,3 +186,9 @@ chmod 700 shared
 b shared doctor > doctor.txt
 if grep -q "other users" doctor.txt; then fail "doctor still warns: $(cat doctor.txt)"; fi
 check "an open data dir is warned of by init and doctor, until it is closed"
+
+wait "$silent"
+grep -q 'reason="TLS handshake timed out: the peer sent no answer in 10 s"$' a.log ||
+  fail "the daemon did not hang up on a silent client: $(grep -c timed a.log)"
+check "the daemon hangs up on a client that says nothing, and says so"
+honest "a silent client"
