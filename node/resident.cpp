@@ -1224,15 +1224,24 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                       value(changes.fields), value(state->body)));
     }
   };
+  // Households the file gives no 世帯主 row and the node no 世帯主 (with a relationship column):
+  // how many, and the first.
+  uint64_t headless = 0;
+  std::string first_headless;
+  auto count_headless = [&](const std::string& hkey) {
+    if (headless++ == 0) first_headless = hkey;
+  };
   auto write_household = [&](const std::string& code, const std::string& fields,
                              bool from_head) -> Status {
     std::string hkey = node.municipality() + ":" + code;
     if (fresh_households) {  // the row gives exactly the fields the register manages
+      if (!from_head) count_headless(hkey);
       return store.PutNew(ENTITY_HOUSEHOLD, hkey, {{node.scope(), fields}}, v1::OP_SOURCE_REGISTER);
     }
     BOSAI_ASSIGN_OR_RETURN(FieldMap split, SplitFields(fields));
     BOSAI_ASSIGN_OR_RETURN(std::optional<Store::RecordState> state,
                            store.GetRecord(ENTITY_HOUSEHOLD, hkey));
+    if (!from_head && !(state && state->body.count(kHeadField))) count_headless(hkey);
     BOSAI_ASSIGN_OR_RETURN(
         Store::ScopedFields changes,
         ThreeWay(store, node.scope(), ENTITY_HOUSEHOLD, hkey, state, split,
@@ -1439,6 +1448,14 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         committed));
   }
   if (rejects) BOSAI_RETURN_IF_ERROR(rejects->Close());
+  if (headless > 0 && header.has(kRelationship)) {
+    const bool one = headless == 1;
+    report.warnings.push_back(fmt::format(
+        "{}: {} no 世帯主 (relationship 世帯主), in the file or on this node (the first: {}): "
+        "`bosai conflicts list` lists {}",
+        path, one ? "a household has" : fmt::format("{} households have", headless), first_headless,
+        one ? "it" : "them"));
+  }
   return report;
 }
 

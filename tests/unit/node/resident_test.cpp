@@ -444,6 +444,44 @@ TEST_F(ResidentTest, AHeaderBelowOtherLinesIsNamed) {
   EXPECT_EQ(*CountResidents(*node_), 0u);
 }
 
+// A register whose heads of household are written another way (本人 instead of 世帯主) leaves
+// every household without a 世帯主: the import says how many, and the first, as it ends. A partial
+// file for households whose 世帯主 the node holds says nothing, nor does a register without a
+// relationship column.
+TEST_F(ResidentTest, HouseholdsLeftWithoutA世帯主AreCountedAtTheEndOfAnImport) {
+  auto warnings = [&](const std::string& name, const std::string& text,
+                      std::optional<std::string> rejects = std::nullopt) {
+    ImportReport r = Import(Write(name, text), rejects);
+    std::string all;
+    for (const auto& w : r.warnings) all += w.substr(w.find(name)) + "\n";
+    return all;
+  };
+  EXPECT_EQ(warnings("honnin.csv", std::string(kHeader) +
+                                       "042021,3301,H1,甲,コウ,1970-01-01,男,本人,,住所,,,\n"
+                                       "042021,3302,H1,乙,オツ,1971-01-01,女,妻,,住所,,,\n"
+                                       "042021,3303,H2,丙,ヘイ,1972-01-01,女,本人,,住所,,,\n"
+                                       "042021,3304,H3,丁,テイ,1973-01-01,男,世帯主,,住所,,,\n"),
+            "honnin.csv: 2 households have no 世帯主 (relationship 世帯主), in the file or on this "
+            "node (the first: 042021:H1): `bosai conflicts list` lists them\n");
+  EXPECT_FALSE(HeadProblems(*node_).empty());
+  // The same with invalid rows skipped (the other way through the file).
+  EXPECT_EQ(warnings("honnin2.csv",
+                     std::string(kHeader) + "042021,3305,H4,戊,ボ,1974-01-01,男,本人,,住所,,,\n" +
+                         "042021,3306,H5,己,キ,1975-13-01,男,世帯主,,住所,,,\n",
+                     (dir_ / "rejects.csv").string()),
+            "honnin2.csv: a household has no 世帯主 (relationship 世帯主), in the file or on "
+            "this node (the first: 042021:H4): `bosai conflicts list` lists it\n");
+  // A row of a household whose 世帯主 is held.
+  EXPECT_EQ(warnings("partial.csv",
+                     std::string(kHeader) + "042021,3307,H3,庚,コウ,2001-01-01,男,子,,住所,,,\n"),
+            "");
+  // No relationship column: nothing to say of heads.
+  EXPECT_EQ(warnings("norel.csv",
+                     "resident_code,household_code,name,birth_date,sex\n"
+                     "3308,H6,辛,1980-01-01,男\n"),
+            "");
+}
+
 TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   std::string path = Write("mixed.csv", std::string(kHeader) +
                                             "042021,3001,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,\n"
