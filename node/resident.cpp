@@ -177,6 +177,7 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
   h.width = rec.fields.size();
   h.names = rec.fields;
   std::vector<std::string> unknown;
+  std::vector<size_t> unnamed;   // columns (1-based) whose header is empty
   int parts[std::size(kParts)];  // file column of each part, or -1
   std::fill(std::begin(parts), std::end(parts), -1);
   auto twice = [&](size_t i, int before, std::string_view name) {
@@ -204,7 +205,11 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
       parts[p] = int(i);
       found = int(p);
     }
-    if (found < 0) unknown.push_back(rec.fields[i]);
+    if (found < 0 && name.empty()) {
+      unnamed.push_back(i + 1);  // as a spreadsheet saves formatted cells beside the header
+    } else if (found < 0) {
+      unknown.push_back(rec.fields[i]);
+    }
   }
   for (size_t p = 0; p < std::size(kParts); ++p) {
     if (parts[p] < 0) continue;
@@ -247,6 +252,12 @@ Result<Header> ParseHeader(const std::string& path, const CsvRecord& rec,
     std::string list;
     for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
     warnings->push_back(fmt::format("{}:{}: ignoring unknown columns: {}", path, rec.line, list));
+  }
+  if (!unnamed.empty()) {
+    warnings->push_back(fmt::format("{}:{}: ignoring {} {}, which {} no name in the header", path,
+                                    rec.line, unnamed.size() == 1 ? "column" : "columns",
+                                    fmt::join(unnamed, ", "),
+                                    unnamed.size() == 1 ? "has" : "have"));
   }
   return h;
 }

@@ -417,6 +417,21 @@ TEST_F(ResidentTest, RowsWithEveryFieldEmptyAreSkippedWithAWarning) {
   EXPECT_EQ(*CountResidents(*node_), 2u);
 }
 
+// Formatted cells beside a register's header are saved as columns without a name: they are
+// ignored with a warning that names them by number, apart from the columns with unknown names.
+TEST_F(ResidentTest, ColumnsWithoutANameAreIgnoredAndNamedByNumber) {
+  std::string header = kHeader;
+  header.insert(header.size() - 1, ",備考,, ");
+  ImportReport r = Import(
+      Write("wide.csv", header + "042021,3401,H1,甲,コウ,1970-01-01,男,世帯主,,住所,,,,x,,\n"));
+  EXPECT_EQ(r.imported, 1u);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0].substr(r.warnings[0].find("wide.csv")),
+            "wide.csv:1: ignoring unknown columns: 備考");
+  EXPECT_EQ(r.warnings[1].substr(r.warnings[1].find("wide.csv")),
+            "wide.csv:1: ignoring columns 15, 16, which have no name in the header");
+}
+
 // A register exported with a title and a date above its header: the import names the line of
 // the header and imports nothing; a first line that no row below completes as a header keeps its
 // own error.
