@@ -767,18 +767,8 @@ struct Validation {
 // spreadsheet keeps below a register (cells formatted, nothing typed) and saves as commas alone.
 // It holds no resident, and an import skips it.
 bool EmptyRow(const CsvRecord& rec) {
-  return std::all_of(rec.fields.begin(), rec.fields.end(), [](std::string_view f) {
-    for (size_t i = 0; i < f.size();) {
-      if (f[i] == ' ' || f[i] == '\t') {
-        ++i;
-      } else if (f.substr(i, 3) == "\u3000") {
-        i += 3;
-      } else {
-        return false;
-      }
-    }
-    return true;
-  });
+  return std::all_of(rec.fields.begin(), rec.fields.end(),
+                     [](const std::string& f) { return IsBlank(f); });
 }
 
 // The resident other than KEY who holds, on this node (read through DB), the My Number whose

@@ -309,6 +309,13 @@ std::string WideKatakana(std::string s) {
   return out;
 }
 
+bool IsBlank(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (!IsSpace(NextCodePoint(s, i))) return false;
+  }
+  return true;
+}
+
 bool IsKanaText(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     int32_t cp = NextCodePoint(s, i);

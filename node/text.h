@@ -44,6 +44,9 @@ bool AllDigits(std::string_view s);
 // and written as ゛ or ゜ otherwise; other text unchanged. The form a reading is stored in.
 std::string WideKatakana(std::string s);
 
+// Whether S holds nothing but spaces, tabs and full-width spaces (true for "").
+bool IsBlank(std::string_view s);
+
 // Only kana (hiragana, katakana, half-width katakana), the long-vowel mark, middle dots and spaces.
 bool IsKanaText(std::string_view s);
 
