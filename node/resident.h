@@ -24,7 +24,8 @@ Indexer ResidentIndexer();
 // so that stores made before are indexed again when next opened to write (Store::RefreshIndex).
 // 2: variation selectors dropped, more variant kanji folded (𠮷→吉, 嶋→島, ...).
 // 3: readings held in KanaIndexForm.
-constexpr uint32_t kResidentIndexerVersion = 3;
+// 4: half-width sound marks joined as WideKatakana joins them (ﾜﾞ→ヷ; ｯﾞ stays ッ).
+constexpr uint32_t kResidentIndexerVersion = 4;
 constexpr uint32_t kCompactKanaIndexerVersion = 3;
 
 // "042021:123", or "123" for this node's municipality.

@@ -207,28 +207,21 @@ std::string SearchFold(std::string_view input) {
   std::string out;
   out.reserve(s.size());
   const auto& variants = Variants();
-  // A full-width katakana from a half-width one, awaiting a sound mark (0: none).
-  char32_t pending = 0;
+  // The last character folded, held back for a sound mark that may follow it (-1: none): a mark,
+  // whatever its form (half-width, combining, spacing), joins the kana before it that takes it
+  // (ｶﾞ, か゛ → ガ) and is dropped otherwise, as WideKatakana joins marks in stored readings.
+  int32_t pending = -1;
   auto flush = [&]() {
-    if (pending != 0) AppendUtf8(out, int32_t(pending));
-    pending = 0;
+    if (pending >= 0) AppendUtf8(out, pending);
+    pending = -1;
   };
   for (size_t i = 0; i < s.size();) {
     int32_t cp = NextCodePoint(s, i);
     if (cp < 0) continue;
     if (cp == 0xFF9E || cp == 0xFF9F || cp == 0x3099 || cp == 0x309A || cp == 0x309B ||
         cp == 0x309C) {
-      bool voiced = cp == 0xFF9E || cp == 0x3099 || cp == 0x309B;
-      if (pending != 0) {
-        if (voiced && pending == U'ウ') {
-          pending = U'ヴ';
-        } else if (voiced && ((pending >= U'カ' && pending <= U'ト') ||
-                              (pending >= U'ハ' && pending <= U'ホ'))) {
-          pending += 1;  // カ→ガ, ハ→バ: the voiced form follows in the code chart
-        } else if (!voiced && pending >= U'ハ' && pending <= U'ホ') {
-          pending += 2;  // ハ→パ
-        }
-      }
+      const bool voiced = cp == 0xFF9E || cp == 0x3099 || cp == 0x309B;
+      if (char32_t joined = pending > 0 ? WithSoundMark(pending, voiced) : 0) pending = joined;
       flush();
       continue;
     }
@@ -240,8 +233,7 @@ std::string SearchFold(std::string_view input) {
     } else if (cp == 0x309D || cp == 0x309E) {
       cp += 0x60;  // ゝゞ → ヽヾ
     } else if (cp >= 0xFF61 && cp <= 0xFF9D) {
-      pending = kHalfToFull[size_t(cp - 0xFF61)];
-      continue;
+      cp = kHalfToFull[size_t(cp - 0xFF61)];
     } else if (cp >= 0xFF01 && cp <= 0xFF5E) {
       cp -= 0xFEE0;
     }
@@ -250,7 +242,7 @@ std::string SearchFold(std::string_view input) {
       auto v = variants.find(cp);
       if (v != variants.end()) cp = v->second;
     }
-    AppendUtf8(out, cp);
+    pending = cp;
   }
   flush();
   return out;

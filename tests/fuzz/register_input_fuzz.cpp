@@ -119,10 +119,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (half > 0 && (uint8_t(folded[half]) & 0xC0) == 0x80) --half;  // a character's start
     if (!form.starts_with(KanaIndexForm(folded.substr(0, half)))) __builtin_trap();
     (void)NarrowNumber(input);
-    // A reading as stored: valid text, no longer, kana when it was, and stored again unchanged.
+    // A reading as stored: valid text, no longer, kana when it was, stored again unchanged, and
+    // found by the text it was stored from.
     const std::string wide = WideKatakana(std::string(input));
     if (!IsValidUtf8(wide) || wide.size() > input.size() || IsKanaText(wide) != IsKanaText(input) ||
-        WideKatakana(wide) != wide) {
+        WideKatakana(wide) != wide || SearchFold(wide) != folded) {
       __builtin_trap();
     }
     (void)HasPrivateUse(input);

@@ -99,11 +99,22 @@ TEST(Text, HalfWidthKatakanaIsWidened) {
       {"", ""},
   };
   for (const auto& c : cases) EXPECT_EQ(WideKatakana(c.in), c.out) << c.in;
-  // Each full-width form of the table widens from its half-width form, and folds the same.
-  for (const char* half : {"ｱｲｳｴｵｶﾞﾊﾟｳﾞ", "ﾀﾅｶ ﾋﾛｼ"}) {
-    EXPECT_EQ(SearchFold(WideKatakana(half)), SearchFold(half)) << half;
-    EXPECT_TRUE(IsKanaText(WideKatakana(half))) << half;
+  // Every half-width katakana, alone or with either sound mark, folds the same widened or
+  // not: a reading stored widened is found by the half-width text it was imported from.
+  for (int32_t kana = 0xFF66; kana <= 0xFF9D; ++kana) {
+    for (int32_t mark : {0, 0xFF9E, 0xFF9F}) {
+      std::string half;
+      AppendUtf8(half, kana);
+      if (mark != 0) AppendUtf8(half, mark);
+      half += "ｱ";
+      EXPECT_EQ(SearchFold(WideKatakana(half)), SearchFold(half)) << half;
+      EXPECT_TRUE(IsKanaText(WideKatakana(half))) << half;
+    }
   }
+  EXPECT_EQ(SearchFold("ﾜﾞｲﾝ"), "ヷイン");
+  EXPECT_EQ(SearchFold("ｯﾞ"), "ッ");
+  EXPECT_EQ(SearchFold("か゛ぎくﾞ ハ゜"), "ガギグパ");  // marks in every form join
+  EXPECT_EQ(SearchFold("゛あ゜"), "ア");                // marks no kana takes are dropped
 }
 
 TEST(Text, KanaCheck) {
