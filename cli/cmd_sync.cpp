@@ -24,10 +24,22 @@ void RegisterServe(CLI::App& app, Globals& g) {
   auto* serve = app.add_subcommand(
       "serve", "Run the node daemon: sync listener and peers (see ops/config/bosai.example.toml)");
   auto config = std::make_shared<std::string>();
+  auto check = std::make_shared<bool>(false);
   serve->add_option("--config", *config, "Config file (TOML)")->required();
-  serve->callback([&g, config] {
+  serve->add_flag("--check", *check,
+                  "Check the config and the data dir it names, print what would be served, and "
+                  "exit (0 when the daemon would start)");
+  serve->callback([&g, config, check] {
     auto c = node::LoadServeConfig(*config);
     if (!c.ok()) return Fail(g, c.status());
+    if (*check) {
+      auto lines = node::CheckServe(*c);
+      if (!lines.ok()) return Fail(g, lines.status());
+      if (g.json) return PrintJson({{"config", *config}, {"ok", true}, {"serves", *lines}});
+      std::cout << *config << ": ok\n";
+      for (const auto& line : *lines) std::cout << "  " << line << "\n";
+      return;
+    }
     Status st = node::Serve(*c);
     if (!st.ok()) Fail(g, st);
   });

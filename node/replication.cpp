@@ -157,18 +157,49 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
   return c;
 }
 
-Status Serve(const ServeConfig& config) {
+namespace {
+
+// The data dir as the daemon serves it: the config enables something, the dir opens to write,
+// and its trust is read.
+Result<std::unique_ptr<Node>> OpenToServe(const ServeConfig& config) {
   if (!config.sync_enabled) {
     return Status::Invalid(
         "the config enables nothing to serve: add a [sync] section (listen) or [[peers]]");
   }
-  InitLogging();
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(config.data_dir));
   if (node->read_only()) {
     return Status::Invalid(fmt::format(
         "{} cannot be written: the daemon stores what its peers send; serve a writable data dir",
         config.data_dir));
   }
+  BOSAI_RETURN_IF_ERROR(node->trust().status());
+  return node;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> CheckServe(const ServeConfig& config) {
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenToServe(config));
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir, node->node_id(),
+                              node->municipality()));
+  lines.push_back(config.net.listen.empty() ? "sync listener: none"
+                                            : "sync listener on " + config.net.listen);
+  for (const auto& p : config.net.peers) {
+    lines.push_back(fmt::format("peer {} at {}", p.id, p.address));
+  }
+  if (node->development_root()) {
+    lines.push_back(
+        "warning: this node trusts only itself (development root); enroll it under "
+        "the municipality's root");
+  }
+  if (auto w = node->ClockWarning()) lines.push_back("warning: " + *w);
+  return lines;
+}
+
+Status Serve(const ServeConfig& config) {
+  InitLogging();
+  BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenToServe(config));
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node->trust());
   if (node->development_root()) {
     LogEvent(spdlog::level::warn, "node.development_root",

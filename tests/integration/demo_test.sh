@@ -3,7 +3,7 @@
 # synthetic residents), prints commands to try and runs the daemon. Every command it prints
 # works as printed on the demo it made: each exits 0, each search finds residents (the one by
 # 髙橋 and a 和暦 date a 高橋 the demo holds), and the second node syncs the whole register from
-# the daemon. A second start keeps the data dir it made.
+# the daemon. A mistyped listener is refused, not saved. A second start keeps the data dir it made.
 ops_run=$(cd "$(dirname "$0")/../.." && pwd)/ops/run
 source "$(dirname "$0")/lib.sh"
 
@@ -65,6 +65,23 @@ check "search --name 髙橋 --birth S$y.$m.$d finds a 高橋 born $iso"
 # The second node has the register from the daemon.
 expect_eq "$(tail -1 "out$n.txt")" "10000" "the second node synced the demo register"
 expect_eq "$(b shisho state hash)" "$(b data state hash)" "the second node has the demo's state"
+
+# The config it wrote passes the daemon's check, which names what it serves.
+"$BOSAI" serve --config data/bosai.toml --check > check.txt || fail "serve --check: $(cat check.txt)"
+grep -q "^  data dir data/\.: node 042021-honcho of 042021\$" check.txt &&
+  grep -q "^  sync listener on 127.0.0.1:0\$" check.txt || fail "serve --check said: $(cat check.txt)"
+check "serve --check names the node and the listener of the config ops/run wrote"
+
+# A mistyped listener for a new data dir stops ops/run with the config's error, and is not kept:
+# the next start, with a listener that works, writes its own.
+if BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=typo BOSAI_LISTEN=127.0.0.1:74000 TMPDIR=$WORK \
+  "$ops_run" > typo.log 2>&1; then
+  fail "ops/run started with the listener 127.0.0.1:74000"
+fi
+grep -q "bosai.toml.new:4:10: listen: address '127.0.0.1:74000': port out of range" typo.log ||
+  fail "ops/run did not say why it stopped: $(tail -5 typo.log)"
+[ ! -e typo/bosai.toml ] && [ ! -e typo/bosai.toml.new ] || fail "the mistyped config was kept"
+check "a mistyped BOSAI_LISTEN stops ops/run, named, and is not kept"
 
 # A second start keeps the node and its residents.
 kill "$RUN_PID"
