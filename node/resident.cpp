@@ -395,7 +395,9 @@ class RowValidator {
     }
     // Text is valid UTF-8 here: CsvReader checks or converts every byte it hands out.
     auto field = [&](int i) {
-      const std::string& v = rec.fields[size_t(i)];
+      std::string_view v = rec.fields[size_t(i)];
+      // A field the rejects file guarded with an apostrophe ('+81 …, '="3010"), read as it was
+      if (v.size() > 1 && v[0] == '\'' && !FormulaStart(v.substr(1)).empty()) v.remove_prefix(1);
       return v.starts_with("=\"") ? Nfc(FormulaText(v)) : Nfc(v);
     };
     auto get = [&](Col c) -> std::string {

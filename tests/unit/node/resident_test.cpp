@@ -604,6 +604,32 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   EXPECT_EQ(first_line.rfind("\xEF\xBB\xBFline,reason,", 0), 0u) << first_line;
 }
 
+// The rejects, mended, are imported as a register: the line and reason columns are ignored, and
+// a field written after an apostrophe is read without it (a code a system wrote as the formula
+// ="3010", an international phone number).
+TEST_F(ResidentTest, MendedRejectsAreImportedAsTheRegisterHadThem) {
+  ImportReport first =
+      Import(Write("guarded.csv",
+                   std::string(kHeader) +
+                       "042021,\"=\"\"3010\"\"\",H1,丁,テイ,1970-02-30,男,子,,住所,,+81 90 1234 "
+                       "5678,\n"),
+             (dir_ / "rejects2.csv").string());
+  EXPECT_EQ(first.rejected, 1u);
+  std::ifstream in2(dir_ / "rejects2.csv");
+  std::string rejects2((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>());
+  EXPECT_NE(rejects2.find(",\"'=\"\"3010\"\"\",H1,"), std::string::npos) << rejects2;
+  EXPECT_NE(rejects2.find(",'+81 90 1234 5678,"), std::string::npos) << rejects2;
+  const size_t bad_date = rejects2.rfind("1970-02-30");  // the field, not the reason
+  ASSERT_NE(bad_date, std::string::npos);
+  rejects2.replace(bad_date, 10, "1970-02-28");
+  ImportReport mended = Import(Write("mended.csv", rejects2));
+  EXPECT_EQ(mended.problem_count, 0u) << (mended.problems.empty() ? "" : mended.problems[0]);
+  EXPECT_EQ(mended.imported, 1u);
+  auto tei = GetResident(*node_, "042021:3010");
+  ASSERT_TRUE(tei.ok() && *tei);
+  EXPECT_EQ((*tei)->resident.phone(), "+81 90 1234 5678");
+}
+
 TEST_F(ResidentTest, ReimportIsThreeWay) {
   std::string v1 = Write("v1.csv", std::string(kHeader) +
                                        "042021,4001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
