@@ -28,7 +28,7 @@ void RegisterServe(CLI::App& app, Globals& g) {
   serve->add_option("--config", *config, "Config file (TOML)")->required();
   serve->add_flag("--check", *check,
                   "Check the config and the data dir it names, print what would be served, and "
-                  "exit (0 when the daemon would start)");
+                  "exit (0 when both are fit to serve; a listener's port taken now is a warning)");
   serve->callback([&g, config, check] {
     auto c = node::LoadServeConfig(*config);
     if (!c.ok()) return Fail(g, c.status());

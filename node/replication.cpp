@@ -100,10 +100,10 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
         {"listen", "max_clock_offset_s", "heartbeat_s", "stall_s", "backoff_max_s", "window"}));
     BOSAI_ASSIGN_OR_RETURN(c.net.listen, String(path, *s, "listen", false, ""));
     if (!c.net.listen.empty()) {
-      auto parsed = sync::ParseAddress(c.net.listen);
-      if (!parsed.ok()) {
+      Status valid = sync::CheckListenAddress(c.net.listen);
+      if (!valid.ok()) {
         return Status::Invalid(fmt::format(
-            "{}: listen: {}", Where(path, s->get("listen")->source()), parsed.status().message()));
+            "{}: listen: {}", Where(path, s->get("listen")->source()), valid.message()));
       }
     }
     BOSAI_ASSIGN_OR_RETURN(auto offset,
@@ -183,8 +183,18 @@ Result<std::vector<std::string>> CheckServe(const ServeConfig& config) {
   std::vector<std::string> lines;
   lines.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir, node->node_id(),
                               node->municipality()));
-  lines.push_back(config.net.listen.empty() ? "sync listener: none"
-                                            : "sync listener on " + config.net.listen);
+  if (config.net.listen.empty()) {
+    lines.push_back("sync listener: none");
+  } else {
+    lines.push_back("sync listener on " + config.net.listen);
+    // Taken now (the daemon may be running on this config): the daemon starts once it is free.
+    Status free = sync::ProbeListen(config.net.listen);
+    if (free.code() == Status::Code::kBusy) {
+      lines.push_back("warning: " + free.message() + ": the daemon cannot start until it is free");
+    } else {
+      BOSAI_RETURN_IF_ERROR(free);
+    }
+  }
   for (const auto& p : config.net.peers) {
     lines.push_back(fmt::format("peer {} at {}", p.id, p.address));
   }

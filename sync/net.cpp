@@ -9,6 +9,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <deque>
@@ -73,6 +74,51 @@ Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
   }
   if (port > 65535) return Status::Invalid(fmt::format("address '{}': port out of range", text));
   return std::make_pair(host, uint16_t(port));
+}
+
+namespace {
+
+// A listener's endpoint: an IP address (a host name is not resolved) and a port.
+Result<tcp::endpoint> ListenEndpoint(const std::string& text) {
+  BOSAI_ASSIGN_OR_RETURN(auto hp, ParseAddress(text));
+  asio::error_code ec;
+  auto address = asio::ip::make_address(hp.first, ec);
+  if (ec) {
+    return Status::Invalid(fmt::format(
+        "address '{}': a listener needs an IP address of this machine (such as 127.0.0.1, or "
+        "0.0.0.0 for all), not a host name",
+        text));
+  }
+  return tcp::endpoint(address, hp.second);
+}
+
+// Opens, binds and listens on ENDPOINT (TEXT as configured).
+Status Listen(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, const std::string& text) {
+  asio::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) return Status::Ok();
+  std::string message = fmt::format("cannot listen on {}: {}", text, ec.message());
+  if (ec == asio::error::address_in_use) {
+    return Status::Busy(message + " (another program, or a bosai daemon, listens there)");
+  }
+  if (ec.value() == EADDRNOTAVAIL) {
+    return Status::Invalid(message + " (it is not an address of this machine)");
+  }
+  return Status::IoError(message);
+}
+
+}  // namespace
+
+Status CheckListenAddress(const std::string& text) { return ListenEndpoint(text).status(); }
+
+Status ProbeListen(const std::string& text) {
+  BOSAI_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ListenEndpoint(text));
+  asio::io_context io;
+  tcp::acceptor acceptor(io);
+  return Listen(acceptor, endpoint, text);
 }
 
 // Frames a connection received and the store thread has not taken yet. The network thread
@@ -867,16 +913,8 @@ Status SyncService::Run() {
                                      m.trust.own_certificate(), m.trust.root_certificates()));
   BOSAI_RETURN_IF_ERROR(EnsureHeldSchema(m.store));
   if (!o.listen.empty()) {
-    BOSAI_ASSIGN_OR_RETURN(auto hp, ParseAddress(o.listen));
-    asio::error_code ec;
-    auto address = asio::ip::make_address(hp.first, ec);
-    if (ec) return Status::Invalid(fmt::format("listen address '{}': {}", o.listen, ec.message()));
-    tcp::endpoint endpoint(address, hp.second);
-    m.acceptor.open(endpoint.protocol(), ec);
-    if (!ec) m.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) m.acceptor.bind(endpoint, ec);
-    if (!ec) m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Status::IoError(fmt::format("cannot listen on {}: {}", o.listen, ec.message()));
+    BOSAI_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ListenEndpoint(o.listen));
+    BOSAI_RETURN_IF_ERROR(Listen(m.acceptor, endpoint, o.listen));
     m.port = m.acceptor.local_endpoint().port();
     LogEvent(info, "sync.listen", {{"address", o.listen}, {"port", std::to_string(m.port.load())}});
     m.Accept();

@@ -92,5 +92,10 @@ class SyncService {
 
 // "host:port" or "[v6]:port".
 Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text);
+// A listener's address as the daemon binds it: an IP address (not a host name) and a port.
+Status CheckListenAddress(const std::string& text);
+// Whether a listener could be bound there now (bound and closed at once): Busy when the port is
+// taken, Invalid when the address is not this machine's.
+Status ProbeListen(const std::string& text);
 
 }  // namespace bosai::sync

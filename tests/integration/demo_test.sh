@@ -3,7 +3,8 @@
 # synthetic residents), prints commands to try and runs the daemon. Every command it prints
 # works as printed on the demo it made: each exits 0, each search finds residents (the one by
 # 髙橋 and a 和暦 date a 高橋 the demo holds), and the second node syncs the whole register from
-# the daemon. A mistyped listener is refused, not saved. A second start keeps the data dir it made.
+# the daemon. A mistyped or taken listener is refused, not saved. A second start keeps the data
+# dir it made.
 ops_run=$(cd "$(dirname "$0")/../.." && pwd)/ops/run
 source "$(dirname "$0")/lib.sh"
 
@@ -82,6 +83,16 @@ grep -q "bosai.toml.new:4:10: listen: address '127.0.0.1:74000': port out of ran
   fail "ops/run did not say why it stopped: $(tail -5 typo.log)"
 [ ! -e typo/bosai.toml ] && [ ! -e typo/bosai.toml.new ] || fail "the mistyped config was kept"
 check "a mistyped BOSAI_LISTEN stops ops/run, named, and is not kept"
+# So does a port another program listens on (here the demo's daemon, on its own port).
+if BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=typo BOSAI_LISTEN=127.0.0.1:$RUN_PORT TMPDIR=$WORK \
+  "$ops_run" > taken.log 2>&1; then
+  fail "ops/run started with the listener 127.0.0.1:$RUN_PORT, which the demo holds"
+fi
+grep -q "^ops/run: cannot listen on 127.0.0.1:$RUN_PORT: Address already in use" taken.log &&
+  grep -q "^ops/run: set BOSAI_LISTEN to a free address" taken.log ||
+  fail "ops/run did not say the port is taken: $(tail -5 taken.log)"
+[ ! -e typo/bosai.toml ] || fail "the config with a taken port was kept"
+check "a port another program holds stops ops/run, named, and is not kept"
 
 # A second start keeps the node and its residents.
 kill "$RUN_PID"

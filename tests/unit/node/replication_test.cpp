@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <asio.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -73,6 +74,10 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
   for (const Case& k : std::vector<Case>{
            {"[node]\ndata_dir = \"d\"\n[sync]\nlisten = \"127.0.0.1\"\n", ":4:10: listen:"},
            {"[node]\ndata_dir = \"d\"\n[sync]\nwindow = 9\n", ":4:10: window must be 1 to 4"},
+           // The daemon binds an address, not a name: refused here, not when it starts.
+           {"[node]\ndata_dir = \"d\"\n[sync]\nlisten = \"localhost:7400\"\n",
+            ":4:10: listen: address 'localhost:7400': a listener needs an IP address of this "
+            "machine"},
            {"[node]\ndata_dir = \"d\"\n[[peers]]\nid = \"nope\"\naddress = \"h:1\"\n", ":4:6: id:"},
            {"[node]\ndata_dir = \"d\"\n[[peers]]\nid = \"042021-a\"\n",
             ":3:1: address is required"},
@@ -96,6 +101,27 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
         << c.status().message() << " should contain " << k.expect;
     EXPECT_EQ(c.status().message().rfind(path_, 0), 0u) << c.status().message();
   }
+}
+
+// A listener's address probed as the daemon would bind it: a port taken is Busy (the check
+// warns), an address that is not this machine's is refused, a free one passes and stays free.
+TEST(ListenProbe, NamesATakenPortAndAnAddressNotOfThisMachine) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor taken(io,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string address = "127.0.0.1:" + std::to_string(taken.local_endpoint().port());
+  Status busy = sync::ProbeListen(address);
+  EXPECT_EQ(busy.code(), Status::Code::kBusy) << busy.message();
+  EXPECT_NE(busy.message().find("cannot listen on " + address), std::string::npos)
+      << busy.message();
+  taken.close();
+  EXPECT_TRUE(sync::ProbeListen(address).ok());
+  EXPECT_TRUE(sync::ProbeListen(address).ok());            // the probe left it free
+  Status elsewhere = sync::ProbeListen("192.0.2.1:7400");  // TEST-NET-1: no machine's own
+  EXPECT_EQ(elsewhere.code(), Status::Code::kInvalidArgument) << elsewhere.message();
+  EXPECT_NE(elsewhere.message().find("not an address of this machine"), std::string::npos)
+      << elsewhere.message();
+  EXPECT_EQ(sync::ProbeListen("localhost:1").code(), Status::Code::kInvalidArgument);
 }
 
 }  // namespace
