@@ -28,8 +28,9 @@ Result<ServeConfig> LoadServeConfig(const std::string& path);
 // Runs the daemon until SIGINT/SIGTERM.
 Status Serve(const ServeConfig& config);
 
-// `bosai serve --check`: what Serve would start, checked without listening or dialling (the data
-// dir opens to write, its trust is read): a line per listener, peer and warning.
+// `bosai serve --check`: what Serve would start, checked without serving (the data dir opens to
+// write, its trust is read, the listener's address is bound for a moment, no peer is dialled): a
+// line per listener, peer and warning (among them a listener's port taken now).
 Result<std::vector<std::string>> CheckServe(const ServeConfig& config);
 
 // `bosai sync now HOST:PORT`: one session, both directions, until both are caught up.
