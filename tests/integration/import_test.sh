@@ -172,8 +172,11 @@ expect_eq "$(tail -2 sjis.log)" "2 characters written in the form CP932 holds, a
 LC_ALL=C grep -c $'\x92\x86\x89\x9B1\x81\x7C2\x81\x7C3,' sjis.csv > minus.count || true
 expect_eq "$(cat minus.count)" 1 "the address in CP932's form"
 # An export that cannot be written says why, once, and writes nothing.
-if b s resident export --out missing/x.csv 2> missing.log; then fail "export into a missing folder"; fi
-expect_eq "$(cat missing.log)" "bosai: missing/x.csv: cannot create: No such file or directory; nothing was written" \
+if b s resident export --out missing/x.csv 2> missing.log; then
+  fail "export into a missing folder"
+fi
+expect_eq "$(cat missing.log)" \
+  "bosai: missing/x.csv: cannot create: No such file or directory; nothing was written" \
   "an export that cannot create its file names it once"
 # A household whose 世帯主 row is rejected is written from its first valid row.
 new_node sk

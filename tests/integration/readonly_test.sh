@@ -69,7 +69,9 @@ if unshare -rm true 2>/dev/null; then
     if timeout 10 "$BOSAI" serve --config media.toml 2> serve.log; then fail "serve ran"; fi
     grep -q "media cannot be written: the daemon stores what its peers send" serve.log ||
       fail "serve: $(cat serve.log)"
-    if "$BOSAI" serve --config media.toml --check > check.log 2>&1; then fail "serve --check passed"; fi
+    if "$BOSAI" serve --config media.toml --check > check.log 2>&1; then
+      fail "serve --check passed"
+    fi
     grep -q "media cannot be written: the daemon stores what its peers send" check.log ||
       fail "serve --check: $(cat check.log)"
     check "the daemon, and its check, refuse a data dir it cannot write"
