@@ -67,8 +67,13 @@ Result<std::string> RegisterKey(std::string_view id, std::string_view municipali
   const size_t colon = s.find(':');
   std::string code = colon == std::string::npos ? s : s.substr(colon + 1);
   std::string muni = colon == std::string::npos ? std::string(municipality) : s.substr(0, colon);
-  BOSAI_RETURN_IF_ERROR(ValidateMunicipalityCode(muni).WithContext(fmt::format("{} id", entity)));
-  BOSAI_RETURN_IF_ERROR(ValidateRegisterCode(code, fmt::format("{} code", entity)));
+  // The id as given, unless the problem already quotes it.
+  auto named = [&](Status st) {
+    if (st.ok() || st.message().find(fmt::format("\"{}\"", id)) != std::string::npos) return st;
+    return st.WithContext(fmt::format("{} id \"{}\"", entity, id));
+  };
+  BOSAI_RETURN_IF_ERROR(named(ValidateMunicipalityCode(muni)));
+  BOSAI_RETURN_IF_ERROR(named(ValidateRegisterCode(code, fmt::format("{} code", entity))));
   return muni + ":" + code;
 }
 

@@ -630,6 +630,20 @@ TEST_F(ResidentTest, MendedRejectsAreImportedAsTheRegisterHadThem) {
   EXPECT_EQ((*tei)->resident.phone(), "+81 90 1234 5678");
 }
 
+// An id typed on the command line: the node's municipality when it names none, full-width digits
+// narrowed; a bad one quoted in its problem (once).
+TEST_F(ResidentTest, AnIdIsReadAsTypedAndABadOneIsQuoted) {
+  EXPECT_EQ(*ResidentKey(*node_, "１２３"), "042021:123");
+  EXPECT_EQ(*ResidentKey(*node_, "131016:A1"), "131016:A1");
+  EXPECT_EQ(ResidentKey(*node_, "042021:").status().message(),
+            "resident id \"042021:\": resident code must be 1 to 20 characters");
+  EXPECT_EQ(ResidentKey(*node_, "999999:1").status().message(),
+            "resident id \"999999:1\": municipality code \"999999\" has a wrong check digit "
+            "(expected 7)");
+  EXPECT_EQ(ResidentKey(*node_, "H 1").status().message(),
+            "resident code \"H 1\" may hold only 0-9, A-Z, a-z");
+}
+
 TEST_F(ResidentTest, ReimportIsThreeWay) {
   std::string v1 = Write("v1.csv", std::string(kHeader) +
                                        "042021,4001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,,\n"
