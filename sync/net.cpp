@@ -84,10 +84,15 @@ Result<tcp::endpoint> ListenEndpoint(const std::string& text) {
   asio::error_code ec;
   auto address = asio::ip::make_address(hp.first, ec);
   if (ec) {
+    // Digits, dots and colons alone: meant as an IP address, and mistyped.
+    const bool numeric =
+        hp.first.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos &&
+        hp.first.find_first_of(".:") != std::string::npos;
     return Status::Invalid(fmt::format(
-        "address '{}': a listener needs an IP address of this machine (such as 127.0.0.1, or "
-        "0.0.0.0 for all), not a host name",
-        text));
+        "address '{}': {}a listener needs an IP address of this machine (such as 127.0.0.1, or "
+        "0.0.0.0 for all){}",
+        text, numeric ? fmt::format("{} is not an IP address: ", hp.first) : "",
+        numeric ? "" : ", not a host name"));
   }
   return tcp::endpoint(address, hp.second);
 }

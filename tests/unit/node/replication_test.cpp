@@ -121,7 +121,13 @@ TEST(ListenProbe, NamesATakenPortAndAnAddressNotOfThisMachine) {
   EXPECT_EQ(elsewhere.code(), Status::Code::kInvalidArgument) << elsewhere.message();
   EXPECT_NE(elsewhere.message().find("not an address of this machine"), std::string::npos)
       << elsewhere.message();
-  EXPECT_EQ(sync::ProbeListen("localhost:1").code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(sync::ProbeListen("localhost:1").message(),
+            "address 'localhost:1': a listener needs an IP address of this machine (such as "
+            "127.0.0.1, or 0.0.0.0 for all), not a host name");
+  EXPECT_EQ(sync::CheckListenAddress("192.168.1.300:7400").message(),
+            "address '192.168.1.300:7400': 192.168.1.300 is not an IP address: a listener needs "
+            "an IP address of this machine (such as 127.0.0.1, or 0.0.0.0 for all)");
+  EXPECT_TRUE(sync::CheckListenAddress("[::1]:7400").ok());
 }
 
 }  // namespace
