@@ -91,7 +91,12 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
   BOSAI_RETURN_IF_ERROR(OnlyKnownKeys(path, *node, "node", {"data_dir"}));
   BOSAI_ASSIGN_OR_RETURN(std::string data_dir,
                          String(path, *node, "data_dir", true, Where(path, node->source())));
-  c.data_dir = fs::path(data_dir).is_absolute() ? data_dir : (base / data_dir).string();
+  // As the logs and `serve --check` name it: bosai-data, not ./bosai-data/. (a config beside it)
+  std::string dir = (fs::path(data_dir).is_absolute() ? fs::path(data_dir) : base / data_dir)
+                        .lexically_normal()
+                        .string();
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  c.data_dir = dir.empty() ? "." : dir;
 
   if (const toml::table* s = doc["sync"].as_table()) {
     c.sync_enabled = true;

@@ -70,7 +70,7 @@ expect_eq "$(b shisho state hash)" "$(b data state hash)" "the second node has t
 # The config it wrote passes the daemon's check, which names what it serves.
 "$BOSAI" serve --config data/bosai.toml --check > check.txt ||
   fail "serve --check: $(cat check.txt)"
-grep -q "^  data dir data/\.: node 042021-honcho of 042021\$" check.txt &&
+grep -q "^  data dir data: node 042021-honcho of 042021\$" check.txt &&
   grep -q "^  sync listener on 127.0.0.1:0\$" check.txt ||
   fail "serve --check said: $(cat check.txt)"
 check "serve --check names the node and the listener of the config ops/run wrote"

@@ -65,6 +65,17 @@ TEST_F(ServeConfigTest, DataDirIsRelativeToTheConfigFile) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->data_dir, (std::filesystem::path(path_).parent_path() / "data").string());
   EXPECT_FALSE(c->sync_enabled);  // no [sync], no peers: nothing to serve
+  // Named plainly, as logs and `serve --check` show it.
+  const std::string folder = std::filesystem::path(path_).parent_path().string();
+  c = LoadServeConfig(Write("[node]\ndata_dir = \".\"\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->data_dir, folder);
+  c = LoadServeConfig(Write("[node]\ndata_dir = \"./a/../data/\"\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->data_dir, folder + "/data");
+  c = LoadServeConfig(Write("[node]\ndata_dir = \"/\"\n"));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->data_dir, "/");
 }
 
 TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
