@@ -164,6 +164,9 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
 
 namespace {
 
+constexpr const char* kDevelopmentRootHint =
+    "this node trusts only itself (development root); enroll it under the municipality's root";
+
 // The data dir as the daemon serves it: the config enables something, the dir opens to write,
 // and its trust is read.
 Result<std::unique_ptr<Node>> OpenToServe(const ServeConfig& config) {
@@ -203,11 +206,7 @@ Result<std::vector<std::string>> CheckServe(const ServeConfig& config) {
   for (const auto& p : config.net.peers) {
     lines.push_back(fmt::format("peer {} at {}", p.id, p.address));
   }
-  if (node->development_root()) {
-    lines.push_back(
-        "warning: this node trusts only itself (development root); enroll it under "
-        "the municipality's root");
-  }
+  if (node->development_root()) lines.push_back(std::string("warning: ") + kDevelopmentRootHint);
   if (auto w = node->ClockWarning()) lines.push_back("warning: " + *w);
   return lines;
 }
@@ -218,8 +217,7 @@ Status Serve(const ServeConfig& config) {
   BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node->trust());
   if (node->development_root()) {
     LogEvent(spdlog::level::warn, "node.development_root",
-             {{"node", node->node_id()},
-              {"hint", "this node trusts only itself; enroll it under the municipality's root"}});
+             {{"node", node->node_id()}, {"hint", kDevelopmentRootHint}});
   }
   if (auto w = node->ClockWarning()) {
     LogEvent(spdlog::level::warn, "node.clock_behind",

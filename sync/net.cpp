@@ -53,31 +53,6 @@ std::string HandshakeFailure(const std::error_code& ec) {
               : "is the peer's certificate issued by a trusted root?");
 }
 
-}  // namespace
-
-Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::Invalid(fmt::format("address '{}': expected host:port", text));
-  }
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::string port_text = text.substr(colon + 1);
-  int port = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9' || port > 65535) {
-      return Status::Invalid(fmt::format("address '{}': port must be a number", text));
-    }
-    port = port * 10 + (c - '0');
-  }
-  if (port > 65535) return Status::Invalid(fmt::format("address '{}': port out of range", text));
-  return std::make_pair(host, uint16_t(port));
-}
-
-namespace {
-
 // A listener's endpoint: an IP address (a host name is not resolved) and a port.
 Result<tcp::endpoint> ListenEndpoint(const std::string& text) {
   BOSAI_ASSIGN_OR_RETURN(auto hp, ParseAddress(text));
@@ -116,6 +91,27 @@ Status Listen(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, const std:
 }
 
 }  // namespace
+
+Result<std::pair<std::string, uint16_t>> ParseAddress(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return Status::Invalid(fmt::format("address '{}': expected host:port", text));
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string port_text = text.substr(colon + 1);
+  int port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return Status::Invalid(fmt::format("address '{}': port must be a number", text));
+    }
+    port = port * 10 + (c - '0');
+  }
+  if (port > 65535) return Status::Invalid(fmt::format("address '{}': port out of range", text));
+  return std::make_pair(host, uint16_t(port));
+}
 
 Status CheckListenAddress(const std::string& text) { return ListenEndpoint(text).status(); }
 
