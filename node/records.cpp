@@ -130,6 +130,12 @@ Status CheckText(std::string_view text, size_t max_bytes) {
   return Status::Ok();
 }
 
+Status CheckResidentSince(int32_t since, int32_t birth) {
+  if (since == 0 || birth == 0 || since >= birth) return Status::Ok();
+  return Status::Invalid(
+      fmt::format("{} is before birth_date {}", FormatDate(since), FormatDate(birth)));
+}
+
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today) {
   BOSAI_ASSIGN_OR_RETURN(int32_t d, ParseDate(text));
   if (d > today) return Status::Invalid(fmt::format("{} is in the future", FormatDate(d)));
@@ -329,7 +335,7 @@ Result<std::string> ParseField(uint32_t entity, uint32_t field, std::string_view
   auto err = [&](const Status& s) {
     return Status::Invalid(fmt::format("{}: {}", fd->name(), s.message()));
   };
-  std::string text = Nfc(input);
+  std::string text = Nfc(TrimBlank(input));  // as an import reads a field
   if (entity == v1::ENTITY_RESIDENT) {
     auto checked = ResidentText(field, std::move(text), municipality);
     if (!checked.ok()) return err(checked.status());

@@ -47,6 +47,9 @@ Status CheckText(std::string_view text, size_t max_bytes);
 std::string FormulaStart(std::string_view text);
 // A date in ISO form or 和暦 (ParseDate), not after TODAY (YYYYMMDD).
 Result<int32_t> ParsePastDate(std::string_view text, int32_t today);
+// A resident became one (住民となった年月日) on SINCE, not before they were born on BIRTH
+// (YYYYMMDD; 0 when either is not known).
+Status CheckResidentSince(int32_t since, int32_t birth);
 Result<int> ParseSex(std::string_view text);  // 男/女, M/F, 1/2 → v1::Sex
 std::string SexText(int sex);                 // 男, 女, "" (unspecified), as the register says it
 // 住民/転出/死亡 or resident/moved_out/deceased (empty: 住民) → v1::ResidentStatus.

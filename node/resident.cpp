@@ -394,11 +394,14 @@ class RowValidator {
       return false;
     }
     // Text is valid UTF-8 here: CsvReader checks or converts every byte it hands out.
+    // Without the blanks a register pads a field with (quoted, or full-width: "山田　太郎　　").
     auto field = [&](int i) {
-      std::string_view v = rec.fields[size_t(i)];
+      std::string_view v = TrimBlank(rec.fields[size_t(i)]);
       // A field the rejects file guarded with an apostrophe ('+81 …, '="3010"), read as it was
       if (v.size() > 1 && v[0] == '\'' && !FormulaStart(v.substr(1)).empty()) v.remove_prefix(1);
-      return v.starts_with("=\"") ? Nfc(FormulaText(v)) : Nfc(v);
+      if (!v.starts_with("=\"")) return Nfc(v);
+      std::string text = Nfc(FormulaText(v));
+      return std::string(TrimBlank(text));
     };
     auto get = [&](Col c) -> std::string {
       if (!header_.has(c)) return std::string();
@@ -468,7 +471,13 @@ class RowValidator {
     };
     date(kBirthDate, true, [&](int32_t d) { r.set_birth_date(d); });
     if (header_.has(kResidentSince)) {
-      date(kResidentSince, false, [&](int32_t d) { r.set_resident_since(d); });
+      date(kResidentSince, false, [&](int32_t d) {
+        if (Status st = CheckResidentSince(d, r.birth_date()); !st.ok()) {
+          bad(kResidentSince, st.message());
+        } else {
+          r.set_resident_since(d);
+        }
+      });
     }
     if (auto sex = ParseSex(get(kSex)); sex.ok()) {
       r.set_sex(v1::Sex(*sex));
@@ -2095,6 +2104,28 @@ Status CheckMyNumberFree(Node& node, std::string_view key, const std::string& va
   return Status::Ok();
 }
 
+// Refuses an edit (FIELDS, as ParseField gives them) of RESIDENT's birth date or 住民となった年月日
+// that would leave the second before the first, as an import refuses such a row.
+Status CheckEditedDates(const v1::Resident& resident, const FieldMap& fields) {
+  constexpr uint32_t kBirth = v1::Resident::kBirthDateFieldNumber;
+  constexpr uint32_t kSince = v1::Resident::kResidentSinceFieldNumber;
+  v1::Resident after = resident;
+  for (uint32_t field : {kBirth, kSince}) {
+    auto it = fields.find(field);
+    if (it == fields.end()) continue;
+    v1::Resident part;
+    if (!part.ParseFromString(it->second)) return Status::Corruption("an edited date is damaged");
+    field == kBirth ? after.set_birth_date(part.birth_date())
+                    : after.set_resident_since(part.resident_since());
+  }
+  Status st = CheckResidentSince(after.resident_since(), after.birth_date());
+  if (st.ok()) return st;
+  if (fields.count(kSince)) return Status::Invalid("resident_since: " + st.message());
+  return Status::Invalid(fmt::format("birth_date: {} is after resident_since {}",
+                                     FormatDate(after.birth_date()),
+                                     FormatDate(after.resident_since())));
+}
+
 // Runs WRITE (the record's own fields) and HOUSEHOLDS (HouseholdChanges) in one transaction;
 // then adds to HEADLESS the households left without a 世帯主 where someone still lives (also when
 // that cannot be read now: the write is committed).
@@ -2159,6 +2190,7 @@ Status UpdateResident(Node& node, std::string_view key,
       main[v1::Resident::kFlagsFieldNumber] = Field(v1::Resident::kFlagsFieldNumber, flags);
     }
   }
+  BOSAI_RETURN_IF_ERROR(CheckEditedDates(current->resident, main));
   BOSAI_ASSIGN_OR_RETURN(auto households,
                          HouseholdChanges(node, key, current->resident, main, /*settled=*/0));
   return WriteWithHouseholds(node, households, headless, [&](Store& store) {

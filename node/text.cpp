@@ -301,12 +301,20 @@ std::string WideKatakana(std::string s) {
   return out;
 }
 
-bool IsBlank(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    if (!IsSpace(NextCodePoint(s, i))) return false;
+std::string_view TrimBlank(std::string_view s) {
+  // Spaces are ASCII or U+3000 (E3 80 80): whole characters, whatever comes before them.
+  auto blank_at_end = [&s] {
+    if (s.ends_with(' ') || s.ends_with('\t')) return size_t(1);
+    return s.ends_with("\u3000") ? size_t(3) : size_t(0);
+  };
+  for (size_t n; (n = blank_at_end()) > 0;) s.remove_suffix(n);
+  for (size_t i = 0, at = 0; at < s.size(); at = i) {
+    if (!IsSpace(NextCodePoint(s, i))) return s.substr(at);
   }
-  return true;
+  return {};
 }
+
+bool IsBlank(std::string_view s) { return TrimBlank(s).empty(); }
 
 bool IsKanaText(std::string_view s) {
   for (size_t i = 0; i < s.size();) {

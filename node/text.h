@@ -44,6 +44,8 @@ bool AllDigits(std::string_view s);
 // and written as ゛ or ゜ otherwise; other text unchanged. The form a reading is stored in.
 std::string WideKatakana(std::string s);
 
+// S without the spaces, tabs and full-width spaces at either end (as a register pads a field).
+std::string_view TrimBlank(std::string_view s);
 // Whether S holds nothing but spaces, tabs and full-width spaces (true for "").
 bool IsBlank(std::string_view s);
 

@@ -246,6 +246,77 @@ TEST_F(ResidentTest, AReadingInHalfWidthKatakanaIsHeldInFullWidth) {
   }
 }
 
+// Fields as registers pad them: quoted with spaces, or with full-width spaces after a name (as a
+// fixed-width export turned into CSV has it). The blanks at either end are not kept, so a name of
+// blanks alone is empty, as an edit finds it too.
+TEST_F(ResidentTest, BlanksARegisterPadsAFieldWithAreNotKept) {
+  ImportOptions o;
+  o.path = Write("blank.csv", std::string(kHeader) +
+                                  "042021,6101,H1,\"  \",サトウ,1970-01-01,男,世帯主,,,,,\n"
+                                  "042021,6102,H1,　　,サトウ,1970-01-01,女,妻,,,,,\n");
+  auto refused = ImportResidents(*node_, o);
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  ASSERT_EQ(refused->problems.size(), 2u);
+  EXPECT_EQ(refused->problems[0], o.path + ":2:4: name: empty");
+  EXPECT_EQ(refused->problems[1], o.path + ":3:4: name: empty");
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+
+  const std::string padded =
+      Write("padded.csv", std::string(kHeader) +
+                              "042021,6103,\" H1 \",\" 佐藤　太郎　　\",サトウ　タロウ　,\" "
+                              "1970-01-01\",男,\"世帯主　\",,\"　石巻市中央1丁目1番1号 \",,,\n");
+  EXPECT_EQ(Import(padded).imported, 1u);
+  auto taro = GetResident(*node_, "042021:6103");
+  ASSERT_TRUE(taro.ok() && *taro);
+  EXPECT_EQ((*taro)->resident.name(), "佐藤　太郎");
+  EXPECT_EQ((*taro)->resident.name_kana(), "サトウ　タロウ");
+  EXPECT_EQ((*taro)->resident.relationship(), "世帯主");
+  EXPECT_EQ((*taro)->resident.household(), "042021:H1");
+  EXPECT_EQ(Address("042021:6103"), "石巻市中央1丁目1番1号");
+
+  Status blank = UpdateResident(*node_, "042021:6103", {{"name", "　 "}});
+  EXPECT_EQ(blank.message(), "name: empty");
+  ASSERT_TRUE(UpdateResident(*node_, "042021:6103", {{"name", " 佐藤　太朗　"}}).ok());
+  EXPECT_EQ((*GetResident(*node_, "042021:6103"))->resident.name(), "佐藤　太朗");
+}
+
+// A resident became one (住民となった年月日) on or after their birth: a row that has it before
+// is refused, at its column, and so is an edit of either date that would make it so.
+TEST_F(ResidentTest, AResidentSinceBeforeTheBirthIsRefused) {
+  ImportOptions o;
+  o.path = Write("since.csv", std::string(kHeader) +
+                                  "042021,6201,H1,佐藤　太郎,サトウ,1970-01-01,男,世帯主,,,,,"
+                                  "1969-12-31\n"
+                                  "042021,6202,H1,佐藤　花子,サトウ,S50.4.1,女,妻,,,,,S50.4.1\n");
+  auto refused = ImportResidents(*node_, o);
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  ASSERT_EQ(refused->problems.size(), 1u);
+  EXPECT_EQ(refused->problems[0],
+            o.path + ":2:13: resident_since: 1969-12-31 is before birth_date 1970-01-01");
+  EXPECT_EQ(*CountResidents(*node_), 0u);
+
+  EXPECT_EQ(Import(Write("born.csv", std::string(kHeader) +
+                                         "042021,6202,H1,佐藤　花子,サトウ,S50.4.1,女,妻,,,,,"
+                                         "S50.4.1\n"))
+                .imported,
+            1u);
+  const std::string key = "042021:6202";
+  EXPECT_EQ(UpdateResident(*node_, key, {{"resident_since", "1975-03-31"}}).message(),
+            "resident_since: 1975-03-31 is before birth_date 1975-04-01");
+  EXPECT_EQ(UpdateResident(*node_, key, {{"birth_date", "1975-04-02"}}).message(),
+            "birth_date: 1975-04-02 is after resident_since 1975-04-01");
+  // Both at once, or the 住民となった年月日 cleared first: the record as it would be is checked.
+  EXPECT_TRUE(
+      UpdateResident(*node_, key, {{"birth_date", "1975-04-02"}, {"resident_since", "H1.1.8"}})
+          .ok());
+  ASSERT_TRUE(UpdateResident(*node_, key, {{"resident_since", ""}}).ok());
+  ASSERT_TRUE(UpdateResident(*node_, key, {{"birth_date", "2000-01-01"}}).ok());
+  auto hanako = GetResident(*node_, key);
+  ASSERT_TRUE(hanako.ok() && *hanako);
+  EXPECT_EQ((*hanako)->resident.birth_date(), 20000101);
+  EXPECT_EQ((*hanako)->resident.resident_since(), 0);
+}
+
 // Headers as municipal systems write them: a qualifier in parentheses (full-width or not), the
 // legal term 男女の別, and 方書 (the building and room), which a register keeps apart from the
 // address: it is joined to the address, and a re-import that changes only it changes the address.

@@ -150,6 +150,19 @@ TEST(Text, PrivateUseAndUtf8) {
   EXPECT_EQ(ValidUtf8Prefix("佐\xff藤"), 3u);
 }
 
+TEST(Text, BlanksAtEitherEndAreTrimmed) {
+  EXPECT_EQ(TrimBlank(" 佐藤　太郎　　"), "佐藤　太郎");
+  EXPECT_EQ(TrimBlank("\t　佐藤 "), "佐藤");
+  EXPECT_EQ(TrimBlank("佐藤"), "佐藤");
+  EXPECT_EQ(TrimBlank("　 \t　"), "");
+  EXPECT_EQ(TrimBlank(""), "");
+  // Only whole blanks: a kanji whose UTF-8 ends in 80 80 is kept, and so is a malformed byte.
+  EXPECT_EQ(TrimBlank("\u4000　"), "\u4000");
+  EXPECT_EQ(TrimBlank(" \xff "), "\xff");
+  EXPECT_TRUE(IsBlank("　 "));
+  EXPECT_FALSE(IsBlank(" \xff"));
+}
+
 TEST(Text, NfcAndNarrowing) {
   EXPECT_EQ(Nfc("か\u3099"), "が");
   EXPECT_EQ(Nfc("佐藤"), "佐藤");
