@@ -45,10 +45,10 @@ int MyNumberCheckDigit(std::string_view first11) {
 
 Status ValidateMyNumber(std::string_view number) {
   if (number.size() != 12 || !AllDigits(number)) {
-    return Status::Invalid("my number must be 12 digits");
+    return Status::Invalid("My Number must be 12 digits");
   }
   if (MyNumberCheckDigit(number) != number[11] - '0') {
-    return Status::Invalid("my number has a wrong check digit");
+    return Status::Invalid("My Number has a wrong check digit");
   }
   return Status::Ok();
 }

@@ -110,7 +110,7 @@ check "a data dir that is a file, or empty, is named"
 # A search option given empty is refused as empty (exit 1), not taken as not given.
 "$BOSAI" --data-dir node init --node-id 042021-x --municipality 042021 > /dev/null 2>&1
 for case in "--kana/--kana is empty" "--name/--name is empty" "--birth/--birth: empty date" \
-  "--my-number/--my-number: my number must be 12 digits"; do
+  "--my-number/--my-number: My Number must be 12 digits"; do
   rc=0
   "$BOSAI" --data-dir node resident search "${case%%/*}" "" > out.txt 2> err.txt || rc=$?
   expect_eq "$rc/$(cat err.txt)" "1/bosai: ${case#*/}" "search ${case%%/*} \"\""

@@ -2375,7 +2375,7 @@ TEST_F(ResidentTest, AnEditIsHeldToTheRegistersRules) {
       {"household", "H 2", "household: household code \"H 2\" may hold only 0-9, A-Z, a-z"},
       {"household", "131016:H2",
        "household: 131016:H2 is not a household of this node's municipality (042021)"},
-      {"my_number", "983205673215", "my_number: my number has a wrong check digit"},
+      {"my_number", "983205673215", "my_number: My Number has a wrong check digit"},
       {"address", "=HYPERLINK(\"http://a\")",
        "address: \"=HYPERLINK(\"http://a\")\" begins with =, which a spreadsheet opening the "
        "register would run as a formula"},
@@ -2808,7 +2808,7 @@ TEST_F(ResidentTest, WhatASpreadsheetDidToARegisterIsUndoneOrNamed) {
             o.path + ":2:2: resident_code: 123456 is not held, but 042021:0123456 is" + hint);
   EXPECT_EQ(r->problems[1],
             o.path + ":3:2: resident_code: 00777 is not held, but 042021:777 is" + hint);
-  EXPECT_NE(r->problems[2].find(":4:11: my_number: my number must be 12 digits (9.83206E+11 is a "
+  EXPECT_NE(r->problems[2].find(":4:11: my_number: My Number must be 12 digits (9.83206E+11 is a "
                                 "number as a spreadsheet shows it, its digits lost"),
             std::string::npos)
       << r->problems[2];
