@@ -68,11 +68,11 @@ Status OnlyKnownKeys(const std::string& path, const toml::table& t, std::string_
 std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-status.json"; }
 
 Result<ServeConfig> LoadServeConfig(const std::string& path) {
+  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
   toml::table doc;
   try {
     doc = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    if (!fs::exists(path)) return Status::NotFound(fmt::format("{}: cannot read", path));
     return Status::Invalid(fmt::format("{}: {}", Where(path, e.source()), e.description()));
   }
   static const std::set<std::string> kSections = {"node", "sync", "http", "peers"};

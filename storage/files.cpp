@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,7 +12,23 @@
 
 namespace bosai {
 
+Status CheckReadableFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    std::string why = fmt::format("{}: {}", path.string(), std::strerror(error));
+    return error == ENOENT ? Status::NotFound(std::move(why)) : Status::IoError(std::move(why));
+  }
+  struct stat st {};
+  const bool directory = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  ::close(fd);
+  if (directory)
+    return Status::Invalid(fmt::format("{}: is a directory, not a file", path.string()));
+  return Status::Ok();
+}
+
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
+  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
   std::string data;

@@ -13,6 +13,10 @@ namespace bosai {
 
 inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 
+// Ok when PATH is a file that can be opened to read; otherwise why not, naming it: "PATH: No
+// such file or directory" (NotFound), "PATH: Permission denied", "PATH: is a directory".
+Status CheckReadableFile(const std::filesystem::path& path);
+
 // The whole file; NotFound when it cannot be read, Invalid when over max_bytes.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path,
                                   size_t max_bytes = kMaxSmallFileBytes);

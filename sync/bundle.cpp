@@ -79,10 +79,12 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   auto bad = [&](const std::string& why) {
     return Status::Invalid(fmt::format("{}: {}", path, why));
   };
+  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
   std::string header(kHeaderBytes, '\0');
   in.read(header.data(), std::streamsize(header.size()));
+  if (in.gcount() == 0) return bad("the file is empty, not a bosai bundle");
   if (size_t(in.gcount()) != kHeaderBytes || header.substr(0, kMagic.size()) != kMagic) {
     return bad("not a bosai bundle (magic at offset 0)");
   }

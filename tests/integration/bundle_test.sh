@@ -60,6 +60,13 @@ grep -q "truncated: 100 of 2147483711 bytes" l.err || fail "declared length: $(c
 head -c 1000 /dev/urandom > junk.bundle
 if b b sync import junk.bundle 2> j.err; then fail "garbage imported"; fi
 grep -q "not a bosai bundle" j.err || fail "garbage: $(cat j.err)"
+: > empty.bundle
+if b b sync import empty.bundle 2> e.err; then fail "an empty file imported"; fi
+grep -qF "empty.bundle: the file is empty, not a bosai bundle" e.err || fail "empty: $(cat e.err)"
+if b b sync import . 2> d.err; then fail "a directory imported"; fi
+grep -qF ".: is a directory, not a file" d.err || fail "directory: $(cat d.err)"
+if b b sync import missing.bundle 2> m.err; then fail "a missing file imported"; fi
+grep -qF "missing.bundle: No such file or directory" m.err || fail "missing: $(cat m.err)"
 b f init --node-id 042021-fake --municipality 042021 >/dev/null   # a foreign (development) root
 b f resident import r.csv 2>/dev/null
 b f sync export --vector b.vec --out foreign.bundle >/dev/null

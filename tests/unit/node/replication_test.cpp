@@ -112,6 +112,12 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
         << c.status().message() << " should contain " << k.expect;
     EXPECT_EQ(c.status().message().rfind(path_, 0), 0u) << c.status().message();
   }
+  // A config that is not there, or a directory named for it.
+  const std::string folder = std::filesystem::path(path_).parent_path().string();
+  auto missing = LoadServeConfig(folder + "/bosia.toml");
+  EXPECT_EQ(missing.status().message(), folder + "/bosia.toml: No such file or directory");
+  auto directory = LoadServeConfig(folder);
+  EXPECT_EQ(directory.status().message(), folder + ": is a directory, not a file");
 }
 
 // A listener's address probed as the daemon would bind it: a port taken is Busy (the check

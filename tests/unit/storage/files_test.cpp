@@ -160,6 +160,20 @@ TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
   EXPECT_FALSE(ResolveOutput(dir_ / "new.json").in_place);
 }
 
+// A path that cannot be read says why, naming it: a key, a config or a bundle mistyped, or a
+// directory given for the file in it.
+TEST_F(FilesTest, APathThatCannotBeReadSaysWhy) {
+  const fs::path file = dir_ / "node.key";
+  ASSERT_TRUE(WriteNewFile(file, "secret\n", true).ok());
+  EXPECT_TRUE(CheckReadableFile(file).ok());
+  EXPECT_EQ(Read(file), "secret\n");
+  Status missing = CheckReadableFile(dir_ / "nodo.key");
+  EXPECT_EQ(missing.code(), Status::Code::kNotFound);
+  EXPECT_EQ(missing.message(), (dir_ / "nodo.key").string() + ": No such file or directory");
+  EXPECT_EQ(Read(dir_ / "nodo.key"), "<" + missing.message() + ">");
+  EXPECT_EQ(Read(dir_), "<" + dir_.string() + ": is a directory, not a file>");
+}
+
 TEST_F(FilesTest, JsonMessagesLoseTheParsersTag) {
   EXPECT_EQ(JsonMessage("[json.exception.parse_error.101] parse error at line 1, column 1: x"),
             "parse error at line 1, column 1: x");
