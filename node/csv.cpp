@@ -20,6 +20,9 @@ namespace {
 
 constexpr size_t kChunk = 1 << 20;
 constexpr int kRowNotBegun = 0;  // libcsv's parser state between records
+// libcsv's parser states where its strict mode stops: inside an unquoted field, which a quote
+// may not be in; after a quoted field's closing quote, which only a delimiter may follow.
+constexpr int kFieldBegun = 2, kFieldMightHaveEnded = 3;
 
 // Decides --encoding auto: UTF-8 when the file is valid UTF-8 up to its end, or up to its first
 // kDecidingBytes bytes of non-ASCII text. Japanese text in CP932 is not valid UTF-8 beyond a few
@@ -191,10 +194,18 @@ Status CsvReader::FeedLine(std::string_view line) {
   record_bytes_ += line.size();
   if (record_bytes_ > kMaxRecordBytes) return TooLong(record_start_);
   if (csv_parse(&parser_, line.data(), line.size(), OnField, OnRecord, this) != line.size()) {
-    return Status::Invalid(
-        fmt::format("{}:{}: {} (a quote inside an unquoted field, or text after "
-                    "a closing quote)",
-                    path_, line_, csv_strerror(csv_error(&parser_))));
+    // At the field it stopped in (the fields before it are in current_).
+    const std::string where = fmt::format("{}:{}:{}", path_, line_, current_.fields.size() + 1);
+    if (csv_error(&parser_) != CSV_EPARSE) {
+      return Status::Invalid(fmt::format("{}: {}", where, csv_strerror(csv_error(&parser_))));
+    }
+    return Status::Invalid(fmt::format(
+        "{}: {}; a quote in a field needs the whole field in quotes, the quote doubled "
+        "(\"山\"\"田\")",
+        where,
+        parser_.pstate == kFieldMightHaveEnded ? "text after the quote that closes a quoted field"
+        : parser_.pstate == kFieldBegun        ? "a quote inside a field that is not quoted"
+                                               : "a quote out of place"));
   }
   return Status::Ok();
 }

@@ -87,10 +87,19 @@ TEST_F(CsvTest, MalformedInputIsReportedWithItsLine) {
   EXPECT_FALSE(err.ok());
   EXPECT_NE(err.message().find(":2:"), std::string::npos) << err.message();
 
+  // A quote out of place: at its line and field, with what is wrong.
   err = Status::Ok();
-  ReadAll(Write("a,b\nx\"y,1\n"), Encoding::kAuto, &err);
-  EXPECT_FALSE(err.ok());
-  EXPECT_NE(err.message().find(":2:"), std::string::npos) << err.message();
+  std::string path = Write("a,b\n1,x\"y\n");
+  ReadAll(path, Encoding::kAuto, &err);
+  EXPECT_EQ(err.message(),
+            path +
+                ":2:2: a quote inside a field that is not quoted; a quote in a field "
+                "needs the whole field in quotes, the quote doubled (\"山\"\"田\")");
+  err = Status::Ok();
+  path = Write("a,b,c\n1,\"two\nlines\" ,3\n4,\"x\"y,5\n");
+  ReadAll(path, Encoding::kAuto, &err);
+  EXPECT_EQ(err.message().substr(0, err.message().find(';')),
+            path + ":4:2: text after the quote that closes a quoted field");
 
   err = Status::Ok();
   ReadAll(Write("a,b\n1,2\n\xff\xfe,3\n"), Encoding::kUtf8, &err);
