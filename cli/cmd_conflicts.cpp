@@ -1,4 +1,5 @@
 // bosai conflicts: list, show and resolve concurrent writes kept for review (DESIGN §4).
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -7,6 +8,7 @@
 #include "cli/common.h"
 #include "node/records.h"
 #include "node/resident.h"
+#include "storage/hlc.h"
 
 namespace bosai::cli {
 void RegisterConflicts(CLI::App& app, Globals& g) {
@@ -73,12 +75,17 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     if (!*c) return Fail(g, "no open conflict " + *id);
     auto j = ConflictJson(*node, **c);
     if (g.json) return PrintJson(j);
+    // Who wrote each value, and when (this machine's local time, as a clerk reads it).
+    auto by = [](const FieldVersion& v) {
+      return fmt::format("by {}:{}, {:%Y-%m-%d %H:%M:%S}", v.dot.incarnation, v.dot.seq,
+                         fmt::localtime(std::time_t(HlcMillis(v.hlc) / 1000)));
+    };
     std::cout << fmt::format(
-        "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" (by {})\n  other:  \"{}\" "
-        "(by {})\n",
+        "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" ({})\n  other:  \"{}\" "
+        "({})\n",
         *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
-        j["shown"].get<std::string>(), j["shown_version"]["by"].get<std::string>(),
-        j["other"].get<std::string>(), j["other_version"]["by"].get<std::string>());
+        j["shown"].get<std::string>(), by((*c)->shown), j["other"].get<std::string>(),
+        by((*c)->other));
   });
 
   auto* resolve =

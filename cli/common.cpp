@@ -1,6 +1,7 @@
 // Shared command-line helpers; see common.h.
 #include "cli/common.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <iostream>
 
 #include "node/records.h"
+#include "storage/hlc.h"
 
 namespace bosai::cli {
 
@@ -60,10 +62,15 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
   auto render = [&](const FieldVersion& v) {
     return node::RenderField(c.entity, c.field, v.value, node.data_key(), false);
   };
+  // The HLC as a string: a JSON number past 2^53 loses digits in JavaScript.
   auto version = [&](const FieldVersion& v) {
-    return nlohmann::json{{"value", render(v)},
-                          {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
-                          {"hlc", v.hlc}};
+    const int64_t ms = HlcMillis(v.hlc);
+    return nlohmann::json{
+        {"value", render(v)},
+        {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
+        {"hlc", std::to_string(v.hlc)},
+        {"written_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                                   fmt::gmtime(std::time_t(ms / 1000)), ms % 1000)}};
   };
   return {{"id", c.id},
           {"entity", node::EntityName(c.entity)},

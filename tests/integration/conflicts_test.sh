@@ -31,6 +31,12 @@ grep -q '"shown":"支所で訂正"' ca.json || fail "the newer write is shown: $
 cid=$(json_field id < ca.json)
 b a conflicts show "$cid" > show.txt
 grep -q "本庁で訂正" show.txt || fail "show"
+# Who wrote each value, and when: local time in show, UTC and the HLC (as a string, whole in
+# JavaScript) in --json.
+grep -qE '^  other:  "本庁で訂正" \(by 042021-[a-z]+#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\)$' show.txt ||
+  fail "show names who and when: $(cat show.txt)"
+grep -qE '"hlc":"[0-9]{15,}","value":"本庁で訂正","written_at":"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"' ca.json ||
+  fail "conflicts list --json: when each value was written: $(cat ca.json)"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
 exchange
