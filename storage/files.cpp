@@ -138,8 +138,14 @@ Status WriteFileAtomically(const std::filesystem::path& to, std::string_view con
   ::unlink(tmp.c_str());  // one left by a crash, with other permissions
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
   if (fd < 0) {
-    return Status::IoError(
-        fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+    // Named as asked for; the temporary file only when something is in its way.
+    const int error = errno;
+    std::error_code ec;
+    std::string why = fmt::format("{}: cannot create: {}", to.string(), std::strerror(error));
+    if (error != ENOENT && std::filesystem::exists(tmp, ec)) {
+      why += fmt::format(" ({} is in the way)", tmp.string());
+    }
+    return Status::IoError(std::move(why));
   }
   bool ok = WriteAllAndSync(fd, content);
   int error = errno;
