@@ -741,6 +741,9 @@ void SyncService::Impl::AfterProgress(uint64_t id, Hosted& h) {
     st.ops_received = s.ops_received();
     st.blocks_held = s.blocks_held();
     if (s.caught_up()) st.state = "live";
+    // Caught up again: an error before (a dial refused while the peer was down) is over; the
+    // log keeps it.
+    if (s.caught_up() && !h.live) st.last_error.clear();
   });
   if (s.caught_up() && !h.live) {
     h.live = true;

@@ -64,7 +64,7 @@ struct PeerStatus {
   uint64_t blocks_held = 0;
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
-  std::string last_error;
+  std::string last_error;  // since the last session with the peer caught up
 };
 
 class SyncService {

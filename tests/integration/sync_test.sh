@@ -62,9 +62,15 @@ check "writes from all sides while apart are all kept"
 hub_port=$PORT_b
 stop b
 b a resident edit "$id1" --set address=ハブ停止中の訂正 >/dev/null
+refused() { grep -q "event=sync.connection.closed peer=042021-hub.*cannot connect to" a.log; }
+wait_until 10 "A redials the hub while it is down, and is refused" refused
 LISTEN_PORT=$hub_port serve b
 wait_until 30 "after the hub restarts, A redials and C receives A's edit" shows c "$id1" address ハブ停止中の訂正
 grep -q "event=sync.connection.closed peer=042021-hub" a.log || fail "A saw the hub go: $(tail -3 a.log)"
+# Caught up again, A's status shows no error (its refused dials are in its log).
+hub_fine() { b a --json sync status > a-status.json &&
+  grep -q '"last_error":"","peer":"042021-hub","state":"live"' a-status.json; }
+wait_until 10 "A's status shows the hub live, without the error of a dial while it was down" hub_fine
 
 # sync status of a serving node.
 status_lists() { b b --json sync status > status.json && grep -q '"daemon":"running"' status.json &&
