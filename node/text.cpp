@@ -311,7 +311,7 @@ std::string_view TrimBlank(std::string_view s) {
   for (size_t i = 0, at = 0; at < s.size(); at = i) {
     if (!IsSpace(NextCodePoint(s, i))) return s.substr(at);
   }
-  return {};
+  return s.substr(s.size());  // empty, within S
 }
 
 bool IsBlank(std::string_view s) { return TrimBlank(s).empty(); }

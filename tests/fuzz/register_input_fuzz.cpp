@@ -126,6 +126,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         WideKatakana(wide) != wide || SearchFold(wide) != folded) {
       __builtin_trap();
     }
+    // A field without its padding: a part of it, valid text, with no blank at either end, and
+    // empty exactly when the field is blank.
+    const std::string_view trimmed = TrimBlank(input);
+    if (trimmed.data() < input.data() || trimmed.data() + trimmed.size() > input.data() + size ||
+        !IsValidUtf8(trimmed) || TrimBlank(trimmed) != trimmed ||
+        IsBlank(input) != trimmed.empty()) {
+      __builtin_trap();
+    }
     (void)HasPrivateUse(input);
     (void)ParsePostalCode(input);
     (void)ParsePhone(input);
