@@ -63,7 +63,7 @@ std::string SexText(int sex) {
 
 Result<std::string> RegisterKey(std::string_view id, std::string_view municipality,
                                 std::string_view entity) {
-  std::string s = NarrowAscii(id);
+  std::string s = NarrowAscii(TrimBlank(id));  // as pasted from a spreadsheet: " 12345 "
   const size_t colon = s.find(':');
   std::string code = colon == std::string::npos ? s : s.substr(colon + 1);
   std::string muni = colon == std::string::npos ? std::string(municipality) : s.substr(0, colon);

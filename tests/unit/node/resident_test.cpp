@@ -706,6 +706,7 @@ TEST_F(ResidentTest, MendedRejectsAreImportedAsTheRegisterHadThem) {
 TEST_F(ResidentTest, AnIdIsReadAsTypedAndABadOneIsQuoted) {
   EXPECT_EQ(*ResidentKey(*node_, "１２３"), "042021:123");
   EXPECT_EQ(*ResidentKey(*node_, "131016:A1"), "131016:A1");
+  EXPECT_EQ(*ResidentKey(*node_, " 042021:123　"), "042021:123");  // pasted with its blanks
   EXPECT_EQ(ResidentKey(*node_, "042021:").status().message(),
             "resident id \"042021:\": resident code must be 1 to 20 characters");
   EXPECT_EQ(ResidentKey(*node_, "999999:1").status().message(),
