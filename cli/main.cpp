@@ -12,6 +12,9 @@
 
 namespace {
 
+// An operator's name (--as) is recorded with every change they make; a login name is shorter.
+constexpr size_t kMaxOperatorName = 64;
+
 // The command a failed parse had reached ("bosai resident search"), and the app that parses it.
 const CLI::App& Reached(const CLI::App& app, std::string* path) {
   *path = "bosai";
@@ -89,8 +92,11 @@ int main(int argc, char** argv) {
       ->check([](const std::string& v) {
         for (char c : v) {
           if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-            return std::string("operator names use a-z, 0-9, '.', '_' and '-'");
+            return std::string("operator names use A-Z, a-z, 0-9, '.', '_' and '-'");
           }
+        }
+        if (v.size() > kMaxOperatorName) {
+          return fmt::format("an operator name has at most {} characters", kMaxOperatorName);
         }
         return v.empty() ? std::string("empty operator name") : std::string();
       });

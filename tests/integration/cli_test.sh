@@ -117,3 +117,15 @@ for case in "--kana/--kana is empty" "--name/--name is empty" "--birth/--birth: 
   [ ! -s out.txt ] || fail "search ${case%%/*} \"\": wrote on stdout: $(cat out.txt)"
 done
 check "a search option given empty says so"
+
+# The operator a change is recorded under (--as): a name of its characters and length only.
+long=$(printf 'k%.0s' $(seq 1 65))
+for case in "/empty operator name" "tanaka hanako/operator names use A-Z, a-z, 0-9, '.', '_' and '-'" \
+  "$long/an operator name has at most 64 characters"; do
+  rc=0
+  "$BOSAI" --data-dir node --as "${case%%/*}" resident count > out.txt 2> err.txt || rc=$?
+  expect_eq "$rc/$(cat err.txt)" "2/bosai: --as: ${case#*/}; see bosai resident count --help" \
+    "--as \"${case%%/*}\""
+done
+"$BOSAI" --data-dir node --as "${long:1}" resident count > /dev/null || fail "--as of 64 characters"
+check "an operator's name is checked"
