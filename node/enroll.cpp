@@ -22,11 +22,12 @@ constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
 Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
 
-Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind) {
+Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind, CarriedFile file) {
   BOSAI_ASSIGN_OR_RETURN(std::string text, Slurp(path));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kind) {
-    return Status::Invalid(fmt::format("{}: not a {} file", path, kind));
+    return Status::Invalid(
+        fmt::format("{}: not a {} file{}", path, kind, OtherFileNote(text, file)));
   }
   return j;
 }
@@ -223,7 +224,8 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
 
 Status IssueEnrollment(const IssueOptions& o) {
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(o.root_dir) / "root.key").string()));
-  BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1"));
+  BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1",
+                                                      CarriedFile::kNodeRequest));
   auto pk = FromHex(Str(req, "public_key"));
   if (!pk.ok() || pk->size() != 32) return Status::Invalid(o.request_path + ": bad public key");
   std::optional<DataKey> dk;
@@ -241,7 +243,8 @@ Status IssueEnrollment(const IssueOptions& o) {
 }
 
 Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
-  BOSAI_ASSIGN_OR_RETURN(nlohmann::json j, ReadJson(path, "bosai-enrollment-v1"));
+  BOSAI_ASSIGN_OR_RETURN(nlohmann::json j,
+                         ReadJson(path, "bosai-enrollment-v1", CarriedFile::kEnrollment));
   return Parse(j, path, node_key);
 }
 

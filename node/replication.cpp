@@ -322,8 +322,8 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
     auto text = ReadSmallFile(vector_path, kMaxVectorBytes);
     if (!text.ok() && text.status().code() == Status::Code::kInvalidArgument) {
       return Status::Invalid(fmt::format(
-          "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes)",
-          vector_path, kMaxVectorBytes));
+          "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
+          vector_path, kMaxVectorBytes, OtherFileNoteOf(vector_path, CarriedFile::kVector)));
     }
     if (!text.ok()) return text.status();
     BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(*text, vector_path));

@@ -132,13 +132,16 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    return bad("not JSON: " + JsonMessage(e.what()));
+    const std::string other = OtherFileNote(text, CarriedFile::kTrustBundle);
+    return bad(other.empty() ? "not JSON: " + JsonMessage(e.what()) : "not a trust bundle" + other);
   }
   TrustImport r;
   std::string root_pem, signer_pem, signature_hex;
   std::vector<std::string> certs, revoked;
   try {
-    if (doc.at("format").get<std::string>() != "bosai-trust-v1") return bad("not a trust bundle");
+    if (doc.value("format", "") != "bosai-trust-v1") {
+      return bad("not a trust bundle" + OtherFileNote(text, CarriedFile::kTrustBundle));
+    }
     r.municipality = doc.at("municipality").get<std::string>();
     r.seq = doc.at("seq").get<uint64_t>();
     root_pem = doc.at("root").get<std::string>();

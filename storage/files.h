@@ -17,6 +17,16 @@ inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 // such file or directory" (NotFound), "PATH: Permission denied", "PATH: is a directory".
 Status CheckReadableFile(const std::filesystem::path& path);
 
+// The files an operator carries between machines (a USB stick, mail).
+enum class CarriedFile { kSyncBundle, kTrustBundle, kEnrollment, kNodeRequest, kVector };
+
+// For an error that a file is not the EXPECTED kind: when BYTES (its beginning) are another of
+// the carried files, or a database, which, with the command that reads it ("; it is a sync
+// bundle (bosai sync import)"); otherwise "".
+std::string OtherFileNote(std::string_view bytes, CarriedFile expected);
+// OtherFileNote of the file at PATH ("" when it cannot be read).
+std::string OtherFileNoteOf(const std::filesystem::path& path, CarriedFile expected);
+
 // The whole file; NotFound when it cannot be read, Invalid when over max_bytes.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path,
                                   size_t max_bytes = kMaxSmallFileBytes);

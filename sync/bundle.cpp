@@ -86,7 +86,8 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   in.read(header.data(), std::streamsize(header.size()));
   if (in.gcount() == 0) return bad("the file is empty, not a bosai bundle");
   if (size_t(in.gcount()) != kHeaderBytes || header.substr(0, kMagic.size()) != kMagic) {
-    return bad("not a bosai bundle (magic at offset 0)");
+    return bad("not a bosai bundle (magic at offset 0)" +
+               OtherFileNoteOf(path, CarriedFile::kSyncBundle));
   }
   uint64_t n = GetU64(std::string_view(header).substr(kMagic.size()));
   if (n > kMaxBundleBytes) {
@@ -184,6 +185,8 @@ Result<VersionVector> VectorFromJson(const std::string& text, const std::string&
       ++i;
     }
   } catch (const nlohmann::json::exception& e) {
+    const std::string other = OtherFileNote(text, CarriedFile::kVector);
+    if (!other.empty()) return Status::Invalid(fmt::format("{}: not a vector file{}", what, other));
     return Status::Invalid(fmt::format("{}: not a vector file: {}", what, JsonMessage(e.what())));
   }
   return vv;

@@ -36,6 +36,13 @@ expect_eq "$(cut -c1-68 v.err)" "bosai: bad.vec: not a vector file: parse error 
 if b a sync export --vector big.csv --out x.bundle 2> v.err; then fail "a register as vector file"; fi
 grep -q "big.csv: not a vector file (over 1048576 bytes" v.err || fail "$(cat v.err)"
 [ ! -e x.bundle ] || fail "a bundle was written against a bad vector file"
+# One carried file taken for another (on a USB stick, the bundle for the vector) is named.
+if b a sync export --vector all.bundle --out x.bundle 2> v.err; then fail "a bundle as vector file"; fi
+grep -qF "all.bundle: not a vector file" v.err && grep -qF "; it is a sync bundle (bosai sync import)" v.err ||
+  fail "a bundle as vector file: $(cat v.err)"
+if b b sync import b.vec 2> v.err; then fail "a vector file imported as a bundle"; fi
+expect_eq "$(cat v.err)" "bosai: b.vec: not a bosai bundle (magic at offset 0); it is a vector file (bosai sync export --vector)" \
+  "a vector file imported as a bundle"
 check "a file that is not a vector file is said as such"
 
 # Damaged bundles first: nothing applied.
