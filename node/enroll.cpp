@@ -299,16 +299,18 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
   std::error_code ec;
   if (municipality.ok()) {
     fs::create_directories(keys / "roots", ec);
-    fs::path to = keys / "roots" / (*municipality + ".crt");
-    if (fs::exists(to)) fs::remove(to, ec);
-    BOSAI_RETURN_IF_ERROR(WriteNewFile(to, pem, false));
+    // In place of one installed before, whole or not at all.
+    BOSAI_RETURN_IF_ERROR(
+        WriteFileAtomically(keys / "roots" / (*municipality + ".crt"), pem, false));
     return "root of " + *municipality;
   }
   // A grant: it must verify under one of the roots this node trusts, and be for this node.
   BOSAI_ASSIGN_OR_RETURN(std::string own, Slurp((keys / "node.crt").string()));
   BOSAI_ASSIGN_OR_RETURN(auto self, sync::CertificateSubject(own));
   std::vector<fs::path> roots;
-  for (const auto& e : fs::directory_iterator(keys / "roots", ec)) roots.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(keys / "roots", ec)) {
+    if (e.path().extension() == ".crt") roots.push_back(e.path());  // as TrustStore reads them
+  }
   for (const auto& r : roots) {
     BOSAI_ASSIGN_OR_RETURN(std::string root_pem, Slurp(r.string()));
     auto grant = sync::VerifyNodeCertificate(pem, root_pem);
@@ -318,17 +320,16 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
           fmt::format("{}: the grant is for {}, not this node", path, grant->node_id));
     }
     fs::create_directories(keys / "grants", ec);
-    fs::path to = keys / "grants" / (grant->root_municipality + ".crt");
-    if (fs::exists(to)) fs::remove(to, ec);
-    BOSAI_RETURN_IF_ERROR(WriteNewFile(to, pem, false));
+    BOSAI_RETURN_IF_ERROR(
+        WriteFileAtomically(keys / "grants" / (grant->root_municipality + ".crt"), pem, false));
     std::string scopes;
     for (const auto& s : grant->scopes.read) scopes += (scopes.empty() ? "" : ",") + s;
     return "read grant of " + grant->root_municipality + " (" + scopes + ")";
   }
   return Status::Invalid(fmt::format(
       "{}: neither a root certificate nor a grant for this node under a root it trusts (install "
-      "the granting municipality's root.crt first)",
-      path));
+      "the granting municipality's root.crt first){}",
+      path, OtherFileNote(pem, CarriedFile::kCertificate)));
 }
 
 }  // namespace bosai::node

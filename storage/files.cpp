@@ -38,6 +38,8 @@ std::string OtherFileNote(std::string_view bytes, CarriedFile expected) {
   static const Kind kKinds[] = {
       {CarriedFile::kSyncBundle, false, "BOSAI-BUNDLE-v1\n", "a sync bundle (bosai sync import)"},
       {std::nullopt, false, "SQLite format 3", "a SQLite database"},
+      {CarriedFile::kCertificate, false, "-----BEGIN CERTIFICATE-----",
+       "a certificate: a root.crt or a grant (bosai keys add)"},
       {CarriedFile::kTrustBundle, true, "\"format\": \"bosai-trust-v1\"",
        "a trust bundle (bosai keys trust import)"},
       {CarriedFile::kEnrollment, true, "\"format\": \"bosai-enrollment-v1\"",

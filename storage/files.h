@@ -18,7 +18,14 @@ inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 Status CheckReadableFile(const std::filesystem::path& path);
 
 // The files an operator carries between machines (a USB stick, mail).
-enum class CarriedFile { kSyncBundle, kTrustBundle, kEnrollment, kNodeRequest, kVector };
+enum class CarriedFile {
+  kSyncBundle,
+  kTrustBundle,
+  kEnrollment,
+  kNodeRequest,
+  kVector,
+  kCertificate,  // a root.crt, a grant
+};
 
 // For an error that a file is not the EXPECTED kind: when BYTES (its beginning) are another of
 // the carried files, or a database, which, with the command that reads it ("; it is a sync

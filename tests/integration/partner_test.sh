@@ -29,6 +29,16 @@ if b q keys add grant.crt 2> q.err; then fail "a grant installed on another node
 grep -q "the grant is for 131016-partner" q.err || fail "$(cat q.err)"
 b p keys add grant.crt > add.txt
 grep -q "read grant of 042021 (042021,042021/mynumber)" add.txt || fail "$(cat add.txt)"
+# Installed again (a renewed grant, a root added twice): in place of the one before, whole.
+b p keys add grant.crt > add.txt || fail "a grant installed again: $(cat add.txt)"
+b p keys add root/root.crt > /dev/null || fail "a root installed again"
+expect_eq "$(ls p/keys/roots) $(ls p/keys/grants)" "042021.crt 042021.crt" \
+  "one file per root and grant, no temporary file left"
+# A carried file given for a certificate is named.
+"$BOSAI" keys trust export --root root --out trust.json > /dev/null
+if b p keys add trust.json 2> t.err; then fail "a trust bundle added as a certificate"; fi
+grep -qF "trust.json: neither a root certificate nor a grant" t.err &&
+  grep -qF "; it is a trust bundle (bosai keys trust import)" t.err || fail "$(cat t.err)"
 check "roots exchanged and a read grant installed"
 
 serve a

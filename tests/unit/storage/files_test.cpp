@@ -200,6 +200,9 @@ TEST(OtherFileNote, NamesACarriedFileTakenForAnother) {
       "; it is a node's key request (bosai keys node issue --request, at the root)");
   EXPECT_EQ(OtherFileNote(std::string("SQLite format 3\0", 16), CarriedFile::kSyncBundle),
             "; it is a SQLite database");
+  EXPECT_EQ(OtherFileNote("-----BEGIN CERTIFICATE-----\nMIIB", CarriedFile::kSyncBundle),
+            "; it is a certificate: a root.crt or a grant (bosai keys add)");
+  EXPECT_EQ(OtherFileNote("-----BEGIN CERTIFICATE-----\nMIIB", CarriedFile::kCertificate), "");
   EXPECT_EQ(OtherFileNote("resident_code,name\n", CarriedFile::kVector), "");
   EXPECT_EQ(OtherFileNote("", CarriedFile::kVector), "");
 }
