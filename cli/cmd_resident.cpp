@@ -1,6 +1,8 @@
 // bosai resident: import, show, search, count and edit residents of the register.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "cli/common.h"
@@ -381,15 +383,29 @@ void RegisterResident(CLI::App& app, Globals& g) {
     if (!node) return;
     auto key = node::ResidentKey(*node, *eid);
     if (!key.ok()) return Fail(g, key.status());
-    std::vector<std::string> headless;
-    Status st = node::UpdateResident(*node, *key, assignments, &headless);
+    std::vector<std::string> headless, unchanged;
+    Status st = node::UpdateResident(*node, *key, assignments, &headless, &unchanged);
     if (!st.ok()) return Fail(g, st);
-    if (g.json) {
-      nlohmann::json fields = nlohmann::json::array();
-      for (const auto& a : assignments) fields.push_back(a.first);
-      return PrintJson({{"id", *key}, {"updated", fields}, {"households_without_head", headless}});
+    std::vector<std::string> updated;
+    for (const auto& a : assignments) {
+      if (std::find(unchanged.begin(), unchanged.end(), a.first) == unchanged.end()) {
+        updated.push_back(a.first);
+      }
     }
-    std::cout << "updated " << *key << "\n";
+    if (g.json) {
+      return PrintJson({{"id", *key},
+                        {"updated", updated},
+                        {"unchanged", unchanged},
+                        {"households_without_head", headless}});
+    }
+    if (updated.empty()) {
+      std::cout << fmt::format("{} holds these values already: nothing written\n", *key);
+    } else if (unchanged.empty()) {
+      std::cout << "updated " << *key << "\n";
+    } else {
+      std::cout << fmt::format("updated {} ({} held {} value already)\n", *key,
+                               fmt::join(unchanged, ", "), unchanged.size() == 1 ? "its" : "their");
+    }
     SayHeadless(headless);
   });
 }

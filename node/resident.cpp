@@ -2167,20 +2167,27 @@ Status WriteWithHouseholds(Node& node, const std::vector<HouseholdWrite>& househ
 
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
-                      std::vector<std::string>* headless) {
+                      std::vector<std::string>* headless, std::vector<std::string>* unchanged) {
   BOSAI_ASSIGN_OR_RETURN(auto current, GetResident(node, key));
   if (!current) return Status::NotFound(fmt::format("no resident {}", key));
   FieldMap main, sensitive;
   const std::vector<std::string> editable = EditableResidentFields();
+  std::vector<std::string_view> named;
+  std::vector<uint32_t> same;  // fields that hold the value given already
   for (const auto& [name, text] : assignments) {
     if (name == "flags") return Status::Invalid("flags are computed, not set");
     if (std::find(editable.begin(), editable.end(), name) == editable.end()) {
       return Status::Invalid(fmt::format("resident has no field \"{}\" (its fields: {})", name,
                                          fmt::join(editable, ", ")));
     }
+    if (std::find(named.begin(), named.end(), name) != named.end()) {
+      return Status::Invalid(fmt::format("{} is given twice: give each field once", name));
+    }
+    named.push_back(name);
     BOSAI_ASSIGN_OR_RETURN(uint32_t field, FieldNumber(ENTITY_RESIDENT, name));
     BOSAI_ASSIGN_OR_RETURN(std::string value, ParseField(ENTITY_RESIDENT, field, text,
                                                          node.data_key(), node.municipality()));
+    if (value == Field(field, current->resident)) same.push_back(field);
     if (field == kMyNumber) BOSAI_RETURN_IF_ERROR(CheckMyNumberFree(node, key, value));
     (field == kMyNumber ? sensitive : main)[field] = value;
     if (field == v1::Resident::kNameFieldNumber) {
@@ -2191,8 +2198,20 @@ Status UpdateResident(Node& node, std::string_view key,
     }
   }
   BOSAI_RETURN_IF_ERROR(CheckEditedDates(current->resident, main));
+  // The household follows every field given (an unchanged relationship 世帯主 mends a household
+  // that names another); the resident's fields that hold their value already are not written
+  // (no op), as an import writes none: the value shown stays shown, a conflict on it open.
   BOSAI_ASSIGN_OR_RETURN(auto households,
                          HouseholdChanges(node, key, current->resident, main, /*settled=*/0));
+  for (uint32_t field : same) {
+    (field == kMyNumber ? sensitive : main).erase(field);
+    if (field == v1::Resident::kNameFieldNumber) main.erase(v1::Resident::kFlagsFieldNumber);
+    if (unchanged) unchanged->push_back(FieldName(ENTITY_RESIDENT, field));
+  }
+  std::erase_if(households, [](const HouseholdWrite& w) {
+    return w.fields.empty() && w.settles.empty() && !w.headless;
+  });
+  if (main.empty() && sensitive.empty() && households.empty()) return Status::Ok();
   return WriteWithHouseholds(node, households, headless, [&](Store& store) {
     Status st = store.Put(node.scope(), ENTITY_RESIDENT, key, main);
     if (st.ok()) st = store.Put(node.my_number_scope(), ENTITY_RESIDENT, key, sensitive);

@@ -173,10 +173,12 @@ std::vector<std::string> EditableResidentFields();
 // household without one until a member is made 世帯主 (its record names the last one until
 // then): those where someone still lives are added to HEADLESS. An edit of a 世帯主's address or
 // postal code writes the household's too (a household's address is its 世帯主's, as an import
-// writes it).
+// writes it). Each field may be given once; one that holds its value already is not written,
+// and is added to UNCHANGED (an edit where all are writes nothing).
 Status UpdateResident(Node& node, std::string_view key,
                       const std::vector<std::pair<std::string, std::string>>& assignments,
-                      std::vector<std::string>* headless = nullptr);
+                      std::vector<std::string>* headless = nullptr,
+                      std::vector<std::string>* unchanged = nullptr);
 
 // Settles CONFLICT with VALUE (the shown or the other version's, or a new one parsed by
 // ParseField): an ordinary write naming both dots, held to an edit's rules: a My Number another

@@ -197,5 +197,11 @@ grep -q "(0 new or changed, 0 ops)" again.log || fail "unchanged register must p
 b d --json resident show "$id" > after.json
 grep -q '"address":"訂正された住所"' after.json || fail "correction reverted"
 check "a correction survives re-import of an unchanged register"
+# The same correction again writes nothing, and says so; with another field, only that one.
+expect_eq "$(b d resident edit "$id" --set address=訂正された住所)" \
+  "042021:$id holds these values already: nothing written" "an edit of the value held"
+expect_eq "$(b d --json resident edit "$id" --set address=訂正された住所 --set phone=0225-99-0000)" \
+  "{\"households_without_head\":[],\"id\":\"042021:$id\",\"unchanged\":[\"address\"],\"updated\":[\"phone\"]}" \
+  "an edit of a value held and a new one"
 b d doctor > doctor.log || fail "doctor: $(cat doctor.log)"
 check "doctor passes"

@@ -246,6 +246,59 @@ TEST_F(ResidentTest, AReadingInHalfWidthKatakanaIsHeldInFullWidth) {
   }
 }
 
+// An edit of values a resident holds already writes no op (as an import of an unchanged row
+// writes none), and says which; the fields that do change are written. A field is given once.
+// An unchanged relationship 世帯主 still mends a household whose record names another.
+TEST_F(ResidentTest, AnEditOfValuesHeldAlreadyWritesNothing) {
+  Import(Write("same.csv", std::string(kHeader) +
+                               "042021,8301,H1,佐藤　一,サトウ,1970-01-01,男,世帯主,,中央1丁目,"
+                               "983205673214,0225-11-0001,\n"
+                               "042021,8302,H1,佐藤　二,サトウ,1971-01-01,女,妻,,中央1丁目,,,\n"));
+  const std::string key = "042021:8301";
+  const VersionVector vector = *node_->store().Vector();
+  std::vector<std::string> unchanged;
+  ASSERT_TRUE(UpdateResident(*node_, key,
+                             {{"phone", "0225-11-0001"},
+                              {"name", " 佐藤　一"},
+                              {"my_number", "9832 0567 3214"},
+                              {"relationship", "世帯主"}},
+                             nullptr, &unchanged)
+                  .ok());
+  EXPECT_EQ(unchanged, std::vector<std::string>({"phone", "name", "my_number", "relationship"}));
+  EXPECT_EQ(*node_->store().Vector(), vector) << "no op written";
+
+  unchanged.clear();
+  ASSERT_TRUE(UpdateResident(*node_, key, {{"phone", "0225-11-0001"}, {"address", "中央2丁目"}},
+                             nullptr, &unchanged)
+                  .ok());
+  EXPECT_EQ(unchanged, std::vector<std::string>({"phone"}));
+  EXPECT_NE(*node_->store().Vector(), vector);
+  EXPECT_EQ(Address(key), "中央2丁目");
+  auto phone =
+      node_->store().GetFieldVersions(v1::ENTITY_RESIDENT, key, v1::Resident::kPhoneFieldNumber);
+  ASSERT_TRUE(phone.ok());
+  ASSERT_EQ(phone->size(), 1u);
+  EXPECT_EQ(phone->front().dot.seq, 1u) << "the phone the import wrote is the one held";
+
+  EXPECT_EQ(
+      UpdateResident(*node_, key, {{"phone", "0225-11-0002"}, {"phone", "0225-11-0003"}}).message(),
+      "phone is given twice: give each field once");
+
+  // The household's record is made to name another (as a merge may leave it): the 世帯主's
+  // relationship, given as it is, mends it.
+  ASSERT_TRUE(node_->store().BeginWrite("test").ok());
+  v1::Household other;
+  other.set_head("042021:8302");
+  ASSERT_TRUE(node_->store()
+                  .Put(node_->scope(), v1::ENTITY_HOUSEHOLD, "042021:H1",
+                       {{v1::Household::kHeadFieldNumber, other.SerializeAsString()}})
+                  .ok());
+  ASSERT_TRUE(node_->store().CommitWrite().ok());
+  EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8302");
+  ASSERT_TRUE(UpdateResident(*node_, key, {{"relationship", "世帯主"}}).ok());
+  EXPECT_EQ(Head(*node_, "042021:H1"), key);
+}
+
 // Fields as registers pad them: quoted with spaces, or with full-width spaces after a name (as a
 // fixed-width export turned into CSV has it). The blanks at either end are not kept, so a name of
 // blanks alone is empty, as an edit finds it too.
