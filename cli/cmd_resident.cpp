@@ -269,7 +269,23 @@ void RegisterResident(CLI::App& app, Globals& g) {
                                node::FormatDate(x.birth_date()), x.relationship(), status,
                                x.address());
     }
-    if (found->empty()) std::cerr << "no residents found\n";
+    if (!found->empty()) return;
+    std::cerr << "no residents found";
+    // A resident's id given for a household's, as `resident show` names the other way round.
+    if (q->household) {
+      auto key = node::ResidentKey(*node, *q->household);  // a household's reads the same
+      auto household = key.ok() ? node::HasHousehold(*node, *key) : Result<bool>(true);
+      auto resident = household.ok() && !*household
+                          ? node::GetResident(*node, *key)
+                          : Result<std::optional<node::ResidentRecord>>(std::nullopt);
+      if (resident.ok() && *resident) {
+        std::cerr << fmt::format(
+            ": {} is a resident, not a household; its household: bosai resident search "
+            "--household {}",
+            *key, (*resident)->resident.household());
+      }
+    }
+    std::cerr << "\n";
   });
 
   auto* exp = res->add_subcommand(

@@ -80,6 +80,11 @@ if b d resident show "$household" 2> show-household.log; then fail "a household 
 expect_eq "$(cat show-household.log)" \
   "bosai: no resident 042021:$household: 042021:$household is a household; its members: bosai resident search --household 042021:$household" \
   "show of a household's id says how to list its members"
+b d resident search --household "$id" > s7.txt 2> s7.log
+[ ! -s s7.txt ] || fail "a resident's id searched as a household's found: $(cat s7.txt)"
+expect_eq "$(cat s7.log)" \
+  "no residents found: 042021:$id is a resident, not a household; its household: bosai resident search --household 042021:$household" \
+  "search of a resident's id as a household's says which household is theirs"
 check "search by kana, hiragana, birth date, name, My Number and household"
 
 # An export is the register imported, byte for byte (in the register's order), with each
