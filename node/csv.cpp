@@ -468,16 +468,24 @@ Status CsvWriter::WriteLine(const std::vector<std::string>& fields) {
     if (bytes) {
       for (const auto& [ch, n] : substituted) substituted_[ch] += n;
     } else {
-      // Which field, which character: the first that does not convert alone.
+      // Which field, which character: the first that does not convert alone. A variation
+      // selector is invisible: it is named by the character whose glyph it picks.
       for (size_t i = 0; i < fields.size(); ++i) {
+        std::string_view before;  // the character before
         for (size_t at = 0; at < fields[i].size();) {
           const size_t start = at;
           const int32_t code_point = NextCodePoint(fields[i], at);
           std::string_view ch = std::string_view(fields[i]).substr(start, at - start);
           if (!ToCp932(cp932_forms(utf16(ch), nullptr))) {
-            return Status::Invalid(
-                fmt::format("{}: {} (U+{:04X}) has no CP932 form", columns_[i], ch, code_point));
+            const bool selector = (code_point >= 0xFE00 && code_point <= 0xFE0F) ||
+                                  (code_point >= 0xE0100 && code_point <= 0xE01EF);
+            return Status::Invalid(fmt::format(
+                "{} \"{}\": {} (U+{:04X}) has no CP932 form", columns_[i], fields[i],
+                selector && !before.empty() ? fmt::format("the variation selector after {}", before)
+                                            : std::string(ch),
+                code_point));
           }
+          before = ch;
         }
       }
       return Status::Invalid("the record has no CP932 form");

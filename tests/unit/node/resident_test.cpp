@@ -2571,7 +2571,8 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   auto bad = ExportResidents(*node_, o);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "042021:0102: name: 𠮷 (U+20BB7) has no CP932 form; write UTF-8 instead: --encoding "
+            "042021:0102: name \"𠮷田　花子\": 𠮷 (U+20BB7) has no CP932 form; write UTF-8 "
+            "instead: --encoding "
             "utf-8 --bom, which Excel reads as well");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
