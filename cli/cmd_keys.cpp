@@ -168,8 +168,12 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     if (!MayWriteDataDir(g, "keys add")) return;
     auto what = node::InstallTrustFile(g.data_dir, *add_path);
     if (!what.ok()) return Fail(g, what.status());
-    if (g.json) return PrintJson({{"installed", *what}});
-    std::cout << "installed the " << *what << "; restart `bosai serve` to use it\n";
+    if (g.json) return PrintJson({{"installed", what->what}, {"already", what->already}});
+    if (what->already) {
+      std::cout << "the " << what->what << " is installed already: nothing changed\n";
+      return;
+    }
+    std::cout << "installed the " << what->what << "; restart `bosai serve` to use it\n";
   });
 }
 

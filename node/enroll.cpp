@@ -149,6 +149,15 @@ Result<Enrollment> Parse(const nlohmann::json& j, const std::string& where,
   return e;
 }
 
+// Writes PEM to TO in place of the file installed before, whole or not at all; nothing when TO
+// holds it already.
+Result<InstalledTrust> Install(const fs::path& to, const std::string& pem, std::string what) {
+  auto held = ReadSmallFile(to, kMaxFileBytes);
+  if (held.ok() && *held == pem) return InstalledTrust{std::move(what), true};
+  BOSAI_RETURN_IF_ERROR(WriteFileAtomically(to, pem, false));
+  return InstalledTrust{std::move(what), false};
+}
+
 }  // namespace
 
 Status MakeDataDir(const std::string& dir) {
@@ -289,7 +298,7 @@ Status IssueGrantFile(const std::string& root_dir, const std::string& node_certi
   return WriteNewFile(out_path, grant, false);
 }
 
-Result<std::string> InstallTrustFile(const std::string& data_dir, const std::string& path) {
+Result<InstalledTrust> InstallTrustFile(const std::string& data_dir, const std::string& path) {
   BOSAI_ASSIGN_OR_RETURN(std::string pem, Slurp(path));
   fs::path keys = fs::path(data_dir) / "keys";
   if (!fs::exists(keys / "node.crt")) {
@@ -299,10 +308,7 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
   std::error_code ec;
   if (municipality.ok()) {
     fs::create_directories(keys / "roots", ec);
-    // In place of one installed before, whole or not at all.
-    BOSAI_RETURN_IF_ERROR(
-        WriteFileAtomically(keys / "roots" / (*municipality + ".crt"), pem, false));
-    return "root of " + *municipality;
+    return Install(keys / "roots" / (*municipality + ".crt"), pem, "root of " + *municipality);
   }
   // A grant: it must verify under one of the roots this node trusts, and be for this node.
   BOSAI_ASSIGN_OR_RETURN(std::string own, Slurp((keys / "node.crt").string()));
@@ -320,11 +326,10 @@ Result<std::string> InstallTrustFile(const std::string& data_dir, const std::str
           fmt::format("{}: the grant is for {}, not this node", path, grant->node_id));
     }
     fs::create_directories(keys / "grants", ec);
-    BOSAI_RETURN_IF_ERROR(
-        WriteFileAtomically(keys / "grants" / (grant->root_municipality + ".crt"), pem, false));
     std::string scopes;
     for (const auto& s : grant->scopes.read) scopes += (scopes.empty() ? "" : ",") + s;
-    return "read grant of " + grant->root_municipality + " (" + scopes + ")";
+    return Install(keys / "grants" / (grant->root_municipality + ".crt"), pem,
+                   "read grant of " + grant->root_municipality + " (" + scopes + ")");
   }
   return Status::Invalid(fmt::format(
       "{}: neither a root certificate nor a grant for this node under a root it trusts (install "

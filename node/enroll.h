@@ -72,7 +72,12 @@ Status IssueGrantFile(const std::string& root_dir, const std::string& node_certi
                       const std::vector<std::string>& read, const std::string& out_path);
 
 // On a node: installs a partner municipality's root certificate (keys/roots/<code>.crt) or a read
-// grant issued to this node (keys/grants/<code>.crt) after checking it. Returns what it was.
-Result<std::string> InstallTrustFile(const std::string& data_dir, const std::string& path);
+// grant issued to this node (keys/grants/<code>.crt) after checking it, in place of the one
+// installed before. Says what it was ("root of 131016"), and whether it was installed already.
+struct InstalledTrust {
+  std::string what;
+  bool already = false;  // the same file: nothing written
+};
+Result<InstalledTrust> InstallTrustFile(const std::string& data_dir, const std::string& path);
 
 }  // namespace bosai::node

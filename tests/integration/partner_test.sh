@@ -29,9 +29,15 @@ if b q keys add grant.crt 2> q.err; then fail "a grant installed on another node
 grep -q "the grant is for 131016-partner" q.err || fail "$(cat q.err)"
 b p keys add grant.crt > add.txt
 grep -q "read grant of 042021 (042021,042021/mynumber)" add.txt || fail "$(cat add.txt)"
-# Installed again (a renewed grant, a root added twice): in place of the one before, whole.
-b p keys add grant.crt > add.txt || fail "a grant installed again: $(cat add.txt)"
-b p keys add root/root.crt > /dev/null || fail "a root installed again"
+# Installed again (a root added twice): nothing changes, and it says so; a grant issued anew
+# replaces the one before, whole.
+expect_eq "$(b p keys add root/root.crt)" "the root of 042021 is installed already: nothing changed" \
+  "a root installed again"
+"$BOSAI" keys grant --root root --node-cert p/keys/node.crt --read 042021 --out grant2.crt >/dev/null
+b p keys add grant2.crt > add.txt
+grep -q "installed the read grant of 042021 (042021);" add.txt || fail "a grant issued anew: $(cat add.txt)"
+expect_eq "$(cat p/keys/grants/042021.crt)" "$(cat grant2.crt)" "the new grant replaces the one before"
+b p keys add grant.crt > add.txt || fail "the first grant installed again: $(cat add.txt)"
 expect_eq "$(ls p/keys/roots) $(ls p/keys/grants)" "042021.crt 042021.crt" \
   "one file per root and grant, no temporary file left"
 # A carried file given for a certificate is named.
