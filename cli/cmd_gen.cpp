@@ -25,11 +25,12 @@ void RegisterGen(CLI::App& app, Globals& g) {
   res->add_option("--seed", opts->seed, "Seed: the same seed gives the same file")
       ->capture_default_str()
       ->check(WholeNumber(0, UINT64_MAX));
-  res->add_option("--out", *out, "Output file (default: stdout)");
+  res->add_option("--out", *out, "Output file (default, or -: standard output)");
   res->callback([&g, opts, out] {
     // Before the file is opened: a bad option leaves an existing file as it was.
     if (Status ok = node::CheckGenOptions(*opts); !ok.ok()) return Fail(g, ok);
     std::FILE* f = stdout;
+    if (*out == "-") out->clear();
     const std::string name = out->empty() ? "standard output" : *out;
     if (!out->empty()) {
       f = std::fopen(out->c_str(), "wb");

@@ -114,14 +114,16 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   texp->callback([&g, te] {
     auto r = node::ExportTrust(te->first, te->second);
     if (!r.ok()) return Fail(g, r.status());
+    std::ostream& say = SayWritten(te->second);
     if (g.json) {
       return PrintJson({{"out", te->second},
                         {"seq", r->seq},
                         {"certificates", r->certificates},
-                        {"revoked", r->revoked}});
+                        {"revoked", r->revoked}},
+                       say);
     }
-    std::cout << "wrote " << te->second << ": sequence " << r->seq << ", " << r->certificates
-              << " certificates, " << r->revoked << " revoked\n";
+    say << "wrote " << te->second << ": sequence " << r->seq << ", " << r->certificates
+        << " certificates, " << r->revoked << " revoked\n";
   });
   auto ti = std::make_shared<std::string>();
   auto* timp = trustcmd->add_subcommand("import", "On a node: verify and apply a trust bundle");

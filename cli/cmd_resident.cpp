@@ -294,7 +294,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto out_encoding = std::make_shared<std::string>("utf-8");
   auto reveal_all = std::make_shared<bool>(false);
   auto bom = std::make_shared<bool>(false);
-  exp->add_option("--out", *out, "The CSV file to write")->required();
+  exp->add_option("--out", *out, "The CSV file to write (-: standard output)")->required();
   exp->add_option("--encoding", *out_encoding, "utf-8 (LF), or cp932 (CRLF) for Excel on Windows")
       ->capture_default_str();
   exp->add_flag("--bom", *bom,
@@ -345,7 +345,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
                         {"encoding", node::EncodingName(*enc)},
                         {"residents", r->residents},
                         {"my_numbers_left_out", r->my_numbers_left_out},
-                        {"cp932_forms", forms}});
+                        {"cp932_forms", forms}},
+                       SayWritten(*out));
     }
     std::cerr << fmt::format("exported {} to {}", Counted(r->residents, "resident"), *out);
     if (r->my_numbers_left_out > 0) {

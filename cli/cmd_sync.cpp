@@ -128,7 +128,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
   auto vector_out = std::make_shared<std::string>();
   auto* vector = sync->add_subcommand(
       "vector", "Write what this node holds, for another node to export a bundle against");
-  vector->add_option("--out", *vector_out, "Vector file (JSON)")->required();
+  vector->add_option("--out", *vector_out, "Vector file (JSON; -: standard output)")->required();
   vector->callback([&g, vector_out] {
     auto node = OpenNode(g);
     if (!node) return;
@@ -146,7 +146,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
   auto* for_opt = exp->add_option("--for", ex->for_node, "Node the bundle is for");
   auto* vec_opt = exp->add_option("--vector", ex->vector, "Vector file written by that node");
   for_opt->excludes(vec_opt);
-  exp->add_option("--out", ex->out, "Bundle file")->required();
+  exp->add_option("--out", ex->out, "Bundle file (-: standard output)")->required();
   exp->callback([&g, ex] {
     if (ex->for_node.empty() == ex->vector.empty()) {
       BadUsage("give --for NODE_ID or --vector FILE");
@@ -155,12 +155,13 @@ void RegisterSync(CLI::App& app, Globals& g) {
     if (!node) return;
     auto r = node::ExportFor(*node, ex->for_node, ex->vector, ex->out);
     if (!r.ok()) return Fail(g, r.status());
+    std::ostream& say = SayWritten(ex->out);
     if (g.json) {
       return PrintJson(
-          {{"out", ex->out}, {"blocks", r->blocks}, {"ops", r->ops}, {"bytes", r->bytes}});
+          {{"out", ex->out}, {"blocks", r->blocks}, {"ops", r->ops}, {"bytes", r->bytes}}, say);
     }
-    std::cout << fmt::format("wrote {}: {}, {}, {} bytes\n", ex->out, Counted(r->blocks, "block"),
-                             Counted(r->ops, "op"), r->bytes);
+    say << fmt::format("wrote {}: {}, {}, {} bytes\n", ex->out, Counted(r->blocks, "block"),
+                       Counted(r->ops, "op"), r->bytes);
   });
 
   auto import_path = std::make_shared<std::string>();

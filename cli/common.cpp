@@ -4,6 +4,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -82,7 +83,15 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
           {"other_version", version(c.other)}};
 }
 
-void PrintJson(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }
+void PrintJson(const nlohmann::json& j, std::ostream& out) { out << j.dump() << std::endl; }
+
+std::ostream& SayWritten(const std::string& path) {
+  struct stat file {
+  }, out{};
+  const bool same = path == "-" || (::stat(path.c_str(), &file) == 0 && ::fstat(1, &out) == 0 &&
+                                    file.st_dev == out.st_dev && file.st_ino == out.st_ino);
+  return same ? std::cerr : std::cout;
+}
 
 void SayHeadless(const std::vector<std::string>& households) {
   for (const std::string& h : households) {

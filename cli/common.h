@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -44,7 +45,13 @@ std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock = true);
 // OpenNode's open and warnings, its failure returned rather than reported.
 Result<std::unique_ptr<node::Node>> TryOpenNode(Globals& g, bool warn_clock = true);
 
-void PrintJson(const nlohmann::json& j);
+// The JSON document on stdout, or on OUT.
+void PrintJson(const nlohmann::json& j, std::ostream& out = std::cout);
+
+// Where a command that wrote its file to PATH says what it wrote: standard error when PATH is
+// standard output ("-", /dev/stdout, or the file stdout is), so that the file stays whole there;
+// standard output otherwise.
+std::ostream& SayWritten(const std::string& path);
 
 // A conflict as `conflicts list --json` and `resident show --json` print it.
 nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);

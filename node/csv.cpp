@@ -401,7 +401,7 @@ Result<std::unique_ptr<CsvWriter>> CsvWriter::Create(const std::string& path, En
   w->path_ = path;
   w->target_ = target.path.string();
   w->in_place_ = target.in_place;
-  w->temp_path_ = w->in_place_ ? path : w->target_ + ".partial";
+  w->temp_path_ = w->in_place_ ? w->target_ : w->target_ + ".partial";
   w->columns_ = std::move(columns);
   if (encoding == Encoding::kCp932) {
     UErrorCode err = U_ZERO_ERROR;

@@ -110,6 +110,7 @@ bool WriteAllAndSync(int fd, std::string_view content) {
 
 OutputTarget ResolveOutput(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
+  if (path == "-") return {"/dev/stdout", true};  // as most tools read it
   // /dev/stdout and its kin name this process's descriptors (a file the shell opened to append
   // to, say): written to, never replaced, whatever they lead to.
   const std::string text = fs::absolute(path).lexically_normal().string();
@@ -162,7 +163,7 @@ Status WriteFileAtomically(const std::filesystem::path& to, std::string_view con
   const OutputTarget target = ResolveOutput(to);
   if (target.in_place) {
     // Appended: a file the shell opened for this process (`>` has emptied it, `>>` has not).
-    int fd = ::open(to.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fd = ::open(target.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     const bool ok = fd >= 0 && WriteAllAndSync(fd, content);
     const int error = errno;
     if (fd >= 0) ::close(fd);

@@ -50,6 +50,7 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view content,
 // symbolic link at PATH names: the link stays): written beside it, then renamed over it. When
 // PATH is not a regular file (a terminal, a pipe), or is in /dev or /proc (/dev/stdout, which
 // may lead to a file the shell opened to append to), `in_place`: appended to, never replaced.
+// "-" is /dev/stdout.
 struct OutputTarget {
   std::filesystem::path path;
   bool in_place = false;

@@ -19,12 +19,25 @@ cmp -s <(tail -n +2 out.log) b.vec || fail "the vector on stdout differs: $(cat 
 [ -L /dev/stdout ] || fail "/dev/stdout is no longer a link"
 b a resident export --out /dev/stdout > exported.csv 2> /dev/null
 expect_eq "$(wc -l < exported.csv)" 501 "a register exported to standard output"
+# "-" is standard output too, as most tools read it: no file named "-".
+b a resident export --out - 2> /dev/null | cmp - exported.csv || fail "export --out - differs"
+b b sync vector --out - | cmp - b.vec || fail "sync vector --out - differs"
+"$BOSAI" gen residents --municipality 042021 --count 5 --out - | cmp - <("$BOSAI" gen residents --municipality 042021 --count 5) ||
+  fail "gen --out - differs"
+[ ! -e ./- ] || fail "a file named - was written"
 ln -s b.vec link.vec
 b b sync vector --out link.vec
 [ -L link.vec ] || fail "a vector written through a link replaced the link"
 check "files written to standard output and through links"
 b a --json sync export --vector b.vec --out all.bundle > ex.json
 grep -q '"blocks":2' ex.json || fail "export: $(cat ex.json)"
+# A bundle written to standard output is the bundle alone: what the export says goes to stderr.
+b a sync export --vector b.vec --out - > piped.bundle 2> piped.log
+ops=$(grep -o '"ops":[0-9]*' ex.json | cut -d: -f2)
+expect_eq "$(cat piped.log)" "wrote -: 2 blocks, $ops ops, $(stat -c %s piped.bundle) bytes" \
+  "export to stdout says so on stderr"
+b a --json sync export --vector b.vec --out /dev/stdout > piped2.bundle 2> piped2.json
+grep -q '"out":"/dev/stdout"' piped2.json || fail "export --json to stdout: $(cat piped2.json)"
 empty=$(b b state hash)
 
 # A vector file that is not one: said with where it fails to parse, or that it is far too large.

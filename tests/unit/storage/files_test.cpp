@@ -160,6 +160,8 @@ TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
   for (const char* path : {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev/null"}) {
     EXPECT_TRUE(ResolveOutput(path).in_place) << path;
   }
+  EXPECT_EQ(ResolveOutput("-").path, "/dev/stdout");
+  EXPECT_TRUE(ResolveOutput("-").in_place);
   EXPECT_FALSE(ResolveOutput(dir_ / "new.json").in_place);
 }
 
