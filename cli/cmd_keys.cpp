@@ -49,8 +49,9 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     if (!MayWriteDataDir(g, "keys node request")) return;
     Status st = node::WriteEnrollmentRequest(g.data_dir, *node_id, *req_out);
     if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"request", *req_out}, {"node_id", *node_id}});
-    std::cout << "wrote " << *req_out << "; the node key stays in " << g.data_dir << "/keys\n";
+    std::ostream& say = SayWritten(*req_out);
+    if (g.json) return PrintJson({{"request", *req_out}, {"node_id", *node_id}}, say);
+    say << "wrote " << Written(*req_out) << "; the node key stays in " << g.data_dir << "/keys\n";
   });
 
   auto* issue = nodecmd->add_subcommand("issue", "At the root: certify a requested node key");
@@ -70,9 +71,10 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     o->read = SplitList(*read);
     Status st = node::IssueEnrollment(*o);
     if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"enrollment", o->out_path}});
-    std::cout << "wrote " << o->out_path << "; on the node: bosai init --enrollment " << o->out_path
-              << "\n";
+    std::ostream& say = SayWritten(o->out_path);
+    if (g.json) return PrintJson({{"enrollment", o->out_path}}, say);
+    say << "wrote " << Written(o->out_path) << "; on the node: bosai init --enrollment "
+        << (o->out_path == "-" ? "FILE" : o->out_path) << "\n";
   });
 
   auto revoke_id = std::make_shared<std::string>(), revoke_root = std::make_shared<std::string>();
@@ -122,7 +124,7 @@ void RegisterKeys(CLI::App& app, Globals& g) {
                         {"revoked", r->revoked}},
                        say);
     }
-    say << "wrote " << te->second << ": sequence " << r->seq << ", " << r->certificates
+    say << "wrote " << Written(te->second) << ": sequence " << r->seq << ", " << r->certificates
         << " certificates, " << r->revoked << " revoked\n";
   });
   auto ti = std::make_shared<std::string>();
@@ -157,8 +159,9 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   grant->callback([&g, ga] {
     Status st = node::IssueGrantFile(ga->root, ga->node_cert, SplitList(ga->read), ga->out);
     if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"grant", ga->out}});
-    std::cout << "wrote " << ga->out << "; install it on that node with `bosai keys add`\n";
+    std::ostream& say = SayWritten(ga->out);
+    if (g.json) return PrintJson({{"grant", ga->out}}, say);
+    say << "wrote " << Written(ga->out) << "; install it on that node with `bosai keys add`\n";
   });
 
   auto add_path = std::make_shared<std::string>();

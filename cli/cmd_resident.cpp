@@ -348,7 +348,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
                         {"cp932_forms", forms}},
                        SayWritten(*out));
     }
-    std::cerr << fmt::format("exported {} to {}", Counted(r->residents, "resident"), *out);
+    std::cerr << fmt::format("exported {} to {}", Counted(r->residents, "resident"), Written(*out));
     if (r->my_numbers_left_out > 0) {
       std::cerr << fmt::format(" ({} left out; --reveal-my-number writes them)",
                                Counted(r->my_numbers_left_out, "My Number"));

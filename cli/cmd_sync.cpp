@@ -160,8 +160,8 @@ void RegisterSync(CLI::App& app, Globals& g) {
       return PrintJson(
           {{"out", ex->out}, {"blocks", r->blocks}, {"ops", r->ops}, {"bytes", r->bytes}}, say);
     }
-    say << fmt::format("wrote {}: {}, {}, {} bytes\n", ex->out, Counted(r->blocks, "block"),
-                       Counted(r->ops, "op"), r->bytes);
+    say << fmt::format("wrote {}: {}, {}, {} bytes\n", Written(ex->out),
+                       Counted(r->blocks, "block"), Counted(r->ops, "op"), r->bytes);
   });
 
   auto import_path = std::make_shared<std::string>();

@@ -93,6 +93,8 @@ std::ostream& SayWritten(const std::string& path) {
   return same ? std::cerr : std::cout;
 }
 
+std::string Written(const std::string& path) { return path == "-" ? "- (standard output)" : path; }
+
 void SayHeadless(const std::vector<std::string>& households) {
   for (const std::string& h : households) {
     std::cerr << fmt::format(

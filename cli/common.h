@@ -52,6 +52,8 @@ void PrintJson(const nlohmann::json& j, std::ostream& out = std::cout);
 // standard output ("-", /dev/stdout, or the file stdout is), so that the file stays whole there;
 // standard output otherwise.
 std::ostream& SayWritten(const std::string& path);
+// PATH as a command says it wrote it: "- (standard output)" for "-".
+std::string Written(const std::string& path);
 
 // A conflict as `conflicts list --json` and `resident show --json` print it.
 nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);

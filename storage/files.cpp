@@ -144,6 +144,10 @@ Status SyncDirectory(const std::filesystem::path& path) {
 }
 
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret) {
+  if (path == "-") {  // standard output, as ResolveOutput has it
+    if (WriteAllAndSync(STDOUT_FILENO, content)) return Status::Ok();
+    return Status::IoError(fmt::format("standard output: write failed: {}", std::strerror(errno)));
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
   if (fd < 0) {
     return Status::IoError(

@@ -44,6 +44,7 @@ std::string JsonMessage(std::string_view what);
 
 // Creates PATH, which must not exist (a key is never overwritten), with CONTENT, durably: the file
 // and then its directory's entry for it are synced. Readable by its owner only when SECRET.
+// "-" is standard output (a request or a grant piped on).
 Status WriteNewFile(const std::filesystem::path& path, std::string_view content, bool secret);
 
 // Where a file written whole to PATH goes. Usually it replaces `path` (PATH, or the file that a

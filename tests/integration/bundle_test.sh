@@ -34,7 +34,7 @@ grep -q '"blocks":2' ex.json || fail "export: $(cat ex.json)"
 # A bundle written to standard output is the bundle alone: what the export says goes to stderr.
 b a sync export --vector b.vec --out - > piped.bundle 2> piped.log
 ops=$(grep -o '"ops":[0-9]*' ex.json | cut -d: -f2)
-expect_eq "$(cat piped.log)" "wrote -: 2 blocks, $ops ops, $(stat -c %s piped.bundle) bytes" \
+expect_eq "$(cat piped.log)" "wrote - (standard output): 2 blocks, $ops ops, $(stat -c %s piped.bundle) bytes" \
   "export to stdout says so on stderr"
 b a --json sync export --vector b.vec --out /dev/stdout > piped2.bundle 2> piped2.json
 grep -q '"out":"/dev/stdout"' piped2.json || fail "export --json to stdout: $(cat piped2.json)"

@@ -16,6 +16,17 @@ b shelter doctor > doctor.txt
 grep -q "development root" doctor.txt && fail "an enrolled node is not on a development root"
 check "request → issue → init --enrollment"
 
+# The same through pipes: a request and an enrollment written to standard output (--out -) are
+# the files alone; what the commands say goes to stderr.
+b piped keys node request --node-id 042021-shelter-04 --out - > req2.json 2> req2.log
+expect_eq "$(cat req2.log)" "wrote - (standard output); the node key stays in piped/keys" "request to stdout"
+"$BOSAI" keys node issue --root root --request req2.json --issuer-code SHELTER04 --out - > enr2.json 2> enr2.log
+expect_eq "$(cat enr2.log)" "wrote - (standard output); on the node: bosai init --enrollment FILE" \
+  "enrollment to stdout"
+b piped init --enrollment enr2.json > /dev/null || fail "an enrollment piped to a file"
+[ ! -e ./- ] || fail "a file named - was written"
+check "a request and an enrollment written to standard output"
+
 # The data key unwrapped from the enrollment is the root's: My Number sealed on one enrolled
 # node opens on another.
 b honcho init --node-id 042021-honcho --municipality 042021 --root-key root/root.key >/dev/null
