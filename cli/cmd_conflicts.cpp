@@ -76,16 +76,16 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     auto j = ConflictJson(*node, **c);
     if (g.json) return PrintJson(j);
     // Who wrote each value, and when (this machine's local time, as a clerk reads it).
-    auto by = [](const FieldVersion& v) {
-      return fmt::format("by {}:{}, {:%Y-%m-%d %H:%M:%S}", v.dot.incarnation, v.dot.seq,
+    auto by = [&j](const char* version, const FieldVersion& v) {
+      return fmt::format("by {}, {:%Y-%m-%d %H:%M:%S}", j[version]["by"].get<std::string>(),
                          fmt::localtime(std::time_t(HlcMillis(v.hlc) / 1000)));
     };
     std::cout << fmt::format(
         "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" ({})\n  other:  \"{}\" "
         "({})\n",
         *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
-        j["shown"].get<std::string>(), by((*c)->shown), j["other"].get<std::string>(),
-        by((*c)->other));
+        j["shown"].get<std::string>(), by("shown_version", (*c)->shown),
+        j["other"].get<std::string>(), by("other_version", (*c)->other));
   });
 
   auto* resolve =

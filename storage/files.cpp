@@ -13,7 +13,10 @@
 
 namespace bosai {
 
-Status CheckReadableFile(const std::filesystem::path& path) {
+namespace {
+
+// A descriptor of the file at PATH open to read, or why it cannot be read, naming it.
+Result<int> OpenToRead(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
@@ -21,10 +24,32 @@ Status CheckReadableFile(const std::filesystem::path& path) {
     return error == ENOENT ? Status::NotFound(std::move(why)) : Status::IoError(std::move(why));
   }
   struct stat st {};
-  const bool directory = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-  ::close(fd);
-  if (directory)
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
     return Status::Invalid(fmt::format("{}: is a directory, not a file", path.string()));
+  }
+  return fd;
+}
+
+// Writes all of CONTENT to FD and syncs it.
+bool WriteAllAndSync(int fd, std::string_view content) {
+  while (!content.empty()) {
+    ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    content.remove_prefix(size_t(n));
+  }
+  return SyncOutput(fd);
+}
+
+}  // namespace
+
+Status CheckReadableFile(const std::filesystem::path& path) {
+  BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
+  ::close(fd);
   return Status::Ok();
 }
 
@@ -67,18 +92,24 @@ std::string OtherFileNoteOf(const std::filesystem::path& path, CarriedFile expec
 }
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
-  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path.string()));
+  BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
   std::string data;
   char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    data.append(buf, size_t(in.gcount()));
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    data.append(buf, size_t(n));
     if (data.size() > max_bytes) {
+      ::close(fd);
       return Status::Invalid(fmt::format("{}: larger than {} bytes", path.string(), max_bytes));
     }
   }
-  if (in.bad()) return Status::IoError(fmt::format("{}: read failed", path.string()));
+  const int error = errno;
+  ::close(fd);
+  if (n < 0) {
+    return Status::IoError(fmt::format("{}: read failed: {}", path.string(), std::strerror(error)));
+  }
   return data;
 }
 
@@ -89,24 +120,6 @@ std::string JsonMessage(std::string_view what) {
   }
   return std::string(what);
 }
-
-namespace {
-
-// Writes all of CONTENT to FD and syncs it.
-bool WriteAllAndSync(int fd, std::string_view content) {
-  while (!content.empty()) {
-    ssize_t n = ::write(fd, content.data(), content.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      return false;
-    }
-    content.remove_prefix(size_t(n));
-  }
-  return SyncOutput(fd);
-}
-
-}  // namespace
 
 OutputTarget ResolveOutput(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
