@@ -132,9 +132,18 @@ void RegisterSync(CLI::App& app, Globals& g) {
   vector->callback([&g, vector_out] {
     auto node = OpenNode(g);
     if (!node) return;
-    Status st = node::WriteVectorFile(*node, *vector_out);
-    if (!st.ok()) return Fail(g, st);
-    if (g.json) PrintJson({{"out", *vector_out}});
+    auto vv = node::WriteVectorFile(*node, *vector_out);
+    if (!vv.ok()) return Fail(g, vv.status());
+    uint64_t ops = 0;
+    for (const auto& [stream, seq] : *vv) ops += seq;
+    std::ostream& say = SayWritten(*vector_out);
+    if (g.json) {
+      return PrintJson({{"out", *vector_out}, {"streams", vv->size()}, {"ops", ops}}, say);
+    }
+    say << fmt::format(
+        "wrote {}: {} holds {} in {}; `bosai sync export --vector` on the other node writes the "
+        "bundle this node lacks\n",
+        Written(*vector_out), node->node_id(), Counted(ops, "op"), Counted(vv->size(), "stream"));
   });
 
   struct ExportArgs {

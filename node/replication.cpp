@@ -295,10 +295,11 @@ Result<nlohmann::json> SyncStatus(Node& node) {
   return out;
 }
 
-Status WriteVectorFile(Node& node, const std::string& out_path) {
+Result<VersionVector> WriteVectorFile(Node& node, const std::string& out_path) {
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
-  return WriteFileAtomically(out_path, sync::VectorToJson(node.node_id(), node.incarnation(), vv),
-                             /*secret=*/false);
+  BOSAI_RETURN_IF_ERROR(WriteFileAtomically(
+      out_path, sync::VectorToJson(node.node_id(), node.incarnation(), vv), /*secret=*/false));
+  return vv;
 }
 
 Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,

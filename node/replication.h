@@ -44,7 +44,8 @@ Result<SyncNowResult> SyncNow(Node& node, const std::string& address, const std:
 // `bosai sync status`: the running daemon's peers (from its status file), held blocks, vector.
 Result<nlohmann::json> SyncStatus(Node& node);
 
-Status WriteVectorFile(Node& node, const std::string& out_path);
+// `bosai sync vector`: writes what this node holds to OUT_PATH; returns the vector written.
+Result<VersionVector> WriteVectorFile(Node& node, const std::string& out_path);
 // `--for NODE`: the streams that node may read, above the vector it last acknowledged to this
 // node (everything, if it never synced with it). `--vector FILE`: above that vector.
 Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,

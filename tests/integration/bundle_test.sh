@@ -10,7 +10,14 @@ root_node b 042021-shisho
 b a resident import r.csv 2>/dev/null
 
 # Against a vector file carried from B (B has never met A).
-b b sync vector --out b.vec
+b b sync vector --out b.vec > vec.log
+grep -q "^wrote b.vec: 042021-shisho holds 0 ops in 0 streams;" vec.log || fail "sync vector says: $(cat vec.log)"
+b a sync vector --out a.vec > vec.log
+grep -q "^wrote a.vec: 042021-honcho holds [1-9][0-9]* ops in [1-9] streams;" vec.log ||
+  fail "sync vector says: $(cat vec.log)"
+b a --json sync vector --out - > a2.vec 2> vec.json
+cmp -s a.vec a2.vec || fail "the vector on stdout differs from the file"
+grep -q '"out":"-","streams":[1-9]' vec.json || fail "sync vector --json to stdout: $(cat vec.json)"
 # To standard output (here a file the shell appends to): written to, never replaced.
 echo "before" > out.log
 b b sync vector --out /dev/stdout >> out.log
