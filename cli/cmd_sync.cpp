@@ -33,11 +33,21 @@ void RegisterServe(CLI::App& app, Globals& g) {
     auto c = node::LoadServeConfig(*config);
     if (!c.ok()) return Fail(g, c.status());
     if (*check) {
-      auto lines = node::CheckServe(*c);
-      if (!lines.ok()) return Fail(g, lines.status());
-      if (g.json) return PrintJson({{"config", *config}, {"ok", true}, {"serves", *lines}});
+      auto checked = node::CheckServe(*c);
+      if (!checked.ok()) return Fail(g, checked.status());
+      if (g.json) {
+        nlohmann::json warnings = nlohmann::json::array();
+        for (const auto& w : checked->warnings) {
+          warnings.push_back({{"kind", w.kind}, {"message", w.message}});
+        }
+        return PrintJson({{"config", *config},
+                          {"ok", true},
+                          {"serves", checked->serves},
+                          {"warnings", std::move(warnings)}});
+      }
       std::cout << *config << ": ok\n";
-      for (const auto& line : *lines) std::cout << "  " << line << "\n";
+      for (const auto& line : checked->serves) std::cout << "  " << line << "\n";
+      for (const auto& w : checked->warnings) std::cout << "  warning: " << w.message << "\n";
       return;
     }
     Status st = node::Serve(*c);

@@ -186,29 +186,39 @@ Result<std::unique_ptr<Node>> OpenToServe(const ServeConfig& config) {
 
 }  // namespace
 
-Result<std::vector<std::string>> CheckServe(const ServeConfig& config) {
+Result<ServeCheck> CheckServe(const ServeConfig& config) {
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, OpenToServe(config));
-  std::vector<std::string> lines;
-  lines.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir, node->node_id(),
-                              node->municipality()));
+  ServeCheck check;
+  auto warn = [&check](std::string kind, std::string message) {
+    check.warnings.push_back({std::move(kind), std::move(message)});
+  };
+  check.serves.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir,
+                                     node->node_id(), node->municipality()));
   if (config.net.listen.empty()) {
-    lines.push_back("sync listener: none");
+    check.serves.push_back("sync listener: none");
   } else {
-    lines.push_back("sync listener on " + config.net.listen);
+    check.serves.push_back("sync listener on " + config.net.listen);
     // Taken now (the daemon may be running on this config): the daemon starts once it is free.
     Status free = sync::ProbeListen(config.net.listen);
     if (free.code() == Status::Code::kBusy) {
-      lines.push_back("warning: " + free.message() + ": the daemon cannot start until it is free");
+      warn("listen_taken", free.message() + ": the daemon cannot start until it is free");
     } else {
       BOSAI_RETURN_IF_ERROR(free);
     }
   }
   for (const auto& p : config.net.peers) {
-    lines.push_back(fmt::format("peer {} at {}", p.id, p.address));
+    check.serves.push_back(fmt::format("peer {} at {}", p.id, p.address));
+    // Not found now (no network, or a name the resolver does not know yet): the daemon tries
+    // again, so a warning, naming the peer.
+    if (Status found = sync::ProbeResolve(p.address); !found.ok()) {
+      warn("peer_unresolved",
+           fmt::format("peer {}: {}: the daemon keeps trying; check the name if it persists", p.id,
+                       found.message()));
+    }
   }
-  if (node->development_root()) lines.push_back(std::string("warning: ") + kDevelopmentRootHint);
-  if (auto w = node->ClockWarning()) lines.push_back("warning: " + *w);
-  return lines;
+  if (node->development_root()) warn("development_root", kDevelopmentRootHint);
+  if (auto w = node->ClockWarning()) warn("clock_behind", *w);
+  return check;
 }
 
 Status Serve(const ServeConfig& config) {

@@ -29,9 +29,20 @@ Result<ServeConfig> LoadServeConfig(const std::string& path);
 Status Serve(const ServeConfig& config);
 
 // `bosai serve --check`: what Serve would start, checked without serving (the data dir opens to
-// write, its trust is read, the listener's address is bound for a moment, no peer is dialled): a
-// line per listener, peer and warning (among them a listener's port taken now).
-Result<std::vector<std::string>> CheckServe(const ServeConfig& config);
+// write, its trust is read, the listener's address is bound for a moment, each peer's host is
+// looked up, no peer is dialled): a line per data dir, listener and peer, and what would not stop
+// the daemon but needs an officer's eye.
+struct ServeCheck {
+  struct Warning {
+    // "listen_taken" (the daemon cannot start until the port is free), "peer_unresolved" (the
+    // daemon keeps trying), "development_root", "clock_behind".
+    std::string kind;
+    std::string message;
+  };
+  std::vector<std::string> serves;
+  std::vector<Warning> warnings;
+};
+Result<ServeCheck> CheckServe(const ServeConfig& config);
 
 // `bosai sync now HOST:PORT`: one session, both directions, until both are caught up.
 struct SyncNowResult {

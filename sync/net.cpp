@@ -122,6 +122,16 @@ Status ProbeListen(const std::string& text) {
   return Listen(acceptor, endpoint, text);
 }
 
+Status ProbeResolve(const std::string& text) {
+  BOSAI_ASSIGN_OR_RETURN(auto hp, ParseAddress(text));
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  asio::error_code ec;
+  resolver.resolve(hp.first, std::to_string(hp.second), ec);
+  if (ec) return Status::NotFound(fmt::format("cannot resolve {}: {}", hp.first, ec.message()));
+  return Status::Ok();
+}
+
 // Frames a connection received and the store thread has not taken yet. The network thread
 // posts a task to take them only when the queue was empty, so that frames that arrive while
 // the store thread is busy are taken together (and their Blocks share one commit), in the

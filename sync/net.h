@@ -97,5 +97,9 @@ Status CheckListenAddress(const std::string& text);
 // Whether a listener could be bound there now (bound and closed at once): Busy when the port is
 // taken, Invalid when the address is not this machine's.
 Status ProbeListen(const std::string& text);
+// Whether a peer's host ("host:port") can be looked up now, as the daemon does before each
+// attempt: NotFound, naming the host and the resolver's reason, when it cannot. An IP address
+// needs no lookup; a host name waits on the system's resolver.
+Status ProbeResolve(const std::string& text);
 
 }  // namespace bosai::sync

@@ -75,6 +75,19 @@ grep -q "^  data dir data: node 042021-honcho of 042021\$" check.txt &&
   fail "serve --check said: $(cat check.txt)"
 check "serve --check names the node and the listener of the config ops/run wrote"
 
+# A peer whose host cannot be looked up now is a warning (the daemon keeps trying), named in the
+# JSON by its kind; an IP address needs no lookup.
+printf '[node]\ndata_dir = "data"\n[[peers]]\nid = "042021-gone"\naddress = "no-such-host.invalid:7400"\n[[peers]]\nid = "042021-near"\naddress = "127.0.0.1:7401"\n' > peers.toml
+"$BOSAI" --json serve --config peers.toml --check > peers.json || fail "serve --check: $(cat peers.json)"
+grep -q '"warnings":\[{"kind":"peer_unresolved","message":"peer 042021-gone: cannot resolve no-such-host.invalid: [^"]*: the daemon keeps trying' peers.json ||
+  fail "serve --check --json: $(cat peers.json)"
+expect_eq "$(grep -o '"kind":"[a-z_]*"' peers.json | tr '\n' ' ')" '"kind":"peer_unresolved" "kind":"development_root" ' \
+  "serve --check warns of the unresolved peer alone, and of the development root"
+"$BOSAI" serve --config peers.toml --check > peers.txt || fail "serve --check: $(cat peers.txt)"
+grep -q "^  warning: peer 042021-gone: cannot resolve no-such-host.invalid" peers.txt ||
+  fail "serve --check: $(cat peers.txt)"
+check "serve --check warns of a peer whose host cannot be looked up"
+
 # A mistyped listener for a new data dir stops ops/run with the config's error, and is not kept:
 # the next start, with a listener that works, writes its own.
 if BOSAI_BIN=$BOSAI BOSAI_DATA_DIR=typo BOSAI_LISTEN=127.0.0.1:74000 TMPDIR=$WORK \
