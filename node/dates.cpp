@@ -180,7 +180,21 @@ Result<int32_t> ParseDate(std::string_view input) {
   if (std::string why = DateProblem(year, month, day); !why.empty()) return bad(why);
   int32_t ymd = year * 10000 + month * 100 + day;
   if (era && (ymd < era->first || ymd > era->last)) {
-    return bad(fmt::format("outside the {} era", era->names[0]));
+    // The day a year counted past an era's end stands for, in the era it falls in ("平成31年5月1日"
+    // on a form printed before the change): named, not taken, since a mistyped era looks the same.
+    std::string in_era;
+    for (const Era& e : kEras) {
+      if (ymd >= e.first && ymd <= e.last) {
+        const int32_t y = year - e.first / 10000 + 1;
+        in_era = fmt::format("; {} is {}{}年{}月{}日", FormatDate(ymd), e.names[0],
+                             y == 1 ? std::string("元") : std::to_string(y), month, day);
+        break;
+      }
+    }
+    const std::string span = era->last == kEras[std::size(kEras) - 1].last
+                                 ? "from " + FormatDate(era->first)
+                                 : FormatDate(era->first) + " to " + FormatDate(era->last);
+    return bad(fmt::format("outside the {} era ({}){}", era->names[0], span, in_era));
   }
   return ymd;
 }

@@ -119,7 +119,15 @@ TEST(Dates, ADateThatDoesNotExistSaysWhichPartIsWrong) {
       {"20201301", "no month 13"},
       {"2020-00-10", "no month 0"},
       {"1700-01-01", "year 1700 is not within 1800-9999"},
-      {"平成31年5月1日", "outside the 平成 era"},
+      // A year counted past the era's end (a form printed before the change) names the day in
+      // the era it falls in; one before the era's start too.
+      {"平成31年5月1日",
+       "outside the 平成 era (1989-01-08 to 2019-04-30); 2019-05-01 is 令和元年5月1日"},
+      {"H32.4.1", "outside the 平成 era (1989-01-08 to 2019-04-30); 2020-04-01 is 令和2年4月1日"},
+      {"平成元年1月7日",
+       "outside the 平成 era (1989-01-08 to 2019-04-30); 1989-01-07 is 昭和64年1月7日"},
+      {"令和元年4月30日",
+       "outside the 令和 era (from 2019-05-01); 2019-04-30 is 平成31年4月30日"},
   };
   for (const auto& c : cases) {
     auto d = ParseDate(c.text);
