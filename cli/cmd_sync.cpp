@@ -163,7 +163,8 @@ void RegisterSync(CLI::App& app, Globals& g) {
   auto* exp = sync->add_subcommand(
       "export", "Write the blocks another node lacks into a signed bundle (USB stick, mail)");
   auto* for_opt = exp->add_option("--for", ex->for_node, "Node the bundle is for");
-  auto* vec_opt = exp->add_option("--vector", ex->vector, "Vector file written by that node");
+  auto* vec_opt = exp->add_option("--vector", ex->vector,
+                                  "Vector file written by that node (-: standard input)");
   for_opt->excludes(vec_opt);
   exp->add_option("--out", ex->out, "Bundle file (-: standard output)")->required();
   exp->callback([&g, ex] {
@@ -185,7 +186,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
 
   auto import_path = std::make_shared<std::string>();
   auto* imp = sync->add_subcommand("import", "Verify a bundle and apply its blocks");
-  imp->add_option("file", *import_path, "Bundle file")->required();
+  imp->add_option("file", *import_path, "Bundle file (-: standard input)")->required();
   imp->callback([&g, import_path] {
     auto node = OpenNode(g);
     if (!node) return;

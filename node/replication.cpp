@@ -330,14 +330,15 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
   } else {
     // A vector file is a few kilobytes (a line per stream); a larger file is some other one.
     constexpr size_t kMaxVectorBytes = 1u << 20;
-    auto text = ReadSmallFile(vector_path, kMaxVectorBytes);
-    if (!text.ok() && text.status().code() == Status::Code::kInvalidArgument) {
+    BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(vector_path));
+    std::string text;
+    BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxVectorBytes + 1, &text));
+    if (text.size() > kMaxVectorBytes) {
       return Status::Invalid(fmt::format(
           "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
-          vector_path, kMaxVectorBytes, OtherFileNoteOf(vector_path, CarriedFile::kVector)));
+          in.name(), kMaxVectorBytes, OtherFileNote(text, CarriedFile::kVector)));
     }
-    if (!text.ok()) return text.status();
-    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(*text, vector_path));
+    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, in.name()));
   }
   return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);
 }

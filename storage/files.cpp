@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 namespace bosai {
@@ -16,8 +16,10 @@ namespace bosai {
 namespace {
 
 // A descriptor of the file at PATH open to read, or why it cannot be read, naming it.
+// "-" is standard input (a descriptor of its own).
 Result<int> OpenToRead(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = path == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                             : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
     std::string why = fmt::format("{}: {}", path.string(), std::strerror(error));
@@ -83,32 +85,48 @@ std::string OtherFileNote(std::string_view bytes, CarriedFile expected) {
   return "";
 }
 
-std::string OtherFileNoteOf(const std::filesystem::path& path, CarriedFile expected) {
-  std::ifstream in(path, std::ios::binary);
-  std::string head(size_t(1) << 20, '\0');  // a trust bundle's format follows its certificates
-  in.read(head.data(), std::streamsize(head.size()));
-  head.resize(size_t(in.gcount()));
-  return OtherFileNote(head, expected);
+Result<InputFile> InputFile::Open(const std::filesystem::path& path) {
+  const bool standard_input = path == "-";
+  if (standard_input && ::isatty(STDIN_FILENO)) {
+    return Status::Invalid(
+        "standard input (-) is a terminal: pipe the file in (… | bosai …), or name it");
+  }
+  BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
+  return InputFile(fd, standard_input ? "standard input" : path.string());
+}
+
+InputFile::~InputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status InputFile::ReadUpTo(size_t n, std::string* out) {
+  // In pieces appended: a length declared by a damaged file allocates no more than the file holds.
+  char piece[65536];
+  while (n > 0) {
+    const ssize_t got = ::read(fd_, piece, std::min(n, sizeof piece));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IoError(fmt::format("{}: read failed: {}", name_, std::strerror(errno)));
+    }
+    if (got == 0) break;
+    out->append(piece, size_t(got));
+    n -= size_t(got);
+  }
+  return Status::Ok();
+}
+
+Result<bool> InputFile::AtEnd() {
+  std::string one;
+  BOSAI_RETURN_IF_ERROR(ReadUpTo(1, &one));
+  return one.empty();
 }
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
-  BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
+  BOSAI_ASSIGN_OR_RETURN(InputFile file, InputFile::Open(path));
   std::string data;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    data.append(buf, size_t(n));
-    if (data.size() > max_bytes) {
-      ::close(fd);
-      return Status::Invalid(fmt::format("{}: larger than {} bytes", path.string(), max_bytes));
-    }
-  }
-  const int error = errno;
-  ::close(fd);
-  if (n < 0) {
-    return Status::IoError(fmt::format("{}: read failed: {}", path.string(), std::strerror(error)));
+  BOSAI_RETURN_IF_ERROR(file.ReadUpTo(max_bytes + 1, &data));
+  if (data.size() > max_bytes) {
+    return Status::Invalid(fmt::format("{}: larger than {} bytes", file.name(), max_bytes));
   }
   return data;
 }

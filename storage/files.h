@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "storage/status.h"
 
@@ -31,10 +32,33 @@ enum class CarriedFile {
 // the carried files, or a database, which, with the command that reads it ("; it is a sync
 // bundle (bosai sync import)"); otherwise "".
 std::string OtherFileNote(std::string_view bytes, CarriedFile expected);
-// OtherFileNote of the file at PATH ("" when it cannot be read).
-std::string OtherFileNoteOf(const std::filesystem::path& path, CarriedFile expected);
 
-// The whole file; NotFound when it cannot be read, Invalid when over max_bytes.
+// A file open to read, or standard input for "-" (a bundle or a vector file piped from another
+// command), read from its start once.
+class InputFile {
+ public:
+  // Errors as CheckReadableFile's; standard input on a terminal is refused (nothing would come
+  // but what is typed).
+  static Result<InputFile> Open(const std::filesystem::path& path);
+  InputFile(InputFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), name_(other.name_) {}
+  InputFile& operator=(InputFile&&) = delete;
+  ~InputFile();
+
+  // Appends the next N bytes to OUT, or those up to the end of the file when fewer remain.
+  Status ReadUpTo(size_t n, std::string* out);
+  // Whether the file ends here (reads a byte to know).
+  Result<bool> AtEnd();
+  // What messages call it: the path, or "standard input".
+  const std::string& name() const { return name_; }
+
+ private:
+  InputFile(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  int fd_;
+  std::string name_;
+};
+
+// The whole file ("-": standard input); NotFound when it cannot be read, Invalid when over
+// max_bytes.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path,
                                   size_t max_bytes = kMaxSmallFileBytes);
 

@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -76,40 +74,32 @@ Result<ExportResult> ExportBundle(Store& store, const TrustStore& trust, const V
 
 Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::string& path,
                                   int64_t now_ms, int64_t max_offset_ms) {
+  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
   auto bad = [&](const std::string& why) {
-    return Status::Invalid(fmt::format("{}: {}", path, why));
+    return Status::Invalid(fmt::format("{}: {}", in.name(), why));
   };
-  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("{}: cannot read", path));
-  std::string header(kHeaderBytes, '\0');
-  in.read(header.data(), std::streamsize(header.size()));
-  if (in.gcount() == 0) return bad("the file is empty, not a bosai bundle");
-  if (size_t(in.gcount()) != kHeaderBytes || header.substr(0, kMagic.size()) != kMagic) {
+  std::string header;
+  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kHeaderBytes, &header));
+  if (header.empty()) return bad("the file is empty, not a bosai bundle");
+  if (header.size() != kHeaderBytes || !header.starts_with(kMagic)) {
+    std::string head = header;  // a trust bundle's format follows its certificates
+    BOSAI_RETURN_IF_ERROR(in.ReadUpTo((size_t(1) << 20) - head.size(), &head));
     return bad("not a bosai bundle (magic at offset 0)" +
-               OtherFileNoteOf(path, CarriedFile::kSyncBundle));
+               OtherFileNote(head, CarriedFile::kSyncBundle));
   }
   uint64_t n = GetU64(std::string_view(header).substr(kMagic.size()));
   if (n > kMaxBundleBytes) {
     return bad(fmt::format("body length {} at offset 16 is over the limit {}", n, kMaxBundleBytes));
   }
-  // The declared length must match the file before anything is allocated for it.
-  std::error_code ec;
-  uint64_t file_bytes = std::filesystem::file_size(path, ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", path, ec.message()));
-  if (file_bytes < kHeaderBytes + n + kSignatureBytes) {
-    return bad(fmt::format("truncated: {} of {} bytes after the header", file_bytes - kHeaderBytes,
+  // Read in pieces: a length the file does not hold allocates no more than it does hold.
+  std::string rest;
+  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(n + kSignatureBytes, &rest));
+  if (rest.size() != n + kSignatureBytes) {
+    return bad(fmt::format("truncated: {} of {} bytes after the header", rest.size(),
                            n + kSignatureBytes));
   }
-  if (file_bytes > kHeaderBytes + n + kSignatureBytes) {
-    return bad("trailing bytes after the signature");
-  }
-  std::string rest(n + kSignatureBytes, '\0');
-  in.read(rest.data(), std::streamsize(rest.size()));
-  if (uint64_t(in.gcount()) != rest.size()) {
-    return bad(fmt::format("truncated: {} of {} bytes after the header", in.gcount(), rest.size()));
-  }
-  if (in.peek() != std::char_traits<char>::eof()) return bad("trailing bytes after the signature");
+  BOSAI_ASSIGN_OR_RETURN(bool at_end, in.AtEnd());
+  if (!at_end) return bad("trailing bytes after the signature");
   std::string_view body = std::string_view(rest).substr(0, n);
   std::string_view signature = std::string_view(rest).substr(n);
   v1::Bundle bundle;

@@ -101,6 +101,17 @@ if b b sync import foreign.bundle 2> f.err; then fail "foreign bundle imported";
 grep -q "exporter certificate: certificate not issued by a trusted root" f.err || fail "foreign: $(cat f.err)"
 expect_eq "$(b b state hash)" "$empty" "damaged and foreign bundles apply nothing"
 
+# Through standard input ("-"), damaged ones are refused as files are, naming it.
+if b b sync import - < short.bundle 2> s.err; then fail "a truncated bundle piped in imported"; fi
+grep -qF "bosai: standard input: truncated: " s.err || fail "truncated on stdin: $(cat s.err)"
+if b b sync import - < /dev/null 2> e.err; then fail "nothing piped in imported"; fi
+grep -qF "standard input: the file is empty, not a bosai bundle" e.err || fail "empty stdin: $(cat e.err)"
+if b b sync import - < b.vec 2> v.err; then fail "a vector file piped in imported"; fi
+grep -qF "standard input: not a bosai bundle (magic at offset 0); it is a vector file" v.err ||
+  fail "a vector file on stdin: $(cat v.err)"
+expect_eq "$(b b state hash)" "$empty" "damaged bundles piped in apply nothing"
+check "damaged bundles on standard input are refused, naming it"
+
 b b --json sync import all.bundle > im.json
 grep -q '"exporter":"042021-honcho#1"' im.json || fail "import: $(cat im.json)"
 expect_eq "$(b b state hash)" "$(b a state hash)" "the bundle brings B level with A"
@@ -121,5 +132,11 @@ b b sync import inc.bundle >/dev/null
 expect_eq "$(b b state hash)" "$(b a state hash)" "an incremental bundle for B"
 if b a sync export --for 042021-nobody --out x.bundle 2> nobody.err; then fail "--for unknown node"; fi
 grep -q "knows no certificate of 042021-nobody" nobody.err || fail "$(cat nobody.err)"
+# A node fed through pipes alone (as over ssh): its vector to the exporter, the bundle back.
+root_node p 042021-pipe
+b p sync vector --out - 2> /dev/null | b a sync export --vector - --out - 2> /dev/null |
+  b p sync import - > pipe.txt
+grep -q "^imported from 042021-honcho#1: [1-9][0-9]* blocks" pipe.txt || fail "piped import: $(cat pipe.txt)"
+expect_eq "$(b p state hash)" "$(b a state hash)" "a node fed through pipes holds what A holds"
 b b doctor >/dev/null || fail "doctor"
 check "doctor passes"

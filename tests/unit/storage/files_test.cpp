@@ -179,6 +179,59 @@ TEST_F(FilesTest, APathThatCannotBeReadSaysWhy) {
   EXPECT_EQ(Read(dir_), "<" + dir_.string() + ": is a directory, not a file>");
 }
 
+// A file is read in parts, to its end; a small file over its bound is refused, naming the bound.
+TEST_F(FilesTest, AFileIsReadInPartsToItsEnd) {
+  const fs::path file = dir_ / "b.bundle";
+  std::string content(200000, 'x');
+  content[0] = 'a';
+  content.back() = 'z';
+  ASSERT_TRUE(WriteNewFile(file, content, false).ok());
+  auto in = InputFile::Open(file);
+  ASSERT_TRUE(in.ok()) << in.status().message();
+  EXPECT_EQ(in->name(), file.string());
+  std::string got;
+  ASSERT_TRUE(in->ReadUpTo(1, &got).ok());
+  EXPECT_EQ(got, "a");
+  ASSERT_TRUE(in->ReadUpTo(100000, &got).ok());
+  EXPECT_EQ(got.size(), 100001u);
+  EXPECT_FALSE(*in->AtEnd());  // reads the byte it looks at, which is gone
+  ASSERT_TRUE(in->ReadUpTo(1u << 20, &got).ok());  // more than is left: what is left
+  EXPECT_EQ(got.size(), content.size() - 1);
+  EXPECT_EQ(got.back(), 'z');
+  EXPECT_TRUE(*in->AtEnd());
+  EXPECT_EQ(Read(file).size(), content.size());
+  EXPECT_EQ(ReadSmallFile(file, 199999).status().message(),
+            file.string() + ": larger than 199999 bytes");
+  EXPECT_EQ(InputFile::Open(dir_ / "none").status().message(),
+            (dir_ / "none").string() + ": No such file or directory");
+}
+
+// "-" is standard input, named so; a terminal there is refused rather than waited on.
+TEST_F(FilesTest, StandardInputIsReadForADash) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const int saved = ::dup(STDIN_FILENO);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(pipe_fds[0], STDIN_FILENO), STDIN_FILENO);
+  ::close(pipe_fds[0]);
+  ASSERT_EQ(::write(pipe_fds[1], "piped\n", 6), 6);
+  ::close(pipe_fds[1]);
+  auto in = InputFile::Open("-");
+  std::string got;
+  if (in.ok()) {
+    EXPECT_EQ(in->name(), "standard input");
+    EXPECT_TRUE(in->ReadUpTo(100, &got).ok());
+  }
+  ::dup2(saved, STDIN_FILENO);
+  ::close(saved);
+  ASSERT_TRUE(in.ok()) << in.status().message();
+  EXPECT_EQ(got, "piped\n");
+  if (::isatty(STDIN_FILENO)) {
+    EXPECT_EQ(InputFile::Open("-").status().message(),
+              "standard input (-) is a terminal: pipe the file in (… | bosai …), or name it");
+  }
+}
+
 // A carried file taken for another is named, with the command that reads it; the kind expected,
 // or a file bosai does not write, adds nothing to the error.
 TEST(OtherFileNote, NamesACarriedFileTakenForAnother) {
