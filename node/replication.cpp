@@ -68,10 +68,20 @@ Status OnlyKnownKeys(const std::string& path, const toml::table& t, std::string_
 std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-status.json"; }
 
 Result<ServeConfig> LoadServeConfig(const std::string& path) {
-  BOSAI_RETURN_IF_ERROR(CheckReadableFile(path));
+  // A config is a few hundred bytes; a larger file is some other one.
+  constexpr size_t kMaxConfigBytes = 1u << 20;
+  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
+  std::string text;
+  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxConfigBytes + 1, &text));
+  if (text.size() > kMaxConfigBytes) {
+    return Status::Invalid(fmt::format(
+        "{}: not a config (over {} bytes; a config is a few hundred, see "
+        "ops/config/bosai.example.toml)",
+        path, kMaxConfigBytes));
+  }
   toml::table doc;
   try {
-    doc = toml::parse_file(path);
+    doc = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     return Status::Invalid(fmt::format("{}: {}", Where(path, e.source()), e.description()));
   }

@@ -118,6 +118,11 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
   EXPECT_EQ(missing.status().message(), folder + "/bosia.toml: No such file or directory");
   auto directory = LoadServeConfig(folder);
   EXPECT_EQ(directory.status().message(), folder + ": is a directory, not a file");
+  // A large file named for one (the binary, a database) is no config, said before it is parsed.
+  auto big = LoadServeConfig(Write("# " + std::string(1u << 20, 'x') + "\n"));
+  EXPECT_EQ(big.status().message(),
+            path_ + ": not a config (over 1048576 bytes; a config is a few hundred, see "
+                    "ops/config/bosai.example.toml)");
 }
 
 // A listener's address probed as the daemon would bind it: a port taken is Busy (the check
