@@ -1,5 +1,6 @@
 // bosai serve and bosai sync: the daemon, and the operator's replication commands (DESIGN §5, §8).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <memory>
@@ -184,23 +185,57 @@ void RegisterSync(CLI::App& app, Globals& g) {
                        Counted(r->blocks, "block"), Counted(r->ops, "op"), r->bytes);
   });
 
-  auto import_path = std::make_shared<std::string>();
-  auto* imp = sync->add_subcommand("import", "Verify a bundle and apply its blocks");
-  imp->add_option("file", *import_path, "Bundle file (-: standard input)")->required();
-  imp->callback([&g, import_path] {
+  auto import_paths = std::make_shared<std::vector<std::string>>();
+  auto* imp = sync->add_subcommand(
+      "import",
+      "Verify bundles and apply their blocks (several: those a USB stick brings from shelters, "
+      "each on its own; one that fails leaves the others applied)");
+  imp->add_option("files", *import_paths, "Bundle files (-: standard input)")->required();
+  imp->callback([&g, import_paths] {
     auto node = OpenNode(g);
     if (!node) return;
-    auto r = node::ImportFile(*node, *import_path);
-    if (!r.ok()) return Fail(g, r.status());
-    if (g.json) {
-      return PrintJson(
-          {{"exporter", r->exporter}, {"blocks", r->blocks}, {"ops", r->ops}, {"held", r->held}});
+    const bool several = import_paths->size() > 1;
+    nlohmann::json bundles = nlohmann::json::array();
+    sync::ImportResult total;
+    std::vector<std::string> failed;
+    for (const std::string& path : *import_paths) {
+      auto r = node::ImportFile(*node, path);
+      if (!r.ok()) {
+        // Said at once, as it comes (the next bundles are still imported).
+        Fail(g, r.status());
+        bundles.push_back({{"file", path}, {"error", r.status().message()}});
+        failed.push_back(path);
+        continue;
+      }
+      bundles.push_back({{"file", path},
+                         {"exporter", r->exporter},
+                         {"blocks", r->blocks},
+                         {"ops", r->ops},
+                         {"held", r->held}});
+      total.exporter = r->exporter;
+      total.blocks += r->blocks;
+      total.ops += r->ops;
+      total.held += r->held;
+      if (g.json) continue;
+      std::cout << fmt::format("imported from {}{}: {}, {}\n", r->exporter,
+                               several ? " (" + path + ")" : "", Counted(r->blocks, "block"),
+                               Counted(r->ops, "new op"));
+      if (r->held > 0) {
+        std::cout << fmt::format("warning: {} held: stamped beyond the maximum clock offset\n",
+                                 Counted(r->held, "block"));
+      }
     }
-    std::cout << fmt::format("imported from {}: {}, {}\n", r->exporter, Counted(r->blocks, "block"),
-                             Counted(r->ops, "new op"));
-    if (r->held > 0) {
-      std::cout << fmt::format("warning: {} held: stamped beyond the maximum clock offset\n",
-                               Counted(r->held, "block"));
+    if (several && !failed.empty()) {
+      std::cerr << fmt::format("bosai: {} of {} not imported: {}\n", failed.size(),
+                               Counted(import_paths->size(), "bundle"), fmt::join(failed, ", "));
+    }
+    if (g.json && (several || failed.empty())) {  // a single one that failed said why alone
+      nlohmann::json j = {{"bundles", std::move(bundles)},
+                          {"blocks", total.blocks},
+                          {"ops", total.ops},
+                          {"held", total.held}};
+      if (!several && failed.empty()) j["exporter"] = total.exporter;
+      PrintJson(j);
     }
   });
 

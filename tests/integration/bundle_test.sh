@@ -138,5 +138,25 @@ b p sync vector --out - 2> /dev/null | b a sync export --vector - --out - 2> /de
   b p sync import - > pipe.txt
 grep -q "^imported from 042021-honcho#1: [1-9][0-9]* blocks" pipe.txt || fail "piped import: $(cat pipe.txt)"
 expect_eq "$(b p state hash)" "$(b a state hash)" "a node fed through pipes holds what A holds"
+# Several bundles at once (a USB stick from two shelters): each applied on its own; one that fails
+# leaves the others applied, is named, and the exit says so.
+b p resident edit "$id" --set phone=0225-98-7654 >/dev/null
+root_node q 042021-multi
+b q sync vector --out q.vec
+b a sync export --vector q.vec --out qa.bundle > /dev/null
+b p sync export --vector q.vec --out qp.bundle > /dev/null
+if b q sync import qa.bundle junk.bundle qp.bundle > multi.txt 2> multi.err; then
+  fail "a stick with a damaged bundle imported without an error"
+fi
+grep -q "^imported from 042021-honcho#1 (qa.bundle): [1-9][0-9]* blocks" multi.txt &&
+  grep -q "^imported from 042021-pipe#1 (qp.bundle): [1-9][0-9]* blocks, 1 new op$" multi.txt ||
+  fail "several bundles: $(cat multi.txt)"
+grep -qF "bosai: junk.bundle: not a bosai bundle" multi.err &&
+  grep -qF "bosai: 1 of 3 bundles not imported: junk.bundle" multi.err || fail "several: $(cat multi.err)"
+expect_eq "$(b q state hash)" "$(b p state hash)" "the bundles beside a damaged one are applied"
+b q --json sync import qa.bundle qp.bundle > multi.json
+grep -q '"bundles":\[{"blocks":[0-9]*,"exporter":"042021-honcho#1","file":"qa.bundle","held":0,"ops":0},' multi.json ||
+  fail "several bundles, --json: $(cat multi.json)"
+check "several bundles imported at once, each on its own"
 b b doctor >/dev/null || fail "doctor"
 check "doctor passes"
