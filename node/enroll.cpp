@@ -11,6 +11,7 @@
 #include "node/trust_bundle.h"
 #include "storage/files.h"
 #include "storage/ids.h"
+#include "sync/carried_file.h"
 #include "sync/compact_cert.h"
 #include "sync/trust.h"
 
@@ -22,12 +23,13 @@ constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
 Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
 
-Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind, CarriedFile file) {
+Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind,
+                                sync::CarriedFile file) {
   BOSAI_ASSIGN_OR_RETURN(std::string text, Slurp(path));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kind) {
     return Status::Invalid(
-        fmt::format("{}: not a {} file{}", path, kind, OtherFileNote(text, file)));
+        fmt::format("{}: not a {} file{}", path, kind, sync::OtherFileNote(text, file)));
   }
   return j;
 }
@@ -234,7 +236,7 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
 Status IssueEnrollment(const IssueOptions& o) {
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(o.root_dir) / "root.key").string()));
   BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1",
-                                                      CarriedFile::kNodeRequest));
+                                                      sync::CarriedFile::kNodeRequest));
   auto pk = FromHex(Str(req, "public_key"));
   if (!pk.ok() || pk->size() != 32) return Status::Invalid(o.request_path + ": bad public key");
   std::optional<DataKey> dk;
@@ -253,7 +255,7 @@ Status IssueEnrollment(const IssueOptions& o) {
 
 Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
   BOSAI_ASSIGN_OR_RETURN(nlohmann::json j,
-                         ReadJson(path, "bosai-enrollment-v1", CarriedFile::kEnrollment));
+                         ReadJson(path, "bosai-enrollment-v1", sync::CarriedFile::kEnrollment));
   return Parse(j, path, node_key);
 }
 
@@ -334,7 +336,7 @@ Result<InstalledTrust> InstallTrustFile(const std::string& data_dir, const std::
   return Status::Invalid(fmt::format(
       "{}: neither a root certificate nor a grant for this node under a root it trusts (install "
       "the granting municipality's root.crt first){}",
-      path, OtherFileNote(pem, CarriedFile::kCertificate)));
+      path, sync::OtherFileNote(pem, sync::CarriedFile::kCertificate)));
 }
 
 }  // namespace bosai::node

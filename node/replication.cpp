@@ -10,6 +10,7 @@
 #include <set>
 
 #include "storage/files.h"
+#include "sync/carried_file.h"
 #include "sync/held.h"
 #include "sync/log.h"
 #include "sync/session.h"
@@ -74,10 +75,10 @@ Result<ServeConfig> LoadServeConfig(const std::string& path) {
   std::string text;
   BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxConfigBytes + 1, &text));
   if (text.size() > kMaxConfigBytes) {
-    return Status::Invalid(fmt::format(
-        "{}: not a config (over {} bytes; a config is a few hundred, see "
-        "ops/config/bosai.example.toml)",
-        path, kMaxConfigBytes));
+    return Status::Invalid(
+        fmt::format("{}: not a config (over {} bytes; a config is a few hundred, see "
+                    "ops/config/bosai.example.toml)",
+                    path, kMaxConfigBytes));
   }
   toml::table doc;
   try {
@@ -202,8 +203,8 @@ Result<ServeCheck> CheckServe(const ServeConfig& config) {
   auto warn = [&check](std::string kind, std::string message) {
     check.warnings.push_back({std::move(kind), std::move(message)});
   };
-  check.serves.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir,
-                                     node->node_id(), node->municipality()));
+  check.serves.push_back(fmt::format("data dir {}: node {} of {}", config.data_dir, node->node_id(),
+                                     node->municipality()));
   if (config.net.listen.empty()) {
     check.serves.push_back("sync listener: none");
   } else {
@@ -346,7 +347,7 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
     if (text.size() > kMaxVectorBytes) {
       return Status::Invalid(fmt::format(
           "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
-          in.name(), kMaxVectorBytes, OtherFileNote(text, CarriedFile::kVector)));
+          in.name(), kMaxVectorBytes, sync::OtherFileNote(text, sync::CarriedFile::kVector)));
     }
     BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, in.name()));
   }

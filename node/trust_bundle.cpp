@@ -10,6 +10,7 @@
 #include <set>
 
 #include "storage/files.h"
+#include "sync/carried_file.h"
 #include "sync/trust.h"
 
 namespace bosai::node {
@@ -132,7 +133,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    const std::string other = OtherFileNote(text, CarriedFile::kTrustBundle);
+    const std::string other = sync::OtherFileNote(text, sync::CarriedFile::kTrustBundle);
     return bad(other.empty() ? "not JSON: " + JsonMessage(e.what()) : "not a trust bundle" + other);
   }
   TrustImport r;
@@ -140,7 +141,7 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   std::vector<std::string> certs, revoked;
   try {
     if (doc.value("format", "") != "bosai-trust-v1") {
-      return bad("not a trust bundle" + OtherFileNote(text, CarriedFile::kTrustBundle));
+      return bad("not a trust bundle" + sync::OtherFileNote(text, sync::CarriedFile::kTrustBundle));
     }
     r.municipality = doc.at("municipality").get<std::string>();
     r.seq = doc.at("seq").get<uint64_t>();

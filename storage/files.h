@@ -18,21 +18,6 @@ inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 // such file or directory" (NotFound), "PATH: Permission denied", "PATH: is a directory".
 Status CheckReadableFile(const std::filesystem::path& path);
 
-// The files an operator carries between machines (a USB stick, mail).
-enum class CarriedFile {
-  kSyncBundle,
-  kTrustBundle,
-  kEnrollment,
-  kNodeRequest,
-  kVector,
-  kCertificate,  // a root.crt, a grant
-};
-
-// For an error that a file is not the EXPECTED kind: when BYTES (its beginning) are another of
-// the carried files, or a database, which, with the command that reads it ("; it is a sync
-// bundle (bosai sync import)"); otherwise "".
-std::string OtherFileNote(std::string_view bytes, CarriedFile expected);
-
 // A file open to read, or standard input for "-" (a bundle or a vector file piped from another
 // command), read from its start once.
 class InputFile {

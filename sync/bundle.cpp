@@ -8,6 +8,7 @@
 
 #include "bosai/sync/v1/sync.pb.h"
 #include "storage/files.h"
+#include "sync/carried_file.h"
 #include "sync/held.h"
 
 namespace bosai::sync {

@@ -126,8 +126,7 @@ TEST(Dates, ADateThatDoesNotExistSaysWhichPartIsWrong) {
       {"H32.4.1", "outside the 平成 era (1989-01-08 to 2019-04-30); 2020-04-01 is 令和2年4月1日"},
       {"平成元年1月7日",
        "outside the 平成 era (1989-01-08 to 2019-04-30); 1989-01-07 is 昭和64年1月7日"},
-      {"令和元年4月30日",
-       "outside the 令和 era (from 2019-05-01); 2019-04-30 is 平成31年4月30日"},
+      {"令和元年4月30日", "outside the 令和 era (from 2019-05-01); 2019-04-30 is 平成31年4月30日"},
   };
   for (const auto& c : cases) {
     auto d = ParseDate(c.text);

@@ -121,8 +121,9 @@ TEST_F(ServeConfigTest, ErrorsNameFileLineAndColumn) {
   // A large file named for one (the binary, a database) is no config, said before it is parsed.
   auto big = LoadServeConfig(Write("# " + std::string(1u << 20, 'x') + "\n"));
   EXPECT_EQ(big.status().message(),
-            path_ + ": not a config (over 1048576 bytes; a config is a few hundred, see "
-                    "ops/config/bosai.example.toml)");
+            path_ +
+                ": not a config (over 1048576 bytes; a config is a few hundred, see "
+                "ops/config/bosai.example.toml)");
 }
 
 // A listener's address probed as the daemon would bind it: a port taken is Busy (the check
