@@ -3,66 +3,133 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "node/records.h"
 #include "node/resident.h"
+#include "node/text.h"
 #include "storage/hlc.h"
 
 namespace bosai::cli {
+namespace {
+
+// Which conflicts `list` shows and `resolve --all` settles: of one record, of one field.
+struct Filter {
+  std::string record;  // a resident's or household's id, or "" for every record
+  std::string field;   // a field's name, or "" for every field
+};
+
+void AddFilterOptions(CLI::App* cmd, Filter& filter, const std::string& what) {
+  cmd->add_option("--record", filter.record, what + " of this resident or household (its id)");
+  cmd->add_option("--field", filter.field, what + " of this field (address, phone, ...)");
+}
+
+// The open conflicts FILTER chooses; a field no record has, or a record id that is no id, is
+// refused rather than matching nothing.
+Result<std::vector<Conflict>> Matching(node::Node& node, const Filter& filter) {
+  std::string record;
+  if (!filter.record.empty()) {
+    BOSAI_ASSIGN_OR_RETURN(record, node::RegisterKey(filter.record, node.municipality(), "record"));
+  }
+  std::string field = std::string(node::TrimBlank(filter.field));
+  if (!field.empty() && !node::FieldNumber(v1::ENTITY_RESIDENT, field).ok() &&
+      !node::FieldNumber(v1::ENTITY_HOUSEHOLD, field).ok()) {
+    return Status::Invalid(
+        fmt::format("--field: no record has a field \"{}\" (a resident's: {}; a household's: {})",
+                    field, fmt::join(node::FieldNames(v1::ENTITY_RESIDENT), ", "),
+                    fmt::join(node::FieldNames(v1::ENTITY_HOUSEHOLD), ", ")));
+  }
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, node.store().ListConflicts());
+  std::vector<Conflict> out;
+  for (Conflict& c : all) {
+    if (!record.empty() && c.key != record) continue;
+    if (!field.empty() && node::FieldName(c.entity, c.field) != field) continue;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// For an error partway through several resolutions: what was settled before it.
+std::string Settled(const std::vector<std::string>& resolved) {
+  if (resolved.empty()) return "nothing was resolved";
+  return fmt::format("{} resolved before it: {}", Counted(resolved.size(), "conflict"),
+                     fmt::join(resolved, ", "));
+}
+
+}  // namespace
+
 void RegisterConflicts(CLI::App& app, Globals& g) {
   auto* cmd =
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
-  cmd->add_subcommand(
-         "list",
-         "List open conflicts, My Numbers held by more than one resident, and households without "
-         "exactly one 世帯主")
-      ->callback([&g] {
-        auto node = OpenNode(g);
-        if (!node) return;
-        auto list = node->store().ListConflicts();
-        if (!list.ok()) return Fail(g, list.status());
-        auto shared = node::SharedMyNumbers(*node);
-        if (!shared.ok()) return Fail(g, shared.status());
-        auto heads = node::HouseholdHeadProblems(*node);
-        if (!heads.ok()) return Fail(g, heads.status());
-        if (g.json) {
-          nlohmann::json arr = nlohmann::json::array(), numbers = nlohmann::json::array(),
-                         households = nlohmann::json::array();
-          for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
-          for (const auto& s : *shared) {
-            numbers.push_back({{"my_number", s.my_number}, {"residents", s.residents}});
-          }
-          for (const auto& h : *heads) households.push_back(node::HouseholdHeadJson(h));
-          return PrintJson({{"conflicts", arr},
-                            {"shared_my_numbers", numbers},
-                            {"household_heads", households}});
-        }
-        for (const auto& c : *list) {
-          auto j = ConflictJson(*node, c);
-          std::cout << fmt::format("{}  {} {} {}: shown \"{}\", other \"{}\"\n", c.id,
-                                   j["entity"].get<std::string>(), c.key,
-                                   j["field"].get<std::string>(), j["shown"].get<std::string>(),
-                                   j["other"].get<std::string>());
-        }
-        for (const auto& s : *shared) {
-          std::cout << fmt::format("My Number {} held by {} residents: {}\n", s.my_number,
-                                   s.residents.size(), fmt::join(s.residents, ", "));
-        }
-        if (!shared->empty()) {
-          std::cerr << "(correct the My Number of all but one: bosai resident edit ID --set "
-                       "my_number=...)\n";
-        }
-        for (const auto& h : *heads) std::cout << h.Describe() << "\n";
-        if (!heads->empty()) {
-          std::cerr << "(make one resident of each 世帯主, the others not: bosai resident edit ID "
-                       "--set relationship=...; bosai resident search --household ID lists them)\n";
-        }
-        if (list->empty() && shared->empty() && heads->empty()) std::cerr << "no conflicts\n";
-      });
+  auto list_filter = std::make_shared<Filter>();
+  auto* list_cmd = cmd->add_subcommand(
+      "list",
+      "List open conflicts, My Numbers held by more than one resident, and households without "
+      "exactly one 世帯主");
+  AddFilterOptions(list_cmd, *list_filter, "List only the conflicts");
+  list_cmd->callback([&g, list_filter] {
+    auto node = OpenNode(g);
+    if (!node) return;
+    auto list = Matching(*node, *list_filter);
+    if (!list.ok()) return Fail(g, list.status());
+    // The register's other problems are listed with every conflict, not with those chosen.
+    const bool filtered = !list_filter->record.empty() || !list_filter->field.empty();
+    std::vector<node::SharedMyNumber> shared;
+    std::vector<node::HouseholdHeadProblem> heads;
+    if (!filtered) {
+      auto s = node::SharedMyNumbers(*node);
+      if (!s.ok()) return Fail(g, s.status());
+      shared = std::move(*s);
+      auto h = node::HouseholdHeadProblems(*node);
+      if (!h.ok()) return Fail(g, h.status());
+      heads = std::move(*h);
+    }
+    if (g.json) {
+      nlohmann::json arr = nlohmann::json::array(), numbers = nlohmann::json::array(),
+                     households = nlohmann::json::array();
+      for (const auto& c : *list) arr.push_back(ConflictJson(*node, c));
+      if (filtered) return PrintJson({{"conflicts", arr}});
+      for (const auto& s : shared) {
+        numbers.push_back({{"my_number", s.my_number}, {"residents", s.residents}});
+      }
+      for (const auto& h : heads) households.push_back(node::HouseholdHeadJson(h));
+      return PrintJson(
+          {{"conflicts", arr}, {"shared_my_numbers", numbers}, {"household_heads", households}});
+    }
+    for (const auto& c : *list) {
+      auto j = ConflictJson(*node, c);
+      std::cout << fmt::format("{}  {} {} {}: shown \"{}\", other \"{}\"\n", c.id,
+                               j["entity"].get<std::string>(), c.key, j["field"].get<std::string>(),
+                               j["shown"].get<std::string>(), j["other"].get<std::string>());
+    }
+    for (const auto& s : shared) {
+      std::cout << fmt::format("My Number {} held by {} residents: {}\n", s.my_number,
+                               s.residents.size(), fmt::join(s.residents, ", "));
+    }
+    if (!shared.empty()) {
+      std::cerr << "(correct the My Number of all but one: bosai resident edit ID --set "
+                   "my_number=...)\n";
+    }
+    for (const auto& h : heads) std::cout << h.Describe() << "\n";
+    if (!heads.empty()) {
+      std::cerr << "(make one resident of each 世帯主, the others not: bosai resident edit ID "
+                   "--set relationship=...; bosai resident search --household ID lists them)\n";
+    }
+    if (list->empty() && shared.empty() && heads.empty()) {
+      std::cerr << (filtered ? "no conflicts of that record or field\n" : "no conflicts\n");
+    }
+    if (list->size() > 1 && !filtered) {
+      std::cerr << "(settle several at once: bosai conflicts resolve --all [--record ID] [--field "
+                   "NAME] --keep shown|other)\n";
+    }
+  });
 
   auto* show = cmd->add_subcommand("show", "Show one conflict");
   auto id = std::make_shared<std::string>();
@@ -88,38 +155,103 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
         j["other"].get<std::string>(), by("other_version", (*c)->other));
   });
 
-  auto* resolve =
-      cmd->add_subcommand("resolve", "Settle a conflict with an ordinary write naming both values");
-  auto rid = std::make_shared<std::string>();
-  auto keep = std::make_shared<std::string>();
-  auto value = std::make_shared<std::string>();
-  resolve->add_option("id", *rid, "Conflict id")->required();
-  auto* keep_opt = resolve->add_option("--keep", *keep, "shown or other")
+  auto* resolve = cmd->add_subcommand(
+      "resolve",
+      "Settle conflicts with ordinary writes naming both values: one, several by id, or --all "
+      "(of a record, of a field) keeping the value shown or the other");
+  struct ResolveArgs {
+    std::vector<std::string> ids;
+    bool all = false;
+    Filter filter;
+    std::string keep, value;
+  };
+  auto ra = std::make_shared<ResolveArgs>();
+  auto* ids_opt = resolve->add_option("ids", ra->ids, "Conflict ids");
+  auto* all_opt =
+      resolve->add_flag("--all", ra->all, "Every open conflict (with --record, --field: those)");
+  ids_opt->excludes(all_opt);
+  AddFilterOptions(resolve, ra->filter, "With --all: only the conflicts");
+  auto* keep_opt = resolve->add_option("--keep", ra->keep, "shown or other")
                        ->check(CLI::IsMember({"shown", "other"}));
-  auto* value_opt = resolve->add_option("--value", *value, "A new value for the field");
+  auto* value_opt =
+      resolve->add_option("--value", ra->value, "A new value for the field (one conflict)");
   keep_opt->excludes(value_opt);
-  resolve->callback([&g, rid, keep, value, keep_opt, value_opt] {
+  value_opt->excludes(all_opt);
+  resolve->callback([&g, ra, keep_opt, value_opt] {
     if (!keep_opt->count() && !value_opt->count()) BadUsage("give --keep shown|other or --value V");
+    if (ra->ids.empty() && !ra->all)
+      BadUsage("give a conflict id (bosai conflicts list), or --all");
+    if (!ra->all && (!ra->filter.record.empty() || !ra->filter.field.empty())) {
+      BadUsage("--record and --field choose conflicts with --all");
+    }
+    if (value_opt->count() && ra->ids.size() > 1) {
+      BadUsage("--value settles one conflict; give several the value shown or the other (--keep)");
+    }
     auto node = OpenNode(g);
     if (!node) return;
-    auto c = node->store().GetConflict(*rid);
-    if (!c.ok()) return Fail(g, c.status());
-    if (!*c) return Fail(g, "no open conflict " + *rid);
-    const Conflict& conflict = **c;
-    std::string chosen;
-    if (value_opt->count()) {
-      auto parsed = node::ParseField(conflict.entity, conflict.field, *value, node->data_key(),
-                                     node->municipality());
-      if (!parsed.ok()) return Fail(g, parsed.status());
-      chosen = *parsed;
-    } else {
-      chosen = *keep == "shown" ? conflict.shown.value : conflict.other.value;
+    std::vector<std::string> ids = ra->ids;
+    if (ra->all) {
+      auto list = Matching(*node, ra->filter);
+      if (!list.ok()) return Fail(g, list.status());
+      for (const Conflict& c : *list) ids.push_back(c.id);
     }
-    std::vector<std::string> headless;
-    Status st = node::ResolveConflict(*node, conflict, chosen, &headless);
-    if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"resolved", *rid}, {"households_without_head", headless}});
-    std::cout << "resolved " << *rid << "\n";
+    const bool several = ra->all || ids.size() > 1;
+    if (ids.empty()) {  // --all, and none open
+      if (g.json)
+        return PrintJson({{"resolved", nlohmann::json::array()},
+                          {"not_open", nlohmann::json::array()},
+                          {"households_without_head", nlohmann::json::array()}});
+      std::cerr << "no open conflicts"
+                << (ra->filter.record.empty() && ra->filter.field.empty()
+                        ? ""
+                        : " of that record or field")
+                << ": nothing resolved\n";
+      return;
+    }
+    std::vector<std::string> resolved, not_open, headless;
+    for (const std::string& id : ids) {
+      // Looked up anew each time: settling one may have settled another (a household's head
+      // and its 世帯主's relationship are settled together).
+      auto c = node->store().GetConflict(id);
+      if (!c.ok()) return Fail(g, c.status().WithNote(Settled(resolved)));
+      if (!*c) {
+        if (!several) return Fail(g, "no open conflict " + id);
+        not_open.push_back(id);
+        continue;
+      }
+      const Conflict& conflict = **c;
+      std::string chosen;
+      if (value_opt->count()) {
+        auto parsed = node::ParseField(conflict.entity, conflict.field, ra->value, node->data_key(),
+                                       node->municipality());
+        if (!parsed.ok()) return Fail(g, parsed.status());
+        chosen = *parsed;
+      } else {
+        chosen = ra->keep == "shown" ? conflict.shown.value : conflict.other.value;
+      }
+      Status st = node::ResolveConflict(*node, conflict, chosen, &headless);
+      if (!st.ok()) {
+        return Fail(g, st.WithContext(fmt::format("conflict {}", id)).WithNote(Settled(resolved)));
+      }
+      resolved.push_back(id);
+      if (!g.json) std::cout << "resolved " << id << "\n";
+    }
+    std::sort(headless.begin(), headless.end());
+    headless.erase(std::unique(headless.begin(), headless.end()), headless.end());
+    if (g.json) {
+      if (!several) {
+        return PrintJson({{"resolved", resolved.front()}, {"households_without_head", headless}});
+      }
+      return PrintJson(
+          {{"resolved", resolved}, {"not_open", not_open}, {"households_without_head", headless}});
+    }
+    if (several) {
+      std::cout << fmt::format("resolved {}{}\n", Counted(resolved.size(), "conflict"),
+                               not_open.empty()
+                                   ? ""
+                                   : fmt::format(" ({} no longer open: {})", not_open.size(),
+                                                 fmt::join(not_open, ", ")));
+    }
     SayHeadless(headless);
   });
 }

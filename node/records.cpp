@@ -206,19 +206,24 @@ std::string FieldName(uint32_t entity, uint32_t field) {
   return fd ? fd->name() : fmt::format("field-{}", field);
 }
 
+std::vector<std::string> FieldNames(uint32_t entity) {
+  std::vector<std::string> names;
+  if (auto msg = NewMessage(entity)) {
+    for (int i = 0; i < msg->GetDescriptor()->field_count(); ++i) {
+      names.push_back(msg->GetDescriptor()->field(i)->name());
+    }
+  }
+  return names;
+}
+
 Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name) {
   auto msg = NewMessage(entity);
   const FieldDescriptor* fd =
       msg ? msg->GetDescriptor()->FindFieldByName(std::string(name)) : nullptr;
   if (!fd) {
-    std::vector<std::string> names;
-    if (msg) {
-      for (int i = 0; i < msg->GetDescriptor()->field_count(); ++i) {
-        names.push_back(msg->GetDescriptor()->field(i)->name());
-      }
-    }
     return Status::Invalid(fmt::format("{} has no field \"{}\" (its fields: {})",
-                                       EntityName(entity), name, fmt::join(names, ", ")));
+                                       EntityName(entity), name,
+                                       fmt::join(FieldNames(entity), ", ")));
   }
   return uint32_t(fd->number());
 }

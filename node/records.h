@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "storage/crypto.h"
 #include "storage/status.h"
@@ -15,6 +16,7 @@ namespace bosai::node {
 std::string EntityName(uint32_t entity);                 // "resident", "household", or "entity-N"
 std::string FieldName(uint32_t entity, uint32_t field);  // "name", or "field-N" if unknown
 Result<uint32_t> FieldNumber(uint32_t entity, std::string_view name);
+std::vector<std::string> FieldNames(uint32_t entity);  // in number order
 
 // Text for a stored field encoding ("" when cleared). My Number is masked unless reveal.
 std::string RenderField(uint32_t entity, uint32_t field, std::string_view encoded,
