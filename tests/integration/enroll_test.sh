@@ -7,6 +7,13 @@ source "$(dirname "$0")/lib.sh" "$@"
 "$BOSAI" keys root init --municipality 042021 --out root >/dev/null
 [ "$(stat -c %a root/root.key)" = 600 ] || fail "root.key must be private"
 b shelter keys node request --node-id 042021-shelter-03 --out req.json >/dev/null
+# An issuer code typed in small letters is refused, naming it in capitals.
+if "$BOSAI" keys node issue --root root --request req.json --issuer-code shelter03 --out enr.json 2> code.err; then
+  fail "an issuer code in small letters"
+fi
+expect_eq "$(cat code.err)" 'bosai: issuer code "shelter03" must be 1 to 12 of A-Z, 0-9 (capitals: SHELTER03)' \
+  "an issuer code in small letters is named in capitals"
+[ ! -e enr.json ] || fail "an enrollment was written for a refused issuer code"
 "$BOSAI" keys node issue --root root --request req.json --issuer-code SHELTER03 --out enr.json >/dev/null
 b shelter --json init --enrollment enr.json > init.json
 grep -q '"development_root":false' init.json || fail "enrolled node: $(cat init.json)"
