@@ -1,4 +1,7 @@
 // bosai keys: the municipality root and the enrollment of nodes (the key ceremony).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <iostream>
 #include <sstream>
 
@@ -88,9 +91,25 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     Status valid = ValidateNodeId(*revoke_id);
     if (!valid.ok()) return Fail(g, valid);
     if (!revoke_root->empty()) {
-      Status st = node::RevokeAtRoot(*revoke_root, *revoke_id);
-      if (!st.ok()) return Fail(g, st);
-      if (g.json) return PrintJson({{"revoked", *revoke_id}, {"at", "root"}});
+      auto r = node::RevokeAtRoot(*revoke_root, *revoke_id);
+      if (!r.ok()) return Fail(g, r.status());
+      if (!r->issued_to_others.empty()) {
+        // Revoked all the same (the root may have issued it before it kept copies), but a
+        // mistyped id leaves the node it meant trusted: said, with the ids it did issue.
+        std::cerr << fmt::format(
+            "warning: this root issued no certificate to {}: is it mistyped? It issued to {}\n",
+            *revoke_id, fmt::join(r->issued_to_others, ", "));
+      }
+      if (g.json) {
+        return PrintJson({{"revoked", *revoke_id},
+                          {"at", "root"},
+                          {"already", r->already},
+                          {"issued_by_this_root", r->issued_to_others.empty()}});
+      }
+      if (r->already) {
+        std::cout << *revoke_id << " is revoked at the root already: nothing changed\n";
+        return;
+      }
       std::cout << "revoked " << *revoke_id
                 << " at the root; distribute it with `bosai keys trust export`\n";
       return;
@@ -139,10 +158,15 @@ void RegisterKeys(CLI::App& app, Globals& g) {
       return PrintJson({{"municipality", r->municipality},
                         {"seq", r->seq},
                         {"certificates", r->certificates},
-                        {"revoked", r->revoked}});
+                        {"revoked", r->revoked},
+                        {"self_revoked", r->self_revoked}});
     }
     std::cout << "applied the trust of " << r->municipality << " sequence " << r->seq << ": "
               << r->certificates << " certificates, " << r->revoked << " revoked\n";
+    if (r->self_revoked) {
+      std::cerr << "warning: this bundle revokes this node, " << node->node_id()
+                << ": its peers refuse its sessions; enroll a new node for this machine\n";
+    }
   });
 
   struct GrantArgs {

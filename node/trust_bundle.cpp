@@ -67,12 +67,31 @@ Status RecordIssued(const std::string& root_dir, const std::string& name, const 
   return WriteFileAtomically(dir / (name + ".crt"), pem, /*secret=*/false);
 }
 
-Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
+Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(root_dir));
   (void)root;  // only to check this is a root dir
+  RootRevocation r;
+  // The nodes it issued certificates to (not grants): is this one of them?
+  std::error_code ec;
+  const fs::path issued = fs::path(root_dir) / "issued";
+  std::vector<std::string> nodes;
+  bool known = false;
+  for (fs::directory_iterator it(issued, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".crt" || p.stem().extension() == ".grant") continue;
+    known = known || p.stem().string() == node_id;
+    nodes.push_back(p.stem().string());
+  }
+  if (!known) {
+    std::sort(nodes.begin(), nodes.end());
+    r.issued_to_others = std::move(nodes);
+  }
   auto revoked = ReadRevoked(root_dir);
-  if (std::find(revoked.begin(), revoked.end(), node_id) != revoked.end()) return Status::Ok();
+  if (std::find(revoked.begin(), revoked.end(), node_id) != revoked.end()) {
+    r.already = true;
+    return r;
+  }
   // The file as it is, and the node: rewritten whole, never half appended.
   const fs::path path = fs::path(root_dir) / "revoked.txt";
   std::string text;
@@ -80,7 +99,8 @@ Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
     BOSAI_ASSIGN_OR_RETURN(text, ReadSmallFile(path));
   }
   if (!text.empty() && text.back() != '\n') text += '\n';
-  return WriteFileAtomically(path, text + node_id + "\n", /*secret=*/false);
+  BOSAI_RETURN_IF_ERROR(WriteFileAtomically(path, text + node_id + "\n", /*secret=*/false));
+  return r;
 }
 
 Result<TrustExport> ExportTrust(const std::string& root_dir, const std::string& out_path) {
@@ -184,7 +204,10 @@ Result<TrustImport> ImportTrust(Node& node, const std::string& path) {
   BOSAI_RETURN_IF_ERROR(store.db().Begin());
   Status st;
   for (const auto& id : revoked) {
-    if (id == node.node_id()) continue;  // a node learns its own revocation from its peers
+    if (id == node.node_id()) {  // kept trusting itself; its peers refuse it
+      r.self_revoked = true;
+      continue;
+    }
     if (st.ok()) st = trust->Revoke(id, now);
     if (st.ok()) ++r.revoked;
   }

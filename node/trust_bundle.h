@@ -15,13 +15,20 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "node/node.h"
 
 namespace bosai::node {
 
 // At the root: records a revocation for the next trust export.
-Status RevokeAtRoot(const std::string& root_dir, const std::string& node_id);
+struct RootRevocation {
+  bool already = false;  // revoked before: nothing changed
+  // The nodes this root issued a certificate to, when NODE_ID is none of them (a mistyped id
+  // would leave the node it meant trusted); empty when it is one, or the root kept no record.
+  std::vector<std::string> issued_to_others;
+};
+Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::string& node_id);
 
 struct TrustExport {
   uint64_t seq = 0;
@@ -35,6 +42,7 @@ struct TrustImport {
   uint64_t seq = 0;
   size_t certificates = 0;  // admitted
   size_t revoked = 0;
+  bool self_revoked = false;  // the bundle revokes this node: its peers refuse it from now on
 };
 // On a node: verifies the bundle against the root this node trusts for that municipality and
 // applies it; a bundle not newer than the last one imported is refused.

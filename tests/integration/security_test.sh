@@ -67,6 +67,21 @@ grep -q "sequence 2: .* 1 revoked" ti.txt || fail "trust import: $(cat ti.txt)"
 if b a keys trust import trust1.json 2> old.err; then fail "an older trust bundle was applied"; fi
 grep -q "not newer" old.err || fail "$(cat old.err)"
 check "a signed trust bundle carries the revocation; tampered, foreign and older ones are refused"
+# The revoked node itself is told, when it imports the bundle.
+b c keys trust import trust2.json > self.txt 2> self.err
+grep -qF "warning: this bundle revokes this node, 042021-hub: its peers refuse its sessions" self.err ||
+  fail "the revoked node's import: $(cat self.txt self.err)"
+# At the root: a node revoked again changes nothing; a node id it never issued to (mistyped, the
+# stolen laptop still trusted) is warned of, with the ids it did issue to.
+"$BOSAI" keys revoke 042021-hub --root root > again.txt 2> again.err
+expect_eq "$(cat again.txt)" "042021-hub is revoked at the root already: nothing changed" "revoked twice"
+[ ! -s again.err ] || fail "a node the root issued to is warned of: $(cat again.err)"
+"$BOSAI" --json keys revoke 042021-hub --root root > known.json
+grep -qF '"already":true,"at":"root","issued_by_this_root":true' known.json || fail "--json: $(cat known.json)"
+"$BOSAI" keys revoke 042021-hb --root root > typo.txt 2> typo.err
+grep -qF "warning: this root issued no certificate to 042021-hb: is it mistyped? It issued to 042021-" typo.err &&
+  grep -qF "042021-hub" typo.err || fail "a mistyped revocation: $(cat typo.err)"
+check "a revocation at the root says when it changes nothing, or names no node the root issued to"
 if b c sync now "$A" 2> revoked.err; then fail "a revoked node was accepted"; fi
 grep -q "042021-hub is revoked" revoked.err || fail "revoked: $(cat revoked.err)"
 grep -q "event=sync.peer.refused peer=.* error=\"node 042021-hub is revoked\"" a.log || fail "logged: $(tail -5 a.log)"
@@ -161,11 +176,12 @@ check "a damaged, replaced or missing data key stops every command, naming its f
 printf '042021-lost' >> root/revoked.txt  # an officer's hand edit, without its newline
 "$BOSAI" keys revoke 042021-third --root root >/dev/null
 expect_eq "$(cat root/revoked.txt)" "042021-hub
+042021-hb
 042021-stolen
 042021-lost
 042021-third" "revocations at the root add up"
 "$BOSAI" --json keys trust export --root root --out trust3.json > t3.json
-grep -q '"revoked":4' t3.json || fail "trust export: $(cat t3.json)"
+grep -q '"revoked":5' t3.json || fail "trust export: $(cat t3.json)"
 check "a trust export carries every revocation"
 
 # The data dir holds residents' names and addresses: one init makes is its owner's alone.
