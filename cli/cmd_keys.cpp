@@ -119,9 +119,23 @@ void RegisterKeys(CLI::App& app, Globals& g) {
     auto trust = node->trust();
     if (!trust.ok()) return Fail(g, trust.status());
     if (*revoke_id == node->node_id()) return Fail(g, "a node cannot revoke itself");
-    Status st = (*trust)->Revoke(*revoke_id, SystemClock::Get()->NowMillis());
-    if (!st.ok()) return Fail(g, st);
-    if (g.json) return PrintJson({{"revoked", *revoke_id}, {"at", "node"}});
+    const bool already = (*trust)->revoked(*revoke_id);
+    const bool met = already || (*trust)->Find(*revoke_id) != nullptr;
+    if (!met) {
+      std::cerr << "warning: this node holds no certificate of " << *revoke_id
+                << " (it has not met it, or the id is mistyped); revoked all the same\n";
+    }
+    if (!already) {
+      Status st = (*trust)->Revoke(*revoke_id, SystemClock::Get()->NowMillis());
+      if (!st.ok()) return Fail(g, st);
+    }
+    if (g.json) {
+      return PrintJson({{"revoked", *revoke_id}, {"at", "node"}, {"already", already}, {"met", met}});
+    }
+    if (already) {
+      std::cout << *revoke_id << " is revoked on this node already: nothing changed\n";
+      return;
+    }
     std::cout << "revoked " << *revoke_id << " on this node; its sessions are refused\n";
   });
 

@@ -102,6 +102,21 @@ grep -q "peer error: .*no write scope for 042021/mynumber" scope.out || fail "sc
 grep -q "peer error: .*no write scope for 131016" scope2.out || fail "scope: $(cat scope2.out)"
 honest "out-of-scope block"; unchanged "out-of-scope block"
 
+# Revoked on a node at once (no root at hand): the daemon running there refuses the node from
+# then on. Revoked again, nothing changes; an id the node holds no certificate of is warned of.
+b shelter sync now "$A" >/dev/null || fail "the shelter syncs before it is revoked"
+b a keys revoke 042021-shelter-01 > local.txt 2> local.err
+expect_eq "$(cat local.txt)" "revoked 042021-shelter-01 on this node; its sessions are refused" "a local revocation"
+[ ! -s local.err ] || fail "a node A met is warned of: $(cat local.err)"
+b a keys revoke 042021-shelter-01 > local.txt
+expect_eq "$(cat local.txt)" "042021-shelter-01 is revoked on this node already: nothing changed" "revoked twice on a node"
+b a keys revoke 042021-shelter-10 > /dev/null 2> unmet.err
+grep -qF "warning: this node holds no certificate of 042021-shelter-10 (it has not met it, or the id is mistyped)" unmet.err ||
+  fail "an unmet node revoked: $(cat unmet.err)"
+refused() { ! b shelter sync now "$A" 2> refused.err && grep -q "042021-shelter-01 is revoked" refused.err; }
+wait_until 5 "the daemon refuses a node revoked on its node by another process" refused
+honest "a local revocation"; unchanged "a local revocation"
+
 # Garbage and a truncated frame.
 "$ROGUE" b "$A" garbage > garbage.out
 grep -q "peer error: frame 1: .*length" garbage.out || fail "garbage: $(cat garbage.out)"
