@@ -21,7 +21,18 @@ namespace {
 
 constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
-Result<std::string> Slurp(const std::string& path) { return ReadSmallFile(path, kMaxFileBytes); }
+// A key, certificate, request or enrollment: a few kilobytes; a larger file is some other one.
+Result<std::string> Slurp(const std::string& path) {
+  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
+  std::string text;
+  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxFileBytes + 1, &text));
+  if (text.size() > kMaxFileBytes) {
+    return Status::Invalid(fmt::format(
+        "{}: over {} bytes: not a key, certificate, request or enrollment (a few kilobytes)",
+        in.name(), kMaxFileBytes));
+  }
+  return text;
+}
 
 Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind,
                                 sync::CarriedFile file) {
@@ -42,8 +53,21 @@ std::string Str(const nlohmann::json& j, const char* key) {
 Result<sync::Root> LoadRoot(const std::string& root_key_path) {
   fs::path dir = fs::path(root_key_path).parent_path();
   BOSAI_ASSIGN_OR_RETURN(std::string key_pem, Slurp(root_key_path));
-  BOSAI_ASSIGN_OR_RETURN(std::string cert_pem, Slurp((dir / "root.crt").string()));
-  BOSAI_ASSIGN_OR_RETURN(SigningKey key, sync::ParsePrivateKeyPem(key_pem));
+  auto parsed = sync::ParsePrivateKeyPem(key_pem);
+  if (!parsed.ok()) {  // (OpenSSL's reason says nothing an officer can act on)
+    const bool certificate = key_pem.find("-----BEGIN CERTIFICATE-----") != std::string::npos;
+    return Status::Invalid(fmt::format(
+        "{}: not the root's private key ({})", root_key_path,
+        certificate ? "it is a certificate; the root's key is root.key, beside root.crt"
+                    : "an Ed25519 key in PEM, as `bosai keys root init` writes root.key"));
+  }
+  SigningKey key = std::move(parsed).value();
+  auto cert = Slurp((dir / "root.crt").string());
+  if (!cert.ok()) {
+    return cert.status().WithNote(
+        fmt::format("the root's certificate, beside its key {}", root_key_path));
+  }
+  const std::string& cert_pem = *cert;
   BOSAI_ASSIGN_OR_RETURN(std::string municipality, sync::RootMunicipality(cert_pem));
   // The key must be the certificate's: sign something and check it against a node cert check.
   sync::Root root{municipality, cert_pem, key};

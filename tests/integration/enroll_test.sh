@@ -47,6 +47,27 @@ b shelter --json resident show "$id" --reveal-my-number > show.json
 grep -q "\"my_number\":\"$mn\"" show.json || fail "My Number on another enrolled node: $(cat show.json)"
 check "--root-key shortcut; nodes of one root share the data key"
 
+# --root-key given the certificate beside the key, or some large file: named, nothing made.
+if b wrong init --node-id 042021-wrong --municipality 042021 --root-key root/root.crt 2> crt.err; then
+  fail "a certificate taken for the root key"
+fi
+expect_eq "$(cat crt.err)" "bosai: root/root.crt: not the root's private key (it is a certificate; the root's key is root.key, beside root.crt)" \
+  "--root-key given root.crt"
+{ yes 042021,1 || true; } | head -c 70000 > big.csv
+if b wrong init --node-id 042021-wrong --municipality 042021 --root-key big.csv 2> big.err; then
+  fail "a register taken for the root key"
+fi
+expect_eq "$(cat big.err)" "bosai: big.csv: over 65536 bytes: not a key, certificate, request or enrollment (a few kilobytes)" \
+  "--root-key given a large file"
+mkdir lone && cp root/root.key lone/
+if b wrong init --node-id 042021-wrong --municipality 042021 --root-key lone/root.key 2> lone.err; then
+  fail "a root key without its certificate"
+fi
+expect_eq "$(cat lone.err)" "bosai: lone/root.crt: No such file or directory; the root's certificate, beside its key lone/root.key" \
+  "a root key without its certificate beside it"
+[ ! -e wrong ] || fail "a node was made with a wrong root key"
+check "a wrong file given for the root key is named, and no node is made"
+
 # A node with read scope for the register only: no data key, and My Number never reaches it.
 b partner keys node request --node-id 042021-partner --out preq.json >/dev/null
 "$BOSAI" keys node issue --root root --request preq.json --issuer-code PARTNER --write "" \
