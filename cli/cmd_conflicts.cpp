@@ -179,10 +179,11 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
   value_opt->excludes(all_opt);
   resolve->callback([&g, ra, keep_opt, value_opt] {
     if (!keep_opt->count() && !value_opt->count()) BadUsage("give --keep shown|other or --value V");
-    if (ra->ids.empty() && !ra->all)
-      BadUsage("give a conflict id (bosai conflicts list), or --all");
     if (!ra->all && (!ra->filter.record.empty() || !ra->filter.field.empty())) {
       BadUsage("--record and --field choose conflicts with --all");
+    }
+    if (ra->ids.empty() && !ra->all) {
+      BadUsage("give a conflict id (bosai conflicts list), or --all");
     }
     if (value_opt->count() && ra->ids.size() > 1) {
       BadUsage("--value settles one conflict; give several the value shown or the other (--keep)");

@@ -1984,17 +1984,34 @@ Result<uint64_t> Store::CountRecords(uint32_t entity) {
 }
 
 Result<std::vector<Conflict>> Store::ListConflicts(uint32_t entity, std::string_view key) {
+  return ConflictsWhere(!entity       ? ""
+                        : key.empty() ? "WHERE entity = ?1"
+                                      : "WHERE entity = ?1 AND key = ?2",
+                        [&](Stmt& s) {
+                          if (entity) s.Bind(1, int64_t(entity));
+                          if (entity && !key.empty()) s.Bind(2, key);
+                        });
+}
+
+Result<std::optional<Conflict>> Store::GetConflict(std::string_view id) {
+  // By siblings_id: one lookup, where resolving several conflicts would otherwise list them all
+  // for each.
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> found,
+                         ConflictsWhere("WHERE id = ?1", [&](Stmt& s) { s.Bind(1, id); }));
+  if (found.empty()) return std::optional<Conflict>();
+  return std::optional<Conflict>(std::move(found.front()));
+}
+
+Result<std::vector<Conflict>> Store::ConflictsWhere(std::string_view where,
+                                                    const std::function<void(Stmt&)>& bind) {
   ReadSnapshot snapshot(*db_);
   if (!writing_) BOSAI_RETURN_IF_ERROR(LoadStreams());
   std::vector<Conflict> out;
   Stmt& s = db_->Prepare(
-      std::string("SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings ") +
-      (!entity       ? ""
-       : key.empty() ? "WHERE entity = ? "
-                     : "WHERE entity = ? AND key = ? ") +
-      "ORDER BY entity, key, field, id");
-  if (entity) s.Bind(1, int64_t(entity));
-  if (entity && !key.empty()) s.Bind(2, key);
+      fmt::format("SELECT entity, key, field, stream, seq, hlc, value, id FROM siblings {} "
+                  "ORDER BY entity, key, field, id",
+                  where));
+  bind(s);
   std::vector<std::tuple<uint32_t, std::string, uint32_t, Stamp, std::string, std::string>> rows;
   while (s.Step()) {
     rows.emplace_back(uint32_t(s.Int(0)), std::string(s.Text(1)), uint32_t(s.Int(2)),
@@ -2021,14 +2038,6 @@ Result<std::vector<Conflict>> Store::ListConflicts(uint32_t entity, std::string_
                    {{oi.id.incarnation, stamp.seq}, oi.id.scope, stamp.hlc, value}});
   }
   return out;
-}
-
-Result<std::optional<Conflict>> Store::GetConflict(std::string_view id) {
-  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, ListConflicts());
-  for (auto& c : all) {
-    if (c.id == id) return std::optional<Conflict>(std::move(c));
-  }
-  return std::optional<Conflict>();
 }
 
 // ---------------------------------------------------------------------------------------------

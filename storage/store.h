@@ -337,6 +337,10 @@ class Store {
   explicit Store(Options options);
   Status Migrate();
   Status LoadStreams();
+  // The conflicts among the siblings rows that WHERE (an SQL clause, its parameters bound by
+  // BIND) chooses, in (entity, key, field, id) order.
+  Result<std::vector<Conflict>> ConflictsWhere(std::string_view where,
+                                               const std::function<void(Stmt&)>& bind);
   Result<uint32_t> StreamFor(const std::string& incarnation, const std::string& scope);
   bool Newer(const Stamp& a, const Stamp& b) const;  // (hlc, incarnation) order
 

@@ -169,6 +169,8 @@ b a conflicts resolve --all --field phone --keep other > phones.txt
 expect_eq "$(tail -1 phones.txt)" "resolved $phones conflicts" "resolve --all --field phone settles them all"
 expect_eq "$(b a conflicts list --field phone 2>&1)" "no conflicts of that record or field" "no phone conflict is left"
 if b a conflicts resolve --all --value X 2>/dev/null; then fail "--value for all"; fi
+if b a conflicts resolve --field address --keep shown 2> nofilter.err; then fail "--field without --all"; fi
+grep -qF -- "--record and --field choose conflicts with --all" nofilter.err || fail "$(cat nofilter.err)"
 addresses=$(b a --json conflicts list --field address | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4)
 # (three residents', and the households of those who are 世帯主: their address is the household's)
 [ "$(echo "$addresses" | wc -l)" -ge 3 ] || fail "address conflicts: $addresses"
