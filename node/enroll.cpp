@@ -23,15 +23,11 @@ constexpr size_t kMaxFileBytes = size_t(64) << 10;
 
 // A key, certificate, request or enrollment: a few kilobytes; a larger file is some other one.
 Result<std::string> Slurp(const std::string& path) {
-  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
-  std::string text;
-  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxFileBytes + 1, &text));
-  if (text.size() > kMaxFileBytes) {
-    return Status::Invalid(fmt::format(
-        "{}: over {} bytes: not a key, certificate, request or enrollment (a few kilobytes)",
-        in.name(), kMaxFileBytes));
-  }
-  return text;
+  return ReadSmallFile(path, kMaxFileBytes, [](std::string_view) {
+    return fmt::format(
+        "over {} bytes: not a key, certificate, request or enrollment (a few kilobytes)",
+        kMaxFileBytes);
+  });
 }
 
 Result<nlohmann::json> ReadJson(const std::string& path, std::string_view kind,

@@ -71,15 +71,13 @@ std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-s
 Result<ServeConfig> LoadServeConfig(const std::string& path) {
   // A config is a few hundred bytes; a larger file is some other one.
   constexpr size_t kMaxConfigBytes = 1u << 20;
-  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(path));
-  std::string text;
-  BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxConfigBytes + 1, &text));
-  if (text.size() > kMaxConfigBytes) {
-    return Status::Invalid(
-        fmt::format("{}: not a config (over {} bytes; a config is a few hundred, see "
-                    "ops/config/bosai.example.toml)",
-                    path, kMaxConfigBytes));
-  }
+  BOSAI_ASSIGN_OR_RETURN(std::string text,
+                         ReadSmallFile(path, kMaxConfigBytes, [&](std::string_view) {
+                           return fmt::format(
+                               "not a config (over {} bytes; a config is a few hundred, see "
+                               "ops/config/bosai.example.toml)",
+                               kMaxConfigBytes);
+                         }));
   toml::table doc;
   try {
     doc = toml::parse(text, path);
@@ -341,15 +339,14 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
   } else {
     // A vector file is a few kilobytes (a line per stream); a larger file is some other one.
     constexpr size_t kMaxVectorBytes = 1u << 20;
-    BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(vector_path));
-    std::string text;
-    BOSAI_RETURN_IF_ERROR(in.ReadUpTo(kMaxVectorBytes + 1, &text));
-    if (text.size() > kMaxVectorBytes) {
-      return Status::Invalid(fmt::format(
-          "{}: not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
-          in.name(), kMaxVectorBytes, sync::OtherFileNote(text, sync::CarriedFile::kVector)));
-    }
-    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, in.name()));
+    BOSAI_ASSIGN_OR_RETURN(
+        std::string text, ReadSmallFile(vector_path, kMaxVectorBytes, [&](std::string_view head) {
+          return fmt::format(
+              "not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
+              kMaxVectorBytes, sync::OtherFileNote(head, sync::CarriedFile::kVector));
+        }));
+    BOSAI_ASSIGN_OR_RETURN(
+        base, sync::VectorFromJson(text, vector_path == "-" ? "standard input" : vector_path));
   }
   return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);
 }

@@ -90,12 +90,15 @@ Result<bool> InputFile::AtEnd() {
   return one.empty();
 }
 
-Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes) {
+Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes,
+                                  const std::function<std::string(std::string_view)>& too_large) {
   BOSAI_ASSIGN_OR_RETURN(InputFile file, InputFile::Open(path));
   std::string data;
   BOSAI_RETURN_IF_ERROR(file.ReadUpTo(max_bytes + 1, &data));
   if (data.size() > max_bytes) {
-    return Status::Invalid(fmt::format("{}: larger than {} bytes", file.name(), max_bytes));
+    return Status::Invalid(
+        fmt::format("{}: {}", file.name(),
+                    too_large ? too_large(data) : fmt::format("larger than {} bytes", max_bytes)));
   }
   return data;
 }

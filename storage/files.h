@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,9 +44,11 @@ class InputFile {
 };
 
 // The whole file ("-": standard input); NotFound when it cannot be read, Invalid when over
-// max_bytes.
-Result<std::string> ReadSmallFile(const std::filesystem::path& path,
-                                  size_t max_bytes = kMaxSmallFileBytes);
+// max_bytes: "NAME: larger than MAX_BYTES bytes", or "NAME: " and what TOO_LARGE says of it
+// from its first max_bytes + 1 bytes (that it is some other kind of file).
+Result<std::string> ReadSmallFile(
+    const std::filesystem::path& path, size_t max_bytes = kMaxSmallFileBytes,
+    const std::function<std::string(std::string_view head)>& too_large = nullptr);
 
 // The message of a JSON parser's exception (nlohmann::json's what()) without its tag
 // "[json.exception.parse_error.101] ": "parse error at line 3, column 5: ...".
