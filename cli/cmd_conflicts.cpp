@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -12,46 +11,14 @@
 #include "cli/common.h"
 #include "node/records.h"
 #include "node/resident.h"
-#include "node/text.h"
 #include "storage/hlc.h"
 
 namespace bosai::cli {
 namespace {
 
-// Which conflicts `list` shows and `resolve --all` settles: of one record, of one field.
-struct Filter {
-  std::string record;  // a resident's or household's id, or "" for every record
-  std::string field;   // a field's name, or "" for every field
-};
-
-void AddFilterOptions(CLI::App* cmd, Filter& filter, const std::string& what) {
+void AddFilterOptions(CLI::App* cmd, node::ConflictFilter& filter, const std::string& what) {
   cmd->add_option("--record", filter.record, what + " of this resident or household (its id)");
   cmd->add_option("--field", filter.field, what + " of this field (address, phone, ...)");
-}
-
-// The open conflicts FILTER chooses; a field no record has, or a record id that is no id, is
-// refused rather than matching nothing.
-Result<std::vector<Conflict>> Matching(node::Node& node, const Filter& filter) {
-  std::string record;
-  if (!filter.record.empty()) {
-    BOSAI_ASSIGN_OR_RETURN(record, node::RegisterKey(filter.record, node.municipality(), "record"));
-  }
-  std::string field = std::string(node::TrimBlank(filter.field));
-  if (!field.empty() && !node::FieldNumber(v1::ENTITY_RESIDENT, field).ok() &&
-      !node::FieldNumber(v1::ENTITY_HOUSEHOLD, field).ok()) {
-    return Status::Invalid(
-        fmt::format("--field: no record has a field \"{}\" (a resident's: {}; a household's: {})",
-                    field, fmt::join(node::FieldNames(v1::ENTITY_RESIDENT), ", "),
-                    fmt::join(node::FieldNames(v1::ENTITY_HOUSEHOLD), ", ")));
-  }
-  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, node.store().ListConflicts());
-  std::vector<Conflict> out;
-  for (Conflict& c : all) {
-    if (!record.empty() && c.key != record) continue;
-    if (!field.empty() && node::FieldName(c.entity, c.field) != field) continue;
-    out.push_back(std::move(c));
-  }
-  return out;
 }
 
 // For an error partway through several resolutions: what was settled before it.
@@ -68,7 +35,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       app.add_subcommand("conflicts", "Concurrent writes of different values, kept for review");
   cmd->require_subcommand(1);
 
-  auto list_filter = std::make_shared<Filter>();
+  auto list_filter = std::make_shared<node::ConflictFilter>();
   auto* list_cmd = cmd->add_subcommand(
       "list",
       "List open conflicts, My Numbers held by more than one resident, and households without "
@@ -77,7 +44,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
   list_cmd->callback([&g, list_filter] {
     auto node = OpenNode(g);
     if (!node) return;
-    auto list = Matching(*node, *list_filter);
+    auto list = node::FindConflicts(*node, *list_filter);
     if (!list.ok()) return Fail(g, list.status());
     // The register's other problems are listed with every conflict, not with those chosen.
     const bool filtered = !list_filter->record.empty() || !list_filter->field.empty();
@@ -162,7 +129,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
   struct ResolveArgs {
     std::vector<std::string> ids;
     bool all = false;
-    Filter filter;
+    node::ConflictFilter filter;
     std::string keep, value;
   };
   auto ra = std::make_shared<ResolveArgs>();
@@ -192,67 +159,57 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     if (!node) return;
     std::vector<std::string> ids = ra->ids;
     if (ra->all) {
-      auto list = Matching(*node, ra->filter);
+      auto list = node::FindConflicts(*node, ra->filter);
       if (!list.ok()) return Fail(g, list.status());
       for (const Conflict& c : *list) ids.push_back(c.id);
     }
-    const bool several = ra->all || ids.size() > 1;
-    if (ids.empty()) {  // --all, and none open
-      if (g.json)
-        return PrintJson({{"resolved", nlohmann::json::array()},
-                          {"not_open", nlohmann::json::array()},
-                          {"households_without_head", nlohmann::json::array()}});
-      std::cerr << "no open conflicts"
-                << (ra->filter.record.empty() && ra->filter.field.empty()
-                        ? ""
-                        : " of that record or field")
-                << ": nothing resolved\n";
+    node::ConflictsResolved done;
+    if (ra->all || ids.size() > 1) {  // several, each kept as shown or the other
+      Status st = node::ResolveConflicts(*node, ids, ra->keep == "shown", &done);
+      if (!g.json) {
+        for (const auto& id : done.resolved) std::cout << "resolved " << id << "\n";
+      }
+      if (!st.ok()) return Fail(g, st.WithNote(Settled(done.resolved)));
+      if (g.json) {
+        return PrintJson({{"resolved", done.resolved},
+                          {"not_open", done.not_open},
+                          {"households_without_head", done.headless}});
+      }
+      if (ids.empty()) {
+        std::cerr << "no open conflicts"
+                  << (ra->filter.record.empty() && ra->filter.field.empty()
+                          ? ""
+                          : " of that record or field")
+                  << ": nothing resolved\n";
+        return;
+      }
+      std::cout << fmt::format("resolved {}{}\n", Counted(done.resolved.size(), "conflict"),
+                               done.not_open.empty()
+                                   ? ""
+                                   : fmt::format(" ({} no longer open: {})", done.not_open.size(),
+                                                 fmt::join(done.not_open, ", ")));
+      SayHeadless(done.headless);
       return;
     }
-    std::vector<std::string> resolved, not_open, headless;
-    for (const std::string& id : ids) {
-      // Looked up anew each time: settling one may have settled another (a household's head
-      // and its 世帯主's relationship are settled together).
-      auto c = node->store().GetConflict(id);
-      if (!c.ok()) return Fail(g, c.status().WithNote(Settled(resolved)));
-      if (!*c) {
-        if (!several) return Fail(g, "no open conflict " + id);
-        not_open.push_back(id);
-        continue;
-      }
-      const Conflict& conflict = **c;
-      std::string chosen;
-      if (value_opt->count()) {
-        auto parsed = node::ParseField(conflict.entity, conflict.field, ra->value, node->data_key(),
-                                       node->municipality());
-        if (!parsed.ok()) return Fail(g, parsed.status());
-        chosen = *parsed;
-      } else {
-        chosen = ra->keep == "shown" ? conflict.shown.value : conflict.other.value;
-      }
-      Status st = node::ResolveConflict(*node, conflict, chosen, &headless);
-      if (!st.ok()) {
-        return Fail(g, st.WithContext(fmt::format("conflict {}", id)).WithNote(Settled(resolved)));
-      }
-      resolved.push_back(id);
-      if (!g.json) std::cout << "resolved " << id << "\n";
+    auto c = node->store().GetConflict(ids.front());
+    if (!c.ok()) return Fail(g, c.status());
+    if (!*c) return Fail(g, "no open conflict " + ids.front());
+    const Conflict& conflict = **c;
+    std::string chosen;
+    if (value_opt->count()) {
+      auto parsed = node::ParseField(conflict.entity, conflict.field, ra->value, node->data_key(),
+                                     node->municipality());
+      if (!parsed.ok()) return Fail(g, parsed.status());
+      chosen = *parsed;
+    } else {
+      chosen = ra->keep == "shown" ? conflict.shown.value : conflict.other.value;
     }
-    std::sort(headless.begin(), headless.end());
-    headless.erase(std::unique(headless.begin(), headless.end()), headless.end());
-    if (g.json) {
-      if (!several) {
-        return PrintJson({{"resolved", resolved.front()}, {"households_without_head", headless}});
-      }
-      return PrintJson(
-          {{"resolved", resolved}, {"not_open", not_open}, {"households_without_head", headless}});
-    }
-    if (several) {
-      std::cout << fmt::format("resolved {}{}\n", Counted(resolved.size(), "conflict"),
-                               not_open.empty()
-                                   ? ""
-                                   : fmt::format(" ({} no longer open: {})", not_open.size(),
-                                                 fmt::join(not_open, ", ")));
-    }
+    std::vector<std::string> headless;
+    Status st = node::ResolveConflict(*node, conflict, chosen, &headless);
+    if (!st.ok()) return Fail(g, st);
+    if (g.json)
+      return PrintJson({{"resolved", conflict.id}, {"households_without_head", headless}});
+    std::cout << "resolved " << conflict.id << "\n";
     SayHeadless(headless);
   });
 }

@@ -2282,6 +2282,47 @@ Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& 
   });
 }
 
+Result<std::vector<Conflict>> FindConflicts(Node& node, const ConflictFilter& filter) {
+  std::string record;
+  if (!TrimBlank(filter.record).empty()) {
+    BOSAI_ASSIGN_OR_RETURN(record, RegisterKey(filter.record, node.municipality(), "record"));
+  }
+  const std::string field(TrimBlank(filter.field));
+  if (!field.empty() && !FieldNumber(ENTITY_RESIDENT, field).ok() &&
+      !FieldNumber(ENTITY_HOUSEHOLD, field).ok()) {
+    return Status::Invalid(
+        fmt::format("no record has a field \"{}\" (a resident's: {}; a household's: {})",
+                    field, fmt::join(FieldNames(ENTITY_RESIDENT), ", "),
+                    fmt::join(FieldNames(ENTITY_HOUSEHOLD), ", ")));
+  }
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, node.store().ListConflicts());
+  std::vector<Conflict> out;
+  for (Conflict& c : all) {
+    if (!record.empty() && c.key != record) continue;
+    if (!field.empty() && FieldName(c.entity, c.field) != field) continue;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Status ResolveConflicts(Node& node, const std::vector<std::string>& ids, bool keep_shown,
+                        ConflictsResolved* out) {
+  for (const std::string& id : ids) {
+    BOSAI_ASSIGN_OR_RETURN(std::optional<Conflict> c, node.store().GetConflict(id));
+    if (!c) {
+      out->not_open.push_back(id);
+      continue;
+    }
+    BOSAI_RETURN_IF_ERROR(
+        ResolveConflict(node, *c, keep_shown ? c->shown.value : c->other.value, &out->headless)
+            .WithContext(fmt::format("conflict {}", id)));
+    out->resolved.push_back(id);
+  }
+  std::sort(out->headless.begin(), out->headless.end());
+  out->headless.erase(std::unique(out->headless.begin(), out->headless.end()), out->headless.end());
+  return Status::Ok();
+}
+
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& rec, bool reveal) {
   const v1::Resident& r = rec.resident;
   const FieldMap fields = SplitFields(r.SerializeAsString()).value();  // split once, not per field

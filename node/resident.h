@@ -189,6 +189,28 @@ Status UpdateResident(Node& node, std::string_view key,
 Status ResolveConflict(Node& node, const Conflict& conflict, const std::string& value,
                        std::vector<std::string>* headless = nullptr);
 
+// Which conflicts a listing shows or a settlement of several settles: of one record, of one
+// field (empty: every one).
+struct ConflictFilter {
+  std::string record;  // a resident's or household's id, or its code alone
+  std::string field;   // a field's name: address, phone, head, ...
+};
+// The open conflicts FILTER chooses, in (entity, key, field, id) order; a record id that is no
+// id, or a field no record has (naming those they have), is refused rather than matching none.
+Result<std::vector<Conflict>> FindConflicts(Node& node, const ConflictFilter& filter);
+
+// Settles each conflict of IDS in turn, keeping its shown value (KEEP_SHOWN) or the other, as
+// ResolveConflict does. Each is looked up anew: settling one may settle another (a 世帯主's
+// address settles the household's), which is then `not_open`, as is an id given twice. On an
+// error the ones settled before it stay settled (`resolved` says which).
+struct ConflictsResolved {
+  std::vector<std::string> resolved;
+  std::vector<std::string> not_open;
+  std::vector<std::string> headless;  // households left without a 世帯主 (UpdateResident)
+};
+Status ResolveConflicts(Node& node, const std::vector<std::string>& ids, bool keep_shown,
+                        ConflictsResolved* out);
+
 // JSON of a resident for --json and the API. My Number is masked unless reveal.
 nlohmann::json ResidentJson(const Node& node, const ResidentRecord& r, bool reveal_my_number);
 

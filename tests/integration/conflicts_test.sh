@@ -162,7 +162,7 @@ b a --json conflicts list --record "$one" > one.json
 grep -q '"conflicts":\[{' one.json && ! grep -q shared_my_numbers one.json ||
   fail "conflicts list --record --json: $(cat one.json)"
 if b a conflicts list --field adress 2> field.err; then fail "a field no record has"; fi
-grep -qF 'bosai: --field: no record has a field "adress" (a resident'"'"'s: household, name' field.err ||
+grep -qF 'bosai: no record has a field "adress" (a resident'"'"'s: household, name' field.err ||
   fail "a mistyped field: $(cat field.err)"
 phones=$(b a conflicts list --field phone 2>/dev/null | wc -l)  # (the register's one above too)
 b a conflicts resolve --all --field phone --keep other > phones.txt

@@ -833,6 +833,61 @@ TEST_F(ResidentTest, ReimportIsThreeWay) {
   EXPECT_EQ(Address("042021:4002"), "新乙住所");
 }
 
+// Conflicts made by a register that changed fields clerks had corrected: chosen by record and by
+// field, a mistyped field refused, and settled several at once, each kept as the other (the
+// clerk's); an id given twice, or one settled meanwhile, is no longer open.
+TEST_F(ResidentTest, ConflictsAreChosenByRecordOrFieldAndSettledSeveralAtOnce) {
+  Import(
+      Write("c1.csv", std::string(kHeader) +
+                          "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,,旧住所,,0225-00-0001,\n"
+                          "042021,5002,H2,乙,オツ,1971-01-01,女,世帯主,,乙住所,,0225-00-0002,\n"));
+  for (const char* key : {"042021:5001", "042021:5002"}) {
+    ASSERT_TRUE(
+        UpdateResident(*node_, key, {{"phone", "090-0000-0000"}, {"address", "訂正"}}).ok());
+  }
+  Import(Write("c2.csv",
+               std::string(kHeader) +
+                   "042021,5001,H1,甲,コウ,1970-01-01,男,世帯主,,新住所,,0225-11-0001,\n"
+                   "042021,5002,H2,乙,オツ,1971-01-01,女,世帯主,,新乙住所,,0225-11-0002,\n"));
+  auto all = FindConflicts(*node_, {});
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(all->size(), 4u);
+  auto phones = FindConflicts(*node_, {"", "phone"});
+  ASSERT_EQ(phones->size(), 2u);
+  for (const Conflict& c : *phones) EXPECT_EQ(c.field, uint32_t(v1::Resident::kPhoneFieldNumber));
+  auto one = FindConflicts(*node_, {"5001", ""});  // a code alone, as a clerk types it
+  ASSERT_EQ(one->size(), 2u);
+  for (const Conflict& c : *one) EXPECT_EQ(c.key, "042021:5001");
+  EXPECT_EQ(FindConflicts(*node_, {"", "phne"})
+                .status()
+                .message()
+                .rfind("no record has a field \"phne\" (a resident's: household, name,", 0),
+            0u);
+  EXPECT_FALSE(FindConflicts(*node_, {"042020:1", ""}).ok());
+
+  std::vector<std::string> ids;
+  for (const Conflict& c : *phones) ids.push_back(c.id);
+  ids.push_back(ids.front());
+  ConflictsResolved done;
+  ASSERT_TRUE(ResolveConflicts(*node_, ids, /*keep_shown=*/false, &done).ok());
+  EXPECT_EQ(done.resolved, std::vector<std::string>(ids.begin(), ids.begin() + 2));
+  EXPECT_EQ(done.not_open, std::vector<std::string>{ids.front()});
+  EXPECT_TRUE(done.headless.empty());
+  for (const char* key : {"042021:5001", "042021:5002"}) {
+    EXPECT_EQ((*GetResident(*node_, key))->resident.phone(), "090-0000-0000") << key;
+  }
+  EXPECT_TRUE(FindConflicts(*node_, {"", "phone"})->empty());
+  EXPECT_EQ(FindConflicts(*node_, {})->size(), 2u);  // the addresses are left
+  ConflictsResolved rest;
+  std::vector<std::string> addresses;
+  auto left = FindConflicts(*node_, {});
+  for (const Conflict& c : *left) addresses.push_back(c.id);
+  ASSERT_TRUE(ResolveConflicts(*node_, addresses, /*keep_shown=*/true, &rest).ok());
+  EXPECT_EQ(rest.resolved.size() + rest.not_open.size(), 2u);
+  EXPECT_EQ(Address("042021:5001"), "新住所");
+  EXPECT_TRUE(FindConflicts(*node_, {})->empty());
+}
+
 // A re-import validates the file beside writing it: a problem found after more rows than one
 // commit holds (a bad row late in the file, or a code repeated, found only at its end) still
 // leaves the store as it was; a valid file is then written in several commits.
