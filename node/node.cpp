@@ -298,6 +298,13 @@ Result<DoctorReport> Node::Doctor(const Store::DoctorProgress& progress) {
   }
   if (auto w = ClockWarning()) report->warnings.push_back(*w);
   if (auto w = DataDirExposure(data_dir_)) report->warnings.push_back(*w);
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> conflicts, store().ListConflicts());
+  if (!conflicts.empty()) {  // (after a partition, for an officer; not damage)
+    report->warnings.push_back(
+        fmt::format("{} for an officer to resolve (bosai conflicts list)",
+                    conflicts.size() == 1 ? "a conflict waits"
+                                          : std::to_string(conflicts.size()) + " conflicts wait"));
+  }
   BOSAI_ASSIGN_OR_RETURN(std::vector<SharedMyNumber> shared, SharedMyNumbers(*this));
   if (!shared.empty()) {
     report->warnings.push_back(fmt::format(

@@ -29,6 +29,10 @@ both_list "both nodes list the same conflict"
 grep -q '"field":"address"' ca.json || fail "conflict: $(cat ca.json)"
 grep -q '"shown":"支所で訂正"' ca.json || fail "the newer write is shown: $(cat ca.json)"
 cid=$(json_field id < ca.json)
+b a doctor > doctor.txt || fail "doctor fails on an open conflict: $(cat doctor.txt)"
+open=$(grep -o '"other_version"' ca.json | wc -l)  # (the 世帯主's address, and the household's)
+grep -qxF "warning: $open conflicts wait for an officer to resolve (bosai conflicts list)" doctor.txt ||
+  fail "doctor does not say $open conflicts wait: $(cat doctor.txt)"
 b a conflicts show "$cid" > show.txt
 grep -q "本庁で訂正" show.txt || fail "show"
 # Who wrote each value, and when: local time in show, UTC and the HLC (as a string, whole in
@@ -45,7 +49,8 @@ expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"household_heads":[],"
 b b --json resident show "$id" > kept.json
 grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after resolution"
-b a doctor >/dev/null && b b doctor >/dev/null || fail "doctor"
+b a doctor > doctor.txt && b b doctor >/dev/null || fail "doctor"
+! grep -q "conflict" doctor.txt || fail "doctor still says a conflict waits: $(cat doctor.txt)"
 check "doctor passes on both"
 
 # A new register changes a field that a clerk on b had corrected: on both nodes the register's
