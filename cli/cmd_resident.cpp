@@ -283,6 +283,8 @@ void RegisterResident(CLI::App& app, Globals& g) {
             ": {} is a resident, not a household; its household: bosai resident search "
             "--household {}",
             *key, (*resident)->resident.household());
+      } else if (household.ok() && !*household) {
+        std::cerr << fmt::format(": this node holds no household {}", *key);
       }
     }
     std::cerr << "\n";

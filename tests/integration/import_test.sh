@@ -85,6 +85,9 @@ b d resident search --household "$id" > s7.txt 2> s7.log
 expect_eq "$(cat s7.log)" \
   "no residents found: 042021:$id is a resident, not a household; its household: bosai resident search --household 042021:$household" \
   "search of a resident's id as a household's says which household is theirs"
+b d resident search --household 99999 > s8.txt 2> s8.log
+expect_eq "$(cat s8.log)" "no residents found: this node holds no household 042021:99999" \
+  "search of a household the node does not hold says so"
 check "search by kana, hiragana, birth date, name, My Number and household"
 
 # An export is the register imported, byte for byte (in the register's order), with each
