@@ -1907,6 +1907,15 @@ Result<std::vector<HouseholdWrite>> HouseholdChanges(Node& node, std::string_vie
                                                       &after, HouseholdFieldOf(settled)));
     changes.push_back(std::move(w));
   }
+  if (moved && !is_head && !after.household().empty() &&
+      after.status() == v1::RESIDENT_STATUS_RESIDENT) {
+    // Into a household that may have no 世帯主 (one new to this node): nothing to write, but
+    // the edit says so when it has none, as when its 世帯主 leaves.
+    HouseholdWrite w;
+    w.household = after.household();
+    w.headless = true;
+    changes.push_back(std::move(w));
+  }
   std::erase_if(changes, [](const HouseholdWrite& w) { return w.fields.empty() && !w.headless; });
   return changes;
 }
@@ -2291,8 +2300,8 @@ Result<std::vector<Conflict>> FindConflicts(Node& node, const ConflictFilter& fi
   if (!field.empty() && !FieldNumber(ENTITY_RESIDENT, field).ok() &&
       !FieldNumber(ENTITY_HOUSEHOLD, field).ok()) {
     return Status::Invalid(
-        fmt::format("no record has a field \"{}\" (a resident's: {}; a household's: {})",
-                    field, fmt::join(FieldNames(ENTITY_RESIDENT), ", "),
+        fmt::format("no record has a field \"{}\" (a resident's: {}; a household's: {})", field,
+                    fmt::join(FieldNames(ENTITY_RESIDENT), ", "),
                     fmt::join(FieldNames(ENTITY_HOUSEHOLD), ", ")));
   }
   BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, node.store().ListConflicts());

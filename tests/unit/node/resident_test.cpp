@@ -1129,6 +1129,16 @@ TEST_F(ResidentTest, AHouseholdKeepsOneHeadThroughEdits) {
   EXPECT_EQ(Head(*node_, "042021:H2"), "042021:8204");  // nobody lives there: no problem
   EXPECT_EQ(HeadProblems(*node_), "");
   EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8202");
+  // A member moving into a household new to the node: the edit says it has no 世帯主; moving
+  // back into one with its 世帯主 says nothing.
+  headless.clear();
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8203", {{"household", "H9"}}, &headless).ok());
+  EXPECT_EQ(headless, std::vector<std::string>({"042021:H9"}));
+  EXPECT_EQ(HeadProblems(*node_), "042021:H9 [] named ");
+  headless.clear();
+  ASSERT_TRUE(UpdateResident(*node_, "042021:8203", {{"household", "H1"}}, &headless).ok());
+  EXPECT_TRUE(headless.empty());
+  EXPECT_EQ(HeadProblems(*node_), "");
 
   ImportReport again = Import(v1);
   EXPECT_EQ(again.changed, 0u);
