@@ -48,12 +48,6 @@ bool WriteAllAndSync(int fd, std::string_view content) {
 
 }  // namespace
 
-Status CheckReadableFile(const std::filesystem::path& path) {
-  BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
-  ::close(fd);
-  return Status::Ok();
-}
-
 Result<InputFile> InputFile::Open(const std::filesystem::path& path) {
   const bool standard_input = path == "-";
   if (standard_input && ::isatty(STDIN_FILENO)) {

@@ -15,16 +15,13 @@ namespace bosai {
 
 inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 
-// Ok when PATH is a file that can be opened to read; otherwise why not, naming it: "PATH: No
-// such file or directory" (NotFound), "PATH: Permission denied", "PATH: is a directory".
-Status CheckReadableFile(const std::filesystem::path& path);
-
 // A file open to read, or standard input for "-" (a bundle or a vector file piped from another
 // command), read from its start once.
 class InputFile {
  public:
-  // Errors as CheckReadableFile's; standard input on a terminal is refused (nothing would come
-  // but what is typed).
+  // When it cannot be opened, why, naming it: "PATH: No such file or directory" (NotFound),
+  // "PATH: Permission denied", "PATH: is a directory, not a file". Standard input on a terminal
+  // is refused (nothing would come but what is typed).
   static Result<InputFile> Open(const std::filesystem::path& path);
   InputFile(InputFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), name_(other.name_) {}
   InputFile& operator=(InputFile&&) = delete;

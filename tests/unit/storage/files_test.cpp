@@ -170,9 +170,9 @@ TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
 TEST_F(FilesTest, APathThatCannotBeReadSaysWhy) {
   const fs::path file = dir_ / "node.key";
   ASSERT_TRUE(WriteNewFile(file, "secret\n", true).ok());
-  EXPECT_TRUE(CheckReadableFile(file).ok());
+  EXPECT_TRUE(InputFile::Open(file).ok());
   EXPECT_EQ(Read(file), "secret\n");
-  Status missing = CheckReadableFile(dir_ / "nodo.key");
+  Status missing = InputFile::Open(dir_ / "nodo.key").status();
   EXPECT_EQ(missing.code(), Status::Code::kNotFound);
   EXPECT_EQ(missing.message(), (dir_ / "nodo.key").string() + ": No such file or directory");
   EXPECT_EQ(Read(dir_ / "nodo.key"), "<" + missing.message() + ">");
