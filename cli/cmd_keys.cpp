@@ -130,7 +130,8 @@ void RegisterKeys(CLI::App& app, Globals& g) {
       if (!st.ok()) return Fail(g, st);
     }
     if (g.json) {
-      return PrintJson({{"revoked", *revoke_id}, {"at", "node"}, {"already", already}, {"met", met}});
+      return PrintJson(
+          {{"revoked", *revoke_id}, {"at", "node"}, {"already", already}, {"met", met}});
     }
     if (already) {
       std::cout << *revoke_id << " is revoked on this node already: nothing changed\n";

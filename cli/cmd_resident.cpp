@@ -44,6 +44,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   if (!enc.ok()) return Fail(g, enc.status());
   node::ImportOptions opts;
   opts.path = file;
+  const std::string named = file == "-" ? "standard input" : file;  // in what it says
   opts.encoding = *enc;
   if (!rejects.empty()) opts.rejects_path = rejects;
   opts.check_only = check;
@@ -67,7 +68,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   bool refused = r.problem_count > 0 && rejects.empty();
   if (g.json && check) {
-    PrintJson({{"file", file},
+    PrintJson({{"file", named},
                {"encoding", node::EncodingName(r.encoding)},
                {"rows", r.rows},
                {"checked", true},
@@ -75,7 +76,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
                {"problems", r.problems},
                {"problem_count", r.problem_count}});
   } else if (g.json) {
-    PrintJson({{"file", file},
+    PrintJson({{"file", named},
                {"encoding", node::EncodingName(r.encoding)},
                {"rows", r.rows},
                {"imported", refused ? 0 : r.imported},
@@ -97,7 +98,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
     }
     g.exit_code = kExitFailure;
     const std::string found = fmt::format("{} in {} of {}", Counted(r.problem_count, "problem"),
-                                          Counted(r.rejected, "row"), file);
+                                          Counted(r.rejected, "row"), named);
     if (check) {
       std::cerr << fmt::format("bosai: {} (checked only)\n", found);
       return;
@@ -108,7 +109,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   }
   if (check) {
     std::cerr << fmt::format("checked {} of {}: no problems; nothing was imported\n",
-                             Counted(r.rows, "row"), file);
+                             Counted(r.rows, "row"), named);
     return;
   }
   auto list_conflicts = [&r] {
@@ -150,7 +151,9 @@ void RegisterResident(CLI::App& app, Globals& g) {
   auto file = std::make_shared<std::string>();
   auto encoding = std::make_shared<std::string>("auto");
   auto rejects = std::make_shared<std::string>();
-  imp->add_option("file", *file, "CSV (or tab-separated) file in the canonical layout")->required();
+  imp->add_option("file", *file,
+                  "CSV (or tab-separated) file in the canonical layout (-: standard input)")
+      ->required();
   imp->footer(node::RegisterColumnsHelp());
   imp->add_option("--encoding", *encoding,
                   "auto (a byte order mark, else the file's first Japanese text), utf-8, cp932 or "

@@ -33,9 +33,9 @@ constexpr int kFieldBegun = 2, kFieldMightHaveEnded = 3;
 constexpr size_t kDecidingBytes = 64 << 10;
 constexpr size_t kUtf8EvidenceBytes = 48;
 
-Result<bool> FileIsUtf8(const std::string& path) {
+Result<bool> FileIsUtf8(const std::string& path, const std::string& name) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  if (!f) return Status::IoError(fmt::format("{}: {}", name, std::strerror(errno)));
   std::string buf(kChunk, '\0');
   std::string carry;
   size_t non_ascii = 0;
@@ -114,16 +114,17 @@ const char* EncodingName(Encoding e) {
   return "?";
 }
 
-Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding encoding) {
+Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Encoding encoding,
+                                                   const std::string& name) {
   std::unique_ptr<CsvReader> r(new CsvReader());
-  r->path_ = path;
+  r->path_ = name.empty() ? path : name;
   r->file_ = std::fopen(path.c_str(), "rb");
-  if (!r->file_) return Status::IoError(fmt::format("{}: {}", path, std::strerror(errno)));
+  if (!r->file_) return Status::IoError(fmt::format("{}: {}", r->path_, std::strerror(errno)));
   char first[16];
   std::string head(first, std::fread(first, 1, sizeof first, r->file_));
   if (BinaryKind kind = BinaryKindOf(head); kind.what) {
     return Status::Invalid(fmt::format(
-        "{}: this is {}, not CSV text{}", path, kind.what,
+        "{}: this is {}, not CSV text{}", r->path_, kind.what,
         kind.sheet
             ? ": save the sheet as CSV (in Excel: 名前を付けて保存, CSV UTF-8 (コンマ区切り))"
             : ""));
@@ -134,7 +135,7 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path, Enco
   std::fseek(r->file_, 0, SEEK_SET);
   if (encoding == Encoding::kAuto && HasUtf16Bom(head)) encoding = Encoding::kUtf16;
   if (encoding == Encoding::kAuto) {
-    BOSAI_ASSIGN_OR_RETURN(bool utf8, FileIsUtf8(path));
+    BOSAI_ASSIGN_OR_RETURN(bool utf8, FileIsUtf8(path, r->path_));
     encoding = utf8 ? Encoding::kUtf8 : Encoding::kCp932;
   }
   // A UTF-16 file without a byte order mark is taken as little-endian, as Windows writes it.

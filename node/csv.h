@@ -93,7 +93,9 @@ class CsvReader {
  public:
   static constexpr size_t kMaxRecordBytes = 64 * 1024;
 
-  static Result<std::unique_ptr<CsvReader>> Open(const std::string& path, Encoding encoding);
+  // NAME is what errors call the file (PATH when empty): "standard input" for a spooled copy.
+  static Result<std::unique_ptr<CsvReader>> Open(const std::string& path, Encoding encoding,
+                                                 const std::string& name = "");
   ~CsvReader();
 
   // Reads the next record into *out. Returns false at the end of the file.

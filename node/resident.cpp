@@ -23,6 +23,7 @@
 #include "node/text.h"
 #include "storage/db.h"
 #include "storage/fields.h"
+#include "storage/files.h"
 #include "storage/flat_map.h"
 #include "storage/ids.h"
 
@@ -914,13 +915,13 @@ Status FindLostZeros(Node& node, Db& held, const KeyLines<PackedCode>& codes, co
 // store holding no residents) the store is not read. With `rows`, every valid row also goes to pass
 // 2 through it, until the first problem; pass 1 then runs on a thread of its own, with a connection
 // of its own as `held`, beside pass 2's writes.
-Status ValidateFile(Node& node, const ImportOptions& options, Encoding encoding,
-                    const Header& header, Db* held, uint64_t held_residents, Validation* v,
-                    RowQueue* rows = nullptr) {
+Status ValidateFile(Node& node, const ImportOptions& options, const std::string& read_path,
+                    Encoding encoding, const Header& header, Db* held, uint64_t held_residents,
+                    Validation* v, RowQueue* rows = nullptr) {
   const std::string& path = options.path;
   constexpr size_t kBatchRows = 1024;
   RowQueue::Batch batch;
-  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, encoding));
+  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(read_path, encoding, path));
   CsvRecord rec;
   BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
   (void)has_header;
@@ -1069,12 +1070,16 @@ bool Report(const Validation& v, const ImportOptions& options, ImportReport* rep
 
 }  // namespace
 
-Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
+namespace {
+
+// ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
+Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
+                                const std::string& read_path) {
   ImportReport report;
   Store& store = node.store();
   const std::string& path = options.path;
 
-  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(path, options.encoding));
+  BOSAI_ASSIGN_OR_RETURN(auto reader, CsvReader::Open(read_path, options.encoding, path));
   report.encoding = reader->encoding();
   const bool input_bom = reader->has_bom();
   CsvRecord rec;
@@ -1143,13 +1148,13 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         validated = held->Exec("PRAGMA cache_size=-8192");
       }
       if (validated.ok()) {
-        validated = ValidateFile(node, options, report.encoding, header, held.get(), existing,
-                                 &validation, &rows);
+        validated = ValidateFile(node, options, read_path, report.encoding, header, held.get(),
+                                 existing, &validation, &rows);
       }
       rows.Close();
     });
   } else {
-    Status validated_all = ValidateFile(node, options, report.encoding, header,
+    Status validated_all = ValidateFile(node, options, read_path, report.encoding, header,
                                         fresh ? nullptr : &store.db(), existing, &validation);
     if (!validated_all.ok()) return validated_all.WithNote("nothing was imported");
     if (Report(validation, options, &report)) return report;  // nothing imported
@@ -1181,7 +1186,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
                           std::move(columns), !cp932 && input_bom, true));
   }
   if (!overlap) {  // else pass 1 hands over the rows
-    BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(path, report.encoding));
+    BOSAI_ASSIGN_OR_RETURN(reader, CsvReader::Open(read_path, report.encoding, path));
     BOSAI_ASSIGN_OR_RETURN(bool has_header, reader->Next(&rec));
     (void)has_header;
   }
@@ -1469,6 +1474,18 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
         one ? "it" : "them"));
   }
   return report;
+}
+
+}  // namespace
+
+Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
+  if (options.path != "-") return ImportFile(node, options, options.path);
+  // Read more than once (its encoding, its rows, and again when invalid rows are skipped): a
+  // copy of what comes in, named as it is.
+  BOSAI_ASSIGN_OR_RETURN(SpooledInput spooled, SpooledInput::FromStandardInput());
+  ImportOptions named = options;
+  named.path = "standard input";
+  return ImportFile(node, named, spooled.path());
 }
 
 Result<std::optional<ResidentRecord>> GetResident(Node& node, std::string_view key) {

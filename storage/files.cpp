@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace bosai {
@@ -83,6 +84,51 @@ Result<bool> InputFile::AtEnd() {
   BOSAI_RETURN_IF_ERROR(ReadUpTo(1, &one));
   return one.empty();
 }
+
+Result<SpooledInput> SpooledInput::FromStandardInput() {
+  if (::isatty(STDIN_FILENO)) {
+    return Status::Invalid(
+        "standard input (-) is a terminal: pipe the file in (… | bosai …), or name it");
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = tmp && *tmp ? tmp : "/tmp";
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {  // a file system without O_TMPFILE: made, then unlinked at once
+    std::string name = dir + "/bosai-stdin-XXXXXX";
+    fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(name.c_str());
+  }
+  if (fd < 0) {
+    return Status::IoError(fmt::format("{}: cannot make a file to hold standard input: {}", dir,
+                                       std::strerror(errno)));
+  }
+  SpooledInput spooled(fd);
+  char piece[65536];
+  while (true) {
+    const ssize_t got = ::read(STDIN_FILENO, piece, sizeof piece);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IoError(fmt::format("standard input: read failed: {}", std::strerror(errno)));
+    }
+    if (got == 0) break;
+    for (ssize_t done = 0; done < got;) {
+      const ssize_t put = ::write(fd, piece + done, size_t(got - done));
+      if (put < 0 && errno == EINTR) continue;
+      if (put <= 0) {
+        return Status::IoError(fmt::format("{}: cannot hold standard input: {}", dir,
+                                           std::strerror(put < 0 ? errno : EIO)));
+      }
+      done += put;
+    }
+  }
+  return spooled;
+}
+
+SpooledInput::~SpooledInput() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string SpooledInput::path() const { return "/proc/self/fd/" + std::to_string(fd_); }
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, size_t max_bytes,
                                   const std::function<std::string(std::string_view)>& too_large) {

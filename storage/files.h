@@ -40,6 +40,22 @@ class InputFile {
   std::string name_;
 };
 
+// Standard input copied whole to an unlinked file in TMPDIR (or /tmp), for a reader that reads
+// its input more than once; `path()` opens it anew ("/proc/self/fd/N"). A terminal on standard
+// input is refused, as InputFile does.
+class SpooledInput {
+ public:
+  static Result<SpooledInput> FromStandardInput();
+  SpooledInput(SpooledInput&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  SpooledInput& operator=(SpooledInput&&) = delete;
+  ~SpooledInput();
+  std::string path() const;
+
+ private:
+  explicit SpooledInput(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // The whole file ("-": standard input); NotFound when it cannot be read, Invalid when over
 // max_bytes: "NAME: larger than MAX_BYTES bytes", or "NAME: " and what TOO_LARGE says of it
 // from its first max_bytes + 1 bytes (that it is some other kind of file).

@@ -207,13 +207,13 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
     // (What it is printed as on certificates; a code typed in small letters is named in capitals.)
     std::string capitals = node.issuer_code;
     for (char& c : capitals) c = (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
-    const bool would_do =
-        !capitals.empty() && capitals.size() <= 12 &&
-        std::all_of(capitals.begin(), capitals.end(),
-                    [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); });
-    return Status::Invalid(fmt::format(
-        "issuer code \"{}\" must be 1 to 12 of A-Z, 0-9{}", node.issuer_code,
-        would_do ? fmt::format(" (capitals: {})", capitals) : std::string()));
+    const bool would_do = !capitals.empty() && capitals.size() <= 12 &&
+                          std::all_of(capitals.begin(), capitals.end(), [](char c) {
+                            return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                          });
+    return Status::Invalid(
+        fmt::format("issuer code \"{}\" must be 1 to 12 of A-Z, 0-9{}", node.issuer_code,
+                    would_do ? fmt::format(" (capitals: {})", capitals) : std::string()));
   }
   return SignNodeCertificate(root, node, valid_days);
 }

@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 new_node a
 cp -a a b  # the same node identity and data key, so sealed My Numbers compare equal
 cp -a a u
+cp -a a p
 "$BOSAI" gen residents --municipality 042021 --count 3000 --seed 9 --out utf8.csv
 iconv -f UTF-8 -t CP932 utf8.csv | sed 's/$/\r/' > sjis.csv
 cmp -s utf8.csv sjis.csv && fail "the twin must differ in bytes"
@@ -13,6 +14,10 @@ b a resident import utf8.csv 2>/dev/null
 b b --json resident import sjis.csv > sjis.json 2>/dev/null
 grep -q '"encoding":"cp932"' sjis.json || fail "auto must detect CP932: $(cat sjis.json)"
 expect_eq "$(b b state hash)" "$(b a state hash)" "CP932 twin gives the same state"
+# So does the CP932 twin piped in: its encoding is found in what standard input brought.
+b p --json resident import - < sjis.csv > piped.json 2>/dev/null
+grep -q '"encoding":"cp932","file":"standard input"' piped.json || fail "CP932 on stdin: $(cat piped.json)"
+expect_eq "$(b p state hash)" "$(b a state hash)" "the CP932 twin from standard input gives the same state"
 # Forcing the wrong encoding is refused with the line of the first bad byte.
 new_node c
 if b c resident import sjis.csv --encoding utf-8 2> wrong.log; then fail "must refuse"; fi

@@ -171,6 +171,27 @@ expect_eq "$(b s resident count)" 4 "--skip-invalid imports the valid rows"
 grep -q '^6,.*birth_date' rejects.csv || fail "rejects: $(cat rejects.csv)"
 expect_eq "$(stat -c %a rejects.csv)" 600 "the rejects (My Numbers as the register had them) are the owner's"
 check "--skip-invalid writes the rejects"
+# From standard input ("-", as from iconv or zcat): the same register, the same state; errors and
+# rejects name it as standard input.
+new_node p
+gzip -c r.csv | gunzip -c | b p resident import - 2> piped.log
+grep -q "^imported $(($(wc -l < r.csv) - 1)), rejected 0" piped.log || fail "piped import: $(cat piped.log)"
+b p resident export --out p.csv 2>/dev/null
+b d resident export --out d.csv 2>/dev/null
+cmp -s p.csv d.csv || fail "a register piped in differs from the file's: $(diff p.csv d.csv | head -4)"
+check "a register piped in is imported as the file is"
+if b p resident import - < bad.csv 2> piped-bad.log; then fail "a bad register piped in was imported"; fi
+grep -q "^standard input:6:[0-9]*: birth_date" piped-bad.log &&
+  grep -q "problems\{0,1\} in 1 row of standard input; nothing imported" piped-bad.log ||
+  fail "a bad register piped in: $(cat piped-bad.log)"
+new_node ps
+b ps resident import - --skip-invalid piped-rejects.csv < bad.csv 2> piped-skip.log
+grep -q "imported 4, rejected 1" piped-skip.log && cmp -s rejects.csv piped-rejects.csv ||
+  fail "--skip-invalid from standard input: $(cat piped-skip.log; diff rejects.csv piped-rejects.csv)"
+b ps resident export --out ps.csv 2>/dev/null
+b s resident export --out s.csv 2>/dev/null
+cmp -s ps.csv s.csv || fail "--skip-invalid from standard input differs: $(diff ps.csv s.csv | head -4)"
+check "a register is imported from standard input"
 # CP932 for Excel: an address typed on Unix (U+2212 MINUS SIGN) is written in CP932's form, said.
 first=$(sed -n 2p bad.csv | cut -d, -f2)
 b s resident edit "042021:$first" --set "address=中央1−2−3" >/dev/null

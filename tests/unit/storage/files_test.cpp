@@ -165,6 +165,28 @@ TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
   EXPECT_FALSE(ResolveOutput(dir_ / "new.json").in_place);
 }
 
+// Standard input spooled: the whole of it, read again from the start as often as asked, in a file
+// that has no name in the file system.
+TEST_F(FilesTest, StandardInputIsSpooledToAFileReadAgain) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const int saved = ::dup(STDIN_FILENO);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(pipe_fds[0], STDIN_FILENO), STDIN_FILENO);
+  ::close(pipe_fds[0]);
+  const std::string content = "resident_code,name\n1,甲\n";
+  ASSERT_EQ(::write(pipe_fds[1], content.data(), content.size()), ssize_t(content.size()));
+  ::close(pipe_fds[1]);
+  auto spooled = SpooledInput::FromStandardInput();
+  ::dup2(saved, STDIN_FILENO);
+  ::close(saved);
+  ASSERT_TRUE(spooled.ok()) << spooled.status().message();
+  EXPECT_EQ(Read(spooled->path()), content);
+  EXPECT_EQ(Read(spooled->path()), content);  // from the start again
+  const std::string target = fs::read_symlink(spooled->path()).string();
+  EXPECT_NE(target.find("(deleted)"), std::string::npos) << target;
+}
+
 // A path that cannot be read says why, naming it: a key, a config or a bundle mistyped, or a
 // directory given for the file in it.
 TEST_F(FilesTest, APathThatCannotBeReadSaysWhy) {
