@@ -201,19 +201,18 @@ Result<std::string> IssueNodeCertificate(const Root& root, const NodeCertificate
           fmt::format("the root of {} cannot grant write scope {}", root.municipality, w));
     }
   }
-  if (node.issuer_code.empty() || node.issuer_code.size() > 12 ||
-      !std::all_of(node.issuer_code.begin(), node.issuer_code.end(),
-                   [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); })) {
-    // (What it is printed as on certificates; a code typed in small letters is named in capitals.)
-    std::string capitals = node.issuer_code;
+  // What it is printed as on certificates: 1 to 12 of A-Z, 0-9.
+  auto printable = [](const std::string& code) {
+    return !code.empty() && code.size() <= 12 && std::all_of(code.begin(), code.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    });
+  };
+  if (!printable(node.issuer_code)) {
+    std::string capitals = node.issuer_code;  // typed in small letters: named in capitals
     for (char& c : capitals) c = (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
-    const bool would_do = !capitals.empty() && capitals.size() <= 12 &&
-                          std::all_of(capitals.begin(), capitals.end(), [](char c) {
-                            return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-                          });
     return Status::Invalid(
         fmt::format("issuer code \"{}\" must be 1 to 12 of A-Z, 0-9{}", node.issuer_code,
-                    would_do ? fmt::format(" (capitals: {})", capitals) : std::string()));
+                    printable(capitals) ? fmt::format(" (capitals: {})", capitals) : ""));
   }
   return SignNodeCertificate(root, node, valid_days);
 }
