@@ -1068,10 +1068,6 @@ bool Report(const Validation& v, const ImportOptions& options, ImportReport* rep
   return !v.problems.empty() && !options.rejects_path;
 }
 
-}  // namespace
-
-namespace {
-
 // ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
 Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
                                 const std::string& read_path) {
