@@ -83,6 +83,27 @@ std::string Read(const fs::path& p) {
   return text.ok() ? *text : "<" + text.status().message() + ">";
 }
 
+// Standard input is a pipe holding CONTENT, until it goes out of scope.
+class PipedStandardInput {
+ public:
+  explicit PipedStandardInput(std::string_view content) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    saved_ = ::dup(STDIN_FILENO);
+    EXPECT_EQ(::dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+    ::close(fds[0]);
+    EXPECT_EQ(::write(fds[1], content.data(), content.size()), ssize_t(content.size()));
+    ::close(fds[1]);
+  }
+  ~PipedStandardInput() {
+    ::dup2(saved_, STDIN_FILENO);
+    ::close(saved_);
+  }
+
+ private:
+  int saved_ = -1;
+};
+
 TEST_F(FilesTest, ANewFileIsSyncedAndThenItsDirectory) {
   const fs::path key = dir_ / "node.key";
   auto noted = Watch([&] { ASSERT_TRUE(WriteNewFile(key, "secret\n", true).ok()); });
@@ -168,18 +189,11 @@ TEST_F(FilesTest, WhatALinkNamesIsReplacedAndAPipeWrittenTo) {
 // Standard input spooled: the whole of it, read again from the start as often as asked, in a file
 // that has no name in the file system.
 TEST_F(FilesTest, StandardInputIsSpooledToAFileReadAgain) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const int saved = ::dup(STDIN_FILENO);
-  ASSERT_GE(saved, 0);
-  ASSERT_EQ(::dup2(pipe_fds[0], STDIN_FILENO), STDIN_FILENO);
-  ::close(pipe_fds[0]);
   const std::string content = "resident_code,name\n1,甲\n";
-  ASSERT_EQ(::write(pipe_fds[1], content.data(), content.size()), ssize_t(content.size()));
-  ::close(pipe_fds[1]);
-  auto spooled = SpooledInput::FromStandardInput();
-  ::dup2(saved, STDIN_FILENO);
-  ::close(saved);
+  auto spooled = [&] {
+    PipedStandardInput piped(content);
+    return SpooledInput::FromStandardInput();
+  }();
   ASSERT_TRUE(spooled.ok()) << spooled.status().message();
   EXPECT_EQ(Read(spooled->path()), content);
   EXPECT_EQ(Read(spooled->path()), content);  // from the start again
@@ -230,23 +244,17 @@ TEST_F(FilesTest, AFileIsReadInPartsToItsEnd) {
 
 // "-" is standard input, named so; a terminal there is refused rather than waited on.
 TEST_F(FilesTest, StandardInputIsReadForADash) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const int saved = ::dup(STDIN_FILENO);
-  ASSERT_GE(saved, 0);
-  ASSERT_EQ(::dup2(pipe_fds[0], STDIN_FILENO), STDIN_FILENO);
-  ::close(pipe_fds[0]);
-  ASSERT_EQ(::write(pipe_fds[1], "piped\n", 6), 6);
-  ::close(pipe_fds[1]);
-  auto in = InputFile::Open("-");
   std::string got;
-  if (in.ok()) {
-    EXPECT_EQ(in->name(), "standard input");
-    EXPECT_TRUE(in->ReadUpTo(100, &got).ok());
-  }
-  ::dup2(saved, STDIN_FILENO);
-  ::close(saved);
+  auto in = [&] {
+    PipedStandardInput piped("piped\n");
+    auto opened = InputFile::Open("-");
+    if (opened.ok()) {
+      EXPECT_TRUE(opened->ReadUpTo(100, &got).ok());
+    }
+    return opened;
+  }();
   ASSERT_TRUE(in.ok()) << in.status().message();
+  EXPECT_EQ(in->name(), "standard input");
   EXPECT_EQ(got, "piped\n");
   if (::isatty(STDIN_FILENO)) {
     EXPECT_EQ(InputFile::Open("-").status().message(),
