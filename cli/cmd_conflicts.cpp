@@ -21,6 +21,13 @@ void AddFilterOptions(CLI::App* cmd, node::ConflictFilter& filter, const std::st
   cmd->add_option("--field", filter.field, what + " of this field (address, phone, ...)");
 }
 
+// For an id that names no open conflict.
+std::string NotOpen(const std::string& id) {
+  return fmt::format(
+      "no open conflict {}: settled already, or mistyped (bosai conflicts list lists those open)",
+      id);
+}
+
 // For an error partway through several resolutions: what was settled before it.
 std::string Settled(const std::vector<std::string>& resolved) {
   if (resolved.empty()) return "nothing was resolved";
@@ -106,7 +113,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     if (!node) return;
     auto c = node->store().GetConflict(*id);
     if (!c.ok()) return Fail(g, c.status());
-    if (!*c) return Fail(g, "no open conflict " + *id);
+    if (!*c) return Fail(g, NotOpen(*id));
     auto j = ConflictJson(*node, **c);
     if (g.json) return PrintJson(j);
     // Who wrote each value, and when (this machine's local time, as a clerk reads it).
@@ -193,7 +200,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     }
     auto c = node->store().GetConflict(ids.front());
     if (!c.ok()) return Fail(g, c.status());
-    if (!*c) return Fail(g, "no open conflict " + ids.front());
+    if (!*c) return Fail(g, NotOpen(ids.front()));
     const Conflict& conflict = **c;
     std::string chosen;
     if (value_opt->count()) {

@@ -43,6 +43,9 @@ grep -qE '"hlc":"[0-9]{15,}","value":"本庁で訂正","written_at":"20[0-9]{2}-
   fail "conflicts list --json: when each value was written: $(cat ca.json)"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
+if b a conflicts resolve "$cid" --keep shown 2> again.err; then fail "a settled conflict resolved again"; fi
+expect_eq "$(cat again.err)" "bosai: no open conflict $cid: settled already, or mistyped (bosai conflicts list lists those open)" \
+  "a settled conflict is said to be none open"
 exchange
 expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"household_heads":[],"shared_my_numbers":[]}' \
   "resolved on both nodes"
