@@ -216,6 +216,12 @@ Result<ServeCheck> CheckServe(const ServeConfig& config) {
     }
   }
   for (const auto& p : config.net.peers) {
+    if (p.id == node->node_id()) {  // the daemon leaves it out
+      warn("peer_is_self", fmt::format("peer {} at {} is this node: the daemon leaves it out; "
+                                       "remove it from [[peers]]",
+                                       p.id, p.address));
+      continue;
+    }
     check.serves.push_back(fmt::format("peer {} at {}", p.id, p.address));
     // Not found now (no network, or a name the resolver does not know yet): the daemon tries
     // again, so a warning, naming the peer.
@@ -248,7 +254,15 @@ Status Serve(const ServeConfig& config) {
            {{"node", node->node_id()},
             {"incarnation", node->incarnation()},
             {"data_dir", config.data_dir}});
-  sync::SyncService service(node->store(), *trust, config.net);
+  // A config shared by several nodes may list this one among the peers: it is not dialled.
+  sync::NetOptions net = config.net;
+  std::erase_if(net.peers, [&](const sync::PeerAddress& p) {
+    if (p.id != node->node_id()) return false;
+    LogEvent(spdlog::level::warn, "sync.peer.self",
+             {{"peer", p.id}, {"address", p.address}, {"hint", "remove it from [[peers]]"}});
+    return true;
+  });
+  sync::SyncService service(node->store(), *trust, net);
   Status st = service.Run();
   LogEvent(st.ok() ? spdlog::level::info : spdlog::level::err, "node.stop",
            {{"node", node->node_id()}, {"status", st.ok() ? "ok" : st.message()}});

@@ -35,7 +35,8 @@ Status Serve(const ServeConfig& config);
 struct ServeCheck {
   struct Warning {
     // "listen_taken" (the daemon cannot start until the port is free), "peer_unresolved" (the
-    // daemon keeps trying), "development_root", "clock_behind".
+    // daemon keeps trying), "peer_is_self" (the daemon leaves it out), "development_root",
+    // "clock_behind".
     std::string kind;
     std::string message;
   };

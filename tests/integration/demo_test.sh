@@ -77,12 +77,14 @@ check "serve --check names the node and the listener of the config ops/run wrote
 
 # A peer whose host cannot be looked up now is a warning (the daemon keeps trying), named in the
 # JSON by its kind; an IP address needs no lookup.
-printf '[node]\ndata_dir = "data"\n[[peers]]\nid = "042021-gone"\naddress = "no-such-host.invalid:7400"\n[[peers]]\nid = "042021-near"\naddress = "127.0.0.1:7401"\n' > peers.toml
+printf '[node]\ndata_dir = "data"\n[[peers]]\nid = "042021-gone"\naddress = "no-such-host.invalid:7400"\n[[peers]]\nid = "042021-near"\naddress = "127.0.0.1:7401"\n[[peers]]\nid = "042021-honcho"\naddress = "127.0.0.1:7402"\n' > peers.toml
 "$BOSAI" --json serve --config peers.toml --check > peers.json || fail "serve --check: $(cat peers.json)"
 grep -q '"warnings":\[{"kind":"peer_unresolved","message":"peer 042021-gone: cannot resolve no-such-host.invalid: [^"]*: the daemon keeps trying' peers.json ||
   fail "serve --check --json: $(cat peers.json)"
-expect_eq "$(grep -o '"kind":"[a-z_]*"' peers.json | tr '\n' ' ')" '"kind":"peer_unresolved" "kind":"development_root" ' \
-  "serve --check warns of the unresolved peer alone, and of the development root"
+expect_eq "$(grep -o '"kind":"[a-z_]*"' peers.json | tr '\n' ' ')" '"kind":"peer_unresolved" "kind":"peer_is_self" "kind":"development_root" ' \
+  "serve --check warns of the unresolved peer, of the node itself listed as a peer, and of the development root"
+grep -qF "peer 042021-honcho at 127.0.0.1:7402 is this node: the daemon leaves it out" peers.json ||
+  fail "a node listed as its own peer: $(cat peers.json)"
 "$BOSAI" serve --config peers.toml --check > peers.txt || fail "serve --check: $(cat peers.txt)"
 grep -q "^  warning: peer 042021-gone: cannot resolve no-such-host.invalid" peers.txt ||
   fail "serve --check: $(cat peers.txt)"

@@ -17,9 +17,14 @@ root_node c 042021-shisho
 b a resident import r.csv 2>/dev/null
 
 serve b
-serve a 042021-hub="$PORT_b"
+# A's config lists A itself among its peers (one list shared by every node): left out, said.
+serve a 042021-hub="$PORT_b" 042021-honcho=9
 serve c 042021-hub="$PORT_b"
 wait_until 60 "A's register reaches C through B (relay)" count_is c 3000
+grep -q 'event=sync.peer.self peer=042021-honcho address=127.0.0.1:9 hint="remove it from \[\[peers\]\]"' a.log &&
+  ! grep -q "cannot sync with itself\|127.0.0.1:9" <(grep -v sync.peer.self a.log) ||
+  fail "a node listed as its own peer: $(grep -i 'self\|:9' a.log | head -3)"
+check "a node listed among its own peers is left out, and the daemon says so"
 indexes_built() {
   [ "$(sqlite3 c/bosai.db "select count(*) from record_keys where entity = 1")" = 3000 ] &&
     [ "$(sqlite3 c/bosai.db "select count(*) from record_index where kind = 1")" = 3000 ] &&
