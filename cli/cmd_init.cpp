@@ -1,5 +1,12 @@
 // bosai init: create a node's data dir with its identity and keys.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "node/enroll.h"
@@ -25,9 +32,27 @@ void RegisterInit(CLI::App& app, Globals& g) {
     if (opts->enrollment.empty() && (opts->node_id.empty() || opts->municipality.empty())) {
       BadUsage("init needs --node-id and --municipality (or --enrollment)");
     }
+    // What the directory held before (but a key `keys node request` made for this node): a
+    // node made among other files (a home directory) is said, once.
+    std::vector<std::string> others;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(g.data_dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name != "keys" && name != "bosai.toml") others.push_back(name);
+    }
+    std::sort(others.begin(), others.end());
     auto node = node::Node::Init(*opts);
     if (!node.ok()) return Fail(g, node.status());
     if (auto w = node::DataDirExposure(g.data_dir)) std::cerr << "bosai: warning: " << *w << "\n";
+    if (!others.empty()) {
+      std::cerr << fmt::format(
+          "bosai: warning: {} held other files ({}{}): the node's are beside them; a data dir of "
+          "its own is easier to protect and to back up\n",
+          g.data_dir,
+          fmt::join(others.begin(), others.begin() + std::min<size_t>(others.size(), 3), ", "),
+          others.size() > 3 ? fmt::format(" and {} more", others.size() - 3) : "");
+    }
     if (g.json) {
       PrintJson({{"node_id", (*node)->node_id()},
                  {"municipality", (*node)->municipality()},

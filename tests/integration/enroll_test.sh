@@ -15,13 +15,21 @@ expect_eq "$(cat code.err)" 'bosai: issuer code "shelter03" must be 1 to 12 of A
   "an issuer code in small letters is named in capitals"
 [ ! -e enr.json ] || fail "an enrollment was written for a refused issuer code"
 "$BOSAI" keys node issue --root root --request req.json --issuer-code SHELTER03 --out enr.json >/dev/null
-b shelter --json init --enrollment enr.json > init.json
+b shelter --json init --enrollment enr.json > init.json 2> init.err
+[ ! -s init.err ] || fail "init beside the key its request made warns: $(cat init.err)"
 grep -q '"development_root":false' init.json || fail "enrolled node: $(cat init.json)"
 grep -q '"issuer_code":"SHELTER03"' init.json || fail "issuer code: $(cat init.json)"
 grep -q '"my_number_readable":true' init.json || fail "data key must be unwrapped: $(cat init.json)"
 b shelter doctor > doctor.txt
 grep -q "development root" doctor.txt && fail "an enrolled node is not on a development root"
 check "request → issue → init --enrollment"
+
+# A node made in a directory that holds other files (a home directory) is said to be among them.
+mkdir home && touch home/notes.txt home/photo.jpg
+b home init --node-id 042021-home --municipality 042021 --root-key root/root.key > /dev/null 2> home.err
+grep -qxF "bosai: warning: home held other files (notes.txt, photo.jpg): the node's are beside them; a data dir of its own is easier to protect and to back up" home.err ||
+  fail "a node made among other files: $(cat home.err)"
+check "a node made among other files says so"
 
 # The same through pipes: a request and an enrollment written to standard output (--out -) are
 # the files alone; what the commands say goes to stderr.
