@@ -192,6 +192,11 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view content,
     return Status::IoError(fmt::format("standard output: write failed: {}", std::strerror(errno)));
   }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
+  if (fd < 0 && errno == EEXIST) {
+    return Status::Exists(fmt::format(
+        "{}: exists already, and is never written over: remove it, or name another file",
+        path.string()));
+  }
   if (fd < 0) {
     return Status::IoError(
         fmt::format("{}: cannot create: {}", path.string(), std::strerror(errno)));

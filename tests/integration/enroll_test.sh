@@ -7,6 +7,13 @@ source "$(dirname "$0")/lib.sh" "$@"
 "$BOSAI" keys root init --municipality 042021 --out root >/dev/null
 [ "$(stat -c %a root/root.key)" = 600 ] || fail "root.key must be private"
 b shelter keys node request --node-id 042021-shelter-03 --out req.json >/dev/null
+cp req.json req-first.json
+if b shelter keys node request --node-id 042021-shelter-03 --out req.json 2> again.err; then
+  fail "a request written over"
+fi
+expect_eq "$(cat again.err)" "bosai: req.json: exists already, and is never written over: remove it, or name another file" \
+  "a file bosai never writes over is said to exist"
+cmp -s req.json req-first.json || fail "the request was changed"
 # An issuer code typed in small letters is refused, naming it in capitals.
 if "$BOSAI" keys node issue --root root --request req.json --issuer-code shelter03 --out enr.json 2> code.err; then
   fail "an issuer code in small letters"
