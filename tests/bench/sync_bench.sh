@@ -61,10 +61,19 @@ done
 # Baseline: A's database through an LZ4 pipe over a local TCP socket.
 sqlite3 a/bosai.db "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
 cat a/bosai.db > /dev/null
-bport=$((port + 1))
+# The receiver listens on a free port: one another program holds makes nc fail at once, and
+# another is tried (the copy must not go to some other listener).
+receiver=""
+for _ in $(seq 1 20); do
+  bport=$((20000 + RANDOM % 20000))
+  { nc -l 127.0.0.1 "$bport" 2>/dev/null | lz4 -d -q > copy.db 2>/dev/null; } &
+  receiver=$!
+  sleep 0.2
+  kill -0 "$receiver" 2>/dev/null && break
+  receiver=""
+done
+[ -n "$receiver" ] || { echo "sync_bench: no free port for the baseline's receiver" >&2; exit 1; }
 t0=$(now)
-nc -l 127.0.0.1 "$bport" | lz4 -d -q > copy.db &
-receiver=$!
 for _ in $(seq 1 50); do lz4 -c -q a/bosai.db | nc -N 127.0.0.1 "$bport" 2>/dev/null && break; sleep 0.05; done
 wait "$receiver"
 t1=$(now)
