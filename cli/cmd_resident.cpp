@@ -10,6 +10,7 @@
 #include "node/records.h"
 #include "node/resident.h"
 #include "node/text.h"
+#include "storage/files.h"
 
 namespace bosai::cli {
 namespace {
@@ -44,7 +45,7 @@ void Import(Globals& g, const std::string& file, const std::string& encoding,
   if (!enc.ok()) return Fail(g, enc.status());
   node::ImportOptions opts;
   opts.path = file;
-  const std::string named = file == "-" ? "standard input" : file;  // in what it says
+  const std::string named = InputName(file);  // in what it says
   opts.encoding = *enc;
   if (!rejects.empty()) opts.rejects_path = rejects;
   opts.check_only = check;

@@ -145,8 +145,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
     if (!node) return;
     auto vv = node::WriteVectorFile(*node, *vector_out);
     if (!vv.ok()) return Fail(g, vv.status());
-    uint64_t ops = 0;
-    for (const auto& [stream, seq] : *vv) ops += seq;
+    const uint64_t ops = OpsIn(*vv);
     std::ostream& say = SayWritten(*vector_out);
     if (g.json) {
       return PrintJson({{"out", *vector_out}, {"streams", vv->size()}, {"ops", ops}}, say);

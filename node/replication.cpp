@@ -321,10 +321,8 @@ Result<nlohmann::json> SyncStatus(Node& node) {
                            {"ahead_ms", h.ahead_ms}});
   }
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
-  uint64_t ops = 0;
-  for (const auto& [id, seq] : vv) ops += seq;
   out["streams"] = vv.size();
-  out["ops"] = ops;
+  out["ops"] = OpsIn(vv);
   return out;
 }
 
@@ -359,8 +357,7 @@ Result<sync::ExportResult> ExportFor(Node& node, const std::string& for_node,
               "not a vector file (over {} bytes; `bosai sync vector` writes a few kilobytes){}",
               kMaxVectorBytes, sync::OtherFileNote(head, sync::CarriedFile::kVector));
         }));
-    BOSAI_ASSIGN_OR_RETURN(
-        base, sync::VectorFromJson(text, vector_path == "-" ? "standard input" : vector_path));
+    BOSAI_ASSIGN_OR_RETURN(base, sync::VectorFromJson(text, InputName(vector_path)));
   }
   return sync::ExportBundle(node.store(), *trust, base, reader, for_node, out_path);
 }

@@ -1480,7 +1480,7 @@ Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   // copy of what comes in, named as it is.
   BOSAI_ASSIGN_OR_RETURN(SpooledInput spooled, SpooledInput::FromStandardInput());
   ImportOptions named = options;
-  named.path = "standard input";
+  named.path = InputName(options.path);
   return ImportFile(node, named, spooled.path());
 }
 
@@ -2317,12 +2317,17 @@ Result<std::vector<Conflict>> FindConflicts(Node& node, const ConflictFilter& fi
                     fmt::join(FieldNames(ENTITY_RESIDENT), ", "),
                     fmt::join(FieldNames(ENTITY_HOUSEHOLD), ", ")));
   }
-  BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> all, node.store().ListConflicts());
+  // A record's by its key (a resident's and a household's read alike), in the store's order.
+  std::vector<Conflict> all;
+  for (uint32_t entity : record.empty()
+                             ? std::vector<uint32_t>{0}
+                             : std::vector<uint32_t>{ENTITY_RESIDENT, ENTITY_HOUSEHOLD}) {
+    BOSAI_ASSIGN_OR_RETURN(std::vector<Conflict> some, node.store().ListConflicts(entity, record));
+    std::move(some.begin(), some.end(), std::back_inserter(all));
+  }
   std::vector<Conflict> out;
   for (Conflict& c : all) {
-    if (!record.empty() && c.key != record) continue;
-    if (!field.empty() && FieldName(c.entity, c.field) != field) continue;
-    out.push_back(std::move(c));
+    if (field.empty() || FieldName(c.entity, c.field) == field) out.push_back(std::move(c));
   }
   return out;
 }

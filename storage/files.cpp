@@ -33,8 +33,8 @@ Result<int> OpenToRead(const std::filesystem::path& path) {
   return fd;
 }
 
-// Writes all of CONTENT to FD and syncs it.
-bool WriteAllAndSync(int fd, std::string_view content) {
+// Writes all of CONTENT to FD.
+bool WriteAll(int fd, std::string_view content) {
   while (!content.empty()) {
     ssize_t n = ::write(fd, content.data(), content.size());
     if (n < 0 && errno == EINTR) continue;
@@ -44,19 +44,27 @@ bool WriteAllAndSync(int fd, std::string_view content) {
     }
     content.remove_prefix(size_t(n));
   }
-  return SyncOutput(fd);
+  return true;
+}
+
+// Writes all of CONTENT to FD and syncs it.
+bool WriteAllAndSync(int fd, std::string_view content) {
+  return WriteAll(fd, content) && SyncOutput(fd);
 }
 
 }  // namespace
 
+std::string InputName(const std::filesystem::path& path) {
+  return path == "-" ? "standard input" : path.string();
+}
+
 Result<InputFile> InputFile::Open(const std::filesystem::path& path) {
-  const bool standard_input = path == "-";
-  if (standard_input && ::isatty(STDIN_FILENO)) {
+  if (path == "-" && ::isatty(STDIN_FILENO)) {
     return Status::Invalid(
         "standard input (-) is a terminal: pipe the file in (… | bosai …), or name it");
   }
   BOSAI_ASSIGN_OR_RETURN(int fd, OpenToRead(path));
-  return InputFile(fd, standard_input ? "standard input" : path.string());
+  return InputFile(fd, InputName(path));
 }
 
 InputFile::~InputFile() {
@@ -65,6 +73,12 @@ InputFile::~InputFile() {
 
 Status InputFile::ReadUpTo(size_t n, std::string* out) {
   // In pieces appended: a length declared by a damaged file allocates no more than the file holds.
+  // A file (not a pipe) says how much it holds: room for that is made once.
+  struct stat st {};
+  const off_t at = ::lseek(fd_, 0, SEEK_CUR);
+  if (at >= 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > at) {
+    out->reserve(out->size() + std::min(n, size_t(st.st_size - at)));
+  }
   char piece[65536];
   while (n > 0) {
     const ssize_t got = ::read(fd_, piece, std::min(n, sizeof piece));
@@ -85,42 +99,35 @@ Result<bool> InputFile::AtEnd() {
   return one.empty();
 }
 
+std::string TemporaryDirectory() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
+}
+
+int UnlinkedTemporaryFile(std::string_view prefix) {
+  std::string path = fmt::format("{}/{}-XXXXXX", TemporaryDirectory(), prefix);
+  const int fd = ::mkostemp(path.data(), O_CLOEXEC);
+  if (fd >= 0) ::unlink(path.c_str());
+  return fd;
+}
+
 Result<SpooledInput> SpooledInput::FromStandardInput() {
-  if (::isatty(STDIN_FILENO)) {
-    return Status::Invalid(
-        "standard input (-) is a terminal: pipe the file in (… | bosai …), or name it");
-  }
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = tmp && *tmp ? tmp : "/tmp";
-  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) {  // a file system without O_TMPFILE: made, then unlinked at once
-    std::string name = dir + "/bosai-stdin-XXXXXX";
-    fd = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd >= 0) ::unlink(name.c_str());
-  }
+  BOSAI_ASSIGN_OR_RETURN(InputFile in, InputFile::Open("-"));
+  const int fd = UnlinkedTemporaryFile("bosai-stdin");
   if (fd < 0) {
-    return Status::IoError(fmt::format("{}: cannot make a file to hold standard input: {}", dir,
-                                       std::strerror(errno)));
+    return Status::IoError(fmt::format("{}: cannot make a file to hold standard input: {}",
+                                       TemporaryDirectory(), std::strerror(errno)));
   }
   SpooledInput spooled(fd);
-  char piece[65536];
-  while (true) {
-    const ssize_t got = ::read(STDIN_FILENO, piece, sizeof piece);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      return Status::IoError(fmt::format("standard input: read failed: {}", std::strerror(errno)));
+  std::string piece;
+  do {
+    piece.clear();
+    BOSAI_RETURN_IF_ERROR(in.ReadUpTo(size_t(1) << 20, &piece));
+    if (!WriteAll(fd, piece)) {
+      return Status::IoError(fmt::format("{}: cannot hold standard input: {}", TemporaryDirectory(),
+                                         std::strerror(errno)));
     }
-    if (got == 0) break;
-    for (ssize_t done = 0; done < got;) {
-      const ssize_t put = ::write(fd, piece + done, size_t(got - done));
-      if (put < 0 && errno == EINTR) continue;
-      if (put <= 0) {
-        return Status::IoError(fmt::format("{}: cannot hold standard input: {}", dir,
-                                           std::strerror(put < 0 ? errno : EIO)));
-      }
-      done += put;
-    }
-  }
+  } while (!piece.empty());
   return spooled;
 }
 

@@ -15,6 +15,9 @@ namespace bosai {
 
 inline constexpr size_t kMaxSmallFileBytes = 16u << 20;
 
+// What messages call the file at PATH read from: "standard input" for "-", else PATH.
+std::string InputName(const std::filesystem::path& path);
+
 // A file open to read, or standard input for "-" (a bundle or a vector file piped from another
 // command), read from its start once.
 class InputFile {
@@ -40,7 +43,14 @@ class InputFile {
   std::string name_;
 };
 
-// Standard input copied whole to an unlinked file in TMPDIR (or /tmp), for a reader that reads
+// The directory for temporary files: TMPDIR, as other tools honour it (std::tmpfile does not),
+// or /tmp.
+std::string TemporaryDirectory();
+// A new file in TemporaryDirectory() named PREFIX-XXXXXX, gone from the directory already (and
+// from the disk once closed), open to read and write; -1, with errno set, when it cannot be made.
+int UnlinkedTemporaryFile(std::string_view prefix);
+
+// Standard input copied whole to an unlinked temporary file, for a reader that reads
 // its input more than once; `path()` opens it anew ("/proc/self/fd/N"). A terminal on standard
 // input is refused, as InputFile does.
 class SpooledInput {

@@ -12,6 +12,7 @@
 #include <queue>
 
 #include "storage/crypto.h"
+#include "storage/files.h"
 #include "storage/workers.h"
 
 namespace bosai {
@@ -140,18 +141,10 @@ Status FileError(std::string_view what) {
   return Status::IoError(fmt::format("index build: {}: {}", what, std::strerror(errno)));
 }
 
-// Where runs are written: TMPDIR, as other tools honour it (std::tmpfile does not), or /tmp.
-std::string TempDir() {
-  const char* dir = std::getenv("TMPDIR");
-  return dir != nullptr && *dir != '\0' ? dir : "/tmp";
-}
-
-// A file that is gone from its directory already, and from the disk when closed.
+// A file for a run, in TemporaryDirectory(): gone from it already, and from the disk when closed.
 std::FILE* TemporaryFile() {
-  std::string path = TempDir() + "/bosai-index-XXXXXX";
-  int fd = ::mkstemp(path.data());
+  const int fd = UnlinkedTemporaryFile("bosai-index");
   if (fd < 0) return nullptr;
-  ::unlink(path.c_str());
   std::FILE* f = ::fdopen(fd, "w+b");
   if (f == nullptr) ::close(fd);
   return f;
@@ -319,12 +312,12 @@ Status IndexBuilder::WriteRun(Kinds& kinds, std::FILE* run) {
     key[0] = char((key.size() - 2) >> 8);
     key[1] = char(key.size() - 2);
     if (std::fwrite(key.data(), 1, key.size(), run) != key.size()) {
-      return FileError(fmt::format("writing a run in {}", TempDir()));
+      return FileError(fmt::format("writing a run in {}", TemporaryDirectory()));
     }
     return Status::Ok();
   }));
   if (std::fflush(run) != 0 || std::fseek(run, 0, SEEK_SET) != 0) {
-    return FileError(fmt::format("writing a run in {}", TempDir()));
+    return FileError(fmt::format("writing a run in {}", TemporaryDirectory()));
   }
   return Status::Ok();
 }
@@ -337,7 +330,8 @@ Status IndexBuilder::WaitForSpill() {
 Status IndexBuilder::Spill() {
   BOSAI_RETURN_IF_ERROR(WaitForSpill());
   std::FILE* f = TemporaryFile();
-  if (f == nullptr) return FileError(fmt::format("creating a temporary file in {}", TempDir()));
+  if (f == nullptr)
+    return FileError(fmt::format("creating a temporary file in {}", TemporaryDirectory()));
   runs_.push_back(f);
   spilling_ = spiller_.Run(
       [f, kinds = std::make_shared<Kinds>(std::move(kinds_))] { return WriteRun(*kinds, f); });

@@ -50,6 +50,12 @@ struct StreamId {
 };
 // Knowledge of a node: stream -> highest contiguous sequence number held.
 using VersionVector = std::map<StreamId, uint64_t>;
+// The ops a node holding VV holds (its streams are gap-free from 1).
+inline uint64_t OpsIn(const VersionVector& vv) {
+  uint64_t ops = 0;
+  for (const auto& [stream, seq] : vv) ops += seq;
+  return ops;
+}
 
 // The dot of a value: which op wrote it. Its scope is the scope of the field's stream.
 struct Dot {

@@ -145,6 +145,15 @@ class ResidentTest : public ::testing::Test {
     auto r = GetResident(*node_, key);
     return r.ok() && *r ? (*r)->resident.address() : "<missing>";
   }
+  // Writes FIELD of the record as VALUE (a message holding it) straight to the store, as a peer's
+  // write would come: none of an edit's rules.
+  void WriteField(uint32_t entity, const std::string& key, uint32_t field,
+                  const google::protobuf::MessageLite& value) {
+    ASSERT_TRUE(node_->store().BeginWrite("test").ok());
+    ASSERT_TRUE(
+        node_->store().Put(node_->scope(), entity, key, {{field, value.SerializeAsString()}}).ok());
+    ASSERT_TRUE(node_->store().CommitWrite().ok());
+  }
 
   // The households HouseholdHeadProblems finds: "<id> [<heads>] named <head>", one per line.
   static std::string HeadProblems(Node& node) {
@@ -286,14 +295,9 @@ TEST_F(ResidentTest, AnEditOfValuesHeldAlreadyWritesNothing) {
 
   // The household's record is made to name another (as a merge may leave it): the 世帯主's
   // relationship, given as it is, mends it.
-  ASSERT_TRUE(node_->store().BeginWrite("test").ok());
   v1::Household other;
   other.set_head("042021:8302");
-  ASSERT_TRUE(node_->store()
-                  .Put(node_->scope(), v1::ENTITY_HOUSEHOLD, "042021:H1",
-                       {{v1::Household::kHeadFieldNumber, other.SerializeAsString()}})
-                  .ok());
-  ASSERT_TRUE(node_->store().CommitWrite().ok());
+  WriteField(v1::ENTITY_HOUSEHOLD, "042021:H1", v1::Household::kHeadFieldNumber, other);
   EXPECT_EQ(Head(*node_, "042021:H1"), "042021:8302");
   ASSERT_TRUE(UpdateResident(*node_, key, {{"relationship", "世帯主"}}).ok());
   EXPECT_EQ(Head(*node_, "042021:H1"), key);
@@ -2643,14 +2647,9 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
   // A value a spreadsheet would run as a formula, come by sync from a node that let it through,
   // is not exported.
-  ASSERT_TRUE(node_->store().BeginWrite("test").ok());
   v1::Resident formula;
   formula.set_address("=1+1");
-  ASSERT_TRUE(node_->store()
-                  .Put(node_->scope(), v1::ENTITY_RESIDENT, "042021:0101",
-                       {{v1::Resident::kAddressFieldNumber, formula.SerializeAsString()}})
-                  .ok());
-  ASSERT_TRUE(node_->store().CommitWrite().ok());
+  WriteField(v1::ENTITY_RESIDENT, "042021:0101", v1::Resident::kAddressFieldNumber, formula);
   o.encoding = Encoding::kUtf8;
   bad = ExportResidents(*node_, o);
   ASSERT_FALSE(bad.ok());
