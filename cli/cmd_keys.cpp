@@ -50,11 +50,18 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   request->add_option("--out", *req_out, "Request file to take to the root")->required();
   request->callback([&g, node_id, req_out] {
     if (!MayWriteDataDir(g, "keys node request")) return;
-    Status st = node::WriteEnrollmentRequest(g.data_dir, *node_id, *req_out);
-    if (!st.ok()) return Fail(g, st);
+    auto reused = node::WriteEnrollmentRequest(g.data_dir, *node_id, *req_out);
+    if (!reused.ok()) return Fail(g, reused.status());
     std::ostream& say = SayWritten(*req_out);
-    if (g.json) return PrintJson({{"request", *req_out}, {"node_id", *node_id}}, say);
+    if (g.json) {
+      return PrintJson({{"request", *req_out}, {"node_id", *node_id}, {"key_reused", *reused}},
+                       say);
+    }
     say << "wrote " << Written(*req_out) << "; the node key stays in " << g.data_dir << "/keys\n";
+    if (*reused) {
+      say << "(the key an earlier request made there: the root certifies a key as one node id "
+             "only)\n";
+    }
   });
 
   auto* issue = nodecmd->add_subcommand("issue", "At the root: certify a requested node key");

@@ -89,6 +89,7 @@ Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
   nc.public_key = public_key;
   nc.issuer_code = issuer_code;
   nc.scopes = {write, read};
+  BOSAI_RETURN_IF_ERROR(CheckKeyNotIssuedToOther(root_dir, node_id, public_key));
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports
   int64_t now_s = SystemClock::Get()->NowMillis() / 1000;
@@ -231,8 +232,8 @@ Result<SigningKey> ReadNodeKey(const std::string& path) {
   return key;
 }
 
-Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
-                              const std::string& out_path) {
+Result<bool> WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
+                                    const std::string& out_path) {
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
   fs::path keys = fs::path(data_dir) / "keys";
   if (fs::exists(fs::path(data_dir) / "bosai.db")) {
@@ -242,7 +243,8 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
   InitCrypto();
   SigningKey key = SigningKey::Generate();
   fs::path key_path = keys / "node.key";
-  if (fs::exists(key_path)) {
+  const bool reused = fs::exists(key_path);
+  if (reused) {
     BOSAI_ASSIGN_OR_RETURN(key, ReadNodeKey(key_path.string()));
   } else {
     BOSAI_RETURN_IF_ERROR(WriteNewFile(key_path, ToHex(key.secret()) + "\n", true));
@@ -250,7 +252,8 @@ Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& no
   nlohmann::json j{{"format", "bosai-node-request-v1"},
                    {"node_id", node_id},
                    {"public_key", ToHex(key.public_key())}};
-  return WriteNewFile(out_path, j.dump(2) + "\n", false);
+  BOSAI_RETURN_IF_ERROR(WriteNewFile(out_path, j.dump(2) + "\n", false));
+  return reused;
 }
 
 Status IssueEnrollment(const IssueOptions& o) {

@@ -34,10 +34,11 @@ std::optional<std::string> DataDirExposure(const std::string& dir);
 // file; a missing one is NotFound.
 Result<SigningKey> ReadNodeKey(const std::string& path);
 
-// On the node: creates the node key in data_dir/keys (kept for `init --enrollment`) and writes
-// the request for the root.
-Status WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
-                              const std::string& out_path);
+// On the node: creates the node key in data_dir/keys (kept for `init --enrollment`), or takes the
+// one an earlier request made there, and writes the request for the root. True when the key is
+// an earlier request's (the root certifies a key as one node id only).
+Result<bool> WriteEnrollmentRequest(const std::string& data_dir, const std::string& node_id,
+                                    const std::string& out_path);
 
 struct IssueOptions {
   std::string root_dir;

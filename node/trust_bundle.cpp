@@ -67,6 +67,35 @@ Status RecordIssued(const std::string& root_dir, const std::string& name, const 
   return WriteFileAtomically(dir / (name + ".crt"), pem, /*secret=*/false);
 }
 
+Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& node_id,
+                                const std::string& public_key) {
+  std::error_code ec;
+  const fs::path issued = fs::path(root_dir) / "issued";
+  for (fs::directory_iterator it(issued, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".crt" || p.stem().extension() == ".grant") continue;
+    BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(p));
+    auto subject = sync::CertificateSubject(pem);
+    if (!subject.ok()) return subject.status().WithContext(p.string());
+    const auto& [holder, key] = *subject;
+    if (key != public_key || holder == node_id) continue;
+    auto revoked = ReadRevoked(root_dir);
+    const bool gone = std::find(revoked.begin(), revoked.end(), holder) != revoked.end();
+    if (gone) {
+      return Status::Exists(fmt::format(
+          "the requested key was certified as {}, which is revoked ({}): a revoked node's key is "
+          "never certified again; make the request in a new data dir (a new key)",
+          holder, p.string()));
+    }
+    return Status::Exists(fmt::format(
+        "the requested key is certified already as {} ({}): a key is certified as one node only. "
+        "To re-issue that node's certificate, request as {}; for another node, make the request "
+        "in a new data dir (a new key), and revoke {} if it was a mistake",
+        holder, p.string(), holder, holder));
+  }
+  return Status::Ok();
+}
+
 Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {
   BOSAI_RETURN_IF_ERROR(ValidateNodeId(node_id));
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRootDir(root_dir));

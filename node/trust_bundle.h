@@ -54,4 +54,10 @@ Status EnsureStatusSigner(const std::string& root_dir);
 // Keeps a copy of a certificate the root issued, for trust exports.
 Status RecordIssued(const std::string& root_dir, const std::string& name, const std::string& pem);
 
+// At the root, before it certifies PUBLIC_KEY (raw Ed25519) as NODE_ID: refused when it certified
+// that key as another node. One key is one node: a device holding it would sync as both, and
+// revoking one would leave the other trusted.
+Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& node_id,
+                                const std::string& public_key);
+
 }  // namespace bosai::node

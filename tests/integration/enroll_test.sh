@@ -31,6 +31,35 @@ b shelter doctor > doctor.txt
 grep -q "development root" doctor.txt && fail "an enrolled node is not on a development root"
 check "request → issue → init --enrollment"
 
+# A key is certified as one node id only. A second request from a data dir whose key an earlier
+# request made says it takes that key; the root refuses to certify it under another id, and
+# never again once the node it was certified as is revoked. The same id is re-issued.
+b spare keys node request --node-id 042021-shelter-5 --out typo.json >/dev/null
+"$BOSAI" keys node issue --root root --request typo.json --issuer-code SHELTER5 --out typo-enr.json >/dev/null
+b spare keys node request --node-id 042021-shelter-05 --out fixed.json > fixed.log
+expect_eq "$(cat fixed.log)" "wrote fixed.json; the node key stays in spare/keys
+(the key an earlier request made there: the root certifies a key as one node id only)" \
+  "a second request says it takes the first one's key"
+if "$BOSAI" keys node issue --root root --request fixed.json --issuer-code SHELTER05 --out fixed-enr.json 2> twice.err; then
+  fail "one key certified as two nodes"
+fi
+expect_eq "$(cat twice.err)" "bosai: the requested key is certified already as 042021-shelter-5 (root/issued/042021-shelter-5.crt): a key is certified as one node only. To re-issue that node's certificate, request as 042021-shelter-5; for another node, make the request in a new data dir (a new key), and revoke 042021-shelter-5 if it was a mistake" \
+  "one key as two node ids"
+[ ! -e fixed-enr.json ] && [ ! -e root/issued/042021-shelter-05.crt ] || fail "a refused key was certified"
+"$BOSAI" keys node issue --root root --request typo.json --issuer-code SHELTER5 --out again-enr.json >/dev/null ||
+  fail "the same node's certificate re-issued"
+"$BOSAI" keys revoke 042021-shelter-5 --root root >/dev/null
+if "$BOSAI" keys node issue --root root --request fixed.json --issuer-code SHELTER05 --out fixed-enr.json 2> revoked.err; then
+  fail "a revoked node's key certified again"
+fi
+expect_eq "$(cat revoked.err)" "bosai: the requested key was certified as 042021-shelter-5, which is revoked (root/issued/042021-shelter-5.crt): a revoked node's key is never certified again; make the request in a new data dir (a new key)" \
+  "a revoked node's key"
+b spare2 keys node request --node-id 042021-shelter-05 --out new.json > new.log
+grep -q "earlier request" new.log && fail "a new data dir took an earlier key: $(cat new.log)"
+"$BOSAI" keys node issue --root root --request new.json --issuer-code SHELTER05 --out new-enr.json >/dev/null ||
+  fail "a new key for the node id"
+check "a key is certified as one node id only"
+
 # A node made in a directory that holds other files (a home directory) is said to be among them.
 mkdir home && touch home/notes.txt home/photo.jpg
 b home init --node-id 042021-home --municipality 042021 --root-key root/root.key > /dev/null 2> home.err
