@@ -1069,6 +1069,19 @@ bool Report(const Validation& v, const ImportOptions& options, ImportReport* rep
 }
 
 // ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
+// What an import can tell before it reads the file through: options that go ill together, a
+// rejects file it may not write, a store that cannot be written.
+Status CheckBeforeReading(Node& node, const ImportOptions& options) {
+  if (options.dry_run && (options.check_only || options.rejects_path)) {
+    return Status::Invalid("a dry run neither only checks nor skips invalid rows");
+  }
+  if (options.rejects_path) {
+    BOSAI_RETURN_IF_ERROR(CheckOutputPath(node, *options.rejects_path, options.path));
+  }
+  if (options.check_only) return Status::Ok();
+  return node.store().db().CheckWritable().WithNote("nothing was imported");
+}
+
 Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
                                 const std::string& read_path) {
   ImportReport report;
@@ -1085,16 +1098,7 @@ Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
   if (!parsed_header.ok()) return HeaderFurtherDown(path, *reader, parsed_header.status());
   Header header = std::move(parsed_header).value();
   const bool dry = options.dry_run;
-  if (dry && (options.check_only || options.rejects_path)) {
-    return Status::Invalid("a dry run neither only checks nor skips invalid rows");
-  }
-  if (options.rejects_path) {
-    BOSAI_RETURN_IF_ERROR(CheckOutputPath(node, *options.rejects_path, path));
-  }
-  if (!options.check_only) {
-    // Before the file is read through: a store that cannot be written fails here, at once.
-    BOSAI_RETURN_IF_ERROR(store.db().CheckWritable().WithNote("nothing was imported"));
-  }
+  BOSAI_RETURN_IF_ERROR(CheckBeforeReading(node, options));
   RowValidator validator(path, header, node);
   BOSAI_ASSIGN_OR_RETURN(uint64_t existing, CountResidents(node));
   const bool fresh = existing == 0;
@@ -1477,10 +1481,11 @@ Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
 Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
   if (options.path != "-") return ImportFile(node, options, options.path);
   // Read more than once (its encoding, its rows, and again when invalid rows are skipped): a
-  // copy of what comes in, named as it is.
-  BOSAI_ASSIGN_OR_RETURN(SpooledInput spooled, SpooledInput::FromStandardInput());
+  // copy of what comes in, named as it is, made once what needs no file is known to be right.
   ImportOptions named = options;
   named.path = InputName(options.path);
+  BOSAI_RETURN_IF_ERROR(CheckBeforeReading(node, named));
+  BOSAI_ASSIGN_OR_RETURN(SpooledInput spooled, SpooledInput::FromStandardInput());
   return ImportFile(node, named, spooled.path());
 }
 

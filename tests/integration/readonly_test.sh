@@ -33,6 +33,13 @@ reads() {
   if b "$d" "$@" resident import r.csv 2> import.log; then fail "$d $*: an import succeeded"; fi
   grep -q "the store is open read-only.*nothing was imported" import.log ||
     fail "$d $*: import: $(cat import.log)"
+  # From standard input: refused before it is read through (the writer is still writing).
+  if timeout -s KILL 3 "$BOSAI" --data-dir "$d" "$@" resident import - 2> stdin.log \
+    < <(head -1 r.csv; sleep 6); then
+    fail "$d $*: an import from standard input succeeded"
+  fi
+  grep -q "the store is open read-only.*nothing was imported" stdin.log ||
+    fail "$d $*: import from standard input: $(cat stdin.log)"
   check "$d $*: writing commands refused with the reason"
 }
 
