@@ -330,11 +330,7 @@ void RegisterResident(CLI::App& app, Globals& g) {
     };
     auto r = node::ExportResidents(*node, o);
     progress.Clear();
-    if (!r.ok()) {
-      const bool named = r.status().message().find(*out) != std::string::npos;
-      return Fail(g, r.status().WithNote(named ? std::string("nothing was written")
-                                               : fmt::format("{} was not written", *out)));
-    }
+    if (!r.ok()) return Fail(g, r.status());
     auto code_point = [](char32_t ch) { return fmt::format("U+{:04X}", uint32_t(ch)); };
     auto character = [](char32_t ch) {
       std::string s;

@@ -67,6 +67,9 @@ class CsvWriter {
   // A record as a file had it, with more or fewer fields than columns (a rejected row).
   Status WriteAsRead(const std::vector<std::string>& fields) { return WriteLine(fields); }
   Status Close();
+  // Whether the records go straight to the file (a terminal, a pipe), so that those written
+  // before an error are there; else the file appears whole at Close() or not at all.
+  bool in_place() const { return in_place_; }
   // The characters written in CP932's form (Cp932Form), by code point.
   std::vector<Substitution> substitutions() const;
 

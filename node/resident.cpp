@@ -1611,7 +1611,11 @@ Result<std::vector<ResidentRecord>> SearchResidents(Node& node, const ResidentQu
   return out;
 }
 
-Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
+namespace {
+
+// ExportResidents; WRITER is the file's, once made.
+Result<ExportReport> WriteExport(Node& node, const ExportOptions& options,
+                                 std::unique_ptr<CsvWriter>& writer) {
   BOSAI_RETURN_IF_ERROR(CheckOutputPath(node, options.path));
   if (options.reveal_my_number && !node.data_key()) {
     return Status::Invalid("this node holds no data key: it cannot read My Number");
@@ -1625,7 +1629,7 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
     written.push_back(i);
     columns.emplace_back(kColumns[i].name);
   }
-  BOSAI_ASSIGN_OR_RETURN(auto writer,
+  BOSAI_ASSIGN_OR_RETURN(writer,
                          CsvWriter::Create(options.path, options.encoding, columns, options.bom,
                                            /*secret=*/options.reveal_my_number));
   Db& db = node.store().db();
@@ -1697,6 +1701,21 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   BOSAI_RETURN_IF_ERROR(writer->Close());
   report.substitutions = writer->substitutions();
   return report;
+}
+
+}  // namespace
+
+Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
+  std::unique_ptr<CsvWriter> writer;
+  Result<ExportReport> report = WriteExport(node, options, writer);
+  if (report.ok()) return report;
+  // What became of the file: none was begun; or, written beside it, it is removed with the
+  // writer; or it has the residents before the error (a pipe, a terminal).
+  const std::string name = options.path == "-" ? "standard output" : options.path;
+  return report.status().WithNote(
+      !writer              ? std::string("nothing was written")
+      : writer->in_place() ? fmt::format("the residents before it went to {}", name)
+                           : fmt::format("{} was not written", name));
 }
 
 Result<bool> HasHousehold(Node& node, std::string_view key) {

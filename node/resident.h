@@ -98,7 +98,8 @@ struct ExportReport {
 // snapshot, in the order the node first held them (a register's own order: the store's records
 // are read in sequence, not looked up by key), with a last column, each resident's status
 // (住民/転出/死亡): a file that `resident import` reads back into the same residents. The file
-// appears whole or not at all.
+// appears whole or not at all (a pipe or a terminal has the residents before an error); an
+// error says which.
 Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options);
 
 struct ResidentRecord {

@@ -207,6 +207,15 @@ fi
 expect_eq "$(cat missing.log)" \
   "bosai: missing/x.csv: cannot create: No such file or directory; nothing was written" \
   "an export that cannot create its file names it once"
+# One stopped by a resident CP932 cannot hold: a file is not written; a pipe has the rows before.
+b s resident edit "042021:$first" --set "name=𠮷田　花子" >/dev/null
+if b s resident export --out kept.csv --encoding cp932 2> cp932.log; then fail "𠮷 in CP932"; fi
+grep -q "U+20BB7.*; kept.csv was not written$" cp932.log || fail "export stopped: $(cat cp932.log)"
+[ ! -e kept.csv ] || fail "a stopped export left its file"
+if b s resident export --out - --encoding cp932 2> cp932-pipe.log > piped.csv; then fail "𠮷 in CP932 to a pipe"; fi
+grep -q "U+20BB7.*; the residents before it went to standard output$" cp932-pipe.log ||
+  fail "export to a pipe stopped: $(cat cp932-pipe.log)"
+check "an export stopped by a resident says what became of its file"
 # A household whose 世帯主 row is rejected is written from its first valid row.
 new_node sk
 { head -1 r.csv

@@ -2642,7 +2642,8 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   EXPECT_EQ(bad.status().message(),
             "042021:0102: name \"𠮷田　花子\": 𠮷 (U+20BB7) has no CP932 form; write UTF-8 "
             "instead: --encoding "
-            "utf-8 --bom, which Excel reads as well");
+            "utf-8 --bom, which Excel reads as well; " +
+                o.path + " was not written");
   EXPECT_FALSE(fs::exists(o.path));
   EXPECT_FALSE(fs::exists(o.path + ".partial"));
   // A value a spreadsheet would run as a formula, come by sync from a node that let it through,
@@ -2655,7 +2656,8 @@ TEST_F(ResidentTest, AnExportIsReadBackAsTheSameRegister) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
             "042021:0101: address: \"=1+1\" begins with =, which a spreadsheet opening the "
-            "register would run as a formula; correct it (bosai resident edit)");
+            "register would run as a formula; correct it (bosai resident edit); " +
+                o.path + " was not written");
   EXPECT_FALSE(fs::exists(o.path));
   ASSERT_TRUE(UpdateResident(*node_, "042021:0101", {{"address", "石巻市中央1丁目"}}).ok());
 
