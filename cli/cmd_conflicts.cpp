@@ -113,20 +113,34 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     if (!node) return;
     auto c = node->store().GetConflict(*id);
     if (!c.ok()) return Fail(g, c.status());
-    if (!*c) return Fail(g, NotOpen(*id));
-    auto j = ConflictJson(*node, **c);
-    if (g.json) return PrintJson(j);
     // Who wrote each value, and when (this machine's local time, as a clerk reads it).
-    auto by = [&j](const char* version, const FieldVersion& v) {
-      return fmt::format("by {}, {:%Y-%m-%d %H:%M:%S}", j[version]["by"].get<std::string>(),
+    auto by = [](const nlohmann::json& version, const FieldVersion& v) {
+      return fmt::format("by {}, {:%Y-%m-%d %H:%M:%S}", version["by"].get<std::string>(),
                          fmt::localtime(std::time_t(HlcMillis(v.hlc) / 1000)));
     };
+    if (!*c) {  // settled, perhaps: by whom, when, to what
+      auto settled = node->store().FindSettlement(*id);
+      if (!settled.ok()) return Fail(g, settled.status());
+      if (!*settled) return Fail(g, NotOpen(*id));
+      const Store::Settlement& s = **settled;
+      auto j = SettlementJson(*node, *id, s);
+      if (g.json) return PrintJson(j);
+      std::cout << fmt::format(
+          "conflict {} is settled\n  record:  {} {}\n  field:   {}\n  set aside: \"{}\" ({})\n"
+          "  settled:   \"{}\" ({}; {})\n",
+          *id, j["entity"].get<std::string>(), s.key, j["field"].get<std::string>(),
+          j["other"].get<std::string>(), by(j["other_version"], s.other),
+          j["settled"].get<std::string>(), by(j["settled_version"], s.settled), s.author);
+      return;
+    }
+    auto j = ConflictJson(*node, **c);
+    if (g.json) return PrintJson(j);
     std::cout << fmt::format(
         "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" ({})\n  other:  \"{}\" "
         "({})\n",
         *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
-        j["shown"].get<std::string>(), by("shown_version", (*c)->shown),
-        j["other"].get<std::string>(), by("other_version", (*c)->other));
+        j["shown"].get<std::string>(), by(j["shown_version"], (*c)->shown),
+        j["other"].get<std::string>(), by(j["other_version"], (*c)->other));
   });
 
   auto* resolve = cmd->add_subcommand(

@@ -59,20 +59,28 @@ std::unique_ptr<node::Node> OpenNode(Globals& g, bool warn_clock) {
   return std::move(node).value();
 }
 
+namespace {
+
+// A version of a field of ENTITY: its value as shown, who wrote it and when. The HLC as a string:
+// a JSON number past 2^53 loses digits in JavaScript.
+nlohmann::json VersionJson(const node::Node& node, uint32_t entity, uint32_t field,
+                           const FieldVersion& v) {
+  const int64_t ms = HlcMillis(v.hlc);
+  return nlohmann::json{
+      {"value", node::RenderField(entity, field, v.value, node.data_key(), false)},
+      {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
+      {"hlc", std::to_string(v.hlc)},
+      {"written_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
+                                 fmt::gmtime(std::time_t(ms / 1000)), ms % 1000)}};
+}
+
+}  // namespace
+
 nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
   auto render = [&](const FieldVersion& v) {
     return node::RenderField(c.entity, c.field, v.value, node.data_key(), false);
   };
-  // The HLC as a string: a JSON number past 2^53 loses digits in JavaScript.
-  auto version = [&](const FieldVersion& v) {
-    const int64_t ms = HlcMillis(v.hlc);
-    return nlohmann::json{
-        {"value", render(v)},
-        {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
-        {"hlc", std::to_string(v.hlc)},
-        {"written_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
-                                   fmt::gmtime(std::time_t(ms / 1000)), ms % 1000)}};
-  };
+  auto version = [&](const FieldVersion& v) { return VersionJson(node, c.entity, c.field, v); };
   return {{"id", c.id},
           {"entity", node::EntityName(c.entity)},
           {"key", c.key},
@@ -81,6 +89,21 @@ nlohmann::json ConflictJson(const node::Node& node, const Conflict& c) {
           {"other", render(c.other)},
           {"shown_version", version(c.shown)},
           {"other_version", version(c.other)}};
+}
+
+nlohmann::json SettlementJson(const node::Node& node, const std::string& id,
+                              const Store::Settlement& s) {
+  auto version = [&](const FieldVersion& v) { return VersionJson(node, s.entity, s.field, v); };
+  nlohmann::json settled = version(s.settled);
+  settled["author"] = s.author;
+  return {{"id", id},
+          {"entity", node::EntityName(s.entity)},
+          {"key", s.key},
+          {"field", node::FieldName(s.entity, s.field)},
+          {"other", version(s.other)["value"]},
+          {"settled", settled["value"]},
+          {"other_version", version(s.other)},
+          {"settled_version", settled}};
 }
 
 void PrintJson(const nlohmann::json& j, std::ostream& out) { out << j.dump() << std::endl; }

@@ -57,6 +57,9 @@ std::string Written(const std::string& path);
 
 // A conflict as `conflicts list --json` and `resident show --json` print it.
 nlohmann::json ConflictJson(const node::Node& node, const Conflict& c);
+// A conflict no longer open, and the write that settled it (conflicts show).
+nlohmann::json SettlementJson(const node::Node& node, const std::string& id,
+                              const Store::Settlement& s);
 
 // Says on stderr, for each household an edit or a resolution left without a 世帯主 where someone
 // still lives, that it needs one and how to give it one.

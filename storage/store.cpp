@@ -2002,6 +2002,58 @@ Result<std::optional<Conflict>> Store::GetConflict(std::string_view id) {
   return std::optional<Conflict>(std::move(found.front()));
 }
 
+Result<std::optional<Store::Settlement>> Store::FindSettlement(std::string_view id) {
+  std::optional<Settlement> found;
+  if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return found;  // no conflict id: nothing to look for
+  }
+  BOSAI_RETURN_IF_ERROR(ReadBlocks({}, nullptr, [&](std::string_view block) -> Status {
+    BOSAI_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(block));
+    BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(block));
+    for (int i = 0; i < batch.ops_size(); ++i) {
+      const v1::Op& op = batch.ops(i);
+      if (found && op.hlc() >= found->settled.hlc) continue;
+      for (const v1::FieldWrite& w : op.writes()) {
+        for (int c = 0; c < w.context_seq_size() && c < w.context_peer_size(); ++c) {
+          if (w.context_peer(c) >= uint32_t(batch.peers_size())) {
+            return Status::Corruption(fmt::format(
+                "op {}:{} names a peer its block lacks; run bosai doctor", header.origin,
+                header.first_seq + uint64_t(i)));
+          }
+          const std::string& peer = batch.peers(int(w.context_peer(c)));
+          if (ConflictId(op.entity(), op.key(), w.field(), peer, w.context_seq(c)) != id) continue;
+          found = Settlement{op.entity(),
+                             op.key(),
+                             w.field(),
+                             {{peer, w.context_seq(c)}, header.scope, 0, {}},
+                             {{header.origin, header.first_seq + uint64_t(i)},
+                              header.scope,
+                              op.hlc(),
+                              w.value()},
+                             op.author()};
+        }
+      }
+    }
+    return Status::Ok();
+  }));
+  if (!found) return found;
+  // The value set aside, from the op that wrote it (a field it wrote over a value, or set anew).
+  FieldVersion& other = found->other;
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> block,
+                         NextBlock({other.dot.incarnation, other.scope}, other.dot.seq - 1));
+  if (!block) return found;  // (not held here)
+  BOSAI_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(*block));
+  BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(*block));
+  const v1::Op& op = batch.ops(int(other.dot.seq - header.first_seq));
+  other.hlc = op.hlc();
+  for (const v1::FieldWrite& w : op.writes()) {
+    if (w.field() == found->field) other.value = w.value();
+  }
+  BOSAI_ASSIGN_OR_RETURN(FieldMap set, SplitFields(op.set()));
+  if (auto it = set.find(found->field); it != set.end()) other.value = it->second;
+  return found;
+}
+
 Result<std::vector<Conflict>> Store::ConflictsWhere(std::string_view where,
                                                     const std::function<void(Stmt&)>& bind) {
   ReadSnapshot snapshot(*db_);

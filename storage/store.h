@@ -267,6 +267,19 @@ class Store {
   // when KEY is given too.
   Result<std::vector<Conflict>> ListConflicts(uint32_t entity = 0, std::string_view key = {});
   Result<std::optional<Conflict>> GetConflict(std::string_view id);
+  // A conflict no longer open, and the write that settled it: the first, by HLC, that names the
+  // value the conflict set aside (an officer's resolution, or a later edit that saw that value).
+  struct Settlement {
+    uint32_t entity = 0;
+    std::string key;
+    uint32_t field = 0;
+    FieldVersion other;    // the value set aside
+    FieldVersion settled;  // the settling write's value
+    std::string author;    // the settling write's
+  };
+  // Reads the whole op-log; nullopt when no write names such a value (a mistyped id, or one of a
+  // conflict this node never held, or one still open).
+  Result<std::optional<Settlement>> FindSettlement(std::string_view id);
 
   // ---- Replication.
   Result<VersionVector> Vector();

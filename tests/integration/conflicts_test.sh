@@ -49,6 +49,22 @@ expect_eq "$(cat again.err)" "bosai: no open conflict $cid: settled already, or 
 exchange
 expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"household_heads":[],"shared_my_numbers":[]}' \
   "resolved on both nodes"
+# A settled conflict shows what it set aside and who settled it, when, to what: on both nodes
+# (a's value was set aside, and a kept it).
+for n in a b; do
+  b "$n" conflicts show "$cid" > settled-$n.txt || fail "show of a settled conflict on $n"
+  grep -qxF "conflict $cid is settled" settled-$n.txt || fail "settled on $n: $(cat settled-$n.txt)"
+  grep -qE '^  set aside: "本庁で訂正" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}\)$' settled-$n.txt ||
+    fail "what was set aside, on $n: $(cat settled-$n.txt)"
+  grep -qE "^  settled:   \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; os:$(id -un)\)$" settled-$n.txt ||
+    fail "who settled it, on $n: $(cat settled-$n.txt)"
+done
+b b --json conflicts show "$cid" > settled.json
+grep -q '"other":"本庁で訂正"' settled.json && grep -q '"settled":"本庁で訂正"' settled.json &&
+  grep -q "\"author\":\"os:$(id -un)\"" settled.json || fail "settled --json: $(cat settled.json)"
+if b a conflicts show 0123456789abcdef 2> none.err; then fail "show of an id no write names"; fi
+grep -q "no open conflict 0123456789abcdef: settled already, or mistyped" none.err || fail "$(cat none.err)"
+check "a settled conflict shows who settled it"
 b b --json resident show "$id" > kept.json
 grep -q '"address":"本庁で訂正"' kept.json || fail "kept value"
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after resolution"

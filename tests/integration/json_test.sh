@@ -48,6 +48,7 @@ grep -q '"other_version":{' o.json || fail "no conflict to check: $(cat o.json)"
 cid=$(grep -o '"id":"[0-9a-f]*"' o.json | head -1 | cut -d'"' -f4)
 b b --json conflicts show "$cid" > o.json; documented "conflicts show ID" o.json
 b b --json conflicts resolve "$cid" --keep shown > o.json; documented "conflicts resolve ID" o.json
+b b --json conflicts show "$cid" > o.json; documented "conflicts show ID" o.json  # settled
 b b --json conflicts resolve --all --keep shown > o.json; documented "conflicts resolve ID ID… / --all" o.json
 b b --json sync status > o.json; documented "sync status" o.json
 serve b

@@ -1098,6 +1098,57 @@ TEST(Store, ConcurrentWritesMakeAConflictUntilResolved) {
   EXPECT_EQ(Hash(*a), Hash(*b));
 }
 
+// A settled conflict is found again by its id in the op-log: the value it set aside (written
+// with a new record, here), and the write that settled it, its author and time; on both nodes.
+TEST(Store, ASettledConflictIsFoundByItsId) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  PutString(*a, "042021:1", 2, "本庁");  // each a new record: no causal context
+  clock.Advance(10);
+  PutString(*b, "042021:1", 2, "支所");
+  Pull(*a, *b, keys);
+  Pull(*b, *a, keys);
+  auto open = a->ListConflicts();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  const Conflict c = (*open)[0];
+  auto before = a->FindSettlement(c.id);
+  ASSERT_TRUE(before.ok()) << before.status().message();
+  EXPECT_FALSE(*before) << "an open conflict is settled by no write";
+
+  clock.Advance(10);
+  ASSERT_TRUE(a->BeginWrite("officer").ok());
+  ASSERT_TRUE(a->Put(c.other.scope, kEntity, c.key, {{c.field, StringField(2, "本庁で確認")}},
+                     v1::OP_SOURCE_USER, {{c.field, c.other.dot}, {c.field, c.shown.dot}})
+                  .ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  Pull(*b, *a, keys);
+  ASSERT_TRUE(b->ListConflicts()->empty());
+  for (Store* s : {a.get(), b.get()}) {
+    auto found = s->FindSettlement(c.id);
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    ASSERT_TRUE(*found);
+    const Store::Settlement& settled = **found;
+    EXPECT_EQ(settled.entity, kEntity);
+    EXPECT_EQ(settled.key, "042021:1");
+    EXPECT_EQ(settled.field, 2u);
+    EXPECT_EQ(settled.other.dot, c.other.dot);
+    EXPECT_EQ(settled.other.value, StringField(2, "本庁"));
+    EXPECT_EQ(settled.other.hlc, c.other.hlc);
+    EXPECT_EQ(settled.settled.dot.incarnation, "042021-honcho#1");
+    EXPECT_EQ(settled.settled.value, StringField(2, "本庁で確認"));
+    EXPECT_GT(settled.settled.hlc, c.shown.hlc);
+    EXPECT_EQ(settled.author, "officer");
+  }
+  for (const char* id : {"0123456789abcdef", "not an id", ""}) {
+    auto none = a->FindSettlement(id);
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(*none) << id;
+  }
+}
+
 TEST(Store, ConcurrentWritesOfOneValueAreNoConflict) {
   ManualClock clock(1'000'000);
   auto a = NewStore("042021-honcho", &clock);
