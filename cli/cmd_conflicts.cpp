@@ -105,7 +105,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     }
   });
 
-  auto* show = cmd->add_subcommand("show", "Show one conflict");
+  auto* show = cmd->add_subcommand("show", "Show one conflict, open or settled");
   auto id = std::make_shared<std::string>();
   show->add_option("id", *id, "Conflict id")->required();
   show->callback([&g, id] {
