@@ -1068,7 +1068,6 @@ bool Report(const Validation& v, const ImportOptions& options, ImportReport* rep
   return !v.problems.empty() && !options.rejects_path;
 }
 
-// ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
 // What an import can tell before it reads the file through: options that go ill together, a
 // rejects file it may not write, a store that cannot be written.
 Status CheckBeforeReading(Node& node, const ImportOptions& options) {
@@ -1082,6 +1081,7 @@ Status CheckBeforeReading(Node& node, const ImportOptions& options) {
   return node.store().db().CheckWritable().WithNote("nothing was imported");
 }
 
+// ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
 Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
                                 const std::string& read_path) {
   ImportReport report;
