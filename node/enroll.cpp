@@ -79,17 +79,21 @@ Result<sync::Root> LoadRoot(const std::string& root_key_path) {
   return root;
 }
 
+// The enrollment document certifying PUBLIC_KEY as NODE_ID (CheckIssue's refusals, and its
+// warning in WARNING when given).
 Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
                           const std::string& node_id, const std::string& public_key,
                           const std::string& issuer_code, const std::vector<std::string>& write,
                           const std::vector<std::string>& read,
-                          const std::optional<DataKey>& data_key) {
+                          const std::optional<DataKey>& data_key,
+                          std::optional<std::string>* warning) {
   sync::NodeCertificate nc;
   nc.node_id = node_id;
   nc.public_key = public_key;
   nc.issuer_code = issuer_code;
   nc.scopes = {write, read};
-  BOSAI_RETURN_IF_ERROR(CheckKeyNotIssuedToOther(root_dir, node_id, public_key));
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> said, CheckIssue(root_dir, node_id, public_key));
+  if (warning) *warning = std::move(said);
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports
   int64_t now_s = SystemClock::Get()->NowMillis() / 1000;
@@ -256,7 +260,7 @@ Result<bool> WriteEnrollmentRequest(const std::string& data_dir, const std::stri
   return reused;
 }
 
-Status IssueEnrollment(const IssueOptions& o) {
+Result<std::optional<std::string>> IssueEnrollment(const IssueOptions& o) {
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(o.root_dir) / "root.key").string()));
   BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1",
                                                       sync::CarriedFile::kNodeRequest));
@@ -271,9 +275,11 @@ Status IssueEnrollment(const IssueOptions& o) {
   std::vector<std::string> write =
       o.write ? *o.write
               : std::vector<std::string>{root.municipality, root.municipality + "/mynumber"};
+  std::optional<std::string> warning;
   BOSAI_ASSIGN_OR_RETURN(std::string out, Issue(o.root_dir, root, Str(req, "node_id"), *pk,
-                                                o.issuer_code, write, o.read, dk));
-  return WriteNewFile(o.out_path, out, false);
+                                                o.issuer_code, write, o.read, dk, &warning));
+  BOSAI_RETURN_IF_ERROR(WriteNewFile(o.out_path, out, false));
+  return warning;
 }
 
 Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
@@ -301,7 +307,8 @@ Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::s
   BOSAI_ASSIGN_OR_RETURN(
       std::string doc,
       Issue(fs::path(root_key_path).parent_path().string(), root, node_id, node_key.public_key(),
-            issuer, {root.municipality, root.municipality + "/mynumber"}, {}, dk));
+            issuer, {root.municipality, root.municipality + "/mynumber"}, {}, dk,
+            /*warning=*/nullptr));  // (drills make their nodes again under the same ids)
   return Parse(nlohmann::json::parse(doc), root_key_path, node_key);
 }
 

@@ -67,8 +67,20 @@ Status RecordIssued(const std::string& root_dir, const std::string& name, const 
   return WriteFileAtomically(dir / (name + ".crt"), pem, /*secret=*/false);
 }
 
-Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& node_id,
-                                const std::string& public_key) {
+Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
+                                              const std::string& node_id,
+                                              const std::string& public_key) {
+  const std::vector<std::string> revoked = ReadRevoked(root_dir);
+  auto is_revoked = [&](const std::string& id) {
+    return std::find(revoked.begin(), revoked.end(), id) != revoked.end();
+  };
+  if (is_revoked(node_id)) {
+    return Status::Invalid(fmt::format(
+        "{} is revoked ({}/revoked.txt): its peers refuse any certificate of it; give the node a "
+        "new node id",
+        node_id, root_dir));
+  }
+  std::optional<std::string> warning;
   std::error_code ec;
   const fs::path issued = fs::path(root_dir) / "issued";
   for (fs::directory_iterator it(issued, ec), end; !ec && it != end; it.increment(ec)) {
@@ -78,10 +90,17 @@ Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& 
     auto subject = sync::CertificateSubject(pem);
     if (!subject.ok()) return subject.status().WithContext(p.string());
     const auto& [holder, key] = *subject;
-    if (key != public_key || holder == node_id) continue;
-    auto revoked = ReadRevoked(root_dir);
-    const bool gone = std::find(revoked.begin(), revoked.end(), holder) != revoked.end();
-    if (gone) {
+    if (holder == node_id) {
+      if (key != public_key) {
+        warning = fmt::format(
+            "{} was certified to another key before ({}): that key stays trusted until {} is "
+            "revoked, which would revoke this one too; a new device is better given a new node id",
+            node_id, p.string(), node_id);
+      }
+      continue;
+    }
+    if (key != public_key) continue;
+    if (is_revoked(holder)) {
       return Status::Exists(fmt::format(
           "the requested key was certified as {}, which is revoked ({}): a revoked node's key is "
           "never certified again; make the request in a new data dir (a new key)",
@@ -93,7 +112,7 @@ Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& 
         "in a new data dir (a new key), and revoke {} if it was a mistake",
         holder, p.string(), holder, holder));
   }
-  return Status::Ok();
+  return warning;
 }
 
 Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {

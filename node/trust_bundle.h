@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,10 +55,13 @@ Status EnsureStatusSigner(const std::string& root_dir);
 // Keeps a copy of a certificate the root issued, for trust exports.
 Status RecordIssued(const std::string& root_dir, const std::string& name, const std::string& pem);
 
-// At the root, before it certifies PUBLIC_KEY (raw Ed25519) as NODE_ID: refused when it certified
-// that key as another node. One key is one node: a device holding it would sync as both, and
-// revoking one would leave the other trusted.
-Status CheckKeyNotIssuedToOther(const std::string& root_dir, const std::string& node_id,
-                                const std::string& public_key);
+// At the root, before it certifies PUBLIC_KEY (raw Ed25519) as NODE_ID. Refused when NODE_ID is
+// revoked (its peers would refuse the certificate), or when the root certified that key as another
+// node (one key is one node: a device holding it would sync as both, and revoking one would leave
+// the other trusted). A warning when it certified NODE_ID to another key: that key stays trusted
+// until NODE_ID is revoked, which would revoke the new one too.
+Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
+                                              const std::string& node_id,
+                                              const std::string& public_key);
 
 }  // namespace bosai::node
