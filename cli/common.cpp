@@ -70,8 +70,8 @@ nlohmann::json VersionJson(const node::Node& node, uint32_t entity, uint32_t fie
       {"value", node::RenderField(entity, field, v.value, node.data_key(), false)},
       {"by", fmt::format("{}:{}", v.dot.incarnation, v.dot.seq)},
       {"hlc", std::to_string(v.hlc)},
-      {"written_at", fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z",
-                                 fmt::gmtime(std::time_t(ms / 1000)), ms % 1000)}};
+      {"written_at",
+       fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", fmt::gmtime(std::time_t(ms / 1000)), ms % 1000)}};
 }
 
 }  // namespace

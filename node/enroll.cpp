@@ -92,7 +92,8 @@ Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
   nc.public_key = public_key;
   nc.issuer_code = issuer_code;
   nc.scopes = {write, read};
-  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> said, CheckIssue(root_dir, node_id, public_key));
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> said,
+                         CheckIssue(root_dir, node_id, public_key));
   if (warning) *warning = std::move(said);
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports

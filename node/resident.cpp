@@ -1712,10 +1712,12 @@ Result<ExportReport> ExportResidents(Node& node, const ExportOptions& options) {
   // What became of the file: none was begun; or, written beside it, it is removed with the
   // writer; or it has the residents before the error (a pipe, a terminal).
   const std::string name = options.path == "-" ? "standard output" : options.path;
-  return report.status().WithNote(
-      !writer              ? std::string("nothing was written")
-      : writer->in_place() ? fmt::format("the residents before it went to {}", name)
-                           : fmt::format("{} was not written", name));
+  std::string note = "nothing was written";
+  if (writer) {
+    note = writer->in_place() ? fmt::format("the residents before it went to {}", name)
+                              : fmt::format("{} was not written", name);
+  }
+  return report.status().WithNote(note);
 }
 
 Result<bool> HasHousehold(Node& node, std::string_view key) {

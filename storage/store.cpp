@@ -2016,21 +2016,19 @@ Result<std::optional<Store::Settlement>> Store::FindSettlement(std::string_view 
       for (const v1::FieldWrite& w : op.writes()) {
         for (int c = 0; c < w.context_seq_size() && c < w.context_peer_size(); ++c) {
           if (w.context_peer(c) >= uint32_t(batch.peers_size())) {
-            return Status::Corruption(fmt::format(
-                "op {}:{} names a peer its block lacks; run bosai doctor", header.origin,
-                header.first_seq + uint64_t(i)));
+            return Status::Corruption(
+                fmt::format("op {}:{} names a peer its block lacks; run bosai doctor",
+                            header.origin, header.first_seq + uint64_t(i)));
           }
           const std::string& peer = batch.peers(int(w.context_peer(c)));
           if (ConflictId(op.entity(), op.key(), w.field(), peer, w.context_seq(c)) != id) continue;
-          found = Settlement{op.entity(),
-                             op.key(),
-                             w.field(),
-                             {{peer, w.context_seq(c)}, header.scope, 0, {}},
-                             {{header.origin, header.first_seq + uint64_t(i)},
-                              header.scope,
-                              op.hlc(),
-                              w.value()},
-                             op.author()};
+          found = Settlement{
+              op.entity(),
+              op.key(),
+              w.field(),
+              {{peer, w.context_seq(c)}, header.scope, 0, {}},
+              {{header.origin, header.first_seq + uint64_t(i)}, header.scope, op.hlc(), w.value()},
+              op.author()};
         }
       }
     }
