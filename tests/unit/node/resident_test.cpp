@@ -675,9 +675,10 @@ TEST_F(ResidentTest, SkipInvalidWritesRejects) {
   to_store.path = node_->data_dir() + "/bosai.db-wal";
   auto exported = ExportResidents(*node_, to_store);
   ASSERT_FALSE(exported.ok());
-  EXPECT_EQ(
-      exported.status().message(),
-      to_store.path + " is the node's own database: name a file outside the data dir to write");
+  EXPECT_EQ(exported.status().message(),
+            to_store.path +
+                " is the node's own database: name a file outside the data dir to write; nothing "
+                "was written");
   EXPECT_EQ(*CountResidents(*node_), 1u);
 
   // From a CP932 file (a spreadsheet's), the rejects are in CP932 too, to be mended where the
