@@ -28,6 +28,24 @@ std::string NotOpen(const std::string& id) {
       id);
 }
 
+// Who wrote a version, and when (this machine's local time, as a clerk reads it).
+std::string WrittenBy(const FieldVersion& v) {
+  return fmt::format("by {}:{}, {:%Y-%m-%d %H:%M:%S}", v.dot.incarnation, v.dot.seq,
+                     fmt::localtime(std::time_t(HlcMillis(v.hlc) / 1000)));
+}
+
+// For an id that names no open conflict, to settle: who settled it, when the op-log says.
+std::string NotOpenToSettle(node::Node& node, const std::string& id) {
+  auto settled = node.store().FindSettlement(id);
+  if (!settled.ok() || !*settled) return NotOpen(id);
+  const Store::Settlement& s = **settled;
+  return fmt::format(
+      "conflict {} is settled already: {} {} {} \"{}\" ({}; {}) (bosai conflicts show {})", id,
+      node::EntityName(s.entity), s.key, node::FieldName(s.entity, s.field),
+      node::RenderField(s.entity, s.field, s.settled.value, node.data_key(), false),
+      WrittenBy(s.settled), s.author, id);
+}
+
 // For an error partway through several resolutions: what was settled before it.
 std::string Settled(const std::vector<std::string>& resolved) {
   if (resolved.empty()) return "nothing was resolved";
@@ -113,11 +131,6 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     if (!node) return;
     auto c = node->store().GetConflict(*id);
     if (!c.ok()) return Fail(g, c.status());
-    // Who wrote each value, and when (this machine's local time, as a clerk reads it).
-    auto by = [](const nlohmann::json& version, const FieldVersion& v) {
-      return fmt::format("by {}, {:%Y-%m-%d %H:%M:%S}", version["by"].get<std::string>(),
-                         fmt::localtime(std::time_t(HlcMillis(v.hlc) / 1000)));
-    };
     if (!*c) {  // settled, perhaps: by whom, when, to what
       auto settled = node->store().FindSettlement(*id);
       if (!settled.ok()) return Fail(g, settled.status());
@@ -129,8 +142,8 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
           "conflict {} is settled\n  record:  {} {}\n  field:   {}\n  set aside: \"{}\" ({})\n"
           "  settled:   \"{}\" ({}; {})\n",
           *id, j["entity"].get<std::string>(), s.key, j["field"].get<std::string>(),
-          j["other"].get<std::string>(), by(j["other_version"], s.other),
-          j["settled"].get<std::string>(), by(j["settled_version"], s.settled), s.author);
+          j["other"].get<std::string>(), WrittenBy(s.other), j["settled"].get<std::string>(),
+          WrittenBy(s.settled), s.author);
       return;
     }
     auto j = ConflictJson(*node, **c);
@@ -139,8 +152,8 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
         "conflict {}\n  record: {} {}\n  field:  {}\n  shown:  \"{}\" ({})\n  other:  \"{}\" "
         "({})\n",
         *id, j["entity"].get<std::string>(), (*c)->key, j["field"].get<std::string>(),
-        j["shown"].get<std::string>(), by(j["shown_version"], (*c)->shown),
-        j["other"].get<std::string>(), by(j["other_version"], (*c)->other));
+        j["shown"].get<std::string>(), WrittenBy((*c)->shown), j["other"].get<std::string>(),
+        WrittenBy((*c)->other));
   });
 
   auto* resolve = cmd->add_subcommand(
@@ -214,7 +227,7 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
     }
     auto c = node->store().GetConflict(ids.front());
     if (!c.ok()) return Fail(g, c.status());
-    if (!*c) return Fail(g, NotOpen(ids.front()));
+    if (!*c) return Fail(g, NotOpenToSettle(*node, ids.front()));
     const Conflict& conflict = **c;
     std::string chosen;
     if (value_opt->count()) {

@@ -44,8 +44,12 @@ grep -qE '"hlc":"[0-9]{15,}","value":"本庁で訂正","written_at":"20[0-9]{2}-
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
 b a conflicts resolve "$cid" --keep other >/dev/null
 if b a conflicts resolve "$cid" --keep shown 2> again.err; then fail "a settled conflict resolved again"; fi
-expect_eq "$(cat again.err)" "bosai: no open conflict $cid: settled already, or mistyped (bosai conflicts list lists those open)" \
-  "a settled conflict is said to be none open"
+grep -qE "^bosai: conflict $cid is settled already: household 042021:[0-9]+ address \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; os:$(id -un)\) \(bosai conflicts show $cid\)$" again.err ||
+  fail "a settled conflict resolved again: $(cat again.err)"
+check "a settled conflict resolved again says who settled it"
+if b a conflicts resolve 0123456789abcdef --keep shown 2> none.err; then fail "an id no write names resolved"; fi
+expect_eq "$(cat none.err)" "bosai: no open conflict 0123456789abcdef: settled already, or mistyped (bosai conflicts list lists those open)" \
+  "an id no write names is said to be none open"
 exchange
 expect_eq "$(b b --json conflicts list)" '{"conflicts":[],"household_heads":[],"shared_my_numbers":[]}' \
   "resolved on both nodes"
