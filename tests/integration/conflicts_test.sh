@@ -42,9 +42,9 @@ grep -qE '^  other:  "本庁で訂正" \(by 042021-[a-z]+#1:[0-9]+, 20[0-9]{2}-[
 grep -qE '"hlc":"[0-9]{15,}","value":"本庁で訂正","written_at":"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"' ca.json ||
   fail "conflicts list --json: when each value was written: $(cat ca.json)"
 if b a conflicts resolve "$cid" 2>/dev/null; then fail "resolve needs --keep or --value"; fi
-b a conflicts resolve "$cid" --keep other >/dev/null
+b a --as tanaka conflicts resolve "$cid" --keep other >/dev/null  # an operator, for the record
 if b a conflicts resolve "$cid" --keep shown 2> again.err; then fail "a settled conflict resolved again"; fi
-grep -qE "^bosai: conflict $cid is settled already: household 042021:[0-9]+ address \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; os:$(id -un)\) \(bosai conflicts show $cid\)$" again.err ||
+grep -qE "^bosai: conflict $cid is settled already: household 042021:[0-9]+ address \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; user:tanaka\) \(bosai conflicts show $cid\)$" again.err ||
   fail "a settled conflict resolved again: $(cat again.err)"
 check "a settled conflict resolved again says who settled it"
 if b a conflicts resolve 0123456789abcdef --keep shown 2> none.err; then fail "an id no write names resolved"; fi
@@ -60,12 +60,12 @@ for n in a b; do
   grep -qxF "conflict $cid is settled" settled-$n.txt || fail "settled on $n: $(cat settled-$n.txt)"
   grep -qE '^  set aside: "本庁で訂正" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}\)$' settled-$n.txt ||
     fail "what was set aside, on $n: $(cat settled-$n.txt)"
-  grep -qE "^  settled:   \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; os:$(id -un)\)$" settled-$n.txt ||
+  grep -qE "^  settled:   \"本庁で訂正\" \(by 042021-honcho#1:[0-9]+, 20[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9:]{8}; user:tanaka\)$" settled-$n.txt ||
     fail "who settled it, on $n: $(cat settled-$n.txt)"
 done
 b b --json conflicts show "$cid" > settled.json
 grep -q '"other":"本庁で訂正"' settled.json && grep -q '"settled":"本庁で訂正"' settled.json &&
-  grep -q "\"author\":\"os:$(id -un)\"" settled.json || fail "settled --json: $(cat settled.json)"
+  grep -q '"author":"user:tanaka"' settled.json || fail "settled --json: $(cat settled.json)"
 if b a conflicts show 0123456789abcdef 2> none.err; then fail "show of an id no write names"; fi
 grep -q "no open conflict 0123456789abcdef: settled already, or mistyped" none.err || fail "$(cat none.err)"
 check "a settled conflict shows who settled it"
