@@ -1081,7 +1081,8 @@ Status CheckBeforeReading(Node& node, const ImportOptions& options) {
   return node.store().db().CheckWritable().WithNote("nothing was imported");
 }
 
-// ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says.
+// ImportResidents of the file at READ_PATH, which OPTIONS.path names in what it says, once
+// CheckBeforeReading has passed.
 Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
                                 const std::string& read_path) {
   ImportReport report;
@@ -1098,7 +1099,6 @@ Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
   if (!parsed_header.ok()) return HeaderFurtherDown(path, *reader, parsed_header.status());
   Header header = std::move(parsed_header).value();
   const bool dry = options.dry_run;
-  BOSAI_RETURN_IF_ERROR(CheckBeforeReading(node, options));
   RowValidator validator(path, header, node);
   BOSAI_ASSIGN_OR_RETURN(uint64_t existing, CountResidents(node));
   const bool fresh = existing == 0;
@@ -1479,12 +1479,12 @@ Result<ImportReport> ImportFile(Node& node, const ImportOptions& options,
 }  // namespace
 
 Result<ImportReport> ImportResidents(Node& node, const ImportOptions& options) {
-  if (options.path != "-") return ImportFile(node, options, options.path);
-  // Read more than once (its encoding, its rows, and again when invalid rows are skipped): a
-  // copy of what comes in, named as it is, made once what needs no file is known to be right.
   ImportOptions named = options;
-  named.path = InputName(options.path);
+  named.path = InputName(options.path);  // "standard input" for "-"
   BOSAI_RETURN_IF_ERROR(CheckBeforeReading(node, named));
+  if (options.path != "-") return ImportFile(node, named, named.path);
+  // Read more than once (its encoding, its rows, and again when invalid rows are skipped): a
+  // copy of what comes in, made once what needs no file is known to be right.
   BOSAI_ASSIGN_OR_RETURN(SpooledInput spooled, SpooledInput::FromStandardInput());
   return ImportFile(node, named, spooled.path());
 }

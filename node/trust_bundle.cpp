@@ -50,6 +50,19 @@ std::vector<std::string> ReadRevoked(const fs::path& dir) {
   return out;
 }
 
+// The node certificates the root issued (issued/NODE_ID.crt; not its read grants,
+// issued/NAME.grant.crt).
+std::vector<fs::path> IssuedNodeCertificates(const fs::path& root_dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_dir / "issued", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() == ".crt" && p.stem().extension() != ".grant") out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 Status EnsureStatusSigner(const std::string& root_dir) {
@@ -81,11 +94,7 @@ Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
         node_id, root_dir));
   }
   std::optional<std::string> warning;
-  std::error_code ec;
-  const fs::path issued = fs::path(root_dir) / "issued";
-  for (fs::directory_iterator it(issued, ec), end; !ec && it != end; it.increment(ec)) {
-    const fs::path& p = it->path();
-    if (p.extension() != ".crt" || p.stem().extension() == ".grant") continue;
+  for (const fs::path& p : IssuedNodeCertificates(root_dir)) {
     BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(p));
     auto subject = sync::CertificateSubject(pem);
     if (!subject.ok()) return subject.status().WithContext(p.string());
@@ -121,13 +130,9 @@ Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::stri
   (void)root;  // only to check this is a root dir
   RootRevocation r;
   // The nodes it issued certificates to (not grants): is this one of them?
-  std::error_code ec;
-  const fs::path issued = fs::path(root_dir) / "issued";
   std::vector<std::string> nodes;
   bool known = false;
-  for (fs::directory_iterator it(issued, ec), end; !ec && it != end; it.increment(ec)) {
-    const fs::path& p = it->path();
-    if (p.extension() != ".crt" || p.stem().extension() == ".grant") continue;
+  for (const fs::path& p : IssuedNodeCertificates(root_dir)) {
     known = known || p.stem().string() == node_id;
     nodes.push_back(p.stem().string());
   }
