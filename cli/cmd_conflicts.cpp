@@ -138,12 +138,16 @@ void RegisterConflicts(CLI::App& app, Globals& g) {
       const Store::Settlement& s = **settled;
       auto j = SettlementJson(*node, *id, s);
       if (g.json) return PrintJson(j);
+      const std::string set_aside =
+          s.other_held
+              ? fmt::format("\"{}\" ({})", j["other"].get<std::string>(), WrittenBy(s.other))
+              : fmt::format("(by {}:{}, not held here yet)", s.other.dot.incarnation,
+                            s.other.dot.seq);
       std::cout << fmt::format(
-          "conflict {} is settled\n  record:  {} {}\n  field:   {}\n  set aside: \"{}\" ({})\n"
+          "conflict {} is settled\n  record:  {} {}\n  field:   {}\n  set aside: {}\n"
           "  settled:   \"{}\" ({}; {})\n",
-          *id, j["entity"].get<std::string>(), s.key, j["field"].get<std::string>(),
-          j["other"].get<std::string>(), WrittenBy(s.other), j["settled"].get<std::string>(),
-          WrittenBy(s.settled), s.author);
+          *id, j["entity"].get<std::string>(), s.key, j["field"].get<std::string>(), set_aside,
+          j["settled"].get<std::string>(), WrittenBy(s.settled), s.author);
       return;
     }
     auto j = ConflictJson(*node, **c);

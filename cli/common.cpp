@@ -96,14 +96,17 @@ nlohmann::json SettlementJson(const node::Node& node, const std::string& id,
   auto version = [&](const FieldVersion& v) { return VersionJson(node, s.entity, s.field, v); };
   nlohmann::json settled = version(s.settled);
   settled["author"] = s.author;
-  return {{"id", id},
-          {"entity", node::EntityName(s.entity)},
-          {"key", s.key},
-          {"field", node::FieldName(s.entity, s.field)},
-          {"other", version(s.other)["value"]},
-          {"settled", settled["value"]},
-          {"other_version", version(s.other)},
-          {"settled_version", settled}};
+  nlohmann::json j = {{"id", id},
+                      {"entity", node::EntityName(s.entity)},
+                      {"key", s.key},
+                      {"field", node::FieldName(s.entity, s.field)},
+                      {"settled", settled["value"]},
+                      {"settled_version", settled}};
+  if (s.other_held) {  // else its value and time are not known here yet
+    j["other"] = version(s.other)["value"];
+    j["other_version"] = version(s.other);
+  }
+  return j;
 }
 
 void PrintJson(const nlohmann::json& j, std::ostream& out) { out << j.dump() << std::endl; }

@@ -2027,6 +2027,7 @@ Result<std::optional<Store::Settlement>> Store::FindSettlement(std::string_view 
               op.key(),
               w.field(),
               {{peer, w.context_seq(c)}, header.scope, 0, {}},
+              false,
               {{header.origin, header.first_seq + uint64_t(i)}, header.scope, op.hlc(), w.value()},
               op.author()};
         }
@@ -2039,10 +2040,11 @@ Result<std::optional<Store::Settlement>> Store::FindSettlement(std::string_view 
   FieldVersion& other = found->other;
   BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> block,
                          NextBlock({other.dot.incarnation, other.scope}, other.dot.seq - 1));
-  if (!block) return found;  // (not held here)
+  if (!block) return found;  // not held here (yet: the settling write came first)
   BOSAI_ASSIGN_OR_RETURN(BlockHeader header, ParseBlockHeader(*block));
   BOSAI_ASSIGN_OR_RETURN(v1::OpBatch batch, DecodeBlockPayload(*block));
   const v1::Op& op = batch.ops(int(other.dot.seq - header.first_seq));
+  found->other_held = true;
   other.hlc = op.hlc();
   for (const v1::FieldWrite& w : op.writes()) {
     if (w.field() == found->field) other.value = w.value();

@@ -273,9 +273,10 @@ class Store {
     uint32_t entity = 0;
     std::string key;
     uint32_t field = 0;
-    FieldVersion other;    // the value set aside
-    FieldVersion settled;  // the settling write's value
-    std::string author;    // the settling write's
+    FieldVersion other;       // the value set aside (its value and HLC when other_held)
+    bool other_held = false;  // this node holds its write (it may come after the settling one)
+    FieldVersion settled;     // the settling write's value
+    std::string author;       // the settling write's
   };
   // Reads the whole op-log; nullopt when no write names such a value (a mistyped id, or one of a
   // conflict this node never held, or one still open).

@@ -1135,6 +1135,7 @@ TEST(Store, ASettledConflictIsFoundByItsId) {
     EXPECT_EQ(settled.key, "042021:1");
     EXPECT_EQ(settled.field, 2u);
     EXPECT_EQ(settled.other.dot, c.other.dot);
+    EXPECT_TRUE(settled.other_held);
     EXPECT_EQ(settled.other.value, StringField(2, "本庁"));
     EXPECT_EQ(settled.other.hlc, c.other.hlc);
     EXPECT_EQ(settled.settled.dot.incarnation, "042021-honcho#1");
@@ -1147,6 +1148,52 @@ TEST(Store, ASettledConflictIsFoundByItsId) {
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(*none) << id;
   }
+}
+
+// A settling write may reach a node before the write of the value it set aside: found all the
+// same, that value said not to be held yet, until it comes.
+TEST(Store, ASettlementIsFoundBeforeTheValueItSetAside) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock);
+  auto c = NewStore("042021-hub", &clock);
+  auto keys = KeysOf({a.get(), b.get(), c.get()});
+  PutString(*b, "042021:1", 2, "支所");  // older: set aside
+  clock.Advance(10);
+  PutString(*a, "042021:1", 2, "本庁");
+  Pull(*a, *b, keys);
+  auto open = a->ListConflicts();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  const Conflict conflict = (*open)[0];
+  ASSERT_EQ(conflict.other.dot.incarnation, "042021-shisho#1");
+  clock.Advance(10);
+  ASSERT_TRUE(a->BeginWrite("officer").ok());
+  ASSERT_TRUE(a->Put(conflict.shown.scope, kEntity, conflict.key,
+                     {{conflict.field, conflict.shown.value}}, v1::OP_SOURCE_USER,
+                     {{conflict.field, conflict.other.dot}, {conflict.field, conflict.shown.dot}})
+                  .ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  // C takes A's stream only.
+  ASSERT_TRUE(a->ReadBlocks(
+                   {}, [](const StreamId& s) { return s.incarnation == "042021-honcho#1"; },
+                   [&](std::string_view x) { return c->ApplyBlock(x, keys); })
+                  .ok());
+  auto early = c->FindSettlement(conflict.id);
+  ASSERT_TRUE(early.ok()) << early.status().message();
+  ASSERT_TRUE(*early);
+  EXPECT_FALSE((*early)->other_held);
+  EXPECT_EQ((*early)->other.dot, conflict.other.dot);
+  EXPECT_EQ((*early)->settled.value, StringField(2, "本庁"));
+  EXPECT_EQ((*early)->author, "officer");
+  Pull(*c, *b, keys);
+  auto late = c->FindSettlement(conflict.id);
+  ASSERT_TRUE(late.ok() && *late);
+  EXPECT_TRUE((*late)->other_held);
+  EXPECT_EQ((*late)->other.value, StringField(2, "支所"));
+  EXPECT_EQ((*late)->other.hlc, conflict.other.hlc);
+  EXPECT_TRUE(c->ListConflicts()->empty());
+  EXPECT_EQ(Hash(*c), Hash(*a));
 }
 
 TEST(Store, ConcurrentWritesOfOneValueAreNoConflict) {
