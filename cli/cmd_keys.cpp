@@ -79,9 +79,7 @@ void RegisterKeys(CLI::App& app, Globals& g) {
   issue->callback([&g, o, write, read, write_opt] {
     if (write_opt->count()) o->write = SplitList(*write);
     o->read = SplitList(*read);
-    auto warning = node::IssueEnrollment(*o);
-    if (!warning.ok()) return Fail(g, warning.status());
-    if (*warning) std::cerr << "warning: " << **warning << "\n";
+    if (Status st = node::IssueEnrollment(*o); !st.ok()) return Fail(g, st);
     std::ostream& say = SayWritten(o->out_path);
     if (g.json) return PrintJson({{"enrollment", o->out_path}}, say);
     say << "wrote " << Written(o->out_path) << "; on the node: bosai init --enrollment "

@@ -79,22 +79,18 @@ Result<sync::Root> LoadRoot(const std::string& root_key_path) {
   return root;
 }
 
-// The enrollment document certifying PUBLIC_KEY as NODE_ID (CheckIssue's refusals, and its
-// warning in WARNING when given).
+// The enrollment document certifying PUBLIC_KEY as NODE_ID, after CheckIssue.
 Result<std::string> Issue(const std::string& root_dir, const sync::Root& root,
                           const std::string& node_id, const std::string& public_key,
                           const std::string& issuer_code, const std::vector<std::string>& write,
                           const std::vector<std::string>& read,
-                          const std::optional<DataKey>& data_key,
-                          std::optional<std::string>* warning) {
+                          const std::optional<DataKey>& data_key, AnotherKey another_key) {
   sync::NodeCertificate nc;
   nc.node_id = node_id;
   nc.public_key = public_key;
   nc.issuer_code = issuer_code;
   nc.scopes = {write, read};
-  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> said,
-                         CheckIssue(root_dir, node_id, public_key));
-  if (warning) *warning = std::move(said);
+  BOSAI_RETURN_IF_ERROR(CheckIssue(root_dir, node_id, public_key, another_key));
   BOSAI_ASSIGN_OR_RETURN(std::string cert, sync::IssueNodeCertificate(root, nc));
   BOSAI_RETURN_IF_ERROR(RecordIssued(root_dir, node_id, cert));  // for trust exports
   int64_t now_s = SystemClock::Get()->NowMillis() / 1000;
@@ -261,7 +257,7 @@ Result<bool> WriteEnrollmentRequest(const std::string& data_dir, const std::stri
   return reused;
 }
 
-Result<std::optional<std::string>> IssueEnrollment(const IssueOptions& o) {
+Status IssueEnrollment(const IssueOptions& o) {
   BOSAI_ASSIGN_OR_RETURN(sync::Root root, LoadRoot((fs::path(o.root_dir) / "root.key").string()));
   BOSAI_ASSIGN_OR_RETURN(nlohmann::json req, ReadJson(o.request_path, "bosai-node-request-v1",
                                                       sync::CarriedFile::kNodeRequest));
@@ -276,11 +272,10 @@ Result<std::optional<std::string>> IssueEnrollment(const IssueOptions& o) {
   std::vector<std::string> write =
       o.write ? *o.write
               : std::vector<std::string>{root.municipality, root.municipality + "/mynumber"};
-  std::optional<std::string> warning;
-  BOSAI_ASSIGN_OR_RETURN(std::string out, Issue(o.root_dir, root, Str(req, "node_id"), *pk,
-                                                o.issuer_code, write, o.read, dk, &warning));
-  BOSAI_RETURN_IF_ERROR(WriteNewFile(o.out_path, out, false));
-  return warning;
+  BOSAI_ASSIGN_OR_RETURN(std::string out,
+                         Issue(o.root_dir, root, Str(req, "node_id"), *pk, o.issuer_code, write,
+                               o.read, dk, AnotherKey::kRefused));
+  return WriteNewFile(o.out_path, out, false);
 }
 
 Result<Enrollment> OpenEnrollment(const std::string& path, const SigningKey& node_key) {
@@ -309,7 +304,7 @@ Result<Enrollment> EnrollDirectly(const std::string& root_key_path, const std::s
       std::string doc,
       Issue(fs::path(root_key_path).parent_path().string(), root, node_id, node_key.public_key(),
             issuer, {root.municipality, root.municipality + "/mynumber"}, {}, dk,
-            /*warning=*/nullptr));  // (drills make their nodes again under the same ids)
+            AnotherKey::kAllowed));
   return Parse(nlohmann::json::parse(doc), root_key_path, node_key);
 }
 

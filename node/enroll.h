@@ -50,8 +50,8 @@ struct IssueOptions {
 };
 // At the root: certifies the requested key and, when the node may read My Number, wraps the
 // data key for it (sealed box to the node's key). Refuses a revoked node id, and a key certified
-// as another node; returns a warning when the node id was certified to another key before.
-Result<std::optional<std::string>> IssueEnrollment(const IssueOptions& options);
+// as another node, and a node id certified to another key (CheckIssue).
+Status IssueEnrollment(const IssueOptions& options);
 
 struct Enrollment {
   std::string node_id;

@@ -80,9 +80,8 @@ Status RecordIssued(const std::string& root_dir, const std::string& name, const 
   return WriteFileAtomically(dir / (name + ".crt"), pem, /*secret=*/false);
 }
 
-Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
-                                              const std::string& node_id,
-                                              const std::string& public_key) {
+Status CheckIssue(const std::string& root_dir, const std::string& node_id,
+                  const std::string& public_key, AnotherKey another_key) {
   const std::vector<std::string> revoked = ReadRevoked(root_dir);
   auto is_revoked = [&](const std::string& id) {
     return std::find(revoked.begin(), revoked.end(), id) != revoked.end();
@@ -93,18 +92,18 @@ Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
         "new node id",
         node_id, root_dir));
   }
-  std::optional<std::string> warning;
   for (const fs::path& p : IssuedNodeCertificates(root_dir)) {
     BOSAI_ASSIGN_OR_RETURN(std::string pem, ReadSmallFile(p));
     auto subject = sync::CertificateSubject(pem);
     if (!subject.ok()) return subject.status().WithContext(p.string());
     const auto& [holder, key] = *subject;
     if (holder == node_id) {
-      if (key != public_key) {
-        warning = fmt::format(
-            "{} was certified to another key before ({}): that key stays trusted until {} is "
-            "revoked, which would revoke this one too; a new device is better given a new node id",
-            node_id, p.string(), node_id);
+      if (key != public_key && another_key == AnotherKey::kRefused) {
+        return Status::Exists(fmt::format(
+            "{} is certified to another key ({}): a node id belongs to one key, the one its "
+            "writes are signed with, and its peers refuse another. Give the new device a new node "
+            "id, and revoke {} if its device is lost",
+            node_id, p.string(), node_id));
       }
       continue;
     }
@@ -121,7 +120,7 @@ Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
         "in a new data dir (a new key), and revoke {} if it was a mistake",
         holder, p.string(), holder, holder));
   }
-  return warning;
+  return Status::Ok();
 }
 
 Result<RootRevocation> RevokeAtRoot(const std::string& root_dir, const std::string& node_id) {

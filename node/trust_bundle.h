@@ -55,13 +55,18 @@ Status EnsureStatusSigner(const std::string& root_dir);
 // Keeps a copy of a certificate the root issued, for trust exports.
 Status RecordIssued(const std::string& root_dir, const std::string& name, const std::string& pem);
 
+// Whether the root may certify a node id to another key than before: never for a request
+// (`keys node issue`); for `init --root-key`, by which drills make their nodes again under the
+// same ids (a peer that holds the old node's writes still refuses the new one: TrustStore).
+enum class AnotherKey { kRefused, kAllowed };
+
 // At the root, before it certifies PUBLIC_KEY (raw Ed25519) as NODE_ID. Refused when NODE_ID is
-// revoked (its peers would refuse the certificate), or when the root certified that key as another
+// revoked (its peers would refuse the certificate); when the root certified that key as another
 // node (one key is one node: a device holding it would sync as both, and revoking one would leave
-// the other trusted). A warning when it certified NODE_ID to another key: that key stays trusted
-// until NODE_ID is revoked, which would revoke the new one too.
-Result<std::optional<std::string>> CheckIssue(const std::string& root_dir,
-                                              const std::string& node_id,
-                                              const std::string& public_key);
+// the other trusted); and when it certified NODE_ID to another key (its writes are signed with
+// that key: peers that hold them refuse a new one, and the new device's writes would otherwise
+// never reach them), unless ANOTHER_KEY allows it.
+Status CheckIssue(const std::string& root_dir, const std::string& node_id,
+                  const std::string& public_key, AnotherKey another_key);
 
 }  // namespace bosai::node

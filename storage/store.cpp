@@ -488,6 +488,15 @@ Result<std::optional<std::string>> Store::PublicKey(const std::string& incarnati
   return FirstValue(s);
 }
 
+Result<std::optional<std::string>> Store::IncarnationWithOtherKey(const std::string& node_id,
+                                                                  const std::string& public_key) {
+  // Incarnation names are "NODE_ID#epoch": the range from "NODE_ID#" up to "NODE_ID$".
+  Stmt& s = db_->Prepare(
+      "SELECT name FROM incarnations WHERE name >= ? AND name < ? AND public_key != ? LIMIT 1");
+  s.Bind(1, node_id + "#").Bind(2, node_id + "$").BindBlob(3, public_key);
+  return FirstValue(s);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streams
 

@@ -299,6 +299,10 @@ class Store {
                     const WriteScopeCheck& may_write = nullptr);
   // The public key this store recorded for an incarnation.
   Result<std::optional<std::string>> PublicKey(const std::string& incarnation);
+  // An incarnation of NODE_ID ("NODE_ID#epoch") this store recorded with another key than
+  // PUBLIC_KEY, if any: a device made again under that node id with a new key.
+  Result<std::optional<std::string>> IncarnationWithOtherKey(const std::string& node_id,
+                                                             const std::string& public_key);
 
   // ---- Checks.
   // SHA-256 over records, events and conflict records, sorted (not node-local tables).

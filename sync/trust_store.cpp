@@ -106,6 +106,20 @@ Result<NodeCertificate> TrustStore::Admit(const std::string& pem) {
     if (revoked(cert->node_id)) {
       return Status::PermissionDenied(fmt::format("node {} is revoked", cert->node_id));
     }
+    if (!cert->grant) {
+      // A node id's writes are signed with one key. Another device made under the same id has
+      // a new key but the same first epoch: its stream names are taken, its writes would never
+      // reach this node, and this node would stop trusting the writes of the first.
+      BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> other,
+                             store_.IncarnationWithOtherKey(cert->node_id, cert->public_key));
+      if (other) {
+        return Status::PermissionDenied(fmt::format(
+            "node {} presents another key than the one {} signed its writes here with: a device "
+            "made again under a node id its peers know. Its writes could never reach them; give "
+            "it a new node id",
+            cert->node_id, *other));
+      }
+    }
     Known& k = known_[cert->node_id];
     const std::string& had = cert->grant ? k.grants[municipality].second : k.own_pem;
     if (had != pem) {

@@ -34,7 +34,8 @@ class TrustStore {
   const std::vector<std::string>& root_certificates() const { return root_pems_; }
 
   // Verifies a node certificate or read grant against the roots and the revocations, and
-  // records it.
+  // records it. Refuses a node certificate for another key than the one this store recorded
+  // for an incarnation of that node (Store::IncarnationWithOtherKey).
   Result<NodeCertificate> Admit(const std::string& pem);
   // What a node may do: its own certificate, with the read scopes of its grants added.
   const NodeCertificate* Find(const std::string& node_id) const;

@@ -3,7 +3,7 @@
 # has applied nothing (same state hash) and keeps serving honest peers:
 #  - a peer under a foreign root fails the TLS handshake; a client that does not speak TLS, and
 #    one that says nothing, are hung up on with the reason in the daemon's log;
-#  - a revoked node is refused;
+#  - a revoked node is refused; so is a node made again under a known node id with a new key;
 #  - a block forged by a relay (another origin's name, the relay's signature) is rejected;
 #  - a block in a scope its origin may not write is rejected;
 #  - garbage bytes and a frame cut in half end that session with an error;
@@ -198,6 +198,26 @@ expect_eq "$(cat root/revoked.txt)" "042021-hub
 "$BOSAI" --json keys trust export --root root --out trust3.json > t3.json
 grep -q '"revoked":5' t3.json || fail "trust export: $(cat t3.json)"
 check "a trust export carries every revocation"
+
+# A node made again under a node id whose writes A holds (a drill's `init --root-key`, a
+# replaced laptop): a new key, the same first epoch, so its writes would never reach A. A
+# refuses it and says why, in both logs; the first device still syncs. (A root refuses to
+# certify a node id to another key: enroll_test.)
+id=$(sed -n 2p r.csv | cut -d, -f2)
+b b resident edit "$id" --set phone=0225-33-3333 > /dev/null
+honest "a write on B"
+b b2 init --node-id 042021-shisho --municipality 042021 --root-key root/root.key > /dev/null
+if b b2 sync now "$A" 2> remade.err; then fail "a node made again under a known id synced"; fi
+remade="node 042021-shisho presents another key than the one 042021-shisho#1 signed its writes \
+here with: a device made again under a node id its peers know. Its writes could never reach them; \
+give it a new node id"
+expect_eq "$(cat remade.err)" "bosai: Error frame from peer: peer reports: $remade" \
+  "a node made again under a known id is told why it is refused"
+grep -qF "event=sync.peer.refused peer=127.0.0.1:" a.log && grep -qF "error=\"$remade\"" a.log ||
+  fail "A's log: $(tail -3 a.log)"
+honest "a node made again under a known id"
+expect_eq "$(b a resident show "$id" | grep phone)" "phone:          0225-33-3333" \
+  "the first device's write reached A"
 
 # The data dir holds residents' names and addresses: one init makes is its owner's alone.
 ( umask 022 && b own init --node-id 042021-own --municipality 042021 > /dev/null 2> own.err )

@@ -216,6 +216,34 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
+// Each incarnation's key is recorded with its first block; another key for an incarnation of
+// the same node id (a device made again under that id) is found, not one of another node whose
+// id begins alike.
+TEST(Store, AnIncarnationRecordedWithAnotherKeyIsFound) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock);
+  auto b = NewStore("042021-shisho", &clock, kMaxBlockOps, /*epoch=*/2);
+  auto b2 = NewStore("042021-shisho2", &clock);
+  PutString(*b, "042021:1", 2, "v");
+  PutString(*b2, "042021:2", 2, "w");
+  Pull(*a, *b, KeysOf({b.get()}));
+  Pull(*a, *b2, KeysOf({b2.get()}));
+  const std::string b_key = b->identity()->key.public_key();
+  const std::string other_key = SigningKey::Generate().public_key();
+  auto found = a->IncarnationWithOtherKey("042021-shisho", other_key);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(*found, std::optional<std::string>("042021-shisho#2"));
+  found = a->IncarnationWithOtherKey("042021-shisho", b_key);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::nullopt);  // its own key; 042021-shisho2#1 is another node
+  found = a->IncarnationWithOtherKey("042021-shelter-01", other_key);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::nullopt);  // never seen
+  found = a->IncarnationWithOtherKey("042021-honcho", other_key);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, std::optional<std::string>("042021-honcho#1"));  // its own, from SetIdentity
+}
+
 // The keys in record_keys, each with the key of the record it names.
 std::vector<std::string> KeyRows(Store& s) {
   std::vector<std::string> out;
