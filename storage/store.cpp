@@ -488,6 +488,16 @@ Result<std::optional<std::string>> Store::PublicKey(const std::string& incarnati
   return FirstValue(s);
 }
 
+std::string PutBackMessage(std::string_view who, bool self, std::string_view evidence) {
+  return fmt::format(
+      "{} was put back from an older copy of its data dir (a restored snapshot or backup, a "
+      "copied folder) and wrote again: {}. Its writes since the copy took numbers its peers hold "
+      "for other writes, {}: make {} node again under a new node id from a peer, and enter again "
+      "what was written {} since the copy",
+      who, evidence, self ? "and cannot reach them" : "and are refused", self ? "this" : "that",
+      self ? "here" : "there");
+}
+
 Result<std::optional<std::string>> Store::IncarnationWithOtherKey(const std::string& node_id,
                                                                   const std::string& public_key) {
   // Incarnation names are "NODE_ID#epoch": the range from "NODE_ID#" up to "NODE_ID$".
@@ -2188,7 +2198,25 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
 
   BOSAI_ASSIGN_OR_RETURN(uint32_t stream, StreamFor(h.origin, h.scope));
   uint64_t have = streams_[stream].last_seq;
-  if (h.last_seq() <= have) return Status::Ok();  // already held
+  if (h.first_seq <= have) {
+    // Held already: an origin signs each number once, so this must be the very block held.
+    // Another one is a fork: its origin was put back from an older copy and wrote again.
+    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held,
+                           NextBlock({h.origin, h.scope}, h.first_seq - 1));
+    bool same = false;
+    if (held) {
+      BOSAI_ASSIGN_OR_RETURN(BlockHeader hh, ParseBlockHeader(*held));
+      same = hh.first_seq == h.first_seq && hh.last_seq() == h.last_seq() &&
+             BlockSignature(*held) == BlockSignature(block);
+    }
+    if (!same) {
+      const bool self = identity_ && identity_->incarnation() == h.origin;
+      return Status::Invalid(
+          PutBackMessage(self ? "this node" : h.origin, self,
+                         fmt::format("{} is not the block held here under those numbers", where)));
+    }
+    return Status::Ok();  // already held
+  }
   if (h.first_seq > have + 1) {
     return Status::Invalid(fmt::format("{}: gap after seq {}", where, have));
   }

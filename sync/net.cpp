@@ -673,6 +673,7 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool 
     return c && TrustStore::MayRead(*c, s);
   };
   so.certificates = trust.CertificatesFor(*cert);
+  so.peer_node_id = peer_id;
   so.on_hello = [this, peer_id](const std::string& incarnation,
                                 const std::vector<std::string>& certs) -> Status {
     if (NodeOfIncarnation(incarnation) != peer_id) {

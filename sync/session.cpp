@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "bosai/sync/v1/sync.pb.h"
+#include "storage/block.h"
 #include "sync/held.h"
 
 namespace bosai::sync {
@@ -44,9 +45,51 @@ Result<std::vector<std::string>> Session::Start() {
   hello.set_incarnation(store_.identity()->incarnation());
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
   ToProto(vv, hello.mutable_vector());
+  for (const auto& [stream, seq] : vv) {
+    const bool ours = stream.incarnation == hello.incarnation();
+    const bool peers = !options_.peer_node_id.empty() &&
+                       stream.incarnation.starts_with(options_.peer_node_id + "#");
+    if ((!ours && !peers) || seq == 0) continue;
+    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> last, store_.NextBlock(stream, seq - 1));
+    if (!last) continue;
+    auto* tip = hello.add_tips();
+    tip->set_incarnation(stream.incarnation);
+    tip->set_scope(stream.scope);
+    tip->set_seq(seq);
+    tip->set_signature(std::string(BlockSignature(*last).substr(0, kTipSignatureBytes)));
+  }
   for (const auto& c : options_.certificates) hello.add_certificates(c);
   BOSAI_ASSIGN_OR_RETURN(std::string frame, Encode(FrameType::kHello, hello));
   return std::vector<std::string>{std::move(frame)};
+}
+
+Status Session::CheckNotPutBack(const v1::Hello& hello) {
+  BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+  for (const auto& tip : hello.tips()) {
+    const StreamId stream{tip.incarnation(), tip.scope()};
+    auto it = mine.find(stream);
+    const uint64_t have = it == mine.end() ? 0 : it->second;
+    if (have < tip.seq() || tip.seq() == 0) continue;
+    // The peer's last block of the stream must be the one this node holds under its numbers.
+    // (A node put back from an older copy that wrote nothing since holds a prefix of its own
+    // stream, and gets the rest back; one that wrote again holds other blocks.)
+    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held,
+                           store_.NextBlock(stream, tip.seq() - 1));
+    bool same = false;
+    if (held) {
+      BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(*held));
+      same = h.last_seq() == tip.seq() &&
+             BlockSignature(*held).substr(0, kTipSignatureBytes) == tip.signature();
+    }
+    if (same) continue;
+    const bool self = tip.incarnation() == store_.identity()->incarnation();
+    return Status::Invalid(
+        PutBackMessage(self ? "this node" : tip.incarnation(), self,
+                       fmt::format("{} holds another block of {} {} under seq {}",
+                                   self ? hello.incarnation() : "this node", tip.incarnation(),
+                                   tip.scope(), tip.seq())));
+  }
+  return Status::Ok();
 }
 
 Status Session::BadFrame(FrameType type, const std::string& why) const {
@@ -74,6 +117,7 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
         Status st = options_.on_hello(hello.incarnation(), certs);
         if (!st.ok()) return bad(st.message());
       }
+      if (Status st = CheckNotPutBack(hello); !st.ok()) return bad(st.message());
       hello_received_ = true;
       peer_incarnation_ = hello.incarnation();
       Merge(hello.vector(), &peer_vector_);

@@ -25,8 +25,13 @@
 #include "sync/frame.h"
 
 namespace bosai::sync {
+namespace v1 {
+class Hello;
+}
 
 inline constexpr uint32_t kProtocolVersion = 1;
+// Bytes of a block's signature a Hello's tips carry.
+inline constexpr size_t kTipSignatureBytes = 16;
 
 class Session {
  public:
@@ -38,6 +43,9 @@ class Session {
     WriteScopeCheck origin_may_write;  // refuses blocks an origin was not entrusted to write
     // Sent in Hello: this node's certificate first, then those of the origins it relays.
     std::vector<std::string> certificates;
+    // The peer's node id, when known before Hello: the tips sent then include the peer's
+    // streams (CheckNotPutBack on its side).
+    std::string peer_node_id;
     // Called with the peer's Hello before anything else of it is used (admit its certificates,
     // check its incarnation against the authenticated peer). An error ends the session.
     std::function<Status(const std::string& incarnation,
@@ -81,6 +89,11 @@ class Session {
  private:
   Status Pump(std::vector<std::string>& out);
   Status OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out);
+  // Refuses a peer, or finds this node, put back from an older copy of its data dir that wrote
+  // again: the peer's last block of one of the streams in its Hello tips is not the block this
+  // node holds under those numbers. (Blocks sent later under numbers held are refused by
+  // Store::ApplyBlock.)
+  Status CheckNotPutBack(const v1::Hello& hello);
   // The error that ends the session: names the frame's type and the peer.
   Status BadFrame(FrameType type, const std::string& why) const;
   bool acked_all() const { return in_flight_ == 0; }

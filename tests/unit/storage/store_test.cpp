@@ -244,6 +244,45 @@ TEST(Store, AnIncarnationRecordedWithAnotherKeyIsFound) {
   EXPECT_EQ(*found, std::optional<std::string>("042021-honcho#1"));  // its own, from SetIdentity
 }
 
+// A node put back from an older copy of its data dir that wrote again signs other ops under
+// numbers its peers hold: such a block is refused, naming the fork, and changes nothing; the
+// block held under those numbers is still taken as a duplicate.
+TEST(Store, ABlockUnderNumbersHeldForAnotherIsRefused) {
+  ManualClock clock(1'000'000);
+  const SigningKey key = SigningKey::Generate();
+  auto open = [&] {
+    auto s = Store::Open(":memory:", testing::TestOptions(&clock));
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    EXPECT_TRUE((*s)->SetIdentity({"042021-shisho", 1, key}).ok());
+    return std::move(s).value();
+  };
+  auto before = open();  // the node as it was
+  auto copy = open();    // the same node put back from a copy taken before its first write
+  auto a = NewStore("042021-honcho", &clock);
+  auto keys = KeysOf({before.get()});
+  PutString(*before, "042021:1", 2, "before");
+  PutString(*copy, "042021:1", 2, "after the copy");
+  Pull(*a, *before, keys);
+  const std::string hash = Hash(*a);
+  std::vector<std::string> forked = testing::AllBlocks(*copy);
+  ASSERT_EQ(forked.size(), 1u);
+  Status st = a->ApplyBlock(forked[0], keys);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(),
+            "042021-shisho#1 was put back from an older copy of its data dir (a restored snapshot "
+            "or backup, a copied folder) and wrote again: block 042021-shisho#1 042021 seq 1-1 is "
+            "not the block held here under those numbers. Its writes since the copy took numbers "
+            "its peers hold for other writes, and are refused: make that node again under a new "
+            "node id from a peer, and enter again what was written there since the copy");
+  EXPECT_EQ(Hash(*a), hash);
+  // On the node put back, the block it held before is refused the same way, as its own.
+  st = copy->ApplyBlock(testing::AllBlocks(*before)[0], keys);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.message().starts_with("this node was put back")) << st.message();
+  EXPECT_TRUE(a->ApplyBlock(testing::AllBlocks(*before)[0], keys).ok());  // a duplicate
+  EXPECT_EQ(Hash(*a), hash);
+}
+
 // The keys in record_keys, each with the key of the record it names.
 std::vector<std::string> KeyRows(Store& s) {
   std::vector<std::string> out;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A node put back from an older copy of its data dir (a restored VM snapshot, a backup, a copied
+# folder) with the epoch it had: its streams go on from numbers its peers may hold already.
+#  - If it wrote nothing since the copy, it gets its own writes back from a peer.
+#  - If it wrote again, its new writes took numbers its peers hold for other writes: the peer
+#    that holds them and the node itself both find the fork (Hello tips, then ApplyBlock) and
+#    refuse to sync, saying why; nothing is applied on either side. Before, the two sides each
+#    took the other's writes under those numbers as held, and parted without a word.
+source "$(dirname "$0")/lib.sh" "$@"
+
+root_node a 042021-honcho
+root_node s 042021-shisho
+root_node c 042021-hub
+"$BOSAI" gen residents --municipality 042021 --count 50 --seed 1 --out r.csv
+b a resident import r.csv 2>/dev/null
+serve a
+A="127.0.0.1:$PORT_a"
+b s sync now "$A" > /dev/null
+x=$(sed -n 2p r.csv | cut -d, -f2)
+y=$(sed -n 3p r.csv | cut -d, -f2)
+b s resident edit "$x" --set phone=0225-11-1111 > /dev/null
+b s sync now "$A" > /dev/null
+cp -a s copy   # no process has s open
+b s resident edit "$x" --set phone=0225-22-2222 > /dev/null
+b s resident edit "$y" --set phone=0225-33-3333 > /dev/null
+b s sync now "$A" > /dev/null
+hash=$(b a state hash)
+phone() { b "$1" resident show "$2" | sed -n 's/^phone: *//p'; }
+
+put_back() { rm -rf s && cp -a copy s; }
+put_back
+b s sync now "$A" > healed.out || fail "a node put back that wrote nothing since: $(cat healed.out)"
+expect_eq "$(phone s "$x") $(phone s "$y")" "0225-22-2222 0225-33-3333" \
+  "a node put back that wrote nothing since gets its own writes back"
+expect_eq "$(b s state hash)" "$hash" "and holds what its peer holds"
+b s doctor > /dev/null || fail "doctor after the writes came back"
+
+# Wrote again since the copy: fewer writes than it lost (the peer finds it by the node's tip),
+# as many, and more (the node finds it by the peer's tip of the node's stream).
+said() {  # WHO EVIDENCE: what the sync of a node put back that wrote again says
+  local who=$1 evidence=$2
+  if [ "$who" = "that" ]; then
+    echo "bosai: Error frame from 042021-honcho#1: peer reports: Hello frame from peer: 042021-shisho#1 was put back from an older copy of its data dir (a restored snapshot or backup, a copied folder) and wrote again: $evidence. Its writes since the copy took numbers its peers hold for other writes, and are refused: make that node again under a new node id from a peer, and enter again what was written there since the copy"
+  else
+    echo "bosai: Hello frame from peer: this node was put back from an older copy of its data dir (a restored snapshot or backup, a copied folder) and wrote again: $evidence. Its writes since the copy took numbers its peers hold for other writes, and cannot reach them: make this node again under a new node id from a peer, and enter again what was written here since the copy"
+  fi
+}
+for n in 1 2 3; do
+  put_back
+  for i in $(seq "$n"); do b s resident edit "$y" --set phone=0225-44-000$i > /dev/null; done
+  mine=$(b s state hash)
+  if b s sync now "$A" 2> forked.err; then fail "a node put back that made $n edits synced"; fi
+  if [ "$n" = 1 ]; then
+    want=$(said that "this node holds another block of 042021-shisho#1 042021 under seq 2")
+  else
+    want=$(said this "042021-honcho#1 holds another block of 042021-shisho#1 042021 under seq 3")
+  fi
+  expect_eq "$(cat forked.err)" "$want" "a node put back that made $n edits is refused, and told why"
+  expect_eq "$(b a state hash) $(b s state hash)" "$hash $mine" "neither side applied anything ($n)"
+  expect_eq "$(phone a "$y")" "0225-33-3333" "the peer keeps the writes made before the copy ($n)"
+done
+grep -qF "error=\"Hello frame from peer: 042021-shisho#1 was put back from an older copy" a.log ||
+  fail "the peer's log: $(tail -3 a.log)"
+check "the peer's log names the node put back"
+
+# The peer goes on serving others; the node made again under a new id gets everything.
+b c sync now "$A" > /dev/null || fail "the peer stopped serving others"
+expect_eq "$(b c state hash)" "$hash" "another node syncs with the peer"
