@@ -490,10 +490,10 @@ Result<std::optional<std::string>> Store::PublicKey(const std::string& incarnati
 
 std::string PutBackMessage(std::string_view who, bool self, std::string_view evidence) {
   return fmt::format(
-      "{} was put back from an older copy of its data dir (a restored snapshot or backup, a "
-      "copied folder) and wrote again: {}. Its writes since the copy took numbers its peers hold "
-      "for other writes, {}: make {} node again under a new node id from a peer, and enter again "
-      "what was written {} since the copy",
+      "{} wrote again after its data dir was put back from an older copy (a restored snapshot or "
+      "backup) or copied to another computer: {}. Its writes since the copy took numbers its "
+      "peers hold for other writes, {}: make {} node again under a new node id from a peer, and "
+      "enter again what was written {} since the copy",
       who, evidence, self ? "and cannot reach them" : "and are refused", self ? "this" : "that",
       self ? "here" : "there");
 }

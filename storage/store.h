@@ -48,8 +48,9 @@ struct StreamId {
   std::string scope;
   auto operator<=>(const StreamId&) const = default;
 };
-// What is said of a node put back from an older copy of its data dir that wrote again (a fork
-// of its streams): WHO is "this node" (SELF) or its incarnation, EVIDENCE what shows it.
+// What is said of a node that wrote again after its data dir was put back from an older copy
+// or copied to another computer (a fork of its streams): WHO is "this node" (SELF) or its
+// incarnation, EVIDENCE what shows it.
 std::string PutBackMessage(std::string_view who, bool self, std::string_view evidence);
 // Knowledge of a node: stream -> highest contiguous sequence number held.
 using VersionVector = std::map<StreamId, uint64_t>;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A node put back from an older copy of its data dir (a restored VM snapshot, a backup, a copied
-# folder) with the epoch it had: its streams go on from numbers its peers may hold already.
+# folder) with the epoch it had: its streams go on from numbers its peers may hold already. (A
+# data dir copied to a second computer that runs as the same node is found the same way.)
 #  - If it wrote nothing since the copy, it gets its own writes back from a peer.
 #  - If it wrote again, its new writes took numbers its peers hold for other writes: the peer
 #    that holds them and the node itself both find the fork (Hello tips, then ApplyBlock) and
@@ -40,9 +41,9 @@ b s doctor > /dev/null || fail "doctor after the writes came back"
 said() {  # WHO EVIDENCE: what the sync of a node put back that wrote again says
   local who=$1 evidence=$2
   if [ "$who" = "that" ]; then
-    echo "bosai: Error frame from 042021-honcho#1: peer reports: Hello frame from peer: 042021-shisho#1 was put back from an older copy of its data dir (a restored snapshot or backup, a copied folder) and wrote again: $evidence. Its writes since the copy took numbers its peers hold for other writes, and are refused: make that node again under a new node id from a peer, and enter again what was written there since the copy"
+    echo "bosai: Error frame from 042021-honcho#1: peer reports: Hello frame from peer: 042021-shisho#1 wrote again after its data dir was put back from an older copy (a restored snapshot or backup) or copied to another computer: $evidence. Its writes since the copy took numbers its peers hold for other writes, and are refused: make that node again under a new node id from a peer, and enter again what was written there since the copy"
   else
-    echo "bosai: Hello frame from peer: this node was put back from an older copy of its data dir (a restored snapshot or backup, a copied folder) and wrote again: $evidence. Its writes since the copy took numbers its peers hold for other writes, and cannot reach them: make this node again under a new node id from a peer, and enter again what was written here since the copy"
+    echo "bosai: Hello frame from peer: this node wrote again after its data dir was put back from an older copy (a restored snapshot or backup) or copied to another computer: $evidence. Its writes since the copy took numbers its peers hold for other writes, and cannot reach them: make this node again under a new node id from a peer, and enter again what was written here since the copy"
   fi
 }
 for n in 1 2 3; do
@@ -59,7 +60,7 @@ for n in 1 2 3; do
   expect_eq "$(b a state hash) $(b s state hash)" "$hash $mine" "neither side applied anything ($n)"
   expect_eq "$(phone a "$y")" "0225-33-3333" "the peer keeps the writes made before the copy ($n)"
 done
-grep -qF "error=\"Hello frame from peer: 042021-shisho#1 was put back from an older copy" a.log ||
+grep -qF "error=\"Hello frame from peer: 042021-shisho#1 wrote again after its data dir was put back" a.log ||
   fail "the peer's log: $(tail -3 a.log)"
 check "the peer's log names the node put back"
 

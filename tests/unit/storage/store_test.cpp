@@ -269,16 +269,17 @@ TEST(Store, ABlockUnderNumbersHeldForAnotherIsRefused) {
   Status st = a->ApplyBlock(forked[0], keys);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.message(),
-            "042021-shisho#1 was put back from an older copy of its data dir (a restored snapshot "
-            "or backup, a copied folder) and wrote again: block 042021-shisho#1 042021 seq 1-1 is "
-            "not the block held here under those numbers. Its writes since the copy took numbers "
-            "its peers hold for other writes, and are refused: make that node again under a new "
-            "node id from a peer, and enter again what was written there since the copy");
+            "042021-shisho#1 wrote again after its data dir was put back from an older copy (a "
+            "restored snapshot or backup) or copied to another computer: block 042021-shisho#1 "
+            "042021 seq 1-1 is not the block held here under those numbers. Its writes since the "
+            "copy took numbers its peers hold for other writes, and are refused: make that node "
+            "again under a new node id from a peer, and enter again what was written there since "
+            "the copy");
   EXPECT_EQ(Hash(*a), hash);
   // On the node put back, the block it held before is refused the same way, as its own.
   st = copy->ApplyBlock(testing::AllBlocks(*before)[0], keys);
   ASSERT_FALSE(st.ok());
-  EXPECT_TRUE(st.message().starts_with("this node was put back")) << st.message();
+  EXPECT_TRUE(st.message().starts_with("this node wrote again after")) << st.message();
   EXPECT_TRUE(a->ApplyBlock(testing::AllBlocks(*before)[0], keys).ok());  // a duplicate
   EXPECT_EQ(Hash(*a), hash);
 }
