@@ -35,6 +35,14 @@ expect_eq "$(phone s "$x") $(phone s "$y")" "0225-22-2222 0225-33-3333" \
   "a node put back that wrote nothing since gets its own writes back"
 expect_eq "$(b s state hash)" "$hash" "and holds what its peer holds"
 b s doctor > /dev/null || fail "doctor after the writes came back"
+b s resident edit "$x" --set phone=0225-55-5555 > /dev/null
+b s sync now "$A" > /dev/null || fail "a write after the writes came back"
+expect_eq "$(phone a "$x")" "0225-55-5555" "its next write goes on after them, and reaches the peer"
+rm -rf copy && cp -a s copy   # the copy the node is put back from below: seq 4 its last
+b s resident edit "$x" --set phone=0225-66-6666 > /dev/null
+b s resident edit "$y" --set phone=0225-77-7777 > /dev/null
+b s sync now "$A" > /dev/null
+hash=$(b a state hash)
 
 # Wrote again since the copy: fewer writes than it lost (the peer finds it by the node's tip),
 # as many, and more (the node finds it by the peer's tip of the node's stream).
@@ -52,13 +60,14 @@ for n in 1 2 3; do
   mine=$(b s state hash)
   if b s sync now "$A" 2> forked.err; then fail "a node put back that made $n edits synced"; fi
   if [ "$n" = 1 ]; then
-    want=$(said that "this node holds another block of 042021-shisho#1 042021 under seq 2")
+    want=$(said that "this node holds another block of 042021-shisho#1 042021 under seq 5")
   else
-    want=$(said this "042021-honcho#1 holds another block of 042021-shisho#1 042021 under seq 3")
+    want=$(said this "042021-honcho#1 holds another block of 042021-shisho#1 042021 under seq 6")
   fi
   expect_eq "$(cat forked.err)" "$want" "a node put back that made $n edits is refused, and told why"
   expect_eq "$(b a state hash) $(b s state hash)" "$hash $mine" "neither side applied anything ($n)"
-  expect_eq "$(phone a "$y")" "0225-33-3333" "the peer keeps the writes made before the copy ($n)"
+  expect_eq "$(phone a "$x") $(phone a "$y")" "0225-66-6666 0225-77-7777" \
+    "the peer keeps the writes made before the copy ($n)"
 done
 grep -qF "error=\"Hello frame from peer: 042021-shisho#1 wrote again after its data dir was put back" a.log ||
   fail "the peer's log: $(tail -3 a.log)"
