@@ -90,7 +90,8 @@ void RegisterSync(CLI::App& app, Globals& g) {
                         {"bytes_sent", s.bytes_sent},
                         {"bytes_received", s.bytes_received},
                         {"frames_sent", s.frames_sent},
-                        {"frames_received", s.frames_received}});
+                        {"frames_received", s.frames_received},
+                        {"forked", s.forked}});
     }
     std::cout << fmt::format("caught up with {}: sent {}, received {} ({}), {} / {} bytes out/in\n",
                              r->peer, Counted(s.blocks_sent, "block"),
@@ -101,6 +102,7 @@ void RegisterSync(CLI::App& app, Globals& g) {
           "warning: {} held: stamped beyond the maximum clock offset (`bosai sync status`)\n",
           Counted(s.blocks_held, "block"));
     }
+    for (const auto& f : s.forked) std::cerr << "warning: not sent: " << f << "\n";
   });
 
   sync->add_subcommand("status", "Per peer: state, last contact, lag, bytes; held blocks")
@@ -125,6 +127,9 @@ void RegisterSync(CLI::App& app, Globals& g) {
               p.value("last_error", std::string()).empty()
                   ? ""
                   : "  error: " + p.value("last_error", std::string()));
+          for (const auto& f : p.value("forked", nlohmann::json::array())) {
+            std::cout << "    not sent: " << f.get<std::string>() << "\n";
+          }
         }
         for (const auto& h : j["held"]) {
           std::cout << fmt::format(

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
@@ -673,7 +674,14 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool 
     return c && TrustStore::MayRead(*c, s);
   };
   so.certificates = trust.CertificatesFor(*cert);
-  so.peer_node_id = peer_id;
+  so.on_forked = [this, peer_id](const std::string& message) {
+    LogEvent(err, "sync.stream.forked", {{"peer", peer_id}, {"error", message}});
+    UpdateStatus(peer_id, [&](PeerStatus& s) {
+      if (std::find(s.forked.begin(), s.forked.end(), message) == s.forked.end()) {
+        s.forked.push_back(message);
+      }
+    });
+  };
   so.on_hello = [this, peer_id](const std::string& incarnation,
                                 const std::vector<std::string>& certs) -> Status {
     if (NodeOfIncarnation(incarnation) != peer_id) {
@@ -871,7 +879,8 @@ void SyncService::Impl::WriteStatus(bool running) {
                        {"blocks_sent", s.blocks_sent},
                        {"blocks_received", s.blocks_received},
                        {"blocks_held", s.blocks_held},
-                       {"last_error", s.last_error}});
+                       {"last_error", s.last_error},
+                       {"forked", s.forked}});
     }
   }
   nlohmann::json doc = {{"node", trust.self().node_id},

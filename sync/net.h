@@ -65,6 +65,9 @@ struct PeerStatus {
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
   std::string last_error;  // since the last session with the peer caught up
+  // Streams of a third node the two hold in different forks, which this node does not send the
+  // peer: what Session::CheckNotPutBack found, one message each.
+  std::vector<std::string> forked;
 };
 
 class SyncService {

@@ -46,10 +46,7 @@ Result<std::vector<std::string>> Session::Start() {
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
   ToProto(vv, hello.mutable_vector());
   for (const auto& [stream, seq] : vv) {
-    const bool ours = stream.incarnation == hello.incarnation();
-    const bool peers = !options_.peer_node_id.empty() &&
-                       stream.incarnation.starts_with(options_.peer_node_id + "#");
-    if ((!ours && !peers) || seq == 0) continue;
+    if (seq == 0) continue;
     BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> last, store_.NextBlock(stream, seq - 1));
     if (!last) continue;
     auto* tip = hello.add_tips();
@@ -65,6 +62,7 @@ Result<std::vector<std::string>> Session::Start() {
 
 Status Session::CheckNotPutBack(const v1::Hello& hello) {
   BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+  const std::string& self = store_.identity()->incarnation();
   for (const auto& tip : hello.tips()) {
     const StreamId stream{tip.incarnation(), tip.scope()};
     auto it = mine.find(stream);
@@ -82,12 +80,16 @@ Status Session::CheckNotPutBack(const v1::Hello& hello) {
              BlockSignature(*held).substr(0, kTipSignatureBytes) == tip.signature();
     }
     if (same) continue;
-    const bool self = tip.incarnation() == store_.identity()->incarnation();
-    return Status::Invalid(
-        PutBackMessage(self ? "this node" : tip.incarnation(), self,
-                       fmt::format("{} holds another block of {} {} under seq {}",
-                                   self ? hello.incarnation() : "this node", tip.incarnation(),
-                                   tip.scope(), tip.seq())));
+    const bool mine_forked = tip.incarnation() == self;
+    const std::string message =
+        PutBackMessage(mine_forked ? "this node" : tip.incarnation(), mine_forked,
+                       fmt::format("{} and this node hold different blocks of {} {} under seq {}",
+                                   hello.incarnation(), tip.incarnation(), tip.scope(), tip.seq()));
+    // This node's stream or the peer's: the session ends. Another origin's, relayed to them by
+    // different paths: the two go on with the rest, and this node sends none of that stream.
+    if (mine_forked || tip.incarnation() == hello.incarnation()) return Status::Invalid(message);
+    forked_.insert(stream);
+    if (options_.on_forked) options_.on_forked(message);
   }
   return Status::Ok();
 }
@@ -246,11 +248,15 @@ Result<std::vector<std::string>> Session::Poll() {
   return out;
 }
 
+bool Session::Sends(const StreamId& stream) const {
+  return (!options_.peer_may_read || options_.peer_may_read(stream)) && !forked_.count(stream);
+}
+
 Result<uint64_t> Session::Lag() {
   BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
   uint64_t lag = 0;
   for (const auto& [stream, last] : mine) {
-    if (options_.peer_may_read && !options_.peer_may_read(stream)) continue;
+    if (!Sends(stream)) continue;
     auto pv = peer_vector_.find(stream);
     uint64_t have = pv == peer_vector_.end() ? 0 : pv->second;
     if (last > have) lag += last - have;
@@ -263,7 +269,7 @@ Status Session::Pump(std::vector<std::string>& out) {
   BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
   for (const auto& [stream, last] : mine) {
     if (in_flight_ >= options_.window) return Status::Ok();
-    if (options_.peer_may_read && !options_.peer_may_read(stream)) continue;
+    if (!Sends(stream)) continue;
     auto pv = peer_vector_.find(stream);
     uint64_t cursor = std::max(pv == peer_vector_.end() ? 0 : pv->second, sent_[stream]);
     while (cursor < last && in_flight_ < options_.window) {

@@ -43,9 +43,9 @@ class Session {
     WriteScopeCheck origin_may_write;  // refuses blocks an origin was not entrusted to write
     // Sent in Hello: this node's certificate first, then those of the origins it relays.
     std::vector<std::string> certificates;
-    // The peer's node id, when known before Hello: the tips sent then include the peer's
-    // streams (CheckNotPutBack on its side).
-    std::string peer_node_id;
+    // Called with what CheckNotPutBack found of a third node's stream that this node and the
+    // peer hold in different forks (the session goes on without that stream).
+    std::function<void(const std::string& message)> on_forked;
     // Called with the peer's Hello before anything else of it is used (admit its certificates,
     // check its incarnation against the authenticated peer). An error ends the session.
     std::function<Status(const std::string& incarnation,
@@ -89,11 +89,15 @@ class Session {
  private:
   Status Pump(std::vector<std::string>& out);
   Status OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out);
-  // Refuses a peer, or finds this node, put back from an older copy of its data dir that wrote
-  // again: the peer's last block of one of the streams in its Hello tips is not the block this
-  // node holds under those numbers. (Blocks sent later under numbers held are refused by
+  // Finds a node that wrote again after it was put back from an older copy of its data dir (or
+  // copied to another computer): the peer's last block of a stream in its Hello tips is not the
+  // block this node holds under those numbers. A fork of this node's streams or of the peer's
+  // ends the session; one of a third node's (relayed to each side by other paths) leaves that
+  // stream out of what this node sends. (Blocks received later under numbers held are refused by
   // Store::ApplyBlock.)
   Status CheckNotPutBack(const v1::Hello& hello);
+  // Whether the session sends the blocks of a stream: the peer may read it, and it is not forked.
+  bool Sends(const StreamId& stream) const;
   // The error that ends the session: names the frame's type and the peer.
   Status BadFrame(FrameType type, const std::string& why) const;
   bool acked_all() const { return in_flight_ == 0; }
@@ -117,6 +121,7 @@ class Session {
   uint64_t expected_ops_ = 0;
   uint64_t blocks_held_ = 0;
   std::set<StreamId> held_streams_;  // streams with a block held in this session
+  std::set<StreamId> forked_;        // a third node's streams the two hold in different forks
 };
 
 // What a peer node last acknowledged holding, kept node-locally (table sync_peer_vectors) so

@@ -7,6 +7,8 @@
 #    that holds them and the node itself both find the fork (Hello tips, then ApplyBlock) and
 #    refuse to sync, saying why; nothing is applied on either side. Before, the two sides each
 #    took the other's writes under those numbers as held, and parted without a word.
+#  - Its fork relayed by a node that held less of its stream: that node and a peer holding the
+#    original sync all the rest, but not that stream, and say why.
 source "$(dirname "$0")/lib.sh" "$@"
 
 root_node a 042021-honcho
@@ -39,6 +41,7 @@ b s resident edit "$x" --set phone=0225-55-5555 > /dev/null
 b s sync now "$A" > /dev/null || fail "a write after the writes came back"
 expect_eq "$(phone a "$x")" "0225-55-5555" "its next write goes on after them, and reaches the peer"
 rm -rf copy && cp -a s copy   # the copy the node is put back from below: seq 4 its last
+b c sync now "$A" > /dev/null  # C holds S's writes up to the copy (below: S's fork reaches it)
 b s resident edit "$x" --set phone=0225-66-6666 > /dev/null
 b s resident edit "$y" --set phone=0225-77-7777 > /dev/null
 b s sync now "$A" > /dev/null
@@ -60,9 +63,9 @@ for n in 1 2 3; do
   mine=$(b s state hash)
   if b s sync now "$A" 2> forked.err; then fail "a node put back that made $n edits synced"; fi
   if [ "$n" = 1 ]; then
-    want=$(said that "this node holds another block of 042021-shisho#1 042021 under seq 5")
+    want=$(said that "042021-shisho#1 and this node hold different blocks of 042021-shisho#1 042021 under seq 5")
   else
-    want=$(said this "042021-honcho#1 holds another block of 042021-shisho#1 042021 under seq 6")
+    want=$(said this "042021-honcho#1 and this node hold different blocks of 042021-shisho#1 042021 under seq 6")
   fi
   expect_eq "$(cat forked.err)" "$want" "a node put back that made $n edits is refused, and told why"
   expect_eq "$(b a state hash) $(b s state hash)" "$hash $mine" "neither side applied anything ($n)"
@@ -73,6 +76,21 @@ grep -qF "error=\"Hello frame from peer: 042021-shisho#1 wrote again after its d
   fail "the peer's log: $(tail -3 a.log)"
 check "the peer's log names the node put back"
 
-# The peer goes on serving others; the node made again under a new id gets everything.
-b c sync now "$A" > /dev/null || fail "the peer stopped serving others"
-expect_eq "$(b c state hash)" "$hash" "another node syncs with the peer"
+# S's fork reaches C, which held less of S's stream, and C meets A: C finds the fork by A's tip
+# of S's stream and sends A none of it. The rest goes on; both say so in their logs.
+serve c
+b s sync now "127.0.0.1:$PORT_c" > /dev/null || fail "the fork did not reach C"
+b c resident edit "$x" --set address="石巻市中央一丁目1番1号" > /dev/null
+c_hash=$(b c state hash)
+b c sync now "$A" > relayed.out 2> relayed.err || fail "C and A stopped syncing: $(cat relayed.err)"
+forked="042021-shisho#1 wrote again after its data dir was put back from an older copy (a restored snapshot or backup) or copied to another computer: 042021-honcho#1 and this node hold different blocks of 042021-shisho#1 042021 under seq 6. Its writes since the copy took numbers its peers hold for other writes, and are refused: make that node again under a new node id from a peer, and enter again what was written there since the copy"
+expect_eq "$(cat relayed.err)" "warning: not sent: $forked" "C says why it holds back S's stream"
+grep -qF "event=sync.stream.forked peer=042021-hub" a.log && fail "A found a fork it does not hold"
+expect_eq "$(phone a "$x") $(phone a "$y")" "0225-66-6666 0225-77-7777" "A gets none of S's fork through C"
+expect_eq "$(b a resident show "$x" | sed -n 's/^address: *//p')" "石巻市中央一丁目1番1号" \
+  "C's own write reaches A all the same"
+
+# The peer goes on serving others.
+root_node d 042021-kita
+b d sync now "$A" > /dev/null || fail "the peer stopped serving others"
+expect_eq "$(b d state hash)" "$(b a state hash)" "another node syncs with the peer"

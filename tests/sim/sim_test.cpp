@@ -250,10 +250,8 @@ class Simulation {
     o.keys = Keys();
     o.max_offset_ms = kMaxOffsetMs;
     o.clock = &nodes_[a].clock;
-    o.peer_node_id = nodes_[b].node_id;
     c.sa = std::make_unique<sync::Session>(*nodes_[a].store, o);
     o.clock = &nodes_[b].clock;
-    o.peer_node_id = nodes_[a].node_id;
     c.sb = std::make_unique<sync::Session>(*nodes_[b].store, o);
     auto ha = c.sa->Start();
     auto hb = c.sb->Start();
