@@ -221,3 +221,30 @@ for n in a b; do
 done
 expect_eq "$(b a state hash)" "$(b b state hash)" "converged after settling several at once"
 check "conflicts listed by record and field, settled several at once, on both nodes"
+
+# A settlement can reach a node before the value it set aside: the two are in different streams
+# (here the settling write is a's, the value set aside b's), and a bundle made for a node that
+# says it holds b's stream carries a's alone. show says the value is not held there yet.
+id3=$(sed -n 5p r.csv | cut -d, -f2)
+b b resident edit "$id3" --set phone=0225-77-0001 > /dev/null
+sleep 0.01
+b a resident edit "$id3" --set phone=0225-77-0002 > /dev/null
+exchange
+b a --json conflicts list --record "042021:$id3" --field phone > c3.json
+cid3=$(json_field id < c3.json)
+b a conflicts resolve "$cid3" --keep shown > /dev/null
+root_node c 042021-kita
+b c sync vector --out c-vector.json > /dev/null
+sed 's/"vector": \[\]/"vector": [{"incarnation": "042021-shisho#1", "scope": "042021", "seq": 1000000}]/' \
+  c-vector.json > c-claims.json
+b a sync export --vector c-claims.json --out c.bundle > /dev/null
+b c sync import c.bundle > /dev/null
+b c conflicts show "$cid3" > not-held.txt || fail "show of a settlement whose value set aside is not held"
+grep -qxF "conflict $cid3 is settled" not-held.txt &&
+  grep -qE '^  set aside: \(by 042021-shisho#1:[0-9]+, not held here yet\)$' not-held.txt &&
+  grep -qE '^  settled:   "0225-77-0002" \(by 042021-honcho#1:[0-9]+, ' not-held.txt ||
+  fail "a value set aside not held yet: $(cat not-held.txt)"
+b c --json conflicts show "$cid3" > not-held.json
+grep -q '"other"' not-held.json && fail "--json names a value not held: $(cat not-held.json)"
+grep -q '"settled":"0225-77-0002"' not-held.json || fail "--json: $(cat not-held.json)"
+check "a settlement held before the value it set aside says that value is not held yet"
