@@ -111,5 +111,6 @@ void RegisterDoctor(CLI::App& app, Globals& g);
 void RegisterKeys(CLI::App& app, Globals& g);
 void RegisterServe(CLI::App& app, Globals& g);
 void RegisterSync(CLI::App& app, Globals& g);
+void RegisterBackup(CLI::App& app, Globals& g);
 
 }  // namespace bosai::cli

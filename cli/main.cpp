@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   RegisterDoctor(app, g);
   RegisterServe(app, g);
   RegisterSync(app, g);
+  RegisterBackup(app, g);
 
   try {
     app.parse(argc, argv);

@@ -76,8 +76,8 @@ class InitUndo {
 // Of a data dir whose node was made (its certificate is there) but whose database is not.
 std::string LostDatabase(const fs::path& dir) {
   return fmt::format(
-      "{} holds a node's keys but no database (bosai.db): restore the data dir from a backup, "
-      "or move it aside and run `bosai init` again",
+      "{} holds a node's keys but no database (bosai.db): `bosai restore BACKUP` with a backup "
+      "of the node, or move the data dir aside and run `bosai init` again",
       dir.string());
 }
 

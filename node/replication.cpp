@@ -68,6 +68,26 @@ Status OnlyKnownKeys(const std::string& path, const toml::table& t, std::string_
 
 std::string StatusPath(const std::string& data_dir) { return data_dir + "/sync-status.json"; }
 
+namespace {
+// A status file written longer ago than this is a daemon's that stopped.
+constexpr int64_t kStatusFreshMillis = 5000;
+
+bool StatusSaysRunning(const nlohmann::json& doc, int64_t now_ms) {
+  return doc.value("running", false) &&
+         now_ms - doc.value("updated_ms", int64_t{0}) < kStatusFreshMillis;
+}
+}  // namespace
+
+bool DaemonRunning(const std::string& data_dir) {
+  auto text = ReadSmallFile(StatusPath(data_dir));
+  if (!text.ok()) return false;
+  try {
+    return StatusSaysRunning(nlohmann::json::parse(*text), SystemClock::Get()->NowMillis());
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
 Result<ServeConfig> LoadServeConfig(const std::string& path) {
   // A config is a few hundred bytes; a larger file is some other one.
   constexpr size_t kMaxConfigBytes = 1u << 20;
@@ -302,8 +322,7 @@ Result<nlohmann::json> SyncStatus(Node& node) {
   if (text.ok()) {
     try {
       auto doc = nlohmann::json::parse(*text);
-      bool running =
-          doc.value("running", false) && now - doc.value("updated_ms", int64_t{0}) < 5000;
+      bool running = StatusSaysRunning(doc, now);
       out["daemon"] = running ? "running" : "not running";
       out["status_updated_ms"] = doc.value("updated_ms", int64_t{0});
       out["peers"] = doc.value("peers", nlohmann::json::array());

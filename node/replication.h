@@ -68,5 +68,7 @@ Result<uint64_t> AcceptSkew(Node& node, const std::string& incarnation);
 
 // Where the daemon writes its status: <data_dir>/sync-status.json.
 std::string StatusPath(const std::string& data_dir);
+// Whether a daemon runs on the data dir: its status file says so, written in the last 5 s.
+bool DaemonRunning(const std::string& data_dir);
 
 }  // namespace bosai::node

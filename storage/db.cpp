@@ -1,14 +1,19 @@
 // SQLite connection and statement wrappers; see db.h.
 #include "storage/db.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
+
+#include "storage/files.h"
 
 namespace bosai {
 namespace {
@@ -238,6 +243,78 @@ Status Db::SetUp() {
 Status Db::Error(std::string_view what) const {
   return StatusOf(sqlite3_extended_errcode(db_.get()), sqlite3_errmsg(db_.get()),
                   sqlite3_system_errno(db_.get()), disk_full_, what);
+}
+
+namespace {
+
+// Runs SQLite's backup from SRC to DEST ("main" to "main") to its end, PAGES at a time (-1: all
+// in one step, one write transaction of DEST), waiting out other connections' locks. PROGRESS,
+// when given, gets the fraction copied.
+int RunBackup(sqlite3* dest, sqlite3* src, int pages, const std::function<void(double)>& progress) {
+  sqlite3_backup* b = sqlite3_backup_init(dest, "main", src, "main");
+  if (!b) return sqlite3_errcode(dest);
+  int rc;
+  do {
+    rc = sqlite3_backup_step(b, pages);
+    const int total = sqlite3_backup_pagecount(b);
+    if (progress && total > 0) progress(1.0 - double(sqlite3_backup_remaining(b)) / total);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
+  } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+  const int finished = sqlite3_backup_finish(b);
+  return rc == SQLITE_DONE ? finished : rc;
+}
+
+}  // namespace
+
+Status Db::BackupTo(const std::string& path, const std::function<void(double)>& progress) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    return Status::Exists(fmt::format("{}: exists already, and is never written over", path));
+  }
+  const std::string partial = path + ".partial";
+  fs::remove(partial, ec);
+  sqlite3* raw_dest = nullptr;
+  int rc =
+      sqlite3_open_v2(partial.c_str(), &raw_dest,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, Closer> dest(raw_dest);
+  auto fail = [&](const std::string& why) {
+    dest.reset();
+    fs::remove(partial, ec);
+    return Status::IoError(fmt::format("{}: {}", path, why));
+  };
+  if (rc != SQLITE_OK) return fail(sqlite3_errstr(rc));
+  ::chmod(partial.c_str(), 0600);
+  rc = RunBackup(dest.get(), db_.get(), 4096, progress);
+  if (rc != SQLITE_OK) return fail(sqlite3_errstr(rc));
+  // The copy keeps its source's WAL mode: one file is easier to carry and to check.
+  rc = sqlite3_exec(dest.get(), "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return fail(sqlite3_errmsg(dest.get()));
+  dest.reset();
+  int fd = ::open(partial.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced) return fail(std::strerror(errno));
+  // link() fails if PATH appeared meanwhile: it is never written over.
+  if (::link(partial.c_str(), path.c_str()) != 0) return fail(std::strerror(errno));
+  fs::remove(partial, ec);
+  fs::path dir = fs::path(path).parent_path();
+  return SyncDirectory(dir.empty() ? fs::path(".") : dir);
+}
+
+Status Db::ReplaceWith(const std::string& path) {
+  BOSAI_RETURN_IF_ERROR(CheckWritable());
+  sqlite3* raw_src = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw_src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, Closer> src(raw_src);
+  if (rc != SQLITE_OK) return Status::IoError(fmt::format("{}: {}", path, sqlite3_errstr(rc)));
+  rc = RunBackup(db_.get(), src.get(), -1, nullptr);
+  if (rc != SQLITE_OK) {
+    return Status::IoError(fmt::format("{}: restoring it: {}", path, sqlite3_errstr(rc)));
+  }
+  return Status::Ok();
 }
 
 Status Db::Exec(std::string_view sql) {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -85,6 +86,15 @@ class Db {
   // as a store: up to MAX_PROBLEMS lines of what it finds (none: the file is sound), or why the
   // file cannot be read at all. Opens it read-only and writes nothing.
   static Result<std::vector<std::string>> CheckFile(const std::string& path, int max_problems);
+
+  // Copies this database as of one moment into a new file at PATH, which must not exist, with
+  // SQLite's online backup (other connections go on writing): written whole or not at all, in
+  // one file (no WAL beside it), synced, readable by its owner only. PROGRESS gets the fraction
+  // copied.
+  Status BackupTo(const std::string& path, const std::function<void(double)>& progress);
+  // Replaces this database's content with that of the database file at PATH, in one write
+  // transaction of this connection: other connections see either the old content or the new.
+  Status ReplaceWith(const std::string& path);
 
   Status Exec(std::string_view sql);
   // Runs `sql` (CREATE TABLE IF NOT EXISTS ...) unless every table named exists already, so

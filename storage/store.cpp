@@ -1045,6 +1045,19 @@ Status Store::BeginWrite(std::string author) {
   encoding_.clear();  // waits for any block still being encoded
   pending_ops_ = 0;
   Status st = LoadStreams();
+  if (st.ok() && identity_) {
+    // A restore (another process) starts a new epoch: a write under the one this process
+    // opened with would take numbers that the restored streams may hold already.
+    auto epoch = GetMetaNumber("epoch");
+    if (!epoch.ok()) {
+      st = epoch.status();
+    } else if (*epoch && int64_t(**epoch) != identity_->epoch) {
+      st = Status::Invalid(fmt::format(
+          "{} was restored from a backup meanwhile (now epoch {}): nothing was written; run the "
+          "command again",
+          identity_->incarnation(), **epoch));
+    }
+  }
   if (st.ok()) st = LoadDictionary();
   auto count = [&](const char* sql, int64_t* out) -> Status {
     Stmt& s = db_->Prepare(sql);

@@ -16,7 +16,7 @@ usage_error() {
 }
 
 usage_error "an unknown command" \
-  'bosai: unknown command "bogus"; the commands are init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help' \
+  'bosai: unknown command "bogus"; the commands are init, keys, gen, resident, conflicts, state, doctor, serve, sync, backup, restore; see bosai --help' \
   bogus
 usage_error "an unknown subcommand" \
   'bosai: unknown command "resident bogus"; the commands are import, show, search, export, count, edit; see bosai resident --help' \
@@ -25,7 +25,7 @@ usage_error "an unknown subcommand after a global option" \
   'bosai: unknown command "keys node frob"; the commands are request, issue; see bosai keys node --help' \
   --json keys node frob
 usage_error "no command" \
-  'bosai: give a command: init, keys, gen, resident, conflicts, state, doctor, serve, sync; see bosai --help'
+  'bosai: give a command: init, keys, gen, resident, conflicts, state, doctor, serve, sync, backup, restore; see bosai --help'
 usage_error "a group without its command" \
   'bosai: give a command: import, show, search, export, count, edit; see bosai resident --help' \
   resident

@@ -1,0 +1,45 @@
+// Backups of a node's store, and restores under a new epoch (DESIGN §3, §8).
+//
+// A backup is the node's database as of one moment, in one file readable by its owner only
+// (SQLite's online backup: the node goes on writing and serving meanwhile). It holds residents'
+// names and addresses, and My Numbers sealed: keep it as carefully as the data dir. The node's
+// keys are not in it: it is restored into the data dir of the same node, whose keys are there.
+//
+// A restore puts the node back as the backup had it, under a new epoch. The node's writes from
+// then on go to new streams (`node#epoch`), so they never take numbers its peers hold for the
+// writes it made after the backup (a data dir put back from a copy under its old epoch would:
+// sync refuses it then); those writes come back from its peers, in the old streams.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "node/node.h"
+
+namespace bosai::node {
+
+struct BackupResult {
+  uint64_t bytes = 0;
+  uint64_t ops = 0;  // op-log entries the backup holds
+};
+// Writes the backup of NODE to OUT_PATH, a file that must not exist (written whole or not at
+// all). PROGRESS gets the fraction copied.
+Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
+                                const std::function<void(double)>& progress);
+
+struct RestoreResult {
+  int64_t backup_epoch = 0;  // the epoch the node had when the backup was made
+  std::string incarnation;   // the node's new incarnation
+  uint64_t ops = 0;          // op-log entries the node holds now
+  std::string set_aside;     // where a database that could not be opened was moved, if any
+};
+// Restores BACKUP_PATH into DATA_DIR under a new epoch: above both the backup's and the data
+// dir's (when the data dir's database cannot be read, the clock's seconds since 1970, above any
+// epoch an earlier restore can have taken). Refused, changing nothing, when the file is not a sound
+// bosai backup, is another node's, was made by a newer bosai, or when a daemon runs on the data
+// dir. A database in the data dir that cannot be opened is moved aside (`bosai.db.damaged-<time>`),
+// not deleted.
+Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path);
+
+}  // namespace bosai::node
