@@ -25,16 +25,13 @@ Store::Options NodeStoreOptions() {
   return so;
 }
 
-// Removes a database file and the WAL and shared-memory files beside it (on scope exit, unless
-// kept).
+// A database file to work on, removed with the WAL and shared-memory files beside it when it
+// was made and on scope exit (once renamed into place, only those are left to remove).
 class ScratchDatabase {
  public:
   explicit ScratchDatabase(fs::path path) : path_(std::move(path)) { Remove(); }
-  ~ScratchDatabase() {
-    if (!kept_) Remove();
-  }
+  ~ScratchDatabase() { Remove(); }
   const fs::path& path() const { return path_; }
-  void Keep() { kept_ = true; }
 
  private:
   void Remove() {
@@ -44,7 +41,6 @@ class ScratchDatabase {
     }
   }
   fs::path path_;
-  bool kept_ = false;
 };
 
 // The epoch the data dir's database records, 0 when it has none or cannot be read.
@@ -80,13 +76,19 @@ Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
 Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path) {
   const fs::path dir(data_dir);
   const fs::path db_path = dir / "bosai.db";
+  std::error_code ec;
+  if (!fs::exists(dir / "keys" / "node.key", ec)) {
+    return Status::NotFound(fmt::format(
+        "{} holds no node key (keys/node.key): a backup is restored into its own node's data dir, "
+        "whose keys are there",
+        data_dir));
+  }
   BOSAI_ASSIGN_OR_RETURN(SigningKey key, ReadNodeKey((dir / "keys" / "node.key").string()));
   if (DaemonRunning(data_dir)) {
     return Status::Busy(
         fmt::format("a daemon runs on {} ({}): stop it first, then restore, then start it again",
                     data_dir, StatusPath(data_dir)));
   }
-  std::error_code ec;
   if (!fs::is_regular_file(backup_path, ec)) {
     return Status::NotFound(fmt::format("{}: no such file", backup_path));
   }
@@ -164,7 +166,6 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
     }
     fs::rename(work.path(), db_path, ec);
     if (ec) return Status::IoError(fmt::format("{}: {}", db_path.string(), ec.message()));
-    work.Keep();
     BOSAI_RETURN_IF_ERROR(SyncDirectory(dir));
   }
   BOSAI_ASSIGN_OR_RETURN(std::unique_ptr<Node> node, Node::Open(data_dir));

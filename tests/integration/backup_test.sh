@@ -63,6 +63,10 @@ refused cut.bak "cut.bak: sqlite: database disk image is malformed (not a bosai 
 b a backup --out a.bak > /dev/null
 refused a.bak "a.bak: the backup of 042021-honcho#1, whose key is not this data dir's (s/keys/node.key): a backup is restored into its own node's data dir; nothing was restored"
 refused none.bak "none.bak: no such file"
+if b nodir restore s.bak 2> nodir.err; then fail "restored into a data dir with no node"; fi
+expect_eq "$(cat nodir.err)" "bosai: nodir holds no node key (keys/node.key): a backup is restored into its own node's data dir, whose keys are there" \
+  "a restore into a data dir with no node is refused"
+[ ! -e nodir ] || fail "a refused restore made a data dir"
 serve s
 refused s.bak "a daemon runs on s (s/sync-status.json): stop it first, then restore, then start it again"
 stop s
@@ -84,4 +88,5 @@ b s sync now "$A" > /dev/null || fail "the node restored over a damaged store sy
 expect_eq "$(b s state hash)" "$(b a state hash)" "and converges with its peer"
 expect_eq "$(phone a "$x") $(phone s "$y")" "0225-55-5555 0225-44-4444" \
   "its new write reaches the peer; its writes since the backup come back"
+expect_eq "$(ls s | grep -c restore)" "0" "nothing of the restore is left beside the store"
 check "a restore over a damaged store"
