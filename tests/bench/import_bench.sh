@@ -11,7 +11,9 @@
 #    "reimport":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
 #    "reimport_shuffled":{"seconds":R,"ratio":R/B,"changed":K,"peak_rss_mb":Q},
 #    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P},
-#    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q}}
+#    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q},
+#    "backup":{"seconds":W,"baseline_seconds":V,"ratio":W/V,"bytes":F,"restore_seconds":Y,
+#              "restore_ratio":Y/V}}
 # where cpu_seconds is the import's user and system time (against `seconds`, how much of two
 # cores it kept busy), records the records it made (residents and households), key_bytes and
 # clock_bytes the bytes of their keys and clocks in `records` (part of D beside the bodies),
@@ -20,7 +22,8 @@
 # of the baseline's database (the CSV's values in a plain table) and pages the bytes of the
 # database's pages by table or index (SQLite's dbstat), the rest of D being small tables and free
 # pages. The re-import is a three-way update of a node that holds the first file; the shuffled
-# re-import, run last, one of a register whose rows come in another order.
+# re-import, one of a register whose rows come in another order. The backup, run last, against
+# `sqlite3 .backup` of the same store, and its restore against the same baseline.
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -126,11 +129,33 @@ awk -F, -v OFS=, 'NR > 1 && NR % 100 == 50 { $10 = $10 "移" } { print }' r2.csv
 { head -1 r3-sorted.csv; tail -n +2 r3-sorted.csv | shuf --random-source=<(yes); } > r3.csv
 shuffled=$(reimport_json r3.csv)
 
+# Backup of the node's store, against SQLite's own `.backup` of the same file; then its restore
+# (SQLite's check of the file, the copy, and its putting back under a new epoch), against the
+# same baseline. The restored node holds what it held.
+hash_before=$("$bosai" --data-dir node state hash)
+t0=$(now)
+sqlite3 node/bosai.db ".backup base-backup.db"
+t1=$(now)
+backup_baseline=$(echo "$t1 - $t0" | bc -l)
+t0=$(now)
+"$bosai" --data-dir node backup --out node.bak > backup.log
+t1=$(now)
+backup_seconds=$(echo "$t1 - $t0" | bc -l)
+t0=$(now)
+"$bosai" --data-dir node restore node.bak > restore.log
+t1=$(now)
+restore_seconds=$(echo "$t1 - $t0" | bc -l)
+[ "$("$bosai" --data-dir node state hash)" = "$hash_before" ] ||
+  { echo "import_bench: the restored node does not hold what it held" >&2; exit 1; }
+backup_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"bytes":%d,"restore_seconds":%.3f,"restore_ratio":%.2f}' \
+  "$backup_seconds" "$backup_baseline" "$(echo "$backup_seconds / $backup_baseline" | bc -l)" \
+  "$(stat -c %s node.bak)" "$restore_seconds" "$(echo "$restore_seconds / $backup_baseline" | bc -l)")
+
 doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
   "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")
 
-printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"cpu_seconds":%.2f,"records":%d,"key_bytes":%d,"clock_bytes":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":%s,"reimport_shuffled":%s,"doctor":%s,"export":%s}\n' \
+printf '{"bench":"import","rows":%d,"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"csv_bytes":%d,"db_bytes":%d,"db_per_csv":%.2f,"op_log_bytes":%d,"body_bytes":%d,"peak_rss_mb":%d,"cpu_seconds":%.2f,"records":%d,"key_bytes":%d,"clock_bytes":%d,"baseline_db_bytes":%d,"pages":%s,"reimport":%s,"reimport_shuffled":%s,"doctor":%s,"export":%s,"backup":%s}\n' \
   "$count" "$seconds" "$baseline" "$(echo "$seconds / $baseline" | bc -l)" "$csv_bytes" "$db_bytes" \
   "$(echo "$db_bytes / $csv_bytes" | bc -l)" "$op_log_bytes" "$body_bytes" "$((rss_kb / 1024))" \
   "$cpu_seconds" "$records" "$key_bytes" "$clock_bytes" "$baseline_db_bytes" "$pages_json" "$reimport" \
-  "$shuffled" "$doctor_json" "$export_json"
+  "$shuffled" "$doctor_json" "$export_json" "$backup_json"
