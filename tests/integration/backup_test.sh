@@ -6,16 +6,7 @@
 # and a restore under a running daemon are refused and change nothing.
 source "$(dirname "$0")/lib.sh" "$@"
 
-root_node a 042021-honcho
-root_node s 042021-shisho
-"$BOSAI" gen residents --municipality 042021 --count 50 --seed 1 --out r.csv
-b a resident import r.csv 2>/dev/null
-serve a
-A="127.0.0.1:$PORT_a"
-b s sync now "$A" > /dev/null
-x=$(sed -n 2p r.csv | cut -d, -f2)
-y=$(sed -n 3p r.csv | cut -d, -f2)
-phone() { b "$1" resident show "$2" | sed -n 's/^phone: *//p'; }
+honcho_and_shisho
 b s resident edit "$x" --set phone=0225-11-1111 > /dev/null
 b s sync now "$A" > /dev/null
 

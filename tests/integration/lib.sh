@@ -27,6 +27,22 @@ root_init() { [ -f root/root.key ] || "$BOSAI" keys root init --municipality 042
 # root_node DIR NODE_ID: a node enrolled under ./root with full scopes
 root_node() { root_init; b "$1" init --node-id "$2" --municipality 042021 --root-key root/root.key >/dev/null; }
 
+# honcho_and_shisho: node a (042021-honcho) imports 50 residents (r.csv) and serves at $A; node s
+# (042021-shisho) has synced with it. Sets A, and x and y, the first two residents' ids.
+honcho_and_shisho() {
+  root_node a 042021-honcho
+  root_node s 042021-shisho
+  "$BOSAI" gen residents --municipality 042021 --count 50 --seed 1 --out r.csv
+  b a resident import r.csv 2>/dev/null
+  serve a
+  A="127.0.0.1:$PORT_a"
+  b s sync now "$A" > /dev/null
+  x=$(sed -n 2p r.csv | cut -d, -f2)
+  y=$(sed -n 3p r.csv | cut -d, -f2)
+}
+# phone DIR ID: the phone number a node shows for a resident
+phone() { b "$1" resident show "$2" | sed -n 's/^phone: *//p'; }
+
 # serve DIR [PEER_ID=PORT ...]: starts a daemon listening on a free port (or on $LISTEN_PORT);
 # sets PORT_<DIR>, PID_<DIR>
 serve() {

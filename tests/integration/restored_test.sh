@@ -11,16 +11,8 @@
 #    original sync all the rest, but not that stream, and say why.
 source "$(dirname "$0")/lib.sh" "$@"
 
-root_node a 042021-honcho
-root_node s 042021-shisho
+honcho_and_shisho
 root_node c 042021-hub
-"$BOSAI" gen residents --municipality 042021 --count 50 --seed 1 --out r.csv
-b a resident import r.csv 2>/dev/null
-serve a
-A="127.0.0.1:$PORT_a"
-b s sync now "$A" > /dev/null
-x=$(sed -n 2p r.csv | cut -d, -f2)
-y=$(sed -n 3p r.csv | cut -d, -f2)
 b s resident edit "$x" --set phone=0225-11-1111 > /dev/null
 b s sync now "$A" > /dev/null
 cp -a s copy   # no process has s open
@@ -28,7 +20,6 @@ b s resident edit "$x" --set phone=0225-22-2222 > /dev/null
 b s resident edit "$y" --set phone=0225-33-3333 > /dev/null
 b s sync now "$A" > /dev/null
 hash=$(b a state hash)
-phone() { b "$1" resident show "$2" | sed -n 's/^phone: *//p'; }
 
 put_back() { rm -rf s && cp -a copy s; }
 put_back
