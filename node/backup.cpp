@@ -148,12 +148,16 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
 
   // Into the store: in one write transaction where the store opens, else in its place (what was
   // there moved aside, not deleted).
-  Status replaced = Status::NotFound("no database");
+  bool replaced = false;
   if (fs::exists(db_path, ec)) {
     auto live = Db::Open(db_path.string());
-    replaced = live.ok() ? (*live)->ReplaceWith(work.path().string()) : live.status();
+    Status st = live.ok() ? (*live)->ReplaceWith(work.path().string()) : live.status();
+    if (!st.ok() && !st.damaged_file()) {
+      return st.WithNote("nothing was restored");
+    }
+    replaced = st.ok();
   }
-  if (!replaced.ok()) {
+  if (!replaced) {
     if (fs::exists(db_path, ec)) {
       r.set_aside =
           fmt::format("{}.damaged-{}", db_path.string(), SystemClock::Get()->NowMillis() / 1000);

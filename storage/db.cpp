@@ -312,7 +312,8 @@ Status Db::ReplaceWith(const std::string& path) {
   if (rc != SQLITE_OK) return Status::IoError(fmt::format("{}: {}", path, sqlite3_errstr(rc)));
   rc = RunBackup(db_.get(), src.get(), -1, nullptr);
   if (rc != SQLITE_OK) {
-    return Status::IoError(fmt::format("{}: restoring it: {}", path, sqlite3_errstr(rc)));
+    // (A damaged file here is this database, the source having been checked: damaged_file().)
+    return StatusOf(rc, sqlite3_errstr(rc), 0, false).WithContext(path + ": putting it back");
   }
   return Status::Ok();
 }

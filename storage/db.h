@@ -94,6 +94,7 @@ class Db {
   Status BackupTo(const std::string& path, const std::function<void(double)>& progress);
   // Replaces this database's content with that of the database file at PATH, in one write
   // transaction of this connection: other connections see either the old content or the new.
+  // A failure changes nothing; damaged_file() when this database's file is damaged.
   Status ReplaceWith(const std::string& path);
 
   Status Exec(std::string_view sql);
