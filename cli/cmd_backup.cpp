@@ -12,9 +12,10 @@ namespace bosai::cli {
 void RegisterBackup(CLI::App& app, Globals& g) {
   auto out = std::make_shared<std::string>();
   auto* backup = app.add_subcommand(
-      "backup",
-      "Write the node's store as of now to a new file (the node may go on working meanwhile); "
-      "it holds residents' data: keep it as safe as the data dir");
+      "backup", "Write the node's store as of now to a new file (keep it as safe as the data dir)");
+  backup->footer(
+      "The node may go on working meanwhile. The file holds residents' names and addresses (My "
+      "Number sealed), not the node's keys.");
   backup->add_option("--out", *out, "The backup file (must not exist)")->required();
   backup->callback([&g, out] {
     auto node = OpenNode(g);
@@ -35,10 +36,10 @@ void RegisterBackup(CLI::App& app, Globals& g) {
 
   auto file = std::make_shared<std::string>();
   auto* restore = app.add_subcommand(
-      "restore",
-      "Put the node back as a backup had it, under a new epoch: its writes from then on go to new "
-      "streams, and those it made after the backup come back from its peers (stop the daemon "
-      "first)");
+      "restore", "Put the node back as a backup had it, under a new epoch (stop the daemon first)");
+  restore->footer(
+      "Its writes from then on go to new streams (node#epoch), so none takes a number its peers "
+      "hold; those it made after the backup come back from its peers at the next sync.");
   restore->add_option("file", *file, "A backup made by `bosai backup` of this node")->required();
   restore->callback([&g, file] {
     if (g.read_only) return Fail(g, "restore writes the store: --read-only refuses it");
