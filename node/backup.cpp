@@ -11,6 +11,7 @@
 #include "node/replication.h"
 #include "node/resident.h"
 #include "storage/files.h"
+#include "storage/ids.h"
 
 namespace bosai::node {
 namespace fs = std::filesystem;
@@ -123,7 +124,7 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
           "{}: not a bosai backup (no node identity in it): nothing was restored", backup_path));
     }
     // The backup's node signed its writes with this data dir's node key: the same node.
-    const std::string incarnation = fmt::format("{}#{}", *node_id, *epoch);
+    const std::string incarnation = Incarnation(*node_id, int64_t(*epoch));
     BOSAI_ASSIGN_OR_RETURN(auto backup_key, (*store)->PublicKey(incarnation));
     if (backup_key != key.public_key()) {
       return Status::Invalid(fmt::format(
@@ -139,7 +140,7 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
     const int64_t epoch_now =
         current > 0 ? std::max<int64_t>(r.backup_epoch, current) + 1
                     : std::max<int64_t>(r.backup_epoch + 1, SystemClock::Get()->NowMillis() / 1000);
-    r.incarnation = fmt::format("{}#{}", *node_id, epoch_now);
+    r.incarnation = Incarnation(*node_id, epoch_now);
     BOSAI_RETURN_IF_ERROR((*store)->db().Begin());
     Status st = (*store)->SetMeta("epoch", std::to_string(epoch_now));
     if (st.ok()) st = (*store)->db().Commit();

@@ -498,6 +498,16 @@ std::string PutBackMessage(std::string_view who, bool self, std::string_view evi
       self ? "here" : "there");
 }
 
+Result<bool> Store::HoldsBlock(const StreamId& stream, uint64_t last_seq,
+                               std::string_view signature) {
+  if (last_seq == 0) return false;
+  BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held, NextBlock(stream, last_seq - 1));
+  if (!held) return false;
+  BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(*held));
+  return h.last_seq() == last_seq && !signature.empty() &&
+         BlockSignature(*held).starts_with(signature);
+}
+
 Result<std::optional<std::string>> Store::IncarnationWithOtherKey(const std::string& node_id,
                                                                   const std::string& public_key) {
   // Incarnation names are "NODE_ID#epoch": the range from "NODE_ID#" up to "NODE_ID$".
@@ -2214,14 +2224,8 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   if (h.first_seq <= have) {
     // Held already: an origin signs each number once, so this must be the very block held.
     // Another one is a fork: its origin was put back from an older copy and wrote again.
-    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held,
-                           NextBlock({h.origin, h.scope}, h.first_seq - 1));
-    bool same = false;
-    if (held) {
-      BOSAI_ASSIGN_OR_RETURN(BlockHeader hh, ParseBlockHeader(*held));
-      same = hh.first_seq == h.first_seq && hh.last_seq() == h.last_seq() &&
-             BlockSignature(*held) == BlockSignature(block);
-    }
+    BOSAI_ASSIGN_OR_RETURN(bool same,
+                           HoldsBlock({h.origin, h.scope}, h.last_seq(), BlockSignature(block)));
     if (!same) {
       const bool self = identity_ && identity_->incarnation() == h.origin;
       return Status::Invalid(

@@ -301,6 +301,10 @@ class Store {
   // With may_write, a block whose origin lacks write scope for the block's scope is refused.
   Status ApplyBlock(std::string_view block, const KeyLookup& keys,
                     const WriteScopeCheck& may_write = nullptr);
+  // Whether this store holds a block of STREAM that ends at LAST_SEQ and whose signature begins
+  // with SIGNATURE (a whole signature, or its start). Origins sign each number once: false when
+  // this store holds something under those numbers, is another block (a fork).
+  Result<bool> HoldsBlock(const StreamId& stream, uint64_t last_seq, std::string_view signature);
   // The public key this store recorded for an incarnation.
   Result<std::optional<std::string>> PublicKey(const std::string& incarnation);
   // An incarnation of NODE_ID ("NODE_ID#epoch") this store recorded with another key than

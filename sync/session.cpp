@@ -60,8 +60,7 @@ Result<std::vector<std::string>> Session::Start() {
   return std::vector<std::string>{std::move(frame)};
 }
 
-Status Session::CheckNotPutBack(const v1::Hello& hello) {
-  BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+Status Session::CheckNotPutBack(const v1::Hello& hello, const VersionVector& mine) {
   const std::string& self = store_.identity()->incarnation();
   for (const auto& tip : hello.tips()) {
     const StreamId stream{tip.incarnation(), tip.scope()};
@@ -71,14 +70,7 @@ Status Session::CheckNotPutBack(const v1::Hello& hello) {
     // The peer's last block of the stream must be the one this node holds under its numbers.
     // (A node put back from an older copy that wrote nothing since holds a prefix of its own
     // stream, and gets the rest back; one that wrote again holds other blocks.)
-    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> held,
-                           store_.NextBlock(stream, tip.seq() - 1));
-    bool same = false;
-    if (held) {
-      BOSAI_ASSIGN_OR_RETURN(BlockHeader h, ParseBlockHeader(*held));
-      same = h.last_seq() == tip.seq() &&
-             BlockSignature(*held).substr(0, kTipSignatureBytes) == tip.signature();
-    }
+    BOSAI_ASSIGN_OR_RETURN(bool same, store_.HoldsBlock(stream, tip.seq(), tip.signature()));
     if (same) continue;
     const bool mine_forked = tip.incarnation() == self;
     const std::string message =
@@ -119,12 +111,12 @@ Result<std::vector<std::string>> Session::OnFrame(const Frame& frame) {
         Status st = options_.on_hello(hello.incarnation(), certs);
         if (!st.ok()) return bad(st.message());
       }
-      if (Status st = CheckNotPutBack(hello); !st.ok()) return bad(st.message());
+      BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
+      if (Status st = CheckNotPutBack(hello, mine); !st.ok()) return bad(st.message());
       hello_received_ = true;
       peer_incarnation_ = hello.incarnation();
       Merge(hello.vector(), &peer_vector_);
       {
-        BOSAI_ASSIGN_OR_RETURN(VersionVector mine, store_.Vector());
         for (const auto& [stream, seq] : peer_vector_) {
           auto it = mine.find(stream);
           uint64_t have = it == mine.end() ? 0 : it->second;

@@ -91,11 +91,11 @@ class Session {
   Status OnBlocks(std::span<const Frame> frames, std::vector<std::string>& out);
   // Finds a node that wrote again after it was put back from an older copy of its data dir (or
   // copied to another computer): the peer's last block of a stream in its Hello tips is not the
-  // block this node holds under those numbers. A fork of this node's streams or of the peer's
-  // ends the session; one of a third node's (relayed to each side by other paths) leaves that
-  // stream out of what this node sends. (Blocks received later under numbers held are refused by
-  // Store::ApplyBlock.)
-  Status CheckNotPutBack(const v1::Hello& hello);
+  // block this node holds under those numbers (MINE: what it holds). A fork of this node's streams
+  // or of the peer's ends the session; one of a third node's (relayed to each side by other paths)
+  // leaves that stream out of what this node sends. (Blocks received later under numbers held are
+  // refused by Store::ApplyBlock.)
+  Status CheckNotPutBack(const v1::Hello& hello, const VersionVector& mine);
   // Whether the session sends the blocks of a stream: the peer may read it, and it is not forked.
   bool Sends(const StreamId& stream) const;
   // The error that ends the session: names the frame's type and the peer.
