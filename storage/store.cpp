@@ -16,7 +16,7 @@
 namespace bosai {
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 // The meta key of the indexer version that made record_index (Store::IndexedBy).
 constexpr std::string_view kIndexedByMeta = "indexer_version";
@@ -140,6 +140,15 @@ CREATE TABLE record_dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 // without an error. The digests of dictionaries made before are computed by the migration.
 constexpr const char* kMigrationV6 = R"sql(
 ALTER TABLE record_dicts ADD COLUMN digest BLOB;
+)sql";
+
+// Version 8: each stream keeps the signature of its last block, which a sync's Hello sends as the
+// stream's tip (sync/session.h); before, each Hello read the last block of every stream (up to
+// 1 MiB each) to take it. Filled from the blocks held.
+constexpr const char* kMigrationV8 = R"sql(
+ALTER TABLE streams ADD COLUMN tip BLOB;
+UPDATE streams SET tip = (SELECT substr(b.data, -64) FROM blocks b
+  WHERE b.stream = streams.id AND b.last_seq = streams.last_seq ORDER BY b.first_seq LIMIT 1);
 )sql";
 
 // A store's first record dictionary is made from this many record bodies: a bulk write's first
@@ -427,6 +436,7 @@ Status Store::Migrate() {
         BOSAI_RETURN_IF_ERROR(i.Run());
       }
     }
+    if (version < 8) BOSAI_RETURN_IF_ERROR(db_->Exec(kMigrationV8));
     BOSAI_RETURN_IF_ERROR(db_->Exec(fmt::format("PRAGMA user_version={}", kSchemaVersion)));
     return txn.Commit();
   }
@@ -1343,6 +1353,10 @@ Status Store::StoreEncoded(size_t keep) {
     s.Bind(1, e.stream).Bind(2, int64_t(e.first_seq)).Bind(3, int64_t(e.last_seq));
     s.BindBlobView(4, block);
     BOSAI_RETURN_IF_ERROR(s.Run());
+    // The stream's tip, when this block is its last (a later one of the write may follow).
+    Stmt& u = db_->Prepare("UPDATE streams SET tip = ? WHERE id = ? AND last_seq = ?");
+    u.BindBlobView(1, BlockSignature(block)).Bind(2, e.stream).Bind(3, int64_t(e.last_seq));
+    BOSAI_RETURN_IF_ERROR(u.Run());
     encoding_.pop_front();
   }
   return Status::Ok();
@@ -2146,6 +2160,21 @@ Result<VersionVector> Store::Vector() {
   return vv;
 }
 
+Result<std::vector<Store::Tip>> Store::Tips() {
+  std::vector<Tip> tips;
+  Stmt& s = db_->Prepare(
+      "SELECT incarnation, scope, last_seq, tip FROM streams WHERE last_seq > 0 AND tip IS NOT "
+      "NULL");
+  while (s.Step()) {
+    tips.push_back({{std::string(s.Text(0)), std::string(s.Text(1))},
+                    uint64_t(s.Int(2)),
+                    std::string(s.Blob(3))});
+  }
+  BOSAI_RETURN_IF_ERROR(s.status());
+  s.Reset();
+  return tips;
+}
+
 Status Store::ReadBlocks(const VersionVector& peer,
                          const std::function<bool(const StreamId&)>& may_read,
                          const std::function<Status(std::string_view block)>& sink) {
@@ -2278,8 +2307,8 @@ Status Store::ApplyBlockInTransaction(std::string_view block, const KeyLookup& k
   s.Bind(1, stream).Bind(2, int64_t(h.first_seq)).Bind(3, int64_t(h.last_seq()));
   s.BindBlobView(4, block);
   BOSAI_RETURN_IF_ERROR(s.Run());
-  Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ? WHERE id = ?");
-  u.Bind(1, int64_t(h.last_seq())).Bind(2, stream);
+  Stmt& u = db_->Prepare("UPDATE streams SET last_seq = ?, tip = ? WHERE id = ?");
+  u.Bind(1, int64_t(h.last_seq())).BindBlobView(2, BlockSignature(block)).Bind(3, stream);
   return u.Run();
 }
 
@@ -2707,6 +2736,7 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
     s.Bind(1, id);
     uint64_t cursor = 0;
     std::string name = fmt::format("stream {} {}", info.id.incarnation, info.id.scope);
+    std::string last_signature;
     while (s.Step()) {
       auto first = uint64_t(s.Int(0));
       auto last = uint64_t(s.Int(1));
@@ -2723,6 +2753,7 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
       if (last > cursor) {
         report.ops += last - std::max(cursor, first - 1);
         cursor = last;
+        last_signature = BlockSignature(s.Blob(2));
       }
       step(kDoctorChecked + (kDoctorReplayed - kDoctorChecked) * double(report.ops) /
                                 double(std::max<uint64_t>(total_ops, 1)),
@@ -2732,6 +2763,15 @@ Result<DoctorReport> Store::Doctor(const std::string& scratch_path,
     if (cursor != info.last_seq) {
       report.problems.push_back(
           fmt::format("{}: vector says seq {}, op-log holds {}", name, info.last_seq, cursor));
+    } else if (cursor > 0) {
+      // The tip a Hello sends: another one would make peers take this node for a fork.
+      BOSAI_ASSIGN_OR_RETURN(
+          std::optional<std::string> tip,
+          FirstValue(db_->Prepare("SELECT tip FROM streams WHERE id = ?").Bind(1, int64_t(id))));
+      if (tip.value_or("") != last_signature) {
+        report.problems.push_back(fmt::format(
+            "{}: the tip kept for seq {} is not its last block's signature", name, cursor));
+      }
     }
   }
   BOSAI_RETURN_IF_ERROR(replay->CommitWrite());

@@ -288,6 +288,14 @@ class Store {
 
   // ---- Replication.
   Result<VersionVector> Vector();
+  // The last block this store holds of a stream: where it ends and its signature.
+  struct Tip {
+    StreamId stream;
+    uint64_t seq = 0;
+    std::string signature;
+  };
+  // The tip of every stream this store holds ops of (from `streams`: no block is read).
+  Result<std::vector<Tip>> Tips();
   // Calls sink with every block holding ops above `peer` in a stream that may_read allows, in
   // sequence order per stream.
   Status ReadBlocks(const VersionVector& peer, const std::function<bool(const StreamId&)>& may_read,

@@ -45,15 +45,13 @@ Result<std::vector<std::string>> Session::Start() {
   hello.set_incarnation(store_.identity()->incarnation());
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, store_.Vector());
   ToProto(vv, hello.mutable_vector());
-  for (const auto& [stream, seq] : vv) {
-    if (seq == 0) continue;
-    BOSAI_ASSIGN_OR_RETURN(std::optional<std::string> last, store_.NextBlock(stream, seq - 1));
-    if (!last) continue;
+  BOSAI_ASSIGN_OR_RETURN(std::vector<Store::Tip> tips, store_.Tips());
+  for (const Store::Tip& t : tips) {
     auto* tip = hello.add_tips();
-    tip->set_incarnation(stream.incarnation);
-    tip->set_scope(stream.scope);
-    tip->set_seq(seq);
-    tip->set_signature(std::string(BlockSignature(*last).substr(0, kTipSignatureBytes)));
+    tip->set_incarnation(t.stream.incarnation);
+    tip->set_scope(t.stream.scope);
+    tip->set_seq(t.seq);
+    tip->set_signature(t.signature.substr(0, kTipSignatureBytes));
   }
   for (const auto& c : options_.certificates) hello.add_certificates(c);
   BOSAI_ASSIGN_OR_RETURN(std::string frame, Encode(FrameType::kHello, hello));

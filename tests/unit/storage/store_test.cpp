@@ -216,6 +216,67 @@ TEST(Store, RemoteBlocksApplyOnceAndInOrder) {
   EXPECT_EQ(Hash(*b), full);
 }
 
+// Each stream keeps its last block's signature, which a sync's Hello sends as the stream's tip
+// without reading a block: after a write of several blocks in two scopes, after a peer's blocks
+// are applied, and after the node's own write there. Doctor reports a tip that is not the last
+// block's signature (peers would take the node for a fork).
+TEST(Store, EachStreamKeepsItsLastBlocksSignatureAsItsTip) {
+  ManualClock clock(1'000'000);
+  auto a = NewStore("042021-honcho", &clock, /*block_ops=*/2);
+  auto b = NewStore("042021-shisho", &clock);
+  auto keys = KeysOf({a.get(), b.get()});
+  ASSERT_TRUE(a->BeginWrite("test").ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        a->Put("042021", kEntity, fmt::format("042021:{}", i), {{2, StringField(2, "v")}}).ok());
+  }
+  ASSERT_TRUE(a->Put("131016", kEntity, "131016:1", {{2, StringField(2, "w")}}).ok());
+  ASSERT_TRUE(a->CommitWrite().ok());
+  using Tips = std::map<std::string, std::pair<uint64_t, std::string>>;
+  auto tips = [](Store& s) {
+    Tips out;
+    auto held = s.Tips();
+    EXPECT_TRUE(held.ok()) << held.status().message();
+    for (const Store::Tip& t : *held) {
+      out[t.stream.incarnation + " " + t.stream.scope] = {t.seq, t.signature};
+    }
+    return out;
+  };
+  auto last_blocks = [](Store& s) {
+    Tips out;
+    auto vv = s.Vector();
+    EXPECT_TRUE(vv.ok());
+    for (const auto& [stream, seq] : *vv) {
+      auto block = s.NextBlock(stream, seq - 1);
+      EXPECT_TRUE(block.ok() && block->has_value());
+      out[stream.incarnation + " " + stream.scope] = {seq, std::string(BlockSignature(**block))};
+    }
+    return out;
+  };
+  EXPECT_EQ(testing::AllBlocks(*a).size(), 4u);  // 2 + 2 + 1 ops, and 1 in the other scope
+  Tips a_tips = tips(*a);
+  ASSERT_EQ(a_tips.size(), 2u);
+  EXPECT_EQ(a_tips["042021-honcho#1 042021"].first, 5u);
+  EXPECT_EQ(a_tips["042021-honcho#1 042021"].second.size(), kBlockSignatureBytes);
+  EXPECT_EQ(a_tips, last_blocks(*a));
+  Pull(*b, *a, keys);
+  EXPECT_EQ(tips(*b), a_tips);
+  PutString(*b, "042021:9", 2, "x");
+  EXPECT_EQ(tips(*b).size(), 3u);
+  EXPECT_EQ(tips(*b), last_blocks(*b));
+
+  auto dir = testing::FreshDir("bosai-tips-");
+  EXPECT_EQ(testing::DoctorProblems(*b, dir), std::vector<std::string>{});
+  ASSERT_TRUE(b->db()
+                  .Exec("UPDATE streams SET tip = zeroblob(64) WHERE incarnation = "
+                        "'042021-honcho#1' AND scope = '042021'")
+                  .ok());
+  EXPECT_EQ(testing::DoctorProblems(*b, dir),
+            std::vector<std::string>{"stream 042021-honcho#1 042021: the tip kept for seq 5 is "
+                                     "not its last block's signature"});
+  std::filesystem::remove_all(dir);
+}
+
 // Each incarnation's key is recorded with its first block; another key for an incarnation of
 // the same node id (a device made again under that id) is found, not one of another node whose
 // id begins alike.
@@ -1071,7 +1132,8 @@ TEST(Store, OlderDatabasesAreMigrated) {
       {3, ""},
       {4, ""},
       {5, ""},
-      {6, ""}};
+      {6, ""},
+      {7, ""}};
   for (const auto& [version, indexes] : older) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
@@ -1096,7 +1158,9 @@ TEST(Store, OlderDatabasesAreMigrated) {
       Status st = (*s)->db().Exec(
           // Until version 7 a reference's entry held the key's text: here field 8 as the test
           // indexer gives it, on the wire ("r" after its tag and length).
-          std::string("UPDATE record_index SET value = CAST(x'420172' AS TEXT) WHERE kind = 3;") +
+          std::string(version < 7 ? "UPDATE record_index SET value = CAST(x'420172' AS TEXT) "
+                                    "WHERE kind = 3;"
+                                  : "") +
           (version < 3 ? column("idx_text", "TEXT", 1) + column("idx_num", "INTEGER", 2) +
                              column("idx_ref", "TEXT", 3) + column("idx_lookup", "INTEGER", 4) +
                              "DROP TABLE record_index;"
@@ -1106,13 +1170,21 @@ TEST(Store, OlderDatabasesAreMigrated) {
            : version == 5 ? "ALTER TABLE record_dicts DROP COLUMN digest;"
                             "INSERT INTO record_dicts(id, data) VALUES(7, x'0a03616263');"
                           : "") +
-          fmt::format("PRAGMA user_version={}", version));
+          "ALTER TABLE streams DROP COLUMN tip;" + fmt::format("PRAGMA user_version={}", version));
       ASSERT_TRUE(st.ok()) << st.message();
     }
     auto s = Store::Open(path, o);
     ASSERT_TRUE(s.ok()) << s.status().message();
     ASSERT_TRUE((*s)->SetIdentity({"042021-honcho", 1, key}).ok());
-    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 7);
+    EXPECT_EQ(Count(**s, "PRAGMA user_version"), 8);
+    // Before version 8, streams kept no tip: it is taken from each stream's last block.
+    auto tips = (*s)->Tips();
+    ASSERT_TRUE(tips.ok()) << tips.status().message();
+    ASSERT_EQ(tips->size(), 1u);
+    EXPECT_EQ(tips->front().seq, 2u);
+    auto last = (*s)->NextBlock(tips->front().stream, 1);
+    ASSERT_TRUE(last.ok() && last->has_value());
+    EXPECT_EQ(tips->front().signature, BlockSignature(**last)) << "from version " << version;
     // A dictionary of version 5 has its digest computed (the SHA-256 of its bytes, 32 of them).
     EXPECT_EQ(Count(**s, "SELECT count(*) FROM record_dicts WHERE length(digest) = 32"),
               version == 5 ? 1 : 0);
