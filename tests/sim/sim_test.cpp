@@ -403,15 +403,17 @@ class Simulation {
     ASSERT_TRUE(report->ok()) << node.node_id << " after its power cut: " << report->problems[0];
   }
 
-  // A backup of a node's database, as `bosai backup` will take it (a consistent copy).
+  // A backup of a node's database, as `bosai backup` takes it (SQLite's online backup).
   void Backup(int i) {
     SimNode& node = nodes_[i];
     node.backup = Path(node, "backup");
     std::filesystem::remove(node.backup);
-    ASSERT_TRUE(node.store->db().Exec(fmt::format("VACUUM INTO '{}'", node.backup)).ok());
+    Status st = node.store->db().BackupTo(node.backup, nullptr);
+    ASSERT_TRUE(st.ok()) << st.message();
   }
 
-  // The node's disk is lost: it comes back from its last backup under a new epoch. Ops it held
+  // The node's disk is lost, or its store put back: it comes back from its last backup under a
+  // new epoch. Ops it held
   // that are not in the backup survive only where they were replicated; those that no node
   // holds any more are lost with the disk (and no longer counted as acknowledged). They may be
   // another node's: ops replicated only to this node from a node whose own disk was lost
@@ -437,9 +439,16 @@ class Simulation {
     Disconnect(i);
     node.store.reset();
     std::string live = Live(node);
-    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(live + ext);
-    std::filesystem::copy_file(node.backup, live);
-    if (power_) power_->Forget(live);
+    if (Pick(2) == 0) {  // on a new disk
+      for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(live + ext);
+      std::filesystem::copy_file(node.backup, live);
+      if (power_) power_->Forget(live);
+    } else {  // into the store, as `bosai restore` puts it back
+      auto db = Db::Open(live);
+      ASSERT_TRUE(db.ok()) << db.status().message();
+      Status st = (*db)->ReplaceWith(node.backup);
+      ASSERT_TRUE(st.ok()) << st.message();
+    }
     node.block_ops = 1 + uint32_t(Pick(6));
     ++node.epoch;
     keys_[Incarnation(node.node_id, node.epoch)] = node.key.public_key();

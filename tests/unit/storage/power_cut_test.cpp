@@ -2,9 +2,12 @@
 // written by every path that acknowledges a write: a first sync's bootstrap (its blocks, then
 // the records built) or a first import (its bulk path), both through a rollback journal, a
 // peer's blocks applied one by one or several in one commit (a sync session's group commit),
-// local writes committed, and log checkpoints (explicit, and SQLite's own every few pages). The
-// power goes at a random write, sync or truncation of its files (tests/common/power_cut.h: what was
-// not synced is then kept, lost or garbled). When the power comes back:
+// local writes committed, log checkpoints (explicit, and SQLite's own every few pages), backups
+// taken while the store is in use, and a backup put back into the store under a new epoch, as
+// `bosai backup` and `bosai restore` do (node/backup.h: the store before the restore, or the
+// backup whole, never a mixture). The power goes at a random write, sync or truncation of its files
+// (tests/common/power_cut.h: what was not synced is then kept, lost or garbled). When the power
+// comes back:
 //  - the store opens and doctor passes (integrity, op-log gaps and signatures, materialized state
 //    equal to a replay);
 //  - it holds exactly what was acknowledged before the cut, or that and the step under way,
@@ -54,7 +57,7 @@ SigningKey KeyFor(uint64_t seed, char who) {
 // What a seed does to the store, the same in the run without a cut and in the run with one.
 struct Plan {
   struct Step {
-    enum class Kind { kWrite, kPeerBlock, kCheckpoint } kind = Kind::kWrite;
+    enum class Kind { kWrite, kPeerBlock, kCheckpoint, kBackup, kRestore } kind = Kind::kWrite;
     std::vector<std::tuple<std::string, uint32_t, std::string>> puts;  // key, field, value
     // A peer's next blocks: one in a transaction of its own, or several in one (a sync
     // session's group commit, acknowledged after it).
@@ -112,7 +115,10 @@ Plan MakePlan(uint64_t seed) {
     ASSERT_TRUE(s.CommitWrite().ok());
     clock.Advance(1000);
   };
-  plan.public_keys[plan.identity.incarnation()] = plan.identity.key.public_key();
+  // Its incarnations: one more after each restore (at most one a step).
+  for (int64_t epoch = 1; epoch <= 32; ++epoch) {
+    plan.public_keys[Incarnation(plan.identity.node_id, epoch)] = plan.identity.key.public_key();
+  }
   if (const uint64_t begin = rng() % 3; begin == 0) {
     auto first = peer_store("042021-shisho", 'b', 8);
     for (int i = 0; i < 10; ++i) write(*first, 6, 60);
@@ -128,10 +134,12 @@ Plan MakePlan(uint64_t seed) {
   plan.peer = AllBlocks(*other);
   for (int i = 0; i < 30; ++i) {
     Plan::Step step;
-    const uint64_t r = rng() % 10;
-    step.kind = r < 6   ? Plan::Step::Kind::kWrite
-                : r < 9 ? Plan::Step::Kind::kPeerBlock
-                        : Plan::Step::Kind::kCheckpoint;
+    const uint64_t r = rng() % 20;
+    step.kind = r < 12   ? Plan::Step::Kind::kWrite
+                : r < 17 ? Plan::Step::Kind::kPeerBlock
+                : r < 18 ? Plan::Step::Kind::kCheckpoint
+                : r < 19 ? Plan::Step::Kind::kBackup
+                         : Plan::Step::Kind::kRestore;
     if (step.kind == Plan::Step::Kind::kWrite) {
       for (int n = 1 + int(rng() % 6); n > 0; --n) {
         step.puts.emplace_back(KeyOf(rng() % 40), 1 + uint32_t(rng() % 4), Value(rng));
@@ -143,18 +151,28 @@ Plan MakePlan(uint64_t seed) {
   return plan;
 }
 
+bool Holds(const VersionVector& vv, const StreamId& stream, uint64_t seq) {
+  auto it = vv.find(stream);
+  return it != vv.end() && it->second >= seq;
+}
+
 // Runs PLAN on a store at PATH until a step fails (the power is off): VECTORS gets the store's
-// vector after each step acknowledged (the first: once it is open), STEPS what each was. True
-// when every step was acknowledged.
+// vector after each step acknowledged (the first: once it is open), STEPS what each was, PHASE
+// the part of a step under way where it matters (a restore's putting the backup back). True when
+// every step was acknowledged.
 bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVector>* vectors,
-             std::vector<std::string>* steps) {
+             std::vector<std::string>* steps, std::string* phase) {
   ManualClock clock(kStart);
-  auto opened = Store::Open(path, testing::TestOptions(&clock));
-  if (!opened.ok()) return false;
-  std::unique_ptr<Store> s = std::move(opened).value();
-  if (!s->SetIdentity(plan.identity).ok()) return false;
-  // SQLite checkpoints its log every few pages, as well as when asked.
-  if (!s->db().Exec("PRAGMA wal_autocheckpoint=8").ok()) return false;
+  std::unique_ptr<Store> s;
+  Identity identity = plan.identity;
+  auto open = [&] {
+    auto opened = Store::Open(path, testing::TestOptions(&clock));
+    if (!opened.ok()) return false;
+    s = std::move(opened).value();
+    // SQLite checkpoints its log every few pages, as well as when asked.
+    return s->SetIdentity(identity).ok() && s->db().Exec("PRAGMA wal_autocheckpoint=8").ok();
+  };
+  if (!open()) return false;
   auto acknowledged = [&](std::string what) {
     auto v = s->Vector();
     EXPECT_TRUE(v.ok());
@@ -197,6 +215,8 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
     acknowledged("the return to the log after a first import");
   }
   size_t next_peer = 0;
+  std::string backup;  // the last backup taken
+  int backups = 0;
   for (const Plan::Step& step : plan.steps) {
     clock.Advance(1000);
     switch (step.kind) {
@@ -232,6 +252,50 @@ bool RunPlan(const Plan& plan, const std::string& path, std::vector<VersionVecto
         if (!s->db().Exec("PRAGMA wal_checkpoint(TRUNCATE)").ok()) return false;
         acknowledged("a checkpoint");
         break;
+      case Plan::Step::Kind::kBackup: {
+        const std::string out = fmt::format("{}.backup-{}", path, ++backups);
+        if (!s->db().BackupTo(out, nullptr).ok()) return false;
+        backup = out;
+        acknowledged("a backup");
+        break;
+      }
+      case Plan::Step::Kind::kRestore: {
+        if (backup.empty()) continue;
+        // As RestoreNode: the backup's copy takes the new epoch, then goes into the store in
+        // one transaction, with the store closed; the node opens again as the new incarnation.
+        const std::string work = path + ".restore";
+        std::error_code ec;
+        std::filesystem::remove(work, ec);
+        if (!std::filesystem::copy_file(backup, work, ec)) return false;
+        ++identity.epoch;
+        {
+          auto copy = Store::Open(work, testing::TestOptions(&clock));
+          if (!copy.ok() || !(*copy)->db().Begin().ok() ||
+              !(*copy)->SetMeta("epoch", std::to_string(identity.epoch)).ok() ||
+              !(*copy)->db().Commit().ok()) {
+            return false;
+          }
+        }
+        s.reset();
+        {
+          *phase = "putting the backup into the store";
+          auto live = Db::Open(path);
+          if (!live.ok() || !(*live)->ReplaceWith(work).ok()) return false;
+          phase->clear();
+        }
+        if (!open()) return false;
+        // The peer's blocks since the backup come again, as a sync would send them.
+        auto held = s->Vector();
+        if (!held.ok()) return false;
+        next_peer = 0;
+        while (next_peer < plan.peer.size()) {
+          auto h = ParseBlockHeader(plan.peer[next_peer]);
+          if (!h.ok() || !Holds(*held, {h->origin, h->scope}, h->last_seq())) break;
+          ++next_peer;
+        }
+        acknowledged("a restore from a backup");
+        break;
+      }
     }
   }
   return true;
@@ -249,8 +313,8 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
   const uint64_t first = EnvNumber("BOSAI_POWER_CUT_FIRST_SEED", 1);
   const uint64_t seeds = EnvNumber("BOSAI_POWER_CUTS", 100);
   // That the seeds reach them:
-  uint64_t landed = 0, in_bootstrap = 0, in_import = 0, in_group = 0, step_kept = 0, step_lost = 0,
-           before_open = 0;
+  uint64_t landed = 0, in_bootstrap = 0, in_import = 0, in_group = 0, in_backup = 0, in_restore = 0,
+           putting_back = 0, restored = 0, step_kept = 0, step_lost = 0, before_open = 0;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     SCOPED_TRACE(
         fmt::format("seed {} (BOSAI_POWER_CUT_FIRST_SEED={} BOSAI_POWER_CUTS=1)", seed, seed));
@@ -264,7 +328,8 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     bool done = false;
     {
       testing::PowerCut power(seed);
-      done = RunPlan(plan, (dir / "whole.db").string(), &whole, &whole_steps);
+      std::string phase;
+      done = RunPlan(plan, (dir / "whole.db").string(), &whole, &whole_steps, &phase);
       calls = power.calls();
       syncs = power.syncs();
     }
@@ -282,7 +347,8 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     } else {
       power.CutAtSync(1 + rng() % syncs);
     }
-    RunPlan(plan, path, &acked, &acked_steps);
+    std::string phase;
+    RunPlan(plan, path, &acked, &acked_steps, &phase);
     if (!power.off()) {
       ADD_FAILURE() << "the power did not go: the run with a cut made fewer writes than " << calls;
       continue;
@@ -299,13 +365,22 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     if (under_way.find("first sync") != std::string::npos) ++in_bootstrap;
     if (under_way.find("first import") != std::string::npos) ++in_import;
     if (under_way.find("committed together") != std::string::npos) ++in_group;
+    if (under_way == "a backup") ++in_backup;
+    const bool restoring = under_way == "a restore from a backup";
+    in_restore += restoring;
+    putting_back += !phase.empty();
 
     ManualClock clock(kStart + 3'600'000);
     auto reopened = Store::Open(path, testing::TestOptions(&clock));
     ASSERT_TRUE(reopened.ok()) << "the store does not open after a power cut during " << under_way
                                << ": " << reopened.status().message();
     Store& s = **reopened;
-    ASSERT_TRUE(s.SetIdentity(plan.identity).ok());
+    // The incarnation a restore made, if one did (the store keeps its epoch).
+    auto epoch = s.GetMetaNumber("epoch");
+    ASSERT_TRUE(epoch.ok()) << epoch.status().message();
+    Identity identity = plan.identity;
+    identity.epoch = int64_t(epoch->value_or(1));
+    ASSERT_TRUE(s.SetIdentity(identity).ok());
     auto v = s.Vector();
     ASSERT_TRUE(v.ok());
     const VersionVector acknowledged = k == 0 ? VersionVector{} : whole[k - 1];
@@ -314,6 +389,7 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
       step_lost += step_writes;
     } else if (step_writes && *v == whole[k]) {
       ++step_kept;
+      restored += restoring;
     } else {
       FAIL() << "after a power cut during " << under_way << " the store holds " << Describe(*v)
              << "; acknowledged: " << Describe(acknowledged)
@@ -333,7 +409,7 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
     }
 
     // And it takes a new write, numbered after the last one it holds.
-    const StreamId local{plan.identity.incarnation(), "042021"};
+    const StreamId local{identity.incarnation(), "042021"};
     const uint64_t held = v->count(local) ? v->at(local) : 0;
     ASSERT_TRUE(s.BeginWrite("clerk").ok());
     ASSERT_TRUE(s.Put("042021", 1, KeyOf(1), {{1, StringField(1, "after the power cut")}}).ok());
@@ -347,13 +423,19 @@ TEST(PowerCut, NoAcknowledgedWriteIsLostAndTheStoreOpensWhole) {
   }
   std::cout << fmt::format(
       "power cuts: {} seeds from {}: {} cuts, {} before the store was open, {} during a first "
-      "sync, {} during a first import, {} during a group commit of a peer's blocks; a step under "
-      "way that writes kept {} and lost {} times\n",
-      seeds, first, landed, before_open, in_bootstrap, in_import, in_group, step_kept, step_lost);
+      "sync, {} during a first import, {} during a group commit of a peer's blocks, {} during a "
+      "backup, {} during a restore ({} while the backup went into the store; {} found the backup "
+      "put back whole); a step under way that writes kept {} and lost {} times\n",
+      seeds, first, landed, before_open, in_bootstrap, in_import, in_group, in_backup, in_restore,
+      putting_back, restored, step_kept, step_lost);
   if (seeds >= 100) {
     EXPECT_GT(in_bootstrap, 0u);
     EXPECT_GT(in_import, 0u);
     EXPECT_GT(in_group, 0u);
+    EXPECT_GT(in_backup, 0u);
+    EXPECT_GT(in_restore, 0u);
+    EXPECT_GT(putting_back, 0u);
+    EXPECT_GT(restored, 0u);
     EXPECT_GT(step_kept, 0u);
     EXPECT_GT(step_lost, 0u);
   }
