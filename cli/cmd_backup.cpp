@@ -1,13 +1,58 @@
 // bosai backup and bosai restore: the node's store as of one moment, and back under a new epoch.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "node/backup.h"
 
 namespace bosai::cli {
+
+namespace {
+
+void RestoreLost(Globals& g, const std::string& file) {
+  auto node = OpenNode(g);
+  if (!node) return;
+  auto r = node::RestoreLostNode(*node, file);
+  if (!r.ok()) return Fail(g, r.status());
+  std::vector<std::string> left_out;
+  for (const StreamId& s : r->left_out) left_out.push_back(s.incarnation + " " + s.scope);
+  if (g.json) {
+    return PrintJson({{"restored", file},
+                      {"lost_node", r->node_id},
+                      {"incarnation", r->incarnation},
+                      {"blocks", r->blocks},
+                      {"ops", r->ops},
+                      {"held", r->held},
+                      {"left_out", left_out}});
+  }
+  if (!left_out.empty()) {
+    std::cerr << fmt::format(
+        "left out (this node may not read them, or cannot verify who wrote them): {}\n",
+        fmt::join(left_out, ", "));
+  }
+  if (r->held > 0) {
+    std::cerr << fmt::format(
+        "{} blocks are held for their clock, beyond the maximum offset (`bosai sync status`)\n",
+        r->held);
+  }
+  if (r->ops == 0 && r->held == 0) {
+    std::cout << fmt::format(
+        "took in nothing from {}, the backup of lost node {}: this node held all of it already\n",
+        file, r->incarnation);
+    return;
+  }
+  std::cout << fmt::format(
+      "took in {} ops from {}, the backup of lost node {}: this node sends them on to its peers "
+      "at the next sync\n",
+      r->ops, file, r->incarnation);
+}
+
+}  // namespace
 
 void RegisterBackup(CLI::App& app, Globals& g) {
   auto out = std::make_shared<std::string>();
@@ -35,14 +80,27 @@ void RegisterBackup(CLI::App& app, Globals& g) {
   });
 
   auto file = std::make_shared<std::string>();
+  auto lost = std::make_shared<bool>(false);
   auto* restore = app.add_subcommand(
       "restore", "Put the node back as a backup had it, under a new epoch (stop the daemon first)");
   restore->footer(
       "Its writes from then on go to new streams (node#epoch), so none takes a number its peers "
-      "hold; those it made after the backup come back from its peers at the next sync.");
-  restore->add_option("file", *file, "A backup made by `bosai backup` of this node")->required();
-  restore->callback([&g, file] {
+      "hold; those it made after the backup come back from its peers at the next sync.\n"
+      "--from-lost-node: the backup is of another node, lost with its key (a broken laptop; take "
+      "a stolen one's in before revoking it: a revoked node's writes are refused). This node keeps "
+      "its own store and takes in the writes the backup holds that it "
+      "lacks, verified by the lost node's certificate, and sends them on at its next syncs; the "
+      "daemon may run meanwhile.");
+  restore
+      ->add_option("file", *file,
+                   "A backup made by `bosai backup` of this node (with --from-lost-node, of "
+                   "the lost node)")
+      ->required();
+  restore->add_flag("--from-lost-node", *lost,
+                    "Take in the writes of another node's backup (that node is lost)");
+  restore->callback([&g, file, lost] {
     if (g.read_only) return Fail(g, "restore writes the store: --read-only refuses it");
+    if (*lost) return RestoreLost(g, *file);
     auto r = node::RestoreNode(g.data_dir, *file);
     if (!r.ok()) return Fail(g, r.status());
     if (g.json) {

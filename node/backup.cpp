@@ -12,6 +12,9 @@
 #include "node/resident.h"
 #include "storage/files.h"
 #include "storage/ids.h"
+#include "sync/bundle.h"
+#include "sync/held.h"
+#include "sync/trust_store.h"
 
 namespace bosai::node {
 namespace fs = std::filesystem;
@@ -58,6 +61,52 @@ int64_t CurrentEpoch(const fs::path& db_path) {
   return err == std::errc() && end == text.data() + text.size() ? epoch : 0;
 }
 
+// A backup file, checked and opened: SQLite's check of the file as given, then a copy beside the
+// store (named WORK_NAME in DIR, removed with this) opened as a store, with the node it holds.
+struct OpenedBackup {
+  std::unique_ptr<ScratchDatabase> work;
+  std::unique_ptr<Store> store;
+  std::string node_id;
+  int64_t epoch = 0;
+};
+Result<OpenedBackup> OpenBackup(const fs::path& dir, const std::string& backup_path,
+                                const char* work_name) {
+  std::error_code ec;
+  if (!fs::is_regular_file(backup_path, ec)) {
+    return Status::NotFound(fmt::format("{}: no such file", backup_path));
+  }
+  auto problems = Db::CheckFile(backup_path, 3);
+  if (!problems.ok()) {  // (not the data dir's store: no advice on rebuilding it)
+    return Status::Invalid(
+        fmt::format("{} (not a bosai backup, or a damaged one): nothing was restored",
+                    problems.status().message()));
+  }
+  if (!problems->empty()) {
+    return Status::Invalid(fmt::format("{}: a damaged database ({}): nothing was restored",
+                                       backup_path, problems->front()));
+  }
+  OpenedBackup b;
+  b.work = std::make_unique<ScratchDatabase>(dir / work_name);
+  fs::copy_file(backup_path, b.work->path(), ec);
+  if (ec) return Status::IoError(fmt::format("{}: {}", b.work->path().string(), ec.message()));
+  fs::permissions(b.work->path(), fs::perms::owner_read | fs::perms::owner_write, ec);
+  auto store = Store::Open(b.work->path().string(), NodeStoreOptions());
+  if (!store.ok()) {
+    return Status::Invalid(fmt::format("{}: not a bosai backup ({}): nothing was restored",
+                                       backup_path, store.status().message()));
+  }
+  b.store = std::move(store).value();
+  BOSAI_ASSIGN_OR_RETURN(auto node_id, b.store->GetMeta("node_id"));
+  BOSAI_ASSIGN_OR_RETURN(auto epoch, b.store->GetMetaNumber("epoch"));
+  if (!node_id || !epoch) {
+    return Status::Invalid(fmt::format(
+        "{}: not a bosai backup (no node identity in it): nothing was restored", backup_path));
+  }
+  b.node_id = *node_id;
+  b.epoch = int64_t(*epoch);
+  return b;
+}
+
 }  // namespace
 
 Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
@@ -65,6 +114,10 @@ Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
   if (out_path == "-") {
     return Status::Invalid("a backup is written to a file (a database), not to standard output");
   }
+  // The node's certificate in the store (the trust store records it when loaded), so that the
+  // backup holds it: another node that takes in the writes of this one, if it is lost, verifies
+  // them by it. A node whose trust cannot be loaded is still backed up.
+  (void)node.trust();
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
   BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(out_path, progress));
   BackupResult r;
@@ -90,69 +143,39 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
         fmt::format("a daemon runs on {} ({}): stop it first, then restore, then start it again",
                     data_dir, StatusPath(data_dir)));
   }
-  if (!fs::is_regular_file(backup_path, ec)) {
-    return Status::NotFound(fmt::format("{}: no such file", backup_path));
-  }
-  // SQLite's own check of the file as given, then a copy beside the store to work on.
-  auto problems = Db::CheckFile(backup_path, 3);
-  if (!problems.ok()) {  // (not the data dir's store: no advice on rebuilding it)
-    return Status::Invalid(
-        fmt::format("{} (not a bosai backup, or a damaged one): nothing was "
-                    "restored",
-                    problems.status().message()));
-  }
-  if (!problems->empty()) {
-    return Status::Invalid(fmt::format("{}: a damaged database ({}): nothing was restored",
-                                       backup_path, problems->front()));
-  }
-  ScratchDatabase work(dir / "bosai.db.restore");
-  fs::copy_file(backup_path, work.path(), ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", work.path().string(), ec.message()));
-  fs::permissions(work.path(), fs::perms::owner_read | fs::perms::owner_write, ec);
-
+  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup, OpenBackup(dir, backup_path, "bosai.db.restore"));
   RestoreResult r;
-  {
-    auto store = Store::Open(work.path().string(), NodeStoreOptions());
-    if (!store.ok()) {
-      return Status::Invalid(fmt::format("{}: not a bosai backup ({}): nothing was restored",
-                                         backup_path, store.status().message()));
-    }
-    BOSAI_ASSIGN_OR_RETURN(auto node_id, (*store)->GetMeta("node_id"));
-    BOSAI_ASSIGN_OR_RETURN(auto epoch, (*store)->GetMetaNumber("epoch"));
-    if (!node_id || !epoch) {
-      return Status::Invalid(fmt::format(
-          "{}: not a bosai backup (no node identity in it): nothing was restored", backup_path));
-    }
-    // The backup's node signed its writes with this data dir's node key: the same node.
-    const std::string incarnation = Incarnation(*node_id, int64_t(*epoch));
-    BOSAI_ASSIGN_OR_RETURN(auto backup_key, (*store)->PublicKey(incarnation));
-    if (backup_key != key.public_key()) {
-      return Status::Invalid(fmt::format(
-          "{}: the backup of {}, whose key is not this data dir's ({}/keys/node.key): a backup "
-          "is restored into its own node's data dir; nothing was restored",
-          backup_path, incarnation, data_dir));
-    }
-    r.backup_epoch = int64_t(*epoch);
-    // Above the backup's epoch and the data dir's. When the data dir's cannot be read (its
-    // database is damaged or gone), an epoch used after the backup is unknown here: the clock's
-    // seconds then stand above any an earlier restore can have taken.
-    const int64_t current = CurrentEpoch(db_path);
-    const int64_t epoch_now =
-        current > 0 ? std::max<int64_t>(r.backup_epoch, current) + 1
-                    : std::max<int64_t>(r.backup_epoch + 1, SystemClock::Get()->NowMillis() / 1000);
-    r.incarnation = Incarnation(*node_id, epoch_now);
-    BOSAI_RETURN_IF_ERROR((*store)->db().Begin());
-    Status st = (*store)->SetMeta("epoch", std::to_string(epoch_now));
-    if (st.ok()) st = (*store)->db().Commit();
-    if (!st.ok()) return st;
+  r.backup_epoch = backup.epoch;
+  // The backup's node signed its writes with this data dir's node key: the same node.
+  const std::string incarnation = Incarnation(backup.node_id, backup.epoch);
+  BOSAI_ASSIGN_OR_RETURN(auto backup_key, backup.store->PublicKey(incarnation));
+  if (backup_key != key.public_key()) {
+    return Status::Invalid(fmt::format(
+        "{}: the backup of {}, whose key is not this data dir's ({}/keys/node.key): a backup is "
+        "restored into its own node's data dir (`--from-lost-node` takes the writes of a node "
+        "that is lost into this one); nothing was restored",
+        backup_path, incarnation, data_dir));
   }
+  // Above the backup's epoch and the data dir's. When the data dir's cannot be read (its
+  // database is damaged or gone), an epoch used after the backup is unknown here: the clock's
+  // seconds then stand above any an earlier restore can have taken.
+  const int64_t current = CurrentEpoch(db_path);
+  const int64_t epoch_now =
+      current > 0 ? std::max<int64_t>(r.backup_epoch, current) + 1
+                  : std::max<int64_t>(r.backup_epoch + 1, SystemClock::Get()->NowMillis() / 1000);
+  r.incarnation = Incarnation(backup.node_id, epoch_now);
+  BOSAI_RETURN_IF_ERROR(backup.store->db().Begin());
+  Status set = backup.store->SetMeta("epoch", std::to_string(epoch_now));
+  if (set.ok()) set = backup.store->db().Commit();
+  if (!set.ok()) return set;
+  backup.store.reset();  // (ReplaceWith reads the file)
 
   // Into the store: in one write transaction where the store opens, else in its place (what was
   // there moved aside, not deleted).
   bool replaced = false;
   if (fs::exists(db_path, ec)) {
     auto live = Db::Open(db_path.string());
-    Status st = live.ok() ? (*live)->ReplaceWith(work.path().string()) : live.status();
+    Status st = live.ok() ? (*live)->ReplaceWith(backup.work->path().string()) : live.status();
     if (!st.ok() && !st.damaged_file()) {
       return st.WithNote("nothing was restored");
     }
@@ -169,7 +192,7 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
         }
       }
     }
-    fs::rename(work.path(), db_path, ec);
+    fs::rename(backup.work->path(), db_path, ec);
     if (ec) return Status::IoError(fmt::format("{}: {}", db_path.string(), ec.message()));
     BOSAI_RETURN_IF_ERROR(SyncDirectory(dir));
   }
@@ -180,6 +203,63 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
   }
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node->store().Vector());
   r.ops = OpsIn(vv);
+  return r;
+}
+
+Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path) {
+  const fs::path dir(node.data_dir());
+  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup, OpenBackup(dir, backup_path, "bosai.db.lost-node"));
+  LostNodeResult r;
+  r.node_id = backup.node_id;
+  r.incarnation = Incarnation(backup.node_id, backup.epoch);
+  if (backup.node_id == node.node_id()) {
+    return Status::Invalid(fmt::format(
+        "{}: a backup of this node ({}): `bosai restore {}` without --from-lost-node puts it back "
+        "to it; nothing was restored",
+        backup_path, r.incarnation, backup_path));
+  }
+  BOSAI_ASSIGN_OR_RETURN(sync::TrustStore * trust, node.trust());
+  // The certificates the lost node had verified, its own among them: each checked here again.
+  BOSAI_ASSIGN_OR_RETURN(auto certificates, sync::TrustStore::CertificatesIn(*backup.store));
+  std::string refused;
+  for (const auto& [node_id, pem] : certificates) {
+    auto admitted = trust->Admit(pem);
+    if (!admitted.ok() && node_id == backup.node_id) refused = admitted.status().message();
+  }
+  if (!trust->Find(backup.node_id)) {
+    return Status::PermissionDenied(fmt::format(
+        "{}: this node cannot verify the writes of {}: {}; nothing was restored", backup_path,
+        backup.node_id,
+        refused.empty()
+            ? "the backup holds no certificate of it, and it never synced with this node"
+            : "its certificate is refused (" + refused + ")"));
+  }
+  // Every stream this node may hold, above what it holds; the others named.
+  BOSAI_ASSIGN_OR_RETURN(VersionVector mine, node.store().Vector());
+  const KeyLookup keys = trust->keys();
+  const sync::NodeCertificate* me = trust->Find(node.node_id());  // with its read grants
+  auto may_take = [&](const StreamId& stream) {
+    return keys(stream.incarnation).has_value() &&
+           sync::TrustStore::MayRead(me ? *me : trust->self(), stream);
+  };
+  BOSAI_ASSIGN_OR_RETURN(VersionVector theirs, backup.store->Vector());
+  for (const auto& [stream, seq] : theirs) {
+    auto it = mine.find(stream);
+    if (!may_take(stream) && (it == mine.end() || it->second < seq)) r.left_out.push_back(stream);
+  }
+  auto taken = sync::ApplyCarried(
+      node.store(), *trust, "restore:" + r.incarnation,
+      [&](const sync::BlockSink& sink) { return backup.store->ReadBlocks(mine, may_take, sink); },
+      SystemClock::Get()->NowMillis(), sync::kDefaultMaxOffsetMs);
+  if (!taken.ok()) {
+    Status st = taken.status().code() == Status::Code::kInvalidArgument
+                    ? taken.status().WithContext(backup_path)
+                    : taken.status();
+    return st.WithNote("nothing was restored");
+  }
+  r.blocks = taken->blocks;
+  r.ops = taken->ops;
+  r.held = taken->held;
   return r;
 }
 

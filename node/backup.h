@@ -9,11 +9,16 @@
 // then on go to new streams (`node#epoch`), so they never take numbers its peers hold for the
 // writes it made after the backup (a data dir put back from a copy under its old epoch would:
 // sync refuses it then); those writes come back from its peers, in the old streams.
+//
+// A node that is lost (a laptop broken or gone) cannot be restored: its key went with it. Another
+// node takes in the writes its backup holds (RestoreLostNode) and sends them on to the peers: the
+// writes it made offline and never synced survive, signed by the lost node as they were.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "node/node.h"
 
@@ -41,5 +46,23 @@ struct RestoreResult {
 // dir. A database in the data dir that cannot be opened is moved aside (`bosai.db.damaged-<time>`),
 // not deleted.
 Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path);
+
+struct LostNodeResult {
+  std::string node_id;             // the lost node's
+  std::string incarnation;         // its incarnation when the backup was made
+  uint64_t blocks = 0;             // blocks taken from the backup (this node lacked them)
+  uint64_t ops = 0;                // op-log entries they added
+  uint64_t held = 0;               // blocks held for their clock (`bosai sync status`)
+  std::vector<StreamId> left_out;  // streams this node may not read, or cannot verify
+};
+// Takes into NODE the writes a lost node's backup holds that NODE lacks (its own, and what it had
+// received from others), as a bundle would bring them: each block verified against its origin's
+// certificate (those the backup holds are admitted, checked against this node's roots and
+// revocations) and applied in one transaction. NODE keeps its own incarnation and relays them
+// with the lost node's certificate at its next syncs. Streams this node may not read, or whose
+// origin it cannot verify, are left out and named. Refused, changing nothing, for a file that is
+// not a sound bosai backup, for a backup of NODE itself (restore puts it back), and for a node
+// whose certificate this node cannot verify (revoked, another municipality's).
+Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path);
 
 }  // namespace bosai::node

@@ -121,21 +121,41 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
   }
   for (int i = 1; i < bundle.certificates_size(); ++i) (void)trust.Admit(bundle.certificates(i));
 
+  auto r = ApplyCarried(
+      store, trust, "bundle:" + bundle.exporter(),
+      [&](const BlockSink& sink) {
+        for (const std::string& block : bundle.blocks()) BOSAI_RETURN_IF_ERROR(sink(block));
+        return Status::Ok();
+      },
+      now_ms, max_offset_ms);
+  if (!r.ok() && r.status().code() == Status::Code::kInvalidArgument) {
+    return bad(r.status().message() + "; nothing was imported");
+  }
+  r->exporter = bundle.exporter();
+  return r;
+}
+
+Result<ImportResult> ApplyCarried(Store& store, TrustStore& trust, const std::string& author,
+                                  const std::function<Status(const BlockSink&)>& blocks,
+                                  int64_t now_ms, int64_t max_offset_ms) {
   ImportResult r;
-  r.exporter = bundle.exporter();
-  r.blocks = uint64_t(bundle.blocks_size());
   BOSAI_RETURN_IF_ERROR(EnsureHeldSchema(store));
   BOSAI_ASSIGN_OR_RETURN(VersionVector before, store.Vector());
-  BOSAI_RETURN_IF_ERROR(store.BeginWrite("bundle:" + bundle.exporter()));
+  BOSAI_RETURN_IF_ERROR(store.BeginWrite(author));
   std::set<StreamId> held_streams;
-  for (int i = 0; i < bundle.blocks_size(); ++i) {
-    auto received = ApplyOrHold(store, bundle.blocks(i), trust.keys(), trust.may_write(), now_ms,
+  Status st = blocks([&](std::string_view block) -> Status {
+    auto received = ApplyOrHold(store, block, trust.keys(), trust.may_write(), now_ms,
                                 max_offset_ms, held_streams);
     if (!received.ok()) {
-      store.AbortWrite();
-      return bad(fmt::format("block {}: {}; nothing was imported", i, received.status().message()));
+      return Status::Invalid(fmt::format("block {}: {}", r.blocks, received.status().message()));
     }
+    ++r.blocks;
     if (received->held) ++r.held;
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    store.AbortWrite();
+    return st;
   }
   BOSAI_RETURN_IF_ERROR(store.CommitWrite());
   BOSAI_ASSIGN_OR_RETURN(VersionVector after, store.Vector());

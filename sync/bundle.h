@@ -42,6 +42,16 @@ struct ImportResult {
 Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::string& path,
                                   int64_t now_ms, int64_t max_offset_ms);
 
+// Verifies and applies blocks carried from elsewhere (a bundle's, a lost node's backup's) like a
+// session does, in one write transaction by AUTHOR: BLOCKS calls its sink with each, in sequence
+// order per stream. The first block refused (InvalidArgument "block N: why") undoes all.
+// Origins' keys and write scopes come from TRUST: admit the certificates that came with the
+// blocks first.
+using BlockSink = std::function<Status(std::string_view block)>;
+Result<ImportResult> ApplyCarried(Store& store, TrustStore& trust, const std::string& author,
+                                  const std::function<Status(const BlockSink&)>& blocks,
+                                  int64_t now_ms, int64_t max_offset_ms);
+
 // Vector files (`bosai sync vector --out F`): JSON {"node", "incarnation", "vector": [...]}.
 std::string VectorToJson(const std::string& node_id, const std::string& incarnation,
                          const VersionVector& vv);

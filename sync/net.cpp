@@ -40,6 +40,8 @@ int64_t UnixMillis() { return SystemClock::Get()->NowMillis(); }
 
 // Why a connection is closed when another session with the same peer is kept.
 constexpr const char* kDuplicate = "duplicate session: the peer is synced over another connection";
+constexpr const char* kRestart =
+    "restarting: this node learned certificates its peer has not had (they go in Hello)";
 
 // Why a TLS handshake failed (EC, of OpenSSL's category), and what to check: a peer that does not
 // speak TLS at all (another service on the port, or plain HTTP) or, else, the trust.
@@ -430,12 +432,13 @@ void Conn::Close(const std::string& reason) {
     impl.UpdateStatus(key, [&](PeerStatus& s) {
       s.state = "closed";
       if (reason != "connection closed by the peer" && reason.rfind("closed after", 0) != 0 &&
-          reason != "stopping") {
+          reason != "stopping" && reason != kRestart) {
         s.last_error = reason;
       }
     });
   }
-  bool normal = duplicate || reason == "stopping" || reason == "connection closed by the peer";
+  bool normal = duplicate || reason == kRestart || reason == "stopping" ||
+                reason == "connection closed by the peer";
   LogEvent(normal ? info : warn, "sync.connection.closed", {{"peer", key}, {"reason", reason}});
   asio::post(impl.store_io, [impl = &impl, id = id, reason] { impl->CloseSession(id, reason); });
   if (on_closed) on_closed(reached_live, reason);
@@ -673,6 +676,11 @@ void SyncService::Impl::OpenSession(uint64_t id, std::weak_ptr<Conn> conn, bool 
     const NodeCertificate* c = trust.Find(peer_id);
     return c && TrustStore::MayRead(*c, s);
   };
+  // With those another process recorded meanwhile (a bundle, a lost node's backup taken in):
+  // the peer verifies by them what this node relays.
+  if (auto learned = trust.LoadLearned(); !learned.ok()) {
+    LogEvent(warn, "sync.trust.reload_failed", {{"error", learned.status().message()}});
+  }
   so.certificates = trust.CertificatesFor(*cert);
   so.on_forked = [this, peer_id](const std::string& message) {
     LogEvent(err, "sync.stream.forked", {{"peer", peer_id}, {"error", message}});
@@ -831,6 +839,18 @@ void SyncService::Impl::PollTick() {
       asio::post(net_io, [weak = h.conn, message] {
         if (auto c = weak.lock()) c->Fail(message);
       });
+    }
+  }
+  // Certificates another process recorded: a live session's peer has not had them (they go in
+  // Hello), and would refuse the blocks they sign. Such sessions start again.
+  if (auto learned = trust.LoadLearned(); learned.ok() && *learned > 0) {
+    LogEvent(info, "sync.trust.learned", {{"certificates", std::to_string(*learned)}});
+    for (auto& [id, h] : sessions) {
+      if (!h.live) continue;
+      asio::post(net_io, [weak = h.conn] {
+        if (auto c = weak.lock()) c->Close(kRestart);
+      });
+      h.live = false;  // (no more pushes on it)
     }
   }
   // Live push: blocks committed since, by this process or another one on the same data dir.

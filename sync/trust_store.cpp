@@ -80,6 +80,48 @@ Result<std::unique_ptr<TrustStore>> TrustStore::Load(Store& store, const std::st
   return t;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> TrustStore::CertificatesIn(Store& store) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Stmt& t = store.db().Prepare(
+      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_certificates'");
+  const bool held = t.Step();
+  BOSAI_RETURN_IF_ERROR(t.status());
+  t.Reset();
+  if (!held) return out;
+  Stmt& q = store.db().Prepare("SELECT node_id, pem FROM sync_certificates ORDER BY node_id");
+  while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
+  BOSAI_RETURN_IF_ERROR(q.status());
+  q.Reset();
+  return out;
+}
+
+Result<size_t> TrustStore::LoadLearned() {
+  std::vector<std::string> fresh;
+  Stmt& q = store_.db().Prepare("SELECT node_id, pem FROM sync_certificates");
+  while (q.Step()) {
+    std::string pem(q.Text(1));
+    if (refused_.count(pem)) continue;
+    auto it = known_.find(std::string(q.Text(0)));
+    bool held = false;
+    if (it != known_.end()) {
+      held = it->second.own_pem == pem;
+      for (const auto& [root, grant] : it->second.grants) held = held || grant.second == pem;
+    }
+    if (!held) fresh.push_back(std::move(pem));
+  }
+  BOSAI_RETURN_IF_ERROR(q.status());
+  q.Reset();
+  size_t admitted = 0;
+  for (const auto& pem : fresh) {
+    if (Admit(pem).ok()) {
+      ++admitted;
+    } else {
+      refused_.insert(pem);
+    }
+  }
+  return admitted;
+}
+
 Status TrustStore::LoadRevoked() {
   // Another process (`bosai keys revoke`, `keys trust import`) may have added to the list.
   Stmt& q = store_.db().Prepare("SELECT node_id FROM sync_revoked");

@@ -28,6 +28,10 @@ namespace bosai::sync {
 class TrustStore {
  public:
   static Result<std::unique_ptr<TrustStore>> Load(Store& store, const std::string& keys_dir);
+  // The node certificates and read grants another node's store had verified (a backup's), as
+  // (node id, PEM): to Admit here, none trusted as it is. Empty when that node never loaded its
+  // trust.
+  static Result<std::vector<std::pair<std::string, std::string>>> CertificatesIn(Store& store);
 
   const NodeCertificate& self() const { return self_; }
   const std::string& own_certificate() const { return own_pem_; }
@@ -43,6 +47,9 @@ class TrustStore {
   Status Revoke(const std::string& node_id, int64_t now_ms);
   // Re-reads the revocations other processes may have recorded.
   Status LoadRevoked();
+  // Admits the certificates other processes recorded since (a bundle imported, a lost node's
+  // backup taken in, while a daemon runs): how many are new here. One refused is not tried again.
+  Result<size_t> LoadLearned();
 
   // Public key of an incarnation ("node#epoch"), from its node's certificate.
   KeyLookup keys() const;
@@ -71,6 +78,7 @@ class TrustStore {
   };
   static void Recompute(Known& k);
   std::map<std::string, Known> known_;  // node id -> verified certificate
+  std::set<std::string> refused_;       // recorded certificates Admit refused (LoadLearned)
   std::set<std::string> revoked_;
 };
 

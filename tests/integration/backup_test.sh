@@ -52,7 +52,7 @@ refused r.csv "r.csv: sqlite: file is not a database (not a bosai backup, or a d
 head -c 20000 s.bak > cut.bak
 refused cut.bak "cut.bak: sqlite: database disk image is malformed (not a bosai backup, or a damaged one): nothing was restored"
 b a backup --out a.bak > /dev/null
-refused a.bak "a.bak: the backup of 042021-honcho#1, whose key is not this data dir's (s/keys/node.key): a backup is restored into its own node's data dir; nothing was restored"
+refused a.bak "a.bak: the backup of 042021-honcho#1, whose key is not this data dir's (s/keys/node.key): a backup is restored into its own node's data dir (\`--from-lost-node\` takes the writes of a node that is lost into this one); nothing was restored"
 refused none.bak "none.bak: no such file"
 if b nodir restore s.bak 2> nodir.err; then fail "restored into a data dir with no node"; fi
 expect_eq "$(cat nodir.err)" "bosai: nodir holds no node key (keys/node.key): a backup is restored into its own node's data dir, whose keys are there" \

@@ -68,3 +68,5 @@ documented "keys node request" o.json
 "$BOSAI" --json keys node issue --root root --request req.json --issuer-code S7 --out enr.json > o.json
 documented "keys node issue" o.json
 b c --json init --enrollment enr.json > o.json; documented "init" o.json
+b a --json backup --out a.bak > o.json; documented "backup --out F" o.json
+b b --json restore a.bak --from-lost-node > o.json; documented "restore F --from-lost-node" o.json
