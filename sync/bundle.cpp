@@ -141,7 +141,14 @@ Result<ImportResult> ApplyCarried(Store& store, TrustStore& trust, const std::st
   ImportResult r;
   BOSAI_RETURN_IF_ERROR(EnsureHeldSchema(store));
   BOSAI_ASSIGN_OR_RETURN(VersionVector before, store.Vector());
-  BOSAI_RETURN_IF_ERROR(store.BeginWrite(author));
+  // Into a store that holds no records yet (a node provisioned from a bundle, or one a lost
+  // node's backup is taken into): the bulk path of a first sync, each record built once at the
+  // end rather than merged op by op.
+  BOSAI_ASSIGN_OR_RETURN(const bool bootstrapping, store.BeginBootstrap());
+  if (Status begun = store.BeginWrite(author); !begun.ok()) {
+    if (bootstrapping) (void)store.EndBootstrap();
+    return begun;
+  }
   std::set<StreamId> held_streams;
   Status st = blocks([&](std::string_view block) -> Status {
     auto received = ApplyOrHold(store, block, trust.keys(), trust.may_write(), now_ms,
@@ -155,9 +162,15 @@ Result<ImportResult> ApplyCarried(Store& store, TrustStore& trust, const std::st
   });
   if (!st.ok()) {
     store.AbortWrite();
+    if (bootstrapping) (void)store.EndBootstrap();  // (nothing to build)
     return st;
   }
-  BOSAI_RETURN_IF_ERROR(store.CommitWrite());
+  Status committed = store.CommitWrite();
+  if (bootstrapping) {
+    Status built = store.EndBootstrap();  // (after a crash, the next open builds them)
+    if (committed.ok()) committed = built;
+  }
+  BOSAI_RETURN_IF_ERROR(committed);
   BOSAI_ASSIGN_OR_RETURN(VersionVector after, store.Vector());
   for (const auto& [stream, seq] : after) {
     auto it = before.find(stream);

@@ -9,6 +9,10 @@
 #   incremental  each side changes 1% of the residents while disconnected, then one session:
 #                wire_bytes, changed_op_bytes (the stored, compressed blocks of those changes)
 #   noop         a session when already in sync: wire_bytes, frames, round_trips
+#   carried      A's ops taken into an empty node from a file, against the same baseline: a bundle
+#                exported for it (`sync export --vector`, then `sync import`: bundle_seconds) and
+#                A's backup taken in as a lost node's (`restore --from-lost-node`:
+#                lost_node_seconds), each with the peak RSS of the command that takes them in
 # Usage: sync_bench.sh BOSAI_BIN [--ops N]   (default 1,000,000 ops, about 405,000 residents)
 set -euo pipefail
 bosai=${1:?usage: sync_bench.sh BOSAI_BIN [--ops N]}
@@ -120,3 +124,24 @@ frames_in=$(num frames_received < noop.json)
 rt=$(( frames_in == 2 && frames_out == 2 ? 1 : frames_in ))
 printf '{"bench":"sync","scenario":"noop","wire_bytes":%d,"frames_sent":%d,"frames_received":%d,"round_trips":%d}\n' \
   "$wire" "$frames_out" "$frames_in" "$rt"
+
+# carried
+b c init --node-id 042021-bench-c --municipality 042021 --root-key root/root.key >/dev/null
+b d init --node-id 042021-bench-d --municipality 042021 --root-key root/root.key >/dev/null
+all=$(total_ops a)
+b c sync vector --out c.vec >/dev/null
+b a sync export --vector c.vec --out ac.bundle >/dev/null
+t0=$(now)
+/usr/bin/time -f "%M" -o rss_bundle.txt "$bosai" --data-dir c sync import ac.bundle >/dev/null
+t1=$(now)
+bundle_seconds=$(echo "$t1 - $t0" | bc -l)
+[ "$(total_ops c)" = "$all" ] || { echo "sync_bench: C holds $(total_ops c) of $all ops" >&2; exit 1; }
+b a backup --out a.bak >/dev/null
+t0=$(now)
+/usr/bin/time -f "%M" -o rss_lost.txt "$bosai" --data-dir d restore a.bak --from-lost-node >/dev/null
+t1=$(now)
+lost_seconds=$(echo "$t1 - $t0" | bc -l)
+[ "$(b d state hash)" = "$(b a state hash)" ] || { echo "sync_bench: D differs from A" >&2; exit 1; }
+printf '{"bench":"sync","scenario":"carried","ops":%d,"bundle_seconds":%.3f,"bundle_ratio":%.2f,"bundle_peak_rss_mb":%d,"lost_node_seconds":%.3f,"lost_node_ratio":%.2f,"lost_node_peak_rss_mb":%d,"baseline_seconds":%.3f}\n' \
+  "$all" "$bundle_seconds" "$(echo "$bundle_seconds / $baseline" | bc -l)" "$(( $(tail -1 rss_bundle.txt) / 1024 ))" \
+  "$lost_seconds" "$(echo "$lost_seconds / $baseline" | bc -l)" "$(( $(tail -1 rss_lost.txt) / 1024 ))" "$baseline"
