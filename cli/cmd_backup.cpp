@@ -9,15 +9,22 @@
 
 #include "cli/common.h"
 #include "node/backup.h"
+#include "storage/sealed_file.h"
 
 namespace bosai::cli {
 
 namespace {
 
-void RestoreLost(Globals& g, const std::string& file) {
+// The passphrase in FILE ("": none given).
+Result<std::string> Passphrase(const std::string& file, bool for_sealing) {
+  if (file.empty()) return std::string();
+  return ReadPassphrase(file, for_sealing);
+}
+
+void RestoreLost(Globals& g, const std::string& file, const std::string& passphrase) {
   auto node = OpenNode(g);
   if (!node) return;
-  auto r = node::RestoreLostNode(*node, file);
+  auto r = node::RestoreLostNode(*node, file, passphrase);
   if (!r.ok()) return Fail(g, r.status());
   std::vector<std::string> left_out;
   for (const StreamId& s : r->left_out) left_out.push_back(s.incarnation + " " + s.scope);
@@ -56,27 +63,44 @@ void RestoreLost(Globals& g, const std::string& file) {
 
 void RegisterBackup(CLI::App& app, Globals& g) {
   auto out = std::make_shared<std::string>();
+  auto sealing = std::make_shared<std::string>();
   auto* backup = app.add_subcommand(
       "backup", "Write the node's store as of now to a new file (keep it as safe as the data dir)");
   backup->footer(
       "The node may go on working meanwhile. The file holds residents' names and addresses (My "
-      "Number sealed), not the node's keys.");
+      "Number sealed), not the node's keys. With --passphrase-file it is sealed (Argon2id, "
+      "XChaCha20-Poly1305): whoever finds it without the passphrase reads nothing; restore asks "
+      "for the same file.");
   backup->add_option("--out", *out, "The backup file (must not exist)")->required();
-  backup->callback([&g, out] {
+  backup->add_option("--passphrase-file", *sealing,
+                     "Seal the backup with the passphrase on this file's first line (12 "
+                     "characters or more)");
+  backup->callback([&g, out, sealing] {
+    auto passphrase = Passphrase(*sealing, true);
+    if (!passphrase.ok()) return Fail(g, passphrase.status());
     auto node = OpenNode(g);
     if (!node) return;
     Progress progress("backup");
-    auto r = node::BackupNode(*node, *out, [&](double f) { progress.Update(f); });
+    auto r = node::BackupNode(
+        *node, *out, [&](double f) { progress.Update(f); }, *passphrase);
     progress.Clear();
     if (!r.ok()) return Fail(g, r.status());
     if (g.json) {
-      return PrintJson(
-          {{"out", *out}, {"bytes", r->bytes}, {"ops", r->ops}, {"node", node->incarnation()}});
+      return PrintJson({{"out", *out},
+                        {"bytes", r->bytes},
+                        {"ops", r->ops},
+                        {"node", node->incarnation()},
+                        {"sealed", r->sealed}});
     }
     std::cout << fmt::format(
-        "wrote {}: {} as of now ({} ops, {} bytes); `bosai restore {}` puts "
-        "the node back to it, under a new epoch\n",
-        *out, node->incarnation(), r->ops, r->bytes, *out);
+        "wrote {}: {} as of now ({} ops, {} bytes{}); `bosai restore {}{}` puts the node back to "
+        "it, under a new epoch\n",
+        *out, node->incarnation(), r->ops, r->bytes, r->sealed ? ", sealed" : "", *out,
+        r->sealed ? " --passphrase-file " + *sealing : "");
+    if (!r->sealed) {
+      std::cerr << "(not sealed: whoever has the file reads residents' names and addresses; "
+                   "--passphrase-file seals it)\n";
+    }
   });
 
   auto file = std::make_shared<std::string>();
@@ -98,10 +122,15 @@ void RegisterBackup(CLI::App& app, Globals& g) {
       ->required();
   restore->add_flag("--from-lost-node", *lost,
                     "Take in the writes of another node's backup (that node is lost)");
-  restore->callback([&g, file, lost] {
+  auto opening = std::make_shared<std::string>();
+  restore->add_option("--passphrase-file", *opening,
+                      "The passphrase a sealed backup was sealed with, on this file's first line");
+  restore->callback([&g, file, lost, opening] {
     if (g.read_only) return Fail(g, "restore writes the store: --read-only refuses it");
-    if (*lost) return RestoreLost(g, *file);
-    auto r = node::RestoreNode(g.data_dir, *file);
+    auto passphrase = Passphrase(*opening, false);
+    if (!passphrase.ok()) return Fail(g, passphrase.status());
+    if (*lost) return RestoreLost(g, *file, *passphrase);
+    auto r = node::RestoreNode(g.data_dir, *file, *passphrase);
     if (!r.ok()) return Fail(g, r.status());
     if (g.json) {
       return PrintJson({{"restored", *file},

@@ -12,6 +12,7 @@
 #include "node/resident.h"
 #include "storage/files.h"
 #include "storage/ids.h"
+#include "storage/sealed_file.h"
 #include "sync/bundle.h"
 #include "sync/held.h"
 #include "sync/trust_store.h"
@@ -61,8 +62,9 @@ int64_t CurrentEpoch(const fs::path& db_path) {
   return err == std::errc() && end == text.data() + text.size() ? epoch : 0;
 }
 
-// A backup file, checked and opened: SQLite's check of the file as given, then a copy beside the
-// store (named WORK_NAME in DIR, removed with this) opened as a store, with the node it holds.
+// A backup file, checked and opened: a copy beside the store (named WORK_NAME in DIR, removed
+// with this; a sealed backup opened there with PASSPHRASE), after SQLite's check of the file,
+// opened as a store, with the node it holds.
 struct OpenedBackup {
   std::unique_ptr<ScratchDatabase> work;
   std::unique_ptr<Store> store;
@@ -70,25 +72,42 @@ struct OpenedBackup {
   int64_t epoch = 0;
 };
 Result<OpenedBackup> OpenBackup(const fs::path& dir, const std::string& backup_path,
-                                const char* work_name) {
+                                const char* work_name, const std::string& passphrase) {
   std::error_code ec;
   if (!fs::is_regular_file(backup_path, ec)) {
     return Status::NotFound(fmt::format("{}: no such file", backup_path));
   }
-  auto problems = Db::CheckFile(backup_path, 3);
-  if (!problems.ok()) {  // (not the data dir's store: no advice on rebuilding it)
-    return Status::Invalid(
-        fmt::format("{} (not a bosai backup, or a damaged one): nothing was restored",
-                    problems.status().message()));
-  }
-  if (!problems->empty()) {
-    return Status::Invalid(fmt::format("{}: a damaged database ({}): nothing was restored",
-                                       backup_path, problems->front()));
+  const bool sealed = IsSealedFile(backup_path);
+  if (sealed && passphrase.empty()) {
+    return Status::Invalid(fmt::format(
+        "{}: a backup sealed with a passphrase: give it with --passphrase-file FILE; nothing was "
+        "restored",
+        backup_path));
   }
   OpenedBackup b;
   b.work = std::make_unique<ScratchDatabase>(dir / work_name);
-  fs::copy_file(backup_path, b.work->path(), ec);
-  if (ec) return Status::IoError(fmt::format("{}: {}", b.work->path().string(), ec.message()));
+  if (sealed) {  // (each chunk authenticated: what it opens to is what was sealed)
+    Status st = OpenSealedFile(backup_path, b.work->path(), passphrase);
+    if (!st.ok()) return st.WithNote("nothing was restored");
+  }
+  // SQLite's own check of the file (as given, or as opened), then a copy beside the store.
+  const std::string checked = sealed ? b.work->path().string() : backup_path;
+  const std::string what = sealed ? backup_path + " (opened with the passphrase)" : backup_path;
+  auto problems = Db::CheckFile(checked, 3);
+  if (!problems.ok()) {  // (not the data dir's store: no advice on rebuilding it)
+    std::string message = problems.status().message();
+    if (message.starts_with(checked)) message = what + message.substr(checked.size());
+    return Status::Invalid(
+        fmt::format("{} (not a bosai backup, or a damaged one): nothing was restored", message));
+  }
+  if (!problems->empty()) {
+    return Status::Invalid(
+        fmt::format("{}: a damaged database ({}): nothing was restored", what, problems->front()));
+  }
+  if (!sealed) {
+    fs::copy_file(backup_path, b.work->path(), ec);
+    if (ec) return Status::IoError(fmt::format("{}: {}", b.work->path().string(), ec.message()));
+  }
   fs::permissions(b.work->path(), fs::perms::owner_read | fs::perms::owner_write, ec);
   auto store = Store::Open(b.work->path().string(), NodeStoreOptions());
   if (!store.ok()) {
@@ -110,24 +129,37 @@ Result<OpenedBackup> OpenBackup(const fs::path& dir, const std::string& backup_p
 }  // namespace
 
 Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
-                                const std::function<void(double)>& progress) {
+                                const std::function<void(double)>& progress,
+                                const std::string& passphrase) {
   if (out_path == "-") {
     return Status::Invalid("a backup is written to a file (a database), not to standard output");
+  }
+  std::error_code ec;
+  if (fs::exists(out_path, ec)) {
+    return Status::Exists(fmt::format("{}: exists already, and is never written over", out_path));
   }
   // The node's certificate in the store (the trust store records it when loaded), so that the
   // backup holds it: another node that takes in the writes of this one, if it is lost, verifies
   // them by it. A node whose trust cannot be loaded is still backed up.
   (void)node.trust();
   BOSAI_ASSIGN_OR_RETURN(VersionVector vv, node.store().Vector());
-  BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(out_path, progress));
   BackupResult r;
-  std::error_code ec;
+  if (passphrase.empty()) {
+    BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(out_path, progress));
+  } else {
+    // Sealed: the database copied beside the store first, never in the clear where it goes.
+    ScratchDatabase plain(fs::path(node.data_dir()) / "bosai.db.backup");
+    BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(plain.path().string(), progress));
+    BOSAI_RETURN_IF_ERROR(SealFile(plain.path(), out_path, passphrase));
+    r.sealed = true;
+  }
   r.bytes = fs::file_size(out_path, ec);
   r.ops = OpsIn(vv);  // at least: the backup was made after this was read
   return r;
 }
 
-Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path) {
+Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path,
+                                  const std::string& passphrase) {
   const fs::path dir(data_dir);
   const fs::path db_path = dir / "bosai.db";
   std::error_code ec;
@@ -143,7 +175,8 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
         fmt::format("a daemon runs on {} ({}): stop it first, then restore, then start it again",
                     data_dir, StatusPath(data_dir)));
   }
-  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup, OpenBackup(dir, backup_path, "bosai.db.restore"));
+  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup,
+                         OpenBackup(dir, backup_path, "bosai.db.restore", passphrase));
   RestoreResult r;
   r.backup_epoch = backup.epoch;
   // The backup's node signed its writes with this data dir's node key: the same node.
@@ -206,9 +239,11 @@ Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string
   return r;
 }
 
-Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path) {
+Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path,
+                                       const std::string& passphrase) {
   const fs::path dir(node.data_dir());
-  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup, OpenBackup(dir, backup_path, "bosai.db.lost-node"));
+  BOSAI_ASSIGN_OR_RETURN(OpenedBackup backup,
+                         OpenBackup(dir, backup_path, "bosai.db.lost-node", passphrase));
   LostNodeResult r;
   r.node_id = backup.node_id;
   r.incarnation = Incarnation(backup.node_id, backup.epoch);

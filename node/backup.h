@@ -2,7 +2,8 @@
 //
 // A backup is the node's database as of one moment, in one file readable by its owner only
 // (SQLite's online backup: the node goes on writing and serving meanwhile). It holds residents'
-// names and addresses, and My Numbers sealed: keep it as carefully as the data dir. The node's
+// names and addresses, and My Numbers sealed: keep it as carefully as the data dir, or seal it
+// with a passphrase (storage/sealed_file.h) for a USB stick or another site. The node's
 // keys are not in it: it is restored into the data dir of the same node, whose keys are there.
 //
 // A restore puts the node back as the backup had it, under a new epoch. The node's writes from
@@ -26,12 +27,16 @@ namespace bosai::node {
 
 struct BackupResult {
   uint64_t bytes = 0;
-  uint64_t ops = 0;  // op-log entries the backup holds
+  uint64_t ops = 0;     // op-log entries the backup holds
+  bool sealed = false;  // with a passphrase
 };
 // Writes the backup of NODE to OUT_PATH, a file that must not exist (written whole or not at
-// all). PROGRESS gets the fraction copied.
+// all). PROGRESS gets the fraction copied. With a PASSPHRASE the file is sealed
+// (storage/sealed_file.h): the database is copied beside the store first, then sealed to
+// OUT_PATH, so that it is never in the clear where the backup goes (a USB stick).
 Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
-                                const std::function<void(double)>& progress);
+                                const std::function<void(double)>& progress,
+                                const std::string& passphrase = "");
 
 struct RestoreResult {
   int64_t backup_epoch = 0;  // the epoch the node had when the backup was made
@@ -45,7 +50,9 @@ struct RestoreResult {
 // bosai backup, is another node's, was made by a newer bosai, or when a daemon runs on the data
 // dir. A database in the data dir that cannot be opened is moved aside (`bosai.db.damaged-<time>`),
 // not deleted.
-Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path);
+// A sealed backup is opened with PASSPHRASE (refused without it, or with another one).
+Result<RestoreResult> RestoreNode(const std::string& data_dir, const std::string& backup_path,
+                                  const std::string& passphrase = "");
 
 struct LostNodeResult {
   std::string node_id;             // the lost node's
@@ -63,6 +70,7 @@ struct LostNodeResult {
 // origin it cannot verify, are left out and named. Refused, changing nothing, for a file that is
 // not a sound bosai backup, for a backup of NODE itself (restore puts it back), and for a node
 // whose certificate this node cannot verify (revoked, another municipality's).
-Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path);
+Result<LostNodeResult> RestoreLostNode(Node& node, const std::string& backup_path,
+                                       const std::string& passphrase = "");
 
 }  // namespace bosai::node

@@ -3,7 +3,8 @@
 # under a new epoch. Its writes from then on, even before it syncs, go to new streams; the writes
 # it made after the backup come back from its peers. Nothing is lost, and nothing is refused as a
 # fork (compare restored_test: a data dir put back by a plain copy). Bad backups, another node's,
-# and a restore under a running daemon are refused and change nothing.
+# and a restore under a running daemon are refused and change nothing. A backup sealed with a
+# passphrase holds nothing in the clear and opens with that passphrase only.
 source "$(dirname "$0")/lib.sh" "$@"
 
 honcho_and_shisho
@@ -81,3 +82,44 @@ expect_eq "$(phone a "$x") $(phone s "$y")" "0225-55-5555 0225-44-4444" \
   "its new write reaches the peer; its writes since the backup come back"
 expect_eq "$(ls s | grep -c restore)" "0" "nothing of the restore is left beside the store"
 check "a restore over a damaged store"
+
+# A backup sealed with a passphrase: nothing of it in the clear (a plain one holds the names),
+# opened only with that passphrase, whole; restored as a plain one is, or taken in from a node
+# that is lost.
+name=$(sed -n 2p r.csv | cut -d, -f4)
+echo "石巻市 防災 2026 バックアップ" > pass.txt
+echo "short" > short.txt
+if b s backup --out short.bak --passphrase-file short.txt 2> short.err; then fail "sealed with a short passphrase"; fi
+expect_eq "$(cat short.err)" "bosai: short.txt: a passphrase of 5 characters; one that seals a file has at least 12" \
+  "a short passphrase does not seal"
+[ ! -e short.bak ] || fail "a refused backup left a file"
+b s backup --out plain.bak > /dev/null 2> plain.err
+grep -qF "(not sealed: whoever has the file reads residents' names and addresses; --passphrase-file seals it)" plain.err ||
+  fail "a backup not sealed says so: $(cat plain.err)"
+grep -qaF "$name" plain.bak || fail "the plain backup holds the name $name"
+b s backup --out s.sealed --passphrase-file pass.txt > sealed.out
+grep -qE "^wrote s.sealed: 042021-shisho#[0-9]+ as of now \([0-9]+ ops, [0-9]+ bytes, sealed\); \`bosai restore s.sealed --passphrase-file pass.txt\` puts the node back to it, under a new epoch$" sealed.out ||
+  fail "sealed backup: $(cat sealed.out)"
+grep -qaF "$name" s.sealed && fail "the sealed backup holds the name $name in the clear"
+expect_eq "$(stat -c %a s.sealed)" "600" "a sealed backup is its owner's alone"
+ls s | grep -q "bosai.db.backup" && fail "the clear copy was left in the data dir: $(ls s)"
+check "a sealed backup holds nothing in the clear"
+hash=$(b s state hash)
+refused s.sealed "s.sealed: a backup sealed with a passphrase: give it with --passphrase-file FILE; nothing was restored"
+echo "another passphrase entirely" > wrong.txt
+if b s restore s.sealed --passphrase-file wrong.txt 2> wrong.err; then fail "opened with a wrong passphrase"; fi
+expect_eq "$(cat wrong.err)" "bosai: s.sealed: the passphrase does not open it (or the file was altered); nothing was restored" \
+  "a wrong passphrase opens nothing"
+head -c $(( $(stat -c %s s.sealed) - 100 )) s.sealed > cut.sealed
+if b s restore cut.sealed --passphrase-file pass.txt 2> cut.err; then fail "a cut sealed backup restored"; fi
+grep -qE "^bosai: cut.sealed: cut short at byte [0-9]+; nothing was restored$" cut.err || fail "$(cat cut.err)"
+expect_eq "$(b s state hash)" "$hash" "refused sealed backups change nothing"
+b s resident edit "$x" --set phone=0225-66-6666 > /dev/null
+b s restore s.sealed --passphrase-file pass.txt > unsealed.out || fail "restore of the sealed backup"
+grep -q "^restored s.sealed into s as 042021-shisho#" unsealed.out || fail "$(cat unsealed.out)"
+expect_eq "$(b s state hash)" "$hash" "the sealed backup restores the node as it was"
+ls s | grep -q restore && fail "the opened copy was left in the data dir: $(ls s)"
+root_node t 042021-shelter-04
+b t restore s.sealed --from-lost-node --passphrase-file pass.txt > lost.out || fail "a sealed backup taken in"
+grep -q "^took in [0-9]* ops from s.sealed, the backup of lost node 042021-shisho#" lost.out || fail "$(cat lost.out)"
+check "a sealed backup is opened with its passphrase only"
