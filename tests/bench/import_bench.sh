@@ -13,7 +13,8 @@
 #    "doctor":{"seconds":T,"integrity_check_seconds":I,"ratio":T/I,"peak_rss_mb":P},
 #    "export":{"seconds":X,"baseline_seconds":Z,"ratio":X/Z,"peak_rss_mb":Q},
 #    "backup":{"seconds":W,"baseline_seconds":V,"ratio":W/V,"bytes":F,"restore_seconds":Y,
-#              "restore_ratio":Y/V}}
+#              "restore_ratio":Y/V,"sealed_seconds":Z,"sealed_ratio":Z/V,
+#              "sealed_restore_seconds":U,"sealed_restore_ratio":U/V}}
 # where cpu_seconds is the import's user and system time (against `seconds`, how much of two
 # cores it kept busy), records the records it made (residents and households), key_bytes and
 # clock_bytes the bytes of their keys and clocks in `records` (part of D beside the bodies),
@@ -23,7 +24,8 @@
 # database's pages by table or index (SQLite's dbstat), the rest of D being small tables and free
 # pages. The re-import is a three-way update of a node that holds the first file; the shuffled
 # re-import, one of a register whose rows come in another order. The backup, run last, against
-# `sqlite3 .backup` of the same store, and its restore against the same baseline.
+# `sqlite3 .backup` of the same store, and its restore against the same baseline; the same
+# sealed with a passphrase.
 # Usage: import_bench.sh BOSAI_BIN [--count N] [--seed S]
 set -euo pipefail
 bosai=${1:?usage: import_bench.sh BOSAI_BIN [--count N]}
@@ -147,9 +149,23 @@ t1=$(now)
 restore_seconds=$(echo "$t1 - $t0" | bc -l)
 [ "$("$bosai" --data-dir node state hash)" = "$hash_before" ] ||
   { echo "import_bench: the restored node does not hold what it held" >&2; exit 1; }
-backup_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"bytes":%d,"restore_seconds":%.3f,"restore_ratio":%.2f}' \
+# The same, sealed with a passphrase (Argon2id's key derivation, then the sealing of each chunk).
+echo "a passphrase for the benchmark" > pass.txt
+t0=$(now)
+"$bosai" --data-dir node backup --out node.sealed --passphrase-file pass.txt > sealed.log
+t1=$(now)
+sealed_seconds=$(echo "$t1 - $t0" | bc -l)
+t0=$(now)
+"$bosai" --data-dir node restore node.sealed --passphrase-file pass.txt > unsealed.log
+t1=$(now)
+unsealed_seconds=$(echo "$t1 - $t0" | bc -l)
+[ "$("$bosai" --data-dir node state hash)" = "$hash_before" ] ||
+  { echo "import_bench: the node restored from a sealed backup does not hold what it held" >&2; exit 1; }
+backup_json=$(printf '{"seconds":%.3f,"baseline_seconds":%.3f,"ratio":%.2f,"bytes":%d,"restore_seconds":%.3f,"restore_ratio":%.2f,"sealed_seconds":%.3f,"sealed_ratio":%.2f,"sealed_restore_seconds":%.3f,"sealed_restore_ratio":%.2f}' \
   "$backup_seconds" "$backup_baseline" "$(echo "$backup_seconds / $backup_baseline" | bc -l)" \
-  "$(stat -c %s node.bak)" "$restore_seconds" "$(echo "$restore_seconds / $backup_baseline" | bc -l)")
+  "$(stat -c %s node.bak)" "$restore_seconds" "$(echo "$restore_seconds / $backup_baseline" | bc -l)" \
+  "$sealed_seconds" "$(echo "$sealed_seconds / $backup_baseline" | bc -l)" \
+  "$unsealed_seconds" "$(echo "$unsealed_seconds / $backup_baseline" | bc -l)")
 
 doctor_json=$(printf '{"seconds":%.3f,"integrity_check_seconds":%.3f,"ratio":%.2f,"peak_rss_mb":%d}' \
   "$doctor" "$integrity" "$(echo "$doctor / $integrity" | bc -l)" "$((rss3_kb / 1024))")

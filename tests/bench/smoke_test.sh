@@ -23,7 +23,7 @@ check import "$import_line" \
   integrity_check_seconds
 grep -Eq '"reimport_shuffled":\{"seconds":[0-9.]+,"ratio":[0-9.]+,"changed":50,' <<< "$import_line" ||
   { echo "smoke: import lacks reimport_shuffled" >&2; exit 1; }
-grep -Eq '"backup":\{"seconds":[0-9.]+,"baseline_seconds":[0-9.]+,"ratio":[0-9.]+,"bytes":[0-9]+,"restore_seconds":[0-9.]+,"restore_ratio":[0-9.]+\}' <<< "$import_line" ||
+grep -Eq '"backup":\{"seconds":[0-9.]+,"baseline_seconds":[0-9.]+,"ratio":[0-9.]+,"bytes":[0-9]+,"restore_seconds":[0-9.]+,"restore_ratio":[0-9.]+,"sealed_seconds":[0-9.]+,"sealed_ratio":[0-9.]+,"sealed_restore_seconds":[0-9.]+,"sealed_restore_ratio":[0-9.]+\}' <<< "$import_line" ||
   { echo "smoke: import lacks backup" >&2; exit 1; }
 check sync "$(bash "$here/sync_bench.sh" "$bosai" --ops 20000 | tr '\n' ' ')" \
   seconds baseline_seconds ratio peak_rss_mb bundle_seconds bundle_ratio bundle_peak_rss_mb \
