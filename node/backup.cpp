@@ -2,6 +2,7 @@
 #include "node/backup.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -148,7 +149,8 @@ Result<BackupResult> BackupNode(Node& node, const std::string& out_path,
     BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(out_path, progress));
   } else {
     // Sealed: the database copied beside the store first, never in the clear where it goes.
-    ScratchDatabase plain(fs::path(node.data_dir()) / "bosai.db.backup");
+    ScratchDatabase plain(fs::path(node.data_dir()) /
+                          fmt::format("bosai.db.backup-{}", ::getpid()));  // (one per backup)
     BOSAI_RETURN_IF_ERROR(node.store().db().BackupTo(plain.path().string(), progress));
     BOSAI_RETURN_IF_ERROR(SealFile(plain.path(), out_path, passphrase));
     r.sealed = true;

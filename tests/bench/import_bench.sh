@@ -140,7 +140,7 @@ sqlite3 node/bosai.db ".backup base-backup.db"
 t1=$(now)
 backup_baseline=$(echo "$t1 - $t0" | bc -l)
 t0=$(now)
-"$bosai" --data-dir node backup --out node.bak > backup.log
+"$bosai" --data-dir node backup --out node.bak > backup.log 2>&1
 t1=$(now)
 backup_seconds=$(echo "$t1 - $t0" | bc -l)
 t0=$(now)

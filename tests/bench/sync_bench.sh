@@ -136,7 +136,7 @@ t0=$(now)
 t1=$(now)
 bundle_seconds=$(echo "$t1 - $t0" | bc -l)
 [ "$(total_ops c)" = "$all" ] || { echo "sync_bench: C holds $(total_ops c) of $all ops" >&2; exit 1; }
-b a backup --out a.bak >/dev/null
+b a backup --out a.bak >/dev/null 2>&1
 t0=$(now)
 /usr/bin/time -f "%M" -o rss_lost.txt "$bosai" --data-dir d restore a.bak --from-lost-node >/dev/null
 t1=$(now)
