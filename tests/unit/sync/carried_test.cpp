@@ -6,13 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "sync/bundle.h"
 #include "sync/held.h"
 #include "sync/trust.h"
 #include "sync/trust_store.h"
 #include "tests/unit/storage/test_util.h"
+#include "tests/unit/sync/test_trust.h"
 
 namespace bosai::sync {
 namespace {
@@ -22,24 +22,14 @@ using bosai::testing::AllBlocks;
 using bosai::testing::Hash;
 using bosai::testing::StringField;
 
-NodeCertificate Node(const std::string& id, const SigningKey& key) {
-  NodeCertificate c;
-  c.node_id = id;
-  c.public_key = key.public_key();
-  c.issuer_code = "TEST";
-  c.scopes = {{"042021"}, {"042021"}};
-  return c;
-}
+using testing::TestNode;
 
 TEST(Carried, BlocksApplyWholeOrNotAtAllIntoAnEmptyStoreOrNot) {
   const fs::path dir = bosai::testing::FreshDir("bosai-carried-");
   auto root = CreateRoot("042021");
   ASSERT_TRUE(root.ok());
   const SigningKey self = SigningKey::Generate();
-  fs::create_directories(dir / "keys");
-  std::ofstream(dir / "keys" / "root.crt") << root->certificate_pem;
-  std::ofstream(dir / "keys" / "node.crt")
-      << *IssueNodeCertificate(*root, Node("042021-honcho", self));
+  testing::WriteKeys(dir, *root, "042021-honcho", self);
 
   ManualClock clock(1'000'000);
   auto writer = bosai::testing::NewStore("042021-shelter-01", &clock, /*block_ops=*/3);
@@ -65,10 +55,10 @@ TEST(Carried, BlocksApplyWholeOrNotAtAllIntoAnEmptyStoreOrNot) {
   ASSERT_TRUE(store.SetIdentity({"042021-honcho", 1, self}).ok());
   auto trust = TrustStore::Load(store, (dir / "keys").string());
   ASSERT_TRUE(trust.ok()) << trust.status().message();
-  ASSERT_TRUE(
-      (*trust)
-          ->Admit(*IssueNodeCertificate(*root, Node("042021-shelter-01", writer->identity()->key)))
-          .ok());
+  ASSERT_TRUE((*trust)
+                  ->Admit(*IssueNodeCertificate(
+                      *root, TestNode("042021-shelter-01", writer->identity()->key)))
+                  .ok());
   auto carry = [&](const std::vector<std::string>& given) {
     return ApplyCarried(
         store, **trust, "test",

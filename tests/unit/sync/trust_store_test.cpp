@@ -7,39 +7,29 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "sync/trust.h"
 #include "tests/common/fresh_dir.h"
+#include "tests/unit/sync/test_trust.h"
 
 namespace bosai::sync {
 namespace {
 
 namespace fs = std::filesystem;
 
-NodeCertificate Node(const std::string& id, const SigningKey& key) {
-  NodeCertificate c;
-  c.node_id = id;
-  c.public_key = key.public_key();
-  c.issuer_code = "TEST";
-  c.scopes = {{"042021"}, {"042021"}};
-  return c;
-}
-
-void Write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+using testing::TestNode;
 
 TEST(TrustStore, ACertificateAnotherProcessAdmittedIsLearned) {
-  const fs::path dir = testing::FreshDir("bosai-trust-store-");
+  const fs::path dir = bosai::testing::FreshDir("bosai-trust-store-");
   auto root = CreateRoot("042021");
   auto other_root = CreateRoot("042021");
   ASSERT_TRUE(root.ok() && other_root.ok());
   const SigningKey self = SigningKey::Generate(), lost = SigningKey::Generate(),
                    foreign = SigningKey::Generate();
-  fs::create_directories(dir / "keys");
-  Write(dir / "keys" / "root.crt", root->certificate_pem);
-  Write(dir / "keys" / "node.crt", *IssueNodeCertificate(*root, Node("042021-honcho", self)));
-  const std::string lost_pem = *IssueNodeCertificate(*root, Node("042021-shelter-01", lost));
-  const std::string foreign_pem = *IssueNodeCertificate(*other_root, Node("042021-zeta", foreign));
+  testing::WriteKeys(dir, *root, "042021-honcho", self);
+  const std::string lost_pem = *IssueNodeCertificate(*root, TestNode("042021-shelter-01", lost));
+  const std::string foreign_pem =
+      *IssueNodeCertificate(*other_root, TestNode("042021-zeta", foreign));
 
   ManualClock clock(1'000'000);
   Store::Options o;
@@ -71,7 +61,7 @@ TEST(TrustStore, ACertificateAnotherProcessAdmittedIsLearned) {
   EXPECT_EQ(*learned, 1u);
   EXPECT_EQ((*daemon)->keys()("042021-shelter-01#1"), lost.public_key());
   EXPECT_EQ((*daemon)->Find("042021-zeta"), nullptr);
-  NodeCertificate another = Node("042021-shisho", SigningKey::Generate());
+  NodeCertificate another = TestNode("042021-shisho", SigningKey::Generate());
   auto sent = (*daemon)->CertificatesFor(another);
   EXPECT_NE(std::find(sent.begin(), sent.end(), lost_pem), sent.end())
       << "a learned certificate goes in Hello";
