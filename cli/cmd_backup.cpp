@@ -49,8 +49,8 @@ void RestoreLost(Globals& g, const std::string& file, const std::string& passphr
   }
   if (r->ops == 0 && r->held == 0) {
     std::cout << fmt::format(
-        "took in nothing from {}, the backup of lost node {}: this node held all of it already\n",
-        file, r->incarnation);
+        "took in nothing from {}, the backup of lost node {}: this node held all {} already\n",
+        file, r->incarnation, left_out.empty() ? "of it" : "it may take of it");
     return;
   }
   std::cout << fmt::format(
@@ -69,8 +69,8 @@ void RegisterBackup(CLI::App& app, Globals& g) {
   backup->footer(
       "The node may go on working meanwhile. The file holds residents' names and addresses (My "
       "Number sealed), not the node's keys. With --passphrase-file it is sealed (Argon2id, "
-      "XChaCha20-Poly1305): whoever finds it without the passphrase reads nothing; restore asks "
-      "for the same file.");
+      "XChaCha20-Poly1305): whoever finds it without the passphrase reads nothing; restore needs "
+      "the same passphrase.");
   backup->add_option("--out", *out, "The backup file (must not exist)")->required();
   backup->add_option("--passphrase-file", *sealing,
                      "Seal the backup with the passphrase on this file's first line (12 "

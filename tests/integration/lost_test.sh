@@ -60,6 +60,9 @@ expect_eq "$(cat p.err)" "left out (this node may not read them, or cannot verif
 expect_eq "$(phone p "$x")" "0225-11-1111" "the register-only reader holds the lost node's writes"
 b p --json resident show "$x" --reveal-my-number | grep -q '"my_number":"' && fail "My Number reached a register-only reader"
 check "no My Number reaches a node that may not read it"
+b p restore h.bak --from-lost-node > p2.out 2> /dev/null
+expect_eq "$(cat p2.out)" "took in nothing from h.bak, the backup of lost node 042021-shelter-01#1: this node held all it may take of it already" \
+  "taken in again by the reader: nothing, and not all of it"
 
 # Refused, changing nothing.
 hash=$(b s state hash)
