@@ -1,6 +1,7 @@
 // bosai backup and bosai restore: the node's store as of one moment, and back under a new epoch.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <memory>
@@ -15,10 +16,19 @@ namespace bosai::cli {
 
 namespace {
 
-// The passphrase in FILE ("": none given).
+// The passphrase on FILE's first line ("": none given). "-" is standard input: typed at a
+// prompt when it is a terminal, not shown, and twice to seal.
 Result<std::string> Passphrase(const std::string& file, bool for_sealing) {
   if (file.empty()) return std::string();
-  return ReadPassphrase(file, for_sealing);
+  if (file != "-" || !::isatty(STDIN_FILENO)) return ReadPassphrase(file, for_sealing);
+  BOSAI_ASSIGN_OR_RETURN(std::string typed, PromptHidden("passphrase: "));
+  BOSAI_ASSIGN_OR_RETURN(typed,
+                         CheckPassphrase(std::move(typed), for_sealing, "the passphrase typed"));
+  if (for_sealing) {
+    BOSAI_ASSIGN_OR_RETURN(std::string again, PromptHidden("the same passphrase again: "));
+    if (again != typed) return Status::Invalid("the two passphrases typed differ");
+  }
+  return typed;
 }
 
 void RestoreLost(Globals& g, const std::string& file, const std::string& passphrase) {
@@ -74,7 +84,7 @@ void RegisterBackup(CLI::App& app, Globals& g) {
   backup->add_option("--out", *out, "The backup file (must not exist)")->required();
   backup->add_option("--passphrase-file", *sealing,
                      "Seal the backup with the passphrase on this file's first line (12 "
-                     "characters or more)");
+                     "characters or more; - to type it)");
   backup->callback([&g, out, sealing] {
     auto passphrase = Passphrase(*sealing, true);
     if (!passphrase.ok()) return Fail(g, passphrase.status());
@@ -124,7 +134,8 @@ void RegisterBackup(CLI::App& app, Globals& g) {
                     "Take in the writes of another node's backup (that node is lost)");
   auto opening = std::make_shared<std::string>();
   restore->add_option("--passphrase-file", *opening,
-                      "The passphrase a sealed backup was sealed with, on this file's first line");
+                      "The passphrase a sealed backup was sealed with, on this file's first line "
+                      "(- to type it)");
   restore->callback([&g, file, lost, opening] {
     if (g.read_only) return Fail(g, "restore writes the store: --read-only refuses it");
     auto passphrase = Passphrase(*opening, false);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -149,6 +150,24 @@ CLI::Validator WholeNumber(uint64_t lo, uint64_t hi) {
 
 std::string Counted(uint64_t n, std::string_view noun) {
   return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
+Result<std::string> PromptHidden(std::string_view prompt) {
+  termios before{};
+  if (::tcgetattr(STDIN_FILENO, &before) != 0) {
+    return Status::Invalid("standard input is not a terminal to type on");
+  }
+  termios hidden = before;
+  hidden.c_lflag &= ~tcflag_t(ECHO);
+  std::cerr << prompt << std::flush;
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &hidden);
+  std::string line;
+  const bool read = bool(std::getline(std::cin, line));
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &before);
+  std::cerr << "\n";
+  if (!read) return Status::Invalid("nothing was typed (end of input)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 Progress::Progress(std::string label) : label_(std::move(label)), tty_(::isatty(STDERR_FILENO)) {}

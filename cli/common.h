@@ -48,6 +48,10 @@ Result<std::unique_ptr<node::Node>> TryOpenNode(Globals& g, bool warn_clock = tr
 // The JSON document on stdout, or on OUT.
 void PrintJson(const nlohmann::json& j, std::ostream& out = std::cout);
 
+// A line typed at the terminal on standard input after PROMPT (on stderr), not shown as it is
+// typed.
+Result<std::string> PromptHidden(std::string_view prompt);
+
 // Where a command that wrote its file to PATH says what it wrote: standard error when PATH is
 // standard output ("-", /dev/stdout, or the file stdout is), so that the file stays whole there;
 // standard output otherwise.

@@ -238,16 +238,24 @@ Result<std::string> ReadPassphrase(const fs::path& path, bool for_sealing) {
   std::string line = text.substr(0, text.find('\n'));
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.empty()) {
-    return Status::Invalid(fmt::format("{}: no passphrase on its first line", path.string()));
+    return Status::Invalid(fmt::format("{}: no passphrase on its first line", InputName(path)));
+  }
+  return CheckPassphrase(std::move(line), for_sealing, InputName(path));
+}
+
+Result<std::string> CheckPassphrase(std::string passphrase, bool for_sealing,
+                                    std::string_view what) {
+  if (passphrase.empty()) {
+    return Status::Invalid(fmt::format("{}: no passphrase", what));
   }
   size_t characters = 0;  // UTF-8: every byte but continuation bytes begins one
-  for (char c : line) characters += (uint8_t(c) & 0xC0) != 0x80;
+  for (char c : passphrase) characters += (uint8_t(c) & 0xC0) != 0x80;
   if (for_sealing && characters < kMinPassphraseCharacters) {
     return Status::Invalid(
         fmt::format("{}: a passphrase of {} characters; one that seals a file has at least {}",
-                    path.string(), characters, kMinPassphraseCharacters));
+                    what, characters, kMinPassphraseCharacters));
   }
-  return line;
+  return passphrase;
 }
 
 }  // namespace bosai

@@ -55,8 +55,12 @@ Status SealFile(const std::filesystem::path& in, const std::filesystem::path& ou
 Status OpenSealedFile(const std::filesystem::path& in, const std::filesystem::path& out,
                       std::string_view passphrase);
 
-// The passphrase in the first line of the file at PATH (its line end dropped). Invalid when it
-// is empty, or, FOR_SEALING, shorter than kMinPassphraseCharacters.
+// The passphrase in the first line of the file at PATH ("-": standard input; its line end
+// dropped), as CheckPassphrase takes it.
 Result<std::string> ReadPassphrase(const std::filesystem::path& path, bool for_sealing);
+// PASSPHRASE, or Invalid naming WHAT when it is empty or, FOR_SEALING, shorter than
+// kMinPassphraseCharacters.
+Result<std::string> CheckPassphrase(std::string passphrase, bool for_sealing,
+                                    std::string_view what);
 
 }  // namespace bosai

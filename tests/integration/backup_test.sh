@@ -123,3 +123,16 @@ root_node t 042021-shelter-04
 b t restore s.sealed --from-lost-node --passphrase-file pass.txt > lost.out || fail "a sealed backup taken in"
 grep -q "^took in [0-9]* ops from s.sealed, the backup of lost node 042021-shisho#" lost.out || fail "$(cat lost.out)"
 check "a sealed backup is opened with its passphrase only"
+# The passphrase from standard input: piped, or typed at a terminal (twice to seal, not shown).
+b s backup --out piped.sealed --passphrase-file - < pass.txt > /dev/null 2>&1 || fail "a passphrase piped"
+b t restore piped.sealed --from-lost-node --passphrase-file pass.txt > /dev/null || fail "sealed with the piped passphrase"
+printf 'typed at a terminal 1\ntyped at a terminal 1\n' |
+  script -qec "$BOSAI --data-dir s backup --out typed.sealed --passphrase-file -" /dev/null > typed.out
+grep -q "wrote typed.sealed: .*, sealed)" typed.out || fail "a passphrase typed: $(cat typed.out)"
+echo "typed at a terminal 1" > typed.txt
+b t restore typed.sealed --from-lost-node --passphrase-file typed.txt > /dev/null || fail "sealed with the typed passphrase"
+printf 'typed at a terminal 1\ntyped at a terminal 2\n' |
+  script -qec "$BOSAI --data-dir s backup --out mistyped.sealed --passphrase-file -" /dev/null > mistyped.out || true
+grep -q "bosai: the two passphrases typed differ" mistyped.out || fail "two passphrases typed: $(cat mistyped.out)"
+[ ! -e mistyped.sealed ] || fail "sealed with passphrases that differ"
+check "a passphrase piped, or typed twice at a terminal"
