@@ -128,7 +128,8 @@ Result<ImportResult> ImportBundle(Store& store, TrustStore& trust, const std::st
         return Status::Ok();
       },
       now_ms, max_offset_ms);
-  if (!r.ok() && r.status().code() == Status::Code::kInvalidArgument) {
+  if (!r.ok()) {
+    if (r.status().code() != Status::Code::kInvalidArgument) return r.status();  // (busy, I/O)
     return bad(r.status().message() + "; nothing was imported");
   }
   r->exporter = bundle.exporter();
