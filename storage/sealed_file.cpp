@@ -172,8 +172,10 @@ Status OpenSealedFile(const fs::path& in_path, const fs::path& out, std::string_
   const auto* salt = reinterpret_cast<const uint8_t*>(header.data() + 16);
   const uint64_t ops = GetU64(std::string_view(header).substr(32));
   const uint64_t mem = GetU64(std::string_view(header).substr(40));
-  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_MAX ||
-      mem < crypto_pwhash_MEMLIMIT_MIN || mem > (uint64_t(1) << 32)) {
+  // Bounded by libsodium's "sensitive" cost (4 passes, 1 GiB): a file cannot make its reader
+  // spend more.
+  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
+      mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE) {
     return bad(fmt::format("key derivation costs at byte 32 out of range ({} passes, {} bytes)",
                            ops, mem));
   }

@@ -117,6 +117,12 @@ TEST_F(SealedFile, AnythingButTheFileSealedWithItsPassphraseIsRefused) {
                         sealed.substr(header, chunk) + sealed.substr(header + 2 * chunk);
   EXPECT_EQ(refused(swapped), name + ": the passphrase does not open it (or the file was altered)");
   changed = sealed;
+  changed[32 + 7] = char(100);  // 100 passes of Argon2id: more than a reader spends
+  EXPECT_EQ(refused(changed),
+            name + fmt::format(": key derivation costs at byte 32 out of range (100 passes, {} "
+                               "bytes)",
+                               crypto_pwhash_MEMLIMIT_MIN));
+  changed = sealed;
   changed[header] = char(0x7f);  // a chunk length out of range
   EXPECT_EQ(refused(changed),
             name + fmt::format(": chunk length {} at byte 72 out of range",
