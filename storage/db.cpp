@@ -1,7 +1,6 @@
 // SQLite connection and statement wrappers; see db.h.
 #include "storage/db.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -9,7 +8,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -292,15 +290,7 @@ Status Db::BackupTo(const std::string& path, const std::function<void(double)>& 
   rc = sqlite3_exec(dest.get(), "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return fail(sqlite3_errmsg(dest.get()));
   dest.reset();
-  int fd = ::open(partial.c_str(), O_RDONLY | O_CLOEXEC);
-  const bool synced = fd >= 0 && ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!synced) return fail(std::strerror(errno));
-  // link() fails if PATH appeared meanwhile: it is never written over.
-  if (::link(partial.c_str(), path.c_str()) != 0) return fail(std::strerror(errno));
-  fs::remove(partial, ec);
-  fs::path dir = fs::path(path).parent_path();
-  return SyncDirectory(dir.empty() ? fs::path(".") : dir);
+  return LinkNewFile(partial, path);
 }
 
 Status Db::ReplaceWith(const std::string& path) {

@@ -33,7 +33,12 @@ Result<int> OpenToRead(const std::filesystem::path& path) {
   return fd;
 }
 
-// Writes all of CONTENT to FD.
+bool WriteAllAndSync(int fd, std::string_view content) {
+  return WriteAll(fd, content) && SyncOutput(fd);
+}
+
+}  // namespace
+
 bool WriteAll(int fd, std::string_view content) {
   while (!content.empty()) {
     ssize_t n = ::write(fd, content.data(), content.size());
@@ -48,12 +53,6 @@ bool WriteAll(int fd, std::string_view content) {
 }
 
 // Writes all of CONTENT to FD and syncs it.
-bool WriteAllAndSync(int fd, std::string_view content) {
-  return WriteAll(fd, content) && SyncOutput(fd);
-}
-
-}  // namespace
-
 std::string InputName(const std::filesystem::path& path) {
   return path == "-" ? "standard input" : path.string();
 }
@@ -214,6 +213,28 @@ Status WriteNewFile(const std::filesystem::path& path, std::string_view content,
   if (!ok) {
     return Status::IoError(
         fmt::format("{}: write failed: {}", path.string(), std::strerror(error)));
+  }
+  return SyncDirectory(path.parent_path());
+}
+
+Status LinkNewFile(const std::filesystem::path& partial, const std::filesystem::path& path) {
+  std::error_code ec;
+  int fd = ::open(partial.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && SyncOutput(fd);
+  const int sync_error = errno;
+  if (fd >= 0) ::close(fd);
+  if (!synced) {
+    std::filesystem::remove(partial, ec);
+    return Status::IoError(
+        fmt::format("{}: sync failed: {}", partial.string(), std::strerror(sync_error)));
+  }
+  // link() fails if PATH appeared meanwhile: it is never written over.
+  const int linked = ::link(partial.c_str(), path.c_str());
+  const int link_error = errno;
+  std::filesystem::remove(partial, ec);
+  if (linked != 0) {
+    std::string why = fmt::format("{}: {}", path.string(), std::strerror(link_error));
+    return link_error == EEXIST ? Status::Exists(why) : Status::IoError(why);
   }
   return SyncDirectory(path.parent_path());
 }

@@ -104,6 +104,14 @@ bool SyncOutput(int fd);
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                            bool secret);
 
+// Writes all of CONTENT to FD (short writes and interruptions retried); false with errno set.
+bool WriteAll(int fd, std::string_view content);
+
+// Puts PARTIAL, a file written whole, in place as PATH, which must not exist (never written over:
+// Exists when it appeared meanwhile), durably: PARTIAL synced, linked to PATH, and the directory
+// synced. PARTIAL is removed whatever happens.
+Status LinkNewFile(const std::filesystem::path& partial, const std::filesystem::path& path);
+
 // Syncs directory DIR (its entries: a file created or renamed in it; "" is the working
 // directory). File systems that cannot sync a directory are left as they are.
 Status SyncDirectory(const std::filesystem::path& dir);

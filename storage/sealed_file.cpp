@@ -67,13 +67,8 @@ Result<int> CreateNew(const fs::path& path) {
 }
 
 Status WriteAll(int fd, std::string_view bytes, const fs::path& path) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::IoError(fmt::format("{}: {}", path.string(), std::strerror(errno)));
-    bytes.remove_prefix(size_t(n));
-  }
-  return Status::Ok();
+  if (bosai::WriteAll(fd, bytes)) return Status::Ok();
+  return Status::IoError(fmt::format("{}: write failed: {}", path.string(), std::strerror(errno)));
 }
 
 }  // namespace
@@ -139,20 +134,8 @@ Status SealFile(const fs::path& in_path, const fs::path& out, std::string_view p
     if (last) break;
     plain.swap(next);
   }
-  if (::fsync(fd) != 0) {
-    return fail(Status::IoError(fmt::format("{}: {}", partial.string(), std::strerror(errno))));
-  }
   ::close(fd);
-  // link() fails if OUT appeared meanwhile: it is never written over.
-  if (::link(partial.c_str(), out.c_str()) != 0) {
-    const int e = errno;
-    fs::remove(partial, ec);
-    std::string why = fmt::format("{}: {}", out.string(), std::strerror(e));
-    return e == EEXIST ? Status::Exists(why) : Status::IoError(why);
-  }
-  fs::remove(partial, ec);
-  const fs::path dir = out.parent_path();
-  return SyncDirectory(dir.empty() ? fs::path(".") : dir);
+  return LinkNewFile(partial, out);
 }
 
 Status OpenSealedFile(const fs::path& in_path, const fs::path& out, std::string_view passphrase) {

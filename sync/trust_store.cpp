@@ -96,6 +96,13 @@ Result<std::vector<std::pair<std::string, std::string>>> TrustStore::Certificate
 }
 
 Result<size_t> TrustStore::LoadLearned() {
+  // A daemon asks at every poll: the certificates are read only when the table changed (a row
+  // recorded, even in place of another, takes a new rowid).
+  Stmt& m = store_.db().Prepare("SELECT count(*), coalesce(max(rowid), 0) FROM sync_certificates");
+  if (!m.Step()) return m.status().ok() ? Status::Corruption("no row from count(*)") : m.status();
+  const std::pair<int64_t, int64_t> mark{m.Int(0), m.Int(1)};
+  m.Reset();
+  if (mark == learned_mark_) return size_t(0);
   std::vector<std::string> fresh;
   Stmt& q = store_.db().Prepare("SELECT node_id, pem FROM sync_certificates");
   while (q.Step()) {
@@ -111,6 +118,7 @@ Result<size_t> TrustStore::LoadLearned() {
   }
   BOSAI_RETURN_IF_ERROR(q.status());
   q.Reset();
+  learned_mark_ = mark;
   size_t admitted = 0;
   for (const auto& pem : fresh) {
     if (Admit(pem).ok()) {

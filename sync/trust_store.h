@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/store.h"
@@ -79,6 +80,7 @@ class TrustStore {
   static void Recompute(Known& k);
   std::map<std::string, Known> known_;  // node id -> verified certificate
   std::set<std::string> refused_;       // recorded certificates Admit refused (LoadLearned)
+  std::pair<int64_t, int64_t> learned_mark_{-1, -1};  // sync_certificates' rows and max rowid
   std::set<std::string> revoked_;
 };
 
